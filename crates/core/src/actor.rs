@@ -1,0 +1,87 @@
+//! Who acts: an id and the roles the caller's identity system granted.
+
+use crate::ids::ActorId;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// A role an actor may hold. Permissions are granted to roles by
+/// [`AuthorizationRules`](crate::authz::AuthorizationRules).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reports incidents and requests changes; may confirm or reject a resolution of their own incident.
+    Requester,
+    /// Service-desk or resolver-group engineer working records.
+    Agent,
+    /// Team lead or duty manager: escalations, major incidents, cancellations.
+    Manager,
+    /// Owns problem management: risk acceptance, re-analysis, known errors.
+    ProblemManager,
+    /// Owns change enablement: assessment, scheduling, emergency changes.
+    ChangeManager,
+    /// Member of the change advisory board: approves or rejects changes.
+    CabMember,
+    /// May do everything.
+    Admin,
+}
+
+impl Role {
+    /// Every role, in declaration order.
+    pub const ALL: [Role; 7] = [
+        Role::Requester,
+        Role::Agent,
+        Role::Manager,
+        Role::ProblemManager,
+        Role::ChangeManager,
+        Role::CabMember,
+        Role::Admin,
+    ];
+
+    /// Stable snake_case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::Requester => "requester",
+            Role::Agent => "agent",
+            Role::Manager => "manager",
+            Role::ProblemManager => "problem_manager",
+            Role::ChangeManager => "change_manager",
+            Role::CabMember => "cab_member",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The acting identity of a command: supplied by the adapter (token, session), never by the core.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Actor {
+    /// Who.
+    pub id: ActorId,
+    /// What they may do.
+    #[serde(default)]
+    pub roles: BTreeSet<Role>,
+}
+
+impl Actor {
+    /// An actor with the given roles.
+    pub fn new(id: impl Into<String>, roles: impl IntoIterator<Item = Role>) -> Self {
+        Self {
+            id: ActorId::new(id),
+            roles: roles.into_iter().collect(),
+        }
+    }
+
+    /// Whether the actor holds `role`.
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}

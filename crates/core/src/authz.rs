@@ -1,0 +1,206 @@
+//! Authorization: a pure function of (actor, permission, policy), called from inside `decide`.
+//!
+//! Role-to-permission grants are data ([`AuthorizationRules`]) carried by the policy, so a
+//! deployment can tighten or loosen them without code. State-dependent rules (the requester of a
+//! change may never approve it; a requester may confirm only their own incident's resolution)
+//! live in the lifecycle's `decide`, next to the state they read.
+
+use crate::actor::{Actor, Role};
+use crate::error::DomainError;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// Something a command needs permission to do.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Open an incident or report an alert.
+    IncidentOpen,
+    /// Work an incident: acknowledge, assign, hold, resume, resolve, reprioritise, link, comment.
+    IncidentWork,
+    /// Escalate functionally (to another group or tier).
+    IncidentEscalateFunctional,
+    /// Escalate hierarchically (to management).
+    IncidentEscalateHierarchical,
+    /// Cancel an incident (duplicate, not an incident).
+    IncidentCancel,
+    /// Close a resolved incident (confirm the resolution).
+    IncidentClose,
+    /// Reopen a resolved incident.
+    IncidentReopen,
+    /// Propose an incident as a major incident.
+    MajorIncidentPropose,
+    /// Accept or reject a proposed major incident.
+    MajorIncidentDecide,
+    /// Publish the post-incident review of a major incident.
+    ReviewPublish,
+    /// Create a problem.
+    ProblemCreate,
+    /// Work a problem: assess, analyse, link, start the fix, resolve with a fix.
+    ProblemWork,
+    /// Record or update a known error (publishes it to the KEDB).
+    ProblemKnownError,
+    /// Accept the risk of a problem without fixing it.
+    ProblemAcceptRisk,
+    /// Re-analyse a closed problem (Closed -> Root cause analysis).
+    ProblemReanalyze,
+    /// Cancel a problem or mark it a duplicate.
+    ProblemCancel,
+    /// Close a resolved problem.
+    ProblemClose,
+    /// Raise a change request.
+    ChangeRequest,
+    /// Work a change: assess, plan, implement, review.
+    ChangeWork,
+    /// Schedule a change into a window.
+    ChangeSchedule,
+    /// Approve or reject a change (the approval policy further restricts who counts).
+    ChangeApprove,
+    /// Cancel a change.
+    ChangeCancel,
+    /// Revert a change to New.
+    ChangeRevert,
+    /// Close a change with its outcome.
+    ChangeClose,
+}
+
+impl Permission {
+    /// Every permission, in declaration order.
+    pub const ALL: [Permission; 24] = [
+        Permission::IncidentOpen,
+        Permission::IncidentWork,
+        Permission::IncidentEscalateFunctional,
+        Permission::IncidentEscalateHierarchical,
+        Permission::IncidentCancel,
+        Permission::IncidentClose,
+        Permission::IncidentReopen,
+        Permission::MajorIncidentPropose,
+        Permission::MajorIncidentDecide,
+        Permission::ReviewPublish,
+        Permission::ProblemCreate,
+        Permission::ProblemWork,
+        Permission::ProblemKnownError,
+        Permission::ProblemAcceptRisk,
+        Permission::ProblemReanalyze,
+        Permission::ProblemCancel,
+        Permission::ProblemClose,
+        Permission::ChangeRequest,
+        Permission::ChangeWork,
+        Permission::ChangeSchedule,
+        Permission::ChangeApprove,
+        Permission::ChangeCancel,
+        Permission::ChangeRevert,
+        Permission::ChangeClose,
+    ];
+
+    /// Stable snake_case name, as used in error payloads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::IncidentOpen => "incident_open",
+            Permission::IncidentWork => "incident_work",
+            Permission::IncidentEscalateFunctional => "incident_escalate_functional",
+            Permission::IncidentEscalateHierarchical => "incident_escalate_hierarchical",
+            Permission::IncidentCancel => "incident_cancel",
+            Permission::IncidentClose => "incident_close",
+            Permission::IncidentReopen => "incident_reopen",
+            Permission::MajorIncidentPropose => "major_incident_propose",
+            Permission::MajorIncidentDecide => "major_incident_decide",
+            Permission::ReviewPublish => "review_publish",
+            Permission::ProblemCreate => "problem_create",
+            Permission::ProblemWork => "problem_work",
+            Permission::ProblemKnownError => "problem_known_error",
+            Permission::ProblemAcceptRisk => "problem_accept_risk",
+            Permission::ProblemReanalyze => "problem_reanalyze",
+            Permission::ProblemCancel => "problem_cancel",
+            Permission::ProblemClose => "problem_close",
+            Permission::ChangeRequest => "change_request",
+            Permission::ChangeWork => "change_work",
+            Permission::ChangeSchedule => "change_schedule",
+            Permission::ChangeApprove => "change_approve",
+            Permission::ChangeCancel => "change_cancel",
+            Permission::ChangeRevert => "change_revert",
+            Permission::ChangeClose => "change_close",
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which roles hold which permission. [`Role::Admin`] holds every permission regardless.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AuthorizationRules {
+    /// Roles granted each permission. A permission missing from the map is granted to admins only.
+    pub grants: BTreeMap<Permission, BTreeSet<Role>>,
+}
+
+impl Default for AuthorizationRules {
+    fn default() -> Self {
+        use Permission as P;
+        use Role::*;
+        let rows: [(Permission, &[Role]); 24] = [
+            (P::IncidentOpen, &[Requester, Agent, Manager]),
+            (P::IncidentWork, &[Agent, Manager]),
+            (P::IncidentEscalateFunctional, &[Agent, Manager]),
+            (P::IncidentEscalateHierarchical, &[Agent, Manager]),
+            (P::IncidentCancel, &[Agent, Manager]),
+            // A requester confirms the resolution of their own incident; `decide` checks ownership.
+            (P::IncidentClose, &[Requester, Agent, Manager]),
+            (P::IncidentReopen, &[Requester, Agent, Manager]),
+            (P::MajorIncidentPropose, &[Agent, Manager]),
+            (P::MajorIncidentDecide, &[Manager]),
+            (P::ReviewPublish, &[Manager, ProblemManager]),
+            (P::ProblemCreate, &[Agent, Manager, ProblemManager]),
+            (P::ProblemWork, &[Agent, ProblemManager]),
+            (P::ProblemKnownError, &[Agent, ProblemManager]),
+            (P::ProblemAcceptRisk, &[ProblemManager]),
+            (P::ProblemReanalyze, &[ProblemManager]),
+            (P::ProblemCancel, &[ProblemManager]),
+            (P::ProblemClose, &[ProblemManager]),
+            (P::ChangeRequest, &[Requester, Agent, ChangeManager]),
+            (P::ChangeWork, &[Agent, ChangeManager]),
+            (P::ChangeSchedule, &[ChangeManager]),
+            (P::ChangeApprove, &[CabMember, ChangeManager]),
+            (P::ChangeCancel, &[ChangeManager]),
+            (P::ChangeRevert, &[ChangeManager]),
+            (P::ChangeClose, &[Agent, ChangeManager]),
+        ];
+        Self {
+            grants: rows
+                .into_iter()
+                .map(|(p, roles)| (p, roles.iter().copied().collect()))
+                .collect(),
+        }
+    }
+}
+
+impl AuthorizationRules {
+    /// Whether `actor` holds `permission` under these rules.
+    pub fn allows(&self, actor: &Actor, permission: Permission) -> bool {
+        if actor.has_role(Role::Admin) {
+            return true;
+        }
+        self.grants
+            .get(&permission)
+            .is_some_and(|roles| roles.iter().any(|r| actor.has_role(*r)))
+    }
+
+    /// `Ok(())` when allowed, otherwise [`DomainError::Forbidden`] naming the missing permission.
+    pub fn require(&self, actor: &Actor, permission: Permission) -> Result<(), DomainError> {
+        if self.allows(actor, permission) {
+            Ok(())
+        } else {
+            Err(DomainError::Forbidden {
+                actor: actor.id.clone(),
+                permission,
+            })
+        }
+    }
+}

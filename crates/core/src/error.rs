@@ -1,0 +1,144 @@
+//! Domain errors: typed, with a stable machine-readable code and a human message.
+
+use crate::authz::Permission;
+use crate::change::Conflict;
+use crate::ids::{ActorId, RecordKind};
+use crate::window::TimeWindow;
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// Why a command was refused. A refused command produced no event.
+///
+/// [`DomainError::code`] is stable across releases and is what adapters put on the wire; the
+/// `Display` text is for people and may improve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, JsonSchema)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum DomainError {
+    /// The command targets a record that does not exist.
+    #[error("{kind} {id} does not exist")]
+    NotFound {
+        /// Kind of record.
+        kind: RecordKind,
+        /// Its id.
+        id: String,
+    },
+    /// A creating command targets a record that already exists.
+    #[error("{kind} {id} already exists")]
+    AlreadyExists {
+        /// Kind of record.
+        kind: RecordKind,
+        /// Its id.
+        id: String,
+    },
+    /// The command names another record than the state it was decided against.
+    #[error("command for {kind} {command_id} was decided against {kind} {state_id}")]
+    WrongRecord {
+        /// Kind of record.
+        kind: RecordKind,
+        /// Id in the command.
+        command_id: String,
+        /// Id of the loaded state.
+        state_id: String,
+    },
+    /// The command is not allowed in the record's current state.
+    #[error("{kind} in state {state} does not accept {command}")]
+    InvalidTransition {
+        /// Kind of record.
+        kind: RecordKind,
+        /// Current state name.
+        state: String,
+        /// Command name.
+        command: String,
+    },
+    /// The actor lacks a permission.
+    #[error("{actor} lacks permission {permission}")]
+    Forbidden {
+        /// Who tried.
+        actor: ActorId,
+        /// The missing permission.
+        permission: Permission,
+    },
+    /// A field failed validation.
+    #[error("invalid {field}: {reason}")]
+    Validation {
+        /// Field name, as in the command's schema.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A size or count limit would be exceeded.
+    #[error("{what} exceeds the limit of {limit}")]
+    LimitExceeded {
+        /// What grew too large.
+        what: String,
+        /// The limit in force.
+        limit: usize,
+    },
+    /// The requester of a change tried to approve it.
+    #[error("{actor} requested this change and may not approve it (separation of duties)")]
+    SeparationOfDuties {
+        /// The requester.
+        actor: ActorId,
+    },
+    /// The actor is not an eligible approver under the approval policy.
+    #[error("{actor} is not an eligible approver: {reason}")]
+    NotAnApprover {
+        /// Who tried.
+        actor: ActorId,
+        /// Why not (missing role, not on the board).
+        reason: String,
+    },
+    /// The approver already decided on this change in this approval round.
+    #[error("{actor} has already decided on this change")]
+    AlreadyDecided {
+        /// Who tried again.
+        actor: ActorId,
+    },
+    /// Implementation was attempted outside the approved window.
+    #[error("implementation at {now} is outside the approved window {window:?}")]
+    OutsideApprovedWindow {
+        /// When it was attempted.
+        now: DateTime<Utc>,
+        /// The approved window.
+        window: TimeWindow,
+    },
+    /// Scheduling found blocking conflicts.
+    #[error("the schedule has {} blocking conflict(s)", conflicts.len())]
+    ScheduleConflict {
+        /// Every blocking conflict found.
+        conflicts: Vec<Conflict>,
+    },
+    /// A major incident cannot close before its post-incident review is published.
+    #[error("a major incident cannot close before its post-incident review is published")]
+    ReviewRequired,
+}
+
+impl DomainError {
+    /// Stable machine-readable code, for example `invalid_transition`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DomainError::NotFound { .. } => "not_found",
+            DomainError::AlreadyExists { .. } => "already_exists",
+            DomainError::WrongRecord { .. } => "wrong_record",
+            DomainError::InvalidTransition { .. } => "invalid_transition",
+            DomainError::Forbidden { .. } => "forbidden",
+            DomainError::Validation { .. } => "validation",
+            DomainError::LimitExceeded { .. } => "limit_exceeded",
+            DomainError::SeparationOfDuties { .. } => "separation_of_duties",
+            DomainError::NotAnApprover { .. } => "not_an_approver",
+            DomainError::AlreadyDecided { .. } => "already_decided",
+            DomainError::OutsideApprovedWindow { .. } => "outside_approved_window",
+            DomainError::ScheduleConflict { .. } => "schedule_conflict",
+            DomainError::ReviewRequired => "review_required",
+        }
+    }
+
+    /// Shorthand for a [`DomainError::Validation`].
+    pub fn validation(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        DomainError::Validation {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}

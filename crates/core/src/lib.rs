@@ -1,0 +1,43 @@
+//! opsledger-core: the pure domain of opsledger.
+//!
+//! Incidents, problems and changes are [`Decider`]s: `decide(state, command, context)` validates
+//! a command and returns events; `evolve(state, event)` folds them. Nothing here does IO, reads a
+//! clock or draws a random number: time, ids and policy arrive as data, so the same events and
+//! commands give the same result on every machine.
+//!
+//! Layout:
+//! - [`ids`], [`actor`], [`priority`], [`window`]: value types;
+//! - [`policy`], [`authz`], [`context`]: what a decision may consult;
+//! - [`decider`], [`transition`], [`error`]: the shape every lifecycle shares;
+//! - [`incident`], [`problem`], [`change`]: the three lifecycles, each with its transition table.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod actor;
+pub mod authz;
+pub mod change;
+pub mod context;
+pub mod decider;
+pub mod error;
+pub mod ids;
+pub mod incident;
+pub mod policy;
+pub mod priority;
+pub mod problem;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod transition;
+pub mod validate;
+pub mod window;
+
+pub use actor::{Actor, Role};
+pub use authz::{AuthorizationRules, Permission};
+pub use context::Context;
+pub use decider::{Decider, DomainEvent};
+pub use error::DomainError;
+pub use ids::{ActorId, ChangeId, CiId, GroupId, IncidentId, ProblemId, RecordKind, ServiceId};
+pub use policy::Policy;
+pub use priority::{Impact, Priority, PriorityMatrix, Urgency};
+pub use transition::{Named, Transition, TransitionTable};
+pub use window::{CiScope, NamedWindow, TimeWindow};

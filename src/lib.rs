@@ -1,0 +1,1 @@
+pub use opsledger_core as core;

@@ -16,6 +16,7 @@
 
 pub mod actor;
 pub mod authz;
+pub mod calendar;
 pub mod change;
 pub mod context;
 pub mod decider;
@@ -33,6 +34,7 @@ pub mod window;
 
 pub use actor::{Actor, Role};
 pub use authz::{AuthorizationRules, Permission};
+pub use calendar::{BusinessCalendar, CalendarSpan, SpanKind};
 pub use context::Context;
 pub use decider::{Decider, DomainEvent};
 pub use error::DomainError;

@@ -17,6 +17,7 @@
 pub mod actor;
 pub mod authz;
 pub mod calendar;
+pub mod catalog;
 pub mod change;
 pub mod context;
 pub mod decider;

@@ -84,6 +84,19 @@ impl Default for Limits {
 }
 
 /// How many of the eligible approvers must approve.
+///
+/// "Eligible" is the board minus the change's requester (separation of duties: the requester
+/// never approves, so the requester never counts towards the quorum either). With `n` eligible
+/// board members, the approvals required are:
+///
+/// | quorum | board not empty | board empty (anyone with an approver role) |
+/// |---|---|---|
+/// | `Any` | 1 | 1 |
+/// | `Majority` | `n / 2 + 1` (more than half) | 1 |
+/// | `All` | `n` | 1 |
+///
+/// and never fewer than [`ApprovalRule::min_approvals`] (itself at least 1). See
+/// [`ApprovalRule::required_approvals`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Quorum {
@@ -96,6 +109,10 @@ pub enum Quorum {
 }
 
 /// Who may approve a type of change and how many must.
+///
+/// An approval (or a rejection) counts only from an actor who holds one of `approver_roles`
+/// and, when `board` is not empty, is on the board. [`Role::Admin`] is not an implicit approver:
+/// an approval is a governance act of a named role, not a technical permission.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ApprovalRule {
     /// An approval counts only from an actor holding one of these roles.
@@ -107,6 +124,44 @@ pub struct ApprovalRule {
     pub quorum: Quorum,
     /// Lower bound on approvals, whatever the quorum says (at least 1).
     pub min_approvals: u32,
+}
+
+impl ApprovalRule {
+    /// The board members who may vote on a change raised by `requester` (duplicates removed,
+    /// the requester excluded). Empty when the rule names no board.
+    pub fn eligible_board<'a>(&'a self, requester: &ActorId) -> BTreeSet<&'a ActorId> {
+        self.board.iter().filter(|m| *m != requester).collect()
+    }
+
+    /// How many approvals a change raised by `requester` needs (see [`Quorum`]).
+    pub fn required_approvals(&self, requester: &ActorId) -> u32 {
+        let floor = self.min_approvals.max(1);
+        if self.board.is_empty() {
+            return floor;
+        }
+        let eligible = u32::try_from(self.eligible_board(requester).len()).unwrap_or(u32::MAX);
+        let by_quorum = match self.quorum {
+            Quorum::Any => 1,
+            Quorum::Majority => eligible / 2 + 1,
+            Quorum::All => eligible,
+        };
+        by_quorum.max(floor)
+    }
+
+    /// Whether enough distinct actors could ever approve a change raised by `requester`: false
+    /// when no role may approve, or when the board (requester excluded) is smaller than
+    /// [`ApprovalRule::required_approvals`]. With no board the answer is true, because the
+    /// core cannot know how many actors hold an approver role.
+    pub fn quorum_reachable(&self, requester: &ActorId) -> bool {
+        if self.approver_roles.is_empty() {
+            return false;
+        }
+        if self.board.is_empty() {
+            return true;
+        }
+        let eligible = u32::try_from(self.eligible_board(requester).len()).unwrap_or(u32::MAX);
+        self.required_approvals(requester) <= eligible
+    }
 }
 
 /// Approval rules per change type. Standard changes are pre-authorised and need none.
@@ -137,7 +192,10 @@ impl Default for ApprovalPolicy {
     }
 }
 
-/// A pre-authorised standard change from the catalogue.
+/// A pre-authorised standard change from the catalogue. A change of type
+/// `Standard { template }` must name the `id` of a template in
+/// [`Policy::standard_changes`] when it is requested and again when it is submitted (a
+/// template withdrawn from the catalogue no longer pre-authorises anything).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct StandardChangeTemplate {
     /// Stable template id, referenced by `ChangeType::Standard { template }`.

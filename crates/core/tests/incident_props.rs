@@ -4,7 +4,7 @@
 //! succeed, plus some wild values (arbitrary strings, ids and instants) so that every refusal
 //! path is exercised too. The clock only moves forward between commands, as the engine's does.
 
-#[path = "incident_fixtures.rs"]
+#[path = "support/incident_fixtures.rs"]
 mod fixtures;
 
 use chrono::{DateTime, Duration, Utc};

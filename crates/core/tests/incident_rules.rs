@@ -1,6 +1,6 @@
 //! One given/when/then case per incident rule and guard; each name states the rule.
 
-#[path = "incident_fixtures.rs"]
+#[path = "support/incident_fixtures.rs"]
 mod fixtures;
 
 use fixtures::*;

@@ -1,6 +1,6 @@
 //! The transition tables drive `decide`: every (state, command) pair, allowed or not, is checked.
 
-#[path = "incident_fixtures.rs"]
+#[path = "support/incident_fixtures.rs"]
 mod fixtures;
 
 use fixtures::*;

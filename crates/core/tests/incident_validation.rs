@@ -1,7 +1,7 @@
 //! Bad input: each validation rule and each missing permission gives its specific error and no
 //! event (a refused `decide` returns `Err`, which carries no events).
 
-#[path = "incident_fixtures.rs"]
+#[path = "support/incident_fixtures.rs"]
 mod fixtures;
 
 use fixtures::*;

@@ -60,7 +60,11 @@ fn core_sources_never_read_a_clock_draw_randomness_or_do_io() {
             }
         }
     }
-    assert!(hits.is_empty(), "forbidden calls in crates/core:\n{}", hits.join("\n"));
+    assert!(
+        hits.is_empty(),
+        "forbidden calls in crates/core:\n{}",
+        hits.join("\n")
+    );
 }
 
 #[test]
@@ -75,16 +79,35 @@ fn core_depends_only_on_pure_crates() {
         .next()
         .unwrap_or("");
     let allowed = [
-        "chrono", "chrono-tz", "schemars", "serde", "serde_json", "thiserror", "uuid",
+        "chrono",
+        "chrono-tz",
+        "schemars",
+        "serde",
+        "serde_json",
+        "thiserror",
+        "uuid",
     ];
-    for line in deps.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in deps
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let name = line.split(['=', '.', ' ']).next().unwrap_or("").trim();
-        assert!(allowed.contains(&name), "crates/core depends on {name}, which is not on the pure list");
+        assert!(
+            allowed.contains(&name),
+            "crates/core depends on {name}, which is not on the pure list"
+        );
         if name == "uuid" {
-            assert!(!line.contains("v4") && !line.contains("v7"), "uuid generation features in core: {line}");
+            assert!(
+                !line.contains("v4") && !line.contains("v7"),
+                "uuid generation features in core: {line}"
+            );
         }
         if name == "chrono" {
-            assert!(!line.contains("clock"), "chrono's clock feature in core: {line}");
+            assert!(
+                !line.contains("clock"),
+                "chrono's clock feature in core: {line}"
+            );
         }
     }
 }
@@ -104,5 +127,9 @@ fn lifecycle_matches_have_no_wildcard_arms() {
             }
         }
     }
-    assert!(hits.is_empty(), "wildcard arms in lifecycle code:\n{}", hits.join("\n"));
+    assert!(
+        hits.is_empty(),
+        "wildcard arms in lifecycle code:\n{}",
+        hits.join("\n")
+    );
 }

@@ -1,5 +1,5 @@
 //! Shared fixtures of the incident tests, included by the other `incident_*` test files with
-//! `#[path = "incident_fixtures.rs"] mod fixtures;` (compiled once on its own too, with no test).
+//! `#[path = "support/incident_fixtures.rs"] mod fixtures;`.
 #![allow(dead_code)]
 
 use chrono::{DateTime, Utc};

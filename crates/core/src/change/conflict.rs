@@ -48,7 +48,7 @@ pub struct CiRelation {
 ///
 /// The derived order (variant, then fields) is the order [`detect_conflicts`] returns.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "conflict", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Conflict {
     /// Another scheduled change touches the same CI (or a parent or child of an affected CI)
     /// in an overlapping window. Blocking.

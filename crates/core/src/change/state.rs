@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The type of a change, which selects its path through the lifecycle.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChangeType {
     /// Pre-authorised, low-risk, repeatable: New -> Scheduled, no approvals.
     Standard {
@@ -62,7 +62,7 @@ pub struct BackoutRecord {
 
 /// How a change ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "code", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CloseCode {
     /// Implemented as planned.
     Successful,
@@ -204,7 +204,7 @@ impl Named for ChangeStatusKind {
 /// approval set), so a current round holds only `Approved` entries today; `Rejected` keeps the
 /// record's shape stable for non-veto rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "decision", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ApprovalDecision {
     /// Approved.
     Approved {

@@ -8,8 +8,12 @@ use crate::calendar::CalendarSpec;
 use crate::change::{Change, ChangeCommand, ChangeEvent};
 use crate::error::DomainError;
 use crate::incident::{Incident, IncidentCommand, IncidentEvent};
+use crate::kpi::{KpiQuery, KpiReport};
 use crate::policy::Policy;
 use crate::problem::{Problem, ProblemCommand, ProblemEvent};
+use crate::sla::{
+    ExplainSpan, SlaCommand, SlaEvent, SlaInstance, SlaRecord, SlaStatus, WhatIfReport,
+};
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema};
 
@@ -51,6 +55,14 @@ pub fn schemas() -> Vec<Document> {
         schema_document::<ChangeCommand>("change_command"),
         schema_document::<ChangeEvent>("change_event"),
         schema_document::<Change>("change_state"),
+        schema_document::<SlaCommand>("sla_command"),
+        schema_document::<SlaEvent>("sla_event"),
+        schema_document::<SlaRecord>("sla_state"),
+        schema_document::<SlaStatus>("sla_status"),
+        schema_document::<Vec<ExplainSpan>>("sla_explanation"),
+        schema_document::<WhatIfReport>("sla_what_if"),
+        schema_document::<KpiQuery>("kpi_query"),
+        schema_document::<KpiReport>("kpi_report"),
         schema_document::<Policy>("policy"),
         schema_document::<CalendarSpec>("calendar"),
         schema_document::<DomainError>("domain_error"),
@@ -72,6 +84,7 @@ pub fn diagrams() -> Vec<Document> {
     let major = Incident::major_transitions();
     let problem = Problem::transitions();
     let change = Change::transitions();
+    let sla = SlaInstance::transitions();
     vec![
         diagram_document(
             "incident",
@@ -96,6 +109,12 @@ pub fn diagrams() -> Vec<Document> {
             "Change lifecycle",
             change.to_mermaid(),
             change.to_markdown(),
+        ),
+        diagram_document(
+            "sla_instance",
+            "SLA instance",
+            sla.to_mermaid(),
+            sla.to_markdown(),
         ),
     ]
 }

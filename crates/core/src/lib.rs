@@ -28,6 +28,7 @@ pub mod kpi;
 pub mod policy;
 pub mod priority;
 pub mod problem;
+pub mod sla;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod transition;
@@ -44,5 +45,6 @@ pub use ids::{ActorId, ChangeId, CiId, GroupId, IncidentId, ProblemId, RecordKin
 pub use kpi::{KpiInput, KpiQuery, KpiReport};
 pub use policy::Policy;
 pub use priority::{Impact, Priority, PriorityMatrix, Urgency};
+pub use sla::{SlaDecider, SlaPolicy};
 pub use transition::{Named, Transition, TransitionTable};
 pub use window::{CiScope, NamedWindow, TimeWindow};

@@ -7,6 +7,7 @@ use crate::actor::Role;
 use crate::authz::AuthorizationRules;
 use crate::ids::ActorId;
 use crate::priority::PriorityMatrix;
+use crate::sla::SlaPolicy;
 use crate::window::NamedWindow;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,9 @@ pub struct Policy {
     pub blackout_windows: Vec<NamedWindow>,
     /// Limits on command sizes, so that no command can make a record unboundedly large.
     pub limits: Limits,
+    /// SLA definitions and business calendars, every version (records pin the ones they use).
+    #[serde(default)]
+    pub sla: SlaPolicy,
 }
 
 impl Default for Policy {
@@ -58,6 +62,7 @@ impl Default for Policy {
             maintenance_windows: Vec::new(),
             blackout_windows: Vec::new(),
             limits: Limits::default(),
+            sla: SlaPolicy::default(),
         }
     }
 }

@@ -27,11 +27,16 @@ pub enum Role {
     CabMember,
     /// May do everything.
     Admin,
+    /// The engine itself: its timers (auto-close) and process managers (resolving children
+    /// with their parent, linking records on both sides, recording fixing-change outcomes).
+    /// Adapters must never grant it to a person or an API token; the engine acts under it
+    /// with an actor id of its own, so the audit trail says what was automatic.
+    System,
 }
 
 impl Role {
     /// Every role, in declaration order.
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::Requester,
         Role::Agent,
         Role::Manager,
@@ -39,6 +44,7 @@ impl Role {
         Role::ChangeManager,
         Role::CabMember,
         Role::Admin,
+        Role::System,
     ];
 
     /// Stable snake_case name.
@@ -51,6 +57,7 @@ impl Role {
             Role::ChangeManager => "change_manager",
             Role::CabMember => "cab_member",
             Role::Admin => "admin",
+            Role::System => "system",
         }
     }
 }

@@ -30,6 +30,9 @@ pub enum Permission {
     IncidentCancel,
     /// Close a resolved incident (confirm the resolution).
     IncidentClose,
+    /// Auto-close a resolved incident once the policy's delay has passed: the engine's timer,
+    /// so granted by default to [`Role::System`] only (and, as everything, to admins).
+    IncidentAutoClose,
     /// Reopen a resolved incident.
     IncidentReopen,
     /// Propose an incident as a major incident.
@@ -70,13 +73,14 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, in declaration order.
-    pub const ALL: [Permission; 24] = [
+    pub const ALL: [Permission; 25] = [
         Permission::IncidentOpen,
         Permission::IncidentWork,
         Permission::IncidentEscalateFunctional,
         Permission::IncidentEscalateHierarchical,
         Permission::IncidentCancel,
         Permission::IncidentClose,
+        Permission::IncidentAutoClose,
         Permission::IncidentReopen,
         Permission::MajorIncidentPropose,
         Permission::MajorIncidentDecide,
@@ -106,6 +110,7 @@ impl Permission {
             Permission::IncidentEscalateHierarchical => "incident_escalate_hierarchical",
             Permission::IncidentCancel => "incident_cancel",
             Permission::IncidentClose => "incident_close",
+            Permission::IncidentAutoClose => "incident_auto_close",
             Permission::IncidentReopen => "incident_reopen",
             Permission::MajorIncidentPropose => "major_incident_propose",
             Permission::MajorIncidentDecide => "major_incident_decide",
@@ -145,27 +150,31 @@ impl Default for AuthorizationRules {
     fn default() -> Self {
         use Permission as P;
         use Role::*;
-        let rows: [(Permission, &[Role]); 24] = [
+        // `System` is the engine: it holds what its timers and process managers send (the
+        // cross-record commands are ordinary work commands on the other record), nothing more.
+        let rows: [(Permission, &[Role]); 25] = [
             (P::IncidentOpen, &[Requester, Agent, Manager]),
-            (P::IncidentWork, &[Agent, Manager]),
+            (P::IncidentWork, &[Agent, Manager, System]),
             (P::IncidentEscalateFunctional, &[Agent, Manager]),
             (P::IncidentEscalateHierarchical, &[Agent, Manager]),
             (P::IncidentCancel, &[Agent, Manager]),
             // A requester confirms the resolution of their own incident; `decide` checks ownership.
             (P::IncidentClose, &[Requester, Agent, Manager]),
-            (P::IncidentReopen, &[Requester, Agent, Manager]),
+            (P::IncidentAutoClose, &[System]),
+            // Reopening children with their parent is a process manager's work.
+            (P::IncidentReopen, &[Requester, Agent, Manager, System]),
             (P::MajorIncidentPropose, &[Agent, Manager]),
             (P::MajorIncidentDecide, &[Manager]),
             (P::ReviewPublish, &[Manager, ProblemManager]),
             (P::ProblemCreate, &[Agent, Manager, ProblemManager]),
-            (P::ProblemWork, &[Agent, ProblemManager]),
+            (P::ProblemWork, &[Agent, ProblemManager, System]),
             (P::ProblemKnownError, &[Agent, ProblemManager]),
             (P::ProblemAcceptRisk, &[ProblemManager]),
             (P::ProblemReanalyze, &[ProblemManager]),
             (P::ProblemCancel, &[ProblemManager]),
             (P::ProblemClose, &[ProblemManager]),
             (P::ChangeRequest, &[Requester, Agent, ChangeManager]),
-            (P::ChangeWork, &[Agent, ChangeManager]),
+            (P::ChangeWork, &[Agent, ChangeManager, System]),
             (P::ChangeSchedule, &[ChangeManager]),
             (P::ChangeApprove, &[CabMember, ChangeManager]),
             (P::ChangeCancel, &[ChangeManager]),

@@ -3,6 +3,7 @@
 use crate::authz::Permission;
 use crate::change::Conflict;
 use crate::ids::{ActorId, RecordKind};
+use crate::incident::MajorStatusKind;
 use crate::window::TimeWindow;
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -103,15 +104,28 @@ pub enum DomainError {
         /// The approved window.
         window: TimeWindow,
     },
-    /// Scheduling found blocking conflicts.
-    #[error("the schedule has {} blocking conflict(s)", conflicts.len())]
+    /// Scheduling (or starting implementation) found blocking conflicts that were not accepted.
+    #[error("the schedule has {total} blocking conflict(s)")]
     ScheduleConflict {
-        /// Every blocking conflict found.
+        /// The blocking conflicts found, in order, at most
+        /// [`MAX_REPORTED_CONFLICTS`](crate::change::MAX_REPORTED_CONFLICTS) of them.
         conflicts: Vec<Conflict>,
+        /// How many blocking conflicts there are in all (at least `conflicts.len()`).
+        total: usize,
     },
     /// A major incident cannot close before its post-incident review is published.
     #[error("a major incident cannot close before its post-incident review is published")]
     ReviewRequired,
+    /// The auto-close timer tried to close a proposed or accepted major incident: a person
+    /// closes it (after the post-incident review, once accepted).
+    #[error(
+        "a major incident ({}) is never auto-closed: a person closes it",
+        crate::transition::Named::name(*major)
+    )]
+    MajorIncidentNoAutoClose {
+        /// The overlay's state: `proposed` or `accepted`.
+        major: MajorStatusKind,
+    },
 }
 
 impl DomainError {
@@ -131,6 +145,7 @@ impl DomainError {
             DomainError::OutsideApprovedWindow { .. } => "outside_approved_window",
             DomainError::ScheduleConflict { .. } => "schedule_conflict",
             DomainError::ReviewRequired => "review_required",
+            DomainError::MajorIncidentNoAutoClose { .. } => "major_incident_no_auto_close",
         }
     }
 

@@ -5,18 +5,34 @@
 
 use crate::actor::Role;
 use crate::authz::AuthorizationRules;
+use crate::error::DomainError;
 use crate::ids::ActorId;
 use crate::priority::PriorityMatrix;
 use crate::sla::SlaPolicy;
-use crate::window::NamedWindow;
+use crate::window::{CiScope, NamedWindow};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
 
 /// Version of a policy document; increases with every change an operator makes.
+///
+/// Records pin the version they were created under (`policy_version` on `incident.opened`,
+/// `problem.created` and `change.requested`, and on the record). The default, `PolicyVersion(0)`,
+/// means "not recorded": it is what events written before records pinned a version read as.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
 )]
 #[serde(transparent)]
 pub struct PolicyVersion(pub u32);
@@ -49,6 +65,9 @@ pub struct Policy {
     /// SLA definitions and business calendars, every version (records pin the ones they use).
     #[serde(default)]
     pub sla: SlaPolicy,
+    /// Incident rules that are settings rather than code (the auto-close delay).
+    #[serde(default)]
+    pub incident: IncidentPolicy,
 }
 
 impl Default for Policy {
@@ -63,7 +82,117 @@ impl Default for Policy {
             blackout_windows: Vec::new(),
             limits: Limits::default(),
             sla: SlaPolicy::default(),
+            incident: IncidentPolicy::default(),
         }
+    }
+}
+
+/// Incident settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct IncidentPolicy {
+    /// How long a resolved incident waits for its caller before the engine's timer may
+    /// auto-close it (`AutoClose` is refused earlier). Counted in **calendar** days of 24 hours
+    /// from the latest resolution, not in business days: ServiceNow's default is 7 business
+    /// days, and the business-calendar version arrives with the SLA work. Default 7.
+    #[serde(default = "IncidentPolicy::default_auto_close_after_days")]
+    pub auto_close_after_days: u32,
+}
+
+impl IncidentPolicy {
+    fn default_auto_close_after_days() -> u32 {
+        7
+    }
+}
+
+impl Default for IncidentPolicy {
+    fn default() -> Self {
+        Self {
+            auto_close_after_days: Self::default_auto_close_after_days(),
+        }
+    }
+}
+
+impl Policy {
+    /// Checks that the policy makes sense before an engine puts it in force. `decide` never
+    /// calls this (a decision works with whatever policy it is given); the engine validates a
+    /// policy once, when it is loaded or replaced. Refused, each as a
+    /// [`DomainError::Validation`] naming the field:
+    /// - an approval rule (normal or emergency) with no approver role: nobody could approve,
+    ///   and the roles of board members could never qualify;
+    /// - `min_approvals` of 0;
+    /// - a `Majority` or `All` quorum without a board (it would silently mean `min_approvals`);
+    /// - a board with a blank or repeated member, or smaller than `min_approvals`;
+    /// - a maintenance or blackout window that is empty (`start >= end`), has a blank name or a
+    ///   CI scope naming no CI;
+    /// - a standard-change template with a blank or repeated id;
+    /// - a limit of 0.
+    ///
+    /// It cannot check that board members hold an approver role: roles come from the identity
+    /// system with each command. A member without one is refused when voting.
+    pub fn validate(&self) -> Result<(), DomainError> {
+        if let Err(errors) = self.sla.validate()
+            && let Some(first) = errors.first()
+        {
+            return Err(DomainError::validation(
+                "sla",
+                format!("{first} ({} problem(s) in all)", errors.len()),
+            ));
+        }
+        self.approvals.normal.validate("approvals.normal")?;
+        self.approvals.emergency.validate("approvals.emergency")?;
+        for (field, windows) in [
+            ("maintenance_windows", &self.maintenance_windows),
+            ("blackout_windows", &self.blackout_windows),
+        ] {
+            for (i, w) in windows.iter().enumerate() {
+                let field = format!("{field}[{i}]");
+                if w.name.trim().is_empty() {
+                    return Err(DomainError::validation(
+                        format!("{field}.name"),
+                        "must not be empty",
+                    ));
+                }
+                if !w.window.is_valid() {
+                    return Err(DomainError::validation(
+                        format!("{field}.window"),
+                        "must start before it ends",
+                    ));
+                }
+                if let CiScope::Only(cis) = &w.scope {
+                    if cis.is_empty() {
+                        return Err(DomainError::validation(
+                            format!("{field}.scope"),
+                            "names no CI; use scope `all` for every CI",
+                        ));
+                    }
+                }
+            }
+        }
+        let mut templates = BTreeSet::new();
+        for (i, t) in self.standard_changes.iter().enumerate() {
+            if t.id.trim().is_empty() {
+                return Err(DomainError::validation(
+                    format!("standard_changes[{i}].id"),
+                    "must not be empty",
+                ));
+            }
+            if !templates.insert(t.id.as_str()) {
+                return Err(DomainError::validation(
+                    format!("standard_changes[{i}].id"),
+                    format!("template `{}` is listed twice", t.id),
+                ));
+            }
+        }
+        for (field, value) in [
+            ("limits.max_title_bytes", self.limits.max_title_bytes),
+            ("limits.max_text_bytes", self.limits.max_text_bytes),
+            ("limits.max_links", self.limits.max_links),
+        ] {
+            if value == 0 {
+                return Err(DomainError::validation(field, "must be at least 1"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -118,12 +247,17 @@ pub enum Quorum {
 /// An approval (or a rejection) counts only from an actor who holds one of `approver_roles`
 /// and, when `board` is not empty, is on the board. [`Role::Admin`] is not an implicit approver:
 /// an approval is a governance act of a named role, not a technical permission.
+///
+/// The board names actor ids; the core cannot know which roles those actors will hold. A
+/// board member must **also** hold one of `approver_roles` when voting, or the vote is refused
+/// (`NotAnApprover`): keep the board and the role grants of the identity system in step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ApprovalRule {
     /// An approval counts only from an actor holding one of these roles.
     pub approver_roles: BTreeSet<Role>,
-    /// The named board (CAB). When empty, anyone with an approver role counts and
-    /// `Majority`/`All` fall back to needing `min_approvals`.
+    /// The named board (CAB). When empty, anyone with an approver role counts (and only
+    /// `Quorum::Any` makes sense: [`Policy::validate`] refuses `Majority`/`All` without a
+    /// board). Each member must also hold one of `approver_roles` when voting.
     pub board: Vec<ActorId>,
     /// How many must approve.
     pub quorum: Quorum,
@@ -151,6 +285,59 @@ impl ApprovalRule {
             Quorum::All => eligible,
         };
         by_quorum.max(floor)
+    }
+
+    /// The checks of [`Policy::validate`] for one rule; `field` names the rule.
+    fn validate(&self, field: &str) -> Result<(), DomainError> {
+        if self.approver_roles.is_empty() {
+            return Err(DomainError::validation(
+                format!("{field}.approver_roles"),
+                "names no role: nobody could ever approve, whoever is on the board",
+            ));
+        }
+        if self.min_approvals == 0 {
+            return Err(DomainError::validation(
+                format!("{field}.min_approvals"),
+                "must be at least 1",
+            ));
+        }
+        match self.quorum {
+            Quorum::Any => {}
+            Quorum::Majority | Quorum::All => {
+                if self.board.is_empty() {
+                    return Err(DomainError::validation(
+                        format!("{field}.quorum"),
+                        "majority and all count the members of a board; name the board or use any",
+                    ));
+                }
+            }
+        }
+        let mut members = BTreeSet::new();
+        for member in &self.board {
+            if member.as_str().trim().is_empty() {
+                return Err(DomainError::validation(
+                    format!("{field}.board"),
+                    "a member id is blank",
+                ));
+            }
+            if !members.insert(member) {
+                return Err(DomainError::validation(
+                    format!("{field}.board"),
+                    format!("{member} is listed twice"),
+                ));
+            }
+        }
+        let size = u32::try_from(members.len()).unwrap_or(u32::MAX);
+        if !self.board.is_empty() && self.min_approvals > size {
+            return Err(DomainError::validation(
+                format!("{field}.min_approvals"),
+                format!(
+                    "{} approvals can never be reached by a board of {size}",
+                    self.min_approvals
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Whether enough distinct actors could ever approve a change raised by `requester`: false

@@ -480,3 +480,260 @@ fn permission_comes_before_validation() {
         })
         .then_error_code("forbidden");
 }
+
+// ---------------------------------------------------------------- audit fixes
+
+fn plan_with(
+    calendar: Vec<opsledger_core::change::ScheduledChange>,
+    ci_relations: Vec<CiRelation>,
+    accept_conflicts: Option<&str>,
+) -> ChangeCommand {
+    ChangeCommand::Plan {
+        id: cid(),
+        window: window(),
+        assignee: None,
+        calendar,
+        ci_relations,
+        accept_conflicts: accept_conflicts.map(str::to_owned),
+    }
+}
+
+#[test]
+fn given_a_calendar_entry_with_too_many_cis_when_planning_then_it_is_refused() {
+    given::<ChangeDecider>(events_to(ChangeStatusKind::New))
+        .by(alice())
+        .at(t(10))
+        .with_policy(tight_policy())
+        .when(plan_with(
+            vec![booked(1, win(0, 10), &["a", "b", "c"], None)],
+            vec![],
+            None,
+        ))
+        .then_error(DomainError::LimitExceeded {
+            what: "calendar.cis".to_owned(),
+            limit: 2,
+        });
+}
+
+#[test]
+fn given_a_ci_graph_naming_an_oversized_ci_when_planning_then_it_is_refused() {
+    given::<ChangeDecider>(events_to(ChangeStatusKind::New))
+        .by(alice())
+        .at(t(10))
+        .with_policy(tight_policy())
+        .when(plan_with(
+            vec![],
+            vec![CiRelation {
+                parent: CiId::new("x".repeat(17)),
+                child: CiId::new("db-01"),
+            }],
+            None,
+        ))
+        .then_error(DomainError::LimitExceeded {
+            what: "ci_relations".to_owned(),
+            limit: 16,
+        });
+}
+
+#[test]
+fn given_150_blocking_conflicts_when_planning_then_the_first_100_and_the_total_are_reported() {
+    let calendar: Vec<_> = (1..=150)
+        .map(|n| booked(n, win(0, 600), &["db-01"], None))
+        .collect();
+    let err = given::<ChangeDecider>(events_to(ChangeStatusKind::New))
+        .by(alice())
+        .at(t(10))
+        .with_policy(policy())
+        .when(plan_with(calendar.clone(), vec![], None))
+        .then_error_code("schedule_conflict");
+    let DomainError::ScheduleConflict { conflicts, total } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        conflicts.len(),
+        opsledger_core::change::MAX_REPORTED_CONFLICTS
+    );
+    assert_eq!(*total, 150);
+    assert_eq!(err.to_string(), "the schedule has 150 blocking conflict(s)");
+    // That many cannot be accepted wholesale: narrow the window or the CIs instead.
+    given::<ChangeDecider>(events_to(ChangeStatusKind::New))
+        .by(max())
+        .at(t(10))
+        .with_policy(policy())
+        .when(plan_with(calendar, vec![], Some("accept everything")))
+        .then_error(DomainError::LimitExceeded {
+            what: "accept_conflicts (150 blocking conflicts)".to_owned(),
+            limit: 100,
+        });
+}
+
+#[test]
+fn given_150_warnings_when_planning_then_the_event_lists_100_and_counts_the_rest() {
+    // The same assignee booked on 150 other changes: warnings only.
+    let calendar: Vec<_> = (1..=150)
+        .map(|n| booked(n, win(0, 600), &["other"], Some("alice")))
+        .collect();
+    let (events, state) = given::<ChangeDecider>(events_to(ChangeStatusKind::New))
+        .by(alice())
+        .at(t(10))
+        .with_policy(policy())
+        .when(plan_with(calendar, vec![], None))
+        .then_ok();
+    let opsledger_core::change::ChangeEvent::Planned {
+        warnings,
+        warnings_omitted,
+        ..
+    } = &events[0]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(warnings.len(), 100);
+    assert_eq!(*warnings_omitted, 50);
+    let c = state.expect("exists");
+    assert_eq!(c.schedule_warnings.len(), 100);
+    assert_eq!(c.schedule_warnings_omitted, 50);
+}
+
+// ---------------------------------------------------------------- policy validation
+
+fn with_normal(edit: impl FnOnce(&mut opsledger_core::policy::ApprovalRule)) -> Policy {
+    let mut p = policy();
+    edit(&mut p.approvals.normal);
+    p
+}
+
+#[test]
+fn the_default_policy_is_valid() {
+    assert_eq!(Policy::default().validate(), Ok(()));
+    assert_eq!(policy().validate(), Ok(()));
+}
+
+#[test]
+fn given_a_rule_with_no_approver_role_when_validated_then_it_is_refused() {
+    let p = with_normal(|r| {
+        r.approver_roles.clear();
+        r.board = vec!["carol".into(), "dave".into()];
+    });
+    assert_eq!(
+        p.validate().map_err(|e| e.to_string()),
+        Err(
+            "invalid approvals.normal.approver_roles: names no role: nobody could ever approve, \
+             whoever is on the board"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn given_min_approvals_of_zero_when_validated_then_it_is_refused() {
+    let p = with_normal(|r| r.min_approvals = 0);
+    assert_eq!(
+        p.validate(),
+        Err(DomainError::validation(
+            "approvals.normal.min_approvals",
+            "must be at least 1"
+        ))
+    );
+}
+
+#[test]
+fn given_a_majority_or_all_quorum_without_a_board_when_validated_then_it_is_refused() {
+    use opsledger_core::policy::Quorum;
+    for quorum in [Quorum::Majority, Quorum::All] {
+        let p = with_normal(|r| {
+            r.quorum = quorum;
+            r.board.clear();
+        });
+        assert_eq!(
+            p.validate().map_err(|e| e.code()),
+            Err("validation"),
+            "{quorum:?}"
+        );
+        let err = p.validate().expect_err("refused");
+        assert!(err.to_string().contains("approvals.normal.quorum"), "{err}");
+    }
+    // The emergency rule is checked too.
+    let mut p = policy();
+    p.approvals.emergency.quorum = Quorum::All;
+    let err = p.validate().expect_err("refused");
+    assert!(
+        err.to_string().contains("approvals.emergency.quorum"),
+        "{err}"
+    );
+}
+
+#[test]
+fn given_a_board_that_can_never_reach_min_approvals_or_repeats_a_member_then_it_is_refused() {
+    let small = with_normal(|r| {
+        r.board = vec!["carol".into()];
+        r.min_approvals = 2;
+    });
+    assert!(small.validate().is_err());
+    let repeated = with_normal(|r| r.board = vec!["carol".into(), "carol".into()]);
+    assert!(repeated.validate().is_err());
+    let blank = with_normal(|r| r.board = vec![" ".into()]);
+    assert!(blank.validate().is_err());
+}
+
+#[test]
+fn given_an_empty_window_or_template_id_when_validated_then_it_is_refused() {
+    use opsledger_core::window::{CiScope, NamedWindow};
+    let mut p = policy();
+    p.blackout_windows = vec![NamedWindow {
+        name: "freeze".into(),
+        window: win(10, 10),
+        scope: CiScope::All,
+    }];
+    assert_eq!(
+        p.validate(),
+        Err(DomainError::validation(
+            "blackout_windows[0].window",
+            "must start before it ends"
+        ))
+    );
+    let mut p = policy();
+    p.maintenance_windows = vec![NamedWindow {
+        name: "nightly".into(),
+        window: win(0, 10),
+        scope: CiScope::Only(vec![]),
+    }];
+    assert!(p.validate().is_err());
+    let mut p = policy();
+    p.standard_changes.push(p.standard_changes[0].clone());
+    assert!(p.validate().is_err());
+    let mut p = policy();
+    p.limits.max_links = 0;
+    assert!(p.validate().is_err());
+}
+
+#[test]
+fn validation_leaves_decide_alone_a_policy_is_used_as_given() {
+    // `decide` does not validate the policy: an (invalid) all-quorum without a board still
+    // decides as before, needing `min_approvals`.
+    use opsledger_core::policy::Quorum;
+    let p = with_normal(|r| r.quorum = Quorum::All);
+    assert!(p.validate().is_err());
+    let events = run(
+        &p,
+        vec![
+            (rita(), t(0), request_cmd(ChangeType::Normal)),
+            (alice(), t(1), plan_cmd(window())),
+            (rita(), t(2), submit_cmd()),
+            (
+                alice(),
+                t(3),
+                ChangeCommand::RequestAuthorization { id: cid() },
+            ),
+        ],
+    );
+    let (_, state) = given::<ChangeDecider>(events)
+        .by(carol())
+        .at(t(4))
+        .with_policy(p)
+        .when(approve_cmd())
+        .then_ok();
+    assert_eq!(
+        state.expect("exists").status.kind(),
+        ChangeStatusKind::Scheduled
+    );
+}

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use opsledger_core::change::{
     CiLink, CiRelation, Conflict, ScheduleCandidate, ScheduledChange, detect_conflicts,
+    detect_conflicts_bounded,
 };
 use opsledger_core::testing::t0;
 use opsledger_core::window::{CiScope, NamedWindow};
@@ -434,6 +435,16 @@ fn reference(
             }
         }
     }
+    // A freeze over every CI applies to a change naming none.
+    if cand.cis.is_empty() {
+        for b in &policy.blackout_windows {
+            if b.scope == CiScope::All && share_an_hour(&b.window, &cand.window) {
+                out.push(Conflict::InsideGlobalBlackout {
+                    blackout: b.name.clone(),
+                });
+            }
+        }
+    }
     if let Some(a) = &cand.assignee {
         for s in scheduled {
             if s.id != cand.id
@@ -469,5 +480,70 @@ proptest! {
         let mut reversed = scheduled.clone();
         reversed.reverse();
         prop_assert_eq!(&found, &detect_conflicts(&cand, &reversed, &policy));
+        // The bounded report lists a prefix of the same list and counts all of it.
+        for max in [0, 1, 3, 1000] {
+            let report = detect_conflicts_bounded(&cand, &scheduled, &policy, max);
+            prop_assert_eq!(report.total, found.len(), "total of the bounded report");
+            prop_assert_eq!(
+                &report.conflicts[..],
+                &found[..found.len().min(max)],
+                "the bounded report is the first {} conflicts",
+                max
+            );
+        }
     }
+}
+
+#[test]
+fn given_a_change_naming_no_ci_when_its_window_overlaps_a_global_freeze_then_it_conflicts() {
+    let policy = Policy {
+        blackout_windows: vec![
+            named("year-end", w(0, 10), CiScope::All),
+            named("db-only", w(0, 10), CiScope::Only(vec![ci("a")])),
+        ],
+        ..Policy::default()
+    };
+    assert_eq!(
+        detect_conflicts(&candidate(w(2, 4), &[], None), &[], &policy),
+        vec![Conflict::InsideGlobalBlackout {
+            blackout: "year-end".to_owned()
+        }]
+    );
+    // With CIs, the freeze is reported per CI, as before.
+    assert_eq!(
+        detect_conflicts(&candidate(w(2, 4), &["b"], None), &[], &policy),
+        vec![Conflict::InsideBlackout {
+            ci: ci("b"),
+            affected: ci("b"),
+            link: CiLink::Affected,
+            blackout: "year-end".to_owned()
+        }]
+    );
+    assert!(
+        Conflict::InsideGlobalBlackout {
+            blackout: "year-end".to_owned()
+        }
+        .is_blocking()
+    );
+}
+
+#[test]
+fn given_a_huge_calendar_when_conflicts_are_bounded_then_the_first_ones_and_the_total_are_reported()
+{
+    // 300 other changes on the same CI, each repeated twice in the calendar (counted once).
+    let calendar: Vec<ScheduledChange> = (1..=300u128)
+        .flat_map(|n| {
+            let e = entry(n, w(0, 10), &["a"], Some("al"));
+            [e.clone(), e]
+        })
+        .collect();
+    let cand = candidate(w(2, 4), &["a"], Some("al"));
+    let report = detect_conflicts_bounded(&cand, &calendar, &Policy::default(), 100);
+    assert_eq!(report.total, 600, "300 CI clashes + 300 double bookings");
+    assert_eq!(report.conflicts.len(), 100);
+    assert_eq!(report.omitted(), 500);
+    assert_eq!(
+        report.conflicts,
+        detect_conflicts(&cand, &calendar, &Policy::default())[..100]
+    );
 }

@@ -15,8 +15,8 @@ mod fixtures;
 use chrono::{DateTime, Duration, Utc};
 use fixtures::*;
 use opsledger_core::change::{
-    BackoutRecord, Change, ChangeCommand, ChangeDecider, ChangeEvent, ChangeStatusKind, ChangeType,
-    CiRelation, CloseCode, Risk, ScheduledChange,
+    ApprovalDecision, BackoutRecord, Change, ChangeCommand, ChangeDecider, ChangeEvent,
+    ChangeStatusKind, ChangeType, CiRelation, CloseCode, Conflict, Risk, ScheduledChange,
 };
 use opsledger_core::policy::{ApprovalRule, Quorum};
 use opsledger_core::testing::t0;
@@ -101,27 +101,50 @@ fn arb_id() -> impl Strategy<Value = opsledger_core::ChangeId> {
     prop_oneof![14 => Just(cid()), 1 => Just(other_cid(9))]
 }
 
+/// Texts: mostly valid, sometimes blank, sometimes arbitrary Unicode, now and then larger than
+/// any limit (the "nothing panics" property feeds them everywhere).
 fn arb_text() -> impl Strategy<Value = String> {
     prop_oneof![
         1 => Just(String::new()),
         1 => Just("  ".to_owned()),
         4 => Just("ok".to_owned()),
         4 => Just("a considered reason".to_owned()),
+        1 => any::<String>(),
+        1 => Just("\u{1F600}\u{0}\r\n".repeat(20_000)),
+    ]
+}
+
+/// An instant at the edge of what `DateTime<Utc>` can hold.
+fn extreme_instant() -> impl Strategy<Value = DateTime<Utc>> {
+    prop_oneof![
+        Just(DateTime::<Utc>::MIN_UTC),
+        Just(DateTime::<Utc>::MAX_UTC),
+        Just(DateTime::<Utc>::UNIX_EPOCH),
     ]
 }
 
 fn arb_window() -> impl Strategy<Value = TimeWindow> {
-    (0i64..16, select(vec![-30i64, 0, 30, 60, 120, 240]))
-        .prop_map(|(k, len)| win(k * 30, k * 30 + len))
+    prop_oneof![
+        12 => (0i64..16, select(vec![-30i64, 0, 30, 60, 120, 240]))
+            .prop_map(|(k, len)| win(k * 30, k * 30 + len)),
+        1 => (extreme_instant(), extreme_instant()).prop_map(|(a, b)| TimeWindow::new(a, b)),
+        1 => extreme_instant().prop_map(|end| TimeWindow::new(t0(), end)),
+    ]
 }
 
 fn arb_cis() -> impl Strategy<Value = BTreeSet<CiId>> {
-    proptest::sample::subsequence(vec!["db-01", "web-01", "lb-01"], 0..=3)
-        .prop_map(|names| cis(&names))
+    prop_oneof![
+        12 => proptest::sample::subsequence(vec!["db-01", "web-01", "lb-01"], 0..=3)
+            .prop_map(|names| cis(&names)),
+        1 => proptest::collection::btree_set(arb_text().prop_map(CiId::new), 0..3),
+    ]
 }
 
 fn arb_assignee() -> impl Strategy<Value = Option<ActorId>> {
-    proptest::option::of(select(vec!["alice", "max", ""]).prop_map(ActorId::new))
+    proptest::option::of(prop_oneof![
+        8 => select(vec!["alice", "max", ""]).prop_map(ActorId::new),
+        1 => arb_text().prop_map(ActorId::new),
+    ])
 }
 
 fn arb_calendar() -> impl Strategy<Value = Vec<ScheduledChange>> {
@@ -522,6 +545,73 @@ fn all_events(trace: &[Traced]) -> Vec<ChangeEvent> {
         .collect()
 }
 
+/// Approvals a quorum needs from `eligible` board members (the board minus the requester),
+/// written out by hand for boards of up to six, independently of `ApprovalRule`.
+const ANY_NEEDS: [u32; 7] = [1, 1, 1, 1, 1, 1, 1];
+const MAJORITY_NEEDS: [u32; 7] = [1, 1, 2, 2, 3, 3, 4];
+const ALL_NEEDS: [u32; 7] = [0, 1, 2, 3, 4, 5, 6];
+
+/// The quorum oracle: approvals a change of `change_type` raised by `requester` needs under
+/// `policy`, from the hand-written tables above (`None` for a standard change).
+fn oracle_required(policy: &Policy, change_type: &ChangeType, requester: &ActorId) -> Option<u32> {
+    let rule = match change_type {
+        ChangeType::Standard { .. } => return None,
+        ChangeType::Normal => &policy.approvals.normal,
+        ChangeType::Emergency => &policy.approvals.emergency,
+    };
+    let floor = rule.min_approvals.max(1);
+    if rule.board.is_empty() {
+        return Some(floor);
+    }
+    let eligible = rule
+        .board
+        .iter()
+        .filter(|m| *m != requester)
+        .collect::<BTreeSet<_>>()
+        .len();
+    let table = match rule.quorum {
+        Quorum::Any => &ANY_NEEDS,
+        Quorum::Majority => &MAJORITY_NEEDS,
+        Quorum::All => &ALL_NEEDS,
+    };
+    Some(table[eligible].max(floor))
+}
+
+#[test]
+fn quorum_counts_match_the_hand_written_table_for_boards_of_one_to_six() {
+    let requester = ActorId::new("req");
+    for n in 1..=6usize {
+        let board: Vec<&str> = ["b1", "b2", "b3", "b4", "b5", "b6"][..n].to_vec();
+        for (quorum, table) in [
+            (Quorum::Any, &ANY_NEEDS),
+            (Quorum::Majority, &MAJORITY_NEEDS),
+            (Quorum::All, &ALL_NEEDS),
+        ] {
+            let r = rule(&[Role::CabMember], &board, quorum, 1);
+            // The requester is not on the board: all n members are eligible.
+            assert_eq!(
+                r.required_approvals(&requester),
+                table[n].max(1),
+                "{quorum:?}, board of {n}"
+            );
+            // The requester is on the board: n - 1 are eligible.
+            assert_eq!(
+                r.required_approvals(&ActorId::new("b1")),
+                table[n - 1].max(1),
+                "{quorum:?}, board of {n} including the requester"
+            );
+            assert_eq!(
+                r.quorum_reachable(&ActorId::new("b1")),
+                table[n - 1].max(1) <= u32::try_from(n - 1).expect("small"),
+                "{quorum:?}, board of {n} including the requester: reachable?"
+            );
+        }
+    }
+    // Explicitly, for the record: majority of 1..6 is 1, 2, 2, 3, 3, 4; all of them is n.
+    assert_eq!(MAJORITY_NEEDS[1..], [1, 2, 2, 3, 3, 4]);
+    assert_eq!(ALL_NEEDS[1..], [1, 2, 3, 4, 5, 6]);
+}
+
 fn is_eligible(change: &Change, id: &ActorId, policy: &Policy) -> bool {
     let Some(rule) = change.change_type.approval_rule(policy) else {
         return false;
@@ -605,12 +695,20 @@ fn check_invariants(policy: &Policy, trace: &[Traced]) -> Result<(), TestCaseErr
                 );
             }
             ChangeType::Normal | ChangeType::Emergency => {
+                let needed = oracle_required(policy, &c.change_type, &c.requester).unwrap_or(0);
+                let approvals = c
+                    .approvals
+                    .values()
+                    .filter(|a| matches!(a.decision, ApprovalDecision::Approved { .. }))
+                    .count();
                 prop_assert!(
-                    !implemented || (c.authorized_at.is_some() && c.quorum_reached(policy)),
-                    "step {}: implemented without its round's quorum ({} approvals, {:?} needed)",
+                    !implemented
+                        || (c.authorized_at.is_some()
+                            && u32::try_from(approvals).unwrap_or(u32::MAX) >= needed),
+                    "step {}: implemented without its round's quorum ({} approvals, {} needed)",
                     i,
-                    c.approvers().len(),
-                    c.required_approvals(policy)
+                    approvals,
+                    needed
                 );
             }
         }
@@ -653,6 +751,98 @@ fn check_invariants(policy: &Policy, trace: &[Traced]) -> Result<(), TestCaseErr
                 started,
                 c.approved_window
             );
+        }
+        // A freeze over what is left of the window stops the start unless it was accepted.
+        if events
+            .iter()
+            .any(|e| matches!(e, ChangeEvent::ImplementationStarted { .. }))
+        {
+            let rest = c.approved_window.map(|w| TimeWindow::new(s.now, w.end));
+            for b in &policy.blackout_windows {
+                let applies = match &b.scope {
+                    CiScope::All => true,
+                    CiScope::Only(only) => only.iter().any(|ci| c.cis.contains(ci)),
+                };
+                let overlaps = rest.is_some_and(|r| b.window.overlaps(&r));
+                let accepted = c.accepted_conflicts.iter().any(|a| {
+                    a.conflicts.iter().any(|x| {
+                        matches!(x, Conflict::InsideBlackout { blackout, .. }
+                            | Conflict::InsideGlobalBlackout { blackout } if *blackout == b.name)
+                    })
+                });
+                prop_assert!(
+                    !(applies && overlaps) || accepted,
+                    "step {}: implementation started inside the unaccepted freeze {}",
+                    i,
+                    b.name
+                );
+            }
+        }
+        // Nothing is authorised or scheduled blind: the change names its CIs.
+        prop_assert!(
+            !matches!(
+                kind,
+                ChangeStatusKind::Authorize
+                    | ChangeStatusKind::Scheduled
+                    | ChangeStatusKind::Implement
+                    | ChangeStatusKind::Review
+                    | ChangeStatusKind::Closed
+            ) || !c.cis.is_empty(),
+            "step {}: {:?} without any CI",
+            i,
+            kind
+        );
+        // A requester edits and submits only their own change.
+        if s.result.is_ok()
+            && matches!(
+                s.command,
+                ChangeCommand::Update { .. } | ChangeCommand::Submit { .. }
+            )
+        {
+            prop_assert!(
+                s.actor.id == c.requester
+                    || policy
+                        .authorization
+                        .allows(&s.actor, opsledger_core::Permission::ChangeWork),
+                "step {}: {} edited or submitted {}'s change",
+                i,
+                s.actor.id,
+                c.requester
+            );
+        }
+        // The record pins its policy, and its ending carries its links.
+        prop_assert_eq!(
+            c.policy_version,
+            policy.version,
+            "step {}: policy version",
+            i
+        );
+        for e in &events {
+            if let ChangeEvent::Closed {
+                fixes_problems,
+                caused_incidents,
+                ..
+            }
+            | ChangeEvent::Canceled {
+                fixes_problems,
+                caused_incidents,
+                ..
+            } = e
+            {
+                let before = s.before.as_ref();
+                prop_assert_eq!(
+                    Some(fixes_problems),
+                    before.map(|b| &b.fixes_problems),
+                    "step {}: the ending carries the fixed problems",
+                    i
+                );
+                prop_assert_eq!(
+                    Some(caused_incidents),
+                    before.map(|b| &b.caused_incidents),
+                    "step {}: the ending carries the caused incidents",
+                    i
+                );
+            }
         }
 
         if let opsledger_core::change::ChangeStatus::Closed {
@@ -790,13 +980,22 @@ proptest! {
         policy in arb_policy(),
         steps in arb_steps(),
         probe in arb_command(),
-        who in 0usize..7,
+        who in 0usize..8,
+        wild_id in arb_text(),
+        extreme_now in proptest::option::of(extreme_instant()),
     ) {
-        // Every prefix's state receives an arbitrary command, valid or not.
+        // Every prefix's state receives an arbitrary command, valid or not, by anyone (an
+        // actor with an arbitrary id and every role included), at any instant (the very first
+        // and last ones `DateTime` can hold included).
         let trace = drive(&policy, &steps);
         let shared = Arc::new(policy);
+        let actor = pool()
+            .get(who)
+            .cloned()
+            .unwrap_or_else(|| Actor::new(wild_id, Role::ALL));
         for s in &trace {
-            let ctx = Context::new(s.now, pool()[who].clone(), shared.clone());
+            let now = extreme_now.unwrap_or(s.now);
+            let ctx = Context::new(now, actor.clone(), shared.clone());
             match ChangeDecider::decide(&s.after, &probe, &ctx) {
                 Ok(events) => {
                     let _ = events.iter().fold(s.after.clone(), ChangeDecider::evolve);

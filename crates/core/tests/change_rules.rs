@@ -106,6 +106,7 @@ fn request_creates_the_change_in_new_with_the_actor_as_requester() {
             backout_plan: "restore snapshot".to_owned(),
             test_plan: "smoke tests".to_owned(),
             assignee: Some("alice".into()),
+            policy_version: opsledger_core::policy::PolicyVersion(1),
             at: t(0),
             by: rita().id,
         }]);
@@ -131,6 +132,7 @@ fn standard_change_is_pre_authorised_and_goes_straight_to_scheduled() {
                 id: cid(),
                 window: window(),
                 warnings: vec![],
+                warnings_omitted: 0,
                 accepted: None,
                 at: t(5),
                 by: rita().id,
@@ -477,6 +479,7 @@ fn quorum_reached_emits_approval_authorisation_and_schedule() {
                 id: cid(),
                 window: window(),
                 warnings: vec![],
+                warnings_omitted: 0,
                 accepted: None,
                 at: t(10),
                 by: carol().id,
@@ -688,6 +691,7 @@ fn plan_into_a_blackout_is_refused() {
         .when(plan_cmd(win(120, 180)))
         .then_error(DomainError::ScheduleConflict {
             conflicts: vec![blackout_conflict()],
+            total: 1,
         });
 }
 
@@ -727,6 +731,7 @@ fn plan_over_a_ci_already_scheduled_is_refused_listing_every_blocking_conflict()
                 },
                 blackout_conflict(),
             ],
+            total: 3,
         });
 }
 
@@ -749,7 +754,7 @@ fn a_clash_on_the_parent_ci_blocks_too() {
             accept_conflicts: None,
         })
         .then_error_code("schedule_conflict");
-    let DomainError::ScheduleConflict { conflicts } = err else {
+    let DomainError::ScheduleConflict { conflicts, total } = err else {
         panic!("not a schedule conflict")
     };
     assert_eq!(
@@ -762,6 +767,7 @@ fn a_clash_on_the_parent_ci_blocks_too() {
             other_window: win(100, 200),
         }]
     );
+    assert_eq!(total, 1);
 }
 
 #[test]
@@ -812,6 +818,7 @@ fn accepted_conflicts_are_recorded_in_the_event_and_the_record() {
             window: win(120, 180),
             assignee: None,
             warnings: vec![],
+            warnings_omitted: 0,
             accepted: Some(acceptance.clone()),
             at: t(10),
             by: max().id,
@@ -887,6 +894,7 @@ fn conflicts_are_checked_again_when_the_quorum_is_reached() {
                 other: other_cid(1),
                 other_window: win(30, 90),
             }],
+            total: 1,
         });
 }
 
@@ -1191,6 +1199,8 @@ fn a_never_implemented_change_cannot_have_caused_an_incident() {
     events.push(ChangeEvent::Canceled {
         id: cid(),
         reason: "postponed".to_owned(),
+        fixes_problems: Default::default(),
+        caused_incidents: Default::default(),
         at: t(20),
         by: max().id,
     });
@@ -1283,4 +1293,258 @@ fn the_schedule_entry_exists_only_while_booked() {
         .clone()
         .expect("exists");
     assert_eq!(review.schedule_entry(), None);
+}
+
+// ---------------------------------------------------------------- audit fixes
+
+fn without_cis(change_type: ChangeType) -> ChangeCommand {
+    let mut cmd = request_cmd(change_type);
+    if let ChangeCommand::Request { cis, .. } = &mut cmd {
+        cis.clear();
+    }
+    cmd
+}
+
+fn freeze_policy(window: opsledger_core::TimeWindow) -> Policy {
+    let mut p = policy();
+    p.blackout_windows = vec![NamedWindow {
+        name: "freeze".to_owned(),
+        window,
+        scope: CiScope::All,
+    }];
+    p
+}
+
+#[test]
+fn given_a_change_naming_no_ci_when_it_asks_for_authorisation_then_it_is_not_ready() {
+    let cis_required = DomainError::validation(
+        "cis",
+        "name at least one affected CI before authorisation or scheduling",
+    );
+    // Normal: submitted to Assess, then refused at the request for authorisation.
+    let events = run(
+        &policy(),
+        vec![
+            (rita(), t(0), without_cis(ChangeType::Normal)),
+            (alice(), t(1), plan_cmd(window())),
+            (rita(), t(2), submit_cmd()),
+        ],
+    );
+    given::<ChangeDecider>(events)
+        .by(alice())
+        .at(t(3))
+        .with_policy(policy())
+        .when(ChangeCommand::RequestAuthorization { id: cid() })
+        .then_error(cis_required.clone());
+    // Emergency and standard changes are refused at submission.
+    for change_type in [
+        ChangeType::Emergency,
+        ChangeType::Standard {
+            template: TEMPLATE.to_owned(),
+        },
+    ] {
+        let events = run(
+            &policy(),
+            vec![
+                (rita(), t(0), without_cis(change_type)),
+                (alice(), t(1), plan_cmd(window())),
+            ],
+        );
+        given::<ChangeDecider>(events)
+            .by(rita())
+            .at(t(2))
+            .with_policy(policy())
+            .when(submit_cmd())
+            .then_error(cis_required.clone());
+    }
+}
+
+#[test]
+fn given_a_global_freeze_when_a_change_naming_no_ci_plans_into_it_then_it_is_refused() {
+    let events = run(
+        &policy(),
+        vec![(rita(), t(0), without_cis(ChangeType::Normal))],
+    );
+    let err = given::<ChangeDecider>(events)
+        .by(alice())
+        .at(t(1))
+        .with_policy(freeze_policy(win(0, 600)))
+        .when(plan_cmd(window()))
+        .then_error_code("schedule_conflict");
+    assert!(err.to_string().contains("1 blocking"), "{err}");
+}
+
+#[test]
+fn given_a_freeze_declared_after_scheduling_when_implementation_starts_then_it_is_refused() {
+    // Scheduled for [60, 180) under a policy without freezes; the freeze arrives later.
+    let err = in_state(ChangeStatusKind::Scheduled)
+        .by(alice())
+        .at(t(90))
+        .with_policy(freeze_policy(win(80, 400)))
+        .when(ChangeCommand::StartImplementation { id: cid() })
+        .then_error_code("schedule_conflict");
+    assert!(err.to_string().contains("blocking"), "{err}");
+    // A freeze that does not touch the rest of the window does not stop it.
+    in_state(ChangeStatusKind::Scheduled)
+        .by(alice())
+        .at(t(90))
+        .with_policy(freeze_policy(win(180, 400)))
+        .when(ChangeCommand::StartImplementation { id: cid() })
+        .then_ok();
+}
+
+#[test]
+fn given_a_freeze_accepted_when_scheduling_when_implementation_starts_inside_it_then_it_proceeds() {
+    let steps = vec![
+        (rita(), t(0), request_cmd(ChangeType::Normal)),
+        (
+            max(),
+            t(1),
+            ChangeCommand::Plan {
+                id: cid(),
+                window: window(),
+                assignee: None,
+                calendar: vec![],
+                ci_relations: vec![],
+                accept_conflicts: Some("freeze exception granted".to_owned()),
+            },
+        ),
+        (rita(), t(2), submit_cmd()),
+        (
+            alice(),
+            t(3),
+            ChangeCommand::RequestAuthorization { id: cid() },
+        ),
+        (carol(), t(4), approve_cmd()),
+    ];
+    let events = run(&blackout_policy(), steps);
+    given::<ChangeDecider>(events)
+        .by(alice())
+        .at(t(120))
+        .with_policy(blackout_policy())
+        .when(ChangeCommand::StartImplementation { id: cid() })
+        .then_ok();
+}
+
+#[test]
+fn given_another_requesters_change_when_a_requester_updates_or_submits_then_it_is_forbidden() {
+    let rob = Actor::new("rob", [Role::Requester]);
+    let update = ChangeCommand::Update {
+        id: cid(),
+        title: Some("Not my change".to_owned()),
+        description: None,
+        change_type: None,
+        risk: None,
+        cis: None,
+        implementation_plan: None,
+        backout_plan: None,
+        test_plan: None,
+    };
+    let forbidden = DomainError::Forbidden {
+        actor: ActorId::new("rob"),
+        permission: Permission::ChangeRequest,
+    };
+    in_state(ChangeStatusKind::New)
+        .by(rob.clone())
+        .when(update.clone())
+        .then_error(forbidden.clone());
+    in_state(ChangeStatusKind::New)
+        .by(rob)
+        .when(submit_cmd())
+        .then_error(forbidden);
+    // The requester themself, and anyone who works changes, may.
+    in_state(ChangeStatusKind::New)
+        .by(rita())
+        .when(update.clone())
+        .then_ok();
+    in_state(ChangeStatusKind::New)
+        .by(alice())
+        .when(update)
+        .then_ok();
+}
+
+#[test]
+fn given_a_policy_version_when_a_change_is_requested_then_the_event_and_record_pin_it() {
+    let p = Policy {
+        version: opsledger_core::policy::PolicyVersion(3),
+        ..policy()
+    };
+    let (events, state) = given::<ChangeDecider>([])
+        .by(rita())
+        .with_policy(p)
+        .when(request_cmd(ChangeType::Normal))
+        .then_ok();
+    assert!(matches!(
+        events[0],
+        ChangeEvent::Requested {
+            policy_version: opsledger_core::policy::PolicyVersion(3),
+            ..
+        }
+    ));
+    assert_eq!(
+        state.expect("exists").policy_version,
+        opsledger_core::policy::PolicyVersion(3)
+    );
+}
+
+#[test]
+fn given_a_change_with_links_when_it_closes_or_is_canceled_then_the_event_carries_them() {
+    let linked = |kind| {
+        let mut events = events_to(kind);
+        let state = given::<ChangeDecider>(events.clone())
+            .by(alice())
+            .at(t(62))
+            .with_policy(policy())
+            .when(ChangeCommand::LinkFixesProblem {
+                id: cid(),
+                problem: pid(1),
+            })
+            .then_ok();
+        events.extend(state.0);
+        events
+    };
+    let problems: std::collections::BTreeSet<_> = [pid(1)].into_iter().collect();
+    let incidents: std::collections::BTreeSet<_> = [iid(1)].into_iter().collect();
+    // Closed, after having caused an incident.
+    let mut review = linked(ChangeStatusKind::Review);
+    let caused = given::<ChangeDecider>(review.clone())
+        .by(alice())
+        .at(t(62))
+        .with_policy(policy())
+        .when(ChangeCommand::RecordCausedIncident {
+            id: cid(),
+            incident: iid(1),
+        })
+        .then_ok();
+    review.extend(caused.0);
+    let (events, _) = given::<ChangeDecider>(review)
+        .by(alice())
+        .at(t(63))
+        .with_policy(policy())
+        .when(ChangeCommand::Close {
+            id: cid(),
+            code: CloseCode::Successful,
+            notes: "went fine".to_owned(),
+        })
+        .then_ok();
+    assert!(matches!(
+        &events[..],
+        [ChangeEvent::Closed { fixes_problems, caused_incidents, .. }]
+            if *fixes_problems == problems && *caused_incidents == incidents
+    ));
+    // Canceled before implementation.
+    let (events, _) = given::<ChangeDecider>(linked(ChangeStatusKind::Scheduled))
+        .by(max())
+        .at(t(63))
+        .with_policy(policy())
+        .when(ChangeCommand::Cancel {
+            id: cid(),
+            reason: "superseded".to_owned(),
+        })
+        .then_ok();
+    assert!(matches!(
+        &events[..],
+        [ChangeEvent::Canceled { fixes_problems, caused_incidents, .. }]
+            if *fixes_problems == problems && caused_incidents.is_empty()
+    ));
 }

@@ -103,67 +103,142 @@ fn valid_command(kind: ChangeCommandKind) -> (Actor, ChangeCommand) {
     }
 }
 
+/// One attempt of the table test: a history, who sends which command, under which policy.
+struct Case {
+    events: Vec<opsledger_core::change::ChangeEvent>,
+    actor: Actor,
+    cmd: ChangeCommand,
+    policy: opsledger_core::Policy,
+}
+
+/// The attempts for `kind` in `from`: the valid command in the fixture history, plus one
+/// fixture per further guard of a row with several targets, so that every target is reached.
+fn cases(from: Option<ChangeStatusKind>, kind: ChangeCommandKind) -> Vec<Case> {
+    let (actor, cmd) = valid_command(kind);
+    let mut out = vec![Case {
+        events: from.map(events_to).unwrap_or_default(),
+        actor,
+        cmd,
+        policy: policy(),
+    }];
+    match (from, kind) {
+        // New x submit: emergency -> Authorize, standard -> Scheduled (normal is the default).
+        (Some(ChangeStatusKind::New), ChangeCommandKind::Submit) => {
+            for change_type in [
+                ChangeType::Emergency,
+                ChangeType::Standard {
+                    template: TEMPLATE.to_owned(),
+                },
+            ] {
+                out.push(Case {
+                    events: events_new(change_type),
+                    actor: rita(),
+                    cmd: submit_cmd(),
+                    policy: policy(),
+                });
+            }
+        }
+        // Authorize x approve: below the quorum the change stays in Authorize.
+        (Some(ChangeStatusKind::Authorize), ChangeCommandKind::Approve) => {
+            let mut two = policy();
+            two.approvals.normal.min_approvals = 2;
+            out.push(Case {
+                events: events_to(ChangeStatusKind::Authorize),
+                actor: carol(),
+                cmd: approve_cmd(),
+                policy: two,
+            });
+        }
+        _ => {}
+    }
+    out
+}
+
 #[test]
 fn every_state_command_pair_follows_the_table() {
     let table = Change::transitions();
     let mut froms: Vec<Option<ChangeStatusKind>> = vec![None];
     froms.extend(ChangeStatusKind::ALL.iter().copied().map(Some));
-    let mut checked = 0;
-    let mut allowed = 0;
-    for from in froms {
-        let events = from.map(events_to).unwrap_or_default();
+    let mut pairs = 0;
+    let mut allowed_pairs = 0;
+    let mut used_rows = std::collections::BTreeSet::new();
+    for &from in &froms {
         for &kind in ChangeCommandKind::ALL {
-            let (actor, cmd) = valid_command(kind);
-            let scenario = given::<ChangeDecider>(events.clone())
-                .by(actor)
-                .at(t(65))
-                .with_policy(policy());
-            assert_eq!(
-                scenario.state().as_ref().map(|c| c.status.kind()),
-                from,
-                "fixture for {from:?} is in the wrong state"
-            );
-            let then = scenario.when(cmd);
-            let label = format!("{} x {}", from.map_or("none", Named::name), kind.name());
-            checked += 1;
+            pairs += 1;
             if table.allows(from, kind) {
-                allowed += 1;
-                let (produced, state) = then.then_ok();
-                assert!(
-                    !produced.is_empty(),
-                    "{label}: accepted but decided no event"
+                allowed_pairs += 1;
+            }
+            for case in cases(from, kind) {
+                let scenario = given::<ChangeDecider>(case.events)
+                    .by(case.actor)
+                    .at(t(65))
+                    .with_policy(case.policy);
+                assert_eq!(
+                    scenario.state().as_ref().map(|c| c.status.kind()),
+                    from,
+                    "fixture for {from:?} is in the wrong state"
                 );
-                let to = state
-                    .expect("a record after an accepted command")
-                    .status
-                    .kind();
-                assert!(
-                    table.targets(from, kind).any(|target| target == to),
-                    "{label}: landed in {} which is not a target of the table",
-                    to.name()
-                );
-            } else {
-                let expected = match from {
-                    None => DomainError::NotFound {
-                        kind: RecordKind::Change,
-                        id: cid().to_string(),
-                    },
-                    Some(_) if kind == ChangeCommandKind::Request => DomainError::AlreadyExists {
-                        kind: RecordKind::Change,
-                        id: cid().to_string(),
-                    },
-                    Some(state) => DomainError::InvalidTransition {
-                        kind: RecordKind::Change,
-                        state: state.name().to_owned(),
-                        command: kind.name().to_owned(),
-                    },
-                };
-                then.then_error(expected);
+                let then = scenario.when(case.cmd);
+                let label = format!("{} x {}", from.map_or("none", Named::name), kind.name());
+                if table.allows(from, kind) {
+                    let (produced, state) = then.then_ok();
+                    assert!(
+                        !produced.is_empty(),
+                        "{label}: accepted but decided no event"
+                    );
+                    let to = state
+                        .expect("a record after an accepted command")
+                        .status
+                        .kind();
+                    let row = table
+                        .rows
+                        .iter()
+                        .position(|r| r.from == from && r.command == kind && r.to == to);
+                    assert!(
+                        row.is_some(),
+                        "{label}: landed in {} which is not a target of the table",
+                        to.name()
+                    );
+                    used_rows.extend(row);
+                } else {
+                    let expected = match from {
+                        None => DomainError::NotFound {
+                            kind: RecordKind::Change,
+                            id: cid().to_string(),
+                        },
+                        Some(_) if kind == ChangeCommandKind::Request => {
+                            DomainError::AlreadyExists {
+                                kind: RecordKind::Change,
+                                id: cid().to_string(),
+                            }
+                        }
+                        Some(state) => DomainError::InvalidTransition {
+                            kind: RecordKind::Change,
+                            state: state.name().to_owned(),
+                            command: kind.name().to_owned(),
+                        },
+                    };
+                    then.then_error(expected);
+                }
             }
         }
     }
-    assert_eq!(checked, 9 * ChangeCommandKind::ALL.len());
-    assert_eq!(allowed, 39, "rows with a distinct (from, command) pair");
+    assert_eq!(pairs, froms.len() * ChangeCommandKind::ALL.len());
+    let distinct: std::collections::BTreeSet<_> =
+        table.rows.iter().map(|r| (r.from, r.command)).collect();
+    assert_eq!(
+        allowed_pairs,
+        distinct.len(),
+        "every (from, command) pair of the table was tried"
+    );
+    let unused: Vec<_> = (0..table.rows.len())
+        .filter(|i| !used_rows.contains(i))
+        .map(|i| table.rows[i])
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "rows whose target was never reached: {unused:?}"
+    );
 }
 
 #[test]
@@ -255,7 +330,7 @@ fn mermaid_and_markdown_render_every_row() {
     let table = Change::transitions();
     let mermaid = table.to_mermaid();
     assert!(
-        mermaid.contains("new --> assess: submit [normal]"),
+        mermaid.contains("new --> assess: submit [normal; requester: own change]"),
         "{mermaid}"
     );
     assert!(mermaid.contains("authorize --> new"));

@@ -12,8 +12,9 @@ use fixtures::{CHANGE, CHILD, INC, OTHER, PARENT, PROBLEM, PROBLEM2};
 use opsledger_core::incident::{
     AlertSource, CancelReason, CloseCode, HoldReason, Incident, IncidentCommand,
     IncidentCommandKind, IncidentDecider, IncidentEvent, IncidentStatus, IncidentStatusKind,
+    ResolutionSource,
 };
-use opsledger_core::policy::Limits;
+use opsledger_core::policy::{IncidentPolicy, Limits};
 use opsledger_core::testing::{actor, t0};
 use opsledger_core::{
     Actor, ActorId, ChangeId, CiId, Context, Decider, DomainError, DomainEvent, GroupId, Impact,
@@ -29,7 +30,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 struct Step {
     actor: usize,
-    minutes_later: u16,
+    minutes_later: u32,
     kind: usize,
     /// Pick among the commands the table allows in the current state (most steps), instead of
     /// the raw kind (which mostly tests refusals).
@@ -41,7 +42,7 @@ struct Step {
     wild_minutes: i32,
 }
 
-fn actors() -> [Actor; 11] {
+fn actors() -> [Actor; 12] {
     [
         actor("root", &[Role::Admin]),
         actor("root", &[Role::Admin]),
@@ -54,8 +55,14 @@ fn actors() -> [Actor; 11] {
         actor("pat", &[Role::ProblemManager]),
         actor("alice", &[Role::Agent]),
         actor("mona", &[Role::Manager]),
+        actor("opsledger", &[Role::System]),
     ]
 }
+
+/// Indexes into [`actors`] used by the major-incident script.
+const ALICE: usize = 3;
+const MONA: usize = 4;
+const SYSTEM: usize = 11;
 
 /// Command kinds, weighted: lifecycle moves often, the endings (cancel) and re-opening rarely,
 /// so that sequences travel through the whole lifecycle before they stop.
@@ -67,7 +74,8 @@ fn kinds() -> Vec<usize> {
             K::Open | K::Cancel => 1,
             K::Acknowledge => 10,
             K::Resolve | K::Reopen | K::Resume | K::AcceptMajor | K::PublishReview => 6,
-            K::Close | K::AutoClose => 3,
+            K::Close => 3,
+            K::AutoClose => 5,
             K::PutOnHold | K::Assign | K::ResolveFromParent | K::ResolveFromProblem => 4,
             K::ProposeMajor | K::ReopenFromParent | K::LinkParent | K::LinkProblem => 3,
             K::RejectMajor
@@ -90,7 +98,8 @@ fn kinds() -> Vec<usize> {
 fn step() -> impl Strategy<Value = Step> {
     (
         0..actors().len(),
-        0u16..90,
+        // Mostly minutes; sometimes about a week, so that the auto-close delay can pass.
+        prop_oneof![12 => 0u32..90, 1 => 9_000u32..12_000],
         prop::sample::select(kinds()),
         (prop::bool::weighted(0.8), any::<u16>()),
         any::<[u16; 8]>(),
@@ -133,6 +142,9 @@ fn policy(tight: bool) -> Policy {
             max_title_bytes: 24,
             max_text_bytes: 40,
             max_links: 3,
+        },
+        incident: IncidentPolicy {
+            auto_close_after_days: 1,
         },
         ..Policy::default()
     }
@@ -219,9 +231,10 @@ impl Pools<'_> {
     }
 
     fn hold(&self, i: usize) -> HoldReason {
-        match self.n(i, 4) {
+        // Problems twice as often: only an incident awaiting one is resolved from it.
+        match self.n(i, 5) {
             0 => HoldReason::AwaitingCaller,
-            1 => HoldReason::AwaitingProblem {
+            1 | 4 => HoldReason::AwaitingProblem {
                 problem: self.problem(i + 1),
             },
             2 => HoldReason::AwaitingVendor,
@@ -238,6 +251,62 @@ impl Pools<'_> {
 
 const GROUPS: [&str; 3] = ["service-desk", "network", "db"];
 const PEOPLE: [&str; 3] = ["alice", "bob", "carol"];
+
+/// The next step of the major-incident script (propose, accept, resolve, publish the review,
+/// close) for `state`, and who sends it; `None` when the script has nothing to do. Now and
+/// then (by `pick`) it tries to close without a current review, or reopens after the review,
+/// so that the review rule is tested from both sides.
+fn major_next(state: &Option<Incident>, pick: u16) -> Option<(IncidentCommandKind, usize)> {
+    use IncidentCommandKind as K;
+    use IncidentStatusKind as S;
+    use opsledger_core::incident::MajorStatusKind as M;
+    let inc = state.as_ref()?;
+    let status = inc.status.kind();
+    match (inc.major.status.kind(), status) {
+        (_, S::Closed | S::Canceled) => None,
+        (M::NotMajor | M::Rejected, S::New | S::InProgress | S::OnHold) => {
+            Some((K::ProposeMajor, ALICE))
+        }
+        (M::NotMajor | M::Rejected, S::Resolved) => None,
+        (M::Proposed, _) => Some((K::AcceptMajor, MONA)),
+        (M::Accepted, S::New) => Some((K::Acknowledge, ALICE)),
+        (M::Accepted, S::InProgress | S::OnHold) => Some((K::Resolve, ALICE)),
+        (M::Accepted, S::Resolved) if pick % 5 == 1 => Some((K::Close, MONA)),
+        (M::Accepted, S::Resolved) if !inc.major.review_is_current() => {
+            Some((K::PublishReview, MONA))
+        }
+        (M::Accepted, S::Resolved) if pick % 5 == 2 => Some((K::Reopen, ALICE)),
+        (M::Accepted, S::Resolved) => Some((K::Close, MONA)),
+    }
+}
+
+/// The kind a step stands for in `state`, who sends it, and (for the timer) the instant it
+/// fires at: in a major-incident run, mostly the script's next step; when guided, one the
+/// table allows there (weighted like [`kinds`]); otherwise the raw draw.
+fn choose(
+    step: &Step,
+    major_run: bool,
+    state: &Option<Incident>,
+    policy: &Policy,
+) -> (IncidentCommandKind, usize, Option<DateTime<Utc>>) {
+    if major_run && step.guided && step.pick % 4 != 0 {
+        if let Some((kind, who)) = major_next(state, step.pick / 4) {
+            return (kind, who, None);
+        }
+    }
+    let kind = choose_kind(step, state);
+    // Half the guided auto-closes are the engine's timer: its role, at the due instant (the
+    // other half, by anyone at any time, exercise the refusals).
+    if kind == IncidentCommandKind::AutoClose && step.guided && step.pick % 2 == 0 {
+        let days = i64::from(policy.incident.auto_close_after_days);
+        let due = state
+            .as_ref()
+            .and_then(|i| i.resolved_at)
+            .map(|r| r + Duration::days(days));
+        return (kind, SYSTEM, due);
+    }
+    (kind, step.actor, None)
+}
 
 /// The kind a step stands for in `state`: when guided, one the table allows there (weighted
 /// like [`kinds`]), otherwise the raw draw.
@@ -468,7 +537,7 @@ struct Run {
     state: Option<Incident>,
 }
 
-fn run(policy: &Policy, steps: &[Step]) -> Result<Run, TestCaseError> {
+fn run(policy: &Policy, major_run: bool, steps: &[Step]) -> Result<Run, TestCaseError> {
     let actors = actors();
     let policy = Arc::new(policy.clone());
     let mut now = t0();
@@ -478,8 +547,11 @@ fn run(policy: &Policy, steps: &[Step]) -> Result<Run, TestCaseError> {
     let mut commands = Vec::new();
     for step in std::iter::once(&first_open()).chain(steps) {
         now += Duration::minutes(i64::from(step.minutes_later));
-        let who = actors[step.actor].clone();
-        let cmd = build(step, choose_kind(step, &state), now, &state);
+        let (kind, who, fires_at) = choose(step, major_run, &state, &policy);
+        // The clock only moves forward.
+        now = now.max(fires_at.unwrap_or(now));
+        let who = actors[who].clone();
+        let cmd = build(step, kind, now, &state);
         let ctx = Context::new(now, who.clone(), policy.clone());
         let result = IncidentDecider::decide(&state, &cmd, &ctx);
         if let Ok(produced) = &result {
@@ -488,8 +560,9 @@ fn run(policy: &Policy, steps: &[Step]) -> Result<Run, TestCaseError> {
             for e in produced {
                 state = IncidentDecider::evolve(state, e);
             }
+            check_closing(before.as_ref(), produced, &events, &ctx)?;
+            check_guards(before.as_ref(), &cmd, produced, &ctx)?;
             events.extend(produced.iter().cloned());
-            check_closing(before.as_ref(), produced)?;
             if let Some(inc) = &state {
                 check_invariants(inc, &events, &policy)?;
             }
@@ -550,23 +623,104 @@ fn check_step(
     Ok(())
 }
 
-/// A major incident is closed only with a published review, and never by the timer.
+/// The closing rules, checked against the history rather than the decider's own helpers: an
+/// accepted major incident closes only with a review published after its latest reopen; a
+/// proposed or accepted one is never auto-closed; the timer closes only once the policy's delay
+/// has passed since the latest resolution, and only as the engine's role (or an admin).
 fn check_closing(
     before: Option<&Incident>,
     produced: &[IncidentEvent],
+    history: &[IncidentEvent],
+    ctx: &Context,
+) -> Result<(), TestCaseError> {
+    use opsledger_core::incident::MajorStatusKind;
+    let Some(before) = before else {
+        return Ok(());
+    };
+    let mine: Vec<&IncidentEvent> = history.iter().filter(|e| e.id() == before.id).collect();
+    let last_reopen = mine
+        .iter()
+        .rposition(|e| matches!(e, IncidentEvent::Reopened { .. }));
+    let last_review = mine
+        .iter()
+        .rposition(|e| matches!(e, IncidentEvent::ReviewPublished { .. }));
+    let last_resolved_at = mine.iter().rev().find_map(|e| match e {
+        IncidentEvent::Resolved { at, .. } => Some(*at),
+        _ => None,
+    });
+    for e in produced {
+        match e {
+            IncidentEvent::Closed { .. } if before.major.is_accepted() => {
+                let review_after_reopen = match (last_review, last_reopen) {
+                    (Some(review), Some(reopen)) => review > reopen,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
+                prop_assert!(
+                    review_after_reopen,
+                    "an accepted major incident closed without a review published after its \
+                     latest reopen"
+                );
+            }
+            IncidentEvent::AutoClosed { .. } => {
+                let major = before.major.status.kind();
+                prop_assert!(
+                    major != MajorStatusKind::Proposed && major != MajorStatusKind::Accepted,
+                    "a {:?} major incident was auto-closed",
+                    major
+                );
+                let days = i64::from(ctx.policy.incident.auto_close_after_days);
+                let due = last_resolved_at.map(|r| r + Duration::days(days));
+                prop_assert!(
+                    due.is_some_and(|due| ctx.now >= due),
+                    "auto-closed at {} before the delay since {:?} passed",
+                    ctx.now,
+                    last_resolved_at
+                );
+                prop_assert!(
+                    ctx.actor.has_role(Role::System) || ctx.actor.has_role(Role::Admin),
+                    "auto-closed by {:?}, neither the engine nor an admin",
+                    ctx.actor
+                );
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Guards of accepted decisions, checked on the state before them.
+fn check_guards(
+    before: Option<&Incident>,
+    cmd: &IncidentCommand,
+    produced: &[IncidentEvent],
+    ctx: &Context,
 ) -> Result<(), TestCaseError> {
     let Some(before) = before else {
         return Ok(());
     };
     for e in produced {
         match e {
-            IncidentEvent::Closed { .. } => prop_assert!(
-                !before.major.is_accepted() || before.major.review.is_some(),
-                "an accepted major incident closed without a published review"
+            IncidentEvent::Resolved {
+                source: ResolutionSource::Problem { problem },
+                ..
+            } => prop_assert_eq!(
+                &before.status,
+                &IncidentStatus::OnHold {
+                    reason: HoldReason::AwaitingProblem { problem: *problem }
+                },
+                "resolved from a problem it did not await"
             ),
-            IncidentEvent::AutoClosed { .. } => prop_assert!(
-                !before.major.is_accepted(),
-                "an accepted major incident was auto-closed"
+            IncidentEvent::DetectionRecorded { occurred_at, .. } => prop_assert!(
+                *occurred_at <= before.opened_at,
+                "detected at {} after being logged at {}",
+                occurred_at,
+                before.opened_at
+            ),
+            IncidentEvent::Canceled { .. } if before.major.is_accepted() => prop_assert!(
+                ctx.actor.has_role(Role::Manager) || ctx.actor.has_role(Role::Admin),
+                "{:?} canceled an accepted major incident without major_incident_decide",
+                cmd
             ),
             _ => {}
         }
@@ -760,13 +914,30 @@ fn check_invariants(
             "a New incident is unacknowledged"
         );
     }
-    // (A child resolved from New by its parent, then reopened, was never acknowledged itself.)
     if is(IncidentStatusKind::InProgress) || is(IncidentStatusKind::OnHold) {
         prop_assert!(
-            inc.acknowledged_at.is_some() || inc.reopen_count > 0,
+            inc.acknowledged_at.is_some(),
             "work started => acknowledged"
         );
     }
+    // The record pins the policy it was opened under.
+    prop_assert_eq!(
+        inc.policy_version,
+        policy.version,
+        "policy_version pinned at opening"
+    );
+    // A review is stale exactly when a reopen came after the latest revision.
+    let last_reopen = events
+        .iter()
+        .rposition(|e| matches!(e, IncidentEvent::Reopened { .. }));
+    let last_review = events
+        .iter()
+        .rposition(|e| matches!(e, IncidentEvent::ReviewPublished { .. }));
+    prop_assert_eq!(
+        inc.major.review_required_since.is_some(),
+        matches!((last_review, last_reopen), (Some(review), Some(reopen)) if reopen > review),
+        "review_required_since iff a reopen followed the latest review"
+    );
     // Links: no self-links, no two-incident cycle, within limits.
     prop_assert!(inc.parent != Some(inc.id), "not its own parent");
     prop_assert!(!inc.children.contains(&inc.id), "not its own child");
@@ -799,9 +970,13 @@ where
     Ok(json)
 }
 
-fn scenario() -> impl Strategy<Value = (bool, Vec<Step>)> {
+/// (tight policy, major-incident run, steps). A third of the runs follow the major-incident
+/// script (propose, accept, resolve, review, close) between random steps, so that the rules
+/// of accepted major incidents are exercised in a meaningful share of runs.
+fn scenario() -> impl Strategy<Value = (bool, bool, Vec<Step>)> {
     (
         prop::bool::weighted(0.25),
+        prop::bool::weighted(0.35),
         prop::collection::vec(step(), 0..40),
     )
 }
@@ -812,28 +987,28 @@ proptest! {
     /// (a) folding the produced events gives the state the decider worked on, and (b) every
     /// reachable state keeps the invariants (checked inside `run` after every step).
     #[test]
-    fn folded_events_equal_the_state_and_invariants_hold((tight, steps) in scenario()) {
+    fn folded_events_equal_the_state_and_invariants_hold((tight, major, steps) in scenario()) {
         let policy = policy(tight);
-        let run = run(&policy, &steps)?;
+        let run = run(&policy, major, &steps)?;
         prop_assert_eq!(IncidentDecider::fold(run.events.iter()), run.state.clone());
         prop_assert!(run.state.is_some(), "the first step opens the incident");
     }
 
     /// (c) the same inputs give the same events and the same errors.
     #[test]
-    fn decisions_are_deterministic((tight, steps) in scenario()) {
+    fn decisions_are_deterministic((tight, major, steps) in scenario()) {
         let policy = policy(tight);
-        let first = run(&policy, &steps)?;
-        let second = run(&policy, &steps)?;
+        let first = run(&policy, major, &steps)?;
+        let second = run(&policy, major, &steps)?;
         prop_assert_eq!(first.results, second.results);
     }
 
     /// (d) every event, command and state survives a serde_json round trip, and events carry
     /// their stable type and schema version.
     #[test]
-    fn everything_survives_serde((tight, steps) in scenario()) {
+    fn everything_survives_serde((tight, major, steps) in scenario()) {
         let policy = policy(tight);
-        let run = run(&policy, &steps)?;
+        let run = run(&policy, major, &steps)?;
         for e in &run.events {
             let json = round_trip(e)?;
             prop_assert_eq!(json["type"].as_str(), Some(e.event_type()));
@@ -852,11 +1027,11 @@ proptest! {
     /// included: see `Pools`), and evolve is total even on shuffled or repeated events.
     #[test]
     fn nothing_panics_and_evolve_is_total(
-        (tight, steps) in scenario(),
+        (tight, major, steps) in scenario(),
         order in prop::collection::vec(any::<u32>(), 0..80),
     ) {
         let policy = policy(tight);
-        let run = run(&policy, &steps)?;
+        let run = run(&policy, major, &steps)?;
         for events in run.results.iter().flatten() {
             prop_assert!(!events.is_empty());
         }
@@ -938,19 +1113,29 @@ fn every_event_type_matches_its_serde_tag() {
         types.insert(e.event_type());
     }
     // Everything but auto_closed and canceled, which end a record differently.
+    let no_delay = Policy {
+        incident: IncidentPolicy {
+            auto_close_after_days: 0,
+        },
+        ..Policy::default()
+    };
     let others = [
-        history(&[
-            open_cmd(),
-            valid_command(IncidentCommandKind::Acknowledge),
-            valid_command(IncidentCommandKind::Resolve),
-            IncidentCommand::AutoClose { id: INC },
-        ]),
+        history_with(
+            &no_delay,
+            &[
+                open_cmd(),
+                valid_command(IncidentCommandKind::Acknowledge),
+                valid_command(IncidentCommandKind::Resolve),
+                IncidentCommand::AutoClose { id: INC },
+            ],
+        ),
         history(&[open_cmd(), valid_command(IncidentCommandKind::Cancel)]),
         history(&[
             open_cmd(),
-            IncidentCommand::LinkProblem {
+            valid_command(IncidentCommandKind::Acknowledge),
+            IncidentCommand::PutOnHold {
                 id: INC,
-                problem: PROBLEM,
+                reason: HoldReason::AwaitingProblem { problem: PROBLEM },
             },
             valid_command(IncidentCommandKind::ResolveFromProblem),
         ]),
@@ -973,13 +1158,34 @@ fn random_runs_accept_every_command_kind_and_reach_every_state() {
     let mut accepted: BTreeMap<&str, usize> = BTreeMap::new();
     let mut reached: BTreeMap<&str, usize> = BTreeMap::new();
     let (mut ok, mut total) = (0usize, 0usize);
-    for _ in 0..300 {
-        let (tight, steps) = scenario()
+    let (mut majors_closed, mut auto_closed, mut stale_reviews_refused) = (0usize, 0usize, 0usize);
+    let runs = 300;
+    for _ in 0..runs {
+        let (tight, major, steps) = scenario()
             .new_tree(&mut runner)
             .expect("generates")
             .current();
         let policy = policy(tight);
-        let run = run(&policy, &steps).expect("invariants hold");
+        let run = run(&policy, major, &steps).expect("invariants hold");
+        // Runs where an accepted major incident went all the way: resolved, reviewed, closed.
+        let mut state: Option<Incident> = None;
+        let mut closed_major = false;
+        for e in &run.events {
+            let accepted = state.as_ref().is_some_and(|i| i.major.is_accepted());
+            if accepted && matches!(e, IncidentEvent::Closed { .. }) {
+                closed_major = true;
+            }
+            if matches!(e, IncidentEvent::AutoClosed { .. }) {
+                auto_closed += 1;
+            }
+            state = IncidentDecider::evolve(state, e);
+        }
+        majors_closed += usize::from(closed_major);
+        stale_reviews_refused += run
+            .results
+            .iter()
+            .filter(|r| matches!(r, Err(DomainError::ReviewRequired)))
+            .count();
         for (cmd, result) in run.commands.iter().zip(&run.results) {
             total += 1;
             if result.is_ok() {
@@ -1007,5 +1213,18 @@ fn random_runs_accept_every_command_kind_and_reach_every_state() {
             "{status:?} never reached"
         );
     }
-    eprintln!("accepted {ok} of {total} commands: {accepted:?}\nreached: {reached:?}");
+    assert!(
+        majors_closed * 10 >= runs,
+        "an accepted major incident was resolved, reviewed and closed in only {majors_closed} \
+         of {runs} runs"
+    );
+    assert!(auto_closed >= 10, "only {auto_closed} auto-closes");
+    assert!(
+        stale_reviews_refused >= 10,
+        "only {stale_reviews_refused} closes refused for want of a review"
+    );
+    eprintln!(
+        "accepted {ok} of {total} commands: {accepted:?}\nreached: {reached:?}\n\
+         majors closed in {majors_closed} of {runs} runs; {auto_closed} auto-closes"
+    );
 }

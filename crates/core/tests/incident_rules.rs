@@ -469,12 +469,65 @@ fn agents_and_managers_may_close_any_incident() {
 }
 
 #[test]
-fn auto_close_closes_a_resolved_incident() {
+fn auto_close_closes_a_resolved_incident_once_the_delay_has_passed() {
+    // Resolved at t(2): due seven calendar days later, to the minute.
     let (events, _) = resolved()
-        .by(alice())
+        .by(system())
+        .at(t(2) + chrono::Duration::days(7))
         .when(IncidentCommand::AutoClose { id: INC })
         .then_ok();
     assert!(matches!(events[..], [IncidentEvent::AutoClosed { .. }]));
+}
+
+#[test]
+fn only_the_system_role_auto_closes_by_default() {
+    for who in [alice(), mona(), carol()] {
+        let id = who.id.clone();
+        resolved()
+            .by(who)
+            .at(eight_days_later())
+            .when(IncidentCommand::AutoClose { id: INC })
+            .then_error(DomainError::Forbidden {
+                actor: id,
+                permission: Permission::IncidentAutoClose,
+            });
+    }
+}
+
+#[test]
+fn the_auto_close_delay_comes_from_the_policy() {
+    let mut policy = Policy::default();
+    policy.incident.auto_close_after_days = 1;
+    resolved()
+        .by(system())
+        .with_policy(policy.clone())
+        .at(t(2) + chrono::Duration::hours(23))
+        .when(IncidentCommand::AutoClose { id: INC })
+        .then_error_code("validation");
+    resolved()
+        .by(system())
+        .with_policy(policy)
+        .at(t(2) + chrono::Duration::hours(24))
+        .when(IncidentCommand::AutoClose { id: INC })
+        .then_ok();
+}
+
+#[test]
+fn the_auto_close_delay_counts_from_the_latest_resolution() {
+    // Resolved at t(2), reopened and resolved again at t(100): the clock starts again.
+    let again = with(
+        opened_in(IncidentStatusKind::Resolved, vec![]),
+        [valid_command(IncidentCommandKind::Reopen)],
+    );
+    given::<IncidentDecider>(history(&again))
+        .at(t(100))
+        .when(valid_command(IncidentCommandKind::Resolve))
+        .and()
+        .by(system())
+        // Due seven days after the first resolution, but not yet after the second.
+        .at(t(2) + chrono::Duration::days(7) + chrono::Duration::minutes(1))
+        .when(IncidentCommand::AutoClose { id: INC })
+        .then_error_code("validation");
 }
 
 #[test]
@@ -589,17 +642,28 @@ fn an_accepted_major_incident_closes_once_its_review_is_published() {
 fn an_accepted_major_incident_never_auto_closes() {
     let with_review = with(major_resolved(MajorStatusKind::Accepted), [review_cmd()]);
     given_cmds(&with_review)
+        .by(system())
+        .at(eight_days_later())
         .when(IncidentCommand::AutoClose { id: INC })
-        .then_error(invalid("resolved (accepted major incident)", "auto_close"));
+        .then_error(DomainError::MajorIncidentNoAutoClose {
+            major: MajorStatusKind::Accepted,
+        });
 }
 
 #[test]
-fn proposed_and_rejected_major_incidents_may_auto_close() {
-    for major in [MajorStatusKind::Proposed, MajorStatusKind::Rejected] {
-        given_cmds(&major_resolved(major))
-            .when(IncidentCommand::AutoClose { id: INC })
-            .then_ok();
-    }
+fn a_rejected_major_incident_may_auto_close_but_a_proposed_one_may_not() {
+    given_cmds(&major_resolved(MajorStatusKind::Rejected))
+        .by(system())
+        .at(eight_days_later())
+        .when(IncidentCommand::AutoClose { id: INC })
+        .then_ok();
+    given_cmds(&major_resolved(MajorStatusKind::Proposed))
+        .by(system())
+        .at(eight_days_later())
+        .when(IncidentCommand::AutoClose { id: INC })
+        .then_error(DomainError::MajorIncidentNoAutoClose {
+            major: MajorStatusKind::Proposed,
+        });
 }
 
 #[test]
@@ -1035,26 +1099,17 @@ fn a_fixed_problem_resolves_an_incident_awaiting_it_permanently() {
 }
 
 #[test]
-fn a_fixed_problem_resolves_an_incident_linked_to_it() {
-    let linked = opened_in(
-        IncidentStatusKind::InProgress,
-        vec![IncidentCommand::LinkProblem {
-            id: INC,
-            problem: PROBLEM,
-        }],
-    );
-    given_cmds(&linked)
-        .when(valid_command(IncidentCommandKind::ResolveFromProblem))
-        .then_ok();
-}
-
-#[test]
 fn an_unrelated_problem_does_not_resolve_an_incident() {
-    in_progress()
-        .when(valid_command(IncidentCommandKind::ResolveFromProblem))
+    // On hold awaiting PROBLEM; PROBLEM2 was fixed.
+    given_status(IncidentStatusKind::OnHold)
+        .when(IncidentCommand::ResolveFromProblem {
+            id: INC,
+            problem: PROBLEM2,
+            notes: "Another fix".into(),
+        })
         .then_error(DomainError::validation(
             "problem",
-            format!("the incident neither awaits nor links problem {PROBLEM}"),
+            format!("the incident does not await problem {PROBLEM2}"),
         ));
 }
 
@@ -1228,4 +1283,214 @@ fn the_fixture_admin_is_allowed_everything() {
         .by(admin())
         .when(valid_command(IncidentCommandKind::AddWorkNote))
         .then_ok();
+}
+
+// ----- audit fixes ----------------------------------------------------------------------------
+
+/// Eight calendar days after `t(0)`: past the default auto-close delay of seven days.
+fn eight_days_later() -> chrono::DateTime<chrono::Utc> {
+    t(0) + chrono::Duration::days(8)
+}
+
+#[test]
+fn given_a_resolved_incident_when_auto_closed_before_the_delay_then_the_guard_refuses() {
+    // Resolved at t(2); the default delay is 7 calendar days.
+    let err = resolved()
+        .at(t(2) + chrono::Duration::days(7) - chrono::Duration::minutes(1))
+        .when(IncidentCommand::AutoClose { id: INC })
+        .then_error_code("validation");
+    assert!(err.to_string().contains("auto_close"), "{err}");
+}
+
+#[test]
+fn given_a_proposed_major_incident_when_auto_closed_then_it_is_refused() {
+    given_cmds(&major_resolved(MajorStatusKind::Proposed))
+        .at(eight_days_later())
+        .when(IncidentCommand::AutoClose { id: INC })
+        .then_error_code("major_incident_no_auto_close");
+}
+
+#[test]
+fn given_an_accepted_major_incident_when_auto_closed_then_a_dedicated_error_says_so() {
+    let with_review = with(major_resolved(MajorStatusKind::Accepted), [review_cmd()]);
+    given_cmds(&with_review)
+        .at(eight_days_later())
+        .when(IncidentCommand::AutoClose { id: INC })
+        .then_error_code("major_incident_no_auto_close");
+}
+
+#[test]
+fn given_an_accepted_major_incident_when_an_agent_cancels_then_major_decide_is_required() {
+    let accepted = opened_in(
+        IncidentStatusKind::InProgress,
+        major_commands(MajorStatusKind::Accepted),
+    );
+    given_cmds(&accepted)
+        .by(alice())
+        .when(IncidentCommand::Cancel {
+            id: INC,
+            reason: CancelReason::NotAnIncident,
+        })
+        .then_error(forbidden("alice", Permission::MajorIncidentDecide));
+    given_cmds(&accepted)
+        .by(mona())
+        .when(IncidentCommand::Cancel {
+            id: INC,
+            reason: CancelReason::NotAnIncident,
+        })
+        .then_ok();
+}
+
+#[test]
+fn given_a_review_published_before_a_reopen_when_closing_again_then_a_new_revision_is_required() {
+    let reopened_and_resolved = with(
+        major_resolved(MajorStatusKind::Accepted),
+        [
+            review_cmd(),
+            valid_command(IncidentCommandKind::Reopen),
+            valid_command(IncidentCommandKind::Resolve),
+        ],
+    );
+    given_cmds(&reopened_and_resolved)
+        .when(IncidentCommand::Close { id: INC })
+        .then_error(DomainError::ReviewRequired);
+    let state = given_cmds(&reopened_and_resolved)
+        .when(review_cmd())
+        .and()
+        .when(IncidentCommand::Close { id: INC })
+        .then_ok()
+        .1
+        .expect("incident");
+    assert_eq!(state.status, IncidentStatus::Closed);
+    assert_eq!(state.major.review.expect("review").revision, 2);
+}
+
+#[test]
+fn given_an_incident_only_linked_to_a_problem_when_the_problem_is_fixed_then_it_is_not_resolved() {
+    let linked = opened_in(
+        IncidentStatusKind::InProgress,
+        vec![IncidentCommand::LinkProblem {
+            id: INC,
+            problem: PROBLEM,
+        }],
+    );
+    given_cmds(&linked)
+        .when(valid_command(IncidentCommandKind::ResolveFromProblem))
+        .then_error(invalid("in_progress", "resolve_from_problem"));
+    // On hold for another reason, even while linked: not awaiting this problem.
+    let waiting_for_vendor = with(
+        linked,
+        [IncidentCommand::PutOnHold {
+            id: INC,
+            reason: HoldReason::AwaitingVendor,
+        }],
+    );
+    given_cmds(&waiting_for_vendor)
+        .when(valid_command(IncidentCommandKind::ResolveFromProblem))
+        .then_error(DomainError::validation(
+            "problem",
+            format!("the incident does not await problem {PROBLEM}"),
+        ));
+}
+
+#[test]
+fn given_a_never_acknowledged_child_resolved_by_its_parent_when_reopened_then_it_returns_to_new() {
+    let child = opened_in(
+        IncidentStatusKind::New,
+        vec![valid_command(IncidentCommandKind::LinkParent)],
+    );
+    let inc = given_cmds(&child)
+        .when(valid_command(IncidentCommandKind::ResolveFromParent))
+        .and()
+        .when(valid_command(IncidentCommandKind::ReopenFromParent))
+        .then_ok()
+        .1
+        .expect("incident");
+    assert_eq!(inc.status, IncidentStatus::New);
+    assert_eq!(inc.acknowledged_at, None);
+    assert_eq!(inc.assignee, None);
+    assert_eq!(inc.reopen_count, 1);
+    // The same holds for a direct reopen by the caller or an agent.
+    let inc = given_cmds(&child)
+        .when(valid_command(IncidentCommandKind::ResolveFromParent))
+        .and()
+        .when(valid_command(IncidentCommandKind::Reopen))
+        .then_ok()
+        .1
+        .expect("incident");
+    assert_eq!(inc.status, IncidentStatus::New);
+}
+
+#[test]
+fn given_an_incident_when_detection_is_recorded_after_it_was_logged_then_it_is_refused() {
+    // Logged at t(0); detected at t(50) would mean it was logged before anyone noticed.
+    in_progress()
+        .when(IncidentCommand::RecordDetection {
+            id: INC,
+            detected_at: t(50),
+        })
+        .then_error(DomainError::validation(
+            "detected_at",
+            format!("after the incident was logged at {}", t(0)),
+        ));
+    in_progress()
+        .when(IncidentCommand::RecordDetection {
+            id: INC,
+            detected_at: t(0),
+        })
+        .then_ok();
+}
+
+#[test]
+fn given_a_policy_version_when_an_incident_is_opened_then_the_event_and_record_pin_it() {
+    let policy = Policy {
+        version: opsledger_core::policy::PolicyVersion(7),
+        ..Policy::default()
+    };
+    let (events, state) = given::<IncidentDecider>([])
+        .with_policy(policy)
+        .when(open_cmd())
+        .then_ok();
+    assert!(matches!(
+        events[0],
+        IncidentEvent::Opened {
+            policy_version: opsledger_core::policy::PolicyVersion(7),
+            ..
+        }
+    ));
+    assert_eq!(
+        state.expect("incident").policy_version,
+        opsledger_core::policy::PolicyVersion(7)
+    );
+    // An event recorded before versions were pinned still reads (as version 0).
+    let mut json = serde_json::to_value(&events[0]).expect("serializes");
+    json.as_object_mut()
+        .expect("object")
+        .remove("policy_version");
+    let old: IncidentEvent = serde_json::from_value(json).expect("an old event still reads");
+    assert!(matches!(
+        old,
+        IncidentEvent::Opened {
+            policy_version: opsledger_core::policy::PolicyVersion(0),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn given_any_change_id_when_linked_as_the_cause_then_the_incident_accepts_it_and_the_change_decides()
+ {
+    // The incident cannot see the change: it records the link; the engine mirrors it on the
+    // change with `RecordCausedIncident`, which refuses a change that was never implemented.
+    let (events, state) = in_progress()
+        .when(IncidentCommand::LinkCausingChange {
+            id: INC,
+            change: CHANGE,
+        })
+        .then_ok();
+    assert!(matches!(
+        events[..],
+        [IncidentEvent::CausingChangeLinked { .. }]
+    ));
+    assert!(state.expect("incident").caused_by_changes.contains(&CHANGE));
 }

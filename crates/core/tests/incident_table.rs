@@ -5,7 +5,8 @@ mod fixtures;
 
 use fixtures::*;
 use opsledger_core::incident::{
-    Incident, IncidentCommandKind, IncidentStatusKind, MajorCommandKind, MajorStatusKind,
+    Incident, IncidentCommand, IncidentCommandKind, IncidentEvent, IncidentStatusKind,
+    MajorCommandKind, MajorStatusKind,
 };
 use opsledger_core::testing::admin;
 use opsledger_core::{DomainError, Named, RecordKind};
@@ -29,6 +30,56 @@ fn expected_refusal(from: Option<IncidentStatusKind>, kind: IncidentCommandKind)
     }
 }
 
+/// A child its parent resolved from New: never acknowledged.
+fn never_acknowledged_child() -> Vec<IncidentCommand> {
+    vec![
+        open_cmd(),
+        valid_command(IncidentCommandKind::LinkParent),
+        valid_command(IncidentCommandKind::ResolveFromParent),
+    ]
+}
+
+/// The attempts for `kind` in `from`: the valid command in the fixture history, plus one
+/// fixture per further guard of a row with several targets, so that every target is reached.
+fn cases(
+    from: Option<IncidentStatusKind>,
+    kind: IncidentCommandKind,
+) -> Vec<(Vec<IncidentEvent>, IncidentCommand)> {
+    use IncidentCommandKind as K;
+    use IncidentStatusKind as S;
+    let events = match from {
+        None => Vec::new(),
+        Some(status) => history(&commands_to(status, kind)),
+    };
+    let mut out = vec![(events, valid_command(kind))];
+    match (from, kind) {
+        // Open: the fixture names no assignee (-> New); with one, work starts.
+        (None, K::Open) => {
+            let mut cmd = open_cmd();
+            if let IncidentCommand::Open { assignee, .. } = &mut cmd {
+                *assignee = Some("bob".into());
+            }
+            out.push((Vec::new(), cmd));
+        }
+        // Assign in New: the fixture names a person (-> InProgress); a group only keeps New.
+        (Some(S::New), K::Assign) => out.push((
+            history(&commands_to(S::New, kind)),
+            IncidentCommand::Assign {
+                id: INC,
+                group: Some("network".into()),
+                assignee: None,
+            },
+        )),
+        // Reopen: the fixture was acknowledged (-> InProgress); a never acknowledged child
+        // goes back to New.
+        (Some(S::Resolved), K::Reopen | K::ReopenFromParent) => {
+            out.push((history(&never_acknowledged_child()), valid_command(kind)));
+        }
+        _ => {}
+    }
+    out
+}
+
 #[test]
 fn every_state_and_command_pair_follows_the_table() {
     let table = Incident::transitions();
@@ -36,43 +87,65 @@ fn every_state_and_command_pair_follows_the_table() {
         .chain(IncidentStatusKind::ALL.iter().copied().map(Some))
         .collect();
     let (mut allowed, mut refused) = (0, 0);
+    let mut used_rows = BTreeSet::new();
     for &from in &froms {
         for &kind in IncidentCommandKind::ALL {
-            let events = match from {
-                None => Vec::new(),
-                Some(status) => history(&commands_to(status, kind)),
-            };
-            let cmd = valid_command(kind);
-            let result = decide_as(&events, &cmd, admin());
             if table.allows(from, kind) {
                 allowed += 1;
-                let produced = result.unwrap_or_else(|e| {
-                    panic!("{from:?} x {kind:?} is in the table but was refused: {e:?}")
-                });
-                assert!(
-                    !produced.is_empty(),
-                    "{from:?} x {kind:?} produced no event"
-                );
-                let mut all = events.clone();
-                all.extend(produced);
-                let to = record(&all).status.kind();
-                assert!(
-                    table.targets(from, kind).any(|t| t == to),
-                    "{from:?} x {kind:?} reached {to:?}, not a target of the table"
-                );
             } else {
                 refused += 1;
+            }
+            for (events, cmd) in cases(from, kind) {
                 assert_eq!(
-                    result,
-                    Err(expected_refusal(from, kind)),
-                    "{from:?} x {kind:?} is not in the table"
+                    fold(&events).map(|i| i.status.kind()),
+                    from,
+                    "fixture for {kind:?} is in the wrong state"
                 );
+                let result = decide_as(&events, &cmd, admin());
+                if table.allows(from, kind) {
+                    let produced = result.unwrap_or_else(|e| {
+                        panic!("{from:?} x {kind:?} is in the table but was refused: {e:?}")
+                    });
+                    assert!(
+                        !produced.is_empty(),
+                        "{from:?} x {kind:?} produced no event"
+                    );
+                    let mut all = events.clone();
+                    all.extend(produced);
+                    let to = record(&all).status.kind();
+                    let row = table
+                        .rows
+                        .iter()
+                        .position(|r| r.from == from && r.command == kind && r.to == to);
+                    assert!(
+                        row.is_some(),
+                        "{from:?} x {kind:?} reached {to:?}, not a target of the table"
+                    );
+                    used_rows.extend(row);
+                } else {
+                    assert_eq!(
+                        result,
+                        Err(expected_refusal(from, kind)),
+                        "{from:?} x {kind:?} is not in the table"
+                    );
+                }
             }
         }
     }
-    assert_eq!(allowed + refused, 7 * IncidentCommandKind::ALL.len());
+    assert_eq!(
+        allowed + refused,
+        froms.len() * IncidentCommandKind::ALL.len()
+    );
     let distinct: BTreeSet<_> = table.rows.iter().map(|r| (r.from, r.command)).collect();
     assert_eq!(allowed, distinct.len(), "every table pair was exercised");
+    let unused: Vec<_> = (0..table.rows.len())
+        .filter(|i| !used_rows.contains(i))
+        .map(|i| table.rows[i])
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "rows whose target was never reached: {unused:?}"
+    );
 }
 
 #[test]
@@ -218,4 +291,41 @@ fn json_schemas_generate_and_name_every_event_type_and_command() {
     }
     let state = serde_json::to_string(&schemars::schema_for!(Incident)).expect("schema");
     assert!(state.contains("reassignment_count"));
+}
+
+#[test]
+fn schema_definition_names_are_unique_across_every_generated_document() {
+    // A combined document (the OpenRPC of `rpc.discover`) merges every schema's definitions:
+    // one name must mean one type. `CloseCode` and `WorkNote` exist in several lifecycles and
+    // carry lifecycle-prefixed schema names.
+    use std::collections::BTreeMap;
+    let mut seen: BTreeMap<String, (String, serde_json::Value)> = BTreeMap::new();
+    for doc in opsledger_core::catalog::schemas() {
+        let schema: serde_json::Value = serde_json::from_str(&doc.text).expect("JSON");
+        let defs = schema["definitions"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for (name, def) in defs {
+            match seen.get(&name) {
+                Some((first, earlier)) => assert_eq!(
+                    earlier, &def,
+                    "definition {name} differs between {first} and {}",
+                    doc.file_name
+                ),
+                None => {
+                    seen.insert(name, (doc.file_name.clone(), def));
+                }
+            }
+        }
+    }
+    for name in [
+        "IncidentCloseCode",
+        "ChangeCloseCode",
+        "ProblemWorkNote",
+        "ChangeWorkNote",
+    ] {
+        assert!(seen.contains_key(name), "{name} missing");
+    }
+    assert!(!seen.contains_key("CloseCode") && !seen.contains_key("WorkNote"));
 }

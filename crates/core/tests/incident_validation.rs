@@ -65,7 +65,8 @@ fn permission_of(kind: IncidentCommandKind) -> Permission {
     use IncidentCommandKind as K;
     match kind {
         K::Open => Permission::IncidentOpen,
-        K::Close | K::AutoClose => Permission::IncidentClose,
+        K::Close => Permission::IncidentClose,
+        K::AutoClose => Permission::IncidentAutoClose,
         K::Reopen | K::ReopenFromParent => Permission::IncidentReopen,
         K::Cancel => Permission::IncidentCancel,
         K::EscalateFunctional => Permission::IncidentEscalateFunctional,
@@ -163,11 +164,13 @@ fn a_requester_may_only_open_close_and_reopen_their_own_incident() {
 }
 
 #[test]
-fn an_agent_may_do_everything_but_decide_majors_and_publish_reviews() {
+fn an_agent_may_do_everything_but_decide_majors_publish_reviews_and_auto_close() {
     for (events, kind) in allowed_pairs() {
         let result = decide_as(&events, &valid_command(kind), alice());
         match permission_of(kind) {
-            Permission::MajorIncidentDecide | Permission::ReviewPublish => {
+            Permission::MajorIncidentDecide
+            | Permission::ReviewPublish
+            | Permission::IncidentAutoClose => {
                 assert_eq!(result.map_err(|e| e.code()), Err("forbidden"), "{kind:?}")
             }
             _ => assert!(result.is_ok(), "alice may {kind:?}: {result:?}"),
@@ -199,10 +202,35 @@ fn a_worker_role_may_close_for_the_caller_even_if_not_the_caller() {
     let ops = Actor::new("ops-bot", [Role::Agent]);
     let result = decide_as(
         &history(&in_status(IncidentStatusKind::Resolved)),
-        &IncidentCommand::AutoClose { id: INC },
+        &IncidentCommand::Close { id: INC },
         ops,
     );
     assert!(result.is_ok(), "{result:?}");
+}
+
+#[test]
+fn the_system_role_auto_closes_and_holds_only_what_process_managers_send() {
+    let resolved = history(&in_status(IncidentStatusKind::Resolved));
+    let auto_close = IncidentCommand::AutoClose { id: INC };
+    assert!(decide_as(&resolved, &auto_close, system()).is_ok());
+    // The engine's role is no person's: it holds no permission of the service desk's own.
+    for (events, kind) in allowed_pairs() {
+        let needed = permission_of(kind);
+        let result = decide_as(&events, &valid_command(kind), system());
+        match needed {
+            Permission::IncidentAutoClose
+            | Permission::IncidentWork
+            | Permission::IncidentReopen => {}
+            _ => assert_eq!(
+                result,
+                Err(DomainError::Forbidden {
+                    actor: system().id,
+                    permission: needed
+                }),
+                "{kind:?}"
+            ),
+        }
+    }
 }
 
 // ----- open -----------------------------------------------------------------------------------

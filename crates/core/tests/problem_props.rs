@@ -124,6 +124,9 @@ fn side_command() -> BoxedStrategy<ProblemCommand> {
         3 => (problem(), change(), prop::bool::weighted(0.7)).prop_map(|(id, change, successful)| {
             ProblemCommand::RecordFixChangeOutcome { id, change, successful }
         }),
+        1 => (problem(), change()).prop_map(|(id, change)| {
+            ProblemCommand::RecordFixChangeCanceled { id, change }
+        }),
         1 => (problem(), text()).prop_map(|(id, text)| ProblemCommand::AddWorkNote { id, text }),
     ]
     .boxed()
@@ -242,6 +245,9 @@ fn advance(state: &Option<Problem>, pick: u8) -> ProblemCommand {
                 reason: note("give up"),
             },
             (2, _, Some(change)) => ProblemCommand::LinkFixingChange { id, change },
+            (_, Some(change), _) if pick % 5 == 0 => {
+                ProblemCommand::RecordFixChangeCanceled { id, change }
+            }
             (_, Some(change), _) => ProblemCommand::RecordFixChangeOutcome {
                 id,
                 change,
@@ -417,6 +423,10 @@ fn check_invariants(run: &Run) -> Result<(), TestCaseError> {
                                 "RiskAccepted by {} who lacks problem_accept_risk",
                                 by
                             );
+                            prop_assert!(
+                                prev.as_ref().is_some_and(|p| p.cause_notes.is_some()),
+                                "RiskAccepted without a recorded root cause"
+                            );
                         }
                         ResolutionCode::Duplicate { .. } | ResolutionCode::Canceled => {
                             prop_assert!(
@@ -433,6 +443,15 @@ fn check_invariants(run: &Run) -> Result<(), TestCaseError> {
                     );
                 }
                 ProblemEvent::KnownErrorPublished { known_error, .. } => {
+                    prop_assert!(
+                        !matches!(
+                            prev.as_ref().map(|p| &p.status),
+                            Some(ProblemStatus::Closed {
+                                code: ResolutionCode::Canceled | ResolutionCode::Duplicate { .. }
+                            })
+                        ),
+                        "a known error published on a canceled or duplicate problem"
+                    );
                     let previous = prev
                         .as_ref()
                         .and_then(|p| p.known_error.as_ref())
@@ -444,7 +463,17 @@ fn check_invariants(run: &Run) -> Result<(), TestCaseError> {
                     );
                     publications += 1;
                 }
-                ProblemEvent::Reanalyzed { .. } => reanalyses += 1,
+                ProblemEvent::Reanalyzed { by, .. } => {
+                    reanalyses += 1;
+                    let holder = actors().into_iter().find(|a| &a.id == by);
+                    prop_assert!(
+                        holder.is_some_and(|a| policy
+                            .authorization
+                            .allows(&a, Permission::ProblemReanalyze)),
+                        "re-analysed by {} who lacks problem_reanalyze",
+                        by
+                    );
+                }
                 ProblemEvent::IncidentLinked { incident, .. } => {
                     links.insert(*incident);
                 }
@@ -486,6 +515,29 @@ fn check_invariants(run: &Run) -> Result<(), TestCaseError> {
             &step.after,
             "step-by-step state differs from the event fold"
         );
+        // An outcome that completes the fix: nothing pending any more, and a fix succeeded.
+        let settled = events
+            .iter()
+            .any(|e| matches!(e, ProblemEvent::FixChangeOutcomeRecorded { .. }));
+        let fixed = events.iter().any(|e| {
+            matches!(
+                e,
+                ProblemEvent::Resolved {
+                    code: ResolutionCode::FixApplied,
+                    ..
+                }
+            )
+        });
+        if settled && fixed {
+            prop_assert!(
+                outcomes.values().all(|o| *o != FixOutcome::Pending),
+                "resolved by an outcome while a fixing change is pending"
+            );
+            prop_assert!(
+                outcomes.values().any(|o| *o == FixOutcome::Successful),
+                "resolved by an outcome although no fixing change succeeded"
+            );
+        }
     }
     Ok(())
 }
@@ -671,12 +723,18 @@ fn the_generators_reach_every_status_and_event_type() {
     let mut runner = TestRunner::deterministic();
     let mut statuses = BTreeSet::new();
     let mut types = BTreeSet::new();
+    let mut fixed_by_a_cancellation = 0;
     for _ in 0..400 {
         let script = steps().new_tree(&mut runner).expect("tree").current();
         let run = execute(true, &script);
         for step in &run.steps {
             if let Some(p) = &step.after {
                 statuses.insert(p.status.kind());
+            }
+            if matches!(step.cmd, ProblemCommand::RecordFixChangeCanceled { .. })
+                && step.result.as_ref().is_ok_and(|e| e.len() == 2)
+            {
+                fixed_by_a_cancellation += 1;
             }
         }
         for e in &run.events {
@@ -685,4 +743,8 @@ fn the_generators_reach_every_status_and_event_type() {
     }
     assert_eq!(statuses.len(), 6, "statuses reached: {statuses:?}");
     assert_eq!(types.len(), 18, "event types reached: {types:?}");
+    assert!(
+        fixed_by_a_cancellation > 0,
+        "no fix was completed by canceling the last pending change"
+    );
 }

@@ -128,6 +128,10 @@ fn valid_commands(kind: C) -> Vec<ProblemCommand> {
                 successful: false,
             },
         ],
+        C::RecordFixChangeCanceled => vec![ProblemCommand::RecordFixChangeCanceled {
+            id,
+            change: change_id(1),
+        }],
         C::AddWorkNote => vec![ProblemCommand::AddWorkNote {
             id,
             text: "Paired with the DBA".into(),
@@ -145,6 +149,42 @@ fn history_for(from: Option<S>, kind: C) -> Vec<ProblemEvent> {
     events
 }
 
+/// Every (history, command) pair tried for `kind` in `from`: each valid command in the
+/// fixture history, plus one fixture per further guard, so that every target of a row with
+/// several targets is reached.
+fn cases(from: Option<S>, kind: C) -> Vec<(Vec<ProblemEvent>, ProblemCommand)> {
+    let mut out: Vec<_> = valid_commands(kind)
+        .into_iter()
+        .map(|cmd| (history_for(from, kind), cmd))
+        .collect();
+    if kind == C::RecordFixChangeCanceled && from == Some(S::FixInProgress) {
+        // Another fixing change succeeded during this fix: canceling the last pending one
+        // completes it (the `CANCEL_DONE` guard).
+        let succeeded = run_from(
+            history(from),
+            &[
+                ProblemCommand::LinkFixingChange {
+                    id: pid(),
+                    change: change_id(2),
+                },
+                ProblemCommand::RecordFixChangeOutcome {
+                    id: pid(),
+                    change: change_id(2),
+                    successful: true,
+                },
+            ],
+        );
+        out.push((
+            succeeded,
+            ProblemCommand::RecordFixChangeCanceled {
+                id: pid(),
+                change: change_id(1),
+            },
+        ));
+    }
+    out
+}
+
 #[test]
 fn every_state_and_command_pair_obeys_the_table() {
     let table = Problem::transitions();
@@ -155,9 +195,8 @@ fn every_state_and_command_pair_obeys_the_table() {
     let mut pairs = 0;
     for &from in &froms {
         for &kind in C::ALL {
-            for cmd in valid_commands(kind) {
+            for (events, cmd) in cases(from, kind) {
                 pairs += 1;
-                let events = history_for(from, kind);
                 let state = ProblemDecider::fold(events.iter());
                 assert_eq!(
                     status(&state),
@@ -215,7 +254,8 @@ fn every_state_and_command_pair_obeys_the_table() {
             }
         }
     }
-    assert_eq!(pairs, 7 * (C::ALL.len() + 1));
+    // One command per kind, two outcomes, and the extra fixture of the `CANCEL_DONE` guard.
+    assert_eq!(pairs, 7 * (C::ALL.len() + 1) + 1);
     let unused: Vec<_> = (0..table.rows.len())
         .filter(|i| !used_rows.contains(i))
         .map(|i| table.rows[i])
@@ -245,7 +285,11 @@ fn table_names_are_unique_and_snake_case() {
         assert_eq!(serde_json::to_value(c).unwrap(), c.name());
     }
     let markdown = Problem::transitions().to_markdown();
-    assert!(markdown.contains("| root_cause_analysis | accept_risk |  | resolved |"));
+    assert!(
+        markdown.contains(
+            "| root_cause_analysis | accept_risk | a root cause is recorded | resolved |"
+        )
+    );
     assert!(
         Problem::transitions()
             .to_mermaid()
@@ -1192,4 +1236,206 @@ fn evolve_ignores_events_that_do_not_apply() {
     assert_eq!(ProblemDecider::evolve(state.clone(), &other), state);
     // A second creation does not reset the record.
     assert_eq!(ProblemDecider::evolve(state.clone(), &events[0]), state);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit fixes.
+
+/// A problem in root cause analysis with no root cause recorded yet.
+fn analysis_without_cause() -> Vec<ProblemEvent> {
+    run_from(
+        history(Some(S::New)),
+        &[
+            ProblemCommand::Assess { id: pid() },
+            ProblemCommand::StartAnalysis { id: pid() },
+        ],
+    )
+}
+
+#[test]
+fn given_no_recorded_root_cause_when_the_risk_is_accepted_then_the_guard_refuses() {
+    given::<ProblemDecider>(analysis_without_cause())
+        .by(problem_manager())
+        .when(ProblemCommand::AcceptRisk {
+            id: pid(),
+            reason: "Legacy system retires next quarter".into(),
+        })
+        .then_error(DomainError::validation(
+            "cause_notes",
+            "requires: a root cause is recorded",
+        ));
+}
+
+#[test]
+fn given_a_canceled_problem_when_a_known_error_is_published_or_updated_then_it_is_refused() {
+    let cancel = ProblemCommand::Cancel {
+        id: pid(),
+        reason: "Not a problem after all".into(),
+    };
+    let canceled = run_from(
+        history(Some(S::RootCauseAnalysis)),
+        std::slice::from_ref(&cancel),
+    );
+    let err = given::<ProblemDecider>(canceled)
+        .by(problem_manager())
+        .when(mark_ke())
+        .then_error_code("validation");
+    assert!(err.to_string().contains("canceled"), "{err}");
+    let published_then_canceled =
+        run_from(history(Some(S::RootCauseAnalysis)), &[mark_ke(), cancel]);
+    given::<ProblemDecider>(published_then_canceled)
+        .by(problem_manager())
+        .when(update_ke(None))
+        .then_error_code("validation");
+}
+
+fn canceled(change: u16) -> ProblemCommand {
+    ProblemCommand::RecordFixChangeCanceled {
+        id: pid(),
+        change: change_id(change),
+    }
+}
+
+/// A problem in Fix in Progress with fixing changes 1 and 2 pending.
+fn two_fixes_pending() -> Vec<ProblemEvent> {
+    run_from(
+        history(Some(S::FixInProgress)),
+        &[ProblemCommand::LinkFixingChange {
+            id: pid(),
+            change: change_id(2),
+        }],
+    )
+}
+
+#[test]
+fn given_a_canceled_fixing_change_when_the_other_one_succeeds_then_the_fix_is_in() {
+    let events = run_from(two_fixes_pending(), &[canceled(2)]);
+    let p = ProblemDecider::fold(events.iter()).expect("exists");
+    assert_eq!(p.status, ProblemStatus::FixInProgress);
+    assert_eq!(p.fixing_changes[&change_id(2)], FixOutcome::Canceled);
+    let (produced, state) = given::<ProblemDecider>(events)
+        .when(outcome(1, true))
+        .then_ok();
+    assert_eq!(produced.len(), 2, "outcome and resolution");
+    assert_eq!(
+        state.expect("exists").status,
+        ProblemStatus::Resolved {
+            code: ResolutionCode::FixApplied
+        }
+    );
+}
+
+#[test]
+fn given_a_fix_succeeded_while_another_was_pending_when_that_one_is_canceled_then_the_fix_is_in() {
+    let events = run_from(two_fixes_pending(), &[outcome(1, true)]);
+    let (produced, state) = given::<ProblemDecider>(events).when(canceled(2)).then_ok();
+    assert!(matches!(
+        &produced[..],
+        [
+            ProblemEvent::FixChangeOutcomeRecorded {
+                outcome: FixOutcome::Canceled,
+                ..
+            },
+            ProblemEvent::Resolved {
+                code: ResolutionCode::FixApplied,
+                ..
+            }
+        ]
+    ));
+    assert_eq!(
+        state.expect("exists").status,
+        ProblemStatus::Resolved {
+            code: ResolutionCode::FixApplied
+        }
+    );
+}
+
+#[test]
+fn given_no_fix_succeeded_when_the_last_pending_change_is_canceled_then_the_fix_goes_on() {
+    let (produced, state) = given::<ProblemDecider>(history(Some(S::FixInProgress)))
+        .when(canceled(1))
+        .then_ok();
+    assert_eq!(produced.len(), 1);
+    assert_eq!(
+        state.expect("exists").status,
+        ProblemStatus::FixInProgress,
+        "a canceled change fixes nothing"
+    );
+}
+
+#[test]
+fn given_a_success_before_a_reanalysis_when_the_new_fix_is_canceled_then_the_old_success_does_not_count()
+ {
+    // Fixed by change 1, re-analysed (it recurred), a new fix with change 2, which is canceled.
+    let events = run_from(
+        history(Some(S::FixInProgress)),
+        &[
+            outcome(1, true),
+            ProblemCommand::Reanalyze {
+                id: pid(),
+                reason: "It recurred".into(),
+            },
+            ProblemCommand::StartFix {
+                id: pid(),
+                fix_notes: "Second attempt".into(),
+            },
+            ProblemCommand::LinkFixingChange {
+                id: pid(),
+                change: change_id(2),
+            },
+        ],
+    );
+    let (produced, state) = given::<ProblemDecider>(events).when(canceled(2)).then_ok();
+    assert_eq!(produced.len(), 1);
+    assert_eq!(state.expect("exists").status, ProblemStatus::FixInProgress);
+}
+
+#[test]
+fn a_cancellation_is_recorded_once_and_only_for_linked_changes() {
+    let events = run_from(history(Some(S::RootCauseAnalysis)), &[canceled(1)]);
+    given::<ProblemDecider>(events.clone())
+        .when(canceled(1))
+        .then_error_code("validation");
+    given::<ProblemDecider>(events)
+        .when(outcome(1, true))
+        .then_error_code("validation");
+    given::<ProblemDecider>(history(Some(S::RootCauseAnalysis)))
+        .when(canceled(9))
+        .then_error_code("validation");
+}
+
+#[test]
+fn given_a_policy_version_when_a_problem_is_created_then_the_event_and_record_pin_it() {
+    let policy = Policy {
+        version: opsledger_core::policy::PolicyVersion(42),
+        ..Policy::default()
+    };
+    let (events, state) = given::<ProblemDecider>([])
+        .with_policy(policy)
+        .when(create(pid()))
+        .then_ok();
+    assert!(matches!(
+        events[0],
+        ProblemEvent::Created {
+            policy_version: opsledger_core::policy::PolicyVersion(42),
+            ..
+        }
+    ));
+    assert_eq!(
+        state.expect("exists").policy_version,
+        opsledger_core::policy::PolicyVersion(42)
+    );
+    // Events recorded before versions were pinned read as version 0.
+    let mut json = serde_json::to_value(&events[0]).expect("serializes");
+    json.as_object_mut()
+        .expect("object")
+        .remove("policy_version");
+    let old: ProblemEvent = serde_json::from_value(json).expect("an old event still reads");
+    assert!(matches!(
+        old,
+        ProblemEvent::Created {
+            policy_version: opsledger_core::policy::PolicyVersion(0),
+            ..
+        }
+    ));
 }

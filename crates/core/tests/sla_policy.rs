@@ -373,6 +373,7 @@ fn a_problem_has_a_clock_too() {
             priority: Priority::Moderate,
             service: None,
             cis: BTreeSet::new(),
+            policy_version: opsledger_core::policy::PolicyVersion(1),
             at: utc("2026-01-05T09:00:00Z"),
             by: by(),
         },
@@ -441,4 +442,26 @@ fn signals_can_be_fed_directly_and_time_never_runs_backwards() {
     let s = sla_status(&def, &cal, &signals, utc("2026-01-05T12:00:00Z"));
     assert_eq!(s.elapsed, Duration::zero());
     assert_eq!(s.outcome(), SlaOutcome::Met);
+}
+
+#[test]
+fn an_invalid_sla_policy_makes_the_whole_policy_invalid() {
+    let mut policy = opsledger_core::Policy::default();
+    assert_eq!(policy.validate(), Ok(()));
+    // The definition names a calendar the policy does not hold.
+    policy.sla.definitions.push(fixtures::def(
+        "p1-res",
+        1,
+        opsledger_core::sla::SlaMetric::Resolution,
+        fixtures::h(4),
+        &fixtures::london(1, &[]),
+    ));
+    let err = policy
+        .validate()
+        .expect_err("a definition naming no known calendar is invalid");
+    assert_eq!(err.code(), "validation");
+    assert!(
+        matches!(&err, opsledger_core::DomainError::Validation { field, .. } if field == "sla"),
+        "{err:?}"
+    );
 }

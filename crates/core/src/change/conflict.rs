@@ -6,16 +6,17 @@
 //! [`CiLink::Affected`] / [`CiLink::Parent`] / [`CiLink::Child`]; the three "not in maintenance
 //! window" and the three "in blackout" reasons are [`Conflict::OutsideMaintenanceWindow`] and
 //! [`Conflict::InsideBlackout`] with the same three links; "assigned to is already scheduled" is
-//! [`Conflict::AssigneeDoubleBooked`]. The CI graph is not part of the core: the caller (the
+//! [`Conflict::AssigneeDoubleBooked`]; a freeze over every CI also stops a change naming no CI
+//! ([`Conflict::InsideGlobalBlackout`]). The CI graph is not part of the core: the caller (the
 //! engine, from its CMDB view) passes the parent/child edges it knows as [`CiRelation`]s; with
 //! none, only the affected CIs themselves are checked.
 
 use crate::ids::{ActorId, ChangeId, CiId};
 use crate::policy::Policy;
-use crate::window::{NamedWindow, TimeWindow};
+use crate::window::{CiScope, NamedWindow, TimeWindow};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How the CI where a clash was found relates to one of the candidate's affected CIs.
 #[derive(
@@ -95,6 +96,12 @@ pub enum Conflict {
         /// Its window.
         other_window: TimeWindow,
     },
+    /// The change names no CI and its window overlaps a blackout window scoped to every CI
+    /// (a change naming CIs gets [`Conflict::InsideBlackout`] per CI instead). Blocking.
+    InsideGlobalBlackout {
+        /// The blackout window's name.
+        blackout: String,
+    },
 }
 
 impl Conflict {
@@ -103,7 +110,9 @@ impl Conflict {
     /// assignee are warnings only.
     pub fn is_blocking(&self) -> bool {
         match self {
-            Conflict::CiAlreadyScheduled { .. } | Conflict::InsideBlackout { .. } => true,
+            Conflict::CiAlreadyScheduled { .. }
+            | Conflict::InsideBlackout { .. }
+            | Conflict::InsideGlobalBlackout { .. } => true,
             Conflict::OutsideMaintenanceWindow { .. } | Conflict::AssigneeDoubleBooked { .. } => {
                 false
             }
@@ -142,6 +151,64 @@ pub struct ScheduledChange {
     pub assignee: Option<ActorId>,
 }
 
+/// The most conflicts a decision reports (in an error, an event or an acceptance). A schedule
+/// can clash in far more ways than anyone can read; past this many, the count says how many.
+pub const MAX_REPORTED_CONFLICTS: usize = 100;
+
+/// The first conflicts of a check, in order, and how many there are in all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ConflictReport {
+    /// The smallest `max` conflicts, in the order [`detect_conflicts`] uses.
+    pub conflicts: Vec<Conflict>,
+    /// How many conflicts were found in all (`conflicts.len()` when none was left out).
+    pub total: usize,
+}
+
+impl ConflictReport {
+    /// How many conflicts were found but not listed.
+    pub fn omitted(&self) -> usize {
+        self.total.saturating_sub(self.conflicts.len())
+    }
+}
+
+/// Keeps the `max` smallest of a stream of distinct conflicts and counts them all, in memory
+/// bounded by `max` whatever the stream's length.
+#[derive(Debug)]
+pub(super) struct Capped {
+    max: usize,
+    kept: BTreeSet<Conflict>,
+    total: usize,
+}
+
+impl Capped {
+    pub(super) fn new(max: usize) -> Self {
+        Self {
+            max,
+            kept: BTreeSet::new(),
+            total: 0,
+        }
+    }
+
+    pub(super) fn push(&mut self, conflict: Conflict) {
+        self.total = self.total.saturating_add(1);
+        self.kept.insert(conflict);
+        if self.kept.len() > self.max {
+            self.kept.pop_last();
+        }
+    }
+
+    pub(super) fn total(&self) -> usize {
+        self.total
+    }
+
+    pub(super) fn finish(self) -> ConflictReport {
+        ConflictReport {
+            conflicts: self.kept.into_iter().collect(),
+            total: self.total,
+        }
+    }
+}
+
 /// Every conflict between `candidate` and the calendar, the maintenance windows and the
 /// blackout windows of `policy`, sorted and without duplicates.
 ///
@@ -149,93 +216,158 @@ pub struct ScheduledChange {
 /// overlap):
 /// - a window with `start >= end` (the candidate's, a calendar entry's or a policy window's) is
 ///   empty: it overlaps and covers nothing, so an empty candidate window has no conflict;
-/// - calendar entries with the candidate's own id are skipped;
+/// - calendar entries with the candidate's own id are skipped; entries repeated in the
+///   calendar (same change, same window) count once;
 /// - each affected CI is checked together with its parents and children from
 ///   `candidate.ci_relations` (self-edges ignored);
 /// - maintenance: a CI with no maintenance window in scope is unconstrained; a CI with at least
 ///   one must have the candidate window covered by the union of them (adjacent windows join);
-/// - blackout: one conflict per blackout window in scope that overlaps the candidate window;
+/// - blackout: one conflict per blackout name in scope that overlaps the candidate window; a
+///   blackout scoped to every CI (`CiScope::All`) applies to a change naming no CI too, as
+///   [`Conflict::InsideGlobalBlackout`] (a freeze freezes everything);
 /// - assignee: one conflict per overlapping calendar entry with the same assignee.
+///
+/// The list is as long as the input makes it; on input from outside, prefer
+/// [`detect_conflicts_bounded`], which holds at most `max` conflicts in memory.
 pub fn detect_conflicts(
     candidate: &ScheduleCandidate,
     scheduled: &[ScheduledChange],
     policy: &Policy,
 ) -> Vec<Conflict> {
+    let mut found = BTreeSet::new();
+    each_conflict(candidate, scheduled, policy, |c| {
+        found.insert(c);
+    });
+    found.into_iter().collect()
+}
+
+/// The first `max` conflicts of [`detect_conflicts`] (same rules, same order) and their total
+/// count, in memory bounded by `max` plus the size of the input.
+pub fn detect_conflicts_bounded(
+    candidate: &ScheduleCandidate,
+    scheduled: &[ScheduledChange],
+    policy: &Policy,
+    max: usize,
+) -> ConflictReport {
+    let mut capped = Capped::new(max);
+    each_conflict(candidate, scheduled, policy, |c| capped.push(c));
+    capped.finish()
+}
+
+/// Calls `emit` once per distinct conflict (in no particular order).
+pub(super) fn each_conflict(
+    candidate: &ScheduleCandidate,
+    scheduled: &[ScheduledChange],
+    policy: &Policy,
+    mut emit: impl FnMut(Conflict),
+) {
     let window = candidate.window;
     if !window.is_valid() {
-        return Vec::new();
+        return;
     }
-    let others: Vec<&ScheduledChange> = scheduled
+    // Overlapping calendar entries, grouped by (change, window) so that a repeated entry
+    // counts once; `by_ci` indexes them by the CIs they touch.
+    let mut others: BTreeMap<(ChangeId, TimeWindow), BTreeSet<&ActorId>> = BTreeMap::new();
+    let mut by_ci: BTreeMap<&CiId, BTreeSet<(ChangeId, TimeWindow)>> = BTreeMap::new();
+    for s in scheduled {
+        if s.id == candidate.id || !s.window.is_valid() || !s.window.overlaps(&window) {
+            continue;
+        }
+        let key = (s.id, s.window);
+        let assignees = others.entry(key).or_default();
+        assignees.extend(s.assignee.as_ref());
+        for ci in &s.cis {
+            by_ci.entry(ci).or_default().insert(key);
+        }
+    }
+    let blackouts: Vec<&NamedWindow> = policy
+        .blackout_windows
         .iter()
-        .filter(|s| s.id != candidate.id && s.window.is_valid() && s.window.overlaps(&window))
+        .filter(|b| b.window.is_valid() && b.window.overlaps(&window))
         .collect();
-    let mut found = BTreeSet::new();
 
     for (ci, affected, link) in related_cis(candidate) {
-        for other in &others {
-            if other.cis.contains(ci) {
-                found.insert(Conflict::CiAlreadyScheduled {
-                    ci: ci.clone(),
-                    affected: affected.clone(),
-                    link,
-                    other: other.id,
-                    other_window: other.window,
-                });
-            }
+        for (other, other_window) in by_ci.get(ci).into_iter().flatten() {
+            emit(Conflict::CiAlreadyScheduled {
+                ci: ci.clone(),
+                affected: affected.clone(),
+                link,
+                other: *other,
+                other_window: *other_window,
+            });
         }
         let maintenance = in_scope(&policy.maintenance_windows, ci);
         if !maintenance.is_empty() && !union_covers(&maintenance, &window) {
-            found.insert(Conflict::OutsideMaintenanceWindow {
+            emit(Conflict::OutsideMaintenanceWindow {
                 ci: ci.clone(),
                 affected: affected.clone(),
                 link,
             });
         }
-        for blackout in &policy.blackout_windows {
-            if blackout.window.is_valid()
-                && blackout.scope.includes(ci)
-                && blackout.window.overlaps(&window)
-            {
-                found.insert(Conflict::InsideBlackout {
-                    ci: ci.clone(),
-                    affected: affected.clone(),
-                    link,
-                    blackout: blackout.name.clone(),
-                });
-            }
+        let names: BTreeSet<&str> = blackouts
+            .iter()
+            .filter(|b| b.scope.includes(ci))
+            .map(|b| b.name.as_str())
+            .collect();
+        for name in names {
+            emit(Conflict::InsideBlackout {
+                ci: ci.clone(),
+                affected: affected.clone(),
+                link,
+                blackout: name.to_owned(),
+            });
+        }
+    }
+
+    if candidate.cis.is_empty() {
+        let global: BTreeSet<&str> = blackouts
+            .iter()
+            .filter(|b| b.scope == CiScope::All)
+            .map(|b| b.name.as_str())
+            .collect();
+        for name in global {
+            emit(Conflict::InsideGlobalBlackout {
+                blackout: name.to_owned(),
+            });
         }
     }
 
     if let Some(assignee) = &candidate.assignee {
-        for other in &others {
-            if other.assignee.as_ref() == Some(assignee) {
-                found.insert(Conflict::AssigneeDoubleBooked {
+        for ((other, other_window), assignees) in &others {
+            if assignees.contains(assignee) {
+                emit(Conflict::AssigneeDoubleBooked {
                     assignee: assignee.clone(),
-                    other: other.id,
-                    other_window: other.window,
+                    other: *other,
+                    other_window: *other_window,
                 });
             }
         }
     }
-    found.into_iter().collect()
 }
 
 /// (CI to check, affected CI it stems from, link) for every affected CI and its one-level
-/// parents and children.
+/// parents and children. Indexed, so the work grows with CIs plus edges, not their product.
 fn related_cis(candidate: &ScheduleCandidate) -> BTreeSet<(&CiId, &CiId, CiLink)> {
+    let mut parents: BTreeMap<&CiId, BTreeSet<&CiId>> = BTreeMap::new();
+    let mut children: BTreeMap<&CiId, BTreeSet<&CiId>> = BTreeMap::new();
+    for edge in &candidate.ci_relations {
+        if edge.parent == edge.child {
+            continue;
+        }
+        parents.entry(&edge.child).or_default().insert(&edge.parent);
+        children
+            .entry(&edge.parent)
+            .or_default()
+            .insert(&edge.child);
+    }
     let mut out = BTreeSet::new();
     for ci in &candidate.cis {
         out.insert((ci, ci, CiLink::Affected));
-        for edge in &candidate.ci_relations {
-            if edge.parent == edge.child {
-                continue;
-            }
-            if &edge.child == ci {
-                out.insert((&edge.parent, ci, CiLink::Parent));
-            }
-            if &edge.parent == ci {
-                out.insert((&edge.child, ci, CiLink::Child));
-            }
+        for parent in parents.get(ci).into_iter().flatten() {
+            out.insert((*parent, ci, CiLink::Parent));
+        }
+        for child in children.get(ci).into_iter().flatten() {
+            out.insert((*child, ci, CiLink::Child));
         }
     }
     out

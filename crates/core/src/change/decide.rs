@@ -1,7 +1,9 @@
 //! `decide`: identity, the transition table, permission, then validation and guards.
 
 use super::command::{ChangeCommand, ChangeCommandKind};
-use super::conflict::{CiRelation, Conflict, ScheduledChange, detect_conflicts};
+use super::conflict::{
+    Capped, CiRelation, Conflict, MAX_REPORTED_CONFLICTS, ScheduledChange, each_conflict,
+};
 use super::event::ChangeEvent;
 use super::evolve::evolve;
 use super::state::{Change, ChangeStatusKind, ChangeType, CloseCode, ConflictAcceptance};
@@ -11,7 +13,7 @@ use crate::authz::Permission;
 use crate::context::Context;
 use crate::decider::Decider;
 use crate::error::DomainError;
-use crate::ids::{ActorId, CiId, RecordKind};
+use crate::ids::{ActorId, ChangeId, CiId, RecordKind};
 use crate::policy::{ApprovalRule, Limits, Policy};
 use crate::validate;
 use crate::window::TimeWindow;
@@ -132,6 +134,7 @@ fn request(cmd: &ChangeCommand, ctx: &Context) -> Result<Vec<ChangeEvent>, Domai
                 backout_plan: backout_plan.clone(),
                 test_plan: test_plan.clone(),
                 assignee: assignee.clone(),
+                policy_version: ctx.policy.version,
                 at: ctx.now,
                 by: ctx.actor.id.clone(),
             }])
@@ -186,6 +189,7 @@ fn decide_existing(
             test_plan,
         } => {
             require(ctx, Permission::ChangeRequest)?;
+            require_own_unless_worker(change, ctx, Permission::ChangeRequest)?;
             let nothing = title.is_none()
                 && description.is_none()
                 && change_type.is_none()
@@ -264,7 +268,7 @@ fn decide_existing(
             }
             let effective_assignee = assignee.clone().or_else(|| change.assignee.clone());
             // A new plan starts a fresh check: what was accepted for the old window is void.
-            let (warnings, accepted) = check_schedule(
+            let checked = check_schedule(
                 change,
                 ScheduleRequest {
                     window: *window,
@@ -280,8 +284,9 @@ fn decide_existing(
                 id,
                 window: *window,
                 assignee: assignee.clone(),
-                warnings,
-                accepted,
+                warnings: checked.warnings,
+                warnings_omitted: checked.warnings_omitted,
+                accepted: checked.accepted,
                 at,
                 by,
             }])
@@ -294,6 +299,7 @@ fn decide_existing(
             accept_conflicts,
         } => {
             require(ctx, Permission::ChangeRequest)?;
+            require_own_unless_worker(change, ctx, Permission::ChangeRequest)?;
             check_schedule_input(ctx, calendar, ci_relations, accept_conflicts.as_deref())?;
             let submitted = ChangeEvent::Submitted {
                 id,
@@ -311,7 +317,7 @@ fn decide_existing(
                     check_template(&change.change_type, &ctx.policy)?;
                     let window = ready(change)?;
                     check_not_ended(window, ctx)?;
-                    let (warnings, accepted) = check_schedule(
+                    let checked = check_schedule(
                         change,
                         ScheduleRequest {
                             window,
@@ -323,17 +329,7 @@ fn decide_existing(
                         },
                         ctx,
                     )?;
-                    Ok(vec![
-                        submitted,
-                        ChangeEvent::Scheduled {
-                            id,
-                            window,
-                            warnings,
-                            accepted,
-                            at,
-                            by,
-                        },
-                    ])
+                    Ok(vec![submitted, checked.scheduled(id, window, ctx)])
                 }
             }
         }
@@ -374,7 +370,7 @@ fn decide_existing(
             if count >= rule.required_approvals(&change.requester) {
                 let window = ready(change)?;
                 check_not_ended(window, ctx)?;
-                let (warnings, accepted) = check_schedule(
+                let checked = check_schedule(
                     change,
                     ScheduleRequest {
                         window,
@@ -391,16 +387,9 @@ fn decide_existing(
                     round,
                     approvers: approvers.into_iter().collect(),
                     at,
-                    by: by.clone(),
-                });
-                events.push(ChangeEvent::Scheduled {
-                    id,
-                    window,
-                    warnings,
-                    accepted,
-                    at,
                     by,
                 });
+                events.push(checked.scheduled(id, window, ctx));
             }
             Ok(events)
         }
@@ -443,6 +432,7 @@ fn decide_existing(
                     window,
                 });
             }
+            check_freezes(change, TimeWindow::new(ctx.now, window.end), ctx)?;
             Ok(vec![ChangeEvent::ImplementationStarted { id, at, by }])
         }
 
@@ -464,6 +454,8 @@ fn decide_existing(
                 id,
                 code: code.clone(),
                 notes: notes.clone(),
+                fixes_problems: change.fixes_problems.clone(),
+                caused_incidents: change.caused_incidents.clone(),
                 at,
                 by,
             }])
@@ -475,6 +467,8 @@ fn decide_existing(
             Ok(vec![ChangeEvent::Canceled {
                 id,
                 reason: reason.clone(),
+                fixes_problems: change.fixes_problems.clone(),
+                caused_incidents: change.caused_incidents.clone(),
                 at,
                 by,
             }])
@@ -593,7 +587,8 @@ fn check_plans(
 }
 
 /// A change is ready for authorisation (or, if standard, for scheduling) once its window is
-/// planned and its implementation and backout plans are written. Returns the planned window.
+/// planned, it names at least one affected CI and its implementation and backout plans are
+/// written. Returns the planned window.
 fn ready(change: &Change) -> Result<TimeWindow, DomainError> {
     let Some(window) = change.planned_window else {
         return Err(DomainError::validation(
@@ -601,6 +596,13 @@ fn ready(change: &Change) -> Result<TimeWindow, DomainError> {
             "plan the implementation window first",
         ));
     };
+    // Without CIs no conflict check could ever find a clash: the CAB would approve blind.
+    if change.cis.is_empty() {
+        return Err(DomainError::validation(
+            "cis",
+            "name at least one affected CI before authorisation or scheduling",
+        ));
+    }
     if change.implementation_plan.trim().is_empty() {
         return Err(DomainError::validation(
             "implementation_plan",
@@ -698,8 +700,16 @@ fn check_schedule_input(
         require(ctx, Permission::ChangeSchedule)?;
         validate::text("accept_conflicts", reason, &ctx.policy.limits)?;
     }
-    validate::links("calendar", calendar.len(), &ctx.policy.limits)?;
-    validate::links("ci_relations", ci_relations.len(), &ctx.policy.limits)?;
+    let limits = &ctx.policy.limits;
+    validate::links("calendar", calendar.len(), limits)?;
+    for entry in calendar {
+        validate::links("calendar.cis", entry.cis.len(), limits)?;
+    }
+    validate::links("ci_relations", ci_relations.len(), limits)?;
+    for edge in ci_relations {
+        validate::bounded_text("ci_relations", edge.parent.as_str(), limits.max_title_bytes)?;
+        validate::bounded_text("ci_relations", edge.child.as_str(), limits.max_title_bytes)?;
+    }
     Ok(())
 }
 
@@ -713,39 +723,114 @@ struct ScheduleRequest<'a> {
     keep_accepted: bool,
 }
 
-/// Runs [`detect_conflicts`]: returns the warnings and, when blocking conflicts were accepted,
-/// the acceptance; refuses with every blocking conflict not accepted otherwise.
+/// What a schedule check let through: the warnings (capped) and any acceptance.
+struct Checked {
+    warnings: Vec<Conflict>,
+    warnings_omitted: usize,
+    accepted: Option<ConflictAcceptance>,
+}
+
+impl Checked {
+    fn scheduled(self, id: ChangeId, window: TimeWindow, ctx: &Context) -> ChangeEvent {
+        ChangeEvent::Scheduled {
+            id,
+            window,
+            warnings: self.warnings,
+            warnings_omitted: self.warnings_omitted,
+            accepted: self.accepted,
+            at: ctx.now,
+            by: ctx.actor.id.clone(),
+        }
+    }
+}
+
+/// Runs the conflict check: returns the warnings and, when blocking conflicts were accepted,
+/// the acceptance; refuses with the blocking conflicts not accepted otherwise. Reports are
+/// capped at [`MAX_REPORTED_CONFLICTS`] with a total, and more blocking conflicts than that
+/// cannot be accepted wholesale (narrow the window or the CIs instead).
 fn check_schedule(
     change: &Change,
     request: ScheduleRequest<'_>,
     ctx: &Context,
-) -> Result<(Vec<Conflict>, Option<ConflictAcceptance>), DomainError> {
+) -> Result<Checked, DomainError> {
     let candidate = change.schedule_candidate(
         request.window,
         request.assignee,
         request.ci_relations.to_vec(),
     );
-    let (blocking, warnings): (Vec<Conflict>, Vec<Conflict>) =
-        detect_conflicts(&candidate, request.calendar, &ctx.policy)
-            .into_iter()
-            .partition(Conflict::is_blocking);
-    let open: Vec<Conflict> = blocking
-        .into_iter()
-        .filter(|c| !(request.keep_accepted && change.is_accepted(c)))
-        .collect();
-    if open.is_empty() {
-        return Ok((warnings, None));
+    let mut open = Capped::new(MAX_REPORTED_CONFLICTS);
+    let mut warnings = Capped::new(MAX_REPORTED_CONFLICTS);
+    each_conflict(&candidate, request.calendar, &ctx.policy, |c| {
+        if !c.is_blocking() {
+            warnings.push(c);
+        } else if !(request.keep_accepted && change.is_accepted(&c)) {
+            open.push(c);
+        }
+    });
+    let warnings = warnings.finish();
+    let warnings_omitted = warnings.omitted();
+    let checked = |accepted| Checked {
+        warnings: warnings.conflicts,
+        warnings_omitted,
+        accepted,
+    };
+    if open.total() == 0 {
+        return Ok(checked(None));
     }
+    let open = open.finish();
     match request.accept_conflicts {
-        None => Err(DomainError::ScheduleConflict { conflicts: open }),
-        Some(reason) => Ok((
-            warnings,
-            Some(ConflictAcceptance {
-                conflicts: open,
-                reason: reason.to_owned(),
-                by: ctx.actor.id.clone(),
-                at: ctx.now,
-            }),
-        )),
+        None => Err(DomainError::ScheduleConflict {
+            conflicts: open.conflicts,
+            total: open.total,
+        }),
+        Some(_) if open.omitted() > 0 => Err(DomainError::LimitExceeded {
+            what: format!("accept_conflicts ({} blocking conflicts)", open.total),
+            limit: MAX_REPORTED_CONFLICTS,
+        }),
+        Some(reason) => Ok(checked(Some(ConflictAcceptance {
+            conflicts: open.conflicts,
+            reason: reason.to_owned(),
+            by: ctx.actor.id.clone(),
+            at: ctx.now,
+        }))),
+    }
+}
+
+/// Freezes bind until the work is done: a blackout declared after scheduling that overlaps
+/// what is left of the approved window (`remaining`) and covers one of the change's CIs (or
+/// every CI) refuses the start, unless that conflict was accepted for this window.
+fn check_freezes(change: &Change, remaining: TimeWindow, ctx: &Context) -> Result<(), DomainError> {
+    let candidate = change.schedule_candidate(remaining, None, Vec::new());
+    let mut open = Capped::new(MAX_REPORTED_CONFLICTS);
+    each_conflict(&candidate, &[], &ctx.policy, |c| {
+        if c.is_blocking() && !change.is_accepted(&c) {
+            open.push(c);
+        }
+    });
+    if open.total() == 0 {
+        return Ok(());
+    }
+    let open = open.finish();
+    Err(DomainError::ScheduleConflict {
+        conflicts: open.conflicts,
+        total: open.total,
+    })
+}
+
+/// A requester (an actor who may not work changes) edits and submits only the changes they
+/// raised, as a requester confirms only their own incident's resolution.
+fn require_own_unless_worker(
+    change: &Change,
+    ctx: &Context,
+    needed: Permission,
+) -> Result<(), DomainError> {
+    let rules = &ctx.policy.authorization;
+    if ctx.actor.id == change.requester || rules.allows(&ctx.actor, Permission::ChangeWork) {
+        Ok(())
+    } else {
+        Err(DomainError::Forbidden {
+            actor: ctx.actor.id.clone(),
+            permission: needed,
+        })
     }
 }

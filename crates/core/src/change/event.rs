@@ -4,6 +4,7 @@ use super::conflict::Conflict;
 use super::state::{ChangeType, CloseCode, ConflictAcceptance, Risk};
 use crate::decider::DomainEvent;
 use crate::ids::{ActorId, ChangeId, CiId, IncidentId, ProblemId};
+use crate::policy::PolicyVersion;
 use crate::window::TimeWindow;
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -37,6 +38,10 @@ pub enum ChangeEvent {
         test_plan: String,
         /// Who will implement it.
         assignee: Option<ActorId>,
+        /// The policy version in force (pinned by the record). `0` in events recorded before
+        /// versions were pinned.
+        #[serde(default)]
+        policy_version: PolicyVersion,
         /// When.
         at: DateTime<Utc>,
         /// The requester.
@@ -77,8 +82,11 @@ pub enum ChangeEvent {
         window: TimeWindow,
         /// New assignee, if the plan named one.
         assignee: Option<ActorId>,
-        /// Non-blocking conflicts found.
+        /// Non-blocking conflicts found (at most `MAX_REPORTED_CONFLICTS`).
         warnings: Vec<Conflict>,
+        /// Non-blocking conflicts found beyond those listed in `warnings`.
+        #[serde(default)]
+        warnings_omitted: usize,
         /// Blocking conflicts accepted, with the reason.
         accepted: Option<ConflictAcceptance>,
         /// When.
@@ -143,8 +151,11 @@ pub enum ChangeEvent {
         id: ChangeId,
         /// The approved window.
         window: TimeWindow,
-        /// Non-blocking conflicts found.
+        /// Non-blocking conflicts found (at most `MAX_REPORTED_CONFLICTS`).
         warnings: Vec<Conflict>,
+        /// Non-blocking conflicts found beyond those listed in `warnings`.
+        #[serde(default)]
+        warnings_omitted: usize,
         /// Blocking conflicts newly accepted, with the reason.
         accepted: Option<ConflictAcceptance>,
         /// When.
@@ -202,7 +213,8 @@ pub enum ChangeEvent {
         /// Who.
         by: ActorId,
     },
-    /// The change was closed with its outcome (-> Closed).
+    /// The change was closed with its outcome (-> Closed). Carries the change's links, so
+    /// that process managers (fixing-change outcomes, change failure rate) need no state.
     #[serde(rename = "change.closed")]
     Closed {
         /// The change.
@@ -211,18 +223,31 @@ pub enum ChangeEvent {
         code: CloseCode,
         /// Review notes.
         notes: String,
+        /// Problems the change fixes (linked when it closed).
+        #[serde(default)]
+        fixes_problems: BTreeSet<ProblemId>,
+        /// Incidents the change caused (recorded when it closed).
+        #[serde(default)]
+        caused_incidents: BTreeSet<IncidentId>,
         /// When.
         at: DateTime<Utc>,
         /// Who.
         by: ActorId,
     },
-    /// The change was canceled (-> Canceled).
+    /// The change was canceled (-> Canceled). Carries the change's links, so that process
+    /// managers (a canceled fixing change no longer holds its problems up) need no state.
     #[serde(rename = "change.canceled")]
     Canceled {
         /// The change.
         id: ChangeId,
         /// Why.
         reason: String,
+        /// Problems the change was linked as fixing.
+        #[serde(default)]
+        fixes_problems: BTreeSet<ProblemId>,
+        /// Incidents the change caused (recorded when it was canceled).
+        #[serde(default)]
+        caused_incidents: BTreeSet<IncidentId>,
         /// When.
         at: DateTime<Utc>,
         /// Who.

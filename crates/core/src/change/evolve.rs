@@ -29,6 +29,7 @@ fn created(event: &ChangeEvent) -> Option<Change> {
             backout_plan,
             test_plan,
             assignee,
+            policy_version,
             at,
             by,
         } => Some(Change {
@@ -52,8 +53,10 @@ fn created(event: &ChangeEvent) -> Option<Change> {
             caused_incidents: Default::default(),
             accepted_conflicts: Vec::new(),
             schedule_warnings: Vec::new(),
+            schedule_warnings_omitted: 0,
             work_notes: Vec::new(),
             requested_at: *at,
+            policy_version: *policy_version,
             submitted_at: None,
             authorized_at: None,
             scheduled_at: None,
@@ -135,6 +138,7 @@ fn apply(mut c: Change, event: &ChangeEvent) -> Change {
             window,
             assignee,
             warnings,
+            warnings_omitted,
             accepted,
             ..
         } => {
@@ -143,6 +147,7 @@ fn apply(mut c: Change, event: &ChangeEvent) -> Change {
                 c.assignee = Some(a.clone());
             }
             c.schedule_warnings = warnings.clone();
+            c.schedule_warnings_omitted = *warnings_omitted;
             c.accepted_conflicts = accepted
                 .iter()
                 .cloned()
@@ -185,6 +190,7 @@ fn apply(mut c: Change, event: &ChangeEvent) -> Change {
         ChangeEvent::Scheduled {
             window,
             warnings,
+            warnings_omitted,
             accepted,
             at,
             ..
@@ -193,6 +199,7 @@ fn apply(mut c: Change, event: &ChangeEvent) -> Change {
             c.approved_window = Some(*window);
             c.scheduled_at = Some(*at);
             c.schedule_warnings = warnings.clone();
+            c.schedule_warnings_omitted = *warnings_omitted;
             c.accepted_conflicts.extend(accepted.iter().cloned());
         }
         ChangeEvent::Rejected { .. } | ChangeEvent::RevertedToNew { .. } => new_round(&mut c),

@@ -10,10 +10,13 @@
 //!    New -> Scheduled (pre-authorised; the template must be in `policy.standard_changes`
 //!    when the change is requested and again when it is submitted).
 //! 2. **Ready.** Entering Authorize (and, for a standard change, Scheduled) needs a planned
-//!    window and written implementation and backout plans (the test plan is optional).
+//!    window, at least one affected CI (without one no conflict check could find anything)
+//!    and written implementation and backout plans (the test plan is optional).
 //!    Entering Authorize also needs a reachable quorum (enough eligible board members).
 //! 3. **Editing.** `update` works in New and Assess; the type changes only in New (where the
-//!    approval set is always empty). `plan` (window, assignee) works in New and Assess.
+//!    approval set is always empty). `plan` (window, assignee) works in New and Assess. A
+//!    requester (an actor without `change_work`) may `update` and `submit` only a change they
+//!    requested (`Forbidden` naming `change_request`, as for an incident's caller).
 //! 4. **Approvals** (normal: `policy.approvals.normal`, emergency: `.emergency`). `approve` and
 //!    `reject` need [`Permission::ChangeApprove`](crate::Permission::ChangeApprove), then, in
 //!    this order: the requester never votes, even as admin or change manager
@@ -37,17 +40,29 @@
 //!    CI clashes (same, parent or child CI) and blackouts block with `ScheduleConflict` unless
 //!    the command sets `accept_conflicts` (a reason) and the actor holds
 //!    [`Permission::ChangeSchedule`](crate::Permission::ChangeSchedule); the acceptance is
-//!    recorded. A missed maintenance window and a double-booked assignee are warnings. A new
-//!    `plan` voids earlier acceptances; acceptances for the current window carry over to the
-//!    scheduling check. Emergency changes accept conflicts the same way.
+//!    recorded. A blackout scoped to every CI also blocks a change naming none. A missed
+//!    maintenance window and a double-booked assignee are warnings. A new `plan` voids earlier
+//!    acceptances; acceptances for the current window carry over to the scheduling check.
+//!    Emergency changes accept conflicts the same way. Reports are bounded: errors and events
+//!    list at most [`MAX_REPORTED_CONFLICTS`] conflicts with the total (`total`,
+//!    `warnings_omitted`), more blocking conflicts than that cannot be accepted at once
+//!    (`LimitExceeded`), and each calendar entry's CIs and the CI graph are bounded by
+//!    `policy.limits`.
 //! 8. **Implementation** starts only when now lies inside the approved window
-//!    (`OutsideApprovedWindow`; windows are half-open) and, for normal and emergency changes,
-//!    only after authorisation in the current round.
+//!    (`OutsideApprovedWindow`; windows are half-open), for normal and emergency changes only
+//!    after authorisation in the current round, and only if no blackout in
+//!    `policy.blackout_windows` (declared since scheduling, say) overlaps what is left of the
+//!    approved window, `[now, end)`, on the change's CIs (`ScheduleConflict`), unless that
+//!    conflict was accepted for the window.
 //! 9. **Cancel** from any state but Review, Closed and Canceled. **Close** (Review -> Closed)
 //!    needs notes; `unsuccessful` carries a backout record (performed or not, with notes).
 //! 10. **Links.** `link_fixes_problem` (any state but Canceled) and `record_caused_incident`
 //!     (once implementation started, even if later canceled) are idempotent: a repeated link
-//!     decides no event. `add_work_note` works in every state.
+//!     decides no event. The incident side (`LinkCausingChange`) cannot see the change and
+//!     accepts any; this side is the authority, and the engine mirrors the link here first.
+//!     `change.closed` and `change.canceled` carry `fixes_problems` and `caused_incidents`, so
+//!     process managers need no state. `add_work_note` works in every state.
+//! 11. **Policy version.** `change.requested` and the record pin `policy.version`.
 //!
 //! Permissions: request/update/submit `change_request`; plan, request authorisation, implement,
 //! links and notes `change_work`; approve/reject `change_approve`; accepting conflicts
@@ -67,7 +82,8 @@ mod table;
 
 pub use command::{ChangeCommand, ChangeCommandKind};
 pub use conflict::{
-    CiLink, CiRelation, Conflict, ScheduleCandidate, ScheduledChange, detect_conflicts,
+    CiLink, CiRelation, Conflict, ConflictReport, MAX_REPORTED_CONFLICTS, ScheduleCandidate,
+    ScheduledChange, detect_conflicts, detect_conflicts_bounded,
 };
 pub use decide::ChangeDecider;
 pub use event::ChangeEvent;

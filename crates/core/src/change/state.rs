@@ -2,7 +2,7 @@
 
 use super::conflict::{CiRelation, Conflict, ScheduleCandidate, ScheduledChange};
 use crate::ids::{ActorId, ChangeId, CiId, IncidentId, ProblemId};
-use crate::policy::{ApprovalRule, Policy};
+use crate::policy::{ApprovalRule, Policy, PolicyVersion};
 use crate::transition::Named;
 use crate::window::TimeWindow;
 use chrono::{DateTime, Utc};
@@ -63,6 +63,8 @@ pub struct BackoutRecord {
 /// How a change ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+// Incidents have close codes too: unique schema names for combined documents (OpenRPC).
+#[schemars(rename = "ChangeCloseCode")]
 pub enum CloseCode {
     /// Implemented as planned.
     Successful,
@@ -242,6 +244,7 @@ pub struct ConflictAcceptance {
 
 /// A work note.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "ChangeWorkNote")]
 pub struct WorkNote {
     /// The text.
     pub note: String,
@@ -293,12 +296,19 @@ pub struct Change {
     pub caused_incidents: BTreeSet<IncidentId>,
     /// Blocking conflicts accepted for the current planned window.
     pub accepted_conflicts: Vec<ConflictAcceptance>,
-    /// Non-blocking conflicts found by the latest schedule check.
+    /// Non-blocking conflicts found by the latest schedule check (at most
+    /// [`MAX_REPORTED_CONFLICTS`](super::MAX_REPORTED_CONFLICTS)).
     pub schedule_warnings: Vec<Conflict>,
+    /// Non-blocking conflicts the latest schedule check found beyond those listed.
+    #[serde(default)]
+    pub schedule_warnings_omitted: usize,
     /// Work notes, oldest first.
     pub work_notes: Vec<WorkNote>,
     /// When it was raised.
     pub requested_at: DateTime<Utc>,
+    /// The policy version in force when it was raised (pinned).
+    #[serde(default)]
+    pub policy_version: PolicyVersion,
     /// When it was first submitted (lead time starts here).
     pub submitted_at: Option<DateTime<Utc>>,
     /// When the current round reached its quorum (none for standard changes).

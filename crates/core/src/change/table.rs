@@ -27,28 +27,38 @@ static ROWS: &[Transition<S, C>] = &[
         guard: "standard: template in the catalogue",
     },
     // Drafting and assessment.
-    keep(S::New, C::Update, ""),
-    keep(S::Assess, C::Update, "type unchanged"),
+    keep(S::New, C::Update, "requester: own change"),
+    keep(
+        S::Assess,
+        C::Update,
+        "requester: own change; type unchanged",
+    ),
     keep(S::New, C::Plan, "no blocking conflict, or accepted"),
     keep(S::Assess, C::Plan, "no blocking conflict, or accepted"),
-    row(S::New, C::Submit, S::Assess, "normal"),
+    row(
+        S::New,
+        C::Submit,
+        S::Assess,
+        "normal; requester: own change",
+    ),
     row(
         S::New,
         C::Submit,
         S::Authorize,
-        "emergency; ready; quorum reachable",
+        "emergency; requester: own change; ready (window, CIs, plans); quorum reachable",
     ),
     row(
         S::New,
         C::Submit,
         S::Scheduled,
-        "standard: pre-authorised; ready; no blocking conflict, or accepted",
+        "standard: pre-authorised; requester: own change; ready (window, CIs, plans); \
+         no blocking conflict, or accepted",
     ),
     row(
         S::Assess,
         C::RequestAuthorization,
         S::Authorize,
-        "ready; quorum reachable",
+        "ready (window, CIs, plans); quorum reachable",
     ),
     // Authorisation.
     keep(
@@ -73,7 +83,7 @@ static ROWS: &[Transition<S, C>] = &[
         S::Scheduled,
         C::StartImplementation,
         S::Implement,
-        "now inside the approved window",
+        "now inside the approved window; no blackout over the rest of it, or accepted",
     ),
     row(S::Implement, C::CompleteImplementation, S::Review, ""),
     row(

@@ -93,7 +93,7 @@ pub enum IncidentCommand {
         /// Close notes (required).
         notes: String,
     },
-    /// Reject the resolution: Resolved -> InProgress.
+    /// Reject the resolution: Resolved -> InProgress (New if it was never acknowledged).
     Reopen {
         /// Target.
         id: IncidentId,
@@ -105,7 +105,11 @@ pub enum IncidentCommand {
         /// Target.
         id: IncidentId,
     },
-    /// Close after the auto-close delay (sent by the engine's timer). Never for a major incident.
+    /// Close after the auto-close delay (sent by the engine's timer, as [`Role::System`]):
+    /// `policy.incident.auto_close_after_days` calendar days after the resolution. Never for a
+    /// proposed or accepted major incident.
+    ///
+    /// [`Role::System`]: crate::Role::System
     AutoClose {
         /// Target.
         id: IncidentId,
@@ -210,14 +214,17 @@ pub enum IncidentCommand {
         /// The parent's close notes, copied.
         notes: String,
     },
-    /// The parent was reopened: reopen this resolved child.
+    /// The parent was reopened: reopen this resolved child (to New if it was never
+    /// acknowledged, as when its parent resolved it from New).
     ReopenFromParent {
         /// Target (the child).
         id: IncidentId,
         /// The parent; must be this incident's parent.
         parent: IncidentId,
     },
-    /// The problem this incident awaits (or is linked to) was fixed: resolve permanently.
+    /// The problem this incident awaits (on hold, `AwaitingProblem { problem }`) was fixed:
+    /// resolve permanently. The engine may send it to every incident the problem links; only
+    /// those on hold awaiting this very problem accept it.
     ResolveFromProblem {
         /// Target.
         id: IncidentId,
@@ -256,7 +263,10 @@ pub enum IncidentCommand {
         /// The problem.
         problem: ProblemId,
     },
-    /// Record a change as the cause of this incident.
+    /// Record a change as the cause of this incident. The incident cannot see the change, so
+    /// any change id is accepted here; the engine mirrors the link on the change with
+    /// `RecordCausedIncident`, which is the authority (it refuses a change whose implementation
+    /// never started) and which the engine decides first.
     LinkCausingChange {
         /// Target.
         id: IncidentId,

@@ -14,7 +14,7 @@ use crate::error::DomainError;
 use crate::ids::RecordKind;
 use crate::policy::Limits;
 use crate::validate;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 /// The incident lifecycle as a [`Decider`]. `None` is "not opened yet".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -56,7 +56,8 @@ fn permission(kind: IncidentCommandKind) -> (Permission, Scope) {
     use Permission as P;
     match kind {
         K::Open => (P::IncidentOpen, Scope::Any),
-        K::Close | K::AutoClose => (P::IncidentClose, Scope::CallerUnlessWorker),
+        K::Close => (P::IncidentClose, Scope::CallerUnlessWorker),
+        K::AutoClose => (P::IncidentAutoClose, Scope::Any),
         K::Reopen | K::ReopenFromParent => (P::IncidentReopen, Scope::CallerUnlessWorker),
         K::Cancel => (P::IncidentCancel, Scope::Any),
         K::EscalateFunctional => (P::IncidentEscalateFunctional, Scope::Any),
@@ -92,6 +93,10 @@ fn authorize(
     let rules = &ctx.policy.authorization;
     let (needed, scope) = permission(kind);
     rules.require(&ctx.actor, needed)?;
+    // Withdrawing an accepted major incident overrides a manager's decision: it takes one.
+    if kind == IncidentCommandKind::Cancel && incident.major.is_accepted() {
+        rules.require(&ctx.actor, Permission::MajorIncidentDecide)?;
+    }
     match scope {
         Scope::Any => Ok(()),
         Scope::CallerUnlessWorker => {
@@ -196,6 +201,7 @@ fn decide_open(cmd: &IncidentCommand, ctx: &Context) -> Result<Vec<IncidentEvent
                 group: group.clone(),
                 assignee: assignee.clone(),
                 alert,
+                policy_version: ctx.policy.version,
                 at: ctx.now,
                 by: ctx.actor.id.clone(),
             }];
@@ -326,20 +332,20 @@ fn decide_existing(
             }
         }
         IncidentCommand::Close { .. } => {
-            if inc.major.is_accepted() && inc.major.review.is_none() {
+            // A review of an earlier resolution says nothing about why the reopen happened.
+            if inc.major.is_accepted() && !inc.major.review_is_current() {
                 return Err(DomainError::ReviewRequired);
             }
             IncidentEvent::Closed { id, at, by }
         }
         IncidentCommand::AutoClose { .. } => {
-            // A major incident is closed by a person after its review, never by a timer.
-            if inc.major.is_accepted() {
-                return Err(DomainError::InvalidTransition {
-                    kind: RecordKind::Incident,
-                    state: "resolved (accepted major incident)".to_owned(),
-                    command: "auto_close".to_owned(),
+            // A major incident is closed by a person (after its review), never by a timer.
+            if inc.major.blocks_auto_close() {
+                return Err(DomainError::MajorIncidentNoAutoClose {
+                    major: inc.major.status.kind(),
                 });
             }
+            auto_close_due(inc, ctx)?;
             IncidentEvent::AutoClosed { id, at, by }
         }
         IncidentCommand::Cancel { reason, .. } => {
@@ -580,14 +586,16 @@ fn decide_existing(
             }
         }
         IncidentCommand::ResolveFromProblem { problem, notes, .. } => {
+            // Only an incident waiting for this fix is solved by it; one merely linked to the
+            // problem may have been worked around, or may have another cause too.
             let awaits = inc.status
                 == (IncidentStatus::OnHold {
                     reason: HoldReason::AwaitingProblem { problem: *problem },
                 });
-            if !awaits && !inc.problems.contains(problem) {
+            if !awaits {
                 return Err(DomainError::validation(
                     "problem",
-                    format!("the incident neither awaits nor links problem {problem}"),
+                    format!("the incident does not await problem {problem}"),
                 ));
             }
             validate::text("notes", notes, limits)?;
@@ -648,6 +656,13 @@ fn decide_existing(
         }
         IncidentCommand::RecordDetection { detected_at, .. } => {
             not_future("detected_at", *detected_at, ctx)?;
+            // Logging an incident is noticing it: detection cannot come later (MTTD >= 0).
+            if *detected_at > inc.opened_at {
+                return Err(DomainError::validation(
+                    "detected_at",
+                    format!("after the incident was logged at {}", inc.opened_at),
+                ));
+            }
             if let Some(started) = inc.impact_started_at {
                 if *detected_at < started {
                     return Err(DomainError::validation(
@@ -706,6 +721,30 @@ fn decide_existing(
         }
     };
     Ok(vec![event])
+}
+
+/// The auto-close guard: `policy.incident.auto_close_after_days` calendar days have passed
+/// since the (latest) resolution.
+fn auto_close_due(inc: &Incident, ctx: &Context) -> Result<(), DomainError> {
+    let days = ctx.policy.incident.auto_close_after_days;
+    let due = inc
+        .resolved_at
+        .zip(Duration::try_days(i64::from(days)))
+        .and_then(|(resolved, delay)| resolved.checked_add_signed(delay));
+    match due {
+        Some(due) if ctx.now >= due => Ok(()),
+        Some(due) => Err(DomainError::validation(
+            "auto_close",
+            format!(
+                "requires: {days} calendar day(s) since the resolution (due at {due}, now is {})",
+                ctx.now
+            ),
+        )),
+        None => Err(DomainError::validation(
+            "auto_close",
+            format!("requires: {days} calendar day(s) since the resolution"),
+        )),
+    }
 }
 
 fn require_parent(inc: &Incident, parent: crate::ids::IncidentId) -> Result<(), DomainError> {

@@ -3,6 +3,7 @@
 use super::state::{CancelReason, CloseCode, HoldReason, ResolutionSource};
 use crate::decider::DomainEvent;
 use crate::ids::{ActorId, ChangeId, CiId, GroupId, IncidentId, ProblemId, ServiceId};
+use crate::policy::PolicyVersion;
 use crate::priority::{Impact, Priority, Urgency};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -67,6 +68,10 @@ pub enum IncidentEvent {
         assignee: Option<ActorId>,
         /// The alert it was opened from.
         alert: Option<AlertOrigin>,
+        /// The policy version in force (pinned by the record). `0` in events recorded before
+        /// versions were pinned.
+        #[serde(default)]
+        policy_version: PolicyVersion,
         /// Recorded at.
         at: DateTime<Utc>,
         /// Recorded by.
@@ -157,7 +162,8 @@ pub enum IncidentEvent {
         /// Recorded by.
         by: ActorId,
     },
-    /// The resolution was rejected: back to work.
+    /// The resolution was rejected: back to work (InProgress), or back to New when nobody
+    /// ever acknowledged the incident (a child resolved from New by its parent).
     #[serde(rename = "incident.reopened")]
     Reopened {
         /// Incident.

@@ -31,6 +31,7 @@ fn opened(event: &IncidentEvent) -> Option<Incident> {
             group,
             assignee,
             alert,
+            policy_version,
             at,
             ..
         } => Some(Incident {
@@ -65,6 +66,7 @@ fn opened(event: &IncidentEvent) -> Option<Incident> {
             impact_started_at: None,
             detected_at: None,
             opened_at: *at,
+            policy_version: *policy_version,
             acknowledged_at: None,
             resolved_at: None,
             closed_at: None,
@@ -185,10 +187,18 @@ fn apply(mut inc: Incident, event: &IncidentEvent) -> Incident {
                 false
             }
         }
-        IncidentEvent::Reopened { .. } => {
+        IncidentEvent::Reopened { at, .. } => {
             if in_status(&inc, &[K::Resolved]) {
                 // The rejected resolution stays in the log; the record shows the live one only.
-                inc.status = IncidentStatus::InProgress;
+                // Nobody owned a child its parent resolved from New: it goes back to the queue.
+                inc.status = if inc.acknowledged_at.is_some() {
+                    IncidentStatus::InProgress
+                } else {
+                    IncidentStatus::New
+                };
+                if inc.major.review.is_some() {
+                    inc.major.review_required_since = Some(*at);
+                }
                 inc.resolution = None;
                 inc.resolved_at = None;
                 inc.reopen_count = inc.reopen_count.saturating_add(1);
@@ -286,6 +296,7 @@ fn apply(mut inc: Incident, event: &IncidentEvent) -> Incident {
                 published_at: *at,
                 published_by: by.clone(),
             });
+            inc.major.review_required_since = None;
             true
         }
         IncidentEvent::ParentLinked { parent, .. } => {

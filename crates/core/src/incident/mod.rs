@@ -17,19 +17,31 @@
 //!   and names the manager; it changes no assignment.
 //! - **Hold**: InProgress <-> OnHold, repeatable; the reason may change while on hold.
 //! - **Resolve** needs a close code and non-blank notes, from InProgress or OnHold. A child is
-//!   resolved from its parent (code and notes copied into the command), also from New; an
-//!   incident awaiting or linked to a problem is resolved from it ("solved permanently").
-//! - **Reopen** (Resolved -> InProgress) needs a reason and counts in `reopen_count`; reopening
-//!   a parent reopens its resolved children through `ReopenFromParent` (also counted).
-//! - **Close** confirms a resolution; **AutoClose** is the timer's close after N business days.
-//!   A requester (an actor who may not work incidents) may close or reopen only an incident
-//!   they are the caller of. Children never close with their parent.
-//! - **Major incidents**: NotMajor|Rejected -> Proposed -> Accepted | Rejected. An accepted major
-//!   incident never auto-closes, and `Close` fails with [`DomainError::ReviewRequired`] until its
-//!   post-incident review is published (only in Resolved; republishing adds a revision).
+//!   resolved from its parent (code and notes copied into the command), also from New. A fixed
+//!   problem resolves ("solved permanently", `ResolveFromProblem`) only an incident on hold
+//!   awaiting that very problem (`AwaitingProblem { problem }`): DESIGN's "resolves linked
+//!   incidents that await this problem". A merely linked incident is refused (it may be worked
+//!   around or have another cause too); the engine may send the command to every linked one.
+//! - **Reopen** needs a reason and counts in `reopen_count`; reopening a parent reopens its
+//!   resolved children through `ReopenFromParent` (also counted). Either goes back to
+//!   InProgress, or to New when nobody ever acknowledged the incident (a child its parent
+//!   resolved from New): InProgress always has `acknowledged_at`.
+//! - **Close** confirms a resolution. A requester (an actor who may not work incidents) may
+//!   close or reopen only an incident they are the caller of. Children never close with their
+//!   parent.
+//! - **AutoClose** is the engine's timer ([`Permission::IncidentAutoClose`], granted by default
+//!   to [`Role::System`] only): it is refused (a validation error naming `auto_close`) until
+//!   `policy.incident.auto_close_after_days` have passed since the latest resolution. They are
+//!   **calendar** days of 24 hours here; business-day calendars come with the SLA work.
+//! - **Major incidents**: NotMajor|Rejected -> Proposed -> Accepted | Rejected. A proposed or
+//!   accepted major incident never auto-closes ([`DomainError::MajorIncidentNoAutoClose`]).
+//!   `Close` of an accepted one fails with [`DomainError::ReviewRequired`] until a review
+//!   revision is published *after the latest reopen* (reviews are published only in Resolved;
+//!   republishing adds a revision; a reopen sets `major.review_required_since`).
 //! - **Cancel** (from New, InProgress, OnHold): duplicate of another incident (never itself),
-//!   not an incident, or another reason in words. The original records the duplicate with
-//!   `LinkDuplicate`.
+//!   not an incident, or another reason in words. Canceling an accepted major incident also
+//!   needs [`Permission::MajorIncidentDecide`] (it undoes a manager's decision). The original
+//!   records the duplicate with `LinkDuplicate`.
 //! - **Parent/child**: `LinkParent` on the child, `LinkChild` on the parent. No self-links, and
 //!   an incident's parent cannot also be its child. The engine's process managers send the
 //!   cross-record commands; this module never reads another incident.
@@ -37,13 +49,23 @@
 //!   key, while the incident is open (New, InProgress, OnHold), adds one to `alert_count` and
 //!   widens `first_seen`/`last_seen`. A resolved incident takes no repeats: a new one opens.
 //! - **Backdated facts**: impact start and detection are recorded with their own `occurred_at`,
-//!   never in the future, and impact start <= detection when both are known (MTTD).
+//!   never in the future; detection never after the incident was logged (`opened_at`: logging
+//!   it is noticing it), and impact start <= detection when both are known (MTTD).
+//! - **Causing changes**: `LinkCausingChange` accepts any change id, because an incident cannot
+//!   see the change. The link is mirrored on the change by the engine with
+//!   `RecordCausedIncident`, which is the authority (it refuses a change whose implementation
+//!   never started); the engine decides that one first and links the incident only if it
+//!   succeeds.
 //! - **Priority** is always `policy.priority_matrix(impact, urgency)`; `Reprioritize` records old
 //!   and new values with a reason.
 //! - Closed and Canceled are final: every command is refused. Texts and collections are bounded
-//!   by `policy.limits`.
+//!   by `policy.limits`. `incident.opened` and the record pin `policy.version`.
 //!
 //! [`DomainError::ReviewRequired`]: crate::DomainError::ReviewRequired
+//! [`DomainError::MajorIncidentNoAutoClose`]: crate::DomainError::MajorIncidentNoAutoClose
+//! [`Permission::IncidentAutoClose`]: crate::Permission::IncidentAutoClose
+//! [`Permission::MajorIncidentDecide`]: crate::Permission::MajorIncidentDecide
+//! [`Role::System`]: crate::Role::System
 
 mod command;
 mod decide;

@@ -1,6 +1,7 @@
 //! The incident record, its status and the value types it holds.
 
 use crate::ids::{ActorId, ChangeId, CiId, GroupId, IncidentId, ProblemId, ServiceId};
+use crate::policy::PolicyVersion;
 use crate::priority::{Impact, Priority, Urgency};
 use crate::transition::Named;
 use chrono::{DateTime, Utc};
@@ -33,6 +34,8 @@ pub enum HoldReason {
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
+// Changes have close codes too: unique schema names for combined documents (OpenRPC).
+#[schemars(rename = "IncidentCloseCode")]
 pub enum CloseCode {
     /// Solved (Permanently): the cause was removed.
     SolvedPermanently,
@@ -104,7 +107,7 @@ pub enum ResolutionSource {
         /// The parent incident.
         parent: IncidentId,
     },
-    /// Resolved because the problem it awaited or was linked to was fixed.
+    /// Resolved because the problem it awaited (on hold, `AwaitingProblem`) was fixed.
     Problem {
         /// The problem.
         problem: ProblemId,
@@ -324,12 +327,32 @@ pub struct MajorOverlay {
     pub status: MajorStatus,
     /// The latest published review, if any.
     pub review: Option<PublishedReview>,
+    /// Set to the instant of a reopen that happened after the latest review revision, and
+    /// cleared by the next publication: while set, the published review describes an earlier
+    /// resolution and does not let an accepted major incident close.
+    #[serde(default)]
+    pub review_required_since: Option<DateTime<Utc>>,
 }
 
 impl MajorOverlay {
     /// Whether the incident is an accepted major incident.
     pub fn is_accepted(&self) -> bool {
         self.status.kind() == MajorStatusKind::Accepted
+    }
+
+    /// Whether a review revision was published after the latest reopen, as closing an accepted
+    /// major incident requires.
+    pub fn review_is_current(&self) -> bool {
+        self.review.is_some() && self.review_required_since.is_none()
+    }
+
+    /// Whether the auto-close timer must leave the incident alone: a proposed major incident
+    /// awaits a manager's decision, an accepted one is closed by a person after its review.
+    pub fn blocks_auto_close(&self) -> bool {
+        match self.status.kind() {
+            MajorStatusKind::Proposed | MajorStatusKind::Accepted => true,
+            MajorStatusKind::NotMajor | MajorStatusKind::Rejected => false,
+        }
     }
 }
 
@@ -398,7 +421,8 @@ pub struct Incident {
     pub assignee: Option<ActorId>,
     /// Changes of an already set group or assignee, functional escalations included.
     pub reassignment_count: u32,
-    /// Reopens (Resolved -> InProgress), directly or from the parent.
+    /// Reopens (Resolved -> InProgress, or New when never acknowledged), directly or from the
+    /// parent.
     pub reopen_count: u32,
     /// Functional and hierarchical escalation.
     pub escalation: Escalation,
@@ -422,6 +446,9 @@ pub struct Incident {
     pub detected_at: Option<DateTime<Utc>>,
     /// When it was logged.
     pub opened_at: DateTime<Utc>,
+    /// The policy version in force when it was logged (pinned; see [`PolicyVersion`]).
+    #[serde(default)]
+    pub policy_version: PolicyVersion,
     /// First acknowledgement (or first assignment to a person). Never overwritten.
     pub acknowledged_at: Option<DateTime<Utc>>,
     /// When the current resolution was recorded; cleared on reopen.

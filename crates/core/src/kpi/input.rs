@@ -5,7 +5,7 @@
 //! ([`IncidentHistory::push_event`]), so a KPI query never re-reads or re-parses the log.
 
 use crate::change::{ChangeEvent, ChangeType, CloseCode as ChangeCloseCode};
-use crate::ids::{ChangeId, GroupId, IncidentId, ProblemId, ServiceId};
+use crate::ids::{ChangeId, GroupId, IncidentId, ServiceId};
 use crate::incident::{IncidentEvent, ResolutionSource};
 use crate::priority::Priority;
 use chrono::{DateTime, Utc};
@@ -328,31 +328,8 @@ pub enum ChangeFact {
     CausedIncident,
 }
 
-/// Which record an SLA instance runs on.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
-pub enum RecordRef {
-    /// An incident.
-    Incident(IncidentId),
-    /// A problem.
-    Problem(ProblemId),
-    /// A change.
-    Change(ChangeId),
-}
-
-/// What an SLA measures.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum SlaMetric {
-    /// Until first response (acknowledgement or assignment): time to own.
-    Response,
-    /// Until resolution.
-    Resolution,
-}
+// The SLA module owns these two types; KPIs read SLA outcomes in its terms.
+pub use crate::sla::{RecordRef, SlaMetric};
 
 /// How an SLA clock stopped (its stop condition was met).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -372,6 +349,7 @@ pub struct SlaStop {
 /// depends only on events recorded before it), which holds unless a definition lets a backdated
 /// fact move a clock; for such definitions feed outcomes computed as of the cutoff.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "KpiSlaOutcome")]
 pub struct SlaOutcome {
     /// The record the clock ran on.
     pub record: RecordRef,

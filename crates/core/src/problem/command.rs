@@ -168,7 +168,8 @@ pub enum ProblemCommand {
         /// The change.
         change: ChangeId,
     },
-    /// Record how a linked fixing change closed (sent by the engine's process manager).
+    /// Record how a linked fixing change closed (sent by the engine's process manager on
+    /// `change.closed`).
     RecordFixChangeOutcome {
         /// Target problem.
         id: ProblemId,
@@ -176,6 +177,14 @@ pub enum ProblemCommand {
         change: ChangeId,
         /// Whether it closed successfully.
         successful: bool,
+    },
+    /// Record that a linked fixing change was canceled (sent by the engine's process manager
+    /// on `change.canceled`): it fixes nothing and is no longer waited for.
+    RecordFixChangeCanceled {
+        /// Target problem.
+        id: ProblemId,
+        /// The linked change.
+        change: ChangeId,
     },
     /// Add an internal work note.
     AddWorkNote {
@@ -210,6 +219,7 @@ impl ProblemCommand {
             ProblemCommand::UnlinkIncident { .. } => K::UnlinkIncident,
             ProblemCommand::LinkFixingChange { .. } => K::LinkFixingChange,
             ProblemCommand::RecordFixChangeOutcome { .. } => K::RecordFixChangeOutcome,
+            ProblemCommand::RecordFixChangeCanceled { .. } => K::RecordFixChangeCanceled,
             ProblemCommand::AddWorkNote { .. } => K::AddWorkNote,
         }
     }
@@ -236,6 +246,7 @@ impl ProblemCommand {
             | ProblemCommand::UnlinkIncident { id, .. }
             | ProblemCommand::LinkFixingChange { id, .. }
             | ProblemCommand::RecordFixChangeOutcome { id, .. }
+            | ProblemCommand::RecordFixChangeCanceled { id, .. }
             | ProblemCommand::AddWorkNote { id, .. } => *id,
         }
     }
@@ -285,6 +296,8 @@ pub enum ProblemCommandKind {
     LinkFixingChange,
     /// See [`ProblemCommand::RecordFixChangeOutcome`].
     RecordFixChangeOutcome,
+    /// See [`ProblemCommand::RecordFixChangeCanceled`].
+    RecordFixChangeCanceled,
     /// See [`ProblemCommand::AddWorkNote`].
     AddWorkNote,
 }
@@ -306,6 +319,7 @@ impl ProblemCommandKind {
             | K::UnlinkIncident
             | K::LinkFixingChange
             | K::RecordFixChangeOutcome
+            | K::RecordFixChangeCanceled
             | K::AddWorkNote => Permission::ProblemWork,
             K::MarkKnownError | K::UpdateKnownError => Permission::ProblemKnownError,
             K::AcceptRisk => Permission::ProblemAcceptRisk,
@@ -337,6 +351,7 @@ impl Named for ProblemCommandKind {
         ProblemCommandKind::UnlinkIncident,
         ProblemCommandKind::LinkFixingChange,
         ProblemCommandKind::RecordFixChangeOutcome,
+        ProblemCommandKind::RecordFixChangeCanceled,
         ProblemCommandKind::AddWorkNote,
     ];
 
@@ -362,6 +377,7 @@ impl Named for ProblemCommandKind {
             K::UnlinkIncident => "unlink_incident",
             K::LinkFixingChange => "link_fixing_change",
             K::RecordFixChangeOutcome => "record_fix_change_outcome",
+            K::RecordFixChangeCanceled => "record_fix_change_canceled",
             K::AddWorkNote => "add_work_note",
         }
     }

@@ -133,6 +133,7 @@ impl Step<'_> {
                     priority: self.ctx.policy.priority_matrix.priority(*impact, *urgency),
                     service: service.clone(),
                     cis: cis.clone(),
+                    policy_version: self.ctx.policy.version,
                     at,
                     by,
                 }])
@@ -214,7 +215,7 @@ impl Step<'_> {
                 affected_cis,
             } => {
                 let p = existing(current, *id)?;
-                refuse_duplicate(p)?;
+                refuse_withdrawn(p)?;
                 if p.known_error.is_some() {
                     return Err(DomainError::validation(
                         "known_error",
@@ -238,7 +239,7 @@ impl Step<'_> {
                 affected_cis,
             } => {
                 let p = existing(current, *id)?;
-                refuse_duplicate(p)?;
+                refuse_withdrawn(p)?;
                 let Some(previous) = &p.known_error else {
                     return Err(DomainError::validation(
                         "known_error",
@@ -290,6 +291,10 @@ impl Step<'_> {
             ProblemCommand::AcceptRisk { id, reason } => {
                 let p = existing(current, *id)?;
                 validate::text("reason", reason, &limits)?;
+                // Accepting a risk nobody has identified is closing the problem unanalysed.
+                if p.cause_notes.is_none() {
+                    return Err(unmet("cause_notes", guard::ROOT_CAUSE_RECORDED));
+                }
                 Ok(vec![self.resolved(
                     p,
                     ResolutionCode::RiskAccepted,
@@ -402,7 +407,16 @@ impl Step<'_> {
                 successful,
             } => {
                 let p = existing(current, *id)?;
-                self.fix_change_outcome(p, *change, *successful)
+                let outcome = if *successful {
+                    FixOutcome::Successful
+                } else {
+                    FixOutcome::Unsuccessful
+                };
+                self.fix_change_outcome(p, *change, outcome)
+            }
+            ProblemCommand::RecordFixChangeCanceled { id, change } => {
+                let p = existing(current, *id)?;
+                self.fix_change_outcome(p, *change, FixOutcome::Canceled)
             }
             ProblemCommand::AddWorkNote { id, text } => {
                 let p = existing(current, *id)?;
@@ -441,13 +455,15 @@ impl Step<'_> {
         }
     }
 
-    /// Records a fixing change's outcome. In Fix in Progress, the success of the last pending
-    /// fixing change means the fix is in: the problem moves on to Resolved (FixApplied).
+    /// Records a fixing change's outcome (or its cancellation). In Fix in Progress, the fix is
+    /// in once no fixing change is pending and one succeeded during this fix: the success of
+    /// the last pending change, or the cancellation of the last pending change after another
+    /// one succeeded, moves the problem on to Resolved (FixApplied). A failure never does.
     fn fix_change_outcome(
         &self,
         p: &Problem,
         change: ChangeId,
-        successful: bool,
+        outcome: FixOutcome,
     ) -> Result<Vec<ProblemEvent>, DomainError> {
         match p.fixing_changes.get(&change) {
             None => {
@@ -456,19 +472,14 @@ impl Step<'_> {
                     format!("change {change} is not linked as a fix"),
                 ));
             }
-            Some(FixOutcome::Successful | FixOutcome::Unsuccessful) => {
+            Some(recorded) if !recorded.is_pending() => {
                 return Err(DomainError::validation(
                     "change",
                     format!("the outcome of change {change} is already recorded"),
                 ));
             }
-            Some(FixOutcome::Pending) => {}
+            Some(_) => {}
         }
-        let outcome = if successful {
-            FixOutcome::Successful
-        } else {
-            FixOutcome::Unsuccessful
-        };
         let mut events = vec![ProblemEvent::FixChangeOutcomeRecorded {
             id: p.id,
             change,
@@ -479,13 +490,21 @@ impl Step<'_> {
         let others_pending = p
             .fixing_changes
             .iter()
-            .any(|(c, o)| *c != change && *o == FixOutcome::Pending);
-        if successful && !others_pending && p.status.kind() == ProblemStatusKind::FixInProgress {
-            events.push(self.resolved(
-                p,
-                ResolutionCode::FixApplied,
-                format!("fixing change {change} closed successfully; no fixing change pending"),
-            ));
+            .any(|(c, o)| *c != change && o.is_pending());
+        let notes = match outcome {
+            FixOutcome::Successful => Some(format!(
+                "fixing change {change} closed successfully; no fixing change pending"
+            )),
+            FixOutcome::Canceled if p.fix_succeeded_at.is_some() => Some(format!(
+                "fixing change {change} was canceled; an earlier fixing change succeeded and \
+                 no fixing change is pending"
+            )),
+            FixOutcome::Canceled | FixOutcome::Unsuccessful | FixOutcome::Pending => None,
+        };
+        if let Some(notes) = notes {
+            if !others_pending && p.status.kind() == ProblemStatusKind::FixInProgress {
+                events.push(self.resolved(p, ResolutionCode::FixApplied, notes));
+            }
         }
         Ok(events)
     }
@@ -545,6 +564,26 @@ fn not_linked_incident(incident: IncidentId) -> DomainError {
     DomainError::validation("incident", format!("incident {incident} is not linked"))
 }
 
+/// Knowledge of a problem closed as a duplicate lives in its original; a canceled problem was
+/// not a problem, so it has none to publish (re-analyse it first if that changed).
+fn refuse_withdrawn(p: &Problem) -> Result<(), DomainError> {
+    refuse_duplicate(p)?;
+    match p.status {
+        ProblemStatus::Closed {
+            code: ResolutionCode::Canceled,
+        } => Err(DomainError::validation(
+            "status",
+            "closed as canceled: not a problem, so nothing for the KEDB; re-analyse it first",
+        )),
+        ProblemStatus::New
+        | ProblemStatus::Assess
+        | ProblemStatus::RootCauseAnalysis
+        | ProblemStatus::FixInProgress
+        | ProblemStatus::Resolved { .. }
+        | ProblemStatus::Closed { .. } => Ok(()),
+    }
+}
+
 /// A duplicate lives on in its original: knowledge and incidents go there, and re-analysis
 /// happens there.
 fn refuse_duplicate(p: &Problem) -> Result<(), DomainError> {
@@ -583,6 +622,7 @@ fn created(event: &ProblemEvent) -> Option<Problem> {
             priority,
             service,
             cis,
+            policy_version,
             at,
             by,
         } => Some(Problem {
@@ -606,9 +646,11 @@ fn created(event: &ProblemEvent) -> Option<Problem> {
             fixing_changes: Default::default(),
             work_notes: Vec::new(),
             opened_at: *at,
+            policy_version: *policy_version,
             assessed_at: None,
             rca_started_at: None,
             fix_started_at: None,
+            fix_succeeded_at: None,
             resolved_at: None,
             closed_at: None,
             reanalysis_count: 0,
@@ -672,6 +714,7 @@ fn apply(mut p: Problem, event: &ProblemEvent) -> Problem {
             p.status = ProblemStatus::FixInProgress;
             p.fix_notes = Some(fix_notes.clone());
             p.fix_started_at = Some(*at);
+            p.fix_succeeded_at = None;
         }
         ProblemEvent::Resolved {
             code, notes, at, ..
@@ -702,6 +745,7 @@ fn apply(mut p: Problem, event: &ProblemEvent) -> Problem {
             p.reanalysis_count = p.reanalysis_count.saturating_add(1);
             p.rca_started_at = Some(*at);
             p.fix_started_at = None;
+            p.fix_succeeded_at = None;
             p.resolved_at = None;
             p.closed_at = None;
             p.resolution_notes = None;
@@ -718,8 +762,16 @@ fn apply(mut p: Problem, event: &ProblemEvent) -> Problem {
                 .or_insert(FixOutcome::Pending);
         }
         ProblemEvent::FixChangeOutcomeRecorded {
-            change, outcome, ..
+            change,
+            outcome,
+            at,
+            ..
         } => {
+            if *outcome == FixOutcome::Successful
+                && p.status.kind() == ProblemStatusKind::FixInProgress
+            {
+                p.fix_succeeded_at = Some(*at);
+            }
             p.fixing_changes.insert(*change, *outcome);
         }
         ProblemEvent::WorkNoteAdded { text, at, by, .. } => {

@@ -2,6 +2,7 @@
 
 use crate::decider::DomainEvent;
 use crate::ids::{ActorId, ChangeId, CiId, GroupId, IncidentId, ProblemId, ServiceId};
+use crate::policy::PolicyVersion;
 use crate::priority::{Impact, Priority, Urgency};
 use crate::problem::state::{FixOutcome, KnownError, ResolutionCode};
 use chrono::{DateTime, Utc};
@@ -32,6 +33,10 @@ pub enum ProblemEvent {
         service: Option<ServiceId>,
         /// Configuration items involved.
         cis: BTreeSet<CiId>,
+        /// The policy version in force (pinned by the record). `0` in events recorded before
+        /// versions were pinned.
+        #[serde(default)]
+        policy_version: PolicyVersion,
         /// When.
         at: DateTime<Utc>,
         /// Who.
@@ -240,14 +245,14 @@ pub enum ProblemEvent {
         /// Who.
         by: ActorId,
     },
-    /// A linked fixing change closed.
+    /// A linked fixing change closed, or was canceled.
     #[serde(rename = "problem.fix_change_outcome_recorded")]
     FixChangeOutcomeRecorded {
         /// The problem.
         id: ProblemId,
         /// The change.
         change: ChangeId,
-        /// `Successful` or `Unsuccessful`.
+        /// `Successful`, `Unsuccessful` or `Canceled`.
         outcome: FixOutcome,
         /// When.
         at: DateTime<Utc>,

@@ -1,6 +1,7 @@
 //! The problem record, its status and the values it holds.
 
 use crate::ids::{ActorId, ChangeId, CiId, GroupId, IncidentId, ProblemId, ServiceId};
+use crate::policy::PolicyVersion;
 use crate::priority::{Impact, Priority, Urgency};
 use crate::transition::Named;
 use chrono::{DateTime, Utc};
@@ -174,10 +175,25 @@ pub enum FixOutcome {
     Successful,
     /// The change closed unsuccessfully (backed out or failed).
     Unsuccessful,
+    /// The change was canceled before it closed: it fixes nothing, and no longer holds the
+    /// problem's fix up.
+    Canceled,
+}
+
+impl FixOutcome {
+    /// Whether the change is still to close (and so still holds the fix up).
+    pub const fn is_pending(self) -> bool {
+        match self {
+            FixOutcome::Pending => true,
+            FixOutcome::Successful | FixOutcome::Unsuccessful | FixOutcome::Canceled => false,
+        }
+    }
 }
 
 /// An internal note on the problem's work.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+// Changes have work notes too: unique schema names for combined documents (OpenRPC).
+#[schemars(rename = "ProblemWorkNote")]
 pub struct WorkNote {
     /// The note.
     pub text: String,
@@ -230,12 +246,20 @@ pub struct Problem {
     pub work_notes: Vec<WorkNote>,
     /// When it was opened.
     pub opened_at: DateTime<Utc>,
+    /// The policy version in force when it was opened (pinned).
+    #[serde(default)]
+    pub policy_version: PolicyVersion,
     /// When assessment started.
     pub assessed_at: Option<DateTime<Utc>>,
     /// When the current root cause analysis started (reset by re-analysis).
     pub rca_started_at: Option<DateTime<Utc>>,
     /// When the current fix started; cleared by re-analysis.
     pub fix_started_at: Option<DateTime<Utc>>,
+    /// When a fixing change last closed successfully during the current fix (Fix in
+    /// Progress); cleared when a fix starts and by re-analysis. With it, settling the last
+    /// pending fixing change by a cancellation completes the fix.
+    #[serde(default)]
+    pub fix_succeeded_at: Option<DateTime<Utc>>,
     /// When it was last resolved; cleared by re-analysis.
     pub resolved_at: Option<DateTime<Utc>>,
     /// When it was last closed; cleared by re-analysis.

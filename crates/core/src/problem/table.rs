@@ -13,8 +13,9 @@ use ProblemStatusKind as S;
 pub(crate) mod guard {
     pub const ASSIGNEE_SET: &str = "an assignee is set";
     pub const ROOT_CAUSE_RECORDED: &str = "a root cause is recorded";
-    pub const NO_KNOWN_ERROR_YET: &str = "no known error yet, not a duplicate";
-    pub const KNOWN_ERROR_PUBLISHED: &str = "known error published, not a duplicate";
+    pub const NO_KNOWN_ERROR_YET: &str = "no known error yet; not closed as duplicate or canceled";
+    pub const KNOWN_ERROR_PUBLISHED: &str =
+        "known error published; not closed as duplicate or canceled";
     pub const NOT_ITSELF: &str = "of != id";
     pub const NOT_A_DUPLICATE: &str = "not closed as a duplicate";
     pub const INCIDENT_NOT_LINKED: &str = "not linked yet, not a duplicate";
@@ -23,6 +24,10 @@ pub(crate) mod guard {
     pub const OUTCOME_PENDING: &str = "outcome pending";
     pub const FIX_NOT_DONE: &str = "outcome pending; failed, or another fix pending";
     pub const FIX_DONE: &str = "outcome pending; succeeded, no other fix pending";
+    pub const CANCEL_NOT_DONE: &str =
+        "outcome pending; another fix pending, or none succeeded during this fix";
+    pub const CANCEL_DONE: &str =
+        "outcome pending; no other fix pending, one succeeded during this fix";
 }
 
 const fn row(
@@ -62,9 +67,19 @@ static TABLE: TransitionTable<ProblemStatusKind, ProblemCommandKind> = Transitio
         ),
         row(S::FixInProgress, C::ResolveFixed, S::Resolved, ""),
         row(S::Resolved, C::Close, S::Closed, ""),
-        // Risk acceptance: analysed, and deliberately not fixed.
-        row(S::RootCauseAnalysis, C::AcceptRisk, S::Resolved, ""),
-        row(S::FixInProgress, C::AcceptRisk, S::Resolved, ""),
+        // Risk acceptance: analysed (a cause is known), and deliberately not fixed.
+        row(
+            S::RootCauseAnalysis,
+            C::AcceptRisk,
+            S::Resolved,
+            guard::ROOT_CAUSE_RECORDED,
+        ),
+        row(
+            S::FixInProgress,
+            C::AcceptRisk,
+            S::Resolved,
+            guard::ROOT_CAUSE_RECORDED,
+        ),
         // Duplicate and cancel close at once, as ServiceNow does.
         row(S::New, C::MarkDuplicate, S::Closed, guard::NOT_ITSELF),
         row(S::Assess, C::MarkDuplicate, S::Closed, guard::NOT_ITSELF),
@@ -132,6 +147,49 @@ static TABLE: TransitionTable<ProblemStatusKind, ProblemCommandKind> = Transitio
         row(
             S::Closed,
             C::RecordFixChangeOutcome,
+            S::Closed,
+            guard::OUTCOME_PENDING,
+        ),
+        // A canceled fixing change settles like an outcome, but fixes nothing by itself.
+        row(
+            S::FixInProgress,
+            C::RecordFixChangeCanceled,
+            S::FixInProgress,
+            guard::CANCEL_NOT_DONE,
+        ),
+        row(
+            S::FixInProgress,
+            C::RecordFixChangeCanceled,
+            S::Resolved,
+            guard::CANCEL_DONE,
+        ),
+        row(
+            S::New,
+            C::RecordFixChangeCanceled,
+            S::New,
+            guard::OUTCOME_PENDING,
+        ),
+        row(
+            S::Assess,
+            C::RecordFixChangeCanceled,
+            S::Assess,
+            guard::OUTCOME_PENDING,
+        ),
+        row(
+            S::RootCauseAnalysis,
+            C::RecordFixChangeCanceled,
+            S::RootCauseAnalysis,
+            guard::OUTCOME_PENDING,
+        ),
+        row(
+            S::Resolved,
+            C::RecordFixChangeCanceled,
+            S::Resolved,
+            guard::OUTCOME_PENDING,
+        ),
+        row(
+            S::Closed,
+            C::RecordFixChangeCanceled,
             S::Closed,
             guard::OUTCOME_PENDING,
         ),

@@ -58,6 +58,11 @@ pub fn mona() -> Actor {
     actor("mona", &[Role::Manager])
 }
 
+/// The engine's timer (auto-close) and process managers.
+pub fn system() -> Actor {
+    actor("opsledger", &[Role::System])
+}
+
 /// Somebody without any role.
 pub fn nobody() -> Actor {
     actor("nobody", &[])
@@ -93,11 +98,19 @@ pub fn open_cmd() -> IncidentCommand {
 /// returns every event. Panics on a refused command: fixtures must be valid.
 #[track_caller]
 pub fn history(cmds: &[IncidentCommand]) -> Vec<IncidentEvent> {
+    history_with(&Policy::default(), cmds)
+}
+
+/// Like [`history`], under `policy`.
+#[track_caller]
+pub fn history_with(policy: &Policy, cmds: &[IncidentCommand]) -> Vec<IncidentEvent> {
+    let policy = Arc::new(policy.clone());
     let mut state: Option<Incident> = None;
     let mut events = Vec::new();
     for (i, cmd) in cmds.iter().enumerate() {
         let minute = i64::try_from(i).expect("few commands");
-        let produced = IncidentDecider::decide(&state, cmd, &ctx(admin(), t(minute)))
+        let ctx = Context::new(t(minute), admin(), policy.clone());
+        let produced = IncidentDecider::decide(&state, cmd, &ctx)
             .unwrap_or_else(|e| panic!("fixture command {cmd:?} refused: {e:?}"));
         for e in &produced {
             state = IncidentDecider::evolve(state, e);
@@ -334,11 +347,21 @@ pub fn valid_command(kind: IncidentCommandKind) -> IncidentCommand {
     }
 }
 
-/// Decides `cmd` against the state folded from `events`, as `who` at `t(100)`.
+/// When [`decide_as`] decides a command of `kind`: `t(100)`, and for `AutoClose` seven days
+/// later, once the default auto-close delay has passed for every fixture.
+pub fn decision_time(kind: IncidentCommandKind) -> DateTime<Utc> {
+    match kind {
+        IncidentCommandKind::AutoClose => t(100) + chrono::Duration::days(7),
+        _ => t(100),
+    }
+}
+
+/// Decides `cmd` against the state folded from `events`, as `who` at
+/// [`decision_time`]`(cmd.kind())`.
 pub fn decide_as(
     events: &[IncidentEvent],
     cmd: &IncidentCommand,
     who: Actor,
 ) -> Result<Vec<IncidentEvent>, DomainError> {
-    IncidentDecider::decide(&fold(events), cmd, &ctx(who, t(100)))
+    IncidentDecider::decide(&fold(events), cmd, &ctx(who, decision_time(cmd.kind())))
 }

@@ -9,6 +9,7 @@ use opsledger_core::calendar::{
 use opsledger_core::incident::{
     CancelReason, CloseCode, HoldReason, IncidentEvent, ReopenSource, ResolutionSource,
 };
+use opsledger_core::policy::PolicyVersion;
 use opsledger_core::sla::{CalendarRef, RecordRef, SlaDefinition, SlaKey, SlaMetric, SlaScope};
 use opsledger_core::{ActorId, Impact, IncidentId, Priority, RecordKind, Urgency};
 use uuid::Uuid;
@@ -148,6 +149,7 @@ pub fn opened_as(id: IncidentId, at: &str, priority: Priority) -> IncidentEvent 
         group: None,
         assignee: None,
         alert: None,
+        policy_version: PolicyVersion(1),
         at: utc(at),
         by: alice(),
     }

@@ -1,0 +1,45 @@
+//! opsledger-rpc: JSON-RPC 2.0 for opsledger.
+//!
+//! - [`Dispatcher`]: one synchronous, transport-free entry point,
+//!   [`Dispatcher::handle`]`(&str) -> Option<String>`, implementing JSON-RPC 2.0 to the letter
+//!   (single and batch requests, notifications, exact id echo, the -32700..-32603 errors,
+//!   limits checked before parsing, panics answered -32603). Its protocol decisions are listed
+//!   in the [`dispatcher`] module docs.
+//! - [`MethodRegistry`] and [`Method`]: the seam a binding plugs methods into — a name, a
+//!   params type (serde + schemars), a result type and a handler
+//!   `Fn(&CallContext, Params) -> Result<Result_, MethodError>`. The same types decode the
+//!   params and generate the OpenRPC document returned by `rpc.discover` ([`openrpc`]).
+//! - [`CallContext`]: who calls and how far the transport vouches for it ([`Trust`]); over HTTP
+//!   the actor comes from the bearer token, over stdio the params may name it.
+//! - [`MethodError`]: domain errors in -32089..=-32000 with a stable `domain_code` and details
+//!   in `data`; internal errors as -32603 without leaking details.
+//! - [`transport`]: newline-delimited JSON over any `BufRead`/`Write` pair (stdio), and (feature
+//!   `http`, on by default) an HTTP server on axum/tokio with `POST /rpc` and a server-sent
+//!   event stream `GET /events` fed by an [`transport::EventSource`].
+//!
+//! This crate holds no domain logic and does not depend on the engine: the engine binding
+//! registers one [`Method`] per command and query, and implements
+//! [`transport::EventSource`] over the store.
+//!
+//! Fuzzing: `crates/rpc/fuzz` holds a cargo-fuzz target for [`Dispatcher::handle`] (see the
+//! crate README for the bounded-time command); the `fuzz_properties` test runs the same
+//! property on stable with proptest.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod context;
+pub mod dispatcher;
+mod error;
+pub mod limits;
+pub mod openrpc;
+mod registry;
+#[cfg(any(test, feature = "spec-fixtures"))]
+pub mod testing;
+pub mod transport;
+
+pub use context::{CallContext, Identity, TransportKind, Trust};
+pub use dispatcher::Dispatcher;
+pub use error::{DomainCode, ErrorObject, MethodError, codes};
+pub use limits::{LimitExceeded, Limits};
+pub use registry::{ApiInfo, Method, MethodRegistry, NoParams, ParamStructure, RegistryError};

@@ -1,0 +1,9 @@
+//! opsledger-rpc's test harness: one binary, shared fixtures in `common`.
+
+mod common;
+mod fuzz_properties;
+mod http;
+mod openrpc;
+mod protocol;
+mod spec_examples;
+mod stdio;

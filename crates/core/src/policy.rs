@@ -158,13 +158,13 @@ impl Policy {
                         "must start before it ends",
                     ));
                 }
-                if let CiScope::Only(cis) = &w.scope {
-                    if cis.is_empty() {
-                        return Err(DomainError::validation(
-                            format!("{field}.scope"),
-                            "names no CI; use scope `all` for every CI",
-                        ));
-                    }
+                if let CiScope::Only(cis) = &w.scope
+                    && cis.is_empty()
+                {
+                    return Err(DomainError::validation(
+                        format!("{field}.scope"),
+                        "names no CI; use scope `all` for every CI",
+                    ));
                 }
             }
         }

@@ -359,7 +359,9 @@ fn happy(
 ) -> (Actor, ChangeCommand) {
     let id = cid();
     let seed = step.seed;
-    let accept = (seed % 5 == 0).then(|| "accepted by the change manager".to_owned());
+    let accept = seed
+        .is_multiple_of(5)
+        .then(|| "accepted by the change manager".to_owned());
     let Some(change) = state else {
         let types = [
             ChangeType::Normal,
@@ -381,7 +383,7 @@ fn happy(
             let stale = change
                 .planned_window
                 .is_none_or(|w| w.end <= *now + Duration::minutes(30));
-            if stale || seed % 6 == 0 {
+            if stale || seed.is_multiple_of(6) {
                 let start = *now + Duration::minutes(30);
                 let len = i64::try_from(seed % 4 + 1).unwrap_or(1) * 120;
                 let cmd = ChangeCommand::Plan {
@@ -415,7 +417,7 @@ fn happy(
                     .filter(|a| !change.approvals.contains_key(&a.id))
                     .collect(),
             };
-            if seed % 11 == 0 {
+            if seed.is_multiple_of(11) {
                 return (
                     max(),
                     ChangeCommand::RevertToNew {
@@ -426,12 +428,12 @@ fn happy(
             }
             // A third of the votes come from anyone at all (the requester, someone off the
             // board, someone who already voted), so the approval rules are exercised.
-            let voter = if eligible.is_empty() || seed % 3 == 0 {
+            let voter = if eligible.is_empty() || seed.is_multiple_of(3) {
                 pool()[(seed / 3) % 7].clone()
             } else {
                 eligible[seed % eligible.len()].clone()
             };
-            if seed % 7 == 0 {
+            if seed.is_multiple_of(7) {
                 return (
                     voter,
                     ChangeCommand::Reject {
@@ -450,10 +452,10 @@ fn happy(
             (voter, cmd)
         }
         ChangeStatusKind::Scheduled => {
-            if let Some(w) = change.approved_window {
-                if *now < w.start {
-                    *now = w.start;
-                }
+            if let Some(w) = change.approved_window
+                && *now < w.start
+            {
+                *now = w.start;
             }
             (alice(), ChangeCommand::StartImplementation { id })
         }
@@ -464,7 +466,7 @@ fn happy(
                 CloseCode::SuccessfulWithIssues,
                 CloseCode::Unsuccessful {
                     backout: BackoutRecord {
-                        performed: seed % 2 == 0,
+                        performed: seed.is_multiple_of(2),
                         // Sometimes blank: the backout record must be refused then.
                         notes: if seed % 4 == 1 {
                             String::new()

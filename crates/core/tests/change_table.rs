@@ -296,10 +296,10 @@ fn table_rows_are_unique_and_cover_every_state_and_command() {
 fn closed_and_canceled_only_take_links_and_notes() {
     let rows = Change::transitions().rows;
     for r in rows {
-        if let Some(from) = r.from {
-            if from.is_terminal() {
-                assert_eq!(r.to, from, "a terminal state never moves: {r:?}");
-            }
+        if let Some(from) = r.from
+            && from.is_terminal()
+        {
+            assert_eq!(r.to, from, "a terminal state never moves: {r:?}");
         }
     }
 }

@@ -289,15 +289,17 @@ fn choose(
     state: &Option<Incident>,
     policy: &Policy,
 ) -> (IncidentCommandKind, usize, Option<DateTime<Utc>>) {
-    if major_run && step.guided && step.pick % 4 != 0 {
-        if let Some((kind, who)) = major_next(state, step.pick / 4) {
-            return (kind, who, None);
-        }
+    if major_run
+        && step.guided
+        && !step.pick.is_multiple_of(4)
+        && let Some((kind, who)) = major_next(state, step.pick / 4)
+    {
+        return (kind, who, None);
     }
     let kind = choose_kind(step, state);
     // Half the guided auto-closes are the engine's timer: its role, at the due instant (the
     // other half, by anyone at any time, exercise the refusals).
-    if kind == IncidentCommandKind::AutoClose && step.guided && step.pick % 2 == 0 {
+    if kind == IncidentCommandKind::AutoClose && step.guided && step.pick.is_multiple_of(2) {
         let days = i64::from(policy.incident.auto_close_after_days);
         let due = state
             .as_ref()

@@ -392,7 +392,7 @@ fn sla_outcome(s: &SlaSeed) -> SlaOutcome {
         3 => (Some(due), None, None),
         // Canceled (after breaching, sometimes).
         4 => (
-            (s.after % 2 == 0).then_some(due),
+            s.after.is_multiple_of(2).then_some(due),
             None,
             Some(started + min(s.after)),
         ),
@@ -794,11 +794,11 @@ fn brute(q: &KpiQuery, desk: &Desk) -> KpiReport {
             })
             .map(Option::unwrap)
             .collect();
-        if let Some(b) = bstates.last() {
-            if is_open(b) {
-                let age = worked(q, &upto, &bstates, backlog_at).num_milliseconds();
-                out.push((key_of(q, b), C::Backlog(age)));
-            }
+        if let Some(b) = bstates.last()
+            && is_open(b)
+        {
+            let age = worked(q, &upto, &bstates, backlog_at).num_milliseconds();
+            out.push((key_of(q, b), C::Backlog(age)));
         }
     }
 
@@ -865,20 +865,19 @@ fn brute(q: &KpiQuery, desk: &Desk) -> KpiReport {
         if let Some((at, outcome)) = facts.iter().find_map(|(at, f)| match f {
             ChangeFact::Closed { outcome } => Some((*at, *outcome)),
             _ => None,
-        }) {
-            if in_window(q, at) {
-                out.push((
-                    change_key.clone(),
-                    C::Closed {
-                        success: outcome == ChangeOutcome::Successful
-                            || (outcome == ChangeOutcome::SuccessfulWithIssues
-                                && q.with_issues_is_success),
-                        caused: facts
-                            .iter()
-                            .any(|(_, f)| matches!(f, ChangeFact::CausedIncident)),
-                    },
-                ));
-            }
+        }) && in_window(q, at)
+        {
+            out.push((
+                change_key.clone(),
+                C::Closed {
+                    success: outcome == ChangeOutcome::Successful
+                        || (outcome == ChangeOutcome::SuccessfulWithIssues
+                            && q.with_issues_is_success),
+                    caused: facts
+                        .iter()
+                        .any(|(_, f)| matches!(f, ChangeFact::CausedIncident)),
+                },
+            ));
         }
     }
 

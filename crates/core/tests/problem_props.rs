@@ -163,7 +163,7 @@ fn advance(state: &Option<Problem>, pick: u8) -> ProblemCommand {
     let note = |s: &str| s.to_owned();
     let ke = |update: bool| {
         let (symptom, root_cause) = (note("checkout 503"), note("pool too small"));
-        let workaround = (pick % 2 == 0).then(|| note("restart pods"));
+        let workaround = pick.is_multiple_of(2).then(|| note("restart pods"));
         let affected_cis = [CiId::from("db-01")].into_iter().collect();
         if update {
             ProblemCommand::UpdateKnownError {
@@ -245,13 +245,13 @@ fn advance(state: &Option<Problem>, pick: u8) -> ProblemCommand {
                 reason: note("give up"),
             },
             (2, _, Some(change)) => ProblemCommand::LinkFixingChange { id, change },
-            (_, Some(change), _) if pick % 5 == 0 => {
+            (_, Some(change), _) if pick.is_multiple_of(5) => {
                 ProblemCommand::RecordFixChangeCanceled { id, change }
             }
             (_, Some(change), _) => ProblemCommand::RecordFixChangeOutcome {
                 id,
                 change,
-                successful: pick % 3 != 0,
+                successful: !pick.is_multiple_of(3),
             },
             (_, None, Some(change)) => ProblemCommand::LinkFixingChange { id, change },
             (_, None, None) => ProblemCommand::ResolveFixed {

@@ -409,10 +409,10 @@ fn parse_request(item: &RawValue) -> Result<Request<'_>, Invalid<'_>> {
     let Some(method) = method.and_then(|m| serde_json::from_str::<String>(m.get()).ok()) else {
         return Err(invalid(id, "`method` must be a string"));
     };
-    if let Some(p) = params {
-        if !(p.get().starts_with('{') || p.get().starts_with('[')) {
-            return Err(invalid(id, "`params` must be an array or an object"));
-        }
+    if let Some(p) = params
+        && !(p.get().starts_with('{') || p.get().starts_with('['))
+    {
+        return Err(invalid(id, "`params` must be an array or an object"));
     }
     Ok(Request { id, method, params })
 }

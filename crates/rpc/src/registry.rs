@@ -430,10 +430,11 @@ pub(crate) fn strip_position(message: &str) -> String {
     if let Some(at) = message.rfind(" at line ") {
         let tail = &message[at + " at line ".len()..];
         let mut parts = tail.split(" column ");
-        if let (Some(l), Some(c), None) = (parts.next(), parts.next(), parts.next()) {
-            if l.bytes().all(|b| b.is_ascii_digit()) && c.bytes().all(|b| b.is_ascii_digit()) {
-                return message[..at].to_string();
-            }
+        if let (Some(l), Some(c), None) = (parts.next(), parts.next(), parts.next())
+            && l.bytes().all(|b| b.is_ascii_digit())
+            && c.bytes().all(|b| b.is_ascii_digit())
+        {
+            return message[..at].to_string();
         }
     }
     message.to_string()

@@ -639,13 +639,13 @@ fn decide_existing(
         }
         IncidentCommand::RecordImpactStart { started_at, .. } => {
             not_future("started_at", *started_at, ctx)?;
-            if let Some(detected) = inc.detected_at {
-                if *started_at > detected {
-                    return Err(DomainError::validation(
-                        "started_at",
-                        format!("after the recorded detection time {detected}"),
-                    ));
-                }
+            if let Some(detected) = inc.detected_at
+                && *started_at > detected
+            {
+                return Err(DomainError::validation(
+                    "started_at",
+                    format!("after the recorded detection time {detected}"),
+                ));
             }
             IncidentEvent::ImpactStartRecorded {
                 id,
@@ -663,13 +663,13 @@ fn decide_existing(
                     format!("after the incident was logged at {}", inc.opened_at),
                 ));
             }
-            if let Some(started) = inc.impact_started_at {
-                if *detected_at < started {
-                    return Err(DomainError::validation(
-                        "detected_at",
-                        format!("before the recorded impact start {started}"),
-                    ));
-                }
+            if let Some(started) = inc.impact_started_at
+                && *detected_at < started
+            {
+                return Err(DomainError::validation(
+                    "detected_at",
+                    format!("before the recorded impact start {started}"),
+                ));
             }
             IncidentEvent::DetectionRecorded {
                 id,

@@ -214,42 +214,42 @@ impl Run<'_> {
             return;
         };
 
-        if let Some((ack, attrs)) = &t.first_ack {
-            if window.contains(*ack) {
-                let d = ms(q.time_basis.between(t.opened_at, *ack));
-                self.group(incident_key(by, attrs)).mtta.add(d);
-            }
+        if let Some((ack, attrs)) = &t.first_ack
+            && window.contains(*ack)
+        {
+            let d = ms(q.time_basis.between(t.opened_at, *ack));
+            self.group(incident_key(by, attrs)).mtta.add(d);
         }
 
-        if let Some(r) = t.standing_resolution() {
-            if window.contains(r.at) {
-                let ttr = ms(self.worked(&t.holds, t.opened_at, r.at));
-                let reopen_deadline =
-                    Self::deadline(r.at, i64::from(q.reopen_window_days).saturating_mul(24));
-                let mature = reopen_deadline.is_some_and(|d| d <= horizon);
-                let fcr = t.reopens == 0
-                    && r.reassignments <= q.fcr.max_reassignments
-                    && (!q.fcr.direct_only || r.source == ResolutionKind::Direct)
-                    && q.fcr
-                        .within_minutes
-                        .is_none_or(|m| ttr <= i64::from(m).saturating_mul(60_000));
-                let pir = (t.major == Overlay::Accepted).then(|| {
-                    let deadline = Self::deadline(r.at, i64::from(q.pir_deadline_hours));
-                    let on_time = t
-                        .first_review
-                        .is_some_and(|p| deadline.is_some_and(|d| p <= d));
-                    (deadline.is_some_and(|d| d <= horizon), on_time)
-                });
-                let ping_pong = r.reassignments >= q.ping_pong_threshold;
-                let acc = self.group(incident_key(by, &r.attrs));
-                acc.mttr.add(ttr);
-                acc.resolved += 1;
-                acc.reassignments += u64::from(r.reassignments);
-                acc.ping_pong += u64::from(ping_pong);
-                acc.fcr.add(mature, fcr);
-                if let Some((mature, on_time)) = pir {
-                    acc.pir.add(mature, on_time);
-                }
+        if let Some(r) = t.standing_resolution()
+            && window.contains(r.at)
+        {
+            let ttr = ms(self.worked(&t.holds, t.opened_at, r.at));
+            let reopen_deadline =
+                Self::deadline(r.at, i64::from(q.reopen_window_days).saturating_mul(24));
+            let mature = reopen_deadline.is_some_and(|d| d <= horizon);
+            let fcr = t.reopens == 0
+                && r.reassignments <= q.fcr.max_reassignments
+                && (!q.fcr.direct_only || r.source == ResolutionKind::Direct)
+                && q.fcr
+                    .within_minutes
+                    .is_none_or(|m| ttr <= i64::from(m).saturating_mul(60_000));
+            let pir = (t.major == Overlay::Accepted).then(|| {
+                let deadline = Self::deadline(r.at, i64::from(q.pir_deadline_hours));
+                let on_time = t
+                    .first_review
+                    .is_some_and(|p| deadline.is_some_and(|d| p <= d));
+                (deadline.is_some_and(|d| d <= horizon), on_time)
+            });
+            let ping_pong = r.reassignments >= q.ping_pong_threshold;
+            let acc = self.group(incident_key(by, &r.attrs));
+            acc.mttr.add(ttr);
+            acc.resolved += 1;
+            acc.reassignments += u64::from(r.reassignments);
+            acc.ping_pong += u64::from(ping_pong);
+            acc.fcr.add(mature, fcr);
+            if let Some((mature, on_time)) = pir {
+                acc.pir.add(mature, on_time);
             }
         }
 
@@ -305,25 +305,25 @@ impl Run<'_> {
             acc.requested += 1;
             acc.emergency += u64::from(change.kind == ChangeKind::Emergency);
         }
-        if let Some((at, unauthorized)) = change.implementation {
-            if q.window.contains(at) {
-                let acc = self.group(key.clone());
-                acc.implemented += 1;
-                acc.unauthorized += u64::from(unauthorized);
-            }
+        if let Some((at, unauthorized)) = change.implementation
+            && q.window.contains(at)
+        {
+            let acc = self.group(key.clone());
+            acc.implemented += 1;
+            acc.unauthorized += u64::from(unauthorized);
         }
-        if let Some((at, outcome)) = change.closed {
-            if q.window.contains(at) {
-                let success = match outcome {
-                    ChangeOutcome::Successful => true,
-                    ChangeOutcome::SuccessfulWithIssues => q.with_issues_is_success,
-                    ChangeOutcome::Unsuccessful => false,
-                };
-                let acc = self.group(key);
-                acc.closed += 1;
-                acc.successful += u64::from(success);
-                acc.caused_incidents += u64::from(change.caused_incident);
-            }
+        if let Some((at, outcome)) = change.closed
+            && q.window.contains(at)
+        {
+            let success = match outcome {
+                ChangeOutcome::Successful => true,
+                ChangeOutcome::SuccessfulWithIssues => q.with_issues_is_success,
+                ChangeOutcome::Unsuccessful => false,
+            };
+            let acc = self.group(key);
+            acc.closed += 1;
+            acc.successful += u64::from(success);
+            acc.caused_incidents += u64::from(change.caused_incident);
         }
     }
 
@@ -348,12 +348,12 @@ impl Run<'_> {
                     None => row.breached_running += 1,
                 }
             }
-        } else if let Some(stop) = o.stopped {
-            if window.contains(stop.at) {
-                let row = self.group(key).sla_row(o.metric, o.priority);
-                row.decided += 1;
-                row.met += 1;
-            }
+        } else if let Some(stop) = o.stopped
+            && window.contains(stop.at)
+        {
+            let row = self.group(key).sla_row(o.metric, o.priority);
+            row.decided += 1;
+            row.met += 1;
         }
     }
 }

@@ -501,10 +501,11 @@ impl Step<'_> {
             )),
             FixOutcome::Canceled | FixOutcome::Unsuccessful | FixOutcome::Pending => None,
         };
-        if let Some(notes) = notes {
-            if !others_pending && p.status.kind() == ProblemStatusKind::FixInProgress {
-                events.push(self.resolved(p, ResolutionCode::FixApplied, notes));
-            }
+        if let Some(notes) = notes
+            && !others_pending
+            && p.status.kind() == ProblemStatusKind::FixInProgress
+        {
+            events.push(self.resolved(p, ResolutionCode::FixApplied, notes));
         }
         Ok(events)
     }

@@ -27,10 +27,10 @@ fn every_example_gets_the_specified_reply() {
         let mut failures = Vec::new();
         for example in SPEC_EXAMPLES {
             let reply = d.handle(example.request);
-            if let Some(r) = &reply {
-                if let Err(e) = check_reply(r) {
-                    failures.push(format!("{}: malformed reply: {e}", example.title));
-                }
+            if let Some(r) = &reply
+                && let Err(e) = check_reply(r)
+            {
+                failures.push(format!("{}: malformed reply: {e}", example.title));
             }
             if let Err(e) = check_response(example.response, reply.as_deref()) {
                 failures.push(format!("{}: {e}", example.title));

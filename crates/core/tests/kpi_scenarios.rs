@@ -6,7 +6,7 @@ mod fixtures;
 
 use fixtures::*;
 use opsledger_core::calendar::{CalendarSpec, CalendarVersion, TimeZoneName, WeeklySchedule};
-use opsledger_core::incident::IncidentEvent;
+use opsledger_core::incident::{IncidentCommand, IncidentEvent, IncidentStatusKind};
 use opsledger_core::kpi::{
     AgeBuckets, ChangeFact, ChangeKind, ChangeOutcome, DurationFigure, GroupBy, GroupKey,
     GroupReport, IncidentFact, IncidentHistory, KpiInput, KpiQuery, KpiReport, Ratio,
@@ -82,6 +82,64 @@ fn mtta_is_the_mean_time_to_the_first_acknowledgement_recorded_in_the_window() {
     // (10 + 30 + 0) min = 40 min = 2_400_000 ms over 3: mean 800_000 ms (13 min 20 s).
     assert_eq!(all(&report).mtta, dur(3, 2_400_000));
     assert_eq!(all(&report).mtta.mean_ms, Some(800_000.0));
+}
+
+#[test]
+fn a_child_reopened_before_anyone_acknowledged_it_goes_back_to_new_and_its_first_ack_counts() {
+    // Regression: the KPI fold sent every reopen to InProgress, so the acknowledgement that
+    // follows a reopen to New (the lifecycle's rule for a never-acknowledged incident) was
+    // ignored and the incident dropped out of MTTA.
+    let parent = inc(900);
+    let mut desk = Desk::new();
+    // 1: a child resolved with its parent while still New (10 min), reopened directly at
+    //    70 min (back to New), acknowledged at 100 min, resolved at 160 min.
+    desk.open_p3(inc(1), m(0))
+        .link_parent(inc(1), m(5), parent)
+        .resolve_from_parent(inc(1), m(10), parent)
+        .reopen(inc(1), m(70));
+    let status = |desk: &Desk, n| desk.states[&inc(n)].as_ref().unwrap().status.kind();
+    assert_eq!(status(&desk, 1), IncidentStatusKind::New);
+    desk.ack(inc(1), m(100)).resolve(inc(1), m(160));
+    // 2: the same child reopened with its parent at 70 min (back to New), then a person
+    //    assigned at 130 min (that is its first acknowledgement); still open.
+    desk.open_p3(inc(2), m(0))
+        .link_parent(inc(2), m(5), parent)
+        .resolve_from_parent(inc(2), m(10), parent)
+        .run(
+            m(70),
+            IncidentCommand::ReopenFromParent { id: inc(2), parent },
+        );
+    assert_eq!(status(&desk, 2), IncidentStatusKind::New);
+    desk.assign(inc(2), m(130), Some("desk"), Some("bob"));
+    let input = desk.input();
+
+    let q = KpiQuery::new(window(m(-60), d(10))).as_of(d(20));
+    let g = all(&compute(&q, &input)).clone();
+    // MTTA: (100 + 130) min = 13_800_000 ms over 2 (was 0 samples before the fix).
+    assert_eq!(g.mtta, dur(2, 13_800_000));
+    // Reopen rate: resolutions 1@10 min (reopened 60 min later), 2@10 min (reopened 60 min
+    // later) and 1@160 min (standing), all mature at day 20 with the 7-day window: 2 of 3.
+    assert_eq!(g.reopen_rate.rate, Ratio::new(2, 3));
+    assert_eq!(g.reopen_rate.pending, 0);
+    // MTTR: only 1 stands resolved: 160 min = 9_600_000 ms; reopened, so not FCR (0 of 1).
+    assert_eq!(g.mttr, dur(1, 9_600_000));
+    assert_eq!(g.first_contact_resolution.rate, Ratio::new(0, 1));
+    // Backlog at day 10: 2 only (InProgress since 130 min), 10 days old.
+    assert_eq!(g.backlog.size, 1);
+    assert_eq!(g.backlog.age.total_ms, 10 * DAY);
+
+    // As of 120 min: 1 acknowledged (100 min), 2 back in the queue (New) and not yet: MTTA
+    // 100 min over 1; the backlog (at 120 min) holds both, 120 min old each.
+    let early = KpiQuery::new(window(m(-60), d(10))).as_of(m(120));
+    let g = all(&compute(&early, &input)).clone();
+    assert_eq!(g.mtta, dur(1, 6_000_000));
+    assert_eq!(g.backlog.size, 2);
+    assert_eq!(g.backlog.age.total_ms, 2 * 120 * MIN);
+    // And as of 120 min is the history cut at 120 min.
+    assert_eq!(
+        compute(&early, &input),
+        compute(&early, &input.truncated(m(120)))
+    );
 }
 
 #[test]

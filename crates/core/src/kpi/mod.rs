@@ -39,7 +39,7 @@
 //!
 //! | Figure | Population (defining event in the window) | Value |
 //! |---|---|---|
-//! | MTTA | incidents whose **first acknowledgement** is in the window (acknowledging, or assigning a person to a New incident; a group alone is not a response) | mean `D(opened, first ack)` |
+//! | MTTA | incidents whose **first acknowledgement** is in the window (acknowledging, or assigning a person to a New incident; a group alone is not a response; a child resolved with its parent from New and reopened is back in New, and its first acknowledgement comes after the reopen) | mean `D(opened, first ack)` |
 //! | MTTR (resolve) | incidents **resolved at `H`** whose **standing resolution** (the latest, not reopened since) is in the window | mean `D(opened, standing resolution)`, less holds if asked; time spent resolved before a reopen counts |
 //! | MTTD | incidents with a recorded **impact start** whose **detection** (the recorded detection, else the opening) occurred in the window; left out when detection precedes the impact start (only possible with the fallback) | mean `D(impact start, detection)` from the latest recorded values |
 //! | SLA compliance | SLA instances, not canceled at `H`, **decided** in the window: breached (at the breach instant) or met (stopped without breach, at the stop instant); per metric and attached priority; each reattached cycle is its own instance | met / decided |

@@ -1,8 +1,9 @@
 //! One pass over a record's visible facts, keeping the instants and attributes the KPIs need.
 //!
 //! The incident fold applies a fact only where the incident lifecycle's `evolve` would (an
-//! acknowledgement only in New, a resolution only while open, a reopen only when resolved...),
-//! so the status it reaches is the status the folded record has.
+//! acknowledgement only in New, a resolution only while open, a reopen only when resolved and
+//! back to New when never acknowledged...), so the status it reaches is the status the folded
+//! record has.
 
 use super::input::{ChangeFact, ChangeKind, ChangeOutcome, IncidentFact, Recorded, ResolutionKind};
 use crate::ids::{GroupId, ServiceId};
@@ -151,7 +152,14 @@ impl IncidentTrace {
             }
             IncidentFact::Reopened => {
                 if self.status == S::Resolved {
-                    self.status = S::InProgress;
+                    // As in `evolve`: back to work, or back to the queue (New) when nobody ever
+                    // acknowledged it (a child its parent resolved from New). Its first
+                    // acknowledgement, and so its MTTA, is still to come then.
+                    self.status = if self.first_ack.is_some() {
+                        S::InProgress
+                    } else {
+                        S::New
+                    };
                     self.reopens = self.reopens.saturating_add(1);
                     if let Some(last) = self.resolutions.last_mut() {
                         last.reopened_at = Some(at);

@@ -9,8 +9,8 @@ use opsledger_core::incident::{
 use opsledger_core::kpi::{ChangeFact, KpiInput, RecordRef, SlaMetric, SlaOutcome, SlaStop};
 use opsledger_core::testing::admin;
 use opsledger_core::{
-    ActorId, ChangeId, Context, Decider, GroupId, Impact, IncidentId, Policy, Priority, ServiceId,
-    Urgency,
+    Actor, ActorId, ChangeId, Context, Decider, GroupId, Impact, IncidentId, Policy, Priority,
+    ServiceId, Urgency,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -68,13 +68,16 @@ pub fn group(name: &str) -> GroupId {
     GroupId::new(name)
 }
 
-/// Drives the real incident decider with an admin, keeping every event in log order.
+/// Drives the real incident decider (with an admin unless told otherwise, under `policy`),
+/// keeping every event in log order.
 #[derive(Default)]
 pub struct Desk {
     pub events: Vec<IncidentEvent>,
     pub states: BTreeMap<IncidentId, Option<Incident>>,
     pub changes: Vec<(ChangeId, DateTime<Utc>, ChangeFact)>,
     pub sla: Vec<SlaOutcome>,
+    /// The policy commands are decided under (the default policy unless set).
+    pub policy: Arc<Policy>,
 }
 
 impl Desk {
@@ -82,15 +85,25 @@ impl Desk {
         Self::default()
     }
 
-    /// Decides `cmd` at `at`; `Err` leaves everything as it was.
+    /// Decides `cmd` at `at` as an admin; `Err` leaves everything as it was.
     pub fn try_run(
         &mut self,
         at: DateTime<Utc>,
         cmd: IncidentCommand,
     ) -> Result<usize, opsledger_core::DomainError> {
+        self.try_run_as(at, admin(), cmd)
+    }
+
+    /// Decides `cmd` at `at` as `actor`; `Err` leaves everything as it was.
+    pub fn try_run_as(
+        &mut self,
+        at: DateTime<Utc>,
+        actor: Actor,
+        cmd: IncidentCommand,
+    ) -> Result<usize, opsledger_core::DomainError> {
         let id = cmd.id();
         let state = self.states.get(&id).cloned().unwrap_or(None);
-        let ctx = Context::new(at, admin(), Arc::new(Policy::default()));
+        let ctx = Context::new(at, actor, Arc::clone(&self.policy));
         let events = IncidentDecider::decide(&state, &cmd, &ctx)?;
         let state = events.iter().fold(state, IncidentDecider::evolve);
         self.states.insert(id, state);

@@ -1,263 +1,279 @@
-//! Walks an incident, a problem and a change through their lifecycles with the pure deciders
-//! and prints the event log they produce: what a production-support day looks like as history.
+//! One story through all three lifecycles — an incident, the problem behind it and the change
+//! that fixes it — then the event log as stored: every event with its position, stream,
+//! type, actor and cause.
 //!
 //! Run with `cargo run --example story`.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use opsledger::core::change::ChangeDecider;
-use opsledger::core::incident::IncidentDecider;
-use opsledger::core::problem::ProblemDecider;
-use opsledger::core::{Actor, Context, Decider, DomainEvent, Policy, Role};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use chrono::{Duration, TimeZone, Utc};
+use opsledger::core::change::{ChangeCommand, ChangeType, CloseCode as ChangeClose, Risk};
+use opsledger::core::incident::{HoldReason, IncidentCommand};
+use opsledger::core::problem::ProblemCommand;
+use opsledger::core::window::TimeWindow;
+use opsledger::core::{Actor, ChangeId, Impact, IncidentId, ProblemId, Role, Urgency};
+use opsledger::{
+    Command, CommandEnvelope, Engine, EngineConfig, ManualClock, RecordRef, SequentialIds,
+};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-/// The log as the example keeps it: position, time, actor, event.
-struct Log {
-    lines: Vec<(DateTime<Utc>, String, &'static str, Value)>,
-}
-
-impl Log {
-    /// Decides `command` against `state`, appends the events, returns the new state.
-    fn run<D>(
-        &mut self,
-        state: D::State,
-        command: Value,
-        actor: &Actor,
-        now: DateTime<Utc>,
-        policy: &Arc<Policy>,
-    ) -> D::State
-    where
-        D: Decider,
-        D::Command: DeserializeOwned,
-        D::Event: Serialize + DomainEvent,
-    {
-        let cmd: D::Command = serde_json::from_value(command).expect("well-formed command");
-        let ctx = Context::new(now, actor.clone(), Arc::clone(policy));
-        let events =
-            D::decide(&state, &cmd, &ctx).unwrap_or_else(|e| panic!("refused: {e} ({})", e.code()));
-        let mut state = state;
-        for event in &events {
-            let payload = serde_json::to_value(event).expect("events serialize");
-            self.lines
-                .push((now, actor.id.to_string(), event.event_type(), payload));
-            state = D::evolve(state, event);
-        }
-        state
-    }
-}
-
-fn main() {
-    let policy = Arc::new(Policy::default());
-    let t0 = Utc
-        .with_ymd_and_hms(2026, 3, 2, 8, 55, 0)
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let start = Utc
+        .with_ymd_and_hms(2026, 5, 4, 9, 0, 0)
         .single()
-        .expect("valid instant");
-    let at = |minutes: i64| t0 + Duration::minutes(minutes);
-    let caller = Actor::new("bob", [Role::Requester]);
-    let agent = Actor::new("alice", [Role::Agent]);
-    let problem_manager = Actor::new("priya", [Role::ProblemManager]);
-    let change_manager = Actor::new("carl", [Role::ChangeManager]);
-    let cab = Actor::new("dana", [Role::CabMember]);
+        .ok_or("time")?;
+    let clock = Arc::new(ManualClock::new(start));
+    let dir = tempfile::tempdir()?;
+    let config = EngineConfig::default()
+        .with_clock(clock.clone())
+        .with_ids(Arc::new(SequentialIds::new(2026)));
+    let engine = Engine::open(dir.path(), config)?;
 
-    let inc = "0196a000-0000-7000-8000-000000000001";
-    let prb = "0196a000-0000-7000-8000-000000000002";
-    let chg = "0196a000-0000-7000-8000-000000000003";
-    let mut log = Log { lines: Vec::new() };
+    let desk = Actor::new("sam.desk", [Role::Agent]);
+    let eve = Actor::new("eve.network", [Role::Agent]);
+    let pat = Actor::new("pat.problems", [Role::ProblemManager]);
+    let chris = Actor::new("chris.changes", [Role::ChangeManager]);
+    let cora = Actor::new("cora.cab", [Role::CabMember]);
+    let caller = Actor::new("carol", [Role::Requester]);
+    let incident = IncidentId(opsledger::Uuid::from_u128(1));
+    let problem = ProblemId(opsledger::Uuid::from_u128(2));
+    let change = ChangeId(opsledger::Uuid::from_u128(3));
+    let step = |minutes: i64| clock.advance(Duration::minutes(minutes));
+    let run =
+        |actor: &Actor, cmd: Command| engine.execute(CommandEnvelope::new(actor.clone(), cmd));
 
-    // The incident: reported, worked, parked on a problem, resolved when the fix lands.
-    let mut incident = None;
-    for (minute, actor, cmd) in [
-        (
-            0,
-            &caller,
-            json!({"command": "open", "id": inc, "title": "Checkout returns HTTP 500",
-            "caller": "bob", "impact": "high", "urgency": "high", "service": "payments",
-            "cis": ["db-prod-01"]}),
-        ),
-        (
-            4,
-            &agent,
-            json!({"command": "assign", "id": inc, "group": "payments-oncall", "assignee": "alice"}),
-        ),
-        (
-            9,
-            &agent,
-            json!({"command": "record_impact_start", "id": inc, "started_at": at(-20)}),
-        ),
-        (
-            30,
-            &agent,
-            json!({"command": "link_problem", "id": inc, "problem": prb}),
-        ),
-        (
-            31,
-            &agent,
-            json!({"command": "put_on_hold", "id": inc,
-            "reason": {"kind": "awaiting_problem", "problem": prb}}),
-        ),
+    println!("09:00 Carol cannot reach the VPN; the service desk logs it.");
+    run(
+        &desk,
+        Command::Incident(IncidentCommand::Open {
+            id: incident,
+            title: "VPN drops every 10 minutes".into(),
+            description: String::new(),
+            caller: caller.id.clone(),
+            impact: Impact::Medium,
+            urgency: Urgency::High,
+            service: Some("remote-access".into()),
+            cis: vec!["vpn-gw-02".into()],
+            group: Some("network".into()),
+            assignee: None,
+            alert: None,
+        }),
+    )?;
+    step(7);
+    println!("09:07 Eve (network) takes it and finds a known pattern: a problem is opened.");
+    run(
+        &eve,
+        Command::Incident(IncidentCommand::Assign {
+            id: incident,
+            group: Some("network".into()),
+            assignee: Some(eve.id.clone()),
+        }),
+    )?;
+    run(
+        &pat,
+        Command::Problem(ProblemCommand::Create {
+            id: problem,
+            title: "VPN gateway drops sessions on DPD timeout".into(),
+            description: String::new(),
+            impact: Impact::Medium,
+            urgency: Urgency::Medium,
+            service: Some("remote-access".into()),
+            cis: ["vpn-gw-02".into()].into_iter().collect(),
+        }),
+    )?;
+    run(
+        &eve,
+        Command::Incident(IncidentCommand::LinkProblem {
+            id: incident,
+            problem,
+        }),
+    )?;
+    run(
+        &eve,
+        Command::Incident(IncidentCommand::PutOnHold {
+            id: incident,
+            reason: HoldReason::AwaitingProblem { problem },
+        }),
+    )?;
+    step(60);
+    println!("10:07 Pat analyses the problem and publishes a known error with a workaround.");
+    for cmd in [
+        ProblemCommand::Assign {
+            id: problem,
+            group: "network".into(),
+            assignee: Some(pat.id.clone()),
+        },
+        ProblemCommand::Assess { id: problem },
+        ProblemCommand::StartAnalysis { id: problem },
+        ProblemCommand::RecordRootCause {
+            id: problem,
+            cause: "Dead-peer-detection timeout of 10 min on firmware 7.1".into(),
+        },
+        ProblemCommand::MarkKnownError {
+            id: problem,
+            symptom: "VPN session drops every 10 minutes".into(),
+            root_cause: "DPD timeout on firmware 7.1".into(),
+            workaround: Some("Reconnect; use vpn-gw-01".into()),
+            affected_cis: ["vpn-gw-02".into()].into_iter().collect(),
+        },
+        ProblemCommand::StartFix {
+            id: problem,
+            fix_notes: "Upgrade firmware to 7.2".into(),
+        },
     ] {
-        incident = log.run::<IncidentDecider>(incident, cmd, actor, at(minute), &policy);
+        run(&pat, Command::Problem(cmd))?;
     }
-
-    // The problem: analysed, root cause found, published as a known error, fixed by a change.
-    let mut problem = None;
-    for (minute, cmd) in [
-        (
-            25,
-            json!({"command": "create", "id": prb, "title": "Connection pool exhaustion on db-prod-01",
-            "impact": "high", "urgency": "medium", "service": "payments", "cis": ["db-prod-01"]}),
-        ),
-        (
-            26,
-            json!({"command": "assign", "id": prb, "group": "dba", "assignee": "priya"}),
-        ),
-        (27, json!({"command": "assess", "id": prb})),
-        (28, json!({"command": "start_analysis", "id": prb})),
-        (
-            29,
-            json!({"command": "link_incident", "id": prb, "incident": inc}),
-        ),
-        (
-            90,
-            json!({"command": "record_root_cause", "id": prb, "cause": "Pool size 20 after the 4.2 upgrade; default used to be 100"}),
-        ),
-        (
-            95,
-            json!({"command": "mark_known_error", "id": prb, "symptom": "HTTP 500 on checkout under load",
-            "root_cause": "Connection pool too small", "workaround": "Restart the checkout pods",
-            "affected_cis": ["db-prod-01"]}),
-        ),
-        (
-            100,
-            json!({"command": "start_fix", "id": prb, "fix_notes": "Raise the pool size by a normal change"}),
-        ),
-        (
-            101,
-            json!({"command": "link_fixing_change", "id": prb, "change": chg}),
-        ),
+    step(30);
+    println!("10:37 Chris raises the firmware upgrade; the CAB approves it for tonight.");
+    let window = TimeWindow::new(start + Duration::hours(13), start + Duration::hours(14));
+    run(
+        &chris,
+        Command::Change(ChangeCommand::Request {
+            id: change,
+            title: "Upgrade vpn-gw-02 firmware to 7.2".into(),
+            description: String::new(),
+            change_type: ChangeType::Normal,
+            risk: Risk::Moderate,
+            cis: ["vpn-gw-02".into()].into_iter().collect(),
+            implementation_plan: "Drain, upgrade, undrain".into(),
+            backout_plan: "Boot the previous image".into(),
+            test_plan: String::new(),
+            assignee: Some(eve.id.clone()),
+        }),
+    )?;
+    for cmd in [
+        ChangeCommand::LinkFixesProblem {
+            id: change,
+            problem,
+        },
+        ChangeCommand::Plan {
+            id: change,
+            window,
+            assignee: None,
+            calendar: vec![],
+            ci_relations: vec![],
+            accept_conflicts: None,
+        },
+        ChangeCommand::Submit {
+            id: change,
+            calendar: vec![],
+            ci_relations: vec![],
+            accept_conflicts: None,
+        },
+        ChangeCommand::RequestAuthorization { id: change },
     ] {
-        problem = log.run::<ProblemDecider>(problem, cmd, &problem_manager, at(minute), &policy);
+        run(&chris, Command::Change(cmd))?;
     }
-
-    // The change: planned, assessed, approved by the CAB (not by its requester), implemented
-    // inside its window, reviewed and closed.
-    let window = json!({"start": at(24 * 60), "end": at(24 * 60 + 60)});
-    let mut change = None;
-    for (minute, actor, cmd) in [
-        (
-            110,
-            &change_manager,
-            json!({"command": "request", "id": chg, "title": "Raise db-prod-01 pool size to 100",
-            "description": "Fix for the checkout outage", "change_type": {"kind": "normal"}, "risk": "moderate",
-            "cis": ["db-prod-01"], "implementation_plan": "Set pool_size=100; rolling restart",
-            "backout_plan": "Set pool_size=20; rolling restart", "test_plan": "Load test checkout"}),
-        ),
-        (
-            111,
-            &change_manager,
-            json!({"command": "link_fixes_problem", "id": chg, "problem": prb}),
-        ),
-        (
-            112,
-            &change_manager,
-            json!({"command": "plan", "id": chg, "window": window, "assignee": "alice"}),
-        ),
-        (
-            113,
-            &change_manager,
-            json!({"command": "submit", "id": chg}),
-        ),
-        (
-            120,
-            &change_manager,
-            json!({"command": "request_authorization", "id": chg}),
-        ),
-        (
-            180,
-            &cab,
-            json!({"command": "approve", "id": chg, "comment": "Low blast radius, good backout"}),
-        ),
-        (
-            24 * 60 + 5,
-            &agent,
-            json!({"command": "start_implementation", "id": chg}),
-        ),
-        (
-            24 * 60 + 35,
-            &agent,
-            json!({"command": "complete_implementation", "id": chg}),
-        ),
-        (
-            24 * 60 + 240,
-            &change_manager,
-            json!({"command": "close", "id": chg,
-            "code": {"kind": "successful"}, "notes": "Pool at 100; no errors under load test"}),
-        ),
-    ] {
-        change = log.run::<ChangeDecider>(change, cmd, actor, at(minute), &policy);
-    }
-
-    // What the engine's process managers do: the successful fixing change moves the problem on,
-    // and the fixed problem resolves the incident that waited for it.
-    let later = at(24 * 60 + 241);
-    problem = log.run::<ProblemDecider>(
-        problem,
-        json!({"command": "record_fix_change_outcome",
-        "id": prb, "change": chg, "successful": true}),
-        &problem_manager,
-        later,
-        &policy,
-    );
-    incident = log.run::<IncidentDecider>(
-        incident,
-        json!({"command": "resolve_from_problem",
-        "id": inc, "problem": prb, "notes": "Fixed by CHG: pool size raised"}),
-        &agent,
-        later,
-        &policy,
-    );
-    incident = log.run::<IncidentDecider>(
-        incident,
-        json!({"command": "close", "id": inc}),
+    run(
+        &cora,
+        Command::Change(ChangeCommand::Approve {
+            id: change,
+            comment: Some("Go".into()),
+            calendar: vec![],
+            ci_relations: vec![],
+            accept_conflicts: None,
+        }),
+    )?;
+    clock.set(window.start + Duration::minutes(5));
+    println!("22:05 Eve implements the change; it is reviewed and closed as successful.");
+    run(
+        &eve,
+        Command::Change(ChangeCommand::StartImplementation { id: change }),
+    )?;
+    run(
+        &eve,
+        Command::Change(ChangeCommand::CompleteImplementation { id: change }),
+    )?;
+    step(40);
+    run(
+        &chris,
+        Command::Change(ChangeCommand::Close {
+            id: change,
+            code: ChangeClose::Successful,
+            notes: "No drops in 30 minutes".into(),
+        }),
+    )?;
+    println!("22:45 The problem is resolved by the change, and the incident by the problem.");
+    step(600);
+    println!("08:45 Carol confirms; Pat closes the problem.");
+    run(
         &caller,
-        at(24 * 60 + 300),
-        &policy,
-    );
-    problem = log.run::<ProblemDecider>(
-        problem,
-        json!({"command": "close", "id": prb}),
-        &problem_manager,
-        at(24 * 60 + 300),
-        &policy,
-    );
+        Command::Incident(IncidentCommand::Close { id: incident }),
+    )?;
+    run(
+        &pat,
+        Command::Problem(ProblemCommand::Close { id: problem }),
+    )?;
 
-    println!(
-        "{:>3}  {:<20}  {:<6}  {:<38}  payload",
-        "pos", "recorded", "actor", "event"
-    );
-    for (n, (at, actor, kind, payload)) in log.lines.iter().enumerate() {
-        let mut payload = payload.clone();
-        if let Some(obj) = payload.as_object_mut() {
-            for noise in ["type", "id", "at", "by"] {
-                obj.remove(noise);
-            }
+    // The log, as stored.
+    let mut names: HashMap<String, String> = HashMap::new();
+    for (stream, label) in [
+        ("numbers-incident", "INC counter"),
+        ("numbers-problem", "PRB counter"),
+        ("numbers-change", "CHG counter"),
+    ] {
+        names.insert(stream.into(), label.into());
+    }
+    for record in [
+        RecordRef::incident(incident),
+        RecordRef::problem(problem),
+        RecordRef::change(change),
+    ] {
+        if let Some(n) = engine.view(None)?.number_of(record)? {
+            names.insert(record.stream_name(), n.to_string());
         }
+    }
+    let events = engine.events(1, 1_000)?;
+    let by_id: HashMap<_, _> = events.iter().map(|e| (e.event_id, e.clone())).collect();
+    println!("\nThe event log ({} events):", events.len());
+    println!(
+        "  {:>3}  {:<11} {:<12} {:<38} {:<32} caused by",
+        "pos", "recorded", "stream", "event", "actor"
+    );
+    for e in &events {
+        let stream = names
+            .get(e.stream.as_str())
+            .cloned()
+            .unwrap_or_else(|| e.stream.to_string());
+        let cause = e
+            .causation_id
+            .and_then(|c| by_id.get(&c))
+            .map(|c| format!("#{} {}", c.position, c.event_type))
+            .unwrap_or_default();
         println!(
-            "{:>3}  {}  {:<6}  {:<38}  {}",
-            n + 1,
-            at.format("%Y-%m-%d %H:%M"),
-            actor,
-            kind,
-            payload
+            "  {:>3}  {:<11} {:<12} {:<38} {:<32} {}",
+            e.position,
+            e.recorded_at.format("%d %H:%M:%S"),
+            stream.chars().take(12).collect::<String>(),
+            e.event_type,
+            e.actor,
+            cause
         );
     }
-    let status = |v: Value| v["status"]["status"].as_str().unwrap_or("?").to_owned();
+    let view = engine.view(None)?;
     println!(
-        "\nfinal states: incident {}, problem {}, change {}",
-        status(serde_json::to_value(&incident).expect("state serializes")),
-        status(serde_json::to_value(&problem).expect("state serializes")),
-        status(serde_json::to_value(&change).expect("state serializes")),
+        "\nFinal states: {} {}, {} {}, {} {}",
+        names
+            .get(&RecordRef::incident(incident).stream_name())
+            .cloned()
+            .unwrap_or_default(),
+        view.record(RecordRef::incident(incident))?
+            .map(|v| v.status.to_string())
+            .unwrap_or_default(),
+        names
+            .get(&RecordRef::problem(problem).stream_name())
+            .cloned()
+            .unwrap_or_default(),
+        view.record(RecordRef::problem(problem))?
+            .map(|v| v.status.to_string())
+            .unwrap_or_default(),
+        names
+            .get(&RecordRef::change(change).stream_name())
+            .cloned()
+            .unwrap_or_default(),
+        view.record(RecordRef::change(change))?
+            .map(|v| v.status.to_string())
+            .unwrap_or_default(),
     );
+    engine.close()?;
+    Ok(())
 }

@@ -1,6 +1,146 @@
-#![doc = include_str!("../README.md")]
+//! opsledger: an embeddable, event-sourced ITIL workflow engine.
+//!
+//! Incidents, problems and changes are pure state machines ([`core`]) over an append-only event
+//! log ([`store`]); the [`Engine`] joins them: it executes commands, keeps read models (queues,
+//! timelines, the KEDB, the change calendar, alert dedup keys) with a checkpoint, runs process
+//! managers (a parent's resolution resolves its children, a fix resolves the incidents waiting
+//! for it, ...), answers every query as of any recorded instant, and streams events to live
+//! consumers.
+//!
+//! ```
+//! use opsledger::{CommandEnvelope, Engine, EngineConfig, QueueFilter};
+//! use opsledger::core::incident::{CloseCode, IncidentCommand};
+//! use opsledger::core::{Actor, Impact, IncidentId, Role, Urgency};
+//!
+//! # fn main() -> Result<(), opsledger::EngineError> {
+//! let engine = Engine::in_memory(EngineConfig::default())?; // or Engine::open(dir, config)
+//! let alice = Actor::new("alice", [Role::Agent]);
+//! let id = IncidentId(opsledger::Uuid::now_v7());
+//!
+//! let opened = engine.execute(CommandEnvelope::new(
+//!     alice.clone(),
+//!     IncidentCommand::Open {
+//!         id,
+//!         title: "Checkout fails with HTTP 500".into(),
+//!         description: String::new(),
+//!         caller: "bob".into(),
+//!         impact: Impact::High,
+//!         urgency: Urgency::High,
+//!         service: Some("payments".into()),
+//!         cis: vec![],
+//!         group: Some("web-oncall".into()),
+//!         assignee: None,
+//!         alert: None,
+//!     },
+//! ))?;
+//! assert_eq!(opened.number.unwrap().to_string(), "INC0000001");
+//!
+//! engine.execute(CommandEnvelope::new(
+//!     alice.clone(),
+//!     IncidentCommand::Assign { id, group: Some("web-oncall".into()), assignee: Some("alice".into()) },
+//! ))?;
+//! engine.execute(
+//!     CommandEnvelope::new(
+//!         alice.clone(),
+//!         IncidentCommand::Resolve {
+//!             id,
+//!             code: CloseCode::SolvedWorkaround,
+//!             notes: "Rolled back the release".into(),
+//!         },
+//!     )
+//!     .idempotency_key("resolve-inc-1"), // a retry with this key replays, never repeats
+//! )?;
+//!
+//! let view = engine.view(None)?; // or engine.view(Some(instant)) for "as of"
+//! assert!(view.queue(&QueueFilter::incidents().open())?.items.is_empty());
+//! let record = view.find("INC0000001")?.unwrap();
+//! assert_eq!(record.status.name(), "resolved");
+//! for entry in view.timeline(record.record)? {
+//!     println!("{} {} {}: {}", entry.recorded_at, entry.actor, entry.event_type, entry.what);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # How it works
+//!
+//! - **Storage.** `Engine::open(dir)` keeps the log in `dir/log` (the `opsledger-store` sled
+//!   backend) and everything derived in `dir/views`: a separate sled database the engine owns,
+//!   with the read models and their checkpoint, the process managers' checkpoint, and record
+//!   snapshots. `dir/views` is a cache: delete it and the next open rebuilds it from the log.
+//! - **Commands.** [`Engine::execute`] loads the record (LRU cache, else the newest valid
+//!   snapshot, then the stream's tail), decides with the core, and appends with the record's
+//!   version as expected version. A conflict is retried against fresh state up to
+//!   [`EngineConfig::max_attempts`] times, unless the caller pinned a version
+//!   ([`CommandEnvelope::expected_version`]): then it is [`EngineError::Conflict`].
+//! - **Numbers.** A creating command also appends one event to its kind's numbering stream
+//!   (`numbers-incident`, ...) in the same atomic `append_multi`; that event's version is the
+//!   number, so numbers are dense and exist exactly when their record does.
+//! - **Idempotency.** A key is recorded in the log (stream `idempotency-<uuid v5 of the key>`)
+//!   in the same atomic append; the same key and command replays the first outcome without
+//!   writing, another command with the key is [`EngineError::IdempotencyKeyReused`], across
+//!   restarts.
+//! - **Read your writes.** The projector applies every append to the read models, in log order,
+//!   before `execute` returns; queries catch up to the head first.
+//! - **Process managers** ([`process`]) run right after, as the system actor
+//!   `<system id>:<process>` ([`EngineConfig::system_actor`]), with the causing event as
+//!   causation id and event ids derived from it; they are re-run from their checkpoint at open,
+//!   and never apply anything twice.
+//!
+//! Layout of the facade:
+//! - [`Engine`] (open, execute, view, subscribe) and [`ReadView`] (every query, now or as of
+//!   an instant);
+//! - [`Command`], [`CommandEnvelope`], [`Outcome`]: what goes in and comes out;
+//! - [`EngineConfig`], [`EngineError`]: configuration and errors with stable codes;
+//! - read-model types: [`RecordView`], [`QueueFilter`], [`TimelineEntry`], [`KedbQuery`],
+//!   [`CalendarEntry`], [`OpenAlert`];
+//! - [`process`]: the process managers, as pure functions; [`EventHook`]: the seam for further
+//!   projections.
+
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-/// The pure domain: lifecycles, policies, calendars.
+// The README's Rust examples are compiled and run as doctests, so they stay the real API.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+mod cache;
+mod command;
+mod config;
+mod engine;
+mod error;
+mod hooks;
+mod idempotency;
+mod kv;
+mod numbers;
+pub mod process;
+mod projections;
+mod record;
+mod time_travel;
+
+/// The pure domain: lifecycles, policy, ids (the `opsledger-core` crate).
 pub use opsledger_core as core;
+/// The event log (the `opsledger-store` crate).
+pub use opsledger_store as store;
+
+pub use command::{AlertReport, Command, CommandEnvelope, FollowUp, FollowUpResult, Outcome};
+pub use config::{EngineConfig, EngineLimits, IdGenerator, SequentialIds, UuidV7};
+pub use engine::{Engine, EngineStats, OpenReport};
+pub use error::{EngineError, Result};
+pub use hooks::EventHook;
+pub use numbers::HumanNumber;
+pub use projections::calendar::CalendarEntry;
+pub use projections::kedb::{KedbQuery, KnownErrorEntry, OpenAlert};
+pub use projections::queue::{Cursor, Page, QueueFilter};
+pub use projections::timeline::{EventRef, TimelineEntry, describe};
+pub use projections::view::{ChangeDetail, IncidentDetail, ProblemDetail, RecordView, ViewDetail};
+pub use record::{KINDS, RecordEvent, RecordRef, RecordState, RecordStatus, decode_event};
+pub use time_travel::ReadView;
+
+pub use opsledger_core::{Actor, DomainError, Policy, RecordKind, Role};
+pub use opsledger_store::{
+    Clock, Durability, ManualClock, Position, StoreError, StoredEvent, Subscription, SystemClock,
+};
+/// UUIDs (record ids wrap them).
+pub use uuid::Uuid;

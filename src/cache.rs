@@ -1,0 +1,454 @@
+//! Loading record states: a bounded LRU cache of hot records, snapshots every N events, and the
+//! log's tail.
+//!
+//! - **Cache.** At most `cache_records` states, each with the stream version it is exact at.
+//!   Entries only move forward (an older state never replaces a newer one).
+//! - **Snapshots** live in their own keyspace (the `snapshots` tree of `<dir>/views`). Each one
+//!   holds the state at a version, the id of the event at that version and the snapshot schema
+//!   version. The projector writes one whenever a record's stream crosses a multiple of
+//!   `snapshot_every`; a load that had to fold `snapshot_every` events or more writes one too.
+//!   A snapshot is used only if its schema is current and the log still has the same event at
+//!   its version; otherwise it is stale, ignored, and replaced by the next one written. They are
+//!   caches: deleting them loses nothing.
+//! - **Tail.** Whatever the cache or snapshot lacks is read from the record's stream and folded.
+
+use crate::error::{EngineError, Result};
+use crate::kv::{Kv, prefix_end};
+use crate::projections::StateSource;
+use crate::record::{AnyState, RecordRef, fold_stored};
+use opsledger_store::{EventStore, StoredEvent, Version};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Schema version of snapshots: bumped whenever a state type of the core changes shape. A
+/// snapshot of another version is stale.
+pub(crate) const SNAPSHOT_SCHEMA: u32 = 1;
+
+/// Events read per call while folding a stream.
+const FOLD_PAGE: usize = 1_000;
+
+/// A bounded least-recently-used map.
+struct Lru<K, V> {
+    capacity: usize,
+    tick: u64,
+    entries: HashMap<K, (V, u64)>,
+    order: BTreeMap<u64, K>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V: Clone> Lru<K, V> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            tick: 0,
+            entries: HashMap::new(),
+            order: BTreeMap::new(),
+        }
+    }
+
+    fn touch(&mut self, key: &K) -> Option<V> {
+        self.tick += 1;
+        let tick = self.tick;
+        let (value, old) = {
+            let entry = self.entries.get_mut(key)?;
+            let old = entry.1;
+            entry.1 = tick;
+            (entry.0.clone(), old)
+        };
+        self.order.remove(&old);
+        self.order.insert(tick, key.clone());
+        Some(value)
+    }
+
+    fn peek(&self, key: &K) -> Option<&V> {
+        self.entries.get(key).map(|(v, _)| v)
+    }
+
+    fn insert(&mut self, key: K, value: V) {
+        self.tick += 1;
+        let tick = self.tick;
+        if let Some((_, old)) = self.entries.insert(key.clone(), (value, tick)) {
+            self.order.remove(&old);
+        }
+        self.order.insert(tick, key);
+        while self.entries.len() > self.capacity {
+            let Some((_, oldest)) = self.order.pop_first() else {
+                break;
+            };
+            self.entries.remove(&oldest);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.order.clear();
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// The cache of hot record states.
+pub(crate) struct StateCache {
+    lru: Mutex<Lru<RecordRef, (u64, Arc<AnyState>)>>,
+}
+
+impl StateCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            lru: Mutex::new(Lru::new(capacity)),
+        }
+    }
+
+    pub(crate) fn get(&self, record: &RecordRef) -> Option<(u64, Arc<AnyState>)> {
+        self.lru.lock().touch(record)
+    }
+
+    /// Stores `state` at `version` unless a newer one is cached.
+    pub(crate) fn put(&self, record: RecordRef, version: u64, state: Arc<AnyState>) {
+        let mut lru = self.lru.lock();
+        if lru.peek(&record).is_some_and(|(v, _)| *v >= version) {
+            return;
+        }
+        lru.insert(record, (version, state));
+    }
+
+    pub(crate) fn clear(&self) {
+        self.lru.lock().clear();
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lru.lock().len()
+    }
+}
+
+#[derive(Deserialize)]
+struct Snapshot {
+    schema: u32,
+    version: u64,
+    event_id: Uuid,
+    state: AnyState,
+}
+
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    schema: u32,
+    version: u64,
+    event_id: Uuid,
+    state: &'a AnyState,
+}
+
+/// The snapshot keyspace.
+pub(crate) struct Snapshots {
+    kv: Arc<dyn Kv>,
+    pub(crate) every: u64,
+}
+
+fn snapshot_prefix(record: &RecordRef) -> Vec<u8> {
+    let mut k = record.stream_name().into_bytes();
+    k.push(0xFF);
+    k
+}
+
+fn snapshot_key(record: &RecordRef, version: u64) -> Vec<u8> {
+    let mut k = snapshot_prefix(record);
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+impl Snapshots {
+    pub(crate) fn new(kv: Arc<dyn Kv>, every: u64) -> Self {
+        Self { kv, every }
+    }
+
+    /// The newest snapshot at or below `version` (any version when `None`) with the current
+    /// schema; not yet checked against the log.
+    fn best(&self, record: &RecordRef, version: Option<u64>) -> Result<Option<Snapshot>> {
+        let prefix = snapshot_prefix(record);
+        let end = match version {
+            Some(v) => snapshot_key(record, v.saturating_add(1)),
+            None => prefix_end(&prefix),
+        };
+        for item in self.kv.range(&prefix, &end, true) {
+            let (_, bytes) = item?;
+            match serde_json::from_slice::<Snapshot>(&bytes) {
+                Ok(s) if s.schema == SNAPSHOT_SCHEMA => return Ok(Some(s)),
+                // Stale (another schema) or unreadable: ignored, an older one may still serve.
+                Ok(_) | Err(_) => continue,
+            }
+        }
+        Ok(None)
+    }
+
+    pub(crate) fn write(
+        &self,
+        record: &RecordRef,
+        version: u64,
+        event_id: Uuid,
+        state: &AnyState,
+    ) -> Result<()> {
+        let snapshot = SnapshotRef {
+            schema: SNAPSHOT_SCHEMA,
+            version,
+            event_id,
+            state,
+        };
+        let bytes = serde_json::to_vec(&snapshot).map_err(EngineError::views)?;
+        self.kv.put(snapshot_key(record, version), bytes)
+    }
+}
+
+/// Loads states through the cache, the snapshots and the log; the projector's state source.
+pub(crate) struct Loader<'a> {
+    pub(crate) store: &'a dyn EventStore,
+    pub(crate) cache: &'a StateCache,
+    pub(crate) snapshots: &'a Snapshots,
+}
+
+impl Loader<'_> {
+    /// Reads `record`'s events from `from` up to `to` (inclusive; `None` = to the end).
+    fn read(&self, record: &RecordRef, from: u64, to: Option<u64>) -> Result<Vec<StoredEvent>> {
+        let stream = record.stream();
+        let mut out = Vec::new();
+        let mut next = from.max(1);
+        loop {
+            let want = match to {
+                Some(to) if next > to => break,
+                Some(to) => usize::try_from(to - next + 1)
+                    .unwrap_or(FOLD_PAGE)
+                    .min(FOLD_PAGE),
+                None => FOLD_PAGE,
+            };
+            let page = self.store.read_stream(&stream, Version(next), want)?;
+            let n = page.len();
+            if let Some(last) = page.last() {
+                next = last.version.0 + 1;
+            }
+            out.extend(page);
+            if n < want {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// A validated starting point at or below `version`: a snapshot whose event still is in
+    /// the log, or the empty state.
+    fn base(&self, record: &RecordRef, version: Option<u64>) -> Result<(u64, AnyState)> {
+        if let Some(s) = self.snapshots.best(record, version)? {
+            let at = self
+                .store
+                .read_stream(&record.stream(), Version(s.version), 1)?;
+            if at
+                .first()
+                .is_some_and(|e| e.version.0 == s.version && e.event_id == s.event_id)
+            {
+                return Ok((s.version, s.state));
+            }
+        }
+        Ok((0, AnyState::empty(record.kind)))
+    }
+
+    /// The latest state of `record` and its version.
+    pub(crate) fn latest(&self, record: &RecordRef) -> Result<(u64, Arc<AnyState>)> {
+        let (base_version, base, cached) = match self.cache.get(record) {
+            Some((v, s)) => (v, s, true),
+            None => {
+                let (v, s) = self.base(record, None)?;
+                (v, Arc::new(s), false)
+            }
+        };
+        let tail = self.read(record, base_version + 1, None)?;
+        let Some(last) = tail.last().map(|e| (e.version.0, e.event_id)) else {
+            if !cached && base_version > 0 {
+                self.cache.put(*record, base_version, base.clone());
+            }
+            return Ok((base_version, base));
+        };
+        let state = fold_stored(record.kind, (*base).clone(), &tail)?;
+        let (version, last_id) = last;
+        if tail.len() as u64 >= self.snapshots.every {
+            self.snapshots.write(record, version, last_id, &state)?;
+        }
+        let state = Arc::new(state);
+        self.cache.put(*record, version, state.clone());
+        Ok((version, state))
+    }
+
+    /// The state of `record` exactly at `version` (0 = not created).
+    pub(crate) fn at_version(&self, record: &RecordRef, version: u64) -> Result<AnyState> {
+        if version == 0 {
+            return Ok(AnyState::empty(record.kind));
+        }
+        if let Some((v, s)) = self.cache.get(record)
+            && v == version
+        {
+            return Ok((*s).clone());
+        }
+        let (base_version, base) = self.base(record, Some(version))?;
+        let tail = self.read(record, base_version + 1, Some(version))?;
+        fold_stored(record.kind, base, &tail)
+    }
+}
+
+impl StateSource for Loader<'_> {
+    fn state_after(&mut self, record: RecordRef, events: &[&StoredEvent]) -> Result<AnyState> {
+        let (Some(first), Some(last)) = (events.first(), events.last()) else {
+            return self.latest(&record).map(|(_, s)| (*s).clone());
+        };
+        let first_v = first.version.0;
+        let last_v = last.version.0;
+        let state = match self.cache.get(&record) {
+            Some((v, s)) if v == last_v => (*s).clone(),
+            Some((v, s)) if v + 1 == first_v => {
+                fold_stored(record.kind, (*s).clone(), events.iter().copied())?
+            }
+            _ => {
+                let before = self.at_version(&record, first_v - 1)?;
+                fold_stored(record.kind, before, events.iter().copied())?
+            }
+        };
+        // A snapshot whenever the stream crosses a multiple of `every`.
+        let every = self.snapshots.every;
+        if (first_v - 1) / every < last_v / every {
+            self.snapshots
+                .write(&record, last_v, last.event_id, &state)?;
+        }
+        self.cache.put(record, last_v, Arc::new(state.clone()));
+        Ok(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::MemoryKv;
+    use crate::record::RecordEvent;
+    use chrono::{TimeZone, Utc};
+    use opsledger_core::incident::IncidentEvent;
+    use opsledger_core::{ActorId, Impact, IncidentId, Priority, Urgency};
+    use opsledger_store::{ExpectedVersion, MemoryStore};
+
+    fn setup(notes: u32) -> (MemoryStore, RecordRef) {
+        let store = MemoryStore::default();
+        let id = IncidentId(Uuid::from_u128(7));
+        let record = RecordRef::incident(id);
+        let at = Utc
+            .with_ymd_and_hms(2026, 1, 5, 9, 0, 0)
+            .single()
+            .expect("valid");
+        let by = ActorId::new("alice");
+        let mut events = vec![RecordEvent::Incident(IncidentEvent::Opened {
+            id,
+            policy_version: Default::default(),
+            title: "t".into(),
+            description: String::new(),
+            caller: by.clone(),
+            impact: Impact::Low,
+            urgency: Urgency::Low,
+            priority: Priority::Planning,
+            service: None,
+            cis: vec![],
+            group: None,
+            assignee: None,
+            alert: None,
+            at,
+            by: by.clone(),
+        })];
+        for n in 0..notes {
+            events.push(RecordEvent::Incident(IncidentEvent::WorkNoteAdded {
+                id,
+                text: format!("note {n}"),
+                at,
+                by: by.clone(),
+            }));
+        }
+        let new: Vec<_> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| e.to_new_event(Uuid::from_u128(100 + i as u128), "alice", None, None))
+            .collect::<Result<_>>()
+            .expect("encode");
+        store
+            .append(&record.stream(), ExpectedVersion::NoStream, new)
+            .expect("append");
+        (store, record)
+    }
+
+    fn notes(state: &AnyState) -> u32 {
+        match state {
+            AnyState::Incident(Some(i)) => i.work_note_count,
+            AnyState::Incident(None) | AnyState::Problem(_) | AnyState::Change(_) => u32::MAX,
+        }
+    }
+
+    #[test]
+    fn loading_writes_a_snapshot_and_uses_it() {
+        let (store, record) = setup(9);
+        let kv: Arc<dyn Kv> = Arc::new(MemoryKv::new());
+        let snapshots = Snapshots::new(kv.clone(), 4);
+        let cache = StateCache::new(4);
+        let loader = Loader {
+            store: &store,
+            cache: &cache,
+            snapshots: &snapshots,
+        };
+        let (version, state) = loader.latest(&record).expect("load");
+        assert_eq!((version, notes(&state)), (10, 9));
+        let snap = snapshots
+            .best(&record, None)
+            .expect("read")
+            .expect("written");
+        assert_eq!(snap.version, 10);
+        // At an older version, the snapshot is not usable: folded from the start.
+        assert_eq!(notes(&loader.at_version(&record, 5).expect("load")), 4);
+    }
+
+    #[test]
+    fn stale_snapshots_are_ignored() {
+        let (store, record) = setup(5);
+        let kv: Arc<dyn Kv> = Arc::new(MemoryKv::new());
+        let snapshots = Snapshots::new(kv.clone(), 100);
+        // A snapshot of another schema, claiming a wrong state.
+        let wrong = AnyState::Incident(None);
+        let bytes = serde_json::to_vec(&SnapshotRef {
+            schema: SNAPSHOT_SCHEMA + 1,
+            version: 6,
+            event_id: Uuid::from_u128(105),
+            state: &wrong,
+        })
+        .expect("encode");
+        kv.put(snapshot_key(&record, 6), bytes).expect("put");
+        // And one of the current schema whose event is not in the log (the log lost its tail,
+        // or was replaced).
+        snapshots
+            .write(&record, 4, Uuid::from_u128(999), &wrong)
+            .expect("write");
+        let cache = StateCache::new(4);
+        let loader = Loader {
+            store: &store,
+            cache: &cache,
+            snapshots: &snapshots,
+        };
+        let (version, state) = loader.latest(&record).expect("load");
+        assert_eq!((version, notes(&state)), (6, 5));
+        assert_eq!(notes(&loader.at_version(&record, 5).expect("load")), 4);
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_never_goes_back() {
+        let cache = StateCache::new(2);
+        let r = |n: u128| RecordRef::incident(IncidentId(Uuid::from_u128(n)));
+        let s = Arc::new(AnyState::Incident(None));
+        cache.put(r(1), 5, s.clone());
+        cache.put(r(1), 3, s.clone());
+        assert_eq!(cache.get(&r(1)).map(|(v, _)| v), Some(5));
+        cache.put(r(2), 1, s.clone());
+        cache.put(r(3), 1, s.clone());
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get(&r(1)).is_none(), "least recently used went first");
+    }
+}

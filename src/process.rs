@@ -1,0 +1,390 @@
+//! Process managers: pure functions from an event (and read-model facts) to follow-up commands.
+//!
+//! The engine runs them right after a command's events are stored and projected, in the
+//! caller's thread, as the system actor `<system id>:<process>` (see
+//! [`EngineConfig::system_actor`](crate::EngineConfig::system_actor)). Each follow-up's events
+//! carry the causing event's id as causation id and the causing request's correlation id, and
+//! get deterministic ids derived from (causing event id, process, target, index). Before
+//! running a follow-up the engine looks its first derived id up in the log: if it is there,
+//! the follow-up already ran. So re-running the process managers over the same events (after a
+//! crash, from their checkpoint) never applies anything twice.
+//!
+//! | process | on | does |
+//! |---|---|---|
+//! | `parent_resolution` | `incident.resolved` of a parent | `ResolveFromParent` on each open child, with the parent's code and notes |
+//! | `parent_reopen` | `incident.reopened` of a parent | `ReopenFromParent` on each resolved child |
+//! | `problem_fix` | `problem.resolved` with `fix_applied` | `ResolveFromProblem` on each incident on hold awaiting the problem |
+//! | `fix_change_outcome` | `change.closed` of a change that fixes problems | `RecordFixChangeOutcome` on each such problem (a successful change moves the problem on, per the core's rule) |
+//! | `link_mirror` | a link recorded on one side | the same link on the other side (parent/child, duplicate, problem/incident, change/problem, change/caused incident) |
+//! | `duplicate_problem` | `problem.marked_duplicate` | links the duplicate's incidents and fixing changes to the original |
+//!
+//! Alerts are routed by the engine itself (see [`Command::Alert`]).
+//! Major incidents need no process: the core refuses `Close` of an accepted major incident
+//! until its review is published, and refuses `AutoClose` of it altogether.
+
+use crate::command::Command;
+use crate::error::Result;
+use crate::projections::view::RecordView;
+use crate::record::{RecordEvent, RecordRef, RecordStatus};
+use opsledger_core::change::{ChangeCommand, ChangeEvent, CloseCode as ChangeCloseCode};
+use opsledger_core::incident::{CancelReason, IncidentCommand, IncidentEvent, IncidentStatusKind};
+use opsledger_core::problem::{ProblemCommand, ProblemEvent, ResolutionCode};
+use opsledger_core::{IncidentId, ProblemId};
+use uuid::Uuid;
+
+/// Namespace of derived follow-up event ids.
+const FOLLOW_UP_NAMESPACE: Uuid = Uuid::from_u128(0x9d0b_7c61_52e8_4a3f_a1c4_6e7b_2f08_d5a9);
+
+/// A follow-up command and the process that wants it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reaction {
+    /// The process manager.
+    pub process: &'static str,
+    /// The command to run.
+    pub command: Command,
+}
+
+/// What process managers may know besides the event: the read models.
+pub trait Facts {
+    /// The current view of a record.
+    fn view(&self, record: RecordRef) -> Result<Option<RecordView>>;
+    /// Incidents on hold awaiting `problem`.
+    fn incidents_awaiting(&self, problem: ProblemId) -> Result<Vec<IncidentId>>;
+}
+
+/// The deterministic id of event `index` of the follow-up `process` runs on `target` because
+/// of the event `cause`.
+pub fn follow_up_event_id(cause: Uuid, process: &str, target: RecordRef, index: u32) -> Uuid {
+    let mut name = Vec::with_capacity(64);
+    name.extend_from_slice(cause.as_bytes());
+    name.extend_from_slice(process.as_bytes());
+    name.push(0);
+    name.extend_from_slice(target.stream_name().as_bytes());
+    name.push(0);
+    name.extend_from_slice(&index.to_be_bytes());
+    Uuid::new_v5(&FOLLOW_UP_NAMESPACE, &name)
+}
+
+fn incident_view(facts: &dyn Facts, id: IncidentId) -> Result<Option<RecordView>> {
+    facts.view(RecordRef::incident(id))
+}
+
+fn react_incident(e: &IncidentEvent, facts: &dyn Facts) -> Result<Vec<Reaction>> {
+    use IncidentEvent as E;
+    let mut out = Vec::new();
+    match e {
+        E::Resolved {
+            id, code, notes, ..
+        } => {
+            if let Some(parent) = incident_view(facts, *id)? {
+                for child in parent
+                    .incident()
+                    .map(|d| d.children.clone())
+                    .unwrap_or_default()
+                {
+                    let open = incident_view(facts, child)?.is_some_and(|v| v.open);
+                    if open {
+                        out.push(Reaction {
+                            process: "parent_resolution",
+                            command: Command::Incident(IncidentCommand::ResolveFromParent {
+                                id: child,
+                                parent: *id,
+                                code: *code,
+                                notes: notes.clone(),
+                            }),
+                        });
+                    }
+                }
+            }
+        }
+        E::Reopened { id, .. } => {
+            if let Some(parent) = incident_view(facts, *id)? {
+                for child in parent
+                    .incident()
+                    .map(|d| d.children.clone())
+                    .unwrap_or_default()
+                {
+                    let resolved = incident_view(facts, child)?.is_some_and(|v| {
+                        v.status == RecordStatus::Incident(IncidentStatusKind::Resolved)
+                    });
+                    if resolved {
+                        out.push(Reaction {
+                            process: "parent_reopen",
+                            command: Command::Incident(IncidentCommand::ReopenFromParent {
+                                id: child,
+                                parent: *id,
+                            }),
+                        });
+                    }
+                }
+            }
+        }
+        E::ParentLinked { id, parent, .. } => {
+            let linked = incident_view(facts, *parent)?
+                .and_then(|v| v.incident().map(|d| d.children.contains(id)));
+            if linked == Some(false) {
+                out.push(mirror(Command::Incident(IncidentCommand::LinkChild {
+                    id: *parent,
+                    child: *id,
+                })));
+            }
+        }
+        E::ChildLinked { id, child, .. } => {
+            let parent = incident_view(facts, *child)?.and_then(|v| v.incident().map(|d| d.parent));
+            if parent == Some(None) {
+                out.push(mirror(Command::Incident(IncidentCommand::LinkParent {
+                    id: *child,
+                    parent: *id,
+                })));
+            }
+        }
+        E::Canceled {
+            id,
+            reason: CancelReason::Duplicate { of },
+            ..
+        } => {
+            let linked = incident_view(facts, *of)?
+                .and_then(|v| v.incident().map(|d| d.duplicates.contains(id)));
+            if linked == Some(false) {
+                out.push(mirror(Command::Incident(IncidentCommand::LinkDuplicate {
+                    id: *of,
+                    duplicate: *id,
+                })));
+            }
+        }
+        E::ProblemLinked { id, problem, .. } => {
+            let linked = facts
+                .view(RecordRef::problem(*problem))?
+                .and_then(|v| v.problem().map(|d| d.incidents.contains(id)));
+            if linked == Some(false) {
+                out.push(mirror(Command::Problem(ProblemCommand::LinkIncident {
+                    id: *problem,
+                    incident: *id,
+                })));
+            }
+        }
+        E::CausingChangeLinked { id, change, .. } => {
+            let linked = facts
+                .view(RecordRef::change(*change))?
+                .and_then(|v| v.change().map(|d| d.caused_incidents.contains(id)));
+            if linked == Some(false) {
+                out.push(mirror(Command::Change(
+                    ChangeCommand::RecordCausedIncident {
+                        id: *change,
+                        incident: *id,
+                    },
+                )));
+            }
+        }
+        E::Canceled { .. }
+        | E::Opened { .. }
+        | E::Acknowledged { .. }
+        | E::Assigned { .. }
+        | E::Reassigned { .. }
+        | E::PutOnHold { .. }
+        | E::Resumed { .. }
+        | E::Closed { .. }
+        | E::AutoClosed { .. }
+        | E::Reprioritized { .. }
+        | E::EscalatedFunctionally { .. }
+        | E::EscalatedHierarchically { .. }
+        | E::MajorProposed { .. }
+        | E::MajorAccepted { .. }
+        | E::MajorRejected { .. }
+        | E::ReviewPublished { .. }
+        | E::DuplicateLinked { .. }
+        | E::AlertCorrelated { .. }
+        | E::ImpactStartRecorded { .. }
+        | E::DetectionRecorded { .. }
+        | E::WorkNoteAdded { .. } => {}
+    }
+    Ok(out)
+}
+
+fn mirror(command: Command) -> Reaction {
+    Reaction {
+        process: "link_mirror",
+        command,
+    }
+}
+
+fn react_problem(e: &ProblemEvent, facts: &dyn Facts) -> Result<Vec<Reaction>> {
+    use ProblemEvent as E;
+    let mut out = Vec::new();
+    match e {
+        E::Resolved {
+            id,
+            code: ResolutionCode::FixApplied,
+            notes,
+            ..
+        } => {
+            let number = facts
+                .view(RecordRef::problem(*id))?
+                .and_then(|v| v.number)
+                .map_or_else(|| id.to_string(), |n| n.to_string());
+            for incident in facts.incidents_awaiting(*id)? {
+                out.push(Reaction {
+                    process: "problem_fix",
+                    command: Command::Incident(IncidentCommand::ResolveFromProblem {
+                        id: incident,
+                        problem: *id,
+                        notes: format!("Fixed by problem {number}: {notes}"),
+                    }),
+                });
+            }
+        }
+        E::IncidentLinked { id, incident, .. } => {
+            let linked = incident_view(facts, *incident)?
+                .and_then(|v| v.incident().map(|d| d.problems.contains(id)));
+            if linked == Some(false) {
+                out.push(mirror(Command::Incident(IncidentCommand::LinkProblem {
+                    id: *incident,
+                    problem: *id,
+                })));
+            }
+        }
+        E::FixingChangeLinked { id, change, .. } => {
+            let linked = facts
+                .view(RecordRef::change(*change))?
+                .and_then(|v| v.change().map(|d| d.fixes_problems.contains(id)));
+            if linked == Some(false) {
+                out.push(mirror(Command::Change(ChangeCommand::LinkFixesProblem {
+                    id: *change,
+                    problem: *id,
+                })));
+            }
+        }
+        E::MarkedDuplicate {
+            id: _,
+            of,
+            linked_incidents,
+            fixing_changes,
+            ..
+        } => {
+            let original = facts.view(RecordRef::problem(*of))?;
+            let Some(detail) = original.as_ref().and_then(|v| v.problem()) else {
+                return Ok(out);
+            };
+            for incident in linked_incidents {
+                if !detail.incidents.contains(incident) {
+                    out.push(Reaction {
+                        process: "duplicate_problem",
+                        command: Command::Problem(ProblemCommand::LinkIncident {
+                            id: *of,
+                            incident: *incident,
+                        }),
+                    });
+                }
+            }
+            for change in fixing_changes.keys() {
+                if !detail.fixing_changes.contains_key(change) {
+                    out.push(Reaction {
+                        process: "duplicate_problem",
+                        command: Command::Problem(ProblemCommand::LinkFixingChange {
+                            id: *of,
+                            change: *change,
+                        }),
+                    });
+                }
+            }
+        }
+        E::Resolved { .. }
+        | E::Created { .. }
+        | E::Assigned { .. }
+        | E::Reprioritized { .. }
+        | E::Assessed { .. }
+        | E::AnalysisStarted { .. }
+        | E::RootCauseRecorded { .. }
+        | E::KnownErrorPublished { .. }
+        | E::FixStarted { .. }
+        | E::Canceled { .. }
+        | E::Closed { .. }
+        | E::Reanalyzed { .. }
+        | E::IncidentUnlinked { .. }
+        | E::FixChangeOutcomeRecorded { .. }
+        | E::WorkNoteAdded { .. } => {}
+    }
+    Ok(out)
+}
+
+fn react_change(e: &ChangeEvent, facts: &dyn Facts) -> Result<Vec<Reaction>> {
+    use ChangeEvent as E;
+    let mut out = Vec::new();
+    match e {
+        E::Closed { id, code, .. } => {
+            let successful = match code {
+                ChangeCloseCode::Successful | ChangeCloseCode::SuccessfulWithIssues => true,
+                ChangeCloseCode::Unsuccessful { .. } => false,
+            };
+            let view = facts.view(RecordRef::change(*id))?;
+            for problem in view
+                .and_then(|v| v.change().map(|d| d.fixes_problems.clone()))
+                .unwrap_or_default()
+            {
+                let pending = facts.view(RecordRef::problem(problem))?.and_then(|v| {
+                    v.problem().map(|d| {
+                        d.fixing_changes.get(id)
+                            == Some(&opsledger_core::problem::FixOutcome::Pending)
+                    })
+                });
+                if pending == Some(true) {
+                    out.push(Reaction {
+                        process: "fix_change_outcome",
+                        command: Command::Problem(ProblemCommand::RecordFixChangeOutcome {
+                            id: problem,
+                            change: *id,
+                            successful,
+                        }),
+                    });
+                }
+            }
+        }
+        E::ProblemLinked { id, problem, .. } => {
+            let linked = facts
+                .view(RecordRef::problem(*problem))?
+                .and_then(|v| v.problem().map(|d| d.fixing_changes.contains_key(id)));
+            if linked == Some(false) {
+                out.push(mirror(Command::Problem(ProblemCommand::LinkFixingChange {
+                    id: *problem,
+                    change: *id,
+                })));
+            }
+        }
+        E::CausedIncidentRecorded { id, incident, .. } => {
+            let linked = incident_view(facts, *incident)?
+                .and_then(|v| v.incident().map(|d| d.caused_by_changes.contains(id)));
+            if linked == Some(false) {
+                out.push(mirror(Command::Incident(
+                    IncidentCommand::LinkCausingChange {
+                        id: *incident,
+                        change: *id,
+                    },
+                )));
+            }
+        }
+        E::Requested { .. }
+        | E::Updated { .. }
+        | E::Planned { .. }
+        | E::Submitted { .. }
+        | E::AuthorizationRequested { .. }
+        | E::Approved { .. }
+        | E::Authorized { .. }
+        | E::Scheduled { .. }
+        | E::Rejected { .. }
+        | E::RevertedToNew { .. }
+        | E::ImplementationStarted { .. }
+        | E::Implemented { .. }
+        | E::Canceled { .. }
+        | E::WorkNoteAdded { .. } => {}
+    }
+    Ok(out)
+}
+
+/// The follow-up commands `event` calls for, given the read models.
+pub fn react(event: &RecordEvent, facts: &dyn Facts) -> Result<Vec<Reaction>> {
+    match event {
+        RecordEvent::Incident(e) => react_incident(e, facts),
+        RecordEvent::Problem(e) => react_problem(e, facts),
+        RecordEvent::Change(e) => react_change(e, facts),
+    }
+}

@@ -1,0 +1,250 @@
+//! The known-error database (KEDB) and the open alert dedup keys.
+
+use super::get_view;
+use super::keys;
+use super::view::RecordView;
+use crate::error::{EngineError, Result};
+use crate::kv::{Kv, prefix_end};
+use crate::numbers::HumanNumber;
+use crate::record::RecordRef;
+use opsledger_core::problem::{KnownError, ProblemStatusKind};
+use opsledger_core::{CiId, IncidentId, Priority, ProblemId, RecordKind, ServiceId};
+use serde::{Deserialize, Serialize};
+
+/// A KEDB search. All given criteria must match; text matching is case-insensitive.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KedbQuery {
+    /// Words that must all appear in the title, symptom, root cause or workaround.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Words that must all appear in the symptom.
+    #[serde(default)]
+    pub symptom: Option<String>,
+    /// A CI among the affected CIs (or the problem's CIs).
+    #[serde(default)]
+    pub ci: Option<CiId>,
+    /// The problem's service.
+    #[serde(default)]
+    pub service: Option<ServiceId>,
+    /// Only entries that have a workaround.
+    #[serde(default)]
+    pub with_workaround: bool,
+    /// Most entries returned (default and maximum: the engine's `max_page_size`).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+impl KedbQuery {
+    /// Entries matching `text`.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            text: Some(text.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Entries affecting `ci`.
+    pub fn ci(ci: impl Into<CiId>) -> Self {
+        Self {
+            ci: Some(ci.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Entries whose symptom matches `symptom`.
+    pub fn symptom(symptom: impl Into<String>) -> Self {
+        Self {
+            symptom: Some(symptom.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// One KEDB entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KnownErrorEntry {
+    /// The problem.
+    pub problem: ProblemId,
+    /// Its number.
+    pub number: Option<HumanNumber>,
+    /// Its title.
+    pub title: String,
+    /// Its service.
+    pub service: Option<ServiceId>,
+    /// Its priority.
+    pub priority: Option<Priority>,
+    /// Its status (a fixed problem's known error stays in the KEDB for reference).
+    pub status: ProblemStatusKind,
+    /// The published known error.
+    pub known_error: KnownError,
+    /// How many query words matched (higher first).
+    pub score: usize,
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_lowercase).collect()
+}
+
+fn all_in(words: &[String], haystack: &str) -> Option<usize> {
+    let hay = haystack.to_lowercase();
+    let mut hits = 0;
+    for w in words {
+        let n = hay.matches(w.as_str()).count();
+        if n == 0 {
+            return None;
+        }
+        hits += n;
+    }
+    Some(hits)
+}
+
+/// Searches the KEDB.
+pub(crate) fn search(kv: &dyn Kv, q: &KedbQuery, max_page: usize) -> Result<Vec<KnownErrorEntry>> {
+    let limit = q.limit.unwrap_or(max_page);
+    if limit == 0 || limit > max_page {
+        return Err(EngineError::LimitExceeded {
+            what: "KEDB page size".to_owned(),
+            limit: max_page as u64,
+        });
+    }
+    let text = q.text.as_deref().map(words).unwrap_or_default();
+    let symptom = q.symptom.as_deref().map(words).unwrap_or_default();
+    let prefix = [b'k'];
+    let mut out = Vec::new();
+    for item in kv.range(&prefix, &prefix_end(&prefix), false) {
+        let (key, _) = item?;
+        let Some(id) = keys::trailing_uuid(&key) else {
+            continue;
+        };
+        let Some(view) = get_view(kv, RecordRef::new(RecordKind::Problem, id))? else {
+            continue;
+        };
+        if let Some(entry) = entry_if_match(&view, q, &text, &symptom) {
+            out.push(entry);
+        }
+    }
+    out.sort_by(|a, b| {
+        b.score
+            .cmp(&a.score)
+            .then(a.priority.cmp(&b.priority))
+            .then(a.number.cmp(&b.number))
+    });
+    out.truncate(limit);
+    Ok(out)
+}
+
+fn entry_if_match(
+    view: &RecordView,
+    q: &KedbQuery,
+    text: &[String],
+    symptom: &[String],
+) -> Option<KnownErrorEntry> {
+    let detail = view.problem()?;
+    let ke = detail.known_error.as_ref()?;
+    if let Some(ci) = &q.ci
+        && !ke.affected_cis.contains(ci)
+        && !view.cis.contains(ci)
+    {
+        return None;
+    }
+    if let Some(service) = &q.service
+        && view.service.as_ref() != Some(service)
+    {
+        return None;
+    }
+    if q.with_workaround && ke.workaround.is_none() {
+        return None;
+    }
+    let mut score = 0;
+    if !symptom.is_empty() {
+        score += all_in(symptom, &ke.symptom)?;
+    }
+    if !text.is_empty() {
+        let hay = format!(
+            "{}\n{}\n{}\n{}",
+            view.title,
+            ke.symptom,
+            ke.root_cause,
+            ke.workaround.as_deref().unwrap_or("")
+        );
+        score += all_in(text, &hay)?;
+    }
+    Some(KnownErrorEntry {
+        problem: ProblemId(view.record.id),
+        number: view.number,
+        title: view.title.clone(),
+        service: view.service.clone(),
+        priority: view.priority,
+        status: view.problem_status()?,
+        known_error: ke.clone(),
+        score,
+    })
+}
+
+/// An alert dedup key held by an open incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenAlert {
+    /// The dedup key.
+    pub dedup_key: String,
+    /// The open incident holding it.
+    pub incident: IncidentId,
+    /// That incident's number.
+    pub number: Option<HumanNumber>,
+    /// Occurrences so far (the opening one included).
+    pub alert_count: u64,
+}
+
+/// The open incident holding `dedup_key`, if any.
+pub(crate) fn alert_owner(kv: &dyn Kv, dedup_key: &str) -> Result<Option<IncidentId>> {
+    let prefix = keys::alert_prefix(dedup_key);
+    for item in kv.range(&prefix, &prefix_end(&prefix), false) {
+        let (key, _) = item?;
+        if key.len() == prefix.len() + 16
+            && let Some(id) = keys::trailing_uuid(&key)
+        {
+            return Ok(Some(IncidentId(id)));
+        }
+    }
+    Ok(None)
+}
+
+/// Every open alert dedup key, in key order.
+pub(crate) fn open_alerts(kv: &dyn Kv, max_page: usize) -> Result<Vec<OpenAlert>> {
+    let prefix = [b'l'];
+    let mut out = Vec::new();
+    for item in kv.range(&prefix, &prefix_end(&prefix), false) {
+        if out.len() >= max_page {
+            break;
+        }
+        let (key, _) = item?;
+        let Some(id) = keys::trailing_uuid(&key) else {
+            continue;
+        };
+        let Some(view) = get_view(kv, RecordRef::new(RecordKind::Incident, id))? else {
+            continue;
+        };
+        let Some(alert) = view.incident().and_then(|d| d.alert.clone()) else {
+            continue;
+        };
+        out.push(OpenAlert {
+            dedup_key: alert.dedup_key,
+            incident: IncidentId(id),
+            number: view.number,
+            alert_count: alert.alert_count,
+        });
+    }
+    Ok(out)
+}
+
+/// Incidents on hold awaiting `problem`.
+pub(crate) fn awaiting(kv: &dyn Kv, problem: ProblemId) -> Result<Vec<IncidentId>> {
+    let prefix = keys::awaiting_prefix(&problem.0);
+    kv.range(&prefix, &prefix_end(&prefix), false)
+        .map(|item| {
+            let (key, _) = item?;
+            keys::trailing_uuid(&key)
+                .map(IncidentId)
+                .ok_or_else(|| EngineError::Views("malformed awaiting key".into()))
+        })
+        .collect()
+}

@@ -1,0 +1,172 @@
+//! Read models: record views, queues, numbers, KEDB, change calendar, alert dedup keys and the
+//! causation index, kept in one ordered key space (see [`keys`] for the layout) with a
+//! checkpoint, and the projector that folds the log into them.
+//!
+//! The projector applies the log strictly in position order, one batch at a time; each batch
+//! is one atomic write that also moves the checkpoint (and records the id of the event at the
+//! checkpoint, so that a view store that got ahead of its log is detected and rebuilt). Every
+//! key is a pure function of the records' current states (see [`view`]), so a rebuild from the
+//! log gives exactly what incremental updates gave.
+
+pub(crate) mod calendar;
+pub(crate) mod kedb;
+pub(crate) mod keys;
+pub(crate) mod queue;
+pub(crate) mod timeline;
+pub(crate) mod view;
+
+use crate::error::{EngineError, Result};
+use crate::kv::{Kv, Overlay};
+use crate::numbers::{HumanNumber, NumberAllocated, numbering_kind};
+use crate::record::{AnyState, RecordRef};
+use opsledger_store::StoredEvent;
+use std::collections::HashMap;
+use uuid::Uuid;
+use view::RecordView;
+
+/// Version of the read-model layout. A store written with another version is wiped and rebuilt
+/// from the log when the engine opens.
+pub(crate) const VIEWS_SCHEMA: u32 = 1;
+
+/// Gives the projector the state of a record after some of its events.
+pub(crate) trait StateSource {
+    /// The state of `record` right after `events`: consecutive events of its stream, in order,
+    /// the last of which is the latest the projector has seen of that stream.
+    fn state_after(&mut self, record: RecordRef, events: &[&StoredEvent]) -> Result<AnyState>;
+}
+
+/// The views' checkpoint: the last position applied and that event's id (one key, written in
+/// the same batch as the read models it describes).
+pub(crate) fn read_checkpoint(kv: &dyn Kv) -> Result<(u64, Option<Uuid>)> {
+    let Some(bytes) = kv.get(keys::CHECKPOINT)? else {
+        return Ok((0, None));
+    };
+    let position = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok().map(u64::from_be_bytes))
+        .unwrap_or(0);
+    let id = bytes.get(8..24).and_then(|b| Uuid::from_slice(b).ok());
+    Ok((position, id))
+}
+
+fn decode_view(bytes: &[u8]) -> Result<RecordView> {
+    serde_json::from_slice(bytes).map_err(EngineError::views)
+}
+
+/// Reads one record view.
+pub(crate) fn get_view(kv: &dyn Kv, record: RecordRef) -> Result<Option<RecordView>> {
+    kv.get(&keys::record(record.kind, &record.id))?
+        .map(|b| decode_view(&b))
+        .transpose()
+}
+
+/// Folds `events` (the next positions after the checkpoint, dense and in order) into the read
+/// models in one atomic write.
+pub(crate) fn apply_batch(
+    kv: &dyn Kv,
+    states: &mut dyn StateSource,
+    events: &[StoredEvent],
+) -> Result<()> {
+    let Some(last) = events.last() else {
+        return Ok(());
+    };
+    let mut ov = Overlay::new(kv);
+    let mut order: Vec<RecordRef> = Vec::new();
+    let mut by_record: HashMap<RecordRef, Vec<&StoredEvent>> = HashMap::new();
+    for e in events {
+        if let Some(kind) = numbering_kind(e.stream.as_str()) {
+            let alloc: NumberAllocated =
+                serde_json::from_slice(&e.payload).map_err(|err| EngineError::Decode {
+                    position: e.position.0,
+                    reason: err.to_string(),
+                })?;
+            ov.put(
+                keys::number(kind, e.version.0),
+                alloc.id.as_bytes().to_vec(),
+            );
+            ov.put(
+                keys::number_of(kind, &alloc.id),
+                e.version.0.to_be_bytes().to_vec(),
+            );
+        } else if let Some(record) = RecordRef::from_stream(e.stream.as_str()) {
+            by_record
+                .entry(record)
+                .or_insert_with(|| {
+                    order.push(record);
+                    Vec::new()
+                })
+                .push(e);
+        }
+        if let Some(cause) = e.causation_id {
+            ov.put(keys::caused(&cause, e.position.0), Vec::new());
+        }
+    }
+    for record in order {
+        let evs = by_record.get(&record).map(Vec::as_slice).unwrap_or(&[]);
+        let Some(last_event) = evs.last() else {
+            continue;
+        };
+        let state = states.state_after(record, evs)?;
+        let Some(current) = state.to_record() else {
+            continue;
+        };
+        let view_key = keys::record(record.kind, &record.id);
+        let old = ov.get(&view_key)?.map(|b| decode_view(&b)).transpose()?;
+        let number = match old.as_ref().and_then(|v| v.number) {
+            Some(n) => Some(n),
+            None => ov
+                .get(&keys::number_of(record.kind, &record.id))?
+                .and_then(|b| b.try_into().ok().map(u64::from_be_bytes))
+                .map(|n| HumanNumber::new(record.kind, n)),
+        };
+        let new = RecordView::derive(
+            &current,
+            number,
+            last_event.version.0,
+            last_event.position.0,
+            last_event.recorded_at,
+        );
+        let old_keys = old.map(|v| v.index_keys()).unwrap_or_default();
+        let new_keys = new.index_keys();
+        for k in old_keys.difference(&new_keys) {
+            ov.remove(k.clone());
+        }
+        for k in new_keys.difference(&old_keys) {
+            ov.put(k.clone(), Vec::new());
+        }
+        ov.put(
+            view_key,
+            serde_json::to_vec(&new).map_err(EngineError::views)?,
+        );
+    }
+    let mut checkpoint = last.position.0.to_be_bytes().to_vec();
+    checkpoint.extend_from_slice(last.event_id.as_bytes());
+    ov.put(keys::CHECKPOINT.to_vec(), checkpoint);
+    ov.commit()
+}
+
+/// States kept in a map, folded from the first event on: the state source of as-of replays.
+#[derive(Default)]
+pub(crate) struct ReplayStates {
+    pub(crate) states: HashMap<RecordRef, (u64, AnyState)>,
+}
+
+impl StateSource for ReplayStates {
+    fn state_after(&mut self, record: RecordRef, events: &[&StoredEvent]) -> Result<AnyState> {
+        let entry = self
+            .states
+            .entry(record)
+            .or_insert_with(|| (0, AnyState::empty(record.kind)));
+        let mut state = std::mem::replace(&mut entry.1, AnyState::empty(record.kind));
+        for e in events {
+            if e.version.0 <= entry.0 {
+                continue;
+            }
+            let decoded = crate::record::decode_as(record.kind, e)?;
+            state = state.evolve(&decoded);
+            entry.0 = e.version.0;
+        }
+        entry.1 = state.clone();
+        Ok(state)
+    }
+}

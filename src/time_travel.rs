@@ -1,0 +1,344 @@
+//! Queries, now or as of any recorded instant.
+//!
+//! A [`ReadView`] answers every query. The live view (`as_of = None`) reads the read models,
+//! caught up to the log's head first. An as-of view reflects exactly the events recorded at or
+//! before its instant: it finds the last such position (recorded times never decrease along
+//! the log), and for view-wide queries (queues, KEDB, calendar, alerts, record views) replays
+//! the log up to there into in-memory read models through the same projector code the live
+//! models use. So "as of T" *is* "replay the log up to T", by construction; its cost grows with
+//! the log prefix (use one view for several queries). Record states, timelines and number
+//! lookups as of T need no replay: they read the record's own stream up to the position, and
+//! the append-only number and causation indexes filtered by it.
+
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+use crate::kv::{Kv, MemoryKv, prefix_end};
+use crate::numbers::HumanNumber;
+use crate::projections::calendar::CalendarEntry;
+use crate::projections::kedb::{KedbQuery, KnownErrorEntry, OpenAlert};
+use crate::projections::queue::{Page, QueueFilter};
+use crate::projections::timeline::{EventRef, TimelineEntry, describe};
+use crate::projections::view::RecordView;
+use crate::projections::{self, ReplayStates, calendar, get_view, kedb, keys, queue};
+use crate::record::{AnyState, RecordRef, RecordState, decode_as, fold_stored};
+use chrono::{DateTime, Utc};
+use opsledger_core::change::Change;
+use opsledger_core::incident::Incident;
+use opsledger_core::problem::Problem;
+use opsledger_core::window::TimeWindow;
+use opsledger_core::{ChangeId, IncidentId, ProblemId};
+use opsledger_store::Position;
+use parking_lot::Mutex;
+use std::sync::Arc;
+
+/// Events read per call while replaying.
+const REPLAY_PAGE: usize = 1_000;
+
+/// The read models at one instant: now, or as of a recorded instant.
+pub struct ReadView<'e> {
+    engine: &'e Engine,
+    as_of: Option<DateTime<Utc>>,
+    position: u64,
+    replay: Mutex<Option<Arc<MemoryKv>>>,
+}
+
+impl std::fmt::Debug for ReadView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadView")
+            .field("as_of", &self.as_of)
+            .field("position", &self.position)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'e> ReadView<'e> {
+    pub(crate) fn new(engine: &'e Engine, as_of: Option<DateTime<Utc>>) -> Result<Self> {
+        let inner = &engine.inner;
+        let head = inner.catch_up()?;
+        let position = match as_of {
+            None => head,
+            Some(t) => last_position_at(engine, head, t)?,
+        };
+        Ok(Self {
+            engine,
+            as_of,
+            position,
+            replay: Mutex::new(None),
+        })
+    }
+
+    /// The instant this view is as of (`None`: now).
+    pub fn as_of(&self) -> Option<DateTime<Utc>> {
+        self.as_of
+    }
+
+    /// The last log position this view reflects.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    fn bound(&self) -> Option<u64> {
+        self.as_of.map(|_| self.position)
+    }
+
+    /// The read models this view queries.
+    fn kv(&self) -> Result<Arc<dyn Kv>> {
+        if self.as_of.is_none() {
+            return Ok(self.engine.inner.views.clone());
+        }
+        let mut slot = self.replay.lock();
+        if let Some(kv) = slot.as_ref() {
+            return Ok(kv.clone());
+        }
+        let kv = Arc::new(MemoryKv::new());
+        let mut states = ReplayStates::default();
+        let store = self.engine.inner.store();
+        let mut next = 1u64;
+        while next <= self.position {
+            let want = usize::try_from(self.position - next + 1)
+                .unwrap_or(REPLAY_PAGE)
+                .min(REPLAY_PAGE);
+            let page = store.read_all(Position(next), want)?;
+            let Some(last) = page.last().map(|e| e.position.0) else {
+                break;
+            };
+            projections::apply_batch(&*kv, &mut states, &page)?;
+            next = last + 1;
+        }
+        *slot = Some(kv.clone());
+        Ok(kv)
+    }
+
+    /// The view of one record.
+    pub fn record(&self, record: RecordRef) -> Result<Option<RecordView>> {
+        get_view(&*self.kv()?, record)
+    }
+
+    /// The record with human number `number`, if it existed at this view's instant.
+    pub fn lookup(&self, number: &HumanNumber) -> Result<Option<RecordRef>> {
+        let inner = &self.engine.inner;
+        let Some(id) = inner
+            .views
+            .get(&keys::number(number.kind, number.value))?
+            .and_then(|b| uuid::Uuid::from_slice(&b).ok())
+        else {
+            return Ok(None);
+        };
+        let record = RecordRef::new(number.kind, id);
+        match self.bound() {
+            None => Ok(Some(record)),
+            Some(bound) => {
+                let first =
+                    inner
+                        .store()
+                        .read_stream(&record.stream(), opsledger_store::Version(1), 1)?;
+                Ok(first
+                    .first()
+                    .filter(|e| e.position.0 <= bound)
+                    .map(|_| record))
+            }
+        }
+    }
+
+    /// The view of the record with human number `number` (for example `INC0000042`).
+    pub fn find(&self, number: &str) -> Result<Option<RecordView>> {
+        let number: HumanNumber = number.parse()?;
+        match self.lookup(&number)? {
+            Some(record) => self.record(record),
+            None => Ok(None),
+        }
+    }
+
+    /// A record's human number.
+    pub fn number_of(&self, record: RecordRef) -> Result<Option<HumanNumber>> {
+        let n = self.engine.inner.number_of(record)?;
+        match (n, self.bound()) {
+            (Some(n), Some(_)) => Ok(self.lookup(&n)?.map(|_| n)),
+            (n, None) => Ok(n),
+            (None, Some(_)) => Ok(None),
+        }
+    }
+
+    /// The full state of a record.
+    pub fn state(&self, record: RecordRef) -> Result<Option<RecordState>> {
+        let inner = &self.engine.inner;
+        match self.bound() {
+            None => Ok(inner.loader().latest(&record)?.1.to_record()),
+            Some(bound) => {
+                let events = inner.stream_events(&record.stream(), Some(bound), usize::MAX)?;
+                Ok(fold_stored(record.kind, AnyState::empty(record.kind), &events)?.to_record())
+            }
+        }
+    }
+
+    /// The full state of an incident.
+    pub fn incident(&self, id: IncidentId) -> Result<Option<Incident>> {
+        Ok(match self.state(RecordRef::incident(id))? {
+            Some(RecordState::Incident(i)) => Some(i),
+            Some(RecordState::Problem(_) | RecordState::Change(_)) | None => None,
+        })
+    }
+
+    /// The full state of a problem.
+    pub fn problem(&self, id: ProblemId) -> Result<Option<Problem>> {
+        Ok(match self.state(RecordRef::problem(id))? {
+            Some(RecordState::Problem(p)) => Some(p),
+            Some(RecordState::Incident(_) | RecordState::Change(_)) | None => None,
+        })
+    }
+
+    /// The full state of a change.
+    pub fn change(&self, id: ChangeId) -> Result<Option<Change>> {
+        Ok(match self.state(RecordRef::change(id))? {
+            Some(RecordState::Change(c)) => Some(c),
+            Some(RecordState::Incident(_) | RecordState::Problem(_)) | None => None,
+        })
+    }
+
+    /// A page of a work queue. Age filters count from this view's instant.
+    pub fn queue(&self, filter: &QueueFilter) -> Result<Page<RecordView>> {
+        let inner = &self.engine.inner;
+        let now = self.as_of.unwrap_or_else(|| inner.config.clock.now());
+        queue::query(
+            &*self.kv()?,
+            filter,
+            now,
+            inner.config.limits.max_page_size,
+            inner.config.limits.max_scan,
+        )
+    }
+
+    /// The audit trail of a record, oldest first (at most the engine's `max_timeline` events).
+    pub fn timeline(&self, record: RecordRef) -> Result<Vec<TimelineEntry>> {
+        let inner = &self.engine.inner;
+        let store = inner.store();
+        let events = inner.stream_events(
+            &record.stream(),
+            self.bound(),
+            inner.config.limits.max_timeline,
+        )?;
+        let bound = self.bound().unwrap_or(u64::MAX);
+        let describe_ref = |e: &opsledger_store::StoredEvent| -> Result<EventRef> {
+            let rec = RecordRef::from_stream(e.stream.as_str());
+            Ok(EventRef {
+                event_id: e.event_id,
+                position: e.position.0,
+                record: rec,
+                number: match rec {
+                    Some(r) => inner.number_of(r)?,
+                    None => None,
+                },
+                event_type: e.event_type.clone(),
+            })
+        };
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            let event = decode_as(record.kind, &e)?;
+            let (what, why) = describe(&event);
+            let caused_by = match e.causation_id {
+                Some(c) => match store.event_by_id(c)? {
+                    Some(cause) if cause.position.0 <= bound => Some(describe_ref(&cause)?),
+                    Some(_) | None => None,
+                },
+                None => None,
+            };
+            let prefix = keys::caused_prefix(&e.event_id);
+            let mut caused = Vec::new();
+            for item in inner.views.range(&prefix, &prefix_end(&prefix), false) {
+                let (k, _) = item?;
+                let Some(p) = keys::trailing_u64(&k) else {
+                    continue;
+                };
+                if p > bound {
+                    continue;
+                }
+                if let Some(effect) = store.read_all(Position(p), 1)?.into_iter().next() {
+                    caused.push(describe_ref(&effect)?);
+                }
+            }
+            out.push(TimelineEntry {
+                position: e.position.0,
+                version: e.version.0,
+                event_id: e.event_id,
+                event_type: e.event_type.clone(),
+                recorded_at: e.recorded_at,
+                occurred_at: e.occurred_at,
+                actor: e.actor.clone(),
+                what,
+                why,
+                correlation_id: e.correlation_id,
+                causation_id: e.causation_id,
+                caused_by,
+                caused,
+                event,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Searches the known-error database.
+    pub fn known_errors(&self, query: &KedbQuery) -> Result<Vec<KnownErrorEntry>> {
+        kedb::search(
+            &*self.kv()?,
+            query,
+            self.engine.inner.config.limits.max_page_size,
+        )
+    }
+
+    /// The change calendar over `range` (everything when `None`), with each entry's
+    /// conflicts under the policy in force.
+    pub fn calendar(&self, range: Option<TimeWindow>) -> Result<Vec<CalendarEntry>> {
+        let policy = self.engine.inner.policy();
+        calendar::calendar(&*self.kv()?, range, &policy)
+    }
+
+    /// Alert dedup keys held by open incidents.
+    pub fn open_alerts(&self) -> Result<Vec<OpenAlert>> {
+        kedb::open_alerts(&*self.kv()?, self.engine.inner.config.limits.max_page_size)
+    }
+
+    /// The open incident holding `dedup_key`, if any.
+    pub fn alert_owner(&self, dedup_key: &str) -> Result<Option<IncidentId>> {
+        kedb::alert_owner(&*self.kv()?, dedup_key)
+    }
+
+    /// Incidents on hold awaiting `problem`.
+    pub fn incidents_awaiting(&self, problem: ProblemId) -> Result<Vec<IncidentId>> {
+        kedb::awaiting(&*self.kv()?, problem)
+    }
+
+    /// Every read-model entry except checkpoints, in key order: two views with equal dumps
+    /// answer every query alike (used by the rebuild and as-of tests).
+    #[doc(hidden)]
+    pub fn dump(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut all = self.kv()?.dump()?;
+        all.retain(|(k, _)| k.first() != Some(&b'X'));
+        Ok(all)
+    }
+}
+
+/// The last position recorded at or before `t` (recorded times never decrease along the log).
+fn last_position_at(engine: &Engine, head: u64, t: DateTime<Utc>) -> Result<u64> {
+    let store = engine.inner.store();
+    let recorded = |p: u64| -> Result<DateTime<Utc>> {
+        store
+            .read_all(Position(p), 1)?
+            .into_iter()
+            .next()
+            .map(|e| e.recorded_at)
+            .ok_or_else(|| EngineError::NotFound {
+                what: format!("event at position {p}"),
+            })
+    };
+    // Invariant: every position <= lo is at or before t; every position > hi is after t.
+    let (mut lo, mut hi) = (0u64, head);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if recorded(mid)? <= t {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Ok(lo)
+}

@@ -1,0 +1,10 @@
+mod api;
+mod bad_commands;
+mod concurrency;
+mod idempotency;
+mod lifecycle;
+mod process;
+mod rebuild;
+mod restart;
+mod subscriptions;
+mod time_travel;

@@ -1,0 +1,232 @@
+//! Opening: no replay when read models and checkpoints are current; rebuild when they are
+//! missing, stale or ahead of the log; interrupted follow-ups completed after a crash.
+
+use crate::support::*;
+use opsledger::core::incident::{IncidentCommand, IncidentStatusKind};
+use opsledger::{Engine, EventHook, QueueFilter, RecordRef, StoredEvent};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+fn populate(engine: &Engine, from: u32, to: u32) {
+    let a = agent();
+    for i in from..=to {
+        exec(engine, &a, open_incident(inc(i), &format!("incident {i}")));
+        exec(
+            engine,
+            &a,
+            assign(inc(i), "ops", if i % 2 == 0 { "alice" } else { "bob" }),
+        );
+        exec(engine, &a, note(inc(i), "looking"));
+        if i % 3 == 0 {
+            exec(engine, &a, resolve(inc(i), "fixed"));
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn opening_with_current_read_models_replays_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let engine = sled_engine(dir.path(), &clock, 1);
+    populate(&engine, 1, 60);
+    let head = engine.head().unwrap();
+    let dump = engine.view(None).unwrap().dump().unwrap();
+    engine.close().unwrap();
+
+    let engine = sled_engine(dir.path(), &clock, 2);
+    let stats = engine.stats().unwrap();
+    assert_eq!(stats.head, head);
+    assert_eq!(stats.open.views_events_applied, 0);
+    assert_eq!(stats.open.process_events_checked, 0);
+    assert_eq!(stats.views_checkpoint, head);
+    assert_eq!(engine.view(None).unwrap().dump().unwrap(), dump);
+    // Record states load from snapshots and the tail: equal to a fold from the beginning.
+    for i in [1, 30, 60] {
+        let rec = RecordRef::incident(inc(i));
+        let version = engine
+            .view(None)
+            .unwrap()
+            .record(rec)
+            .unwrap()
+            .unwrap()
+            .version;
+        assert_eq!(
+            engine.view(None).unwrap().state(rec).unwrap(),
+            engine.state_at_version(rec, version).unwrap()
+        );
+    }
+}
+
+#[test]
+fn deleted_read_models_are_rebuilt_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let engine = sled_engine(dir.path(), &clock, 1);
+    populate(&engine, 1, 20);
+    let head = engine.head().unwrap();
+    let dump = engine.view(None).unwrap().dump().unwrap();
+    engine.close().unwrap();
+    std::fs::remove_dir_all(dir.path().join("views")).unwrap();
+
+    let engine = sled_engine(dir.path(), &clock, 2);
+    let stats = engine.stats().unwrap();
+    assert_eq!(stats.open.views_events_applied, head);
+    assert_eq!(
+        stats.open.process_events_checked, 0,
+        "history is not re-run"
+    );
+    assert_eq!(engine.view(None).unwrap().dump().unwrap(), dump);
+    let page = engine
+        .view(None)
+        .unwrap()
+        .queue(&QueueFilter::incidents().limit(100))
+        .unwrap();
+    assert_eq!(page.items.len(), 20);
+}
+
+#[test]
+fn read_models_ahead_of_the_log_are_rebuilt() {
+    let root = tempfile::tempdir().unwrap();
+    let early = root.path().join("early");
+    let late = root.path().join("late");
+    let clock = clock();
+    let engine = sled_engine(&early, &clock, 1);
+    populate(&engine, 1, 5);
+    let early_dump = engine.view(None).unwrap().dump().unwrap();
+    engine.close().unwrap();
+    copy_dir(&early, &late);
+    let engine = sled_engine(&late, &clock, 2);
+    populate(&engine, 6, 10);
+    engine.close().unwrap();
+    // The log of "early" with the read models of "late": as after a crash that lost the
+    // log's tail but not the views.
+    std::fs::remove_dir_all(early.join("views")).unwrap();
+    copy_dir(&late.join("views"), &early.join("views"));
+    let engine = sled_engine(&early, &clock, 3);
+    assert!(engine.stats().unwrap().open.views_rebuilt);
+    assert_eq!(engine.view(None).unwrap().dump().unwrap(), early_dump);
+}
+
+/// Arms a clock when a given event type is projected.
+struct ArmOn {
+    event_type: &'static str,
+    flag: Arc<AtomicBool>,
+}
+
+impl EventHook for ArmOn {
+    fn name(&self) -> &str {
+        "arm-on"
+    }
+    fn on_events(&self, events: &[StoredEvent]) {
+        if events.iter().any(|e| e.event_type == self.event_type) {
+            self.flag.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A clock that panics at its next reading once armed: a crash in the middle of a command.
+#[derive(Debug)]
+struct CrashingClock {
+    inner: opsledger::ManualClock,
+    armed: Arc<AtomicBool>,
+}
+
+impl opsledger::Clock for CrashingClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            panic!("simulated crash");
+        }
+        self.inner.now()
+    }
+}
+
+#[test]
+fn follow_ups_interrupted_by_a_crash_run_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let armed = Arc::new(AtomicBool::new(false));
+    let crashing = Arc::new(CrashingClock {
+        inner: opsledger::ManualClock::new(t0()),
+        armed: armed.clone(),
+    });
+    let manual = clock();
+    let engine = Engine::open(dir.path(), config(&manual, 1).with_clock(crashing)).unwrap();
+    let a = agent();
+    for i in 1..=3 {
+        exec(&engine, &a, open_incident(inc(i), "x"));
+    }
+    for child in [2, 3] {
+        exec(
+            &engine,
+            &a,
+            IncidentCommand::LinkParent {
+                id: inc(child),
+                parent: inc(1),
+            },
+        );
+    }
+    exec(&engine, &a, assign(inc(1), "ops", "alice"));
+    engine.add_hook(Arc::new(ArmOn {
+        event_type: "incident.resolved",
+        flag: armed.clone(),
+    }));
+    // The parent's resolution is stored and projected; the first follow-up's decision then
+    // "crashes" the process.
+    let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        engine.execute(opsledger::CommandEnvelope::new(
+            a.clone(),
+            resolve(inc(1), "done"),
+        ))
+    }));
+    assert!(crashed.is_err());
+    let head = engine.head().unwrap();
+    let child = engine
+        .view(None)
+        .unwrap()
+        .incident(inc(2))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        child.status.kind(),
+        IncidentStatusKind::New,
+        "follow-up not applied yet"
+    );
+    drop(engine);
+
+    let engine = sled_engine(dir.path(), &manual, 2);
+    let stats = engine.stats().unwrap();
+    assert!(stats.open.process_events_checked >= 1);
+    assert!(engine.head().unwrap() > head);
+    for child in [2, 3] {
+        let c = engine
+            .view(None)
+            .unwrap()
+            .incident(inc(child))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            c.status.kind(),
+            IncidentStatusKind::Resolved,
+            "child {child}"
+        );
+    }
+    // And a second open finds nothing more to do.
+    let head = engine.head().unwrap();
+    drop(engine);
+    let engine = sled_engine(dir.path(), &manual, 3);
+    assert_eq!(engine.stats().unwrap().open.process_events_checked, 0);
+    assert_eq!(engine.head().unwrap(), head);
+}

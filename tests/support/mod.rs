@@ -1,0 +1,364 @@
+//! Shared fixtures of the end-to-end tests: a manual clock, deterministic ids, a cast of
+//! actors, record ids and command builders.
+
+#![allow(dead_code)]
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use opsledger::core::change::{ChangeCommand, ChangeType, CloseCode as ChangeCloseCode, Risk};
+use opsledger::core::incident::{CloseCode, HoldReason, IncidentCommand};
+use opsledger::core::problem::ProblemCommand;
+use opsledger::core::window::TimeWindow;
+use opsledger::core::{Actor, ChangeId, Impact, IncidentId, ProblemId, Role, Urgency};
+use opsledger::{
+    AlertReport, Command, CommandEnvelope, Durability, Engine, EngineConfig, EngineError,
+    ManualClock, Outcome, SequentialIds, Uuid,
+};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Monday 2026-01-05 09:00 UTC.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0)
+        .single()
+        .expect("valid")
+}
+
+/// `t0` plus `minutes`.
+pub fn t(minutes: i64) -> DateTime<Utc> {
+    t0() + Duration::minutes(minutes)
+}
+
+pub fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(t0()))
+}
+
+/// A deterministic configuration: manual clock, sequential ids, small cache and frequent
+/// snapshots (so that tests exercise them), `Buffered` durability (closing flushes).
+pub fn config(clock: &Arc<ManualClock>, seed: u64) -> EngineConfig {
+    EngineConfig::default()
+        .with_clock(clock.clone())
+        .with_ids(Arc::new(SequentialIds::new(seed)))
+        .with_durability(Durability::Buffered)
+        .with_snapshot_every(4)
+        .with_cache_records(8)
+}
+
+pub fn memory_engine() -> (Engine, Arc<ManualClock>) {
+    let clock = clock();
+    let engine = Engine::in_memory(config(&clock, 1)).expect("in-memory engine");
+    (engine, clock)
+}
+
+pub fn sled_engine(dir: &Path, clock: &Arc<ManualClock>, seed: u64) -> Engine {
+    Engine::open(dir, config(clock, seed)).expect("open engine")
+}
+
+// ---- the cast ----------------------------------------------------------------------------
+
+pub fn agent() -> Actor {
+    Actor::new("alice", [Role::Agent])
+}
+pub fn agent2() -> Actor {
+    Actor::new("bob", [Role::Agent])
+}
+pub fn manager() -> Actor {
+    Actor::new("maria", [Role::Manager])
+}
+pub fn problem_manager() -> Actor {
+    Actor::new("pat", [Role::ProblemManager])
+}
+pub fn change_manager() -> Actor {
+    Actor::new("chris", [Role::ChangeManager])
+}
+pub fn cab(name: &str) -> Actor {
+    Actor::new(name, [Role::CabMember])
+}
+pub fn requester() -> Actor {
+    Actor::new("rita", [Role::Requester])
+}
+pub fn monitor() -> Actor {
+    Actor::new("prometheus", [Role::Agent])
+}
+
+// ---- ids -----------------------------------------------------------------------------------
+
+pub fn inc(n: u32) -> IncidentId {
+    IncidentId(Uuid::from_u128(
+        0x0195_0000_0000_7000_8000_0001_0000_0000 + u128::from(n),
+    ))
+}
+pub fn prb(n: u32) -> ProblemId {
+    ProblemId(Uuid::from_u128(
+        0x0195_0000_0000_7000_8000_0002_0000_0000 + u128::from(n),
+    ))
+}
+pub fn chg(n: u32) -> ChangeId {
+    ChangeId(Uuid::from_u128(
+        0x0195_0000_0000_7000_8000_0003_0000_0000 + u128::from(n),
+    ))
+}
+
+// ---- execution -----------------------------------------------------------------------------
+
+#[track_caller]
+pub fn exec(engine: &Engine, actor: &Actor, command: impl Into<Command>) -> Outcome {
+    let command = command.into();
+    let name = command.name();
+    match engine.execute(CommandEnvelope::new(actor.clone(), command)) {
+        Ok(o) => o,
+        Err(e) => panic!("{name} by {} failed: {e} ({})", actor.id, e.code()),
+    }
+}
+
+pub fn try_exec(
+    engine: &Engine,
+    actor: &Actor,
+    command: impl Into<Command>,
+) -> Result<Outcome, EngineError> {
+    engine.execute(CommandEnvelope::new(actor.clone(), command.into()))
+}
+
+// ---- command builders -----------------------------------------------------------------------
+
+pub fn open_incident(id: IncidentId, title: &str) -> IncidentCommand {
+    IncidentCommand::Open {
+        id,
+        title: title.into(),
+        description: String::new(),
+        caller: "carol".into(),
+        impact: Impact::Medium,
+        urgency: Urgency::Medium,
+        service: Some("webshop".into()),
+        cis: vec!["web-01".into()],
+        group: Some("service-desk".into()),
+        assignee: None,
+        alert: None,
+    }
+}
+
+pub fn open_incident_full(
+    id: IncidentId,
+    title: &str,
+    impact: Impact,
+    urgency: Urgency,
+    group: &str,
+    service: &str,
+    ci: &str,
+) -> IncidentCommand {
+    IncidentCommand::Open {
+        id,
+        title: title.into(),
+        description: String::new(),
+        caller: "carol".into(),
+        impact,
+        urgency,
+        service: Some(service.into()),
+        cis: vec![ci.into()],
+        group: Some(group.into()),
+        assignee: None,
+        alert: None,
+    }
+}
+
+pub fn assign(id: IncidentId, group: &str, assignee: &str) -> IncidentCommand {
+    IncidentCommand::Assign {
+        id,
+        group: Some(group.into()),
+        assignee: Some(assignee.into()),
+    }
+}
+
+pub fn resolve(id: IncidentId, notes: &str) -> IncidentCommand {
+    IncidentCommand::Resolve {
+        id,
+        code: CloseCode::SolvedWorkaround,
+        notes: notes.into(),
+    }
+}
+
+pub fn close(id: IncidentId) -> IncidentCommand {
+    IncidentCommand::Close { id }
+}
+
+pub fn note(id: IncidentId, text: &str) -> IncidentCommand {
+    IncidentCommand::AddWorkNote {
+        id,
+        text: text.into(),
+    }
+}
+
+pub fn await_problem(id: IncidentId, problem: ProblemId) -> IncidentCommand {
+    IncidentCommand::PutOnHold {
+        id,
+        reason: HoldReason::AwaitingProblem { problem },
+    }
+}
+
+pub fn alert(key: &str, id: Option<IncidentId>) -> AlertReport {
+    AlertReport {
+        dedup_key: key.into(),
+        source: "prometheus".into(),
+        seen_at: None,
+        title: format!("Alert {key} firing"),
+        description: String::new(),
+        impact: Impact::High,
+        urgency: Urgency::High,
+        service: Some("payments".into()),
+        cis: vec!["pay-api".into()],
+        group: Some("payments-oncall".into()),
+        caller: None,
+        incident_id: id,
+    }
+}
+
+pub fn create_problem(id: ProblemId, title: &str) -> ProblemCommand {
+    ProblemCommand::Create {
+        id,
+        title: title.into(),
+        description: String::new(),
+        impact: Impact::Medium,
+        urgency: Urgency::Medium,
+        service: Some("webshop".into()),
+        cis: ["db-orders-01".into()].into_iter().collect(),
+    }
+}
+
+/// Takes a new problem through assessment and analysis to a known error and a fix in
+/// progress (as the problem manager).
+pub fn problem_to_fix(engine: &Engine, id: ProblemId) {
+    let pm = problem_manager();
+    exec(
+        engine,
+        &pm,
+        ProblemCommand::Assign {
+            id,
+            group: "problem-mgmt".into(),
+            assignee: Some("pat".into()),
+        },
+    );
+    exec(engine, &pm, ProblemCommand::Assess { id });
+    exec(engine, &pm, ProblemCommand::StartAnalysis { id });
+    exec(
+        engine,
+        &pm,
+        ProblemCommand::RecordRootCause {
+            id,
+            cause: "Connection pool exhausted under batch load".into(),
+        },
+    );
+    exec(
+        engine,
+        &pm,
+        ProblemCommand::MarkKnownError {
+            id,
+            symptom: "Checkout times out during nightly batch".into(),
+            root_cause: "Connection pool too small".into(),
+            workaround: Some("Restart the batch after 06:00".into()),
+            affected_cis: ["db-orders-01".into()].into_iter().collect(),
+        },
+    );
+    exec(
+        engine,
+        &pm,
+        ProblemCommand::StartFix {
+            id,
+            fix_notes: "Raise the pool size via change".into(),
+        },
+    );
+}
+
+pub fn request_change(id: ChangeId, title: &str, ci: &str) -> ChangeCommand {
+    ChangeCommand::Request {
+        id,
+        title: title.into(),
+        description: String::new(),
+        change_type: ChangeType::Normal,
+        risk: Risk::Moderate,
+        cis: [ci.into()].into_iter().collect(),
+        implementation_plan: "Apply the new configuration".into(),
+        backout_plan: "Restore the previous configuration".into(),
+        test_plan: String::new(),
+        assignee: Some("ivan".into()),
+    }
+}
+
+pub fn plan(id: ChangeId, window: TimeWindow) -> ChangeCommand {
+    ChangeCommand::Plan {
+        id,
+        window,
+        assignee: None,
+        calendar: Vec::new(),
+        ci_relations: Vec::new(),
+        accept_conflicts: None,
+    }
+}
+
+pub fn approve(id: ChangeId) -> ChangeCommand {
+    ChangeCommand::Approve {
+        id,
+        comment: Some("ok".into()),
+        calendar: Vec::new(),
+        ci_relations: Vec::new(),
+        accept_conflicts: None,
+    }
+}
+
+pub fn window(from_min: i64, to_min: i64) -> TimeWindow {
+    TimeWindow::new(t(from_min), t(to_min))
+}
+
+/// Requests, plans, submits, sends to the CAB and approves a normal change (booked into
+/// `win`), as the change manager (requester) and a CAB member.
+pub fn change_to_scheduled(engine: &Engine, id: ChangeId, ci: &str, win: TimeWindow) {
+    let chm = change_manager();
+    exec(engine, &chm, request_change(id, "Raise DB pool size", ci));
+    exec(engine, &chm, plan(id, win));
+    exec(
+        engine,
+        &chm,
+        ChangeCommand::Submit {
+            id,
+            calendar: Vec::new(),
+            ci_relations: Vec::new(),
+            accept_conflicts: None,
+        },
+    );
+    exec(engine, &chm, ChangeCommand::RequestAuthorization { id });
+    exec(engine, &cab("cora"), approve(id));
+}
+
+/// Implements and closes a scheduled change (the clock must be inside its window).
+pub fn change_implement_and_close(engine: &Engine, id: ChangeId, successful: bool) {
+    let chm = change_manager();
+    exec(engine, &chm, ChangeCommand::StartImplementation { id });
+    exec(engine, &chm, ChangeCommand::CompleteImplementation { id });
+    exec(
+        engine,
+        &chm,
+        ChangeCommand::Close {
+            id,
+            code: if successful {
+                ChangeCloseCode::Successful
+            } else {
+                ChangeCloseCode::Unsuccessful {
+                    backout: opsledger::core::change::BackoutRecord {
+                        performed: true,
+                        notes: "rolled back".into(),
+                    },
+                }
+            },
+            notes: "Reviewed".into(),
+        },
+    );
+}
+
+/// The manual clock's reading, as an extension for tests.
+pub trait ClockExt {
+    fn now_at(&self) -> DateTime<Utc>;
+}
+
+impl ClockExt for Arc<ManualClock> {
+    fn now_at(&self) -> DateTime<Utc> {
+        opsledger::Clock::now(&**self)
+    }
+}

@@ -9,7 +9,7 @@ use crate::hooks::EventHook;
 use crate::idempotency::{self, IDEMPOTENCY_EVENT, IdempotencyRecord};
 use crate::kv::{Kv, MemoryKv, prefix_end};
 use crate::numbers::{self, HumanNumber, NUMBER_EVENT};
-use crate::process::{self, Facts, follow_up_event_id};
+use crate::process::{self, Facts, follow_up_event_id_with};
 use crate::projections::view::RecordView;
 use crate::projections::{self, VIEWS_SCHEMA, calendar, get_view, kedb, keys};
 use crate::record::{AnyState, RecordEvent, RecordRef, decode_event};
@@ -78,6 +78,41 @@ impl Backend {
 struct PmState {
     /// First positions (lower bounds) of commands whose follow-ups have not run yet.
     pending: BTreeMap<u64, usize>,
+}
+
+/// A registered process-manager floor (see [`PmState::pending`]), released on drop unless
+/// kept: a kept floor (follow-ups that could not run) holds the persisted process checkpoint
+/// before the command, so the next open re-runs its follow-ups. On unwind the floor is kept too
+/// (and the checkpoint persisted with it), never released past follow-ups that did not run.
+struct PmFloor<'a> {
+    inner: &'a Inner,
+    floor: u64,
+    keep: bool,
+}
+
+impl<'a> PmFloor<'a> {
+    fn register(inner: &'a Inner, floor: u64) -> Self {
+        inner.pm_register(floor);
+        Self {
+            inner,
+            floor,
+            keep: false,
+        }
+    }
+
+    fn keep(&mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for PmFloor<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.inner.persist_pm_checkpoint();
+        } else if !self.keep {
+            self.inner.pm_release(self.floor);
+        }
+    }
 }
 
 pub(crate) struct Inner {
@@ -153,6 +188,8 @@ pub struct OpenReport {
 struct Cause {
     event: Uuid,
     process: &'static str,
+    /// Set when other reactions to the same event share process and target.
+    discriminator: Option<Uuid>,
 }
 
 fn store_config(config: &EngineConfig) -> StoreConfig {
@@ -483,6 +520,19 @@ fn pair(
     }
 }
 
+/// Whether a follow-up's error is a final refusal (the command is wrong for the record's state),
+/// as opposed to a transient failure worth re-running.
+fn is_refusal(e: &EngineError) -> bool {
+    matches!(
+        e,
+        EngineError::Domain(_)
+            | EngineError::InvalidInput { .. }
+            | EngineError::NotFound { .. }
+            | EngineError::LimitExceeded { .. }
+            | EngineError::IdempotencyKeyReused { .. }
+    )
+}
+
 fn kind_index(kind: RecordKind) -> usize {
     match kind {
         RecordKind::Incident => 0,
@@ -583,6 +633,7 @@ impl Inner {
             Ok(())
         })()
         .and_then(|()| {
+            let mut kept_floor = false;
             let mut next = pm_from + 1;
             while next <= head {
                 let page = store.read_all(Position(next), PROJECT_PAGE)?;
@@ -594,7 +645,13 @@ impl Inner {
                     let correlation = event
                         .correlation_id
                         .unwrap_or_else(|| self.config.ids.new_id());
-                    let _ = self.run_follow_ups(vec![(event, None)], correlation);
+                    let position = event.position.0;
+                    let (_, _, incomplete) = self.run_follow_ups(vec![(event, None)], correlation);
+                    if incomplete && !kept_floor {
+                        // A transient failure: keep the checkpoint before it, for the next open.
+                        self.pm_register(position);
+                        kept_floor = true;
+                    }
                 }
                 next = last + 1;
             }
@@ -695,7 +752,8 @@ impl Inner {
                     hook.on_events(&batch);
                 }));
             }
-            self.maybe_persist_pm_checkpoint()?;
+            // Best effort: the events are projected, a failed write only delays the checkpoint.
+            let _ = self.maybe_persist_pm_checkpoint();
         }
         Ok(applied)
     }
@@ -726,7 +784,7 @@ impl Inner {
         // Process managers must not be checkpointed past this command before its follow-ups
         // ran: register a lower bound of its position before it is appended.
         let floor = self.store().head()?.0 + 1;
-        self.pm_register(floor);
+        let mut registration = PmFloor::register(self, floor);
         let result = self
             .execute_one(
                 &actor,
@@ -737,15 +795,33 @@ impl Inner {
             )
             .map(|(mut outcome, decoded)| {
                 if !outcome.replayed {
-                    let roots = pair(&outcome.events, decoded);
-                    let (follow_ups, truncated) = self.run_follow_ups(roots, correlation);
-                    outcome.follow_ups = follow_ups;
-                    outcome.follow_ups_truncated = truncated;
+                    // The command is stored: from here on, nothing turns it into an error.
+                    let own_last = outcome.events.last().map_or(0, |e| e.position.0);
+                    if self.checkpoint.load(Ordering::Acquire) < own_last {
+                        let _ = self.project_to(own_last, &[]);
+                    }
+                    if self.checkpoint.load(Ordering::Acquire) < own_last {
+                        // The read models could not reach the events: the process managers
+                        // would decide on stale facts. Leave the follow-ups to the next open.
+                        registration.keep();
+                    } else {
+                        let roots = pair(&outcome.events, decoded);
+                        let (follow_ups, truncated, incomplete) =
+                            self.run_follow_ups(roots, correlation);
+                        outcome.follow_ups = follow_ups;
+                        outcome.follow_ups_truncated = truncated;
+                        if incomplete {
+                            // A follow-up failed for a transient reason: the process
+                            // checkpoint stays before this command, the next open re-runs it.
+                            registration.keep();
+                        }
+                    }
                 }
                 outcome
             });
-        self.pm_release(floor);
-        self.maybe_persist_pm_checkpoint()?;
+        drop(registration);
+        // Best effort: a failed checkpoint write must not fail a stored command.
+        let _ = self.maybe_persist_pm_checkpoint();
         result
     }
 
@@ -761,7 +837,7 @@ impl Inner {
             Some(k) => {
                 idempotency::validate_key(k, self.config.limits.max_idempotency_key_bytes)?;
                 let fp = idempotency::fingerprint(actor, command)?;
-                if let Some(outcome) = self.replay(k, fp)? {
+                if let Some(outcome) = self.replay(actor, k, fp)? {
                     return Ok((outcome, Vec::new()));
                 }
                 Some((k.to_owned(), fp))
@@ -913,9 +989,21 @@ impl Inner {
         let attempts = self.config.max_attempts;
         for attempt in 1..=attempts {
             let (version, state) = self.loader().latest(&record)?;
+            // A concurrent request with the same key may have won since the check before the
+            // locks: its outcome, never an error, is this request's answer.
+            if let Some((key, fingerprint)) = idem
+                && let Some(outcome) = self.replay(actor, key, *fingerprint)?
+            {
+                return Ok((outcome, Vec::new()));
+            }
             if let Some(e) = expected
                 && e != version
             {
+                if let Some((key, fingerprint)) = idem
+                    && let Some(outcome) = self.replay(actor, key, *fingerprint)?
+                {
+                    return Ok((outcome, Vec::new()));
+                }
                 return Err(EngineError::Conflict {
                     record: stream.to_string(),
                     expected: e,
@@ -925,17 +1013,28 @@ impl Inner {
             let mut command = command.clone();
             self.fill_calendar(&mut command, &state)?;
             let ctx = Context::new(self.config.clock.now(), actor.clone(), policy.clone());
-            let events = decide(&state, &command, &ctx)?;
+            let events = match decide(&state, &command, &ctx) {
+                Ok(events) => events,
+                Err(e) => {
+                    if let Some((key, fingerprint)) = idem
+                        && let Some(outcome) = self.replay(actor, key, *fingerprint)?
+                    {
+                        return Ok((outcome, Vec::new()));
+                    }
+                    return Err(e);
+                }
+            };
             let causation = cause.map(|c| c.event);
             let new_events = events
                 .iter()
                 .enumerate()
                 .map(|(i, e)| {
                     let id = match cause {
-                        Some(c) => follow_up_event_id(
+                        Some(c) => follow_up_event_id_with(
                             c.event,
                             c.process,
                             record,
+                            c.discriminator,
                             u32::try_from(i).unwrap_or(u32::MAX),
                         ),
                         None => ids.new_id(),
@@ -945,7 +1044,34 @@ impl Inner {
                 .collect::<Result<Vec<NewEvent>>>()?;
             let count = new_events.len() as u64;
             let new_version = version + count;
+            // The key's request goes first: a concurrent request with the same key conflicts
+            // on the key (and replays) before it conflicts on the numbering or record stream.
             let mut requests = Vec::with_capacity(3);
+            if let Some((key, fingerprint)) = idem {
+                let rec = IdempotencyRecord {
+                    key: key.clone(),
+                    fingerprint: *fingerprint,
+                    record,
+                    first_version: if count > 0 { version + 1 } else { 0 },
+                    count,
+                    version: new_version,
+                };
+                requests.push(AppendRequest::new(
+                    idempotency::key_stream(actor.id.as_str(), key),
+                    ExpectedVersion::NoStream,
+                    vec![NewEvent {
+                        event_id: ids.new_id(),
+                        event_type: IDEMPOTENCY_EVENT.to_owned(),
+                        schema_version: 1,
+                        occurred_at: ctx.now,
+                        actor: actor.id.as_str().to_owned(),
+                        correlation_id: Some(correlation),
+                        causation_id: causation,
+                        payload: serde_json::to_vec(&rec)
+                            .map_err(|e| EngineError::invalid("idempotency_key", e.to_string()))?,
+                    }],
+                ));
+            }
             let mut number = None;
             if creates && count > 0 {
                 let numbering = numbers::numbering_stream(kind);
@@ -966,37 +1092,17 @@ impl Inner {
                 ));
                 number = Some(HumanNumber::new(kind, current + 1));
             }
+            let record_request = requests.len();
             if count > 0 {
                 let expect = if version == 0 {
                     ExpectedVersion::NoStream
                 } else {
                     ExpectedVersion::Exact(Version(version))
                 };
-                requests.push(AppendRequest::new(stream.clone(), expect, new_events));
-            }
-            if let Some((key, fingerprint)) = idem {
-                let rec = IdempotencyRecord {
-                    key: key.clone(),
-                    fingerprint: *fingerprint,
-                    record,
-                    first_version: if count > 0 { version + 1 } else { 0 },
-                    count,
-                    version: new_version,
-                };
                 requests.push(AppendRequest::new(
-                    idempotency::key_stream(key),
-                    ExpectedVersion::NoStream,
-                    vec![NewEvent {
-                        event_id: ids.new_id(),
-                        event_type: IDEMPOTENCY_EVENT.to_owned(),
-                        schema_version: 1,
-                        occurred_at: ctx.now,
-                        actor: actor.id.as_str().to_owned(),
-                        correlation_id: Some(correlation),
-                        causation_id: causation,
-                        payload: serde_json::to_vec(&rec)
-                            .map_err(|e| EngineError::invalid("idempotency_key", e.to_string()))?,
-                    }],
+                    stream.clone(),
+                    expect,
+                    new_events.clone(),
                 ));
             }
             if requests.is_empty() {
@@ -1019,29 +1125,43 @@ impl Inner {
                             "append returned no outcome".into(),
                         )));
                     };
+                    // The command is stored: nothing below may turn it into an error (the
+                    // caller would retry a command that is in the log, and its follow-ups
+                    // would be lost). Reads are retried; what still fails is left to the
+                    // caller's projection check (see `execute`).
                     let (first, last) = (first.first_position.0, last.last_position.0);
-                    let stored = store.read_all(
-                        Position(first),
-                        usize::try_from(last - first + 1).unwrap_or(usize::MAX),
-                    )?;
-                    if count > 0 {
+                    let own = (count > 0).then(|| outcomes.get(record_request)).flatten();
+                    // An exact retry of events already stored (derived follow-up ids): the
+                    // store acknowledged the earlier append, whose state may differ from
+                    // the one decided here.
+                    let duplicate = outcomes.iter().any(|o| o.was_duplicate);
+                    let new_version = match own {
+                        Some(o) if duplicate => o.last_version.0,
+                        _ => new_version,
+                    };
+                    let stored = self.read_appended(own, first, last, &stream, &new_events);
+                    if count > 0 && !duplicate {
                         let mut new_state = (*state).clone();
                         for e in &events {
                             new_state = new_state.evolve(e);
                         }
                         self.cache.put(record, new_version, Arc::new(new_state));
                     }
-                    self.project_to(last, &stored)?;
+                    for retry in 1..=3 {
+                        if self.project_to(last, &[]).is_ok() {
+                            break;
+                        }
+                        backoff(retry);
+                    }
                     let number = match number {
                         Some(n) => Some(n),
-                        None => self.number_of(record)?,
+                        None => self.number_of(record).ok().flatten(),
                     };
-                    let stored_events = stored.into_iter().filter(|e| e.stream == stream).collect();
                     let outcome = Outcome {
                         record,
                         number,
                         version: new_version,
-                        events: stored_events,
+                        events: stored,
                         follow_ups: Vec::new(),
                         replayed: false,
                         follow_ups_truncated: false,
@@ -1054,13 +1174,21 @@ impl Inner {
                     ..
                 }) => {
                     if let Some((key, fingerprint)) = idem
-                        && conflicted == idempotency::key_stream(key)
+                        && conflicted == idempotency::key_stream(actor.id.as_str(), key)
                     {
-                        return Ok((self.replay_when_visible(key, *fingerprint)?, Vec::new()));
+                        return Ok((
+                            self.replay_when_visible(actor, key, *fingerprint)?,
+                            Vec::new(),
+                        ));
                     }
                     if let Some(e) = expected
                         && conflicted == stream
                     {
+                        if let Some((key, fingerprint)) = idem
+                            && let Some(outcome) = self.replay(actor, key, *fingerprint)?
+                        {
+                            return Ok((outcome, Vec::new()));
+                        }
                         return Err(EngineError::Conflict {
                             record: stream.to_string(),
                             expected: e,
@@ -1079,11 +1207,60 @@ impl Inner {
         })
     }
 
+    /// The record events of a successful append, as stored: read back (retried), else rebuilt
+    /// from what was appended and the store's acknowledgement (recorded time: now).
+    fn read_appended(
+        &self,
+        own: Option<&opsledger_store::AppendOutcome>,
+        first: u64,
+        last: u64,
+        stream: &StreamId,
+        appended: &[NewEvent],
+    ) -> Vec<StoredEvent> {
+        let Some(own) = own else {
+            return Vec::new();
+        };
+        let (from, to) = if own.was_duplicate {
+            (own.first_position.0, own.last_position.0)
+        } else {
+            (first, last)
+        };
+        for retry in 1..=3 {
+            match self.store().read_all(
+                Position(from),
+                usize::try_from(to.saturating_sub(from) + 1).unwrap_or(usize::MAX),
+            ) {
+                Ok(stored) => return stored.into_iter().filter(|e| &e.stream == stream).collect(),
+                Err(_) => backoff(retry),
+            }
+        }
+        let now = self.config.clock.now();
+        appended
+            .iter()
+            .zip(0u64..)
+            .map(|(e, i)| StoredEvent {
+                position: Position(own.first_position.0 + i),
+                stream: stream.clone(),
+                version: Version(own.first_version.0 + i),
+                event_id: e.event_id,
+                event_type: e.event_type.clone(),
+                schema_version: e.schema_version,
+                occurred_at: e.occurred_at,
+                recorded_at: now,
+                actor: e.actor.clone(),
+                correlation_id: e.correlation_id,
+                causation_id: e.causation_id,
+                payload: e.payload.clone(),
+                checksum: 0,
+            })
+            .collect()
+    }
+
     /// The outcome recorded for `key`, if the key was used; an error if it was used for
     /// another command.
-    fn replay(&self, key: &str, fingerprint: Uuid) -> Result<Option<Outcome>> {
+    fn replay(&self, actor: &Actor, key: &str, fingerprint: Uuid) -> Result<Option<Outcome>> {
         let store = self.store();
-        let stream = idempotency::key_stream(key);
+        let stream = idempotency::key_stream(actor.id.as_str(), key);
         let Some(first) = store
             .read_stream(&stream, Version(1), 1)?
             .into_iter()
@@ -1124,15 +1301,15 @@ impl Inner {
     }
 
     /// Replays a key another writer has just stored (its append may not be visible yet).
-    fn replay_when_visible(&self, key: &str, fingerprint: Uuid) -> Result<Outcome> {
+    fn replay_when_visible(&self, actor: &Actor, key: &str, fingerprint: Uuid) -> Result<Outcome> {
         for _ in 0..200 {
-            if let Some(outcome) = self.replay(key, fingerprint)? {
+            if let Some(outcome) = self.replay(actor, key, fingerprint)? {
                 return Ok(outcome);
             }
             std::thread::sleep(Duration::from_millis(1));
         }
         Err(EngineError::RetriesExhausted {
-            record: idempotency::key_stream(key).to_string(),
+            record: idempotency::key_stream(actor.id.as_str(), key).to_string(),
             attempts: 200,
         })
     }
@@ -1207,12 +1384,14 @@ impl Inner {
 
     /// Runs the process managers for `events` and, recursively, for the events of the
     /// follow-ups they run. Failures of follow-ups are reported, never raised: the causing
-    /// command stands.
+    /// command stands. Returns the follow-ups, whether they were truncated, and whether one
+    /// failed for a reason other than a domain refusal (store error, retries exhausted, ...):
+    /// then the process checkpoint must not move past the cause, so that it is re-run.
     fn run_follow_ups(
         &self,
         events: Vec<(StoredEvent, Option<RecordEvent>)>,
         correlation: Uuid,
-    ) -> (Vec<FollowUp>, bool) {
+    ) -> (Vec<FollowUp>, bool, bool) {
         let limits = self.config.limits;
         let facts = EngineFacts(self);
         let store = self.store();
@@ -1220,6 +1399,7 @@ impl Inner {
             events.into_iter().map(|(e, d)| (e, d, 0)).collect();
         let mut out = Vec::new();
         let mut truncated = false;
+        let mut incomplete = false;
         let skipped = |process: &str, cause: Uuid, record: RecordRef, e: &EngineError| FollowUp {
             process: process.to_owned(),
             cause,
@@ -1248,11 +1428,26 @@ impl Inner {
             let reactions = match process::react(&decoded, &facts) {
                 Ok(r) => r,
                 Err(e) => {
+                    incomplete |= !is_refusal(&e);
                     out.push(skipped("react", event.event_id, decoded.record(), &e));
                     continue;
                 }
             };
-            for reaction in reactions {
+            let shared = |process: &str, target: Option<RecordRef>| {
+                reactions
+                    .iter()
+                    .filter(|r| r.process == process && r.command.target() == target)
+                    .count()
+                    > 1
+            };
+            let discriminators: Vec<Option<Uuid>> = reactions
+                .iter()
+                .map(|r| {
+                    shared(r.process, r.command.target())
+                        .then(|| process::reaction_discriminator(&r.command))
+                })
+                .collect();
+            for (reaction, discriminator) in reactions.into_iter().zip(discriminators) {
                 if out.len() >= limits.max_follow_ups {
                     truncated = true;
                     break 'events;
@@ -1260,14 +1455,25 @@ impl Inner {
                 let Some(target) = reaction.command.target() else {
                     continue;
                 };
-                let first_id = follow_up_event_id(event.event_id, reaction.process, target, 0);
+                let first_id = follow_up_event_id_with(
+                    event.event_id,
+                    reaction.process,
+                    target,
+                    discriminator,
+                    0,
+                );
                 match store.event_by_id(first_id) {
                     Ok(Some(existing)) => {
                         // Already ran (before a crash, or an earlier pass): report, never redo.
                         let mut applied = vec![existing];
                         for i in 1..u32::MAX {
-                            let id =
-                                follow_up_event_id(event.event_id, reaction.process, target, i);
+                            let id = follow_up_event_id_with(
+                                event.event_id,
+                                reaction.process,
+                                target,
+                                discriminator,
+                                i,
+                            );
                             match store.event_by_id(id) {
                                 Ok(Some(e)) => applied.push(e),
                                 Ok(None) | Err(_) => break,
@@ -1284,6 +1490,7 @@ impl Inner {
                     }
                     Ok(None) => {}
                     Err(e) => {
+                        incomplete = true;
                         out.push(skipped(reaction.process, event.event_id, target, &e.into()));
                         continue;
                     }
@@ -1292,6 +1499,7 @@ impl Inner {
                 let cause = Cause {
                     event: event.event_id,
                     process: reaction.process,
+                    discriminator,
                 };
                 match self.apply(
                     &actor,
@@ -1320,6 +1528,8 @@ impl Inner {
                         });
                     }
                     Err(e) => {
+                        // Only a domain refusal is final; anything else is re-run later.
+                        incomplete |= !is_refusal(&e);
                         let mut f = skipped(reaction.process, event.event_id, target, &e);
                         f.number = self.number_of(target).ok().flatten();
                         out.push(f);
@@ -1327,7 +1537,7 @@ impl Inner {
                 }
             }
         }
-        (out, truncated)
+        (out, truncated, incomplete)
     }
 
     // ---- lookups --------------------------------------------------------------------------

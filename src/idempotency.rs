@@ -1,8 +1,10 @@
 //! Idempotency keys, persisted in the log.
 //!
 //! A command with a key appends, in the same atomic `append_multi` as its record events, one
-//! `idempotency.recorded` event to the stream `idempotency-<uuid v5 of the key>`, expecting
-//! that stream not to exist. The event holds a fingerprint of (actor, command) and where the
+//! `idempotency.recorded` event to the stream `idempotency-<uuid v5 of (actor id, key)>`,
+//! expecting that stream not to exist: keys are scoped per actor, so two actors' keys never
+//! collide (the same key from another actor is another request). The key's request goes first
+//! in the append. The event holds a fingerprint of (actor, command) and where the
 //! record events went. Because the key is in the log, it holds across restarts and crashes:
 //! either the command and its key are both stored, or neither is.
 //!
@@ -10,14 +12,17 @@
 //!   then the follow-ups they caused, from the causation index) and returned with
 //!   `replayed = true`; nothing is written.
 //! - Same key, another fingerprint: [`EngineError::IdempotencyKeyReused`].
-//! - Two concurrent first uses of one key: one append wins (`NoStream`); the other sees the
-//!   conflict, reads the winner's record and replays or refuses as above.
+//! - Two concurrent first uses of one key: one append wins (`NoStream`); the other replays or
+//!   refuses as above. It checks the key again after taking the record's locks, when its
+//!   append conflicts on the key, and before returning a domain error or a conflict, so a
+//!   concurrent retry gets the winner's outcome, not an error.
 //! - A command the domain refuses writes nothing, so its key stays unused.
 
 use crate::command::Command;
 use crate::error::{EngineError, Result};
 use crate::record::RecordRef;
 use opsledger_core::Actor;
+use opsledger_core::change::ChangeCommand;
 use opsledger_store::StreamId;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -58,17 +63,32 @@ pub(crate) fn validate_key(key: &str, max_bytes: usize) -> Result<()> {
     Ok(())
 }
 
-/// The stream holding `key`'s record.
-pub(crate) fn key_stream(key: &str) -> StreamId {
-    let id = Uuid::new_v5(&KEY_NAMESPACE, key.as_bytes());
+/// The stream holding the record of `actor`'s `key` (keys are scoped per actor).
+pub(crate) fn key_stream(actor: &str, key: &str) -> StreamId {
+    let mut name = Vec::with_capacity(actor.len() + key.len() + 1);
+    name.extend_from_slice(actor.as_bytes());
+    name.push(0);
+    name.extend_from_slice(key.as_bytes());
+    let id = Uuid::new_v5(&KEY_NAMESPACE, &name);
     StreamId::new(format!("idempotency-{id}"))
         .unwrap_or_else(|_| unreachable!("a fixed prefix and a UUID form a valid stream id"))
 }
 
 /// Fingerprint of what the key protects: who sends which command. Roles are left out (they may
-/// change between a request and its retry without making it another request).
+/// change between a request and its retry without making it another request), and so is the
+/// change calendar of `Plan`, `Submit` and `Approve`: the engine replaces it from the read
+/// model, so it is not part of what the caller sent.
 pub(crate) fn fingerprint(actor: &Actor, command: &Command) -> Result<Uuid> {
-    let bytes = serde_json::to_vec(&(actor.id.as_str(), command))
+    let mut command = command.clone();
+    if let Command::Change(
+        ChangeCommand::Plan { calendar, .. }
+        | ChangeCommand::Submit { calendar, .. }
+        | ChangeCommand::Approve { calendar, .. },
+    ) = &mut command
+    {
+        calendar.clear();
+    }
+    let bytes = serde_json::to_vec(&(actor.id.as_str(), &command))
         .map_err(|e| EngineError::invalid("command", e.to_string()))?;
     Ok(Uuid::new_v5(&FINGERPRINT_NAMESPACE, &bytes))
 }

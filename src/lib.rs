@@ -76,16 +76,20 @@
 //! - **Numbers.** A creating command also appends one event to its kind's numbering stream
 //!   (`numbers-incident`, ...) in the same atomic `append_multi`; that event's version is the
 //!   number, so numbers are dense and exist exactly when their record does.
-//! - **Idempotency.** A key is recorded in the log (stream `idempotency-<uuid v5 of the key>`)
-//!   in the same atomic append; the same key and command replays the first outcome without
-//!   writing, another command with the key is [`EngineError::IdempotencyKeyReused`], across
-//!   restarts.
+//! - **Idempotency.** A key is recorded in the log (stream
+//!   `idempotency-<uuid v5 of (actor id, key)>`: keys are scoped per actor) in the same atomic
+//!   append, ahead of the record's events; the same key and command replays the first outcome
+//!   without writing, also for concurrent retries, another command with the key is
+//!   [`EngineError::IdempotencyKeyReused`], across restarts.
 //! - **Read your writes.** The projector applies every append to the read models, in log order,
 //!   before `execute` returns; queries catch up to the head first.
 //! - **Process managers** ([`process`]) run right after, as the system actor
 //!   `<system id>:<process>` ([`EngineConfig::system_actor`]), with the causing event as
 //!   causation id and event ids derived from it; they are re-run from their checkpoint at open,
-//!   and never apply anything twice.
+//!   and never apply anything twice. Once a command is appended, `execute` does not fail: if
+//!   its follow-ups cannot run (the read models cannot catch up, or a follow-up fails for a
+//!   reason other than a domain refusal), the process checkpoint stays before the command and
+//!   the next open re-runs them. A domain refusal is reported as `Skipped` and is final.
 //!
 //! Layout of the facade:
 //! - [`Engine`] (open, execute, view, subscribe) and [`ReadView`] (every query, now or as of

@@ -65,6 +65,39 @@ pub fn follow_up_event_id(cause: Uuid, process: &str, target: RecordRef, index: 
     Uuid::new_v5(&FOLLOW_UP_NAMESPACE, &name)
 }
 
+/// Like [`follow_up_event_id`], for a reaction that shares its cause, process and target with
+/// other reactions (e.g. `duplicate_problem` linking several incidents to one problem): the
+/// `discriminator` (see [`reaction_discriminator`]) keeps their event ids apart. `None` gives
+/// exactly [`follow_up_event_id`].
+pub fn follow_up_event_id_with(
+    cause: Uuid,
+    process: &str,
+    target: RecordRef,
+    discriminator: Option<Uuid>,
+    index: u32,
+) -> Uuid {
+    let Some(d) = discriminator else {
+        return follow_up_event_id(cause, process, target, index);
+    };
+    let mut name = Vec::with_capacity(96);
+    name.extend_from_slice(cause.as_bytes());
+    name.extend_from_slice(process.as_bytes());
+    name.push(0);
+    name.extend_from_slice(target.stream_name().as_bytes());
+    name.push(0);
+    name.extend_from_slice(d.as_bytes());
+    name.extend_from_slice(&index.to_be_bytes());
+    Uuid::new_v5(&FOLLOW_UP_NAMESPACE, &name)
+}
+
+/// A stable discriminator of a reaction's command (a hash of its serialized form), for
+/// [`follow_up_event_id_with`]. Stable across re-runs, unlike the reaction's ordinal (earlier
+/// reactions may be gone on a re-run because they already applied).
+pub fn reaction_discriminator(command: &Command) -> Uuid {
+    let bytes = serde_json::to_vec(command).unwrap_or_default();
+    Uuid::new_v5(&FOLLOW_UP_NAMESPACE, &bytes)
+}
+
 fn incident_view(facts: &dyn Facts, id: IncidentId) -> Result<Option<RecordView>> {
     facts.view(RecordRef::incident(id))
 }

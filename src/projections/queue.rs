@@ -276,7 +276,12 @@ pub(crate) fn query(
     // opened_at <= now - age, i.e. opened_at < now - age + 1 µs.
     let mut upper: Option<DateTime<Utc>> = filter.opened_before;
     if let Some(age) = filter.min_age_secs {
-        let cutoff = now - Duration::seconds(age) + Duration::microseconds(1);
+        let cutoff = Duration::try_seconds(age)
+            .and_then(|d| now.checked_sub_signed(d))
+            .and_then(|t| t.checked_add_signed(Duration::microseconds(1)))
+            .ok_or_else(|| {
+                crate::error::EngineError::invalid("min_age_secs", "out of the representable range")
+            })?;
         upper = Some(upper.map_or(cutoff, |u| u.min(cutoff)));
     }
     let lower = filter.opened_after;

@@ -1,6 +1,7 @@
 mod api;
 mod bad_commands;
 mod concurrency;
+mod engine_fixes;
 mod idempotency;
 mod lifecycle;
 mod process;

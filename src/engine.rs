@@ -30,6 +30,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use uuid::Uuid;
 
+pub(crate) mod sla;
+
 /// Events read per call while the projector catches up.
 const PROJECT_PAGE: usize = 1_000;
 /// How far the persisted process-manager checkpoint may lag (events).
@@ -450,6 +452,19 @@ impl Engine {
         Ok(out)
     }
 
+    /// Records the SLA thresholds and breaches that became due by `now` and auto-closes the
+    /// resolved incidents whose delay ([`IncidentPolicy::auto_close_after_days`]) elapsed, as
+    /// the system actor. Each happens exactly once however often `tick` runs, concurrently or
+    /// after a restart (derived event ids, and the deciders' no-op repeats). Only records whose
+    /// indexed due instant is `<= now` are looked at. Thresholds and breaches are recorded at
+    /// the instants the clocks crossed them; `now` should not be ahead of the engine's clock
+    /// (the deciders refuse facts from the future).
+    ///
+    /// [`IncidentPolicy::auto_close_after_days`]: opsledger_core::policy::IncidentPolicy::auto_close_after_days
+    pub fn tick(&self, now: chrono::DateTime<chrono::Utc>) -> Result<sla::TickReport> {
+        self.inner.tick(now)
+    }
+
     /// The data directory (`None` for an in-memory engine).
     pub fn path(&self) -> Option<&Path> {
         self.inner.path.as_deref()
@@ -743,6 +758,8 @@ impl Inner {
             let Some(last) = batch.last().map(|e| e.position.0) else {
                 break;
             };
+            // The due index first: a crash between the two re-projects the batch.
+            self.refresh_due_for(&batch)?;
             let mut loader = self.loader();
             projections::apply_batch(&*self.views, &mut loader, &batch)?;
             applied += batch.len() as u64;
@@ -1425,6 +1442,9 @@ impl Inner {
                     continue;
                 }
             };
+            if let Some(f) = self.sla_follow_up(&event, &decoded, correlation) {
+                out.push(f);
+            }
             let reactions = match process::react(&decoded, &facts) {
                 Ok(r) => r,
                 Err(e) => {

@@ -1,4 +1,5 @@
-//! The seam for further projections (SLA clocks, KPIs, exports): hooks called with every batch
+//! The seam for further projections (exports, custom read models; SLA clocks and KPIs are
+//! built in: see `ReadView::sla` and `ReadView::kpis`): hooks called with every batch
 //! of stored events, in log order, right after the built-in read models have applied it.
 
 use opsledger_store::StoredEvent;

@@ -90,16 +90,24 @@
 //!   its follow-ups cannot run (the read models cannot catch up, or a follow-up fails for a
 //!   reason other than a domain refusal), the process checkpoint stays before the command and
 //!   the next open re-runs them. A domain refusal is reported as `Skipped` and is final.
+//! - **SLAs.** Opening an incident attaches the policy's applicable SLA definitions (pinned
+//!   versions) on its stream `sla-<kind>-<uuid>` as the follow-up `sla_attach`; a
+//!   reprioritisation reattaches. [`ReadView::sla`] and [`ReadView::sla_explain`] compute the
+//!   clocks from the record's events, the pins and the view's instant; nothing about a clock is
+//!   stored but the facts. [`Engine::tick`] records thresholds and breaches that became due and
+//!   auto-closes resolved incidents, each exactly once, looking only at records whose indexed
+//!   due instant has passed (the due index lives in the views database, kept by the projector).
+//! - **KPIs.** [`ReadView::kpis`] folds the log up to the view into the core's `KpiInput`.
 //!
 //! Layout of the facade:
-//! - [`Engine`] (open, execute, view, subscribe) and [`ReadView`] (every query, now or as of
-//!   an instant);
+//! - [`Engine`] (open, execute, view, subscribe, tick) and [`ReadView`] (every query, SLA
+//!   clocks and KPIs included, now or as of an instant); [`TickReport`], [`SlaExplanation`];
 //! - [`Command`], [`CommandEnvelope`], [`Outcome`]: what goes in and comes out;
 //! - [`EngineConfig`], [`EngineError`]: configuration and errors with stable codes;
 //! - read-model types: [`RecordView`], [`QueueFilter`], [`TimelineEntry`], [`KedbQuery`],
 //!   [`CalendarEntry`], [`OpenAlert`];
 //! - [`process`]: the process managers, as pure functions; [`EventHook`]: the seam for further
-//!   projections.
+//!   projections (exports, custom read models).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -130,6 +138,7 @@ pub use opsledger_store as store;
 
 pub use command::{AlertReport, Command, CommandEnvelope, FollowUp, FollowUpResult, Outcome};
 pub use config::{EngineConfig, EngineLimits, IdGenerator, SequentialIds, UuidV7};
+pub use engine::sla::{SlaExplanation, TickFailure, TickReport};
 pub use engine::{Engine, EngineStats, OpenReport};
 pub use error::{EngineError, Result};
 pub use hooks::EventHook;

@@ -13,6 +13,8 @@
 //! | `l` | `l ‖ dedup key ‖ incident` | — (open alert dedup keys) |
 //! | `C` | `C ‖ window start ‖ change` | — (change calendar) |
 //! | `y` | `y ‖ cause event id ‖ position` | — (what each event caused) |
+//! | `D` | `D ‖ instant ‖ kind ‖ uuid` | — (the tick's due index, see `engine/sla.rs`) |
+//! | `E` | `E ‖ kind ‖ uuid` | that record's `D` instant |
 //!
 //! The queue sort key is `priority (P1 = 0, none = 5) ‖ opened_at ‖ uuid`: most urgent first,
 //! then oldest first. Values inside keys (group, assignee, service, CI, dedup key) are

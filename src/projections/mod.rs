@@ -25,8 +25,9 @@ use uuid::Uuid;
 use view::RecordView;
 
 /// Version of the read-model layout. A store written with another version is wiped and rebuilt
-/// from the log when the engine opens.
-pub(crate) const VIEWS_SCHEMA: u32 = 1;
+/// from the log when the engine opens. 2: the tick's due index (`D`/`E`), so that records
+/// resolved or attached before it existed are indexed.
+pub(crate) const VIEWS_SCHEMA: u32 = 2;
 
 /// Gives the projector the state of a record after some of its events.
 pub(crate) trait StateSource {

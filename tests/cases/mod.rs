@@ -7,5 +7,6 @@ mod lifecycle;
 mod process;
 mod rebuild;
 mod restart;
+mod sla;
 mod subscriptions;
 mod time_travel;

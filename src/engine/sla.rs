@@ -1,0 +1,713 @@
+//! SLA clocks, the timer tick and KPIs in the engine.
+//!
+//! - **Attach.** `incident.opened` and `incident.reprioritized` call for an `attach` (or a
+//!   `reattach`) on the record's SLA stream `sla-<kind>-<uuid>`, with the pins of the policy's
+//!   applicable definitions ([`SlaPolicy::pins_for`](opsledger_core::sla::SlaPolicy::pins_for)).
+//!   The engine runs it as the follow-up `sla_attach`, like every process manager: system
+//!   actor, causation id, event ids derived from the causing event (so a re-run at open never
+//!   attaches twice; the decider's idempotent attach is the second guard).
+//! - **Clocks.** A clock is never stored: [`ReadView::sla`](crate::ReadView::sla) folds the
+//!   record's events and its SLA stream (both cut at the view's position) and evaluates the
+//!   pinned definition and calendar versions at the view's instant.
+//! - **Due index.** Key space `D ‖ instant ‖ kind ‖ uuid` (and `E ‖ kind ‖ uuid` -> instant) in
+//!   the views database: per record, the earliest instant at which [`Engine::tick`] has
+//!   something to do (an unrecorded threshold or breach, the next mark of a running clock, or
+//!   the auto-close of a resolved incident). The projector recomputes it for every record an
+//!   appended batch touches (before applying the batch, so a crash cannot skip it), so it
+//!   lives and dies with the read models: persisted across restarts, wiped and rebuilt by a
+//!   read-model rebuild, never a scan of all records. A tick reads only the keys `<= now`.
+//! - **Tick.** For each due record: the `record_threshold` / `record_breach` commands of
+//!   [`due_commands`] (event ids derived from record, instance and mark; the decider's no-op
+//!   repeats make a second tick, or a tick after a restart, record nothing), then
+//!   `AutoClose` as the system actor `<system>:auto_close` when the delay elapsed (event id
+//!   derived from the resolution event), then the record's index entry is recomputed.
+
+use super::{Cause, Inner, backoff};
+use crate::command::{Command, FollowUp, FollowUpResult};
+use crate::error::{EngineError, Result};
+use crate::process::follow_up_event_id;
+use crate::record::{AnyState, RecordEvent, RecordRef, decode_as, kind_code};
+use chrono::{DateTime, Duration, Utc};
+use opsledger_core::incident::{IncidentCommand, IncidentEvent, IncidentStatusKind};
+use opsledger_core::sla::{
+    self, ExplainSpan, SlaCommand, SlaDecider, SlaEvent, SlaInstance, SlaRecord, SlaSignal,
+    SlaSource, SlaState, SlaStatus, due_commands,
+};
+use opsledger_core::{
+    ChangeId, Context, Decider, DomainEvent, IncidentId, Policy, ProblemId, RecordKind,
+};
+use opsledger_store::{
+    AppendRequest, ExpectedVersion, NewEvent, Position, StoreError, StoredEvent, StreamId, Version,
+};
+use std::sync::atomic::Ordering;
+use uuid::Uuid;
+
+/// Namespace of the tick's derived event ids.
+const TICK_NAMESPACE: Uuid = Uuid::from_u128(0x3c5e_91d2_7a4b_4e0f_8b6d_1f2a_9c3e_5d70);
+/// The follow-up that attaches SLA definitions.
+pub(crate) const SLA_ATTACH: &str = "sla_attach";
+/// The actor suffix of threshold and breach recordings.
+pub(crate) const SLA_TICK: &str = "sla_tick";
+/// The actor suffix of automatic closures.
+pub(crate) const AUTO_CLOSE: &str = "auto_close";
+/// Due index: `D ‖ instant ‖ kind ‖ uuid`.
+const DUE: u8 = b'D';
+/// Due index, reverse: `E ‖ kind ‖ uuid` -> instant.
+const DUE_OF: u8 = b'E';
+
+/// One SLA clock of a record: the instance, its status and the spans that explain it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlaExplanation {
+    /// The instance (pinned versions, recorded thresholds and breach).
+    pub instance: SlaInstance,
+    /// The clock at the view's instant.
+    pub status: SlaStatus,
+    /// Running, outside-hours, holiday, paused, stopped and canceled spans.
+    pub spans: Vec<ExplainSpan>,
+}
+
+/// What one [`Engine::tick`](crate::Engine::tick) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TickReport {
+    /// The instant the tick evaluated clocks at.
+    pub now: DateTime<Utc>,
+    /// Records whose indexed due instant was `<= now`.
+    pub records_due: usize,
+    /// Threshold events recorded.
+    pub thresholds_recorded: usize,
+    /// Breach events recorded.
+    pub breaches_recorded: usize,
+    /// Incidents auto-closed.
+    pub auto_closed: Vec<RecordRef>,
+    /// Commands the tick could not run (left due: the next tick tries again).
+    pub failures: Vec<TickFailure>,
+}
+
+/// A command a tick could not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TickFailure {
+    /// The record.
+    pub record: RecordRef,
+    /// The error's stable code.
+    pub code: String,
+    /// The error.
+    pub message: String,
+}
+
+/// The core's name of an engine record.
+pub(crate) fn core_ref(record: RecordRef) -> sla::RecordRef {
+    match record.kind {
+        RecordKind::Incident => sla::RecordRef::Incident(IncidentId(record.id)),
+        RecordKind::Problem => sla::RecordRef::Problem(ProblemId(record.id)),
+        RecordKind::Change => sla::RecordRef::Change(ChangeId(record.id)),
+    }
+}
+
+fn engine_ref(record: sla::RecordRef) -> RecordRef {
+    RecordRef::new(record.kind(), record.uuid())
+}
+
+/// The record's SLA stream.
+pub(crate) fn sla_stream(record: RecordRef) -> Result<StreamId> {
+    Ok(StreamId::new(core_ref(record).sla_stream())?)
+}
+
+/// The record an SLA stream belongs to.
+pub(crate) fn sla_owner(stream: &str) -> Option<RecordRef> {
+    RecordRef::from_stream(stream.strip_prefix("sla-")?)
+}
+
+fn instant_bytes(at: DateTime<Utc>) -> [u8; 8] {
+    ((at.timestamp_millis() as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn record_bytes(record: RecordRef) -> Vec<u8> {
+    let mut k = Vec::with_capacity(17);
+    k.push(kind_code(record.kind));
+    k.extend_from_slice(record.id.as_bytes());
+    k
+}
+
+fn due_key(instant: [u8; 8], record: RecordRef) -> Vec<u8> {
+    let mut k = vec![DUE];
+    k.extend_from_slice(&instant);
+    k.extend_from_slice(&record_bytes(record));
+    k
+}
+
+fn due_of_key(record: RecordRef) -> Vec<u8> {
+    let mut k = vec![DUE_OF];
+    k.extend_from_slice(&record_bytes(record));
+    k
+}
+
+fn record_from_due_key(key: &[u8]) -> Option<RecordRef> {
+    let kind = match *key.get(9)? {
+        1 => RecordKind::Incident,
+        2 => RecordKind::Problem,
+        3 => RecordKind::Change,
+        _ => return None,
+    };
+    Some(RecordRef::new(
+        kind,
+        Uuid::from_slice(key.get(10..26)?).ok()?,
+    ))
+}
+
+/// The clock signals of a record's stored events.
+fn signals(kind: RecordKind, events: &[StoredEvent]) -> Result<Vec<SlaSignal>> {
+    let mut out = Vec::new();
+    for e in events {
+        let signal = match decode_as(kind, e)? {
+            RecordEvent::Incident(ev) => ev.sla_signal(),
+            RecordEvent::Problem(ev) => ev.sla_signal(),
+            RecordEvent::Change(_) => None,
+        };
+        out.extend(signal);
+    }
+    Ok(out)
+}
+
+fn decode_sla(e: &StoredEvent) -> Result<SlaEvent> {
+    serde_json::from_slice(&e.payload).map_err(|err| EngineError::Decode {
+        position: e.position.0,
+        reason: err.to_string(),
+    })
+}
+
+fn mark_event_id(record: RecordRef, command: &SlaCommand) -> Option<Uuid> {
+    let mark = match command {
+        SlaCommand::RecordThreshold {
+            instance, percent, ..
+        } => format!(
+            "{}/{}/threshold/{}",
+            record.stream_name(),
+            instance.0,
+            percent.0
+        ),
+        SlaCommand::RecordBreach { instance, .. } => {
+            format!("{}/{}/breach", record.stream_name(), instance.0)
+        }
+        SlaCommand::Attach { .. } | SlaCommand::Reattach { .. } | SlaCommand::Cancel { .. } => {
+            return None;
+        }
+    };
+    Some(Uuid::new_v5(&TICK_NAMESPACE, mark.as_bytes()))
+}
+
+impl Inner {
+    /// The record's SLA stream, folded, up to position `up_to`; and its version.
+    pub(crate) fn sla_record(
+        &self,
+        record: RecordRef,
+        up_to: Option<u64>,
+    ) -> Result<(u64, Option<SlaRecord>)> {
+        let events = self.stream_events(&sla_stream(record)?, up_to, usize::MAX)?;
+        let version = events.last().map_or(0, |e| e.version.0);
+        let mut state = None;
+        for e in &events {
+            state = SlaDecider::evolve(state, &decode_sla(e)?);
+        }
+        Ok((version, state))
+    }
+
+    /// The clock signals of the record's events up to position `up_to`.
+    pub(crate) fn sla_signals(
+        &self,
+        record: RecordRef,
+        up_to: Option<u64>,
+    ) -> Result<Vec<SlaSignal>> {
+        let events = self.stream_events(&record.stream(), up_to, usize::MAX)?;
+        signals(record.kind, &events)
+    }
+
+    /// Every SLA clock of the record (active, replaced and canceled instances, in attachment
+    /// order) as of position `up_to` and instant `now`. Instances whose pinned versions the
+    /// policy no longer holds are left out.
+    pub(crate) fn sla_clocks(
+        &self,
+        record: RecordRef,
+        up_to: Option<u64>,
+        now: DateTime<Utc>,
+        with_spans: bool,
+    ) -> Result<Vec<SlaExplanation>> {
+        let (_, Some(sla)) = self.sla_record(record, up_to)? else {
+            return Ok(Vec::new());
+        };
+        let signals = self.sla_signals(record, up_to)?;
+        let policy = self.policy();
+        let mut out = Vec::new();
+        for instance in sla.instances {
+            let evaluated = if with_spans {
+                policy.sla.explain_of(&instance, &signals, now)
+            } else {
+                policy
+                    .sla
+                    .status_of(&instance, &signals, now)
+                    .map(|s| (s, Vec::new()))
+            };
+            if let Some((status, spans)) = evaluated {
+                out.push(SlaExplanation {
+                    instance,
+                    status,
+                    spans,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Decides and appends one SLA command, retrying conflicts; the stored events (none for a
+    /// no-op repeat).
+    fn apply_sla(
+        &self,
+        actor: &opsledger_core::Actor,
+        command: &SlaCommand,
+        correlation: Option<Uuid>,
+        causation: Option<Uuid>,
+        id_of: &dyn Fn(usize) -> Uuid,
+    ) -> Result<Vec<StoredEvent>> {
+        let record = engine_ref(command.record());
+        let stream = sla_stream(record)?;
+        let policy = self.policy();
+        let attempts = self.config.max_attempts;
+        for attempt in 1..=attempts {
+            let (version, state) = self.sla_record(record, None)?;
+            let ctx = Context::new(self.config.clock.now(), actor.clone(), policy.clone());
+            let events = SlaDecider::decide(&state, command, &ctx)?;
+            if events.is_empty() {
+                return Ok(Vec::new());
+            }
+            let new_events = events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    Ok(NewEvent {
+                        event_id: id_of(i),
+                        event_type: e.event_type().to_owned(),
+                        schema_version: e.schema_version(),
+                        occurred_at: e.at(),
+                        actor: actor.id.as_str().to_owned(),
+                        correlation_id: correlation,
+                        causation_id: causation,
+                        payload: serde_json::to_vec(e)
+                            .map_err(|err| EngineError::invalid("event", err.to_string()))?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let expect = if version == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(Version(version))
+            };
+            let store = self.store();
+            match store.append_multi(vec![AppendRequest::new(stream.clone(), expect, new_events)]) {
+                Ok(outcomes) => {
+                    let (Some(first), Some(last)) = (outcomes.first(), outcomes.last()) else {
+                        return Err(EngineError::Store(StoreError::Backend(
+                            "append returned no outcome".into(),
+                        )));
+                    };
+                    let (first, last) = (first.first_position.0, last.last_position.0);
+                    let stored = store.read_all(
+                        Position(first),
+                        usize::try_from(last - first + 1).unwrap_or(usize::MAX),
+                    )?;
+                    self.project_to(last, &stored)?;
+                    return Ok(stored);
+                }
+                Err(StoreError::WrongExpectedVersion { .. }) => {
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    backoff(attempt);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(EngineError::RetriesExhausted {
+            record: stream.to_string(),
+            attempts,
+        })
+    }
+
+    /// The SLA command a record event calls for: `attach` on opening, `reattach` on a
+    /// reprioritisation of a record that has (or now gets) SLA instances.
+    fn sla_reaction(&self, decoded: &RecordEvent, policy: &Policy) -> Result<Option<SlaCommand>> {
+        match decoded {
+            RecordEvent::Incident(IncidentEvent::Opened {
+                id,
+                priority,
+                service,
+                ..
+            }) => {
+                let pins = policy
+                    .sla
+                    .pins_for(RecordKind::Incident, *priority, service.as_ref());
+                if pins.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(SlaCommand::Attach {
+                    record: sla::RecordRef::Incident(*id),
+                    pins,
+                }))
+            }
+            RecordEvent::Incident(IncidentEvent::Reprioritized {
+                id,
+                previous_priority,
+                priority,
+                at,
+                ..
+            }) => {
+                let record = RecordRef::incident(*id);
+                let service = match self.loader().latest(&record)?.1.as_ref() {
+                    AnyState::Incident(Some(i)) => i.service.clone(),
+                    AnyState::Incident(None) | AnyState::Problem(_) | AnyState::Change(_) => None,
+                };
+                let pins = policy
+                    .sla
+                    .pins_for(RecordKind::Incident, *priority, service.as_ref());
+                let (version, _) = self.sla_record(record, None)?;
+                if version == 0 && pins.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(SlaCommand::Reattach {
+                    record: sla::RecordRef::Incident(*id),
+                    pins,
+                    effective_at: *at,
+                    reason: format!("reprioritised from {previous_priority:?} to {priority:?}"),
+                }))
+            }
+            RecordEvent::Incident(_) | RecordEvent::Problem(_) | RecordEvent::Change(_) => Ok(None),
+        }
+    }
+
+    /// Runs the `sla_attach` follow-up of one event, if it calls for one.
+    pub(crate) fn sla_follow_up(
+        &self,
+        event: &StoredEvent,
+        decoded: &RecordEvent,
+        correlation: Uuid,
+    ) -> Option<FollowUp> {
+        let record = decoded.record();
+        let skipped = |e: &EngineError| FollowUp {
+            process: SLA_ATTACH.to_owned(),
+            cause: event.event_id,
+            record,
+            number: self.number_of(record).ok().flatten(),
+            result: FollowUpResult::Skipped {
+                code: e.code().to_owned(),
+                message: e.to_string(),
+            },
+        };
+        let command = match self.sla_reaction(decoded, &self.policy()) {
+            Ok(Some(c)) => c,
+            Ok(None) => return None,
+            Err(e) => return Some(skipped(&e)),
+        };
+        let id_of = |i: usize| {
+            follow_up_event_id(
+                event.event_id,
+                SLA_ATTACH,
+                record,
+                u32::try_from(i).unwrap_or(u32::MAX),
+            )
+        };
+        let result = match self.store().event_by_id(id_of(0)) {
+            Ok(Some(existing)) => {
+                // Already ran (before a crash, or an earlier pass): report, never redo.
+                let mut applied = vec![existing];
+                for i in 1..usize::MAX {
+                    match self.store().event_by_id(id_of(i)) {
+                        Ok(Some(e)) => applied.push(e),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+                Ok(applied)
+            }
+            Ok(None) => self.apply_sla(
+                &self.system_actor(SLA_ATTACH),
+                &command,
+                Some(correlation),
+                Some(event.event_id),
+                &id_of,
+            ),
+            Err(e) => Err(e.into()),
+        };
+        match result {
+            Ok(events) if events.is_empty() => None,
+            Ok(events) => Some(FollowUp {
+                process: SLA_ATTACH.to_owned(),
+                cause: event.event_id,
+                record,
+                number: self.number_of(record).ok().flatten(),
+                result: FollowUpResult::Applied { events },
+            }),
+            Err(e) => Some(skipped(&e)),
+        }
+    }
+
+    // ---- due index ------------------------------------------------------------------------
+
+    /// The earliest instant at which a tick has something to do for `record`, seen at `now`.
+    fn next_due_of(&self, record: RecordRef, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
+        let mut due: Option<DateTime<Utc>> = None;
+        let mut consider = |t: DateTime<Utc>| due = Some(due.map_or(t, |d| d.min(t)));
+        let policy = self.policy();
+        if record.kind == RecordKind::Incident {
+            let (_, state) = self.loader().latest(&record)?;
+            if let AnyState::Incident(Some(i)) = state.as_ref()
+                && i.status.kind() == IncidentStatusKind::Resolved
+                && !i.major.blocks_auto_close()
+                && let Some(resolved) = i.resolved_at
+                && let Some(at) =
+                    Duration::try_days(i64::from(policy.incident.auto_close_after_days))
+                        .and_then(|d| resolved.checked_add_signed(d))
+            {
+                consider(at);
+            }
+        }
+        let (_, Some(sla)) = self.sla_record(record, None)? else {
+            return Ok(due);
+        };
+        let signals = self.sla_signals(record, None)?;
+        for instance in sla.instances.iter().filter(|i| i.is_active()) {
+            let Some(status) = policy.sla.status_of(instance, &signals, now) else {
+                continue;
+            };
+            for command in due_commands(&sla, instance, &status) {
+                match command {
+                    SlaCommand::RecordThreshold { crossed_at, .. } => consider(crossed_at),
+                    SlaCommand::RecordBreach { breached_at, .. } => consider(breached_at),
+                    SlaCommand::Attach { .. }
+                    | SlaCommand::Reattach { .. }
+                    | SlaCommand::Cancel { .. } => {}
+                }
+            }
+            if let Some(mark) = status.next_due {
+                consider(mark.at);
+            }
+        }
+        Ok(due)
+    }
+
+    /// Recomputes the due-index entry of `record`.
+    pub(crate) fn refresh_due(&self, record: RecordRef, now: DateTime<Utc>) -> Result<()> {
+        let due = self.next_due_of(record, now)?.map(instant_bytes);
+        let of = due_of_key(record);
+        let old = self.views.get(&of)?;
+        if old.as_deref() == due.as_ref().map(|d| &d[..]) {
+            return Ok(());
+        }
+        let mut ops = Vec::with_capacity(3);
+        if let Some(old) = old.and_then(|o| <[u8; 8]>::try_from(o).ok()) {
+            ops.push((due_key(old, record), None));
+        }
+        match due {
+            Some(d) => {
+                ops.push((due_key(d, record), Some(Vec::new())));
+                ops.push((of, Some(d.to_vec())));
+            }
+            None => ops.push((of, None)),
+        }
+        self.views.apply(ops)
+    }
+
+    /// Recomputes the due-index entries of the records a batch touches.
+    pub(crate) fn refresh_due_for(&self, batch: &[StoredEvent]) -> Result<()> {
+        let mut records: Vec<RecordRef> = batch
+            .iter()
+            .filter_map(|e| {
+                let s = e.stream.as_str();
+                RecordRef::from_stream(s).or_else(|| sla_owner(s))
+            })
+            .filter(|r| r.kind == RecordKind::Incident)
+            .collect();
+        records.sort_unstable();
+        records.dedup();
+        let now = self.config.clock.now();
+        for record in records {
+            self.refresh_due(record, now)?;
+        }
+        Ok(())
+    }
+
+    // ---- tick -----------------------------------------------------------------------------
+
+    pub(crate) fn tick(&self, now: DateTime<Utc>) -> Result<TickReport> {
+        self.catch_up()?;
+        let start = vec![DUE];
+        let mut end = vec![DUE];
+        end.extend_from_slice(
+            &u64::from_be_bytes(instant_bytes(now))
+                .saturating_add(1)
+                .to_be_bytes(),
+        );
+        let due: Vec<(Vec<u8>, RecordRef)> = self
+            .views
+            .range(&start, &end, false)
+            .filter_map(|item| {
+                item.map(|(k, _)| record_from_due_key(&k).map(|r| (k, r)))
+                    .transpose()
+            })
+            .collect::<Result<_>>()?;
+        let records: Vec<RecordRef> = due.iter().map(|(_, r)| *r).collect();
+        let mut report = TickReport {
+            now,
+            records_due: records.len(),
+            thresholds_recorded: 0,
+            breaches_recorded: 0,
+            auto_closed: Vec::new(),
+            failures: Vec::new(),
+        };
+        for record in records {
+            if let Err(e) = self.tick_record(record, now, &mut report) {
+                report.failures.push(TickFailure {
+                    record,
+                    code: e.code().to_owned(),
+                    message: e.to_string(),
+                });
+            }
+            // Under the projector's lock: the projector updates the same entries.
+            let _guard = self.projector.lock();
+            self.refresh_due(record, now)?;
+        }
+        // A key left behind by a racing update (its reverse entry names another instant) is
+        // dropped, so that it cannot make every later tick look at the record again.
+        let _guard = self.projector.lock();
+        for (key, record) in due {
+            let current = self.views.get(&due_of_key(record))?;
+            if current.as_deref() != key.get(1..9) {
+                self.views.apply(vec![(key, None)])?;
+            }
+        }
+        Ok(report)
+    }
+
+    fn tick_record(
+        &self,
+        record: RecordRef,
+        now: DateTime<Utc>,
+        report: &mut TickReport,
+    ) -> Result<()> {
+        let policy = self.policy();
+        if let (_, Some(sla)) = self.sla_record(record, None)? {
+            let signals = self.sla_signals(record, None)?;
+            let actor = self.system_actor(SLA_TICK);
+            for instance in sla.instances.iter().filter(|i| i.is_active()) {
+                let Some(status) = policy.sla.status_of(instance, &signals, now) else {
+                    continue;
+                };
+                for command in due_commands(&sla, instance, &status) {
+                    let Some(id) = mark_event_id(record, &command) else {
+                        continue;
+                    };
+                    if self.store().event_by_id(id)?.is_some() {
+                        continue;
+                    }
+                    match self.apply_sla(&actor, &command, None, None, &|_| id) {
+                        Ok(events) if events.is_empty() => {}
+                        Ok(_) => match command {
+                            SlaCommand::RecordBreach { .. } => report.breaches_recorded += 1,
+                            SlaCommand::RecordThreshold { .. }
+                            | SlaCommand::Attach { .. }
+                            | SlaCommand::Reattach { .. }
+                            | SlaCommand::Cancel { .. } => report.thresholds_recorded += 1,
+                        },
+                        Err(e) => report.failures.push(TickFailure {
+                            record,
+                            code: e.code().to_owned(),
+                            message: e.to_string(),
+                        }),
+                    }
+                }
+            }
+        }
+        if record.kind != RecordKind::Incident {
+            return Ok(());
+        }
+        let (_, state) = self.loader().latest(&record)?;
+        let AnyState::Incident(Some(incident)) = state.as_ref() else {
+            return Ok(());
+        };
+        let due = incident.resolved_at.and_then(|r| {
+            Duration::try_days(i64::from(policy.incident.auto_close_after_days))
+                .and_then(|d| r.checked_add_signed(d))
+        });
+        if incident.status.kind() != IncidentStatusKind::Resolved
+            || incident.major.blocks_auto_close()
+            || due.is_none_or(|d| d > now)
+        {
+            return Ok(());
+        }
+        // The standing resolution causes the closure: its id derives the closure's event id.
+        let events = self.stream_events(&record.stream(), None, usize::MAX)?;
+        let mut cause = None;
+        for e in events.iter().rev() {
+            if let RecordEvent::Incident(IncidentEvent::Resolved { .. }) =
+                decode_as(record.kind, e)?
+            {
+                cause = Some(e.event_id);
+                break;
+            }
+        }
+        let cause =
+            cause.unwrap_or_else(|| Uuid::new_v5(&TICK_NAMESPACE, record.stream_name().as_bytes()));
+        if self
+            .store()
+            .event_by_id(follow_up_event_id(cause, AUTO_CLOSE, record, 0))?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let actor = self.system_actor(AUTO_CLOSE);
+        let (outcome, _) = self.apply(
+            &actor,
+            &Command::Incident(IncidentCommand::AutoClose {
+                id: IncidentId(record.id),
+            }),
+            None,
+            None,
+            self.config.ids.new_id(),
+            Some(Cause {
+                event: cause,
+                process: AUTO_CLOSE,
+                discriminator: None,
+            }),
+        )?;
+        if !outcome.events.is_empty() {
+            report.auto_closed.push(record);
+        }
+        Ok(())
+    }
+
+    /// Every record with an SLA stream, among the streams of events up to `up_to`.
+    pub(crate) fn sla_streams_upto(&self, up_to: u64) -> Result<Vec<RecordRef>> {
+        let store = self.store();
+        let mut out = Vec::new();
+        let mut next = 1u64;
+        while next <= up_to {
+            let page = store.read_all(Position(next), 1_000)?;
+            let Some(last) = page.last().map(|e| e.position.0) else {
+                break;
+            };
+            for e in page
+                .iter()
+                .filter(|e| e.position.0 <= up_to && e.version.0 == 1)
+            {
+                out.extend(sla_owner(e.stream.as_str()));
+            }
+            next = last + 1;
+        }
+        Ok(out)
+    }
+}
+
+/// The SLA state of a status, for KPI outcomes.
+pub(crate) fn stop_and_cancel(
+    status: &SlaStatus,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    match status.state {
+        SlaState::Stopped { since } => (Some(since), None),
+        SlaState::Canceled { since, .. } => (None, Some(since)),
+        SlaState::NotStarted | SlaState::Running { .. } | SlaState::Paused { .. } => (None, None),
+    }
+}

@@ -1,0 +1,287 @@
+//! SLA clocks in the engine: attachment as a follow-up, clocks and explanations as of any
+//! instant, the tick (thresholds, breaches, auto-close; exactly once, across restarts), KPIs.
+
+use crate::support::*;
+use chrono::Duration;
+use opsledger::core::calendar::BusinessCalendar;
+use opsledger::core::incident::{IncidentCommand, IncidentStatusKind};
+use opsledger::core::kpi::KpiQuery;
+use opsledger::core::sla::{CalendarRef, SlaDefinition, SlaKey, SlaMetric, SlaPolicy, SlaScope};
+use opsledger::core::{Impact, Policy, Priority, RecordKind, Urgency};
+use opsledger::{Clock, Engine, FollowUpResult, ManualClock, RecordRef};
+use std::sync::Arc;
+
+fn sla_policy() -> Policy {
+    let cal = || CalendarRef::exact("24x7", 1);
+    Policy {
+        sla: SlaPolicy::new(
+            vec![
+                SlaDefinition::new(
+                    SlaKey::new("response", 1),
+                    "Response",
+                    SlaScope::all(RecordKind::Incident),
+                    SlaMetric::Response,
+                    Duration::minutes(30),
+                    cal(),
+                )
+                .with_thresholds([50]),
+                SlaDefinition::new(
+                    SlaKey::new("standard-resolution", 1),
+                    "Standard resolution",
+                    SlaScope::all(RecordKind::Incident).with_priorities([
+                        Priority::High,
+                        Priority::Moderate,
+                        Priority::Low,
+                        Priority::Planning,
+                    ]),
+                    SlaMetric::Resolution,
+                    Duration::hours(4),
+                    cal(),
+                )
+                .with_thresholds([75]),
+                SlaDefinition::new(
+                    SlaKey::new("urgent-resolution", 1),
+                    "Urgent resolution",
+                    SlaScope::all(RecordKind::Incident).with_priorities([Priority::Critical]),
+                    SlaMetric::Resolution,
+                    Duration::hours(1),
+                    cal(),
+                ),
+            ],
+            vec![BusinessCalendar::always()],
+        ),
+        ..Policy::default()
+    }
+}
+
+fn sla_engine() -> (Engine, Arc<ManualClock>) {
+    let clock = clock();
+    let engine = Engine::in_memory(config(&clock, 1).with_policy(sla_policy())).unwrap();
+    (engine, clock)
+}
+
+fn definitions(engine: &Engine, rec: RecordRef) -> Vec<String> {
+    engine
+        .view(None)
+        .unwrap()
+        .sla(rec)
+        .unwrap()
+        .iter()
+        .map(|s| s.definition.id.to_string())
+        .collect()
+}
+
+#[test]
+fn opening_attaches_and_reprioritising_reattaches() {
+    let (engine, clock) = sla_engine();
+    let rec = RecordRef::incident(inc(1));
+    let o = exec(&engine, &agent(), open_incident(inc(1), "Checkout slow"));
+    let attach: Vec<_> = o
+        .follow_ups
+        .iter()
+        .filter(|f| f.process == "sla_attach")
+        .collect();
+    assert_eq!(attach.len(), 1, "{:?}", o.follow_ups);
+    let FollowUpResult::Applied { events } = &attach[0].result else {
+        panic!("{:?}", attach[0]);
+    };
+    assert_eq!(
+        events[0].stream.as_str(),
+        format!("sla-incident-{}", inc(1).0)
+    );
+    assert_eq!(events[0].causation_id, Some(o.events[0].event_id));
+    assert_eq!(
+        definitions(&engine, rec),
+        ["response", "standard-resolution"]
+    );
+
+    clock.advance(Duration::minutes(10));
+    let o = exec(
+        &engine,
+        &agent(),
+        IncidentCommand::Reprioritize {
+            id: inc(1),
+            impact: Impact::High,
+            urgency: Urgency::High,
+            reason: "whole shop down".into(),
+        },
+    );
+    assert!(o.follow_ups.iter().any(|f| f.process == "sla_attach"));
+    assert_eq!(
+        definitions(&engine, rec),
+        ["response", "standard-resolution", "urgent-resolution"]
+    );
+    let clocks = engine.view(None).unwrap().sla_explain(rec).unwrap();
+    assert!(!clocks[1].instance.is_active(), "standard replaced");
+    assert!(clocks[2].instance.is_active());
+    assert!(!clocks[2].spans.is_empty());
+    // As of before the reprioritisation: the first two clocks only.
+    let before = engine.view(Some(t(5))).unwrap();
+    assert_eq!(before.sla(rec).unwrap().len(), 2);
+    assert_eq!(before.sla(rec).unwrap()[0].as_of, t(5));
+
+    // Re-running the process managers attaches nothing twice.
+    let head = engine.head().unwrap();
+    engine.rerun_process_managers(1, head).unwrap();
+    assert_eq!(engine.head().unwrap(), head);
+    assert_eq!(definitions(&engine, rec).len(), 3);
+}
+
+#[test]
+fn no_sla_policy_means_no_sla_stream() {
+    let (engine, _clock) = memory_engine();
+    let o = exec(&engine, &agent(), open_incident(inc(1), "x"));
+    assert!(o.follow_ups.is_empty());
+    let rec = RecordRef::incident(inc(1));
+    assert!(engine.view(None).unwrap().sla(rec).unwrap().is_empty());
+}
+
+#[test]
+fn tick_records_thresholds_and_breaches_once_even_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let open = |seed| Engine::open(dir.path(), config(&clock, seed).with_policy(sla_policy()));
+    let engine = open(1).unwrap();
+    let rec = RecordRef::incident(inc(1));
+    exec(&engine, &agent(), open_incident(inc(1), "Checkout slow"));
+
+    // Nothing due yet.
+    let r = engine.tick(clock.now()).unwrap();
+    assert_eq!(r.records_due, 0);
+
+    clock.advance(Duration::minutes(20));
+    let r = engine.tick(clock.now()).unwrap();
+    assert_eq!(
+        (r.thresholds_recorded, r.breaches_recorded),
+        (1, 0),
+        "{r:?}"
+    );
+    let r = engine.tick(clock.now()).unwrap();
+    assert_eq!(
+        (r.thresholds_recorded, r.breaches_recorded),
+        (0, 0),
+        "{r:?}"
+    );
+
+    clock.set(t(190));
+    let head = engine.head().unwrap();
+    let r = engine.tick(clock.now()).unwrap();
+    // The response breach (at 30 min) and the 75 % of the resolution clock (at 3 h).
+    assert_eq!(
+        (r.thresholds_recorded, r.breaches_recorded),
+        (1, 1),
+        "{r:?}"
+    );
+    assert_eq!(engine.head().unwrap(), head + 2);
+    let head = engine.head().unwrap();
+    for _ in 0..3 {
+        let r = engine.tick(clock.now()).unwrap();
+        assert_eq!((r.thresholds_recorded, r.breaches_recorded), (0, 0));
+    }
+    assert_eq!(engine.head().unwrap(), head);
+    engine.close().unwrap();
+
+    // After a restart: the index survived, nothing is recorded twice.
+    let engine = open(2).unwrap();
+    let r = engine.tick(clock.now()).unwrap();
+    assert_eq!(
+        (r.thresholds_recorded, r.breaches_recorded),
+        (0, 0),
+        "{r:?}"
+    );
+    assert_eq!(engine.head().unwrap(), head);
+    let clocks = engine.view(None).unwrap().sla_explain(rec).unwrap();
+    assert_eq!(clocks[0].instance.breach_recorded, Some(t(30)));
+    assert_eq!(clocks[0].status.breached, Some(t(30)));
+    assert_eq!(clocks[1].instance.thresholds_recorded.len(), 1);
+    assert_eq!(clocks[1].instance.breach_recorded, None);
+
+    clock.set(t(241));
+    let r = engine.tick(clock.now()).unwrap();
+    assert_eq!(
+        (r.thresholds_recorded, r.breaches_recorded),
+        (0, 1),
+        "{r:?}"
+    );
+    let clocks = engine.view(None).unwrap().sla_explain(rec).unwrap();
+    assert_eq!(clocks[1].instance.breach_recorded, Some(t(240)));
+    // Both clocks are done: nothing is indexed any more.
+    assert_eq!(engine.tick(clock.now()).unwrap().records_due, 0);
+}
+
+#[test]
+fn tick_auto_closes_resolved_incidents_once_after_the_delay() {
+    let (engine, clock) = memory_engine();
+    let rec = RecordRef::incident(inc(1));
+    exec(&engine, &agent(), open_incident(inc(1), "x"));
+    exec(&engine, &agent(), assign(inc(1), "ops", "alice"));
+    exec(&engine, &agent(), resolve(inc(1), "fixed"));
+
+    clock.advance(Duration::days(6));
+    let r = engine.tick(clock.now()).unwrap();
+    assert!(r.auto_closed.is_empty(), "{r:?}");
+    assert_eq!(r.records_due, 0);
+
+    clock.advance(Duration::days(1));
+    let r = engine.tick(clock.now()).unwrap();
+    assert_eq!(r.auto_closed, vec![rec], "{r:?}");
+    assert!(r.failures.is_empty());
+    let view = engine.view(None).unwrap();
+    assert_eq!(
+        view.incident(inc(1)).unwrap().unwrap().status.kind(),
+        IncidentStatusKind::Closed
+    );
+    let last = view.timeline(rec).unwrap().pop().unwrap();
+    assert_eq!(last.actor, "opsledger:auto_close");
+
+    let head = engine.head().unwrap();
+    let r = engine.tick(clock.now()).unwrap();
+    assert!(r.auto_closed.is_empty());
+    assert_eq!(r.records_due, 0);
+    assert_eq!(engine.head().unwrap(), head);
+}
+
+#[test]
+fn kpis_read_incident_facts_and_sla_outcomes_as_of_the_view() {
+    let (engine, clock) = sla_engine();
+    exec(&engine, &agent(), open_incident(inc(1), "x"));
+    clock.set(t(10));
+    exec(&engine, &agent(), assign(inc(1), "ops", "alice"));
+    clock.set(t(300));
+    exec(&engine, &agent(), resolve(inc(1), "fixed"));
+
+    let query = KpiQuery::new(window(0, 24 * 60));
+    let report = engine.view(None).unwrap().kpis(&query).unwrap();
+    let all = &report.groups[0];
+    assert_eq!(all.mttr.count, 1, "{all:?}");
+    let response = all
+        .sla
+        .iter()
+        .find(|f| f.metric == SlaMetric::Response)
+        .unwrap();
+    assert_eq!(
+        (
+            response.compliance.numerator,
+            response.compliance.denominator
+        ),
+        (1, 1)
+    );
+    let resolution = all
+        .sla
+        .iter()
+        .find(|f| f.metric == SlaMetric::Resolution)
+        .unwrap();
+    assert_eq!(resolution.breaches, 1);
+    assert_eq!(resolution.compliance.numerator, 0);
+
+    // As of before the resolution: not resolved, the resolution clock had not breached yet.
+    let report = engine.view(Some(t(100))).unwrap().kpis(&query).unwrap();
+    let all = &report.groups[0];
+    assert_eq!(all.mttr.count, 0);
+    assert!(
+        all.sla
+            .iter()
+            .filter(|f| f.metric == SlaMetric::Resolution)
+            .all(|f| f.breaches == 0)
+    );
+}

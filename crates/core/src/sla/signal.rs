@@ -155,42 +155,9 @@ impl SlaSource for IncidentEvent {
             | IncidentEvent::WorkNoteAdded { .. } => return None,
         };
         Some(SlaSignal {
-            at: recorded_at(self),
+            at: self.at(),
             kind,
         })
-    }
-}
-
-/// The recorded instant of an incident event (not the backdated one).
-fn recorded_at(event: &IncidentEvent) -> DateTime<Utc> {
-    match event {
-        IncidentEvent::Opened { at, .. }
-        | IncidentEvent::Acknowledged { at, .. }
-        | IncidentEvent::Assigned { at, .. }
-        | IncidentEvent::Reassigned { at, .. }
-        | IncidentEvent::PutOnHold { at, .. }
-        | IncidentEvent::Resumed { at, .. }
-        | IncidentEvent::Resolved { at, .. }
-        | IncidentEvent::Reopened { at, .. }
-        | IncidentEvent::Closed { at, .. }
-        | IncidentEvent::AutoClosed { at, .. }
-        | IncidentEvent::Canceled { at, .. }
-        | IncidentEvent::Reprioritized { at, .. }
-        | IncidentEvent::EscalatedFunctionally { at, .. }
-        | IncidentEvent::EscalatedHierarchically { at, .. }
-        | IncidentEvent::MajorProposed { at, .. }
-        | IncidentEvent::MajorAccepted { at, .. }
-        | IncidentEvent::MajorRejected { at, .. }
-        | IncidentEvent::ReviewPublished { at, .. }
-        | IncidentEvent::ParentLinked { at, .. }
-        | IncidentEvent::ChildLinked { at, .. }
-        | IncidentEvent::DuplicateLinked { at, .. }
-        | IncidentEvent::AlertCorrelated { at, .. }
-        | IncidentEvent::ImpactStartRecorded { at, .. }
-        | IncidentEvent::DetectionRecorded { at, .. }
-        | IncidentEvent::ProblemLinked { at, .. }
-        | IncidentEvent::CausingChangeLinked { at, .. }
-        | IncidentEvent::WorkNoteAdded { at, .. } => *at,
     }
 }
 

@@ -30,7 +30,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use uuid::Uuid;
 
+pub(crate) mod scheduler;
 pub(crate) mod sla;
+mod whatif;
 
 /// Events read per call while the projector catches up.
 const PROJECT_PAGE: usize = 1_000;

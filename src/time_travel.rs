@@ -31,9 +31,9 @@ use opsledger_core::kpi::{
     ChangeFact, KpiInput, KpiQuery, KpiReport, SlaOutcome, SlaStop, compute,
 };
 use opsledger_core::problem::Problem;
-use opsledger_core::sla::SlaStatus;
+use opsledger_core::sla::{SlaPolicy, SlaStatus, WhatIfReport};
 use opsledger_core::window::TimeWindow;
-use opsledger_core::{ChangeId, IncidentId, ProblemId};
+use opsledger_core::{ChangeId, IncidentId, ProblemId, RecordKind};
 use opsledger_store::Position;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -342,6 +342,19 @@ impl<'e> ReadView<'e> {
             .sla_clocks(record, self.bound(), self.clock_now(), true)
     }
 
+    /// What-if: the incidents opened (and problems created) in `window`, as recorded up to
+    /// this view, replayed under `proposed` and under the SLA policy in force, compared at
+    /// this view's instant with the core's
+    /// [`what_if`](opsledger_core::sla::what_if) (per record and in total). Writes nothing:
+    /// the log and the read models are untouched. Both sides attach definitions by the same
+    /// rule, so a difference is due to the policies alone (the records' pinned history is not
+    /// consulted: see the core's `whatif` module).
+    pub fn sla_what_if(&self, window: &TimeWindow, proposed: &SlaPolicy) -> Result<WhatIfReport> {
+        self.engine
+            .inner
+            .sla_what_if(window, proposed, self.position, self.clock_now())
+    }
+
     /// KPIs over the log as of this view: incident facts from incident events, change facts
     /// ([`ChangeFact::from_event`]) from change events, and SLA outcomes from the SLA clocks
     /// evaluated at this view's instant. A query without `as_of` is read as of the view's
@@ -392,6 +405,10 @@ impl<'e> ReadView<'e> {
         }
         let now = self.clock_now();
         for record in inner.sla_streams_upto(self.position)? {
+            // SLA KPIs are incident KPIs: problem clocks (if a policy attaches any) stay out.
+            if record.kind != RecordKind::Incident {
+                continue;
+            }
             let state = self.state(record)?;
             let incident = state.as_ref().and_then(RecordState::as_incident);
             let clocks = inner.sla_clocks(record, self.bound(), now, false)?;

@@ -1,8 +1,9 @@
 //! SLA clocks, the timer tick and KPIs in the engine.
 //!
-//! - **Attach.** `incident.opened` and `incident.reprioritized` call for an `attach` (or a
-//!   `reattach`) on the record's SLA stream `sla-<kind>-<uuid>`, with the pins of the policy's
-//!   applicable definitions ([`SlaPolicy::pins_for`](opsledger_core::sla::SlaPolicy::pins_for)).
+//! - **Attach.** `incident.opened` and `problem.created` call for an `attach`, and
+//!   `incident.reprioritized` for a `reattach` (problem reprioritisations do not reattach),
+//!   on the record's SLA stream `sla-<kind>-<uuid>`, with the pins of the policy's applicable
+//!   definitions ([`SlaPolicy::pins_for`](opsledger_core::sla::SlaPolicy::pins_for)).
 //!   The engine runs it as the follow-up `sla_attach`, like every process manager: system
 //!   actor, causation id, event ids derived from the causing event (so a re-run at open never
 //!   attaches twice; the decider's idempotent attach is the second guard).
@@ -29,6 +30,7 @@ use crate::process::follow_up_event_id;
 use crate::record::{AnyState, RecordEvent, RecordRef, decode_as, kind_code};
 use chrono::{DateTime, Duration, Utc};
 use opsledger_core::incident::{IncidentCommand, IncidentEvent, IncidentStatusKind};
+use opsledger_core::problem::ProblemEvent;
 use opsledger_core::sla::{
     self, ExplainSpan, SlaCommand, SlaDecider, SlaEvent, SlaInstance, SlaRecord, SlaSignal,
     SlaSource, SlaState, SlaStatus, due_commands,
@@ -376,6 +378,23 @@ impl Inner {
                     reason: format!("reprioritised from {previous_priority:?} to {priority:?}"),
                 }))
             }
+            RecordEvent::Problem(ProblemEvent::Created {
+                id,
+                priority,
+                service,
+                ..
+            }) => {
+                let pins = policy
+                    .sla
+                    .pins_for(RecordKind::Problem, *priority, service.as_ref());
+                if pins.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(SlaCommand::Attach {
+                    record: sla::RecordRef::Problem(*id),
+                    pins,
+                }))
+            }
             RecordEvent::Incident(_) | RecordEvent::Problem(_) | RecordEvent::Change(_) => Ok(None),
         }
     }
@@ -519,7 +538,7 @@ impl Inner {
                 let s = e.stream.as_str();
                 RecordRef::from_stream(s).or_else(|| sla_owner(s))
             })
-            .filter(|r| r.kind == RecordKind::Incident)
+            .filter(|r| r.kind != RecordKind::Change)
             .collect();
         records.sort_unstable();
         records.dedup();

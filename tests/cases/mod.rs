@@ -8,5 +8,6 @@ mod process;
 mod rebuild;
 mod restart;
 mod sla;
+mod sla_scheduler;
 mod subscriptions;
 mod time_travel;

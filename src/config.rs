@@ -60,8 +60,12 @@ pub struct EngineLimits {
     /// Index entries one queue query may scan before it returns a partial page with a cursor.
     /// Default 100,000.
     pub max_scan: usize,
-    /// Events one timeline call returns. Default 10,000.
+    /// Events one timeline call returns (page with `ReadView::timeline_page`). Default 10,000.
     pub max_timeline: usize,
+    /// Longest log prefix a view-wide as-of query (queues, KEDB, calendar, alerts, dump)
+    /// replays into memory; a longer one is `limit_exceeded`. Single-record as-of reads fold
+    /// the record's stream only and are not bound by it. Default 1,000,000.
+    pub max_as_of_replay_events: u64,
     /// Longest idempotency key, in bytes. Default 256.
     pub max_idempotency_key_bytes: usize,
     /// Follow-up commands one command may cause, all cascades together. Default 20,000.
@@ -77,6 +81,7 @@ impl Default for EngineLimits {
             max_page_size: 1_000,
             max_scan: 100_000,
             max_timeline: 10_000,
+            max_as_of_replay_events: 1_000_000,
             max_idempotency_key_bytes: 256,
             max_follow_ups: 20_000,
             max_follow_up_depth: 16,

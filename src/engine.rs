@@ -43,6 +43,10 @@ const ALERT_STRIPES: usize = 64;
 /// Meta keys (not wiped by a read-model rebuild).
 const META_VIEWS_SCHEMA: &[u8] = b"views_schema";
 const META_PM_CHECKPOINT: &[u8] = b"pm_checkpoint";
+/// Present while the read models are being cleared and rebuilt: set (and flushed) before the
+/// first key is cleared, removed once they are projected to the head. Found at open, it forces
+/// a rebuild, whatever checkpoint survived a crash mid-clear.
+const META_VIEWS_REBUILDING: &[u8] = b"views_rebuilding";
 
 /// The embeddable ITIL engine: incidents, problems and changes over an append-only log.
 ///
@@ -134,6 +138,10 @@ pub(crate) struct Inner {
     retries: AtomicU64,
     numbering: [Mutex<()>; 3],
     change_lock: Mutex<()>,
+    /// Serializes the parent cascades (`parent_resolution`, `parent_reopen`) of one parent
+    /// (striped by its id): a cascade checks its cause is not stale and runs its follow-ups
+    /// under it, so a racing opposite cascade sees all of them.
+    cascade_locks: Vec<Mutex<()>>,
     alert_locks: Vec<Mutex<()>>,
     pm: Mutex<PmState>,
     hooks: RwLock<Vec<Arc<dyn EventHook>>>,
@@ -289,6 +297,7 @@ impl Engine {
             retries: AtomicU64::new(0),
             numbering: [Mutex::new(()), Mutex::new(()), Mutex::new(())],
             change_lock: Mutex::new(()),
+            cascade_locks: (0..ALERT_STRIPES).map(|_| Mutex::new(())).collect(),
             alert_locks: (0..ALERT_STRIPES).map(|_| Mutex::new(())).collect(),
             pm: Mutex::new(PmState::default()),
             hooks: RwLock::new(Vec::new()),
@@ -568,6 +577,28 @@ impl Facts for EngineFacts<'_> {
     fn incidents_awaiting(&self, problem: ProblemId) -> Result<Vec<IncidentId>> {
         kedb::awaiting(&*self.0.views, problem)
     }
+
+    fn events_after(&self, record: RecordRef, version: u64) -> Result<Vec<RecordEvent>> {
+        let stream = StreamId::new(record.stream_name())?;
+        let mut out = Vec::new();
+        let mut next = version + 1;
+        loop {
+            let page = self
+                .0
+                .store()
+                .read_stream(&stream, Version(next), PROJECT_PAGE)?;
+            let n = page.len();
+            for e in &page {
+                next = e.version.0 + 1;
+                if let Some(d) = decode_event(e)? {
+                    out.push(d);
+                }
+            }
+            if n < PROJECT_PAGE {
+                return Ok(out);
+            }
+        }
+    }
 }
 
 impl Inner {
@@ -609,26 +640,33 @@ impl Inner {
             .and_then(|b| b.try_into().ok().map(u32::from_be_bytes));
         if schema != Some(VIEWS_SCHEMA) {
             report.views_rebuilt = schema.is_some();
-            self.views.clear()?;
+            self.invalidate_views()?;
             self.meta.put(
                 META_VIEWS_SCHEMA.to_vec(),
                 VIEWS_SCHEMA.to_be_bytes().to_vec(),
             )?;
         }
         let (checkpoint, checkpoint_id) = projections::read_checkpoint(&*self.views)?;
-        let consistent = checkpoint == 0
-            || (checkpoint <= head
-                && store
-                    .read_all(Position(checkpoint), 1)?
-                    .first()
-                    .is_some_and(|e| Some(e.event_id) == checkpoint_id));
+        // An interrupted rebuild, or read models without a checkpoint (a crash mid-clear), are
+        // not to be trusted whatever they hold.
+        let rebuilding = self.meta.get(META_VIEWS_REBUILDING)?.is_some();
+        let consistent = !rebuilding
+            && if checkpoint == 0 {
+                self.views.range(&[], &[0xFF; 4], false).next().is_none()
+            } else {
+                checkpoint <= head
+                    && store
+                        .read_all(Position(checkpoint), 1)?
+                        .first()
+                        .is_some_and(|e| Some(e.event_id) == checkpoint_id)
+            };
         let checkpoint = if consistent {
             checkpoint
         } else {
             // The read models are ahead of (or disagree with) the log, e.g. after a crash in
             // `Buffered` mode lost the log's tail: they are caches, rebuild them.
             report.views_rebuilt = true;
-            self.views.clear()?;
+            self.invalidate_views()?;
             0
         };
         self.checkpoint.store(checkpoint, Ordering::Release);
@@ -647,7 +685,7 @@ impl Inner {
         let result = (|| {
             let _guard = self.projector.lock();
             report.views_events_applied = self.project_locked(head, &[])?;
-            Ok(())
+            self.views_rebuilt()
         })()
         .and_then(|()| {
             let mut kept_floor = false;
@@ -777,16 +815,41 @@ impl Inner {
         Ok(applied)
     }
 
+    /// Marks the read models as being rebuilt (durably, before touching them), then clears
+    /// them: a crash from here on forces a rebuild at the next open, since clearing is not
+    /// atomic and the checkpoint key may survive it. [`Self::views_rebuilt`] ends it.
+    fn invalidate_views(&self) -> Result<()> {
+        self.meta.put(META_VIEWS_REBUILDING.to_vec(), vec![1])?;
+        if let Some(db) = &self.views_db {
+            db.flush()?;
+        }
+        self.views.clear()
+    }
+
+    /// Ends a rebuild started by [`Self::invalidate_views`] once the read models reached the
+    /// head (and their checkpoint with them).
+    fn views_rebuilt(&self) -> Result<()> {
+        if self.meta.get(META_VIEWS_REBUILDING)?.is_some() {
+            if let Some(db) = &self.views_db {
+                db.flush()?;
+            }
+            self.meta
+                .apply(vec![(META_VIEWS_REBUILDING.to_vec(), None)])?;
+        }
+        Ok(())
+    }
+
     fn rebuild_views(&self) -> Result<()> {
         let _guard = self.projector.lock();
-        self.views.clear()?;
+        self.invalidate_views()?;
         self.cache.clear();
         self.checkpoint.store(0, Ordering::Release);
         for hook in self.hooks.read().iter() {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook.on_rebuild()));
         }
         let head = self.store().head()?.0;
-        self.project_locked(head, &[]).map(|_| ())
+        self.project_locked(head, &[])?;
+        self.views_rebuilt()
     }
 
     // ---- commands -------------------------------------------------------------------------
@@ -1447,7 +1510,18 @@ impl Inner {
             if let Some(f) = self.sla_follow_up(&event, &decoded, correlation) {
                 out.push(f);
             }
-            let reactions = match process::react(&decoded, &facts) {
+            let _cascade = matches!(
+                decoded,
+                RecordEvent::Incident(
+                    opsledger_core::incident::IncidentEvent::Resolved { .. }
+                        | opsledger_core::incident::IncidentEvent::Reopened { .. }
+                )
+            )
+            .then(|| {
+                let stripe = decoded.record().id.as_u128() % self.cascade_locks.len() as u128;
+                self.cascade_locks[usize::try_from(stripe).unwrap_or(0)].lock()
+            });
+            let reactions = match process::react_to(&decoded, Some(event.version.0), &facts) {
                 Ok(r) => r,
                 Err(e) => {
                     incomplete |= !is_refusal(&e);

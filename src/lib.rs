@@ -90,6 +90,15 @@
 //!   its follow-ups cannot run (the read models cannot catch up, or a follow-up fails for a
 //!   reason other than a domain refusal), the process checkpoint stays before the command and
 //!   the next open re-runs them. A domain refusal is reported as `Skipped` and is final.
+//!   Parent cascades are guarded on their cause: stale ones (the parent was reopened /
+//!   resolved since) do nothing (see [`process::react_to`]).
+//! - **Rebuilds.** Clearing the read models (rebuild, schema change, inconsistent checkpoint)
+//!   first durably marks them as being rebuilt; the mark is removed once they reach the head,
+//!   so a crash mid-rebuild (or read models without a checkpoint) forces a rebuild at open.
+//! - **Reads.** [`ReadView::timeline`] is the first page (oldest `max_timeline` events) of
+//!   [`ReadView::timeline_page`]. As of an instant, single-record reads fold the record's
+//!   stream; view-wide queries replay the log prefix, up to
+//!   [`EngineLimits::max_as_of_replay_events`] (beyond: `limit_exceeded`).
 //! - **SLAs.** Opening an incident attaches the policy's applicable SLA definitions (pinned
 //!   versions) on its stream `sla-<kind>-<uuid>` as the follow-up `sla_attach`; a
 //!   reprioritisation reattaches. [`ReadView::sla`] and [`ReadView::sla_explain`] compute the

@@ -9,6 +9,13 @@
 //! the follow-up already ran. So re-running the process managers over the same events (after a
 //! crash, from their checkpoint) never applies anything twice.
 //!
+//! Reactions read the *current* read models, which may be later than their cause (a racing
+//! command, the re-run at open). The parent cascades are therefore guarded on their cause
+//! (see [`react_to`]): a `parent_resolution` whose parent was reopened since, or a
+//! `parent_reopen` whose parent was resolved or canceled since, is stale and yields nothing;
+//! the engine runs each cascade (guard and follow-ups) under one lock, so an opposite cascade
+//! racing it sees all of its follow-ups.
+//!
 //! | process | on | does |
 //! |---|---|---|
 //! | `parent_resolution` | `incident.resolved` of a parent | `ResolveFromParent` on each open child, with the parent's code and notes |
@@ -51,6 +58,13 @@ pub trait Facts {
     fn view(&self, record: RecordRef) -> Result<Option<RecordView>>;
     /// Incidents on hold awaiting `problem`.
     fn incidents_awaiting(&self, problem: ProblemId) -> Result<Vec<IncidentId>>;
+    /// The events of `record`'s stream after stream version `version`, decoded (used to tell
+    /// whether a cascade's cause was superseded). The default knows no later events, which
+    /// leaves only the current-status guard of [`react_to`].
+    fn events_after(&self, record: RecordRef, version: u64) -> Result<Vec<RecordEvent>> {
+        let _ = (record, version);
+        Ok(Vec::new())
+    }
 }
 
 /// The deterministic id of event `index` of the follow-up `process` runs on `target` because
@@ -103,14 +117,61 @@ fn incident_view(facts: &dyn Facts, id: IncidentId) -> Result<Option<RecordView>
     facts.view(RecordRef::incident(id))
 }
 
-fn react_incident(e: &IncidentEvent, facts: &dyn Facts) -> Result<Vec<Reaction>> {
+/// Whether the cascade caused by a parent's `incident.resolved` (`resolved == true`) or
+/// `incident.reopened` at stream version `cause_version` is stale: the parent's current status
+/// is no longer the one the cause produced, or (with a known version) a later event of the
+/// parent's stream undid it (a reopen after the resolution, a resolution or cancellation after
+/// the reopen), even if a still later event restored the status.
+fn cascade_is_stale(
+    facts: &dyn Facts,
+    parent: &RecordView,
+    resolved: bool,
+    cause_version: Option<u64>,
+) -> Result<bool> {
+    use IncidentStatusKind as K;
+    let RecordStatus::Incident(status) = parent.status else {
+        return Ok(true);
+    };
+    let current_ok = if resolved {
+        matches!(status, K::Resolved | K::Closed)
+    } else {
+        !matches!(status, K::Resolved | K::Closed | K::Canceled)
+    };
+    if !current_ok {
+        return Ok(true);
+    }
+    let Some(version) = cause_version else {
+        return Ok(false);
+    };
+    if parent.version <= version {
+        return Ok(false);
+    }
+    Ok(facts
+        .events_after(parent.record, version)?
+        .iter()
+        .any(|later| match later {
+            RecordEvent::Incident(IncidentEvent::Reopened { .. }) => resolved,
+            RecordEvent::Incident(
+                IncidentEvent::Resolved { .. } | IncidentEvent::Canceled { .. },
+            ) => !resolved,
+            _ => false,
+        }))
+}
+
+fn react_incident(
+    e: &IncidentEvent,
+    cause_version: Option<u64>,
+    facts: &dyn Facts,
+) -> Result<Vec<Reaction>> {
     use IncidentEvent as E;
     let mut out = Vec::new();
     match e {
         E::Resolved {
             id, code, notes, ..
         } => {
-            if let Some(parent) = incident_view(facts, *id)? {
+            if let Some(parent) = incident_view(facts, *id)?
+                && !cascade_is_stale(facts, &parent, true, cause_version)?
+            {
                 for child in parent
                     .incident()
                     .map(|d| d.children.clone())
@@ -132,7 +193,9 @@ fn react_incident(e: &IncidentEvent, facts: &dyn Facts) -> Result<Vec<Reaction>>
             }
         }
         E::Reopened { id, .. } => {
-            if let Some(parent) = incident_view(facts, *id)? {
+            if let Some(parent) = incident_view(facts, *id)?
+                && !cascade_is_stale(facts, &parent, false, cause_version)?
+            {
                 for child in parent
                     .incident()
                     .map(|d| d.children.clone())
@@ -414,10 +477,29 @@ fn react_change(e: &ChangeEvent, facts: &dyn Facts) -> Result<Vec<Reaction>> {
     Ok(out)
 }
 
-/// The follow-up commands `event` calls for, given the read models.
+/// The follow-up commands `event` calls for, given the read models. The cause's stream
+/// version is unknown here: cascades are guarded on the parent's current status only; prefer
+/// [`react_to`].
 pub fn react(event: &RecordEvent, facts: &dyn Facts) -> Result<Vec<Reaction>> {
+    react_to(event, None, facts)
+}
+
+/// The follow-up commands `event`, stored at stream version `cause_version`, calls for, given
+/// the read models.
+///
+/// Process managers read *current* read models, which may be later than the cause (racing
+/// commands, or the re-run at open). The cascades `parent_resolution` and `parent_reopen` are
+/// therefore guarded on their cause: they yield nothing (the reaction is stale) unless the
+/// parent is still resolved (or closed) / still open, and, with `cause_version`, no later
+/// event of the parent's stream ([`Facts::events_after`]) reopened it / resolved or canceled
+/// it. The newer event has its own reaction.
+pub fn react_to(
+    event: &RecordEvent,
+    cause_version: Option<u64>,
+    facts: &dyn Facts,
+) -> Result<Vec<Reaction>> {
     match event {
-        RecordEvent::Incident(e) => react_incident(e, facts),
+        RecordEvent::Incident(e) => react_incident(e, cause_version, facts),
         RecordEvent::Problem(e) => react_problem(e, facts),
         RecordEvent::Change(e) => react_change(e, facts),
     }

@@ -98,6 +98,13 @@ impl<'e> ReadView<'e> {
         if let Some(kv) = slot.as_ref() {
             return Ok(kv.clone());
         }
+        let limit = self.engine.inner.config.limits.max_as_of_replay_events;
+        if self.position > limit {
+            return Err(EngineError::LimitExceeded {
+                what: format!("an as-of view replaying {} events", self.position),
+                limit,
+            });
+        }
         let kv = Arc::new(MemoryKv::new());
         let mut states = ReplayStates::default();
         let store = self.engine.inner.store();
@@ -117,9 +124,33 @@ impl<'e> ReadView<'e> {
         Ok(kv)
     }
 
-    /// The view of one record.
+    /// The view of one record. As of an instant it folds that record's stream alone (up to
+    /// the view's position), unless this view already replayed the log prefix.
     pub fn record(&self, record: RecordRef) -> Result<Option<RecordView>> {
-        get_view(&*self.kv()?, record)
+        let Some(bound) = self.bound() else {
+            return get_view(&*self.kv()?, record);
+        };
+        let replayed = self.replay.lock().clone();
+        if let Some(kv) = replayed {
+            return get_view(&*kv, record);
+        }
+        let inner = &self.engine.inner;
+        let events = inner.stream_events(&record.stream(), Some(bound), usize::MAX)?;
+        let Some(last) = events.last() else {
+            return Ok(None);
+        };
+        let Some(state) =
+            fold_stored(record.kind, AnyState::empty(record.kind), &events)?.to_record()
+        else {
+            return Ok(None);
+        };
+        Ok(Some(RecordView::derive(
+            &state,
+            inner.number_of(record)?,
+            last.version.0,
+            last.position.0,
+            last.recorded_at,
+        )))
     }
 
     /// The record with human number `number`, if it existed at this view's instant.
@@ -216,15 +247,55 @@ impl<'e> ReadView<'e> {
         )
     }
 
-    /// The audit trail of a record, oldest first (at most the engine's `max_timeline` events).
+    /// The audit trail of a record, oldest first: the first page of [`Self::timeline_page`],
+    /// that is at most the engine's `max_timeline` *oldest* events. A longer trail is cut
+    /// there; page through it with [`Self::timeline_page`], which says where to go on.
     pub fn timeline(&self, record: RecordRef) -> Result<Vec<TimelineEntry>> {
+        Ok(self
+            .timeline_page(record, 1, self.engine.inner.config.limits.max_timeline)?
+            .0)
+    }
+
+    /// A page of a record's audit trail, oldest first: the entries from stream version
+    /// `from_version` (1 is the first event), at most `limit` of them (capped by the engine's
+    /// `max_timeline`), and the version to ask for next, `None` when the page reaches the end
+    /// of the trail as of this view.
+    pub fn timeline_page(
+        &self,
+        record: RecordRef,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<(Vec<TimelineEntry>, Option<u64>)> {
+        let inner = &self.engine.inner;
+        let limit = limit.clamp(1, inner.config.limits.max_timeline);
+        let store = inner.store();
+        let stream = record.stream();
+        let bound = self.bound().unwrap_or(u64::MAX);
+        let mut events = store.read_stream(
+            &stream,
+            opsledger_store::Version(from_version.max(1)),
+            limit,
+        )?;
+        events.retain(|e| e.position.0 <= bound);
+        // One more read (a store read is capped at `max_timeline`) tells whether there is more.
+        let next = match events.last() {
+            Some(last) if events.len() == limit => store
+                .read_stream(&stream, opsledger_store::Version(last.version.0 + 1), 1)?
+                .first()
+                .filter(|e| e.position.0 <= bound)
+                .map(|e| e.version.0),
+            Some(_) | None => None,
+        };
+        Ok((self.timeline_entries(record, events)?, next))
+    }
+
+    fn timeline_entries(
+        &self,
+        record: RecordRef,
+        events: Vec<opsledger_store::StoredEvent>,
+    ) -> Result<Vec<TimelineEntry>> {
         let inner = &self.engine.inner;
         let store = inner.store();
-        let events = inner.stream_events(
-            &record.stream(),
-            self.bound(),
-            inner.config.limits.max_timeline,
-        )?;
         let bound = self.bound().unwrap_or(u64::MAX);
         let describe_ref = |e: &opsledger_store::StoredEvent| -> Result<EventRef> {
             let rec = RecordRef::from_stream(e.stream.as_str());

@@ -7,6 +7,7 @@ mod lifecycle;
 mod process;
 mod rebuild;
 mod restart;
+mod review_e2;
 mod sla;
 mod sla_scheduler;
 mod subscriptions;

@@ -463,9 +463,12 @@ impl Engine {
         Ok(out)
     }
 
-    /// Records the SLA thresholds and breaches that became due by `now` and auto-closes the
-    /// resolved incidents whose delay ([`IncidentPolicy::auto_close_after_days`]) elapsed, as
-    /// the system actor. Each happens exactly once however often `tick` runs, concurrently or
+    /// Records the SLA thresholds and breaches that became due by `now`, carries out the
+    /// escalations the breached definitions ask for (process `sla_escalation`, reported in
+    /// [`TickReport::escalations`](sla::TickReport::escalations)), and auto-closes the resolved
+    /// incidents whose delay ([`IncidentPolicy::auto_close_after_days`], in calendar or
+    /// business days: [`Policy::auto_close_due`](opsledger_core::Policy::auto_close_due))
+    /// elapsed, as the system actor. Each happens exactly once however often `tick` runs, concurrently or
     /// after a restart (derived event ids, and the deciders' no-op repeats). Only records whose
     /// indexed due instant is `<= now` are looked at. Thresholds and breaches are recorded at
     /// the instants the clocks crossed them; `now` should not be ahead of the engine's clock
@@ -1494,8 +1497,8 @@ impl Inner {
         };
         'events: while let Some((event, known, depth)) = queue.pop_front() {
             let decoded = match known.map_or_else(|| decode_event(&event), |d| Ok(Some(d))) {
-                Ok(Some(d)) => d,
-                Ok(None) => continue,
+                Ok(Some(d)) => Some(d),
+                Ok(None) => None,
                 Err(e) => {
                     out.push(skipped(
                         "decode",
@@ -1507,27 +1510,44 @@ impl Inner {
                     continue;
                 }
             };
-            if let Some(f) = self.sla_follow_up(&event, &decoded, correlation) {
-                out.push(f);
-            }
-            let _cascade = matches!(
-                decoded,
-                RecordEvent::Incident(
-                    opsledger_core::incident::IncidentEvent::Resolved { .. }
-                        | opsledger_core::incident::IncidentEvent::Reopened { .. }
-                )
-            )
-            .then(|| {
-                let stripe = decoded.record().id.as_u128() % self.cascade_locks.len() as u128;
-                self.cascade_locks[usize::try_from(stripe).unwrap_or(0)].lock()
-            });
-            let reactions = match process::react_to(&decoded, Some(event.version.0), &facts) {
-                Ok(r) => r,
-                Err(e) => {
-                    incomplete |= !is_refusal(&e);
-                    out.push(skipped("react", event.event_id, decoded.record(), &e));
-                    continue;
+            let mut _cascade = None;
+            let reactions = match &decoded {
+                Some(decoded) => {
+                    if let Some(f) = self.sla_follow_up(&event, decoded, correlation) {
+                        out.push(f);
+                    }
+                    _cascade = matches!(
+                        decoded,
+                        RecordEvent::Incident(
+                            opsledger_core::incident::IncidentEvent::Resolved { .. }
+                                | opsledger_core::incident::IncidentEvent::Reopened { .. }
+                        )
+                    )
+                    .then(|| {
+                        let stripe =
+                            decoded.record().id.as_u128() % self.cascade_locks.len() as u128;
+                        self.cascade_locks[usize::try_from(stripe).unwrap_or(0)].lock()
+                    });
+                    match process::react_to(decoded, Some(event.version.0), &facts) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            incomplete |= !is_refusal(&e);
+                            out.push(skipped("react", event.event_id, decoded.record(), &e));
+                            continue;
+                        }
+                    }
                 }
+                // Not a record event: an SLA event may call for an escalation at breach.
+                None => match sla::sla_event_of(&event) {
+                    Ok(Some(sla_event)) => process::react_to_sla(&sla_event),
+                    Ok(None) => continue,
+                    Err(e) => {
+                        let record = RecordRef::from_stream(event.stream.as_str())
+                            .unwrap_or(RecordRef::new(RecordKind::Incident, Uuid::nil()));
+                        out.push(skipped("decode", event.event_id, record, &e));
+                        continue;
+                    }
+                },
             };
             let shared = |process: &str, target: Option<RecordRef>| {
                 reactions

@@ -25,6 +25,7 @@
 //! | `link_mirror` | a link recorded on one side | the same link on the other side (parent/child, duplicate, problem/incident, change/problem, change/caused incident) |
 //! | `duplicate_problem` | `problem.marked_duplicate` | links the duplicate's incidents and fixing changes to the original |
 //! | `sla_attach` | `incident.opened`, `incident.reprioritized` | `attach` (`reattach`) of the policy's applicable SLA definitions on the record's SLA stream (run by the engine, see `Engine::tick` for the timer half) |
+//! | `sla_escalation` | `sla.breached` of an incident whose definition asks for an escalation at breach | `escalate_functional` / `escalate_hierarchical` on the incident ([`react_to_sla`]) |
 //!
 //! Alerts are routed by the engine itself (see [`Command::Alert`]).
 //! Major incidents need no process: the core refuses `Close` of an accepted major incident
@@ -37,7 +38,8 @@ use crate::record::{RecordEvent, RecordRef, RecordStatus};
 use opsledger_core::change::{ChangeCommand, ChangeEvent, CloseCode as ChangeCloseCode};
 use opsledger_core::incident::{CancelReason, IncidentCommand, IncidentEvent, IncidentStatusKind};
 use opsledger_core::problem::{ProblemCommand, ProblemEvent, ResolutionCode};
-use opsledger_core::{IncidentId, ProblemId};
+use opsledger_core::sla::{BreachEscalation, SlaEvent};
+use opsledger_core::{IncidentId, ProblemId, RecordKind};
 use uuid::Uuid;
 
 /// Namespace of derived follow-up event ids.
@@ -475,6 +477,52 @@ fn react_change(e: &ChangeEvent, facts: &dyn Facts) -> Result<Vec<Reaction>> {
         | E::WorkNoteAdded { .. } => {}
     }
     Ok(out)
+}
+
+/// The process that carries out an SLA definition's escalation at breach.
+pub const SLA_ESCALATION: &str = "sla_escalation";
+
+/// The follow-up commands an SLA event calls for: the escalation a breached definition asks
+/// for, when the record is an incident (problems and changes have no escalation commands: for
+/// them the breach event is the whole action). The escalation travels in the `sla.breached`
+/// event, so no policy lookup happens here, and a later policy change never alters it.
+pub fn react_to_sla(event: &SlaEvent) -> Vec<Reaction> {
+    let SlaEvent::Breached {
+        record,
+        definition,
+        metric,
+        breached_at,
+        escalation: Some(escalation),
+        ..
+    } = event
+    else {
+        return Vec::new();
+    };
+    if record.kind() != RecordKind::Incident {
+        return Vec::new();
+    }
+    let id = IncidentId(record.uuid());
+    let reason = format!(
+        "SLA {definition} ({}) breached at {}",
+        metric.as_str(),
+        breached_at.to_rfc3339()
+    );
+    let command = match escalation {
+        BreachEscalation::Functional { to_group } => IncidentCommand::EscalateFunctional {
+            id,
+            to_group: to_group.clone(),
+            reason,
+        },
+        BreachEscalation::Hierarchical { to } => IncidentCommand::EscalateHierarchical {
+            id,
+            to: to.clone(),
+            reason,
+        },
+    };
+    vec![Reaction {
+        process: SLA_ESCALATION,
+        command: Command::Incident(command),
+    }]
 }
 
 /// The follow-up commands `event` calls for, given the read models. The cause's stream

@@ -23,12 +23,12 @@
 //!   `AutoClose` as the system actor `<system>:auto_close` when the delay elapsed (event id
 //!   derived from the resolution event), then the record's index entry is recomputed.
 
-use super::{Cause, Inner, backoff};
+use super::{Cause, Inner, PmFloor, backoff};
 use crate::command::{Command, FollowUp, FollowUpResult};
 use crate::error::{EngineError, Result};
 use crate::process::follow_up_event_id;
 use crate::record::{AnyState, RecordEvent, RecordRef, decode_as, kind_code};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use opsledger_core::incident::{IncidentCommand, IncidentEvent, IncidentStatusKind};
 use opsledger_core::problem::ProblemEvent;
 use opsledger_core::sla::{
@@ -69,7 +69,7 @@ pub struct SlaExplanation {
 }
 
 /// What one [`Engine::tick`](crate::Engine::tick) did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TickReport {
     /// The instant the tick evaluated clocks at.
     pub now: DateTime<Utc>,
@@ -81,6 +81,10 @@ pub struct TickReport {
     pub breaches_recorded: usize,
     /// Incidents auto-closed.
     pub auto_closed: Vec<RecordRef>,
+    /// The escalations the breaches recorded by this tick asked for (process
+    /// `sla_escalation`), applied or refused; a refusal (the incident is already with that
+    /// group, or resolved meanwhile) is final and leaves the breach recorded.
+    pub escalations: Vec<FollowUp>,
     /// Commands the tick could not run (left due: the next tick tries again).
     pub failures: Vec<TickFailure>,
 }
@@ -168,6 +172,14 @@ fn signals(kind: RecordKind, events: &[StoredEvent]) -> Result<Vec<SlaSignal>> {
         out.extend(signal);
     }
     Ok(out)
+}
+
+/// The SLA event `e` holds, when it is on an SLA stream.
+pub(crate) fn sla_event_of(e: &StoredEvent) -> Result<Option<SlaEvent>> {
+    if sla_owner(e.stream.as_str()).is_none() {
+        return Ok(None);
+    }
+    decode_sla(e).map(Some)
 }
 
 fn decode_sla(e: &StoredEvent) -> Result<SlaEvent> {
@@ -477,9 +489,7 @@ impl Inner {
                 && i.status.kind() == IncidentStatusKind::Resolved
                 && !i.major.blocks_auto_close()
                 && let Some(resolved) = i.resolved_at
-                && let Some(at) =
-                    Duration::try_days(i64::from(policy.incident.auto_close_after_days))
-                        .and_then(|d| resolved.checked_add_signed(d))
+                && let Some(at) = policy.auto_close_due(resolved)
             {
                 consider(at);
             }
@@ -553,6 +563,10 @@ impl Inner {
 
     pub(crate) fn tick(&self, now: DateTime<Utc>) -> Result<TickReport> {
         self.catch_up()?;
+        // A breach's escalation runs as a follow-up of the breach event: the process
+        // checkpoint must not pass the tick's events before it ran (else a crash in between
+        // would lose it), exactly as for a command.
+        let mut floor = PmFloor::register(self, self.store().head()?.0 + 1);
         let start = vec![DUE];
         let mut end = vec![DUE];
         end.extend_from_slice(
@@ -575,10 +589,12 @@ impl Inner {
             thresholds_recorded: 0,
             breaches_recorded: 0,
             auto_closed: Vec::new(),
+            escalations: Vec::new(),
             failures: Vec::new(),
         };
+        let mut incomplete = false;
         for record in records {
-            if let Err(e) = self.tick_record(record, now, &mut report) {
+            if let Err(e) = self.tick_record(record, now, &mut report, &mut incomplete) {
                 report.failures.push(TickFailure {
                     record,
                     code: e.code().to_owned(),
@@ -598,6 +614,10 @@ impl Inner {
                 self.views.apply(vec![(key, None)])?;
             }
         }
+        if incomplete {
+            floor.keep();
+        }
+        drop(floor);
         Ok(report)
     }
 
@@ -606,6 +626,7 @@ impl Inner {
         record: RecordRef,
         now: DateTime<Utc>,
         report: &mut TickReport,
+        incomplete: &mut bool,
     ) -> Result<()> {
         let policy = self.policy();
         if let (_, Some(sla)) = self.sla_record(record, None)? {
@@ -624,8 +645,16 @@ impl Inner {
                     }
                     match self.apply_sla(&actor, &command, None, None, &|_| id) {
                         Ok(events) if events.is_empty() => {}
-                        Ok(_) => match command {
-                            SlaCommand::RecordBreach { .. } => report.breaches_recorded += 1,
+                        Ok(events) => match command {
+                            SlaCommand::RecordBreach { .. } => {
+                                report.breaches_recorded += 1;
+                                let correlation = self.config.ids.new_id();
+                                let roots = events.into_iter().map(|e| (e, None)).collect();
+                                let (follow_ups, _, failed) =
+                                    self.run_follow_ups(roots, correlation);
+                                *incomplete |= failed;
+                                report.escalations.extend(follow_ups);
+                            }
                             SlaCommand::RecordThreshold { .. }
                             | SlaCommand::Attach { .. }
                             | SlaCommand::Reattach { .. }
@@ -647,10 +676,7 @@ impl Inner {
         let AnyState::Incident(Some(incident)) = state.as_ref() else {
             return Ok(());
         };
-        let due = incident.resolved_at.and_then(|r| {
-            Duration::try_days(i64::from(policy.incident.auto_close_after_days))
-                .and_then(|d| r.checked_add_signed(d))
-        });
+        let due = incident.resolved_at.and_then(|r| policy.auto_close_due(r));
         if incident.status.kind() != IncidentStatusKind::Resolved
             || incident.major.blocks_auto_close()
             || due.is_none_or(|d| d > now)

@@ -285,3 +285,144 @@ fn kpis_read_incident_facts_and_sla_outcomes_as_of_the_view() {
             .all(|f| f.breaches == 0)
     );
 }
+
+#[test]
+fn a_breach_escalates_as_its_definition_asks_once_and_never_again_after_restart() {
+    use opsledger::core::GroupId;
+    use opsledger::core::sla::BreachEscalation;
+    let mut policy = sla_policy();
+    policy.sla.definitions[0] =
+        policy.sla.definitions[0]
+            .clone()
+            .escalating_to(BreachEscalation::Functional {
+                to_group: GroupId::new("tier2"),
+            });
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let open = |seed| Engine::open(dir.path(), config(&clock, seed).with_policy(policy.clone()));
+    let engine = open(1).unwrap();
+    let rec = RecordRef::incident(inc(1));
+    exec(&engine, &agent(), open_incident(inc(1), "Checkout slow"));
+
+    // Given the response clock (30 min, escalating to tier2) runs,
+    // when a tick finds it breached,
+    clock.set(t(31));
+    let head = engine.head().unwrap();
+    let r = engine.tick(clock.now()).unwrap();
+    // then the breach and the escalation are recorded, the escalation as the system.
+    assert_eq!(r.breaches_recorded, 1, "{r:?}");
+    assert_eq!(r.escalations.len(), 1, "{r:?}");
+    assert!(
+        matches!(&r.escalations[0].result, FollowUpResult::Applied { events } if events.len() == 1),
+        "{r:?}"
+    );
+    assert_eq!(r.escalations[0].process, "sla_escalation");
+    // The threshold at 50 %, the breach, the escalation.
+    assert_eq!(engine.head().unwrap(), head + 3);
+    let incident = engine
+        .view(None)
+        .unwrap()
+        .incident(inc(1))
+        .unwrap()
+        .unwrap();
+    assert_eq!(incident.group, Some(GroupId::new("tier2")));
+    // Opened at tier 1, escalated once.
+    assert_eq!(incident.escalation.functional_tier, 2);
+    let last = engine
+        .view(None)
+        .unwrap()
+        .timeline(rec)
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(last.actor, "opsledger:sla_escalation");
+    assert_eq!(last.event_type, "incident.escalated_functionally");
+
+    // Ticks and process-manager re-runs never escalate twice, before or after a restart.
+    let head = engine.head().unwrap();
+    let r = engine.tick(clock.now()).unwrap();
+    assert!(r.escalations.is_empty(), "{r:?}");
+    let rerun = engine.rerun_process_managers(1, head).unwrap();
+    assert!(
+        rerun
+            .iter()
+            .filter(|f| f.process == "sla_escalation")
+            .all(|f| matches!(&f.result, FollowUpResult::Applied { events } if events.len() == 1)),
+        "{rerun:?}"
+    );
+    assert_eq!(engine.head().unwrap(), head);
+    engine.close().unwrap();
+    let engine = open(2).unwrap();
+    engine.tick(clock.now()).unwrap();
+    assert_eq!(engine.head().unwrap(), head);
+}
+
+#[test]
+fn a_breach_of_a_definition_without_escalation_escalates_nothing() {
+    let (engine, clock) = sla_engine();
+    exec(&engine, &agent(), open_incident(inc(1), "Checkout slow"));
+    clock.set(t(31));
+    let r = engine.tick(clock.now()).unwrap();
+    assert_eq!(r.breaches_recorded, 1, "{r:?}");
+    assert!(r.escalations.is_empty(), "{:#?}", r.escalations);
+    let incident = engine
+        .view(None)
+        .unwrap()
+        .incident(inc(1))
+        .unwrap()
+        .unwrap();
+    assert_eq!(incident.escalation.functional_tier, 1);
+    assert_eq!(
+        incident.group,
+        Some(opsledger::core::GroupId::new("service-desk"))
+    );
+}
+
+#[test]
+fn auto_close_counts_business_days_of_its_calendar() {
+    use chrono::TimeZone;
+    use opsledger::core::calendar::{CalendarSpec, CalendarVersion, TimeZoneName, WeeklySchedule};
+    use opsledger::core::sla::CalendarRef;
+    let office = BusinessCalendar::new(CalendarSpec::new(
+        "office",
+        CalendarVersion(1),
+        TimeZoneName::new("UTC").unwrap(),
+        WeeklySchedule::weekdays(vec!["08:00-18:00".parse().unwrap()]),
+    ))
+    .unwrap();
+    let mut policy = Policy::default();
+    policy.incident.auto_close_after_days = 2;
+    policy.incident.auto_close_calendar = Some(CalendarRef::exact("office", 1));
+    policy.sla = SlaPolicy::new(vec![], vec![office]);
+    let clock = clock();
+    let engine = Engine::in_memory(config(&clock, 1).with_policy(policy)).unwrap();
+    let at = |d, h, m| chrono::Utc.with_ymd_and_hms(2026, 1, d, h, m, 0).unwrap();
+
+    // Given an incident resolved on Friday 2026-01-09 at 15:00,
+    exec(&engine, &agent(), open_incident(inc(1), "x"));
+    exec(&engine, &agent(), assign(inc(1), "ops", "alice"));
+    clock.set(at(9, 15, 0));
+    exec(&engine, &agent(), resolve(inc(1), "fixed"));
+    let status = |e: &Engine| {
+        e.view(None)
+            .unwrap()
+            .incident(inc(1))
+            .unwrap()
+            .unwrap()
+            .status
+            .kind()
+    };
+
+    // when ticks run on Monday (two calendar days later) and late on Tuesday,
+    for now in [at(12, 9, 0), at(13, 23, 59)] {
+        clock.set(now);
+        let r = engine.tick(now).unwrap();
+        assert!(r.auto_closed.is_empty(), "{now}: {r:?}");
+        assert_eq!(status(&engine), IncidentStatusKind::Resolved);
+    }
+    // then it closes only once Monday and Tuesday, its two business days, have ended.
+    clock.set(at(14, 0, 0));
+    let r = engine.tick(at(14, 0, 0)).unwrap();
+    assert_eq!(r.auto_closed, vec![RecordRef::incident(inc(1))], "{r:?}");
+    assert_eq!(status(&engine), IncidentStatusKind::Closed);
+}

@@ -155,8 +155,9 @@ impl Default for AuthorizationRules {
         let rows: [(Permission, &[Role]); 25] = [
             (P::IncidentOpen, &[Requester, Agent, Manager]),
             (P::IncidentWork, &[Agent, Manager, System]),
-            (P::IncidentEscalateFunctional, &[Agent, Manager]),
-            (P::IncidentEscalateHierarchical, &[Agent, Manager]),
+            // The system escalates at breach when an SLA definition asks it to.
+            (P::IncidentEscalateFunctional, &[Agent, Manager, System]),
+            (P::IncidentEscalateHierarchical, &[Agent, Manager, System]),
             (P::IncidentCancel, &[Agent, Manager]),
             // A requester confirms the resolution of their own incident; `decide` checks ownership.
             (P::IncidentClose, &[Requester, Agent, Manager]),

@@ -5,11 +5,13 @@
 
 use crate::actor::Role;
 use crate::authz::AuthorizationRules;
+use crate::calendar::BusinessCalendar;
 use crate::error::DomainError;
 use crate::ids::ActorId;
 use crate::priority::PriorityMatrix;
-use crate::sla::SlaPolicy;
+use crate::sla::{CalendarRef, SlaPolicy};
 use crate::window::{CiScope, NamedWindow};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -88,14 +90,19 @@ impl Default for Policy {
 }
 
 /// Incident settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IncidentPolicy {
     /// How long a resolved incident waits for its caller before the engine's timer may
-    /// auto-close it (`AutoClose` is refused earlier). Counted in **calendar** days of 24 hours
-    /// from the latest resolution, not in business days: ServiceNow's default is 7 business
-    /// days, and the business-calendar version arrives with the SLA work. Default 7.
+    /// auto-close it (`AutoClose` is refused earlier), counted from the latest resolution as
+    /// [`Policy::auto_close_due`] says: in business days of
+    /// [`auto_close_calendar`](Self::auto_close_calendar) when one is set, else in calendar
+    /// days of 24 hours. Default 7.
     #[serde(default = "IncidentPolicy::default_auto_close_after_days")]
     pub auto_close_after_days: u32,
+    /// The business calendar (one of `sla.calendars`) whose working days count the auto-close
+    /// delay; `None` counts calendar days of 24 hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_close_calendar: Option<CalendarRef>,
 }
 
 impl IncidentPolicy {
@@ -108,11 +115,48 @@ impl Default for IncidentPolicy {
     fn default() -> Self {
         Self {
             auto_close_after_days: Self::default_auto_close_after_days(),
+            auto_close_calendar: None,
         }
     }
 }
 
 impl Policy {
+    /// When a resolved incident's auto-close becomes due, for a resolution at `resolved_at`:
+    /// - without [`IncidentPolicy::auto_close_calendar`]: `auto_close_after_days` days of 24
+    ///   hours after the resolution;
+    /// - with one: at the end (local midnight, in the calendar's zone) of the
+    ///   `auto_close_after_days`-th business day after the day of the resolution, a business
+    ///   day being a local date with working time (not a holiday nor a closed weekday). Resolved
+    ///   on a Friday afternoon under a Monday-to-Friday calendar with 2 days, it is due when
+    ///   Tuesday ends. 0 days means at once.
+    ///
+    /// `None` when it can never be due: the calendar is not in the policy, has no working day
+    /// within ten years, or the instant overflows.
+    pub fn auto_close_due(&self, resolved_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let days = self.incident.auto_close_after_days;
+        let Some(reference) = &self.incident.auto_close_calendar else {
+            return Duration::try_days(i64::from(days))
+                .and_then(|delay| resolved_at.checked_add_signed(delay));
+        };
+        if days == 0 {
+            return Some(resolved_at);
+        }
+        let calendar = self.sla.resolve_calendar(reference)?;
+        let mut date = calendar.local_datetime(resolved_at).date();
+        let mut counted = 0u32;
+        // Bounded: a calendar with no working day would otherwise never end the walk.
+        for _ in 0..3_660 {
+            date = date.succ_opt()?;
+            if is_business_day(calendar, date)? {
+                counted += 1;
+                if counted == days {
+                    return local_midnight(calendar, date.succ_opt()?);
+                }
+            }
+        }
+        None
+    }
+
     /// Checks that the policy makes sense before an engine puts it in force. `decide` never
     /// calls this (a decision works with whatever policy it is given); the engine validates a
     /// policy once, when it is loaded or replaced. Refused, each as a
@@ -191,6 +235,14 @@ impl Policy {
             if value == 0 {
                 return Err(DomainError::validation(field, "must be at least 1"));
             }
+        }
+        if let Some(reference) = &self.incident.auto_close_calendar
+            && self.sla.resolve_calendar(reference).is_none()
+        {
+            return Err(DomainError::validation(
+                "incident.auto_close_calendar",
+                format!("calendar `{}` is not among sla.calendars", reference.id),
+            ));
         }
         Ok(())
     }
@@ -394,4 +446,24 @@ pub struct StandardChangeTemplate {
     pub id: String,
     /// Human name.
     pub name: String,
+}
+
+/// Whether `date` (local to the calendar) has working time.
+fn is_business_day(calendar: &BusinessCalendar, date: NaiveDate) -> Option<bool> {
+    let start = local_midnight(calendar, date)?;
+    let end = local_midnight(calendar, date.succ_opt()?)?;
+    Some(calendar.business_duration_between(start, end) > Duration::zero())
+}
+
+/// The first instant of `date` in the calendar's zone (the end of a DST gap when midnight
+/// does not exist that day).
+fn local_midnight(calendar: &BusinessCalendar, date: NaiveDate) -> Option<DateTime<Utc>> {
+    let tz = calendar.time_zone().tz();
+    let midnight = date.and_hms_opt(0, 0, 0)?;
+    (0..=4)
+        .find_map(|hour| {
+            tz.from_local_datetime(&(midnight + Duration::hours(hour)))
+                .earliest()
+        })
+        .map(|t| t.with_timezone(&Utc))
 }

@@ -145,6 +145,7 @@ fn policy(tight: bool) -> Policy {
         },
         incident: IncidentPolicy {
             auto_close_after_days: 1,
+            auto_close_calendar: None,
         },
         ..Policy::default()
     }
@@ -1118,6 +1119,7 @@ fn every_event_type_matches_its_serde_tag() {
     let no_delay = Policy {
         incident: IncidentPolicy {
             auto_close_after_days: 0,
+            auto_close_calendar: None,
         },
         ..Policy::default()
     };

@@ -218,9 +218,12 @@ fn the_system_role_auto_closes_and_holds_only_what_process_managers_send() {
         let needed = permission_of(kind);
         let result = decide_as(&events, &valid_command(kind), system());
         match needed {
+            // Escalations: an SLA definition may ask for one at breach.
             Permission::IncidentAutoClose
             | Permission::IncidentWork
-            | Permission::IncidentReopen => {}
+            | Permission::IncidentReopen
+            | Permission::IncidentEscalateFunctional
+            | Permission::IncidentEscalateHierarchical => {}
             _ => assert_eq!(
                 result,
                 Err(DomainError::Forbidden {

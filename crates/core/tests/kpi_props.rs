@@ -474,6 +474,7 @@ fn build(w: &World) -> Desk {
     desk.policy = Arc::new(Policy {
         incident: IncidentPolicy {
             auto_close_after_days: AUTO_CLOSE_AFTER_DAYS,
+            auto_close_calendar: None,
         },
         ..Policy::default()
     });

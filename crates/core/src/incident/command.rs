@@ -106,8 +106,10 @@ pub enum IncidentCommand {
         id: IncidentId,
     },
     /// Close after the auto-close delay (sent by the engine's timer, as [`Role::System`]):
-    /// `policy.incident.auto_close_after_days` calendar days after the resolution. Never for a
-    /// proposed or accepted major incident.
+    /// `policy.incident.auto_close_after_days` days after the resolution, calendar or business
+    /// days as [`Policy::auto_close_due`] says. Never for a proposed or accepted major incident.
+    ///
+    /// [`Policy::auto_close_due`]: crate::Policy::auto_close_due
     ///
     /// [`Role::System`]: crate::Role::System
     AutoClose {

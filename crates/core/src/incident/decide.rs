@@ -14,7 +14,7 @@ use crate::error::DomainError;
 use crate::ids::RecordKind;
 use crate::policy::Limits;
 use crate::validate;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 /// The incident lifecycle as a [`Decider`]. `None` is "not opened yet".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -723,26 +723,32 @@ fn decide_existing(
     Ok(vec![event])
 }
 
-/// The auto-close guard: `policy.incident.auto_close_after_days` calendar days have passed
-/// since the (latest) resolution.
+/// The auto-close guard: the policy's auto-close delay ([`Policy::auto_close_due`]) has
+/// passed since the (latest) resolution.
+///
+/// [`Policy::auto_close_due`]: crate::Policy::auto_close_due
 fn auto_close_due(inc: &Incident, ctx: &Context) -> Result<(), DomainError> {
     let days = ctx.policy.incident.auto_close_after_days;
+    let unit = if ctx.policy.incident.auto_close_calendar.is_some() {
+        "business"
+    } else {
+        "calendar"
+    };
     let due = inc
         .resolved_at
-        .zip(Duration::try_days(i64::from(days)))
-        .and_then(|(resolved, delay)| resolved.checked_add_signed(delay));
+        .and_then(|resolved| ctx.policy.auto_close_due(resolved));
     match due {
         Some(due) if ctx.now >= due => Ok(()),
         Some(due) => Err(DomainError::validation(
             "auto_close",
             format!(
-                "requires: {days} calendar day(s) since the resolution (due at {due}, now is {})",
+                "requires: {days} {unit} day(s) since the resolution (due at {due}, now is {})",
                 ctx.now
             ),
         )),
         None => Err(DomainError::validation(
             "auto_close",
-            format!("requires: {days} calendar day(s) since the resolution"),
+            format!("requires: {days} {unit} day(s) since the resolution"),
         )),
     }
 }

@@ -31,8 +31,9 @@
 //!   parent.
 //! - **AutoClose** is the engine's timer ([`Permission::IncidentAutoClose`], granted by default
 //!   to [`Role::System`] only): it is refused (a validation error naming `auto_close`) until
-//!   `policy.incident.auto_close_after_days` have passed since the latest resolution. They are
-//!   **calendar** days of 24 hours here; business-day calendars come with the SLA work.
+//!   `policy.incident.auto_close_after_days` have passed since the latest resolution: calendar
+//!   days of 24 hours, or business days of `policy.incident.auto_close_calendar`
+//!   ([`Policy::auto_close_due`](crate::Policy::auto_close_due)).
 //! - **Major incidents**: NotMajor|Rejected -> Proposed -> Accepted | Rejected. A proposed or
 //!   accepted major incident never auto-closes ([`DomainError::MajorIncidentNoAutoClose`]).
 //!   `Close` of an accepted one fails with [`DomainError::ReviewRequired`] until a review

@@ -24,7 +24,7 @@
 //! | `fix_change_outcome` | `change.closed` of a change that fixes problems | `RecordFixChangeOutcome` on each such problem (a successful change moves the problem on, per the core's rule) |
 //! | `link_mirror` | a link recorded on one side | the same link on the other side (parent/child, duplicate, problem/incident, change/problem, change/caused incident) |
 //! | `duplicate_problem` | `problem.marked_duplicate` | links the duplicate's incidents and fixing changes to the original |
-//! | `sla_attach` | `incident.opened`, `incident.reprioritized` | `attach` (`reattach`) of the policy's applicable SLA definitions on the record's SLA stream (run by the engine, see `Engine::tick` for the timer half) |
+//! | `sla_attach` | `incident.opened`, `problem.created`, `incident.reprioritized`, `problem.reprioritized` | `attach` (`reattach`) of the policy's applicable SLA definitions on the record's SLA stream (run by the engine, see `Engine::tick` for the timer half) |
 //! | `sla_escalation` | `sla.breached` of an incident whose definition asks for an escalation at breach | `escalate_functional` / `escalate_hierarchical` on the incident ([`react_to_sla`]) |
 //!
 //! Alerts are routed by the engine itself (see [`Command::Alert`]).

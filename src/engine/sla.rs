@@ -1,7 +1,7 @@
 //! SLA clocks, the timer tick and KPIs in the engine.
 //!
 //! - **Attach.** `incident.opened` and `problem.created` call for an `attach`, and
-//!   `incident.reprioritized` for a `reattach` (problem reprioritisations do not reattach),
+//!   `incident.reprioritized` and `problem.reprioritized` for a `reattach`,
 //!   on the record's SLA stream `sla-<kind>-<uuid>`, with the pins of the policy's applicable
 //!   definitions ([`SlaPolicy::pins_for`](opsledger_core::sla::SlaPolicy::pins_for)).
 //!   The engine runs it as the follow-up `sla_attach`, like every process manager: system
@@ -405,6 +405,28 @@ impl Inner {
                 Ok(Some(SlaCommand::Attach {
                     record: sla::RecordRef::Problem(*id),
                     pins,
+                }))
+            }
+            RecordEvent::Problem(ProblemEvent::Reprioritized {
+                id, priority, at, ..
+            }) => {
+                let record = RecordRef::problem(*id);
+                let service = match self.loader().latest(&record)?.1.as_ref() {
+                    AnyState::Problem(Some(p)) => p.service.clone(),
+                    AnyState::Problem(None) | AnyState::Incident(_) | AnyState::Change(_) => None,
+                };
+                let pins = policy
+                    .sla
+                    .pins_for(RecordKind::Problem, *priority, service.as_ref());
+                let (version, _) = self.sla_record(record, None)?;
+                if version == 0 && pins.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(SlaCommand::Reattach {
+                    record: sla::RecordRef::Problem(*id),
+                    pins,
+                    effective_at: *at,
+                    reason: format!("reprioritised to {priority:?}"),
                 }))
             }
             RecordEvent::Incident(_) | RecordEvent::Problem(_) | RecordEvent::Change(_) => Ok(None),

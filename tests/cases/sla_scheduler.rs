@@ -193,3 +193,98 @@ fn problems_get_sla_clocks_and_breach_on_tick() {
     assert_eq!(report.records.len(), 1);
     assert_eq!(report.current.resolution.breached, 1);
 }
+
+#[test]
+fn reprioritising_a_problem_reattaches_its_clocks() {
+    use opsledger::core::problem::ProblemCommand;
+    use opsledger::core::{Impact, Priority, Urgency};
+    let cal = || CalendarRef::exact("24x7", 1);
+    // Given a standard 8-hour and an urgent 1-hour resolution SLA for problems,
+    let policy = Policy {
+        sla: SlaPolicy::new(
+            vec![
+                SlaDefinition::new(
+                    SlaKey::new("problem-standard", 1),
+                    "Problem resolution",
+                    SlaScope::all(RecordKind::Problem).with_priorities([
+                        Priority::High,
+                        Priority::Moderate,
+                        Priority::Low,
+                        Priority::Planning,
+                    ]),
+                    SlaMetric::Resolution,
+                    Duration::hours(8),
+                    cal(),
+                ),
+                SlaDefinition::new(
+                    SlaKey::new("problem-urgent", 1),
+                    "Urgent problem resolution",
+                    SlaScope::all(RecordKind::Problem).with_priorities([Priority::Critical]),
+                    SlaMetric::Resolution,
+                    Duration::hours(1),
+                    cal(),
+                ),
+            ],
+            vec![BusinessCalendar::always()],
+        ),
+        ..Policy::default()
+    };
+    let clock = clock();
+    let engine = Engine::in_memory(config(&clock, 1).with_policy(policy)).unwrap();
+    let rec = RecordRef::problem(prb(1));
+    exec(
+        &engine,
+        &problem_manager(),
+        create_problem(prb(1), "Orders DB slow"),
+    );
+    let ids = |e: &Engine| -> Vec<(String, bool)> {
+        e.view(None)
+            .unwrap()
+            .sla_explain(rec)
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c.instance.definition().id.to_string(),
+                    c.instance.is_active(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(ids(&engine), [("problem-standard".to_owned(), true)]);
+
+    // when it is reprioritised to critical 20 minutes later,
+    clock.advance(Duration::minutes(20));
+    let o = exec(
+        &engine,
+        &problem_manager(),
+        ProblemCommand::Reprioritize {
+            id: prb(1),
+            impact: Impact::High,
+            urgency: Urgency::High,
+            reason: "every checkout fails".into(),
+        },
+    );
+    // then the urgent clock replaces the standard one, as a recorded reattachment,
+    assert!(
+        o.follow_ups.iter().any(|f| f.process == "sla_attach"),
+        "{o:?}"
+    );
+    assert_eq!(
+        ids(&engine),
+        [
+            ("problem-standard".to_owned(), false),
+            ("problem-urgent".to_owned(), true)
+        ]
+    );
+    // and it breaches an hour after the problem's creation (a reattached clock measures from
+    // the record's start unless its definition says `reattachment`).
+    clock.set(t(59));
+    assert_eq!(engine.tick(clock.now()).unwrap().breaches_recorded, 0);
+    clock.set(t(61));
+    assert_eq!(engine.tick(clock.now()).unwrap().breaches_recorded, 1);
+    let clocks = engine.view(None).unwrap().sla(rec).unwrap();
+    assert_eq!(clocks[1].breached, Some(t(60)));
+    // As of before the reprioritisation: the standard clock alone.
+    assert_eq!(engine.view(Some(t(10))).unwrap().sla(rec).unwrap().len(), 1);
+}

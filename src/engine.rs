@@ -801,8 +801,10 @@ impl Inner {
             let Some(last) = batch.last().map(|e| e.position.0) else {
                 break;
             };
-            // The due index first: a crash between the two re-projects the batch.
+            // The due index and the KPI outcomes first (both recomputed from the store): a
+            // crash between them and the batch re-projects the batch.
             self.refresh_due_for(&batch)?;
+            self.refresh_kpi_outcomes_for(&batch)?;
             let mut loader = self.loader();
             projections::apply_batch(&*self.views, &mut loader, &batch)?;
             applied += batch.len() as u64;

@@ -11,12 +11,13 @@
 //! the append-only number and causation indexes filtered by it.
 
 use crate::engine::Engine;
-use crate::engine::sla::{SlaExplanation, core_ref, stop_and_cancel};
+use crate::engine::sla::SlaExplanation;
 use crate::error::{EngineError, Result};
 use crate::kv::{Kv, MemoryKv, prefix_end};
 use crate::numbers::HumanNumber;
 use crate::projections::calendar::CalendarEntry;
 use crate::projections::kedb::{KedbQuery, KnownErrorEntry, OpenAlert};
+use crate::projections::kpi::{self, StoredOutcome};
 use crate::projections::queue::{Page, QueueFilter};
 use crate::projections::timeline::{EventRef, TimelineEntry, describe};
 use crate::projections::view::RecordView;
@@ -27,9 +28,7 @@ use opsledger_core::Priority;
 use opsledger_core::change::Change;
 use opsledger_core::incident::Incident;
 use opsledger_core::incident::IncidentEvent;
-use opsledger_core::kpi::{
-    ChangeFact, KpiInput, KpiQuery, KpiReport, SlaOutcome, SlaStop, compute,
-};
+use opsledger_core::kpi::{ChangeFact, KpiInput, KpiQuery, KpiReport, compute};
 use opsledger_core::problem::Problem;
 use opsledger_core::sla::{SlaPolicy, SlaStatus, WhatIfReport};
 use opsledger_core::window::TimeWindow;
@@ -434,6 +433,49 @@ impl<'e> ReadView<'e> {
     /// An outcome's priority is the record's priority when the instance was attached; its
     /// group and service are the record's at this view's instant.
     pub fn kpis(&self, query: &KpiQuery) -> Result<KpiReport> {
+        let input = if self.as_of.is_none() {
+            self.kpi_input_from_views()?
+        } else {
+            self.kpi_input_by_replay()?
+        };
+        let mut query = query.clone();
+        if query.as_of.is_none() {
+            query.as_of = self.as_of;
+        }
+        Ok(compute(&query, &input))
+    }
+
+    /// The live view's KPI input, from the KPI read model ([`projections::kpi`]): one row per
+    /// record, the stored outcomes of finished clocks, and the clocks still running evaluated
+    /// now.
+    fn kpi_input_from_views(&self) -> Result<KpiInput> {
+        let inner = &self.engine.inner;
+        let views = inner.views.clone();
+        let (mut input, priorities) = kpi::load(&*views)?;
+        let (stored, live) = kpi::load_outcomes(&*views)?;
+        let fill = |s: StoredOutcome| {
+            let mut outcome = s.outcome;
+            if let Some(p) = priorities.get(&IncidentId(outcome.record.uuid())) {
+                outcome.priority = kpi::priority_at(p, s.attached_at);
+            }
+            outcome
+        };
+        input.sla.extend(stored.into_iter().map(fill));
+        let now = self.clock_now();
+        for id in live {
+            let record = RecordRef::incident(IncidentId(id));
+            let state = self.state(record)?;
+            let incident = state.as_ref().and_then(RecordState::as_incident);
+            let (outcomes, _) = inner.kpi_outcomes(record, self.bound(), now, incident)?;
+            input.sla.extend(outcomes.into_iter().map(fill));
+        }
+        Ok(input)
+    }
+
+    /// An as-of view's KPI input: a replay of the log up to the view's position (incident
+    /// facts from incident events, change facts from change events), and every incident's SLA
+    /// clocks evaluated at the view's instant.
+    fn kpi_input_by_replay(&self) -> Result<KpiInput> {
         let inner = &self.engine.inner;
         let store = inner.store();
         let mut input = KpiInput::new();
@@ -482,50 +524,17 @@ impl<'e> ReadView<'e> {
             }
             let state = self.state(record)?;
             let incident = state.as_ref().and_then(RecordState::as_incident);
-            let clocks = inner.sla_clocks(record, self.bound(), now, false)?;
-            for (i, clock) in clocks.iter().enumerate() {
-                let Some(started_at) = clock.status.started_at else {
-                    continue;
-                };
-                let definition = &clock.instance.pin.definition.id;
-                let cycle = clocks[..=i]
-                    .iter()
-                    .filter(|c| &c.instance.pin.definition.id == definition)
-                    .count();
-                let priority = priorities
-                    .get(&IncidentId(record.id))
-                    .and_then(|p| {
-                        p.iter()
-                            .rev()
-                            .find(|(at, _)| *at <= clock.instance.attached_at)
-                            .or(p.first())
-                    })
-                    .map_or(Priority::Planning, |(_, p)| *p);
-                let (stopped, canceled_at) = stop_and_cancel(&clock.status);
-                input.sla.push(SlaOutcome {
-                    record: core_ref(record),
-                    definition: definition.to_string(),
-                    cycle: u32::try_from(cycle).unwrap_or(u32::MAX),
-                    metric: clock.instance.metric,
-                    priority,
-                    group: incident.and_then(|i| i.group.clone()),
-                    service: incident.and_then(|i| i.service.clone()),
-                    started_at,
-                    target_ms: clock.instance.target.num_milliseconds(),
-                    breached_at: clock.status.breached,
-                    stopped: stopped.map(|at| SlaStop {
-                        at,
-                        business_elapsed_ms: clock.status.elapsed.num_milliseconds(),
-                    }),
-                    canceled_at,
-                });
-            }
+            let (outcomes, _) = inner.kpi_outcomes(record, self.bound(), now, incident)?;
+            let p = priorities.get(&IncidentId(record.id));
+            input.sla.extend(outcomes.into_iter().map(|s| {
+                let mut outcome = s.outcome;
+                if let Some(p) = p {
+                    outcome.priority = kpi::priority_at(p, s.attached_at);
+                }
+                outcome
+            }));
         }
-        let mut query = query.clone();
-        if query.as_of.is_none() {
-            query.as_of = self.as_of;
-        }
-        Ok(compute(&query, &input))
+        Ok(input)
     }
 
     /// Every read-model entry except checkpoints, in key order: two views with equal dumps
@@ -533,9 +542,11 @@ impl<'e> ReadView<'e> {
     #[doc(hidden)]
     pub fn dump(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let mut all = self.kv()?.dump()?;
-        // Checkpoints, and the tick's due index (engine bookkeeping: it depends on the clock,
-        // not only on the log).
-        all.retain(|(k, _)| !matches!(k.first(), Some(b'X' | b'D' | b'E')));
+        // Checkpoints, the tick's due index (engine bookkeeping: it depends on the clock, not
+        // only on the log) and the KPI outcomes (recomputed from the store, not replayed).
+        all.retain(|(k, _)| {
+            !matches!(k.first(), Some(b'X' | b'D' | b'E')) && !projections::kpi::is_outcome_key(k)
+        });
         Ok(all)
     }
 }

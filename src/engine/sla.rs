@@ -27,16 +27,18 @@ use super::{Cause, Inner, PmFloor, backoff};
 use crate::command::{Command, FollowUp, FollowUpResult};
 use crate::error::{EngineError, Result};
 use crate::process::follow_up_event_id;
+use crate::projections::kpi::{self, StoredOutcome};
 use crate::record::{AnyState, RecordEvent, RecordRef, decode_as, kind_code};
 use chrono::{DateTime, Utc};
-use opsledger_core::incident::{IncidentCommand, IncidentEvent, IncidentStatusKind};
+use opsledger_core::incident::{Incident, IncidentCommand, IncidentEvent, IncidentStatusKind};
+use opsledger_core::kpi::{SlaOutcome, SlaStop};
 use opsledger_core::problem::ProblemEvent;
 use opsledger_core::sla::{
     self, ExplainSpan, SlaCommand, SlaDecider, SlaEvent, SlaInstance, SlaRecord, SlaSignal,
     SlaSource, SlaState, SlaStatus, due_commands,
 };
 use opsledger_core::{
-    ChangeId, Context, Decider, DomainEvent, IncidentId, Policy, ProblemId, RecordKind,
+    ChangeId, Context, Decider, DomainEvent, IncidentId, Policy, Priority, ProblemId, RecordKind,
 };
 use opsledger_store::{
     AppendRequest, ExpectedVersion, NewEvent, Position, StoreError, StoredEvent, StreamId, Version,
@@ -558,6 +560,99 @@ impl Inner {
                 ops.push((of, Some(d.to_vec())));
             }
             None => ops.push((of, None)),
+        }
+        self.views.apply(ops)
+    }
+
+    /// The SLA outcomes of an incident's clocks as the KPIs read them (evaluated at `now`, with
+    /// the record's group and service from `incident`; the priority is left to the caller:
+    /// [`kpi::priority_at`] of the attach instant), and whether a clock is still live (not
+    /// started, running or paused: its outcome depends on the instant it is read at).
+    pub(crate) fn kpi_outcomes(
+        &self,
+        record: RecordRef,
+        up_to: Option<u64>,
+        now: DateTime<Utc>,
+        incident: Option<&Incident>,
+    ) -> Result<(Vec<StoredOutcome>, bool)> {
+        let clocks = self.sla_clocks(record, up_to, now, false)?;
+        let mut out = Vec::new();
+        let mut live = false;
+        for (i, clock) in clocks.iter().enumerate() {
+            live |= matches!(
+                clock.status.state,
+                SlaState::NotStarted | SlaState::Running { .. } | SlaState::Paused { .. }
+            );
+            let Some(started_at) = clock.status.started_at else {
+                continue;
+            };
+            let definition = &clock.instance.pin.definition.id;
+            let cycle = clocks[..=i]
+                .iter()
+                .filter(|c| &c.instance.pin.definition.id == definition)
+                .count();
+            let (stopped, canceled_at) = stop_and_cancel(&clock.status);
+            out.push(StoredOutcome {
+                outcome: SlaOutcome {
+                    record: core_ref(record),
+                    definition: definition.to_string(),
+                    cycle: u32::try_from(cycle).unwrap_or(u32::MAX),
+                    metric: clock.instance.metric,
+                    priority: Priority::Planning,
+                    group: incident.and_then(|i| i.group.clone()),
+                    service: incident.and_then(|i| i.service.clone()),
+                    started_at,
+                    target_ms: clock.instance.target.num_milliseconds(),
+                    breached_at: clock.status.breached,
+                    stopped: stopped.map(|at| SlaStop {
+                        at,
+                        business_elapsed_ms: clock.status.elapsed.num_milliseconds(),
+                    }),
+                    canceled_at,
+                },
+                attached_at: clock.instance.attached_at,
+            });
+        }
+        Ok((out, live))
+    }
+
+    /// Recomputes the KPI read model's SLA part (`O`/`o`, see [`kpi`]) of the incidents a batch
+    /// touches: final outcomes when every clock is finished, else a live mark.
+    pub(crate) fn refresh_kpi_outcomes_for(&self, batch: &[StoredEvent]) -> Result<()> {
+        let mut records: Vec<RecordRef> = batch
+            .iter()
+            .filter_map(|e| {
+                let s = e.stream.as_str();
+                RecordRef::from_stream(s).or_else(|| sla_owner(s))
+            })
+            .filter(|r| r.kind == RecordKind::Incident)
+            .collect();
+        records.sort_unstable();
+        records.dedup();
+        let now = self.config.clock.now();
+        let mut ops = Vec::with_capacity(records.len() * 2);
+        for record in records {
+            let (_, state) = self.loader().latest(&record)?;
+            let incident = match state.as_ref() {
+                AnyState::Incident(i) => i.as_ref(),
+                AnyState::Problem(_) | AnyState::Change(_) => None,
+            };
+            let (outcomes, live) = self.kpi_outcomes(record, None, now, incident)?;
+            let (final_value, live_value) = if live {
+                (None, Some(Vec::new()))
+            } else if outcomes.is_empty() {
+                (None, None)
+            } else {
+                (
+                    Some(serde_json::to_vec(&outcomes).map_err(EngineError::views)?),
+                    None,
+                )
+            };
+            ops.push((kpi::outcomes_key(record.id), final_value));
+            ops.push((kpi::live_key(record.id), live_value));
+        }
+        if ops.is_empty() {
+            return Ok(());
         }
         self.views.apply(ops)
     }

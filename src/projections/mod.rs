@@ -11,6 +11,7 @@
 pub(crate) mod calendar;
 pub(crate) mod kedb;
 pub(crate) mod keys;
+pub(crate) mod kpi;
 pub(crate) mod queue;
 pub(crate) mod timeline;
 pub(crate) mod view;
@@ -26,8 +27,8 @@ use view::RecordView;
 
 /// Version of the read-model layout. A store written with another version is wiped and rebuilt
 /// from the log when the engine opens. 2: the tick's due index (`D`/`E`), so that records
-/// resolved or attached before it existed are indexed.
-pub(crate) const VIEWS_SCHEMA: u32 = 2;
+/// resolved or attached before it existed are indexed. 3: the KPI read model (`K`, `O`, `o`).
+pub(crate) const VIEWS_SCHEMA: u32 = 3;
 
 /// Gives the projector the state of a record after some of its events.
 pub(crate) trait StateSource {
@@ -107,6 +108,7 @@ pub(crate) fn apply_batch(
         let Some(last_event) = evs.last() else {
             continue;
         };
+        kpi::apply(&mut ov, record, evs)?;
         let state = states.state_after(record, evs)?;
         let Some(current) = state.to_record() else {
             continue;

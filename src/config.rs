@@ -1,5 +1,6 @@
 //! Engine configuration: durability, caches, snapshots, retries, limits, policy, clock, ids.
 
+use crate::hooks::EventHook;
 use opsledger_core::{Actor, Policy, Role};
 use opsledger_store::{
     Clock, Durability, GroupCommitConfig, SledOptions, StoreLimits, SystemClock,
@@ -115,7 +116,8 @@ pub struct EngineConfig {
     /// (`opsledger:parent_resolution`) so the audit trail says which process acted. Default:
     /// `opsledger` with [`Role::System`], which under the default grants holds the permissions
     /// the process managers and timers need (`incident_work`, `incident_reopen`,
-    /// `incident_auto_close`, `problem_work`, `change_work`) and nothing a person would use. A
+    /// `incident_auto_close`, `problem_work`, `change_work`, and the two incident escalations
+    /// for SLA definitions that escalate at breach) and nothing a person would use. A
     /// deployment that narrows the system role's grants must keep those.
     pub system_actor: Actor,
     /// Engine limits.
@@ -130,6 +132,23 @@ pub struct EngineConfig {
     /// sled page-cache budget of the read models and snapshots database (`<dir>/views`).
     /// Default 32 MiB.
     pub views_cache_bytes: u64,
+    /// Hooks registered before the engine opens, so that they also see the events projected
+    /// while it opens (catch-up of the read models, or their rebuild); see
+    /// [`EngineConfig::with_hook`]. [`Engine::add_hook`](crate::Engine::add_hook) registers one
+    /// later.
+    pub hooks: Hooks,
+}
+
+/// The hooks of an [`EngineConfig`] (a list that prints as the hooks' names).
+#[derive(Clone, Default)]
+pub struct Hooks(pub Vec<Arc<dyn EventHook>>);
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|h| h.name().to_owned()))
+            .finish()
+    }
 }
 
 impl Default for EngineConfig {
@@ -152,11 +171,19 @@ impl Default for EngineConfig {
             group_commit: GroupCommitConfig::default(),
             sled: SledOptions::default(),
             views_cache_bytes: 32 * 1024 * 1024,
+            hooks: Hooks::default(),
         }
     }
 }
 
 impl EngineConfig {
+    /// The configuration with one more hook, called from the engine's first projection on
+    /// (including the catch-up or rebuild of the read models while the engine opens).
+    pub fn with_hook(mut self, hook: Arc<dyn EventHook>) -> Self {
+        self.hooks.0.push(hook);
+        self
+    }
+
     /// The configuration with another durability mode.
     pub fn with_durability(mut self, durability: Durability) -> Self {
         self.durability = durability;

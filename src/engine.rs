@@ -282,6 +282,7 @@ impl Engine {
         config: EngineConfig,
         path: Option<PathBuf>,
     ) -> Result<Self> {
+        let hooks = config.hooks.0.clone();
         let mut inner = Inner {
             backend,
             views_db,
@@ -300,7 +301,7 @@ impl Engine {
             cascade_locks: (0..ALERT_STRIPES).map(|_| Mutex::new(())).collect(),
             alert_locks: (0..ALERT_STRIPES).map(|_| Mutex::new(())).collect(),
             pm: Mutex::new(PmState::default()),
-            hooks: RwLock::new(Vec::new()),
+            hooks: RwLock::new(hooks),
             path,
             open_report: OpenReport::default(),
         };

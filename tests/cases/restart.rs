@@ -230,3 +230,42 @@ fn follow_ups_interrupted_by_a_crash_run_at_the_next_open() {
     assert_eq!(engine.stats().unwrap().open.process_events_checked, 0);
     assert_eq!(engine.head().unwrap(), head);
 }
+
+/// Records the positions it is called with.
+struct Positions(std::sync::Mutex<Vec<u64>>);
+
+impl EventHook for Positions {
+    fn name(&self) -> &str {
+        "positions"
+    }
+    fn on_events(&self, events: &[StoredEvent]) {
+        self.0
+            .lock()
+            .unwrap()
+            .extend(events.iter().map(|e| e.position.0));
+    }
+}
+
+#[test]
+fn a_hook_in_the_config_sees_the_events_projected_while_the_engine_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let engine = sled_engine(dir.path(), &clock, 1);
+    exec(&engine, &agent(), open_incident(inc(1), "x"));
+    exec(&engine, &agent(), assign(inc(1), "ops", "alice"));
+    let head = engine.head().unwrap();
+    engine.close().unwrap();
+
+    // Given the read models were deleted (a cache: rebuilt at the next open),
+    std::fs::remove_dir_all(dir.path().join("views")).unwrap();
+    // when the engine opens with a hook in its configuration,
+    let hook = Arc::new(Positions(std::sync::Mutex::new(Vec::new())));
+    let engine = Engine::open(dir.path(), config(&clock, 2).with_hook(hook.clone())).unwrap();
+    // then the hook saw every event of the rebuild, in order, once;
+    assert_eq!(*hook.0.lock().unwrap(), (1..=head).collect::<Vec<_>>());
+    // and it goes on seeing new ones.
+    exec(&engine, &agent(), resolve(inc(1), "fixed"));
+    let seen = hook.0.lock().unwrap().clone();
+    assert_eq!(seen.last(), Some(&engine.head().unwrap()));
+    assert_eq!(seen.len() as u64, engine.head().unwrap());
+}

@@ -1,5 +1,6 @@
 //! Engine configuration: durability, caches, snapshots, retries, limits, policy, clock, ids.
 
+use crate::faults::Faults;
 use crate::hooks::EventHook;
 use opsledger_core::{Actor, Policy, Role};
 use opsledger_store::{
@@ -137,6 +138,8 @@ pub struct EngineConfig {
     /// [`EngineConfig::with_hook`]. [`Engine::add_hook`](crate::Engine::add_hook) registers one
     /// later.
     pub hooks: Hooks,
+    /// Fault injection, for tests of the failure paths ([`Faults`]); empty by default.
+    pub faults: Faults,
 }
 
 /// The hooks of an [`EngineConfig`] (a list that prints as the hooks' names).
@@ -172,6 +175,7 @@ impl Default for EngineConfig {
             sled: SledOptions::default(),
             views_cache_bytes: 32 * 1024 * 1024,
             hooks: Hooks::default(),
+            faults: Faults::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ use crate::cache::{Loader, Snapshots, StateCache};
 use crate::command::{Command, CommandEnvelope, FollowUp, FollowUpResult, Outcome};
 use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
+use crate::faults::FaultPoint;
 use crate::hooks::EventHook;
 use crate::idempotency::{self, IDEMPOTENCY_EVENT, IdempotencyRecord};
 use crate::kv::{Kv, MemoryKv, prefix_end};
@@ -777,6 +778,7 @@ impl Inner {
         if self.checkpoint.load(Ordering::Acquire) >= target {
             return Ok(());
         }
+        self.config.faults.pass(FaultPoint::Projection)?;
         let _guard = self.projector.lock();
         self.project_locked(target, known).map(|_| ())
     }
@@ -1620,14 +1622,21 @@ impl Inner {
                     process: reaction.process,
                     discriminator,
                 };
-                match self.apply(
-                    &actor,
-                    &reaction.command,
-                    None,
-                    None,
-                    correlation,
-                    Some(cause),
-                ) {
+                let applied = self
+                    .config
+                    .faults
+                    .pass(FaultPoint::FollowUp)
+                    .and_then(|()| {
+                        self.apply(
+                            &actor,
+                            &reaction.command,
+                            None,
+                            None,
+                            correlation,
+                            Some(cause),
+                        )
+                    });
+                match applied {
                     Ok((o, decoded)) => {
                         if depth + 1 < limits.max_follow_up_depth {
                             queue.extend(

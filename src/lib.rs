@@ -131,6 +131,7 @@ mod command;
 mod config;
 mod engine;
 mod error;
+mod faults;
 mod hooks;
 mod idempotency;
 mod kv;
@@ -151,6 +152,7 @@ pub use engine::scheduler::{KEPT_ERRORS, SchedulerError, SchedulerHandle, Schedu
 pub use engine::sla::{SlaExplanation, TickFailure, TickReport};
 pub use engine::{Engine, EngineStats, OpenReport};
 pub use error::{EngineError, Result};
+pub use faults::{FaultPoint, Faults};
 pub use hooks::EventHook;
 pub use numbers::HumanNumber;
 pub use projections::calendar::CalendarEntry;

@@ -2,6 +2,7 @@ mod api;
 mod bad_commands;
 mod concurrency;
 mod engine_fixes;
+mod failures;
 mod idempotency;
 mod lifecycle;
 mod process;

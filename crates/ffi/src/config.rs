@@ -71,8 +71,7 @@ impl OpenConfig {
     pub(crate) fn parse(text: &str) -> Result<OpenConfig, OpenError> {
         if text.trim().is_empty() {
             return Err(OpenError::Config(
-                "empty configuration: give {\"data_dir\": \"...\"} or {\"in_memory\": true}"
-                    .into(),
+                "empty configuration: give {\"data_dir\": \"...\"} or {\"in_memory\": true}".into(),
             ));
         }
         let config: OpenConfig = serde_json::from_str(text)

@@ -143,10 +143,7 @@ impl Failure {
     }
 
     fn null(what: &str) -> Self {
-        Failure::new(
-            OpsledgerStatus::NullArgument,
-            format!("`{what}` is NULL"),
-        )
+        Failure::new(OpsledgerStatus::NullArgument, format!("`{what}` is NULL"))
     }
 }
 
@@ -300,8 +297,7 @@ pub unsafe extern "C" fn opsledger_engine_open(
         let text = unsafe { input_str(config_json, len, "config_json") }?;
         let config = OpenConfig::parse(text).map_err(open_failure)?;
         let engine = Arc::new(config.open().map_err(open_failure)?);
-        let dispatcher =
-            Dispatcher::with_limits(registry(&engine, &config), Limits::default());
+        let dispatcher = Dispatcher::with_limits(registry(&engine, &config), Limits::default());
         let handle = Box::new(OpsledgerEngine {
             dispatcher,
             engine,

@@ -107,12 +107,12 @@ const _: () = {
     assert_send_sync::<OpsledgerEngine>();
 };
 
-/// The methods the ABI serves: the engine binding's, plus the specification's examples when
-/// the configuration asks for them (feature `spec-fixtures` only).
+/// The methods the ABI serves: the engine binding's (`opsledger_rpc::api`, the server's), plus
+/// the specification's examples when the configuration asks for them (feature `spec-fixtures`
+/// only).
 fn registry(engine: &Arc<Engine>, config: &OpenConfig) -> MethodRegistry {
-    let _ = engine;
     #[allow(unused_mut)]
-    let mut registry = MethodRegistry::new("opsledger", env!("CARGO_PKG_VERSION"));
+    let mut registry = opsledger_rpc::api::registry(Arc::clone(engine));
     #[cfg(feature = "spec-fixtures")]
     if config.spec_fixtures() {
         // The example names are not the engine's: registration cannot clash.

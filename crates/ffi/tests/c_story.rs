@@ -4,8 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The profile directory (`target/<profile>`) this test binary was built into: the static
-/// library of this package is uplifted there.
+/// The profile directory (`target/<profile>`) this test binary was built into.
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/c_story-<hash>
@@ -18,8 +17,13 @@ fn profile_dir() -> PathBuf {
 #[test]
 fn the_c_story_compiles_links_and_passes() {
     let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let lib = profile_dir().join("libopsledger_ffi.a");
-    assert!(lib.exists(), "{} not found", lib.display());
+    // `cargo test` leaves the static library it built for this run in `deps/` (only
+    // `cargo build` copies it up to the profile directory).
+    let lib = ["deps/libopsledger_ffi.a", "libopsledger_ffi.a"]
+        .iter()
+        .map(|p| profile_dir().join(p))
+        .find(|p| p.exists())
+        .expect("libopsledger_ffi.a next to the test binary");
     let work = tempfile::tempdir().unwrap();
     let exe = work.path().join("story");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());

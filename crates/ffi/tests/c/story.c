@@ -86,7 +86,6 @@ static void story(const char *data_dir) {
   char *r = call(engine, "{\"jsonrpc\": \"2.0\", \"id\": 0, \"method\": \"rpc.discover\"}");
   CHECK(strstr(r, "\"openrpc\"") != NULL);
   free(r);
-#ifdef OPSLEDGER_STORY_METHODS
   r = call(engine,
            "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"incident.open\", \"params\": {" ALICE
            ", \"title\": \"Checkout fails with HTTP 500\", \"caller\": \"bob\","
@@ -104,21 +103,33 @@ static void story(const char *data_dir) {
   free(r);
   r = call(engine, "{\"jsonrpc\": \"2.0\", \"id\": 4, \"method\": \"query.record\","
                    " \"params\": {\"id\": \"INC0000001\"}}");
-  CHECK(strstr(r, "resolved") != NULL);
+  CHECK(strstr(r, "\"status\":\"resolved\"") != NULL);
   free(r);
-#endif
+
+  r = call(engine, "{\"jsonrpc\": \"2.0\", \"id\": 5, \"method\": \"query.timeline\","
+                   " \"params\": {\"id\": \"INC0000001\"}}");
+  CHECK(strstr(r, "incident.resolved") != NULL);
+  free(r);
+
+  /* A refused command is a JSON-RPC error response (a domain code), with status OK. */
+  OpsledgerStatus st;
+  r = rpc(engine,
+          "{\"jsonrpc\": \"2.0\", \"id\": 6, \"method\": \"incident.assign\", \"params\": {" ALICE
+          ", \"id\": \"INC0000001\", \"group\": \"db\"}}",
+          &st);
+  CHECK(st == OPSLEDGER_STATUS_OK && r != NULL);
+  CHECK(r != NULL && strstr(r, "\"error\"") != NULL && strstr(r, "\"domain_code\"") != NULL);
+  free(r);
 
   CHECK(opsledger_engine_close(engine) == OPSLEDGER_STATUS_OK);
 
-#ifdef OPSLEDGER_STORY_METHODS
   /* Reopen: the story is on disk. */
   engine = open_engine(config);
   r = call(engine, "{\"jsonrpc\": \"2.0\", \"id\": 5, \"method\": \"query.record\","
                    " \"params\": {\"id\": \"INC0000001\"}}");
-  CHECK(strstr(r, "resolved") != NULL);
+  CHECK(strstr(r, "\"status\":\"resolved\"") != NULL);
   free(r);
   CHECK(opsledger_engine_close(engine) == OPSLEDGER_STATUS_OK);
-#endif
 }
 
 static void error_cases(void) {

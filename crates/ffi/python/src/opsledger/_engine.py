@@ -7,8 +7,8 @@ import itertools
 import json
 import os
 import threading
-import time
 import weakref
+from datetime import datetime
 from typing import (
     Any,
     Dict,
@@ -27,6 +27,16 @@ from ._native import Native, Status, native
 JSON = Any
 Actor = Union[str, Mapping[str, Any]]
 """An acting identity: ``{"id": "alice", "roles": ["agent"]}``, or just an id (no roles)."""
+Instant = Union[str, datetime]
+"""An instant: an RFC 3339 string, or a timezone-aware datetime."""
+
+
+def _instant(value: Optional[Instant]) -> Optional[str]:
+    if value is None or isinstance(value, str):
+        return value
+    if value.tzinfo is None:
+        raise ValueError("datetimes must be timezone-aware (e.g. datetime.now(timezone.utc))")
+    return value.isoformat()
 
 
 class OpsledgerError(Exception):
@@ -268,6 +278,214 @@ class Engine:
         """The OpenRPC document (``rpc.discover``)."""
         return self.request("rpc.discover")
 
+    # -- commands -------------------------------------------------------------------------------
+    # Each returns the command's outcome: ``{"record": {"kind", "id"}, "number", "version",
+    # "events", "follow_ups", "was_duplicate", ...}``. ``actor`` names who acts (else the
+    # engine's default actor); ``extra`` passes further params through (``idempotency_key``,
+    # ``expected_version``, ``correlation_id``, or command fields not listed here). Record ids
+    # accept human numbers (``"INC0000001"``).
+
+    def open_incident(
+        self,
+        title: str,
+        *,
+        caller: str,
+        impact: str = "medium",
+        urgency: str = "medium",
+        description: Optional[str] = None,
+        service: Optional[str] = None,
+        cis: Optional[Sequence[str]] = None,
+        group: Optional[str] = None,
+        assignee: Optional[str] = None,
+        id: Optional[str] = None,
+        actor: Optional[Actor] = None,
+        **extra: Any,
+    ) -> JSON:
+        """``incident.open``: impact and urgency are ``"high"``, ``"medium"`` or ``"low"``."""
+        return self.call(
+            "incident.open",
+            title=title,
+            caller=caller,
+            impact=impact,
+            urgency=urgency,
+            description=description,
+            service=service,
+            cis=list(cis) if cis is not None else None,
+            group=group,
+            assignee=assignee,
+            id=id,
+            actor=actor,
+            **extra,
+        )
+
+    def assign_incident(
+        self,
+        id: str,
+        *,
+        group: str,
+        assignee: Optional[str] = None,
+        actor: Optional[Actor] = None,
+        **extra: Any,
+    ) -> JSON:
+        """``incident.assign`` to a group (and optionally a person)."""
+        return self.call("incident.assign", id=id, group=group, assignee=assignee, actor=actor, **extra)
+
+    def add_incident_note(self, id: str, text: str, *, actor: Optional[Actor] = None, **extra: Any) -> JSON:
+        """``incident.add_work_note``."""
+        return self.call("incident.add_work_note", id=id, text=text, actor=actor, **extra)
+
+    def resolve_incident(
+        self, id: str, *, code: str, notes: str, actor: Optional[Actor] = None, **extra: Any
+    ) -> JSON:
+        """``incident.resolve`` with a close code (``"solved_permanently"``,
+        ``"solved_workaround"``, ...) and notes."""
+        return self.call("incident.resolve", id=id, code=code, notes=notes, actor=actor, **extra)
+
+    def close_incident(self, id: str, *, actor: Optional[Actor] = None, **extra: Any) -> JSON:
+        """``incident.close`` (the caller confirms the resolution)."""
+        return self.call("incident.close", id=id, actor=actor, **extra)
+
+    def create_problem(
+        self,
+        title: str,
+        *,
+        impact: str = "medium",
+        urgency: str = "medium",
+        description: Optional[str] = None,
+        service: Optional[str] = None,
+        cis: Optional[Sequence[str]] = None,
+        id: Optional[str] = None,
+        actor: Optional[Actor] = None,
+        **extra: Any,
+    ) -> JSON:
+        """``problem.create``."""
+        return self.call(
+            "problem.create",
+            title=title,
+            impact=impact,
+            urgency=urgency,
+            description=description,
+            service=service,
+            cis=list(cis) if cis is not None else None,
+            id=id,
+            actor=actor,
+            **extra,
+        )
+
+    def request_change(
+        self,
+        title: str,
+        *,
+        change_type: Union[str, Mapping[str, Any]] = "normal",
+        risk: str = "moderate",
+        cis: Optional[Sequence[str]] = None,
+        implementation_plan: Optional[str] = None,
+        backout_plan: Optional[str] = None,
+        test_plan: Optional[str] = None,
+        description: Optional[str] = None,
+        assignee: Optional[str] = None,
+        id: Optional[str] = None,
+        actor: Optional[Actor] = None,
+        **extra: Any,
+    ) -> JSON:
+        """``change.request``: ``change_type`` is ``"normal"``, ``"emergency"`` or
+        ``{"kind": "standard", "template": "..."}``; ``risk`` ``"low"``, ``"moderate"`` or
+        ``"high"``."""
+        kind = {"kind": change_type} if isinstance(change_type, str) else dict(change_type)
+        return self.call(
+            "change.request",
+            title=title,
+            change_type=kind,
+            risk=risk,
+            cis=list(cis) if cis is not None else None,
+            implementation_plan=implementation_plan,
+            backout_plan=backout_plan,
+            test_plan=test_plan,
+            description=description,
+            assignee=assignee,
+            id=id,
+            actor=actor,
+            **extra,
+        )
+
+    def approve_change(
+        self, id: str, *, comment: Optional[str] = None, actor: Optional[Actor] = None, **extra: Any
+    ) -> JSON:
+        """``change.approve`` (the approver must hold an approver role; never the requester)."""
+        return self.call("change.approve", id=id, comment=comment, actor=actor, **extra)
+
+    # -- queries --------------------------------------------------------------------------------
+    # ``as_of`` (an RFC 3339 string or a timezone-aware datetime) reads the state as of a
+    # recorded instant.
+
+    def record(self, id: str, *, as_of: Optional[Instant] = None, **extra: Any) -> JSON:
+        """``query.record``: ``{"record", "number", "view", "state"}``."""
+        return self.call("query.record", id=id, as_of=_instant(as_of), **extra)
+
+    def queue(self, kind: str, *, as_of: Optional[Instant] = None, **filters: Any) -> JSON:
+        """``query.queue`` of ``kind`` (``"incident"``, ``"problem"``, ``"change"``) with filters
+        (``open_only=True``, ``statuses=[...]``, ``group=...``, ``cursor=...``): a page
+        ``{"items": [...], "next": cursor or absent}``."""
+        return self.call("query.queue", kind=kind, as_of=_instant(as_of), **filters)
+
+    def timeline(self, id: str, *, as_of: Optional[Instant] = None) -> List[JSON]:
+        """``query.timeline``: every audit-trail entry of the record, oldest first (all pages)."""
+        entries: List[JSON] = []
+        from_version: Optional[int] = None
+        while True:
+            page = self.call("query.timeline", id=id, as_of=_instant(as_of), from_version=from_version)
+            entries.extend(page["entries"])
+            from_version = page.get("next_version")
+            if from_version is None:
+                return entries
+
+    def sla(self, id: str, *, as_of: Optional[Instant] = None) -> JSON:
+        """``query.sla``: the record's SLA clocks."""
+        return self.call("query.sla", id=id, as_of=_instant(as_of))
+
+    def kpis(self, start: Instant, end: Instant, *, as_of: Optional[Instant] = None, **query: Any) -> JSON:
+        """``query.kpis`` over the window [start, end); further ``query`` fields
+        (``group_by``, ``time_basis``, ...) are passed on."""
+        q = {"window": {"start": _instant(start), "end": _instant(end)}, **query}
+        return self.call("query.kpis", query=q, as_of=_instant(as_of))
+
+    # -- the event log --------------------------------------------------------------------------
+
+    def events(
+        self,
+        after: int = 0,
+        *,
+        follow: bool = False,
+        page_size: int = 100,
+        timeout_ms: int = 1000,
+        stop: Optional[threading.Event] = None,
+    ) -> Iterator[JSON]:
+        """Iterates over the log's events with positions greater than ``after``, in order.
+
+        Without ``follow`` it ends at the log's head (``events.read``). With ``follow`` it then
+        waits for new events (``events.subscribe``, long polls of ``timeout_ms``) until ``stop``
+        is set or the engine is closed. Each event is ``{"position", "stream", "version",
+        "event_type", "occurred_at", "recorded_at", "actor", "payload", ...}``.
+        """
+        cursor = after
+        while True:
+            page = self.call("events.read", after=cursor, max=page_size)
+            for event in page["events"]:
+                yield event
+            cursor = page["next"]
+            if not page["events"]:
+                break
+        while follow and not (stop is not None and stop.is_set()) and not self._closed:
+            try:
+                page = self.call("events.subscribe", after=cursor, max=page_size, timeout_ms=timeout_ms)
+            except AbiError:
+                if self._closed:
+                    return
+                raise
+            for event in page["events"]:
+                yield event
+            cursor = page["next"]
+
 
 def _result(response: Mapping[str, Any]) -> JSON:
     if "error" in response:
@@ -299,9 +517,8 @@ def _debug_panic(engine: Engine) -> int:
 __all__ = [
     "AbiError",
     "Actor",
+    "Instant",
     "Engine",
     "OpsledgerError",
     "debug_live_buffers",
 ]
-
-_unused = (Iterator, time)

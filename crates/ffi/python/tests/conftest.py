@@ -8,6 +8,7 @@ feature fail instead of being skipped when the library lacks them.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Iterator
 
@@ -31,6 +32,7 @@ def require(feature: str, available: bool) -> None:
     pytest.skip(message)
 
 
+@functools.lru_cache(maxsize=None)
 def has_spec_fixtures() -> bool:
     try:
         Engine.in_memory(spec_fixtures=True).close()

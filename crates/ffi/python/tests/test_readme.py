@@ -11,6 +11,7 @@ from pathlib import Path
 import opsledger
 
 README = Path(__file__).resolve().parents[4] / "README.md"
+PACKAGE_README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def readme_example() -> str:
@@ -21,24 +22,36 @@ def readme_example() -> str:
     return blocks[0]
 
 
-def test_the_readme_example_runs(tmp_path: Path) -> None:
-    code = readme_example()
-    assert 8 <= len(code.strip().splitlines()) <= 15
+def run(code: str, cwd: Path) -> "subprocess.CompletedProcess[str]":
     env = dict(os.environ)
     # The package under test, wherever it is imported from (installed, or a source tree).
     package_root = str(Path(opsledger.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     if "OPSLEDGER_LIB" not in env:
         env["OPSLEDGER_LIB"] = str(opsledger.find_library())
-    run = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", code],
-        cwd=tmp_path,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert run.returncode == 0, run.stderr
-    lines = run.stdout.splitlines()
+
+
+def test_the_readme_example_runs(tmp_path: Path) -> None:
+    code = readme_example()
+    assert 8 <= len(code.strip().splitlines()) <= 15
+    done = run(code, tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
     assert lines[0] == "resolved"
-    assert any("alice" in line and "resolved" in line for line in lines[1:]), run.stdout
+    assert any("alice" in line and "resolved" in line for line in lines[1:]), done.stdout
+
+
+def test_the_package_readme_example_runs(tmp_path: Path) -> None:
+    code = re.findall(r"```python\n(.*?)```", PACKAGE_README.read_text(), re.S)[0]
+    done = run(code, tmp_path)  # opens ./data in the temporary directory
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("-32005 forbidden"), done.stdout
+    assert "incident.resolved" in done.stdout

@@ -116,9 +116,7 @@ fn open_request() -> String {
 }
 
 fn read_request(number: &str) -> String {
-    format!(
-        r#"{{"jsonrpc":"2.0","id":2,"method":"query.record","params":{{"id":"{number}"}}}}"#
-    )
+    format!(r#"{{"jsonrpc":"2.0","id":2,"method":"query.record","params":{{"id":"{number}"}}}}"#)
 }
 
 fn note_request(number: &str, i: usize) -> String {

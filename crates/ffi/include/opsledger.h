@@ -26,7 +26,7 @@
 // [`opsledger_last_error_message`] returns on the same thread. New values may be added
 // (treat unknown values as failures).
 typedef enum {
-  // Success. For [`opsledger_rpc`] this includes JSON-RPC error responses: the call
+  // Success. For [`opsledger_rpc()`] this includes JSON-RPC error responses: the call
   // produced a response, which may be an error object.
   OPSLEDGER_STATUS_OK = 0,
   // A required pointer argument was NULL (or an input pointer was NULL with a non-zero
@@ -119,7 +119,7 @@ OpsledgerStatus opsledger_rpc(const OpsledgerEngine *engine,
                               uint8_t **out,
                               size_t *out_len);
 
-// Frees a buffer returned by [`opsledger_rpc`]. `ptr == NULL` is harmless.
+// Frees a buffer returned by [`opsledger_rpc()`]. `ptr == NULL` is harmless.
 //
 // Pass back exactly the pointer and length received, at most once. Never free such a buffer
 // with libc's `free` (Rust's allocator owns it), and never pass a pointer this library did not
@@ -133,7 +133,7 @@ void opsledger_buf_free(uint8_t *ptr, size_t len);
 // Copies the message of this thread's last failed call into `buf`.
 //
 // The message describes the most recent call on the calling thread of
-// [`opsledger_engine_open`], [`opsledger_engine_close`] or [`opsledger_rpc`] (and the debug
+// [`opsledger_engine_open`], [`opsledger_engine_close`] or [`opsledger_rpc()`] (and the debug
 // functions): a failure's text, or the empty string after a success. Other functions leave
 // it alone, so `opsledger_buf_free` between the call and this one is fine. It is per thread:
 // ask on the thread that made the call.
@@ -158,7 +158,7 @@ const char *opsledger_version(void);
 uint32_t opsledger_abi_version(void);
 
 #if defined(OPSLEDGER_DEBUG)
-// Debug builds only: how many buffers [`opsledger_rpc`] handed out that were not yet freed
+// Debug builds only: how many buffers [`opsledger_rpc()`] handed out that were not yet freed
 // with [`opsledger_buf_free`], across all threads and handles. For leak checks in tests.
 size_t opsledger_debug_live_buffers(void);
 #endif

@@ -1,6 +1,6 @@
 //! opsledger's C ABI.
 //!
-//! One opaque handle, [`OpsledgerEngine`], and one main entry point, [`opsledger_rpc`], that
+//! One opaque handle, [`OpsledgerEngine`], and one main entry point, [`opsledger_rpc()`], that
 //! carries a JSON-RPC 2.0 message (a request, a notification or a batch) through the same
 //! dispatcher and methods as the `opsledger` server. Everything else is plumbing: opening and
 //! closing the handle, freeing the buffers the library hands out, the thread's last error
@@ -29,7 +29,7 @@
 //!   appends are atomic). A panic inside a method handler is caught one level below by the
 //!   dispatcher and answered with a -32603 response, exactly as the server answers it.
 //! - **Threads.** An `OpsledgerEngine` is `Send + Sync`: any number of threads may call
-//!   [`opsledger_rpc`] on one handle at the same time (the engine serialises what must be
+//!   [`opsledger_rpc()`] on one handle at the same time (the engine serialises what must be
 //!   serialised). Closing a handle while another thread still uses it, or using it after
 //!   close, is undefined behaviour, as in every C API.
 //!
@@ -63,7 +63,7 @@ pub const OPSLEDGER_ABI_VERSION: u32 = 1;
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpsledgerStatus {
-    /// Success. For [`opsledger_rpc`] this includes JSON-RPC error responses: the call
+    /// Success. For [`opsledger_rpc()`] this includes JSON-RPC error responses: the call
     /// produced a response, which may be an error object.
     Ok = 0,
     /// A required pointer argument was NULL (or an input pointer was NULL with a non-zero
@@ -405,7 +405,7 @@ pub unsafe extern "C" fn opsledger_rpc(
     })
 }
 
-/// Frees a buffer returned by [`opsledger_rpc`]. `ptr == NULL` is harmless.
+/// Frees a buffer returned by [`opsledger_rpc()`]. `ptr == NULL` is harmless.
 ///
 /// Pass back exactly the pointer and length received, at most once. Never free such a buffer
 /// with libc's `free` (Rust's allocator owns it), and never pass a pointer this library did not
@@ -432,7 +432,7 @@ pub unsafe extern "C" fn opsledger_buf_free(ptr: *mut u8, len: usize) {
 /// Copies the message of this thread's last failed call into `buf`.
 ///
 /// The message describes the most recent call on the calling thread of
-/// [`opsledger_engine_open`], [`opsledger_engine_close`] or [`opsledger_rpc`] (and the debug
+/// [`opsledger_engine_open`], [`opsledger_engine_close`] or [`opsledger_rpc()`] (and the debug
 /// functions): a failure's text, or the empty string after a success. Other functions leave
 /// it alone, so `opsledger_buf_free` between the call and this one is fine. It is per thread:
 /// ask on the thread that made the call.
@@ -493,7 +493,7 @@ pub extern "C" fn opsledger_abi_version() -> u32 {
     OPSLEDGER_ABI_VERSION
 }
 
-/// Debug builds only: how many buffers [`opsledger_rpc`] handed out that were not yet freed
+/// Debug builds only: how many buffers [`opsledger_rpc()`] handed out that were not yet freed
 /// with [`opsledger_buf_free`], across all threads and handles. For leak checks in tests.
 #[cfg(debug_assertions)]
 #[unsafe(no_mangle)]

@@ -13,7 +13,10 @@ fn concurrent_writes_on_one_handle_lose_nothing() {
         json!({"in_memory": true, "actor": {"id": "alice", "roles": ["agent"]}}),
     ));
     let opened = h
-        .call("incident.open", json!({"title": "Shared", "caller": "bob", "impact": "low", "urgency": "low"}))
+        .call(
+            "incident.open",
+            json!({"title": "Shared", "caller": "bob", "impact": "low", "urgency": "low"}),
+        )
         .unwrap();
     assert_eq!(opened["number"], "INC0000001");
     let threads: Vec<_> = (0..THREADS)
@@ -37,8 +40,6 @@ fn concurrent_writes_on_one_handle_lose_nothing() {
     for t in threads {
         t.join().unwrap();
     }
-    let record = h
-        .call("query.record", json!({"id": "INC0000001"}))
-        .unwrap();
+    let record = h.call("query.record", json!({"id": "INC0000001"})).unwrap();
     assert_eq!(record["view"]["version"], 1 + THREADS * NOTES);
 }

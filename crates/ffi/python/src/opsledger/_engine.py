@@ -71,9 +71,13 @@ class AbiError(Exception):
     closed engine) and the library's ``message``."""
 
     def __init__(self, status: Optional[int], message: str) -> None:
-        name = Status(status).name if status in Status._value2member_map_ else str(status)
+        known: Union[Status, int, None] = status
+        if status is not None and status in Status._value2member_map_:
+            known = Status(status)
+        name = known.name if isinstance(known, Status) else str(known)
         super().__init__(f"[{name}] {message}" if status is not None else message)
-        self.status = Status(status) if status in Status._value2member_map_ else status
+        #: The status (a :class:`Status` when known; None when refused on the Python side).
+        self.status = known
         self.message = message
 
 

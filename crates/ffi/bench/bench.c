@@ -1,7 +1,7 @@
 /*
  * The C side of the C ABI benchmark: the same read (query.record) and write (a work note)
  * as benches/abi.rs, through opsledger_rpc on an in-memory engine. Prints
- * "name<TAB>ns_per_call" lines; the best of 3 rounds of N calls (argv[1], default 20000).
+ * "name<TAB>ns_per_call" lines; the best of 5 rounds of N calls (argv[1], default 10000).
  * Built and run by run.sh.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -75,10 +75,10 @@ static void write_once(long i) {
   send(note, NULL);
 }
 
-static double best_of_3(long n, void (*f)(long)) {
+static double best_of(long n, void (*f)(long)) {
   for (long i = 0; i < n / 10; i++) f(i);
   double best = 1e300;
-  for (int round = 0; round < 3; round++) {
+  for (int round = 0; round < 5; round++) {
     double start = now_ns();
     for (long i = 0; i < n; i++) f((long)round * n + i);
     double per = (now_ns() - start) / (double)n;
@@ -88,7 +88,7 @@ static double best_of_3(long n, void (*f)(long)) {
 }
 
 int main(int argc, char **argv) {
-  long n = argc > 1 ? atol(argv[1]) : 20000;
+  long n = argc > 1 ? atol(argv[1]) : 10000;
   const char *config = "{\"in_memory\": true}";
   if (opsledger_engine_open((const uint8_t *)config, strlen(config), &engine) !=
       OPSLEDGER_STATUS_OK) {
@@ -100,7 +100,7 @@ int main(int argc, char **argv) {
   snprintf(request, sizeof request,
            "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"query.record\",\"params\":{\"id\":\"%s\"}}",
            number);
-  printf("c-abi read\t%.0f\n", best_of_3(n, read_once));
-  printf("c-abi write\t%.0f\n", best_of_3(n, write_once));
+  printf("c-abi read\t%.0f\n", best_of(n, read_once));
+  printf("c-abi write\t%.0f\n", best_of(n, write_once));
   return opsledger_engine_close(engine) == OPSLEDGER_STATUS_OK ? 0 : 1;
 }

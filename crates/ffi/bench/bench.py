@@ -4,8 +4,8 @@ note) as benches/abi.rs, on an in-memory engine, through the opsledger package:
 - python-call: ``Engine.call`` (dict params -> JSON -> ABI -> JSON -> dict), what users write;
 - python-raw: ``Engine.raw`` with the request bytes prepared once (the ctypes/ABI cost alone).
 
-Prints "name<TAB>ns_per_call" lines; the best of 3 rounds of N calls (argv[1], default
-20000). Run by run.sh with OPSLEDGER_LIB pointing at the release library.
+Prints "name<TAB>ns_per_call" lines; the best of 5 rounds of N calls (argv[1], default
+10000). Run by run.sh with OPSLEDGER_LIB pointing at the release library.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ NOTES_PER_INCIDENT = 1000
 ALICE = {"id": "alice", "roles": ["agent"]}
 
 
-def best_of_3(n: int, f: Callable[[int], object]) -> float:
+def best_of(n: int, f: Callable[[int], object]) -> float:
     for i in range(n // 10):
         f(i)
     best = float("inf")
-    for round_ in range(3):
+    for round_ in range(5):
         start = time.perf_counter_ns()
         for i in range(n):
             f(round_ * n + i)
@@ -34,7 +34,7 @@ def best_of_3(n: int, f: Callable[[int], object]) -> float:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
     with Engine.in_memory() as engine:
         number = engine.open_incident("target", caller="bob", impact="low", urgency="low", actor=ALICE)["number"]
         target = [""]
@@ -65,11 +65,11 @@ def main() -> None:
                 + b'"}}'
             )
 
-        print(f"python-call read\t{best_of_3(n, call_read):.0f}")
-        print(f"python-call write\t{best_of_3(n, call_write):.0f}")
+        print(f"python-call read\t{best_of(n, call_read):.0f}")
+        print(f"python-call write\t{best_of(n, call_write):.0f}")
         target[0] = ""
-        print(f"python-raw read\t{best_of_3(n, raw_read):.0f}")
-        print(f"python-raw write\t{best_of_3(n, raw_write):.0f}")
+        print(f"python-raw read\t{best_of(n, raw_read):.0f}")
+        print(f"python-raw write\t{best_of(n, raw_write):.0f}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@
 //! - `rust-abi`: through the exported `opsledger_rpc` + `opsledger_buf_free`, as a C caller.
 //!
 //! Prints `name<TAB>ns_per_call` lines. `OPSLEDGER_BENCH_N` sets the calls per round
-//! (default 20,000); the best of 3 rounds is kept.
+//! (default 10,000); the best of 5 rounds is kept.
 
 use opsledger::core::incident::IncidentCommand;
 use opsledger::core::{Actor, Impact, IncidentId, Role, Urgency};
@@ -29,13 +29,13 @@ fn rounds() -> usize {
     std::env::var("OPSLEDGER_BENCH_N")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000)
+        .unwrap_or(10_000)
 }
 
-/// The best (lowest) ns per call of 3 rounds of `n` calls, after one warm-up round.
-fn best_of_3(n: usize, mut f: impl FnMut(usize)) -> f64 {
+/// The best (lowest) ns per call of 5 rounds of `n` calls, after a warm-up of `n / 10`.
+fn best_of(n: usize, mut f: impl FnMut(usize)) -> f64 {
     (0..n / 10).for_each(&mut f);
-    (0..3)
+    (0..5)
         .map(|round| {
             let started = Instant::now();
             for i in 0..n {
@@ -72,7 +72,7 @@ fn engine_direct(n: usize) -> (f64, f64) {
         .execute(CommandEnvelope::new(alice(), open_cmd("read target")))
         .unwrap();
     let number = opened.number.unwrap().to_string();
-    let read = best_of_3(n, |_| {
+    let read = best_of(n, |_| {
         let view = engine.view(None).unwrap();
         let found = view.find(black_box(&number)).unwrap().unwrap();
         black_box(view.number_of(found.record).unwrap());
@@ -80,7 +80,7 @@ fn engine_direct(n: usize) -> (f64, f64) {
         black_box(found);
     });
     let mut target = None;
-    let write = best_of_3(n, |i| {
+    let write = best_of(n, |i| {
         if i % NOTES_PER_INCIDENT == 0 || target.is_none() {
             let cmd = open_cmd("write target");
             let IncidentCommand::Open { id, .. } = &cmd else {
@@ -134,11 +134,11 @@ fn number_of(response: &str) -> String {
 fn through(n: usize, call: &mut dyn FnMut(&str) -> String) -> (f64, f64) {
     let number = number_of(&call(&open_request()));
     let read_req = read_request(&number);
-    let read = best_of_3(n, |_| {
+    let read = best_of(n, |_| {
         black_box(call(black_box(&read_req)));
     });
     let mut target = String::new();
-    let write = best_of_3(n, |i| {
+    let write = best_of(n, |i| {
         if i % NOTES_PER_INCIDENT == 0 || target.is_empty() {
             target = number_of(&call(&open_request()));
         }

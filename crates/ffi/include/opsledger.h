@@ -142,7 +142,8 @@ void opsledger_buf_free(uint8_t *ptr, size_t len);
 // is greater than that, the message and a terminating NUL are copied into `buf` (which the
 // caller owns; the library keeps no pointer to it) and `OK` is returned; otherwise nothing is
 // copied and `BUFFER_TOO_SMALL` is returned: call again with `len >= *out_len + 1`. `buf` may
-// be NULL when `len` is 0 (to ask for the length). `out_len` NULL is `NULL_ARGUMENT`.
+// be NULL when `len` is 0 (to ask for the length). `out_len` NULL, or `buf` NULL with a
+// non-zero `len`, is `NULL_ARGUMENT`.
 //
 // # Safety
 // `buf` must be valid for writes of `len` bytes (or `len` must be 0); `out_len` must be NULL

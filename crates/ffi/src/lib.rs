@@ -441,7 +441,8 @@ pub unsafe extern "C" fn opsledger_buf_free(ptr: *mut u8, len: usize) {
 /// is greater than that, the message and a terminating NUL are copied into `buf` (which the
 /// caller owns; the library keeps no pointer to it) and `OK` is returned; otherwise nothing is
 /// copied and `BUFFER_TOO_SMALL` is returned: call again with `len >= *out_len + 1`. `buf` may
-/// be NULL when `len` is 0 (to ask for the length). `out_len` NULL is `NULL_ARGUMENT`.
+/// be NULL when `len` is 0 (to ask for the length). `out_len` NULL, or `buf` NULL with a
+/// non-zero `len`, is `NULL_ARGUMENT`.
 ///
 /// # Safety
 /// `buf` must be valid for writes of `len` bytes (or `len` must be 0); `out_len` must be NULL
@@ -453,7 +454,7 @@ pub unsafe extern "C" fn opsledger_last_error_message(
     out_len: *mut usize,
 ) -> OpsledgerStatus {
     let result = catch_unwind(|| {
-        if out_len.is_null() {
+        if out_len.is_null() || (buf.is_null() && len > 0) {
             return OpsledgerStatus::NullArgument;
         }
         let copy = LAST_ERROR.try_with(|slot| {
@@ -461,7 +462,7 @@ pub unsafe extern "C" fn opsledger_last_error_message(
             let n = message.len();
             // SAFETY: `out_len` is non-NULL and valid for one write (caller contract).
             unsafe { out_len.write(n) };
-            if len <= n || buf.is_null() {
+            if len <= n {
                 return OpsledgerStatus::BufferTooSmall;
             }
             // SAFETY: `buf` is non-NULL and valid for `len > n` bytes (caller contract); the

@@ -200,10 +200,13 @@ fn last_error_message_buffer_protocol() {
     // SAFETY: NULL `out_len` is refused.
     let st = unsafe { opsledger_last_error_message(ptr::null_mut(), 0, ptr::null_mut()) };
     assert_eq!(st, OpsledgerStatus::NullArgument);
+    let mut n = 0usize;
+    // SAFETY: NULL `buf` with a non-zero length is refused without writing.
+    let st = unsafe { opsledger_last_error_message(ptr::null_mut(), 8, &mut n) };
+    assert_eq!(st, OpsledgerStatus::NullArgument);
     let _ = open_raw(b"{}");
     let message = last_error();
     assert!(!message.is_empty());
-    let mut n = 0usize;
     let mut small = [0x7fu8; 4];
     // SAFETY: `small` holds 4 bytes.
     let st = unsafe { opsledger_last_error_message(small.as_mut_ptr().cast(), 4, &mut n) };

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 
@@ -173,6 +172,3 @@ def test_error_objects() -> None:
     assert (e.code, e.message, e.domain_code) == (-32001, "no", "x")
     assert OpsledgerError(-32601, "Method not found").domain_code is None
 
-
-def test_environment_is_untouched() -> None:
-    assert "OPSLEDGER_LIB" in os.environ or opsledger.find_library().exists()

@@ -1,0 +1,528 @@
+"""The Engine: an opsledger engine in this process, spoken to in JSON-RPC 2.0 through the C ABI."""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import json
+import os
+import threading
+import weakref
+from datetime import datetime
+from typing import (
+    Any,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
+
+from ._native import Native, Status, native
+
+JSON = Any
+Actor = Union[str, Mapping[str, Any]]
+"""An acting identity: ``{"id": "alice", "roles": ["agent"]}``, or just an id (no roles)."""
+Instant = Union[str, datetime]
+"""An instant: an RFC 3339 string, or a timezone-aware datetime."""
+
+
+def _instant(value: Optional[Instant]) -> Optional[str]:
+    if value is None or isinstance(value, str):
+        return value
+    if value.tzinfo is None:
+        raise ValueError("datetimes must be timezone-aware (e.g. datetime.now(timezone.utc))")
+    return value.isoformat()
+
+
+class OpsledgerError(Exception):
+    """A JSON-RPC error response: ``code``, ``message`` and ``data`` as the server sent them.
+
+    Domain refusals carry ``data["domain_code"]`` (a stable string such as
+    ``"illegal_transition"``), available as :attr:`domain_code`.
+    """
+
+    def __init__(self, code: int, message: str, data: JSON = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.data = data
+
+    @property
+    def domain_code(self) -> Optional[str]:
+        """``data["domain_code"]`` when the error is a domain refusal."""
+        if isinstance(self.data, dict):
+            value = self.data.get("domain_code")
+            return value if isinstance(value, str) else None
+        return None
+
+    @classmethod
+    def from_object(cls, error: Mapping[str, Any]) -> "OpsledgerError":
+        return cls(int(error.get("code", 0)), str(error.get("message", "")), error.get("data"))
+
+
+class AbiError(Exception):
+    """A C ABI call failed with a status other than OK (no JSON-RPC response exists):
+    ``status`` (:class:`Status`, or None when the Python side refused the call, e.g. on a
+    closed engine) and the library's ``message``."""
+
+    def __init__(self, status: Optional[int], message: str) -> None:
+        known: Union[Status, int, None] = status
+        if status is not None and status in Status._value2member_map_:
+            known = Status(status)
+        name = known.name if isinstance(known, Status) else str(known)
+        super().__init__(f"[{name}] {message}" if status is not None else message)
+        #: The status (a :class:`Status` when known; None when refused on the Python side).
+        self.status = known
+        self.message = message
+
+
+def _actor(actor: Optional[Actor]) -> Optional[Dict[str, Any]]:
+    if actor is None:
+        return None
+    if isinstance(actor, str):
+        return {"id": actor, "roles": []}
+    return {"id": actor["id"], "roles": list(actor.get("roles", []))}
+
+
+def _clean(params: Mapping[str, Any]) -> Dict[str, Any]:
+    """Drops None values: optional params are left out rather than sent as null."""
+    return {k: v for k, v in params.items() if v is not None}
+
+
+class Engine:
+    """An opsledger engine opened through the C ABI.
+
+    Use it as a context manager, or call :meth:`close`. One engine may be shared by any
+    number of threads: calls release the GIL and run concurrently in the engine.
+
+    >>> with Engine.in_memory() as engine:  # doctest: +SKIP
+    ...     engine.call("query.kpis")
+    """
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        """Opens an engine from an ABI configuration (``{"data_dir": ...}`` or
+        ``{"in_memory": true}``, see crates/ffi/README.md). Prefer :meth:`open` and
+        :meth:`in_memory`."""
+        self._native: Native = native()
+        raw = json.dumps(dict(config)).encode("utf-8")
+        handle = ctypes.c_void_p()
+        status = self._native.lib.opsledger_engine_open(raw, len(raw), ctypes.byref(handle))
+        if status != Status.OK:
+            raise AbiError(status, self._native.last_error())
+        self._handle = handle
+        self._ids = itertools.count(1)
+        self._state = threading.Condition()
+        self._inflight = 0
+        self._closed = False
+        # Closes the handle if the engine is garbage-collected without close().
+        self._finalizer = weakref.finalize(self, _close_handle, self._native, handle)
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Union[str, "os.PathLike[str]"],
+        *,
+        durability: Optional[str] = None,
+        actor: Optional[Actor] = None,
+        **options: Any,
+    ) -> "Engine":
+        """Opens (creating if needed) the engine in ``data_dir``.
+
+        ``durability``: ``"buffered"``, ``"per_commit"`` (default) or ``"group_commit"``.
+        ``actor``: the default acting identity of calls that name none. Further ``options``
+        (``cache_records``, ``snapshot_every``, ``max_attempts``) are passed on.
+        """
+        config: Dict[str, Any] = {"data_dir": os.fspath(data_dir), **options}
+        if durability is not None:
+            config["durability"] = durability
+        if actor is not None:
+            config["actor"] = _actor(actor)
+        return cls(config)
+
+    @classmethod
+    def in_memory(cls, *, actor: Optional[Actor] = None, **options: Any) -> "Engine":
+        """An engine whose log lives in memory: nothing survives :meth:`close`."""
+        config: Dict[str, Any] = {"in_memory": True, **options}
+        if actor is not None:
+            config["actor"] = _actor(actor)
+        return cls(config)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Flushes and closes the engine; waits for calls in flight on other threads. Calling it
+        again does nothing. Raises :class:`AbiError` (``CLOSE_FAILED``) if the final flush
+        failed; the engine is closed all the same."""
+        with self._state:
+            if self._closed:
+                return
+            self._closed = True
+            while self._inflight:
+                self._state.wait()
+        self._finalizer.detach()
+        status = self._native.lib.opsledger_engine_close(self._handle)
+        if status != Status.OK:
+            raise AbiError(status, self._native.last_error())
+
+    def _enter_call(self) -> None:
+        with self._state:
+            if self._closed:
+                raise AbiError(None, "the engine is closed")
+            self._inflight += 1
+
+    def _leave_call(self) -> None:
+        with self._state:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._state.notify_all()
+
+    # -- JSON-RPC -------------------------------------------------------------------------------
+
+    def raw(self, message: Union[bytes, str]) -> Optional[bytes]:
+        """Sends one JSON-RPC message (request, notification or batch) as it is, and returns the
+        response bytes, or None when there is none (notifications). Raises :class:`AbiError`
+        on a status other than OK (e.g. ``INVALID_UTF8``)."""
+        data = message.encode("utf-8") if isinstance(message, str) else bytes(message)
+        self._enter_call()
+        try:
+            status, response = self._native.rpc(self._handle, data)
+            if status != Status.OK:
+                raise AbiError(status, self._native.last_error())
+            return response
+        finally:
+            self._leave_call()
+
+    def request(self, method: str, params: Union[Mapping[str, Any], Sequence[Any], None] = None) -> JSON:
+        """Calls ``method`` with ``params`` (an object, an array, or None for none) and returns
+        its result; raises :class:`OpsledgerError` on an error response."""
+        message: Dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": next(self._ids)}
+        if params is not None:
+            message["params"] = params if isinstance(params, (list, tuple)) else dict(params)
+        response = self.raw(json.dumps(message, separators=(",", ":")))
+        if response is None:
+            raise AbiError(None, f"no response to a request for {method}")
+        return _result(json.loads(response))
+
+    def call(self, method: str, /, **params: Any) -> JSON:
+        """Calls ``method`` with named params (None values are left out) and returns its
+        result; raises :class:`OpsledgerError` on an error response.
+
+        ``actor={"id": "alice", "roles": ["agent"]}`` (or ``actor="alice"``) names the acting
+        identity; without it the engine's default actor acts.
+        """
+        if "actor" in params:
+            params["actor"] = _actor(params["actor"])
+        return self.request(method, _clean(params))
+
+    def notify(self, method: str, /, **params: Any) -> None:
+        """Sends a notification: the method runs, nothing is answered (not even errors)."""
+        if "actor" in params:
+            params["actor"] = _actor(params["actor"])
+        message = {"jsonrpc": "2.0", "method": method, "params": _clean(params)}
+        self.raw(json.dumps(message, separators=(",", ":")))
+
+    def batch(
+        self,
+        calls: Iterable[Tuple[str, Mapping[str, Any]]],
+        *,
+        raise_errors: bool = False,
+    ) -> List[Union[JSON, OpsledgerError]]:
+        """Sends several calls as one JSON-RPC batch; returns their results in the order of
+        ``calls``. A failed call's place holds its :class:`OpsledgerError` (or, with
+        ``raise_errors``, the first one is raised after the whole batch ran)."""
+        messages = []
+        for method, params in calls:
+            params = dict(params)
+            if "actor" in params:
+                params["actor"] = _actor(params["actor"])
+            messages.append(
+                {"jsonrpc": "2.0", "method": method, "params": _clean(params), "id": next(self._ids)}
+            )
+        if not messages:
+            return []
+        response = self.raw(json.dumps(messages, separators=(",", ":")))
+        if response is None:
+            raise AbiError(None, "no response to a batch of requests")
+        decoded = json.loads(response)
+        if isinstance(decoded, dict):  # the whole batch was refused (e.g. a limit)
+            raise OpsledgerError.from_object(decoded.get("error", {}))
+        by_id = {item.get("id"): item for item in decoded}
+        results: List[Union[JSON, OpsledgerError]] = []
+        for message in messages:
+            item = by_id.get(message["id"])
+            if item is None:
+                results.append(OpsledgerError(-32603, "no response for this call"))
+            elif "error" in item:
+                results.append(OpsledgerError.from_object(item["error"]))
+            else:
+                results.append(item.get("result"))
+        if raise_errors:
+            for r in results:
+                if isinstance(r, OpsledgerError):
+                    raise r
+        return results
+
+    def discover(self) -> JSON:
+        """The OpenRPC document (``rpc.discover``)."""
+        return self.request("rpc.discover")
+
+    # -- commands -------------------------------------------------------------------------------
+    # Each returns the command's outcome: ``{"record": {"kind", "id"}, "number", "version",
+    # "events", "follow_ups", "was_duplicate", ...}``. ``actor`` names who acts (else the
+    # engine's default actor); ``extra`` passes further params through (``idempotency_key``,
+    # ``expected_version``, ``correlation_id``, or command fields not listed here). Record ids
+    # accept human numbers (``"INC0000001"``).
+
+    def open_incident(
+        self,
+        title: str,
+        *,
+        caller: str,
+        impact: str = "medium",
+        urgency: str = "medium",
+        description: Optional[str] = None,
+        service: Optional[str] = None,
+        cis: Optional[Sequence[str]] = None,
+        group: Optional[str] = None,
+        assignee: Optional[str] = None,
+        id: Optional[str] = None,
+        actor: Optional[Actor] = None,
+        **extra: Any,
+    ) -> JSON:
+        """``incident.open``: impact and urgency are ``"high"``, ``"medium"`` or ``"low"``."""
+        return self.call(
+            "incident.open",
+            title=title,
+            caller=caller,
+            impact=impact,
+            urgency=urgency,
+            description=description,
+            service=service,
+            cis=list(cis) if cis is not None else None,
+            group=group,
+            assignee=assignee,
+            id=id,
+            actor=actor,
+            **extra,
+        )
+
+    def assign_incident(
+        self,
+        id: str,
+        *,
+        group: str,
+        assignee: Optional[str] = None,
+        actor: Optional[Actor] = None,
+        **extra: Any,
+    ) -> JSON:
+        """``incident.assign`` to a group (and optionally a person)."""
+        return self.call("incident.assign", id=id, group=group, assignee=assignee, actor=actor, **extra)
+
+    def add_incident_note(self, id: str, text: str, *, actor: Optional[Actor] = None, **extra: Any) -> JSON:
+        """``incident.add_work_note``."""
+        return self.call("incident.add_work_note", id=id, text=text, actor=actor, **extra)
+
+    def resolve_incident(
+        self, id: str, *, code: str, notes: str, actor: Optional[Actor] = None, **extra: Any
+    ) -> JSON:
+        """``incident.resolve`` with a close code (``"solved_permanently"``,
+        ``"solved_workaround"``, ...) and notes."""
+        return self.call("incident.resolve", id=id, code=code, notes=notes, actor=actor, **extra)
+
+    def close_incident(self, id: str, *, actor: Optional[Actor] = None, **extra: Any) -> JSON:
+        """``incident.close`` (the caller confirms the resolution)."""
+        return self.call("incident.close", id=id, actor=actor, **extra)
+
+    def create_problem(
+        self,
+        title: str,
+        *,
+        impact: str = "medium",
+        urgency: str = "medium",
+        description: Optional[str] = None,
+        service: Optional[str] = None,
+        cis: Optional[Sequence[str]] = None,
+        id: Optional[str] = None,
+        actor: Optional[Actor] = None,
+        **extra: Any,
+    ) -> JSON:
+        """``problem.create``."""
+        return self.call(
+            "problem.create",
+            title=title,
+            impact=impact,
+            urgency=urgency,
+            description=description,
+            service=service,
+            cis=list(cis) if cis is not None else None,
+            id=id,
+            actor=actor,
+            **extra,
+        )
+
+    def request_change(
+        self,
+        title: str,
+        *,
+        change_type: Union[str, Mapping[str, Any]] = "normal",
+        risk: str = "moderate",
+        cis: Optional[Sequence[str]] = None,
+        implementation_plan: Optional[str] = None,
+        backout_plan: Optional[str] = None,
+        test_plan: Optional[str] = None,
+        description: Optional[str] = None,
+        assignee: Optional[str] = None,
+        id: Optional[str] = None,
+        actor: Optional[Actor] = None,
+        **extra: Any,
+    ) -> JSON:
+        """``change.request``: ``change_type`` is ``"normal"``, ``"emergency"`` or
+        ``{"kind": "standard", "template": "..."}``; ``risk`` ``"low"``, ``"moderate"`` or
+        ``"high"``."""
+        kind = {"kind": change_type} if isinstance(change_type, str) else dict(change_type)
+        return self.call(
+            "change.request",
+            title=title,
+            change_type=kind,
+            risk=risk,
+            cis=list(cis) if cis is not None else None,
+            implementation_plan=implementation_plan,
+            backout_plan=backout_plan,
+            test_plan=test_plan,
+            description=description,
+            assignee=assignee,
+            id=id,
+            actor=actor,
+            **extra,
+        )
+
+    def approve_change(
+        self, id: str, *, comment: Optional[str] = None, actor: Optional[Actor] = None, **extra: Any
+    ) -> JSON:
+        """``change.approve`` (the approver must hold an approver role; never the requester)."""
+        return self.call("change.approve", id=id, comment=comment, actor=actor, **extra)
+
+    # -- queries --------------------------------------------------------------------------------
+    # ``as_of`` (an RFC 3339 string or a timezone-aware datetime) reads the state as of a
+    # recorded instant.
+
+    def record(self, id: str, *, as_of: Optional[Instant] = None, **extra: Any) -> JSON:
+        """``query.record``: ``{"record", "number", "view", "state"}``."""
+        return self.call("query.record", id=id, as_of=_instant(as_of), **extra)
+
+    def queue(self, kind: str, *, as_of: Optional[Instant] = None, **filters: Any) -> JSON:
+        """``query.queue`` of ``kind`` (``"incident"``, ``"problem"``, ``"change"``) with filters
+        (``open_only=True``, ``statuses=[...]``, ``group=...``, ``cursor=...``): a page
+        ``{"items": [...], "next": cursor or absent}``."""
+        return self.call("query.queue", kind=kind, as_of=_instant(as_of), **filters)
+
+    def timeline(self, id: str, *, as_of: Optional[Instant] = None) -> List[JSON]:
+        """``query.timeline``: every audit-trail entry of the record, oldest first (all pages)."""
+        entries: List[JSON] = []
+        from_version: Optional[int] = None
+        while True:
+            page = self.call("query.timeline", id=id, as_of=_instant(as_of), from_version=from_version)
+            entries.extend(page["entries"])
+            from_version = page.get("next_version")
+            if from_version is None:
+                return entries
+
+    def sla(self, id: str, *, as_of: Optional[Instant] = None) -> JSON:
+        """``query.sla``: the record's SLA clocks."""
+        return self.call("query.sla", id=id, as_of=_instant(as_of))
+
+    def kpis(self, start: Instant, end: Instant, *, as_of: Optional[Instant] = None, **query: Any) -> JSON:
+        """``query.kpis`` over the window [start, end); further ``query`` fields
+        (``group_by``, ``time_basis``, ...) are passed on."""
+        q = {"window": {"start": _instant(start), "end": _instant(end)}, **query}
+        return self.call("query.kpis", query=q, as_of=_instant(as_of))
+
+    # -- the event log --------------------------------------------------------------------------
+
+    def events(
+        self,
+        after: int = 0,
+        *,
+        follow: bool = False,
+        page_size: int = 100,
+        timeout_ms: int = 1000,
+        stop: Optional[threading.Event] = None,
+    ) -> Iterator[JSON]:
+        """Iterates over the log's events with positions greater than ``after``, in order.
+
+        Without ``follow`` it ends at the log's head (``events.read``). With ``follow`` it then
+        waits for new events (``events.subscribe``, long polls of ``timeout_ms``) until ``stop``
+        is set or the engine is closed. Each event is ``{"position", "stream", "version",
+        "event_type", "occurred_at", "recorded_at", "actor", "payload", ...}``.
+        """
+        cursor = after
+        while True:
+            page = self.call("events.read", after=cursor, max=page_size)
+            for event in page["events"]:
+                yield event
+            cursor = page["next"]
+            if not page["events"]:
+                break
+        while follow and not (stop is not None and stop.is_set()) and not self._closed:
+            try:
+                page = self.call("events.subscribe", after=cursor, max=page_size, timeout_ms=timeout_ms)
+            except AbiError:
+                if self._closed:
+                    return
+                raise
+            for event in page["events"]:
+                yield event
+            cursor = page["next"]
+
+
+def _result(response: Mapping[str, Any]) -> JSON:
+    if "error" in response:
+        raise OpsledgerError.from_object(response["error"])
+    return response.get("result")
+
+
+def _close_handle(lib: Native, handle: ctypes.c_void_p) -> None:
+    lib.lib.opsledger_engine_close(handle)
+
+
+def debug_live_buffers() -> Optional[int]:
+    """Debug builds of the library: the output buffers handed out and not yet freed (for leak
+    checks). None with a release build."""
+    lib = native()
+    if not lib.has_debug:
+        return None
+    return int(lib.lib.opsledger_debug_live_buffers())
+
+
+def _debug_panic(engine: Engine) -> int:
+    """Debug builds only: makes the library panic inside a call on ``engine`` (tests)."""
+    lib = native()
+    if not lib.has_debug:
+        raise AbiError(None, "opsledger_debug_panic exists in debug builds only")
+    return int(lib.lib.opsledger_debug_panic(engine._handle))
+
+
+__all__ = [
+    "AbiError",
+    "Actor",
+    "Instant",
+    "Engine",
+    "OpsledgerError",
+    "debug_live_buffers",
+]

@@ -516,7 +516,11 @@ fn grow_bulk(dir: &Path, from: u64, to: u64) -> u64 {
         }
         written += events.len() as u64;
         let stream = StreamId::new(format!("incident-{}", inc.0)).expect("stream");
-        batch.push(AppendRequest::new(stream, ExpectedVersion::NoStream, events));
+        batch.push(AppendRequest::new(
+            stream,
+            ExpectedVersion::NoStream,
+            events,
+        ));
         if batch.len() == 16 || n + 1 == to {
             store
                 .append_multi(std::mem::take(&mut batch))

@@ -27,7 +27,8 @@
 //!   [`OpsledgerStatus::Panicked`] and poisons the handle: every later call on it returns
 //!   [`OpsledgerStatus::Poisoned`] (close it and open a new one; the log on disk is intact,
 //!   appends are atomic). A panic inside a method handler is caught one level below by the
-//!   dispatcher and answered with a -32603 response, exactly as the server answers it.
+//!   dispatcher and answered with a -32603 response, exactly as the server answers it; that
+//!   call returns [`OpsledgerStatus::Ok`] with the response, and the handle is poisoned as well.
 //! - **Threads.** An `OpsledgerEngine` is `Send + Sync`: any number of threads may call
 //!   [`opsledger_rpc()`] on one handle at the same time (the engine serialises what must be
 //!   serialised). Closing a handle while another thread still uses it, or using it after
@@ -118,6 +119,18 @@ fn registry(engine: &Arc<Engine>, config: &OpenConfig) -> MethodRegistry {
         // The example names are not the engine's: registration cannot clash.
         if let Err(e) = opsledger_rpc::testing::register_spec_methods(&mut registry) {
             unreachable!("spec fixtures clash with the engine's methods: {e}");
+        }
+        // A method that panics, to test that a panic inside a method poisons the handle.
+        let panics = opsledger_rpc::Method::new(
+            "fixtures.panic",
+            |_: &opsledger_rpc::CallContext,
+             _: opsledger_rpc::NoParams|
+             -> Result<(), opsledger_rpc::MethodError> {
+                panic!("fixtures.panic was called")
+            },
+        );
+        if let Err(e) = registry.register(panics) {
+            unreachable!("fixtures.panic clashes with the engine's methods: {e}");
         }
     }
     #[cfg(not(feature = "spec-fixtures"))]
@@ -378,22 +391,36 @@ pub unsafe extern "C" fn opsledger_rpc(
     out_len: *mut usize,
 ) -> OpsledgerStatus {
     boundary(engine, || {
+        // Reset whichever out-parameter is given before refusing a NULL one, so that freeing
+        // `*out` after any call is safe.
+        // SAFETY: each is NULL (skipped) or valid for one write (caller contract).
+        unsafe {
+            if !out.is_null() {
+                out.write(std::ptr::null_mut());
+            }
+            if !out_len.is_null() {
+                out_len.write(0);
+            }
+        }
         if out.is_null() {
             return Err(Failure::null("out"));
         }
         if out_len.is_null() {
             return Err(Failure::null("out_len"));
         }
-        // SAFETY: both are non-NULL and valid for one write (caller contract).
-        unsafe {
-            out.write(std::ptr::null_mut());
-            out_len.write(0);
-        }
         // SAFETY: caller contract on `engine`.
         let engine = unsafe { live_engine(engine) }?;
         // SAFETY: caller contract on `request`/`len`.
         let text = unsafe { input_str(request, len, "request") }?;
-        if let Some(response) = engine.dispatcher.handle_with(&engine.context, text) {
+        let panics_before = engine.dispatcher.panics();
+        let reply = engine.dispatcher.handle_with(&engine.context, text);
+        if engine.dispatcher.panics() != panics_before {
+            // A method panicked inside the engine (answered -32603): an invariant may be
+            // broken, so this handle refuses further calls, as after a panic at the boundary.
+            // (Another thread's panic in the same window poisons it too: the handle is shared.)
+            engine.poisoned.store(true, Ordering::SeqCst);
+        }
+        if let Some(response) = reply {
             let (ptr, n) = into_buffer(response);
             // SAFETY: as above.
             unsafe {

@@ -64,6 +64,7 @@ pub struct CallContext {
     trust: Trust,
     transport: TransportKind,
     identity: Option<Identity>,
+    in_batch: bool,
 }
 
 impl CallContext {
@@ -74,6 +75,7 @@ impl CallContext {
             trust: Trust::Local,
             transport: TransportKind::InProcess,
             identity: None,
+            in_batch: false,
         }
     }
 
@@ -83,6 +85,7 @@ impl CallContext {
             trust: Trust::Local,
             transport,
             identity,
+            in_batch: false,
         }
     }
 
@@ -92,6 +95,7 @@ impl CallContext {
             trust: Trust::Authenticated,
             transport: TransportKind::Http,
             identity: Some(identity),
+            in_batch: false,
         }
     }
 
@@ -101,6 +105,22 @@ impl CallContext {
             trust: Trust::Anonymous,
             transport: TransportKind::Http,
             identity: None,
+            in_batch: false,
+        }
+    }
+
+    /// Whether the call is one entry of a batch. A batch's entries run one after another on
+    /// one thread, so a method that may block (the `events.subscribe` long poll) must not wait
+    /// inside one: a batch of long polls would hold its thread for their summed timeouts.
+    pub fn in_batch(&self) -> bool {
+        self.in_batch
+    }
+
+    /// The same context for an entry of a batch (see [`CallContext::in_batch`]).
+    pub fn for_batch_entry(&self) -> Self {
+        CallContext {
+            in_batch: true,
+            ..self.clone()
         }
     }
 

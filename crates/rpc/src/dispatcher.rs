@@ -48,6 +48,7 @@ pub struct Dispatcher {
     registry: MethodRegistry,
     limits: Limits,
     discover: Box<RawValue>,
+    panics: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for Dispatcher {
@@ -74,7 +75,14 @@ impl Dispatcher {
             registry,
             limits,
             discover,
+            panics: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// How many method calls have panicked (each answered -32603). An embedder that must stop
+    /// after a broken invariant (the C ABI poisons its handle) compares it around a call.
+    pub fn panics(&self) -> u64 {
+        self.panics.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The limits in force.
@@ -129,6 +137,8 @@ impl Dispatcher {
         match catch_unwind(AssertUnwindSafe(f)) {
             Ok(out) => out,
             Err(panic) => {
+                self.panics
+                    .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                 tracing::error!(panic = panic_message(&*panic), "dispatcher panicked");
                 Some(error_response(RawValue::NULL, &internal_error()))
             }
@@ -170,9 +180,10 @@ impl Dispatcher {
         if items.len() > self.limits.max_batch_len {
             return Some(self.limit_response(LimitExceeded::BatchLen));
         }
+        let entry = ctx.for_batch_entry();
         let responses: Vec<String> = items
             .into_iter()
-            .filter_map(|item| self.handle_one(ctx, item))
+            .filter_map(|item| self.handle_one(&entry, item))
             .collect();
         if responses.is_empty() {
             None
@@ -256,6 +267,8 @@ impl Dispatcher {
                 Err(internal_error())
             }
             Err(panic) => {
+                self.panics
+                    .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                 tracing::error!(
                     method,
                     panic = panic_message(&*panic),

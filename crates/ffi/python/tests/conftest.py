@@ -20,7 +20,7 @@ from opsledger import AbiError, Engine, Status
 ALICE = {"id": "alice", "roles": ["agent"]}
 BOB = {"id": "bob", "roles": ["agent"]}
 MANAGER = {"id": "mia", "roles": ["problem_manager"]}
-CAB = {"id": "carol", "roles": ["cab"]}
+CAB = {"id": "carol", "roles": ["cab_member"]}
 
 
 def require(feature: str, available: bool) -> None:

@@ -125,7 +125,8 @@ def test_close_waits_for_calls_in_flight(spec_engine: Engine) -> None:
             for _ in range(200):
                 spec_engine.call("subtract", minuend=3, subtrahend=1)
         except AbiError as e:  # closed under our feet: refused cleanly, never a crash
-            assert e.status is None
+            if e.status is not None:
+                errors.append(e)
         except Exception as e:  # pragma: no cover
             errors.append(e)
 

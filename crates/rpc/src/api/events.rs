@@ -20,6 +20,40 @@ pub const DEFAULT_EVENTS_PER_CALL: usize = 100;
 pub const MAX_SUBSCRIBE_TIMEOUT_MS: u64 = 25_000;
 /// How long `events.subscribe` waits when `timeout_ms` is absent.
 pub const DEFAULT_SUBSCRIBE_TIMEOUT_MS: u64 = 10_000;
+/// The most `events.subscribe` calls waiting at once per API instance; a call beyond it (or
+/// one inside a batch) answers at once, like `events.read`, so long polls cannot take every
+/// blocking thread of a server.
+pub const MAX_WAITING_SUBSCRIBES: usize = 32;
+
+/// Counts the long polls waiting; a slot is released on drop.
+struct WaitSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl WaitSlot {
+    fn take(waiting: &Arc<std::sync::atomic::AtomicUsize>) -> Option<Self> {
+        use std::sync::atomic::Ordering;
+        let mut current = waiting.load(Ordering::Acquire);
+        loop {
+            if current >= MAX_WAITING_SUBSCRIBES {
+                return None;
+            }
+            match waiting.compare_exchange(
+                current,
+                current + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(WaitSlot(waiting.clone())),
+                Err(now) => current = now,
+            }
+        }
+    }
+}
+
+impl Drop for WaitSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
 
 /// Reads up to `max` events with positions greater than `after`; when there are none yet,
 /// waits up to `timeout` for the first to arrive.
@@ -129,9 +163,10 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
     };
     let subscribe = {
         let engine = engine.clone();
+        let waiting = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         Method::new(
             "events.subscribe",
-            move |_: &CallContext, p: SubscribeParams| {
+            move |ctx: &CallContext, p: SubscribeParams| {
                 let max = bounded_max(p.max)?;
                 let timeout_ms = p.timeout_ms.unwrap_or(DEFAULT_SUBSCRIBE_TIMEOUT_MS);
                 if timeout_ms > MAX_SUBSCRIBE_TIMEOUT_MS {
@@ -140,15 +175,22 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
                         MAX_SUBSCRIBE_TIMEOUT_MS,
                     ));
                 }
-                let events = read_after(&engine, p.after, max, Duration::from_millis(timeout_ms))
-                    .map_err(engine_error)?;
+                // Inside a batch, or with every wait slot taken: answer now.
+                let slot = (!ctx.in_batch()).then(|| WaitSlot::take(&waiting)).flatten();
+                let timeout = match slot {
+                    Some(_) => Duration::from_millis(timeout_ms),
+                    None => Duration::ZERO,
+                };
+                let events =
+                    read_after(&engine, p.after, max, timeout).map_err(engine_error)?;
+                drop(slot);
                 page(&engine, p.after, events)
             },
         )
         .by_name_only()
         .summary("Long-polls the event log after a position")
         .description(
-            "Like `events.read`, but when no event lies after `after` yet, waits up to `timeout_ms` (default 10000, at most 25000) for one; an empty `events` means none arrived in time. Resume with `after = next`.",
+            "Like `events.read`, but when no event lies after `after` yet, waits up to `timeout_ms` (default 10000, at most 25000) for one; an empty `events` means none arrived in time. Resume with `after = next`. Inside a batch, or while 32 other long polls are waiting, it answers at once without waiting.",
         )
     };
     match limit_row {

@@ -16,8 +16,7 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActorParam {
-    /// The actor's id (`actor` is accepted as an alias).
-    #[serde(alias = "actor")]
+    /// The actor's id.
     pub id: String,
     /// The roles the actor holds: `requester`, `agent`, `manager`, `problem_manager`,
     /// `change_manager`, `cab_member`, `admin` (`system` is the engine's own and is refused).

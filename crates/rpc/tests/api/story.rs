@@ -349,6 +349,30 @@ fn events_subscribe_long_polls_until_an_event_arrives() {
 }
 
 #[test]
+fn long_polls_inside_a_batch_answer_at_once() {
+    // Given nothing after the head, when a batch holds twenty 25-second long polls,
+    let rig = Rig::memory();
+    let head = rig.head();
+    let batch: Vec<Value> = (0..20)
+        .map(|i| {
+            json!({"jsonrpc": "2.0", "id": i, "method": "events.subscribe",
+                   "params": {"after": head, "timeout_ms": 25000}})
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let reply = rig.rpc.handle(&Value::Array(batch).to_string()).unwrap();
+    // then every entry answers an empty page without waiting (a batch's entries run one after
+    // another: waiting in each would hold the thread for 500 s).
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let replies: Vec<Value> = serde_json::from_str(&reply).unwrap();
+    assert_eq!(replies.len(), 20);
+    for r in &replies {
+        assert_eq!(r["result"]["events"], json!([]), "{r}");
+        assert_eq!(r["result"]["next"], head);
+    }
+}
+
+#[test]
 fn admin_methods_need_the_admin_role() {
     let rig = Rig::memory();
     rig.ok("incident.open", by(&desk(), open_params("Tick me")));

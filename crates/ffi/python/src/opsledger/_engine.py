@@ -43,7 +43,7 @@ class OpsledgerError(Exception):
     """A JSON-RPC error response: ``code``, ``message`` and ``data`` as the server sent them.
 
     Domain refusals carry ``data["domain_code"]`` (a stable string such as
-    ``"illegal_transition"``), available as :attr:`domain_code`.
+    ``"invalid_transition"``), available as :attr:`domain_code`.
     """
 
     def __init__(self, code: int, message: str, data: JSON = None) -> None:
@@ -116,11 +116,12 @@ class Engine:
             raise AbiError(status, self._native.last_error())
         self._handle = handle
         self._ids = itertools.count(1)
-        self._state = threading.Condition()
-        self._inflight = 0
-        self._closed = False
-        # Closes the handle if the engine is garbage-collected without close().
-        self._finalizer = weakref.finalize(self, _close_handle, self._native, handle)
+        self._guard = _Guard()
+        # Closes the handle if the engine is garbage-collected (or still open at interpreter
+        # exit) without close(): after the calls in flight on other threads, like close().
+        self._finalizer = weakref.finalize(
+            self, _close_handle, self._native, handle, self._guard
+        )
 
     @classmethod
     def open(
@@ -163,34 +164,34 @@ class Engine:
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
-        return self._closed
+        return self._guard.closed
 
     def close(self) -> None:
         """Flushes and closes the engine; waits for calls in flight on other threads. Calling it
         again does nothing. Raises :class:`AbiError` (``CLOSE_FAILED``) if the final flush
         failed; the engine is closed all the same."""
-        with self._state:
-            if self._closed:
+        with self._guard.cond:
+            if self._guard.closed:
                 return
-            self._closed = True
-            while self._inflight:
-                self._state.wait()
+            self._guard.closed = True
+            while self._guard.inflight:
+                self._guard.cond.wait()
         self._finalizer.detach()
         status = self._native.lib.opsledger_engine_close(self._handle)
         if status != Status.OK:
             raise AbiError(status, self._native.last_error())
 
     def _enter_call(self) -> None:
-        with self._state:
-            if self._closed:
+        with self._guard.cond:
+            if self._guard.closed:
                 raise AbiError(None, "the engine is closed")
-            self._inflight += 1
+            self._guard.inflight += 1
 
     def _leave_call(self) -> None:
-        with self._state:
-            self._inflight -= 1
-            if self._inflight == 0:
-                self._state.notify_all()
+        with self._guard.cond:
+            self._guard.inflight -= 1
+            if self._guard.inflight == 0:
+                self._guard.cond.notify_all()
 
     # -- JSON-RPC -------------------------------------------------------------------------------
 
@@ -429,7 +430,7 @@ class Engine:
     def queue(self, kind: str, *, as_of: Optional[Instant] = None, **filters: Any) -> JSON:
         """``query.queue`` of ``kind`` (``"incident"``, ``"problem"``, ``"change"``) with filters
         (``open_only=True``, ``statuses=[...]``, ``group=...``, ``cursor=...``): a page
-        ``{"items": [...], "next": cursor or absent}``."""
+        ``{"items": [...], "next_cursor": cursor or absent}``."""
         return self.call("query.queue", kind=kind, as_of=_instant(as_of), **filters)
 
     def timeline(self, id: str, *, as_of: Optional[Instant] = None) -> List[JSON]:
@@ -479,11 +480,11 @@ class Engine:
             cursor = page["next"]
             if not page["events"]:
                 break
-        while follow and not (stop is not None and stop.is_set()) and not self._closed:
+        while follow and not (stop is not None and stop.is_set()) and not self._guard.closed:
             try:
                 page = self.call("events.subscribe", after=cursor, max=page_size, timeout_ms=timeout_ms)
             except AbiError:
-                if self._closed:
+                if self._guard.closed:
                     return
                 raise
             for event in page["events"]:
@@ -497,7 +498,26 @@ def _result(response: Mapping[str, Any]) -> JSON:
     return response.get("result")
 
 
-def _close_handle(lib: Native, handle: ctypes.c_void_p) -> None:
+class _Guard:
+    """An engine's open/closed state and its calls in flight, shared with its finalizer (which
+    must not hold the engine itself)."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.inflight = 0
+        self.closed = False
+
+
+def _close_handle(lib: Native, handle: ctypes.c_void_p, guard: _Guard) -> None:
+    # Never free the handle under a call still running on another thread (a daemon thread
+    # long-polling at interpreter exit, say): wait for it, as close() does. A long poll ends
+    # within its timeout (at most 25 s).
+    with guard.cond:
+        if guard.closed:
+            return
+        guard.closed = True
+        while guard.inflight:
+            guard.cond.wait()
     lib.lib.opsledger_engine_close(handle)
 
 

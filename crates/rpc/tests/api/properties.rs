@@ -2,7 +2,7 @@
 //! well-formed reply, and never writes when it answers an error.
 
 use crate::common::*;
-use opsledger_rpc::CallContext;
+use opsledger_rpc::{CallContext, Identity, TransportKind};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use std::sync::LazyLock;
@@ -117,6 +117,7 @@ proptest! {
         method in method_name(),
         params in params(),
         timeout in 0u64..20,
+        identity in 0usize..3,
     ) {
         let rig = &*RIG;
         // Keep long polls short.
@@ -126,9 +127,16 @@ proptest! {
         }
         let head = rig.head();
         let request = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
+        // Without a default identity most commands stop before the engine (no actor); with
+        // one (an agent, or an admin who holds every permission) they reach it.
+        let ctx = match identity {
+            0 => CallContext::in_process(),
+            1 => CallContext::local(TransportKind::InProcess, Some(Identity::new("alice", ["agent"]))),
+            _ => CallContext::local(TransportKind::InProcess, Some(Identity::new("root", ["admin"]))),
+        };
         let reply = rig
             .rpc
-            .handle_with(&CallContext::in_process(), &request.to_string())
+            .handle_with(&ctx, &request.to_string())
             .expect("a request is answered");
         let reply: Value = serde_json::from_str(&reply).expect("the reply is JSON");
         prop_assert_eq!(&reply["jsonrpc"], "2.0");

@@ -361,6 +361,22 @@ impl Engine {
         self.inner.policy()
     }
 
+    /// Checks that `actor` holds `permission` under the policy in force, for operations that
+    /// are not commands on a record (the `Engine*` permissions: tick, verify, rebuild), so that
+    /// an adapter exposing them asks the engine instead of deciding itself.
+    pub fn authorize(&self, actor: &Actor, permission: opsledger_core::Permission) -> Result<()> {
+        if self.inner.policy().authorization.allows(actor, permission) {
+            Ok(())
+        } else {
+            Err(EngineError::Domain(
+                opsledger_core::DomainError::Forbidden {
+                    actor: actor.id.clone(),
+                    permission,
+                },
+            ))
+        }
+    }
+
     /// Replaces the policy for commands decided from now on (history is not rewritten: events
     /// record what the policy said when they were decided).
     pub fn set_policy(&self, policy: Policy) {

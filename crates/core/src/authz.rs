@@ -69,11 +69,17 @@ pub enum Permission {
     ChangeRevert,
     /// Close a change with its outcome.
     ChangeClose,
+    /// Run the engine's timer tick on demand (operations; not granted by default: admins).
+    EngineTick,
+    /// Verify the log and the read models (operations; not granted by default: admins).
+    EngineVerify,
+    /// Rebuild the read models from the log (operations; not granted by default: admins).
+    EngineRebuild,
 }
 
 impl Permission {
     /// Every permission, in declaration order.
-    pub const ALL: [Permission; 25] = [
+    pub const ALL: [Permission; 28] = [
         Permission::IncidentOpen,
         Permission::IncidentWork,
         Permission::IncidentEscalateFunctional,
@@ -99,6 +105,9 @@ impl Permission {
         Permission::ChangeCancel,
         Permission::ChangeRevert,
         Permission::ChangeClose,
+        Permission::EngineTick,
+        Permission::EngineVerify,
+        Permission::EngineRebuild,
     ];
 
     /// Stable snake_case name, as used in error payloads.
@@ -129,6 +138,9 @@ impl Permission {
             Permission::ChangeCancel => "change_cancel",
             Permission::ChangeRevert => "change_revert",
             Permission::ChangeClose => "change_close",
+            Permission::EngineTick => "engine_tick",
+            Permission::EngineVerify => "engine_verify",
+            Permission::EngineRebuild => "engine_rebuild",
         }
     }
 }

@@ -1,5 +1,6 @@
-//! The `admin.*` methods: SLA tick, log verification, read-model rebuild. Only an actor with
-//! the `admin` role may call them; anyone else gets `forbidden` (-32005).
+//! The `admin.*` methods: SLA tick, log verification, read-model rebuild. The engine decides
+//! who may call them (permissions `engine_tick`, `engine_verify`, `engine_rebuild` in the
+//! policy's grants; by default only the `admin` role); anyone else gets `forbidden` (-32005).
 
 use super::errors::{self, engine_error};
 use super::params::{ActorParam, acting_actor};
@@ -7,7 +8,7 @@ use super::results::TickResult;
 use crate::{CallContext, Method, MethodError};
 use chrono::{DateTime, Utc};
 use opsledger::Engine;
-use opsledger::core::{Actor, Role};
+use opsledger::core::{Actor, Permission};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -61,17 +62,16 @@ pub struct RebuildResult {
     pub views_checkpoint: u64,
 }
 
-fn admin(ctx: &CallContext, claimed: Option<ActorParam>) -> Result<Actor, MethodError> {
+/// The acting actor, if the engine's policy grants it `permission` (by default admins only).
+fn admin(
+    engine: &Engine,
+    ctx: &CallContext,
+    claimed: Option<ActorParam>,
+    permission: Permission,
+) -> Result<Actor, MethodError> {
     let actor = acting_actor(ctx, claimed)?;
-    if actor.has_role(Role::Admin) {
-        Ok(actor)
-    } else {
-        Err(errors::forbidden(
-            actor.id.as_str(),
-            "admin",
-            format!("{} lacks the admin role these methods need", actor.id),
-        ))
-    }
+    engine.authorize(&actor, permission).map_err(engine_error)?;
+    Ok(actor)
 }
 
 /// The `admin.*` methods.
@@ -90,7 +90,7 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
         doc(Method::new(
             "admin.tick",
             move |ctx: &CallContext, p: TickParams| -> Result<TickResult, MethodError> {
-                admin(ctx, p.actor)?;
+                admin(&engine, ctx, p.actor, Permission::EngineTick)?;
                 let now = p.now.unwrap_or_else(|| engine.clock().now());
                 engine
                     .tick(now)
@@ -99,14 +99,14 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
             },
         ))
         .summary("Records due SLA thresholds and breaches; auto-closes resolved incidents")
-        .description("Runs the engine's tick at `now` (default: the engine clock): thresholds and breaches that became due are recorded, the escalations breached definitions ask for are carried out, and resolved incidents past the auto-close delay are closed, each exactly once. Needs the `admin` role.")
+        .description("Runs the engine's tick at `now` (default: the engine clock): thresholds and breaches that became due are recorded, the escalations breached definitions ask for are carried out, and resolved incidents past the auto-close delay are closed, each exactly once. Needs the `engine_tick` permission (by default: the `admin` role).")
     };
     let verify = {
         let engine = engine.clone();
         doc(Method::new(
             "admin.verify",
             move |ctx: &CallContext, p: AdminParams| -> Result<VerifyResult, MethodError> {
-                admin(ctx, p.actor)?;
+                admin(&engine, ctx, p.actor, Permission::EngineVerify)?;
                 let r = engine.verify().map_err(engine_error)?;
                 Ok(VerifyResult {
                     clean: r.is_clean(),
@@ -120,14 +120,14 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
             },
         ))
         .summary("Checks the whole log and its indexes")
-        .description("Reads every stored event, checks checksums, density of positions and versions, and the indexes. Needs the `admin` role.")
+        .description("Reads every stored event, checks checksums, density of positions and versions, and the indexes. Needs the `engine_verify` permission (by default: the `admin` role).")
     };
     let rebuild = {
         let engine = engine.clone();
         doc(Method::new(
             "admin.rebuild",
             move |ctx: &CallContext, p: AdminParams| -> Result<RebuildResult, MethodError> {
-                admin(ctx, p.actor)?;
+                admin(&engine, ctx, p.actor, Permission::EngineRebuild)?;
                 engine.rebuild_views().map_err(engine_error)?;
                 let s = engine.stats().map_err(engine_error)?;
                 Ok(RebuildResult {
@@ -137,7 +137,7 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
             },
         ))
         .summary("Rebuilds the read models from the log")
-        .description("Wipes the read models (a cache) and projects the whole log again. Needs the `admin` role.")
+        .description("Wipes the read models (a cache) and projects the whole log again. Needs the `engine_rebuild` permission (by default: the `admin` role).")
     };
     vec![tick, verify, rebuild]
 }

@@ -373,15 +373,19 @@ fn long_polls_inside_a_batch_answer_at_once() {
 }
 
 #[test]
-fn admin_methods_need_the_admin_role() {
+fn admin_methods_need_their_engine_permission() {
     let rig = Rig::memory();
     rig.ok("incident.open", by(&desk(), open_params("Tick me")));
     let head = rig.head();
-    for method in ["admin.tick", "admin.verify", "admin.rebuild"] {
+    for (method, permission) in [
+        ("admin.tick", "engine_tick"),
+        ("admin.verify", "engine_verify"),
+        ("admin.rebuild", "engine_rebuild"),
+    ] {
         let e = rig.err(method, json!({"actor": desk()}));
         assert_eq!(code(&e), -32005, "{method}: {e}");
         assert_eq!(domain_code(&e), "forbidden");
-        assert_eq!(e["data"]["details"]["permission"], "admin");
+        assert_eq!(e["data"]["details"]["permission"], permission);
     }
     assert_eq!(rig.head(), head);
     let verify = rig.ok("admin.verify", json!({"actor": root()}));
@@ -518,4 +522,22 @@ fn queues_and_timelines_page_with_cursors() {
         }
     }
     assert_eq!(versions, vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn a_policy_can_grant_an_engine_permission_to_a_role() {
+    use opsledger::core::{Permission, Role};
+    // Given a policy granting the tick to managers (and nothing else of the admin methods),
+    let rig = Rig::memory();
+    let mut policy = (*rig.engine.policy()).clone();
+    policy.authorization.grants.insert(
+        Permission::EngineTick,
+        [Role::Manager].into_iter().collect(),
+    );
+    rig.engine.set_policy(policy);
+    let manager = actor("mia", &["manager"]);
+    // then a manager may tick, and still may not rebuild.
+    rig.ok("admin.tick", json!({"actor": manager}));
+    let e = rig.err("admin.rebuild", json!({"actor": manager}));
+    assert_eq!(e["data"]["details"]["permission"], "engine_rebuild");
 }

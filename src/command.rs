@@ -100,7 +100,7 @@ impl From<AlertReport> for Command {
 }
 
 /// An alert as monitoring reports it. Repeats share a `dedup_key`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AlertReport {
     /// Identifies repeats of the same alert.
     pub dedup_key: String,

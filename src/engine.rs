@@ -483,6 +483,12 @@ impl Engine {
         self.inner.tick(now)
     }
 
+    /// A new id from the configured [`IdGenerator`](crate::IdGenerator) (UUID v7 by default),
+    /// for the id of a record an adapter creates on a caller's behalf.
+    pub fn new_id(&self) -> Uuid {
+        self.inner.config.ids.new_id()
+    }
+
     /// The data directory (`None` for an in-memory engine).
     pub fn path(&self) -> Option<&Path> {
         self.inner.path.as_deref()

@@ -17,7 +17,19 @@ use std::str::FromStr;
 use uuid::Uuid;
 
 /// A record's human number: kind prefix and a dense sequence number from 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub struct HumanNumber {
     /// Which sequence.
     pub kind: RecordKind,

@@ -16,7 +16,19 @@ use std::fmt;
 use uuid::Uuid;
 
 /// Names one record: its kind and id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub struct RecordRef {
     /// Incident, problem or change.
     pub kind: RecordKind,
@@ -98,7 +110,7 @@ impl fmt::Display for RecordRef {
 }
 
 /// The current (or past) state of one record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[allow(
     clippy::large_enum_variant,
@@ -158,7 +170,19 @@ impl RecordState {
 }
 
 /// A record's status with its kind: what queues filter on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(tag = "kind", content = "status", rename_all = "snake_case")]
 pub enum RecordStatus {
     /// An incident's status.
@@ -293,7 +317,7 @@ impl AnyState {
 }
 
 /// A stored event decoded into the core's event type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum RecordEvent {
     /// An incident event.

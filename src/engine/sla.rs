@@ -58,7 +58,7 @@ const DUE: u8 = b'D';
 const DUE_OF: u8 = b'E';
 
 /// One SLA clock of a record: the instance, its status and the spans that explain it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct SlaExplanation {
     /// The instance (pinned versions, recorded thresholds and breach).
     pub instance: SlaInstance,
@@ -69,7 +69,7 @@ pub struct SlaExplanation {
 }
 
 /// What one [`Engine::tick`](crate::Engine::tick) did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct TickReport {
     /// The instant the tick evaluated clocks at.
     pub now: DateTime<Utc>,
@@ -86,7 +86,7 @@ pub struct TickReport {
 }
 
 /// A command a tick could not run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct TickFailure {
     /// The record.
     pub record: RecordRef,

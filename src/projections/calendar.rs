@@ -15,7 +15,7 @@ use opsledger_core::{ActorId, ChangeId, CiId, Policy, RecordKind};
 use serde::{Deserialize, Serialize};
 
 /// One change on the calendar.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CalendarEntry {
     /// The change.
     pub change: ChangeId,

@@ -12,7 +12,7 @@ use opsledger_core::{CiId, IncidentId, Priority, ProblemId, RecordKind, ServiceI
 use serde::{Deserialize, Serialize};
 
 /// A KEDB search. All given criteria must match; text matching is case-insensitive.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KedbQuery {
     /// Words that must all appear in the title, symptom, root cause or workaround.
     #[serde(default)]
@@ -61,7 +61,7 @@ impl KedbQuery {
 }
 
 /// One KEDB entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KnownErrorEntry {
     /// The problem.
     pub problem: ProblemId,
@@ -182,7 +182,7 @@ fn entry_if_match(
 }
 
 /// An alert dedup key held by an open incident.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OpenAlert {
     /// The dedup key.
     pub dedup_key: String,

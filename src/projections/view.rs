@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What queues, lookups and process managers read about a record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RecordView {
     /// The record.
     pub record: RecordRef,
@@ -62,7 +62,7 @@ pub struct RecordView {
 }
 
 /// Kind-specific part of a [`RecordView`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ViewDetail {
     /// An incident.
@@ -74,7 +74,7 @@ pub enum ViewDetail {
 }
 
 /// Incident details and links.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct IncidentDetail {
     /// Who is affected.
     pub caller: ActorId,
@@ -114,7 +114,7 @@ pub struct IncidentDetail {
 }
 
 /// Problem details, known error and links.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProblemDetail {
     /// The published known error, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,7 +131,7 @@ pub struct ProblemDetail {
 }
 
 /// Change details, schedule and links.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChangeDetail {
     /// Standard, normal or emergency.
     pub change_type: ChangeType,

@@ -302,7 +302,7 @@ fn prepare_params<'a>(
                 path: ".".into(),
                 reason: e.to_string(),
             })?;
-            if let Some((key, _)) = members.iter().find(|(k, _)| !allowed.contains(k.as_str())) {
+            if let Some((key, _)) = members.iter().find(|(k, _)| !allowed.contains(k)) {
                 return Err(ParamsProblem {
                     path: key.clone(),
                     reason: format!("unknown field `{key}`, {}", expected()),

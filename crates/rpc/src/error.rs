@@ -187,6 +187,25 @@ impl MethodError {
         }
     }
 
+    /// Params that do not fit, at `path` (the field, as in `outer.items[1].count`; `"."` for
+    /// the params as a whole): -32602 with the same message and `data` (`{"path", "reason"}`)
+    /// the dispatcher gives when a typed params struct does not decode.
+    pub fn invalid_params_at(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        let (path, reason) = (path.into(), reason.into());
+        let message = if path == "." {
+            format!("Invalid params: {reason}")
+        } else {
+            format!("Invalid params: {path}: {reason}")
+        };
+        let mut data = Map::new();
+        data.insert("path".into(), Value::String(path));
+        data.insert("reason".into(), Value::String(reason));
+        MethodError {
+            error: ErrorObject::new(codes::INVALID_PARAMS, message).with_data(Value::Object(data)),
+            internal_detail: None,
+        }
+    }
+
     /// An internal failure (-32603). `detail` is logged to stderr, not sent: the client sees
     /// only "Internal error".
     pub fn internal(detail: impl fmt::Display) -> Self {

@@ -74,20 +74,25 @@ pub fn document(registry: &MethodRegistry) -> Value {
         let params = match &m.plan {
             ParamsPlan::Named { order, .. } => {
                 let properties = params_schema.get("properties").and_then(Value::as_object);
-                let required: Vec<&str> = params_schema
+                let required: Vec<String> = params_schema
                     .get("required")
                     .and_then(Value::as_array)
-                    .map(|r| r.iter().filter_map(Value::as_str).collect())
+                    .map(|r| {
+                        r.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    })
                     .unwrap_or_default();
                 order
                     .iter()
                     .map(|field| {
                         let schema = properties
-                            .and_then(|p| p.get(*field))
+                            .and_then(|p| p.get(field.as_str()))
                             .cloned()
                             .unwrap_or_else(|| json!({}));
                         let mut d = Map::new();
-                        d.insert("name".into(), Value::String((*field).into()));
+                        d.insert("name".into(), Value::String(field.clone()));
                         insert_opt(
                             &mut d,
                             "description",

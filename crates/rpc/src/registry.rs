@@ -77,7 +77,7 @@ pub(crate) enum CallFailure {
 }
 
 type Invoke = dyn Fn(&CallContext, &str) -> Result<Box<RawValue>, CallFailure> + Send + Sync;
-type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+type SchemaFn = Box<dyn Fn(&mut SchemaGenerator) -> Schema + Send + Sync>;
 
 /// One method: a name, a typed handler and its documentation. Build it, then
 /// [`MethodRegistry::register`] it.
@@ -116,6 +116,8 @@ pub struct Method {
     params_schema: SchemaFn,
     result_schema: SchemaFn,
     probe: fn() -> Option<&'static [&'static str]>,
+    /// Set by [`Method::from_schema`]: the by-name fields, in order (no probing).
+    fields: Option<Vec<String>>,
 }
 
 impl fmt::Debug for Method {
@@ -160,9 +162,50 @@ impl Method {
             lenient: false,
             by_name_only: false,
             invoke: Box::new(invoke),
-            params_schema: inline_schema_of::<P>,
-            result_schema: subschema_of::<R>,
+            params_schema: Box::new(inline_schema_of::<P>),
+            result_schema: Box::new(subschema_of::<R>),
             probe: probe_fields::<P>,
+            fields: None,
+        }
+    }
+
+    /// A by-name method whose params are described by a schema built at run time rather than
+    /// by a Rust type: `fields` are the accepted keys, in the order the OpenRPC content
+    /// descriptors list them (other keys are refused with -32602 naming the key; by-position
+    /// params are refused); `params_schema` gives an object schema whose `properties` describe
+    /// those fields; the handler receives the params object as JSON text (`{}` when absent)
+    /// and decodes it itself, reporting bad input with [`MethodError::invalid_params_at`].
+    ///
+    /// This is how one method per variant of a tagged enum is served without a params struct
+    /// per variant.
+    pub fn from_schema<R, S, F>(
+        name: impl Into<String>,
+        fields: Vec<String>,
+        params_schema: S,
+        handler: F,
+    ) -> Self
+    where
+        R: Serialize + JsonSchema + 'static,
+        S: Fn(&mut SchemaGenerator) -> Schema + Send + Sync + 'static,
+        F: Fn(&CallContext, &str) -> Result<R, MethodError> + Send + Sync + 'static,
+    {
+        let invoke = move |ctx: &CallContext, params: &str| {
+            let result = handler(ctx, params).map_err(CallFailure::Method)?;
+            serde_json::value::to_raw_value(&result).map_err(|e| CallFailure::Result(e.to_string()))
+        };
+        Method {
+            name: name.into(),
+            summary: None,
+            description: None,
+            errors: Vec::new(),
+            deprecated: false,
+            lenient: false,
+            by_name_only: true,
+            invoke: Box::new(invoke),
+            params_schema: Box::new(params_schema),
+            result_schema: Box::new(subschema_of::<R>),
+            probe: probe_fields::<NoParams>,
+            fields: Some(fields),
         }
     }
 
@@ -222,11 +265,11 @@ pub(crate) enum ParamsPlan {
     Named {
         /// The fields in declaration order, as by-position params map onto them (aliases left
         /// out); `None` when by-position params are refused.
-        positional: Option<Vec<&'static str>>,
+        positional: Option<Vec<String>>,
         /// Accepted keys (fields and their aliases); `None` when any key is passed on.
-        allowed: Option<HashSet<&'static str>>,
+        allowed: Option<HashSet<String>>,
         /// The fields in declaration order, for the OpenRPC content descriptors.
-        order: Vec<&'static str>,
+        order: Vec<String>,
     },
     /// Anything else: the params value is passed on as it is.
     Raw,
@@ -390,6 +433,13 @@ impl MethodRegistry {
 /// Works out how a method's params are decoded: named (with the declaration order of the
 /// fields) or raw.
 fn plan_for(method: &Method) -> ParamsPlan {
+    if let Some(fields) = &method.fields {
+        return ParamsPlan::Named {
+            positional: (!method.by_name_only).then(|| fields.clone()),
+            allowed: (!method.lenient).then(|| fields.iter().cloned().collect()),
+            order: fields.clone(),
+        };
+    }
     let Some(fields) = (method.probe)() else {
         return ParamsPlan::Raw;
     };
@@ -402,15 +452,16 @@ fn plan_for(method: &Method) -> ParamsPlan {
         .and_then(|p| p.as_object())
         .map(|p| p.keys().map(String::as_str).collect());
     let mut seen = HashSet::new();
-    let order: Vec<&'static str> = fields
+    let order: Vec<String> = fields
         .iter()
         .copied()
         .filter(|f| properties.as_ref().is_none_or(|p| p.contains(f)))
         .filter(|f| seen.insert(*f))
+        .map(str::to_owned)
         .collect();
     ParamsPlan::Named {
         positional: (!method.by_name_only).then(|| order.clone()),
-        allowed: (!method.lenient).then(|| fields.iter().copied().collect()),
+        allowed: (!method.lenient).then(|| fields.iter().map(|f| (*f).to_owned()).collect()),
         order,
     }
 }

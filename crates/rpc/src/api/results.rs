@@ -1,0 +1,153 @@
+//! What methods answer, as JSON: the engine's results translated to wire types (numbers as
+//! text, event payloads as JSON).
+
+use opsledger::{FollowUp, FollowUpResult, HumanNumber, Outcome, RecordRef, StoredEvent, Uuid};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
+
+/// One stored event: its place in the log, its metadata and its payload.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct WireEvent {
+    /// Global position in the log (1, 2, … without gaps).
+    pub position: u64,
+    /// The stream (`incident-<uuid>`, `sla-incident-<uuid>`, `numbers-incident`, …).
+    pub stream: String,
+    /// Version within the stream (1, 2, …).
+    pub version: u64,
+    /// The event's id.
+    pub event_id: Uuid,
+    /// The event's type (`incident.opened`, …).
+    pub event_type: String,
+    /// The payload's schema version.
+    pub schema_version: u16,
+    /// When the fact happened.
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    /// When the log recorded it.
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+    /// Who caused it.
+    pub actor: String,
+    /// Correlation id (one request or workflow).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<Uuid>,
+    /// The event that caused it (process-manager follow-ups).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<Uuid>,
+    /// The payload (the core's event as JSON).
+    pub payload: Value,
+}
+
+impl From<&StoredEvent> for WireEvent {
+    fn from(e: &StoredEvent) -> Self {
+        let payload = serde_json::from_slice(&e.payload)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&e.payload).into_owned()));
+        WireEvent {
+            position: e.position.0,
+            stream: e.stream.as_str().to_owned(),
+            version: e.version.0,
+            event_id: e.event_id,
+            event_type: e.event_type.clone(),
+            schema_version: e.schema_version,
+            occurred_at: e.occurred_at,
+            recorded_at: e.recorded_at,
+            actor: e.actor.clone(),
+            correlation_id: e.correlation_id,
+            causation_id: e.causation_id,
+            payload,
+        }
+    }
+}
+
+/// What a command did.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct CommandResult {
+    /// The record acted on (for `alert.report`: the incident opened or joined).
+    pub record: RecordRef,
+    /// Its human number (`INC0000001`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+    /// The record's version after the command.
+    pub version: u64,
+    /// The record's events this command appended (empty when it changed nothing, or on a
+    /// replay).
+    pub events: Vec<WireEvent>,
+    /// Commands the engine's process managers ran because of these events.
+    pub follow_ups: Vec<WireFollowUp>,
+    /// True when this answer replays an earlier outcome for the same idempotency key: nothing
+    /// was written by this call.
+    pub was_duplicate: bool,
+    /// True when the follow-ups were cut at the engine's limits.
+    pub follow_ups_truncated: bool,
+}
+
+/// One follow-up command run by a process manager.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct WireFollowUp {
+    /// The process manager (`parent_resolution`, `sla_attach`, …).
+    pub process: String,
+    /// The event that caused it.
+    pub cause: Uuid,
+    /// The record it acted on.
+    pub record: RecordRef,
+    /// That record's number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+    /// `applied` or `skipped`.
+    pub outcome: String,
+    /// The events it appended (when applied).
+    pub events: Vec<WireEvent>,
+    /// Why it was skipped: the error's stable code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Why it was skipped, for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A human number as text.
+pub fn number_text(n: Option<HumanNumber>) -> Option<String> {
+    n.map(|n| n.to_string())
+}
+
+impl From<&FollowUp> for WireFollowUp {
+    fn from(f: &FollowUp) -> Self {
+        let (outcome, events, code, message) = match &f.result {
+            FollowUpResult::Applied { events } => (
+                "applied",
+                events.iter().map(WireEvent::from).collect(),
+                None,
+                None,
+            ),
+            FollowUpResult::Skipped { code, message } => (
+                "skipped",
+                Vec::new(),
+                Some(code.clone()),
+                Some(message.clone()),
+            ),
+        };
+        WireFollowUp {
+            process: f.process.clone(),
+            cause: f.cause,
+            record: f.record,
+            number: number_text(f.number),
+            outcome: outcome.to_owned(),
+            events,
+            code,
+            message,
+        }
+    }
+}
+
+impl From<&Outcome> for CommandResult {
+    fn from(o: &Outcome) -> Self {
+        CommandResult {
+            record: o.record,
+            number: number_text(o.number),
+            version: o.version,
+            events: o.events.iter().map(WireEvent::from).collect(),
+            follow_ups: o.follow_ups.iter().map(WireFollowUp::from).collect(),
+            was_duplicate: o.replayed,
+            follow_ups_truncated: o.follow_ups_truncated,
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The engine over JSON-RPC (`opsledger_rpc::api`): one harness, shared fixtures in `common`.
+
+mod common;
+mod errors;
+mod http;
+mod openrpc_doc;
+mod properties;
+mod story;

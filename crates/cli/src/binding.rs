@@ -1,17 +1,18 @@
-//! The engine's JSON-RPC binding, as the binary uses it: the method registry and the event
-//! source of `GET /events`.
+//! The engine's JSON-RPC binding as the binary uses it: `opsledger_rpc::api`'s method registry
+//! and the event source of `GET /events`.
 
 use opsledger::Engine;
 use opsledger_rpc::MethodRegistry;
+use opsledger_rpc::api::{self, EngineEvents};
 use opsledger_rpc::transport::EventSource;
 use std::sync::Arc;
 
-/// The engine's methods.
-pub fn registry(_engine: Arc<Engine>) -> MethodRegistry {
-    MethodRegistry::new("opsledger", env!("CARGO_PKG_VERSION"))
+/// Every method of the engine's API.
+pub fn registry(engine: Arc<Engine>) -> MethodRegistry {
+    api::registry(engine)
 }
 
 /// The source of `GET /events`.
-pub fn events(_engine: Arc<Engine>) -> Option<Arc<dyn EventSource>> {
-    None
+pub fn events(engine: Arc<Engine>) -> Option<Arc<dyn EventSource>> {
+    Some(Arc::new(EngineEvents::new(engine)))
 }

@@ -19,7 +19,26 @@ fn exported(data: &std::path::Path) -> String {
 fn hostile_requests_are_answered_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    call_ok(
+        &["--data", d, "--actor", "alice", "--role", "agent"],
+        "incident.open",
+        json!({"title": "Disk full", "caller": "bob", "impact": "low", "urgency": "low"}),
+    );
+    let before = exported(&data);
+    assert_eq!(before.lines().count(), 2);
     let server = Server::start(&data, &["--max-body", "65536"]);
+    let head = || {
+        let (status, body) = server.post(
+            r#"{"jsonrpc":"2.0","method":"events.read","params":{"max":1000},"id":9}"#,
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()["result"]["head"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(head(), 2);
     let discover = || server.post(r#"{"jsonrpc":"2.0","method":"rpc.discover","id":0}"#, None);
     assert_eq!(discover().0, 200);
 
@@ -103,12 +122,33 @@ fn hostile_requests_are_answered_and_write_nothing() {
         );
     }
 
-    // Still serving.
+    // Engine methods: params that do not fit, no identity (anonymous HTTP), an unknown record.
+    let (_, body) = server.post(
+        r#"{"jsonrpc":"2.0","method":"incident.open","params":{"title":7},"id":1}"#,
+        None,
+    );
+    assert_eq!(error_code(&body), -32602, "{body}");
+    let open = json!({"jsonrpc":"2.0","method":"incident.open","id":1,
+        "params": {"title": "x", "caller": "bob", "impact": "low", "urgency": "low"}});
+    let (_, body) = server.post(open.to_string(), None);
+    assert_eq!(error_code(&body), -32098, "{body}");
+    let mut claimed = open.clone();
+    claimed["params"]["actor"] = json!({"id": "alice", "roles": ["agent"]});
+    let (_, body) = server.post(claimed.to_string(), None);
+    assert_eq!(error_code(&body), -32097, "{body}");
+    let (_, body) = server.post(
+        r#"{"jsonrpc":"2.0","method":"query.record","params":{"id":"INC0000099"},"id":1}"#,
+        None,
+    );
+    assert!(body.contains("error"), "{body}");
+
+    // Still serving, and nothing was written.
     assert_eq!(discover().0, 200);
+    assert_eq!(head(), 2);
     let (status, log) = server.stop();
     assert!(status.success(), "{status:?}\n{log}");
     assert!(!log.contains("panicked"), "{log}");
-    assert_eq!(exported(&data), "", "nothing may have been written");
+    assert_eq!(exported(&data), before, "nothing may have been written");
 }
 
 #[test]

@@ -4,4 +4,5 @@
 mod abuse;
 mod common;
 mod conformance;
+mod story;
 mod transfer;

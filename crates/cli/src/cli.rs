@@ -13,7 +13,7 @@ Exit codes:
   1  the operation answered no: `call` got a JSON-RPC error, `verify` found faults
   2  invalid command line or input (nothing was written)
   3  data directory or engine failure (missing, not empty, locked, corrupt, I/O)
-  4  transport failure (server unreachable, HTTP error such as 401 or 413)";
+  4  transport failure (server unreachable, HTTP error such as 401 or 413, cannot bind)";
 
 /// opsledger: an event-sourced ITIL workflow engine (incidents, problems, changes, SLAs, KPIs).
 #[derive(Debug, Parser)]

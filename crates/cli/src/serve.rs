@@ -45,16 +45,21 @@ pub fn run(args: &ServeArgs) -> CliResult {
         .build()
         .map_err(|e| CliError::data(format!("cannot start the async runtime: {e}")))?;
 
+    // A directory this run creates is removed again if the server cannot even start.
+    let created = !args.data.exists();
     let engine = Arc::new(data::open_engine(&args.data, true)?);
     tracing::info!(data = %args.data.display(), head = engine.head().unwrap_or(0), "engine open");
     let scheduler = start_scheduler(args, &engine);
     let dispatcher = Arc::new(dispatcher(args, engine.clone())?);
 
-    let served = if args.stdio {
-        runtime.block_on(serve_stdio(dispatcher, args))
+    let (served, started) = if args.stdio {
+        (runtime.block_on(serve_stdio(dispatcher, args)), true)
     } else {
         let events = binding::events(engine.clone());
-        runtime.block_on(serve_http(dispatcher, events, tokens, args))
+        match runtime.block_on(serve_http(dispatcher, events, tokens, args)) {
+            Ok(()) => (Ok(()), true),
+            Err((e, started)) => (Err(e), started),
+        }
     };
     // Stop accepting work, then make everything durable and close.
     if let Some(scheduler) = scheduler {
@@ -63,6 +68,9 @@ pub fn run(args: &ServeArgs) -> CliResult {
     }
     runtime.shutdown_timeout(Duration::from_secs(1));
     let closed = close_engine(engine);
+    if !started && created && closed.is_ok() {
+        let _ = std::fs::remove_dir_all(&args.data);
+    }
     served?;
     closed
 }
@@ -153,7 +161,7 @@ async fn serve_http(
     events: Option<Arc<dyn opsledger_rpc::transport::EventSource>>,
     tokens: TokenStore,
     args: &ServeArgs,
-) -> CliResult {
+) -> Result<(), (CliError, bool)> {
     let config = HttpConfig {
         listen: args.listen,
         tokens,
@@ -169,17 +177,20 @@ async fn serve_http(
                 CliError::usage(e.to_string())
             }
             HttpError::Bind { .. } => CliError::transport(e.to_string()),
-        })?;
+        })
+        .map_err(|e| (e, false))?;
     let addr = server.local_addr();
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{LISTENING}{addr}");
         let _ = out.flush();
     }
-    server
-        .serve(shutdown_signal())
-        .await
-        .map_err(|e| CliError::transport(format!("the HTTP server failed: {e}")))?;
+    server.serve(shutdown_signal()).await.map_err(|e| {
+        (
+            CliError::transport(format!("the HTTP server failed: {e}")),
+            true,
+        )
+    })?;
     tracing::info!("HTTP server stopped");
     Ok(())
 }

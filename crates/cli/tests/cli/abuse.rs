@@ -281,3 +281,22 @@ fn an_unreachable_server_is_a_transport_error() {
     assert_exit(&o, 4);
     assert!(stderr(&o).contains("cannot reach"), "{}", stderr(&o));
 }
+
+#[test]
+fn an_address_in_use_is_a_clear_error_and_leaves_no_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let data = dir.path().join("data");
+    let o = run(&[
+        "serve",
+        "--data",
+        data.to_str().unwrap(),
+        "--listen",
+        &addr,
+        "--no-scheduler",
+    ]);
+    assert_exit(&o, 4);
+    assert!(stderr(&o).contains("cannot listen on"), "{}", stderr(&o));
+    assert!(!data.exists());
+}

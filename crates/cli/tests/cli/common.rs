@@ -343,6 +343,22 @@ impl StdioServer {
         self.recv()
     }
 
+    /// SIGTERM while stdin stays open; waits for the exit.
+    pub fn terminate(mut self) -> ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                drop(self.stdin.take());
+                return status;
+            }
+            assert!(Instant::now() < deadline, "serve --stdio ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Closes stdin (end of input) and waits for the exit.
     pub fn finish(mut self) -> ExitStatus {
         drop(self.stdin.take());

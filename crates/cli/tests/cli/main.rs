@@ -4,5 +4,6 @@
 mod abuse;
 mod common;
 mod conformance;
+mod docs;
 mod story;
 mod transfer;

@@ -243,3 +243,20 @@ fn serve_over_stdio_runs_the_engine() {
     let v = ok(&["verify", "--data", data.to_str().unwrap()]);
     assert!(v.contains("verify: OK"), "{v}");
 }
+
+#[test]
+fn sigterm_on_stdio_flushes_and_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = StdioServer::start(&data, &[]);
+    let mut open = open_params();
+    open["actor"] = json!({"id": "alice", "roles": ["agent"]});
+    let reply = server.call(
+        &json!({"jsonrpc": "2.0", "method": "incident.open", "params": open, "id": 1}).to_string(),
+    );
+    assert!(reply.contains("INC0000001"), "{reply}");
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+    let exported = ok(&["export", "--data", data.to_str().unwrap()]);
+    assert!(exported.contains("incident.opened"), "{exported}");
+}

@@ -16,9 +16,10 @@
 //! Import writes into a new (or empty) data directory only. It first reads the whole file and
 //! checks it (every line well-formed, positions dense from 1, versions dense per stream,
 //! recorded times never decreasing, event ids unique), so a bad file writes nothing. It then
-//! appends the events one by one through the store with a clock that replays each event's
-//! recorded time, so positions, streams, versions, ids and both timestamps are exactly the
-//! exported ones, and builds the projections from the imported log. Exporting the imported
+//! appends the events through the store with a clock that replays each event's recorded time
+//! (consecutive events recorded at one instant, as one command's are, go in one atomic
+//! append), so positions, streams, versions, ids and both timestamps are exactly the exported
+//! ones, and builds the projections from the imported log. Exporting the imported
 //! directory gives the same bytes.
 
 use crate::cli::{ExportArgs, ImportArgs};
@@ -29,8 +30,8 @@ use crate::progress;
 use chrono::{DateTime, Utc};
 use opsledger::Uuid;
 use opsledger::store::{
-    Durability, EventStore, ExpectedVersion, ManualClock, NewEvent, Position, StoredEvent,
-    StreamId, Version,
+    AppendRequest, Durability, EventStore, ExpectedVersion, ManualClock, NewEvent, Position,
+    StoredEvent, StreamId, Version,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
@@ -449,37 +450,19 @@ fn write_log(file: &Path, target: &Path, total: u64) -> CliResult {
     let bar = progress::events(total, "import");
     let mut lines = Lines::open(file)?;
     let appended = (|| {
+        let mut batch = Batch::default();
         while let Some((line, e)) = lines.next_event()? {
             let payload = e
                 .payload_bytes()
                 .map_err(|why| CliError::usage(format!("line {line}: {why}")))?;
             let stream = StreamId::new(&e.stream)
                 .map_err(|err| CliError::usage(format!("line {line}: {err}")))?;
-            clock.set(e.recorded_at);
-            let outcome = store
-                .append(
-                    &stream,
-                    ExpectedVersion::Exact(Version(e.version - 1)),
-                    vec![NewEvent {
-                        event_id: e.event_id,
-                        event_type: e.event_type,
-                        schema_version: e.schema_version,
-                        occurred_at: e.occurred_at,
-                        actor: e.actor,
-                        correlation_id: e.correlation_id,
-                        causation_id: e.causation_id,
-                        payload,
-                    }],
-                )
-                .map_err(|err| data_error(&format!("line {line}: cannot append"), &err))?;
-            if outcome.first_position.0 != e.position || outcome.first_version.0 != e.version {
-                return Err(CliError::data(format!(
-                    "line {line}: stored at position {} version {}, not {} / {}",
-                    outcome.first_position, outcome.first_version, e.position, e.version
-                )));
+            if !batch.admits(&stream, e.recorded_at, payload.len()) {
+                bar.inc(batch.append(&store, &clock)?);
             }
-            bar.inc(1);
+            batch.push(line, stream, e, payload);
         }
+        bar.inc(batch.append(&store, &clock)?);
         store
             .flush()
             .map_err(|err| data_error("cannot flush the imported log", &err))
@@ -490,6 +473,102 @@ fn write_log(file: &Path, target: &Path, total: u64) -> CliResult {
         .map_err(|err| data_error("cannot close the imported log", &err));
     appended?;
     closed
+}
+
+/// Most events, streams and payload bytes one import append carries (under the store's
+/// limits).
+const BATCH_EVENTS: usize = 256;
+const BATCH_STREAMS: usize = 16;
+const BATCH_BYTES: usize = 2 * 1024 * 1024;
+
+/// Consecutive events recorded at the same instant, appended together (as the engine appended
+/// them: one command's events share their recorded time). One request per run of a stream;
+/// a stream met again after another starts a new batch, since an append lists a stream once.
+#[derive(Default)]
+struct Batch {
+    recorded_at: Option<DateTime<Utc>>,
+    /// (stream, first line, first position, first version, events)
+    requests: Vec<(StreamId, u64, u64, u64, Vec<NewEvent>)>,
+    events: usize,
+    bytes: usize,
+}
+
+impl Batch {
+    /// Whether an event of `stream` recorded at `at` may join.
+    fn admits(&self, stream: &StreamId, at: DateTime<Utc>, payload: usize) -> bool {
+        let Some(recorded_at) = self.recorded_at else {
+            return true;
+        };
+        let continues_last = self.requests.last().is_some_and(|r| &r.0 == stream);
+        recorded_at == at
+            && self.events < BATCH_EVENTS
+            && self.bytes + payload <= BATCH_BYTES
+            && (continues_last
+                || (self.requests.len() < BATCH_STREAMS
+                    && !self.requests.iter().any(|r| &r.0 == stream)))
+    }
+
+    fn push(&mut self, line: u64, stream: StreamId, e: ExportedEvent, payload: Vec<u8>) {
+        self.recorded_at = Some(e.recorded_at);
+        self.events += 1;
+        self.bytes += payload.len();
+        let event = NewEvent {
+            event_id: e.event_id,
+            event_type: e.event_type,
+            schema_version: e.schema_version,
+            occurred_at: e.occurred_at,
+            actor: e.actor,
+            correlation_id: e.correlation_id,
+            causation_id: e.causation_id,
+            payload,
+        };
+        match self.requests.last_mut() {
+            Some(last) if last.0 == stream => last.4.push(event),
+            _ => self
+                .requests
+                .push((stream, line, e.position, e.version, vec![event])),
+        }
+    }
+
+    /// Appends the batch with the clock at its recorded time; checks every request landed at
+    /// its exported position and version. Returns how many events were appended.
+    fn append(&mut self, store: &dyn EventStore, clock: &ManualClock) -> CliResult<u64> {
+        let Some(recorded_at) = self.recorded_at.take() else {
+            return Ok(0);
+        };
+        let requests = std::mem::take(&mut self.requests);
+        let appended = std::mem::take(&mut self.events) as u64;
+        self.bytes = 0;
+        let expected: Vec<(u64, u64, u64)> = requests
+            .iter()
+            .map(|(_, line, position, version, _)| (*line, *position, *version))
+            .collect();
+        let first_line = expected.first().map_or(0, |e| e.0);
+        clock.set(recorded_at);
+        let outcomes = store
+            .append_multi(
+                requests
+                    .into_iter()
+                    .map(|(stream, _, _, version, events)| {
+                        AppendRequest::new(
+                            stream,
+                            ExpectedVersion::Exact(Version(version.saturating_sub(1))),
+                            events,
+                        )
+                    })
+                    .collect(),
+            )
+            .map_err(|err| data_error(&format!("line {first_line}: cannot append"), &err))?;
+        for ((line, position, version), outcome) in expected.into_iter().zip(outcomes) {
+            if outcome.first_position.0 != position || outcome.first_version.0 != version {
+                return Err(CliError::data(format!(
+                    "line {line}: stored at position {} version {}, not {position} / {version}",
+                    outcome.first_position, outcome.first_version
+                )));
+            }
+        }
+        Ok(appended)
+    }
 }
 
 /// Opens the engine on the imported log: it builds every projection from it. With no

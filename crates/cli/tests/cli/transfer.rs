@@ -313,3 +313,23 @@ fn a_directory_in_use_is_refused_with_a_hint() {
     );
     assert!(server.stop().0.success());
 }
+
+#[test]
+fn payloads_round_trip_verbatim_json_or_hex() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("crafted.jsonl");
+    // Exactly what export writes: spacing inside a JSON payload is kept byte for byte, and a
+    // payload that is not JSON travels as hex. Two events share an instant (one append).
+    let crafted = concat!(
+        r#"{"position":1,"stream":"ext-a","version":1,"event_id":"00000000-0000-7000-8000-000000000001","event_type":"ext.raw","schema_version":1,"occurred_at":"2026-01-01T00:00:00Z","recorded_at":"2026-01-01T00:00:00.000000001Z","actor":"importer","correlation_id":null,"causation_id":null,"payload_hex":"00ff0a7b"}"#,
+        "\n",
+        r#"{"position":2,"stream":"ext-b","version":1,"event_id":"00000000-0000-7000-8000-000000000002","event_type":"ext.json","schema_version":3,"occurred_at":"2025-12-31T23:59:59.500Z","recorded_at":"2026-01-01T00:00:00.000000001Z","actor":"importer","correlation_id":"00000000-0000-7000-8000-00000000000c","causation_id":"00000000-0000-7000-8000-000000000001","payload":{"a": [1, 2.50, "é\n"], "b" : null}}"#,
+        "\n",
+        r#"{"position":3,"stream":"ext-a","version":2,"event_id":"00000000-0000-7000-8000-000000000003","event_type":"ext.json","schema_version":1,"occurred_at":"2026-01-02T00:00:00Z","recorded_at":"2026-01-02T00:00:00Z","actor":"importer","correlation_id":null,"causation_id":null,"payload":null}"#,
+        "\n",
+    );
+    std::fs::write(&file, crafted).unwrap();
+    let data = dir.path().join("data");
+    assert_exit(&run(&["import", "--data", s(&data), s(&file)]), 0);
+    assert_eq!(ok(&["export", "--data", s(&data)]), crafted);
+}

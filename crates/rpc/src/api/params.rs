@@ -163,6 +163,9 @@ impl ParamsValidator {
         let validator = jsonschema::options()
             .with_draft(jsonschema::Draft::Draft7)
             .should_validate_formats(true)
+            // draft-07 knows no `uuid` format; record ids are UUIDs, and a malformed one must
+            // be named by its path.
+            .with_format("uuid", |s: &str| Uuid::parse_str(s).is_ok())
             .build(&root)
             .unwrap_or_else(|e| panic!("a generated params schema must compile: {e}"));
         ParamsValidator { validator, root }

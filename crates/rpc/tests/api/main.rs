@@ -3,6 +3,5 @@
 mod common;
 mod errors;
 mod http;
-mod openrpc_doc;
 mod properties;
 mod story;

@@ -196,3 +196,78 @@ fn discover_returns_the_same_document_every_time() {
         "deterministic"
     );
 }
+
+/// The engine API's document (`opsledger_rpc::api`), as `rpc.discover` returns it.
+fn api_document() -> Value {
+    let engine = std::sync::Arc::new(
+        opsledger::Engine::in_memory(opsledger::EngineConfig::default()).expect("engine"),
+    );
+    opsledger_rpc::api::dispatcher(engine, opsledger_rpc::Limits::default()).openrpc_document()
+}
+
+#[test]
+fn the_engine_api_document_validates_and_its_refs_resolve() {
+    let doc = api_document();
+    let errors = meta_schema_errors(&doc);
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    let schemas = doc["components"]["schemas"]
+        .as_object()
+        .expect("components");
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    for r in all {
+        if r == META_SCHEMA_URL {
+            continue;
+        }
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("$ref outside components: {r}"));
+        assert!(schemas.contains_key(name), "dangling $ref {r}");
+    }
+    let names: Vec<&str> = doc["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    // rpc.discover first (as for every registry), then the API's methods in name order.
+    assert_eq!(names[0], "rpc.discover");
+    let mut sorted = names[1..].to_vec();
+    sorted.sort_unstable();
+    assert_eq!(names[1..], sorted[..], "method names are sorted");
+    for m in doc["methods"].as_array().unwrap() {
+        assert!(
+            m["summary"].as_str().is_some_and(|s| !s.is_empty()),
+            "{}",
+            m["name"]
+        );
+        if m["name"] != "rpc.discover" {
+            assert!(
+                m["description"].as_str().is_some_and(|s| !s.is_empty()),
+                "{}",
+                m["name"]
+            );
+        }
+    }
+}
+
+/// `docs/openrpc.json` is the engine API's document; regenerate it with
+/// `OPSLEDGER_BLESS=1 cargo test -p opsledger-rpc --test rpc openrpc`.
+#[test]
+fn committed_openrpc_json_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openrpc.json");
+    let text = format!(
+        "{}\n",
+        serde_json::to_string_pretty(&api_document()).unwrap()
+    );
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    if current != text {
+        if std::env::var_os("OPSLEDGER_BLESS").is_some() {
+            std::fs::write(&path, &text).expect("write docs/openrpc.json");
+        } else {
+            panic!(
+                "docs/openrpc.json is stale: run `OPSLEDGER_BLESS=1 cargo test -p opsledger-rpc --test rpc openrpc`"
+            );
+        }
+    }
+}

@@ -51,7 +51,15 @@ fn schemas_and_the_openrpc_document() {
             "{name:?}"
         );
     }
-    let doc: Value = serde_json::from_str(&ok(&["schema", "--openrpc"])).unwrap();
+    let text = ok(&["schema", "--openrpc"]);
+    let committed_doc =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openrpc.json");
+    assert_eq!(
+        text,
+        std::fs::read_to_string(committed_doc).unwrap(),
+        "`opsledger schema --openrpc` differs from docs/openrpc.json"
+    );
+    let doc: Value = serde_json::from_str(&text).unwrap();
     assert!(doc["openrpc"].as_str().unwrap().starts_with("1."));
     let methods = doc["methods"].as_array().unwrap();
     assert!(methods.iter().any(|m| m["name"] == "incident.open"));

@@ -122,6 +122,7 @@ impl ServeArgs {
 #[derive(Debug, Args)]
 pub struct CallArgs {
     /// Call in-process on this data directory (created if missing; trusted local caller).
+    /// Without --data and --url: ./opsledger-data.
     #[arg(long, value_name = "DIR", conflicts_with = "url")]
     pub data: Option<PathBuf>,
     /// Call a running server, e.g. http://127.0.0.1:7700 (`/rpc` is added when the URL has

@@ -18,6 +18,10 @@ use std::time::Duration;
 /// e.g. `opsledger listening on http://127.0.0.1:7700`). Scripts and tests wait for it.
 pub const LISTENING: &str = "opsledger listening on http://";
 
+/// How long one read of the event source waits for new events before the `GET /events` pump
+/// checks again; also bounds how long shutdown waits for such reads.
+const EVENT_POLL: Duration = Duration::from_secs(1);
+
 /// Runs `opsledger serve` until end of input (stdio) or SIGINT/SIGTERM.
 pub fn run(args: &ServeArgs) -> CliResult {
     check_args(args)?;
@@ -66,7 +70,14 @@ pub fn run(args: &ServeArgs) -> CliResult {
         let stats = scheduler.stop();
         tracing::info!(ticks = stats.ticks, "scheduler stopped");
     }
-    runtime.shutdown_timeout(Duration::from_secs(1));
+    // Blocking work still running (an event read waits at most EVENT_POLL) holds the engine;
+    // give it the time to finish so the engine can be closed, not only flushed. (On stdio, a
+    // read of stdin never finishes by itself: after a signal the engine is flushed.)
+    runtime.shutdown_timeout(if args.stdio {
+        Duration::from_millis(200)
+    } else {
+        EVENT_POLL + Duration::from_millis(500)
+    });
     let closed = close_engine(engine);
     if !started && created && closed.is_ok() {
         let _ = std::fs::remove_dir_all(&args.data);
@@ -168,6 +179,7 @@ async fn serve_http(
         max_body_bytes: args.max_body,
         max_concurrent_requests: args.max_concurrency,
         request_timeout: Duration::from_millis(args.timeout_ms),
+        event_poll_timeout: EVENT_POLL,
         ..HttpConfig::default()
     };
     let server = HttpServer::bind(dispatcher, events, config)
@@ -225,11 +237,13 @@ fn close_engine(engine: Arc<Engine>) -> CliResult {
         .flush()
         .map_err(|e| CliError::data(format!("cannot flush the engine: {e}")))?;
     match Arc::try_unwrap(engine) {
-        Ok(engine) => engine
-            .close()
-            .map_err(|e| CliError::data(format!("cannot close the engine: {e}")))?,
-        Err(_) => tracing::warn!("engine still in use at exit; flushed, not closed"),
+        Ok(engine) => {
+            engine
+                .close()
+                .map_err(|e| CliError::data(format!("cannot close the engine: {e}")))?;
+            tracing::info!("engine flushed and closed");
+        }
+        Err(_) => tracing::info!("engine flushed (a blocked reader still holds it)"),
     }
-    tracing::info!("engine closed");
     Ok(())
 }

@@ -53,6 +53,12 @@ fn build(dir: &Path, incidents: u32) {
     engine.close().unwrap();
 }
 
+fn empty2(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let p = dir.path().join("empty2");
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -196,6 +202,24 @@ fn import_refuses_a_non_empty_directory_and_bad_files_and_writes_nothing() {
     ]);
     assert_exit(&o, 2);
     assert!(!target.exists());
+    // A well-formed log the engine cannot read (a payload that is no incident event): the log
+    // is written, the projections fail, and everything is removed again.
+    let unreadable = dir.path().join("unreadable.jsonl");
+    std::fs::write(
+        &unreadable,
+        r#"{"position":1,"stream":"incident-0190f2a4-0000-7000-8000-000000000001","version":1,"event_id":"00000000-0000-7000-8000-000000000001","event_type":"incident.opened","schema_version":1,"occurred_at":"2026-01-01T00:00:00Z","recorded_at":"2026-01-01T00:00:00Z","actor":"x","correlation_id":null,"causation_id":null,"payload":{"nonsense":true}}"#,
+    )
+    .unwrap();
+    let o = run(&["import", "--data", s(&target), s(&unreadable)]);
+    assert_exit(&o, 3);
+    assert!(stderr(&o).contains("position 1"), "{}", stderr(&o));
+    assert!(!target.exists());
+    let o = run(&["import", "--data", s(&empty2(&dir)), s(&unreadable)]);
+    assert_exit(&o, 3);
+    assert!(
+        tree(&dir.path().join("empty2")).is_empty(),
+        "an empty target stays empty"
+    );
     // Lines reordered: positions must be dense and in order.
     lines.swap(0, 1);
     let bad = dir.path().join("swapped.jsonl");

@@ -17,9 +17,13 @@
 //!   `http`, on by default) an HTTP server on axum/tokio with `POST /rpc` and a server-sent
 //!   event stream `GET /events` fed by an [`transport::EventSource`].
 //!
-//! This crate holds no domain logic and does not depend on the engine: the engine binding
-//! registers one [`Method`] per command and query, and implements
-//! [`transport::EventSource`] over the store.
+//! - [`api`]: the engine binding: [`api::registry`] and [`api::dispatcher`] serve every
+//!   command, query, event read and admin operation of an [`opsledger::Engine`] as a method,
+//!   and [`api::EngineEvents`] feeds `GET /events` from the engine's log. The reference
+//!   (methods, identity rules per transport, error codes, limits) is `docs/RPC.md`.
+//!
+//! This crate holds no domain logic: the dispatcher, registry and transports know nothing of the
+//! engine, and [`api`] only translates between JSON and the engine's public API.
 //!
 //! Fuzzing: `crates/rpc/fuzz` holds a cargo-fuzz target for [`Dispatcher::handle`] (see the
 //! crate README for the bounded-time command); the `fuzz_properties` test runs the same

@@ -330,7 +330,14 @@ fn method(engine: Arc<Engine>, spec: Spec) -> Method {
             .unwrap_or("")
             .to_owned()
     };
-    let summary = summary_of(&description);
+    let (summary, description) = if variant == "alert" {
+        (
+            "Reports a monitoring alert: joins the open incident holding its dedup key, or opens one".to_owned(),
+            "An alert as monitoring reports it. The engine correlates it with the open incident holding `dedup_key` (`incident.correlate_alert`), or opens a new incident from it (`incident.open` with the alert; `incident_id` optional). Repeats share a `dedup_key`.".to_owned(),
+        )
+    } else {
+        (summary_of(&description), description)
+    };
     let method_name = name.clone();
     let handler = {
         let validator = validator.clone();

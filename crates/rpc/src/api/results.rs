@@ -5,9 +5,10 @@ use opsledger::{FollowUp, FollowUpResult, HumanNumber, Outcome, RecordRef, Store
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// One stored event: its place in the log, its metadata and its payload.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct WireEvent {
     /// Global position in the log (1, 2, … without gaps).
     pub position: u64,
@@ -33,14 +34,18 @@ pub struct WireEvent {
     /// The event that caused it (process-manager follow-ups).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<Uuid>,
-    /// The payload (the core's event as JSON).
-    pub payload: Value,
+    /// The payload (the core's event as JSON), passed through as stored.
+    #[schemars(with = "Value")]
+    pub payload: Box<RawValue>,
 }
 
 impl From<&StoredEvent> for WireEvent {
     fn from(e: &StoredEvent) -> Self {
-        let payload = serde_json::from_slice(&e.payload)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&e.payload).into_owned()));
+        // Stored payloads are JSON; anything else is passed on as a string rather than lost.
+        let payload = serde_json::from_slice::<Box<RawValue>>(&e.payload).unwrap_or_else(|_| {
+            serde_json::value::to_raw_value(&String::from_utf8_lossy(&e.payload))
+                .unwrap_or_else(|_| RawValue::NULL.to_owned())
+        });
         WireEvent {
             position: e.position.0,
             stream: e.stream.as_str().to_owned(),
@@ -59,7 +64,7 @@ impl From<&StoredEvent> for WireEvent {
 }
 
 /// What a command did.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct CommandResult {
     /// The record acted on (for `alert.report`: the incident opened or joined).
     pub record: RecordRef,
@@ -81,7 +86,7 @@ pub struct CommandResult {
 }
 
 /// One follow-up command run by a process manager.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct WireFollowUp {
     /// The process manager (`parent_resolution`, `sla_attach`, …).
     pub process: String,

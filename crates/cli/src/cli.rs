@@ -65,8 +65,9 @@ pub struct ServeArgs {
     /// params may name the acting actor).
     #[arg(long, conflicts_with_all = ["listen", "token_file"])]
     pub stdio: bool,
-    /// The HTTP listen address. A non-loopback address needs --token-file. Port 0 picks a
-    /// free port; the bound address is printed on stdout as `opsledger listening on http://ADDR`.
+    /// The HTTP listen address, IP:PORT (e.g. 127.0.0.1:7700 or [::1]:7700). A non-loopback
+    /// address needs --token-file. Port 0 picks a free port; the bound address is printed on
+    /// stdout as `opsledger listening on http://ADDR`.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7700")]
     pub listen: SocketAddr,
     /// Bearer tokens (a JSON object: token -> {"actor", "roles"}); over HTTP the acting actor

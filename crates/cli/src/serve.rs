@@ -27,7 +27,10 @@ pub fn run(args: &ServeArgs) -> CliResult {
     check_args(args)?;
     // Everything that can be refused is checked before the data directory is touched.
     let tokens = match &args.token_file {
-        Some(path) => TokenStore::load(path).map_err(|e| CliError::usage(e.to_string()))?,
+        Some(path) => {
+            warn_if_readable_by_others(path);
+            TokenStore::load(path).map_err(|e| CliError::usage(e.to_string()))?
+        }
         None => TokenStore::new(),
     };
     if args.token_file.is_some() && tokens.is_empty() {
@@ -84,6 +87,24 @@ pub fn run(args: &ServeArgs) -> CliResult {
     }
     served?;
     closed
+}
+
+/// Bearer tokens are secrets: say so when the file is readable by other users.
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                file = %path.display(),
+                "the tokens file is readable by other users; consider chmod 600"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 fn check_args(args: &ServeArgs) -> CliResult {

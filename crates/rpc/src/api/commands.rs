@@ -186,13 +186,18 @@ fn params_schema(
     if let Some(map) = schema.as_object_mut() {
         map.remove("description");
         map.insert("type".into(), json!("object"));
-        let properties = map
-            .entry("properties")
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .map(std::mem::take)
-            .unwrap_or_default();
-        let mut properties = properties;
+        let mut properties = match map.remove("properties") {
+            Some(Value::Object(p)) => p,
+            _ => Map::new(),
+        };
+        // A command field named like an envelope field would be shadowed: refuse to build
+        // such an API (every registry construction, so every test, would fail).
+        if let Some(clash) = ENVELOPE_FIELDS
+            .iter()
+            .find(|f| properties.contains_key(**f))
+        {
+            panic!("the command {variant} has a field named like the envelope field {clash}");
+        }
         if creates {
             if let Some(Value::Object(id)) = properties.get_mut("id") {
                 id.insert(

@@ -4,6 +4,9 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use opsledger::core::calendar::BusinessCalendar;
+use opsledger::core::sla::{CalendarRef, SlaDefinition, SlaKey, SlaMetric, SlaPolicy, SlaScope};
+use opsledger::core::{Policy, RecordKind};
 use opsledger::{Engine, EngineConfig, ManualClock, SequentialIds};
 use opsledger_rpc::{CallContext, Dispatcher, Limits, TransportKind, api};
 use serde_json::{Value, json};
@@ -22,10 +25,40 @@ pub struct Rig {
     pub rpc: Dispatcher,
 }
 
+/// The default policy with two 24x7 SLAs on incidents: response 60 min, resolution 4 h.
+pub fn policy() -> Policy {
+    let cal = || CalendarRef::exact("24x7", 1);
+    Policy {
+        sla: SlaPolicy::new(
+            vec![
+                SlaDefinition::new(
+                    SlaKey::new("response", 1),
+                    "Response",
+                    SlaScope::all(RecordKind::Incident),
+                    SlaMetric::Response,
+                    Duration::minutes(60),
+                    cal(),
+                ),
+                SlaDefinition::new(
+                    SlaKey::new("resolution", 1),
+                    "Resolution",
+                    SlaScope::all(RecordKind::Incident),
+                    SlaMetric::Resolution,
+                    Duration::hours(4),
+                    cal(),
+                ),
+            ],
+            vec![BusinessCalendar::always()],
+        ),
+        ..Policy::default()
+    }
+}
+
 fn config(clock: &Arc<ManualClock>, seed: u64) -> EngineConfig {
     EngineConfig::default()
         .with_clock(clock.clone())
         .with_ids(Arc::new(SequentialIds::new(seed)))
+        .with_policy(policy())
 }
 
 impl Rig {

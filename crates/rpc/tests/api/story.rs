@@ -176,9 +176,20 @@ fn story(mut rig: Rig, midway: impl FnOnce(Rig) -> Rig) {
     let text = kpis.to_string();
     assert!(text.contains("mttr") || text.contains("resolve"), "{text}");
     let sla = rig.ok("query.sla", json!({"id": "INC0000001"}));
-    assert!(sla.is_array());
-    rig.ok("query.sla_explain", json!({"id": "INC0000001"}));
+    assert_eq!(
+        sla.as_array().unwrap().len(),
+        2,
+        "response and resolution: {sla}"
+    );
+    let explained = rig.ok("query.sla_explain", json!({"id": "INC0000001"}));
+    assert_eq!(explained.as_array().unwrap().len(), 2);
     rig.ok("query.calendar", json!({}));
+    let proposed = serde_json::to_value(&rig.engine.policy().sla).unwrap();
+    let what_if = rig.ok(
+        "query.sla_what_if",
+        json!({"window": {"start": start, "end": start + Duration::days(1)}, "proposed": proposed}),
+    );
+    assert!(what_if.is_object(), "{what_if}");
     rig.ok("query.open_alerts", json!({}));
     let stats = rig.ok("query.stats", json!({}));
     assert_eq!(stats["head"].as_u64().unwrap(), rig.head());
@@ -359,4 +370,128 @@ fn admin_methods_need_the_admin_role() {
         rig.ok("query.record", json!({"id": "INC0000001"}))["view"]["title"],
         "Tick me"
     );
+}
+
+#[test]
+fn over_stdio_the_params_name_the_actor() {
+    use opsledger_rpc::transport::{StdioOptions, serve_stdio, serve_stdio_with};
+    let rig = Rig::memory();
+    let open = json!({"jsonrpc": "2.0", "id": 1, "method": "incident.open",
+                      "params": by(&desk(), open_params("Over stdio"))});
+    let ack = json!({"jsonrpc": "2.0", "id": 2, "method": "incident.acknowledge",
+                     "params": {"id": "INC0000001"}});
+    let input = format!("{open}\n{ack}\n");
+    let mut output = Vec::new();
+    serve_stdio(&rig.rpc, input.as_bytes(), &mut output).unwrap();
+    let lines: Vec<Value> = String::from_utf8(output)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["result"]["events"][0]["actor"], "sam.desk");
+    // Without an actor and without a default identity: -32098.
+    assert_eq!(lines[1]["error"]["code"], -32098);
+    // With a default identity, it acts when the params name nobody.
+    let options =
+        StdioOptions::with_default_identity(opsledger_rpc::Identity::new("ops", ["agent"]));
+    let mut output = Vec::new();
+    serve_stdio_with(
+        &rig.rpc,
+        &options,
+        format!("{ack}\n").as_bytes(),
+        &mut output,
+    )
+    .unwrap();
+    let reply: Value = serde_json::from_slice(&output).unwrap();
+    assert_eq!(reply["result"]["events"][0]["actor"], "ops", "{reply}");
+}
+
+#[test]
+fn admin_tick_takes_an_instant_and_records_breaches_once() {
+    let rig = Rig::memory();
+    rig.ok("incident.open", by(&desk(), open_params("Nobody answers")));
+    rig.advance(24 * 60);
+    let now = rig.now();
+    let first = rig.ok("admin.tick", json!({"now": now, "actor": root()}));
+    let again = rig.ok("admin.tick", json!({"now": now, "actor": root()}));
+    assert!(first["breaches_recorded"].as_u64().unwrap() >= 1, "{first}");
+    assert_eq!(again["breaches_recorded"], 0, "{again}");
+    let sla = rig.ok("query.sla", json!({"id": "INC0000001"}));
+    assert!(sla.to_string().contains("breach"), "{sla}");
+}
+
+#[test]
+fn queues_and_timelines_page_with_cursors() {
+    let rig = Rig::memory();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let o = rig.ok(
+            "incident.open",
+            by(&desk(), open_params(&format!("Queue item {i}"))),
+        );
+        ids.push(o["record"]["id"].as_str().unwrap().to_owned());
+        rig.advance(1);
+    }
+    let mut seen = Vec::new();
+    let mut cursor = Value::Null;
+    loop {
+        let mut params = json!({"kind": "incident", "limit": 2});
+        if !cursor.is_null() {
+            params["cursor"] = cursor.clone();
+        }
+        let page = rig.ok("query.queue", params);
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        seen.extend(
+            items
+                .iter()
+                .map(|v| v["record"]["id"].as_str().unwrap().to_owned()),
+        );
+        match page.get("next_cursor") {
+            Some(c) => cursor = c.clone(),
+            None => break,
+        }
+    }
+    seen.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(seen, expected);
+
+    // A record by UUID, with and without its kind; the wrong kind finds nothing.
+    let by_uuid = rig.ok("query.record", json!({"id": ids[2]}));
+    assert_eq!(by_uuid["number"], "INC0000003");
+    assert_eq!(
+        rig.ok("query.record", json!({"id": ids[2], "kind": "incident"})),
+        by_uuid
+    );
+    let e = rig.err("query.record", json!({"id": ids[2], "kind": "change"}));
+    assert_eq!(domain_code(&e), "not_found");
+
+    // A timeline in pages of two.
+    for text in ["one", "two", "three"] {
+        rig.ok(
+            "incident.add_work_note",
+            by(&desk(), json!({"id": "INC0000001", "text": text})),
+        );
+    }
+    let mut versions = Vec::new();
+    let mut from = json!(1);
+    loop {
+        let page = rig.ok(
+            "query.timeline",
+            json!({"id": "INC0000001", "from_version": from, "limit": 2}),
+        );
+        versions.extend(
+            page["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["version"].as_u64().unwrap()),
+        );
+        match page.get("next_version") {
+            Some(v) => from = v.clone(),
+            None => break,
+        }
+    }
+    assert_eq!(versions, vec![1, 2, 3, 4]);
 }

@@ -70,8 +70,28 @@ fn hostile_requests_are_answered_and_write_nothing() {
         r#"{{"jsonrpc":"2.0","method":"query.stats","params":{{"pad":"{}"}},"id":1}}"#,
         "x".repeat(200_000)
     );
-    let (status, _) = server.post(huge, None);
+    let (status, _) = server.post(huge.clone(), None);
     assert_eq!(status, 413);
+    // One keep-alive client: after a 413 (the rest of the body unread) the server closes the
+    // connection and says so, and the client's next request goes through on a new one.
+    let keep_alive = client();
+    for _ in 0..3 {
+        let resp = keep_alive
+            .post(server.url("/rpc"))
+            .header("content-type", "application/json")
+            .body(huge.clone())
+            .send()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 413);
+        assert_eq!(resp.headers()["connection"], "close");
+        let resp = keep_alive
+            .post(server.url("/rpc"))
+            .header("content-type", "application/json")
+            .body(r#"{"jsonrpc":"2.0","method":"rpc.discover","id":0}"#)
+            .send()
+            .expect("the request after a 413 goes through");
+        assert_eq!(resp.status().as_u16(), 200);
+    }
     // A batch over the batch limit.
     let batch: Vec<Value> = (0..500)
         .map(|i| json!({"jsonrpc":"2.0","method":"rpc.discover","id":i}))

@@ -65,7 +65,7 @@ pub struct ServeArgs {
     /// params may name the acting actor).
     #[arg(long, conflicts_with_all = ["listen", "token_file"])]
     pub stdio: bool,
-    /// The HTTP listen address, IP:PORT (e.g. 127.0.0.1:7700 or [::1]:7700). A non-loopback
+    /// The HTTP listen address, IP:PORT (e.g. `127.0.0.1:7700` or `[::1]:7700`). A non-loopback
     /// address needs --token-file. Port 0 picks a free port; the bound address is printed on
     /// stdout as `opsledger listening on http://ADDR`.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7700")]

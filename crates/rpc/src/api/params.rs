@@ -176,17 +176,8 @@ impl ParamsValidator {
         match self.validator.validate(params) {
             Ok(()) => Ok(()),
             Err(e) => {
-                let mut path = pointer_to_path(e.instance_path().as_str());
-                if let jsonschema::error::ValidationErrorKind::Required { property } = e.kind()
-                    && let Some(name) = property.as_str()
-                {
-                    path = if path == "." {
-                        name.to_owned()
-                    } else {
-                        format!("{path}.{name}")
-                    };
-                }
-                Err(MethodError::invalid_params_at(path, e.to_string()))
+                let (path, reason) = innermost(&e);
+                Err(MethodError::invalid_params_at(path, reason))
             }
         }
     }
@@ -195,6 +186,44 @@ impl ParamsValidator {
     pub fn schema(&self) -> &Value {
         &self.root
     }
+}
+
+/// The path and message of the most telling error: inside a `oneOf`/`anyOf` (a tagged union,
+/// an optional value) the branch the value meant (not failing on its tag) and there the deepest
+/// error, so that `{"kind": "awaiting_problem", "problem": 42}` is reported at `reason.problem`
+/// rather than as "not valid under any of the schemas" at `reason`.
+fn innermost(e: &jsonschema::ValidationError<'_>) -> (String, String) {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    let depth =
+        |e: &jsonschema::ValidationError<'_>| e.instance_path().as_str().matches('/').count();
+    if let Kind::OneOfNotValid { context } | Kind::AnyOf { context } = e.kind() {
+        let chosen = context
+            .iter()
+            .filter(|branch| {
+                !branch.is_empty()
+                    && !branch
+                        .iter()
+                        .any(|x| matches!(x.kind(), Kind::Constant { .. }))
+            })
+            .filter_map(|branch| branch.iter().max_by_key(|x| depth(x)))
+            .max_by_key(|x| depth(x));
+        if let Some(inner) = chosen
+            && depth(inner) > depth(e)
+        {
+            return innermost(inner);
+        }
+    }
+    let mut path = pointer_to_path(e.instance_path().as_str());
+    if let Kind::Required { property } = e.kind()
+        && let Some(name) = property.as_str()
+    {
+        path = if path == "." {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        };
+    }
+    (path, e.to_string())
 }
 
 /// `/reason/problem` -> `reason.problem`, `/cis/0` -> `cis[0]`, `` -> `.`.

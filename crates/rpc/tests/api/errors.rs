@@ -120,6 +120,28 @@ fn cases() -> Vec<Case> {
             then: Then::Params("window.start"),
         },
         Case {
+            given: "a wrong type inside a tagged union",
+            when: (
+                "incident.put_on_hold",
+                by(
+                    &desk(),
+                    json!({"id": "INC0000001", "reason": {"kind": "awaiting_problem", "problem": 42}}),
+                ),
+            ),
+            then: Then::Params("reason.problem"),
+        },
+        Case {
+            given: "an unknown tag of a tagged union",
+            when: (
+                "incident.put_on_hold",
+                by(
+                    &desk(),
+                    json!({"id": "INC0000001", "reason": {"kind": "awaiting_godot"}}),
+                ),
+            ),
+            then: Then::Params("reason"),
+        },
+        Case {
             given: "params by position",
             when: ("incident.acknowledge", json!(["INC0000001"])),
             then: Then::Code(-32602),

@@ -392,7 +392,14 @@ impl Engine {
     /// Wipes the read models and rebuilds them from the log (hooks are told with
     /// [`EventHook::on_rebuild`] and see the whole log again).
     pub fn rebuild_views(&self) -> Result<()> {
-        self.inner.rebuild_views()
+        self.inner.rebuild_views(&mut |_, _| {})
+    }
+
+    /// [`Engine::rebuild_views`], calling `progress(projected, head)` after each page of events
+    /// is projected (`projected` is the position the read models have reached; it grows to
+    /// `head`, the log's head when the rebuild started). For progress bars.
+    pub fn rebuild_views_with(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
+        self.inner.rebuild_views(progress)
     }
 
     /// The state of a record right after its `version`-th event (`None` if it had not been
@@ -807,6 +814,16 @@ impl Inner {
 
     /// Projects up to the head; returns how many events it applied.
     fn project_locked(&self, target: u64, known: &[StoredEvent]) -> Result<u64> {
+        self.project_locked_with(target, known, &mut |_, _| {})
+    }
+
+    /// [`Self::project_locked`], reporting `(checkpoint, head)` after each batch.
+    fn project_locked_with(
+        &self,
+        target: u64,
+        known: &[StoredEvent],
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<u64> {
         let store = self.store();
         let head = store.head()?.0.max(target);
         let mut applied = 0u64;
@@ -841,6 +858,7 @@ impl Inner {
             }
             // Best effort: the events are projected, a failed write only delays the checkpoint.
             let _ = self.maybe_persist_pm_checkpoint();
+            progress(last, head);
         }
         Ok(applied)
     }
@@ -869,7 +887,7 @@ impl Inner {
         Ok(())
     }
 
-    fn rebuild_views(&self) -> Result<()> {
+    fn rebuild_views(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
         let _guard = self.projector.lock();
         self.invalidate_views()?;
         self.cache.clear();
@@ -878,7 +896,7 @@ impl Inner {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook.on_rebuild()));
         }
         let head = self.store().head()?.0;
-        self.project_locked(head, &[])?;
+        self.project_locked_with(head, &[], progress)?;
         self.views_rebuilt()
     }
 

@@ -437,3 +437,28 @@ fn kpis_from_the_read_model_count_finished_and_running_clocks() {
         "{sla:?}"
     );
 }
+
+#[test]
+fn rebuild_with_progress_reports_each_page_up_to_the_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let engine = sled_engine(dir.path(), &clock, 2);
+    // Enough events for several projector pages (1,000 events each).
+    let ops: Vec<Op> = (1..=4)
+        .flat_map(|i| std::iter::once(Op::Open(i)).chain((0..300).map(move |_| Op::Note(i))))
+        .collect();
+    run(&engine, &clock, &ops);
+    let head = engine.head().unwrap();
+    assert!(head > 1_000, "head {head}");
+    let incremental = engine.view(None).unwrap().dump().unwrap();
+    let mut calls = Vec::new();
+    engine
+        .rebuild_views_with(&mut |done, total| calls.push((done, total)))
+        .unwrap();
+    assert!(calls.len() >= 2, "{calls:?}");
+    assert!(calls.windows(2).all(|w| w[0].0 < w[1].0), "{calls:?}");
+    assert!(calls.iter().all(|&(_, total)| total == head));
+    assert_eq!(calls.last(), Some(&(head, head)));
+    assert_eq!(engine.view(None).unwrap().dump().unwrap(), incremental);
+    assert_eq!(engine.stats().unwrap().views_checkpoint, head);
+}

@@ -9,7 +9,8 @@
 //!     `application/jsonrequest`; parameters such as `charset` are ignored); a missing
 //!     `Content-Type` is 415 too.
 //!   - 413 when the body is over [`HttpConfig::max_body_bytes`] (checked against
-//!     `Content-Length` first, then while reading).
+//!     `Content-Length` first, then while reading), with `Connection: close` (the rest of the
+//!     body is not read, so the connection is not reused).
 //!   - 408 when the request (waiting for a slot, reading the body, running the call) takes
 //!     longer than [`HttpConfig::request_timeout`]. The call itself runs on tokio's blocking
 //!     pool and cannot be interrupted: a write that timed out may still have been committed.
@@ -411,7 +412,18 @@ async fn rpc_handler(State(state): State<Arc<AppState>>, request: Request) -> Re
         .unwrap_or_else(CallContext::anonymous);
     let body = match Bytes::from_request(request, &()).await {
         Ok(body) => body,
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => {
+            let mut response = rejection.into_response();
+            if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                // The body was not read to its end, so the connection cannot carry another
+                // request: say so, or a keep-alive client sends its next request into a
+                // connection the server is closing.
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            return response;
+        }
     };
     let dispatcher = state.dispatcher.clone();
     match tokio::task::spawn_blocking(move || dispatcher.handle_bytes(&context, &body)).await {

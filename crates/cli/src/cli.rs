@@ -1,0 +1,257 @@
+//! The command line, as clap derive types.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The data directory used when `--data` is not given.
+pub const DEFAULT_DATA_DIR: &str = "./opsledger-data";
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the operation answered no: `call` got a JSON-RPC error, `verify` found faults
+  2  invalid command line or input (nothing was written)
+  3  data directory or engine failure (missing, not empty, locked, corrupt, I/O)
+  4  transport failure (server unreachable, HTTP error such as 401 or 413, cannot bind)";
+
+/// opsledger: an event-sourced ITIL workflow engine (incidents, problems, changes, SLAs, KPIs).
+#[derive(Debug, Parser)]
+#[command(name = "opsledger", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve JSON-RPC 2.0 over HTTP (POST /rpc, GET /events) or stdio, on an embedded engine.
+    Serve(ServeArgs),
+    /// Call one JSON-RPC method, in-process on a data directory or over HTTP.
+    Call(CallArgs),
+    /// Check the integrity of the event log and the projections.
+    Verify(DataArgs),
+    /// Write every stored event as JSON Lines.
+    Export(ExportArgs),
+    /// Load events exported by `opsledger export` into an empty data directory.
+    Import(ImportArgs),
+    /// Rebuild the projections (read models) from the event log.
+    Rebuild(DataArgs),
+    /// Print the KPI report (MTTA, MTTR, SLA compliance, backlog, change success, ...).
+    Kpi(KpiArgs),
+    /// Print the state diagrams of the lifecycles (Mermaid), generated from the transition tables.
+    Diagram(DiagramArgs),
+    /// Print or write the JSON Schemas of commands, events and states, or the OpenRPC document.
+    Schema(SchemaArgs),
+}
+
+/// `--data DIR`.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// The data directory (the event log in DIR/log, projections in DIR/views).
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data: PathBuf,
+}
+
+/// `opsledger serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The data directory, created if missing.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data: PathBuf,
+    /// Serve newline-delimited JSON-RPC on stdin/stdout (a trusted local parent process:
+    /// params may name the acting actor).
+    #[arg(long, conflicts_with_all = ["listen", "token_file"])]
+    pub stdio: bool,
+    /// The HTTP listen address, IP:PORT (e.g. `127.0.0.1:7700` or `[::1]:7700`). A non-loopback
+    /// address needs --token-file. Port 0 picks a free port; the bound address is printed on
+    /// stdout as `opsledger listening on http://ADDR`.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7700")]
+    pub listen: SocketAddr,
+    /// Bearer tokens (a JSON object: token -> {"actor", "roles"}); over HTTP the acting actor
+    /// always comes from the token.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// The largest request (HTTP body or stdio line), in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    pub max_body: usize,
+    /// How many HTTP requests run at once (more wait).
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_concurrency: usize,
+    /// The longest an HTTP request may take, in milliseconds (408 after it).
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub timeout_ms: u64,
+    /// Run the background SLA scheduler (records thresholds, breaches and auto-closes as they
+    /// fall due). On by default.
+    #[arg(long, overrides_with = "no_scheduler")]
+    pub scheduler: bool,
+    /// Do not run the background SLA scheduler (`admin.tick` still works).
+    #[arg(long)]
+    pub no_scheduler: bool,
+    /// The scheduler's interval, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub tick_interval: u64,
+    /// Also register the JSON-RPC specification's example methods (conformance tests only).
+    #[cfg(feature = "spec-fixtures")]
+    #[arg(long, hide = true)]
+    pub spec_fixtures: bool,
+}
+
+impl ServeArgs {
+    /// Whether the scheduler runs (the last of --scheduler / --no-scheduler wins; on by
+    /// default).
+    pub fn scheduler_enabled(&self) -> bool {
+        !self.no_scheduler
+    }
+
+    /// Whether the spec fixtures were asked for (always false without the feature).
+    pub fn spec_fixtures(&self) -> bool {
+        #[cfg(feature = "spec-fixtures")]
+        {
+            self.spec_fixtures
+        }
+        #[cfg(not(feature = "spec-fixtures"))]
+        {
+            false
+        }
+    }
+}
+
+/// `opsledger call`.
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// Call in-process on this data directory (created if missing; trusted local caller).
+    /// Without --data and --url: ./opsledger-data.
+    #[arg(long, value_name = "DIR", conflicts_with = "url")]
+    pub data: Option<PathBuf>,
+    /// Call a running server, e.g. http://127.0.0.1:7700 (`/rpc` is added when the URL has
+    /// no path).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// The bearer token for --url.
+    #[arg(
+        long,
+        env = "OPSLEDGER_TOKEN",
+        hide_env_values = true,
+        requires = "url"
+    )]
+    pub token: Option<String>,
+    /// The acting actor, added to the params as `"actor": {"id", "roles"}` unless they name
+    /// one (in-process only: over HTTP the token decides who acts).
+    #[arg(long, value_name = "ID", conflicts_with = "url")]
+    pub actor: Option<String>,
+    /// A role of --actor (repeatable).
+    #[arg(long = "role", value_name = "ROLE", requires = "actor")]
+    pub roles: Vec<String>,
+    /// The method, e.g. `incident.open`, `query.kpis`, `rpc.discover`.
+    #[arg(value_name = "METHOD")]
+    pub method: String,
+    /// The params as JSON (an object or an array); `-` reads them from stdin.
+    #[arg(value_name = "PARAMS_JSON")]
+    pub params: Option<String>,
+}
+
+/// `opsledger export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The data directory to read.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data: PathBuf,
+    /// Where to write (`-`: stdout). A file is written whole or not at all.
+    #[arg(long, value_name = "FILE", default_value = "-")]
+    pub out: PathBuf,
+}
+
+/// `opsledger import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The data directory to create (it must not exist, or be empty).
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data: PathBuf,
+    /// The JSON Lines file written by `opsledger export`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// How KPIs are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GroupByArg {
+    /// By priority.
+    Priority,
+    /// By assignment group.
+    Group,
+    /// By affected service.
+    Service,
+}
+
+/// `opsledger kpi`.
+#[derive(Debug, Args)]
+pub struct KpiArgs {
+    /// The data directory to read.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data: PathBuf,
+    /// Start of the reporting window (RFC 3339; default: the beginning of time).
+    #[arg(long, value_name = "RFC3339")]
+    pub from: Option<String>,
+    /// End of the reporting window, exclusive (RFC 3339; default: now, or --as-of).
+    #[arg(long, value_name = "RFC3339")]
+    pub to: Option<String>,
+    /// Split the figures by priority, assignment group or service.
+    #[arg(long, value_name = "BY")]
+    pub group_by: Option<GroupByArg>,
+    /// Answer as of this recorded instant (RFC 3339): later facts are ignored.
+    #[arg(long, value_name = "RFC3339")]
+    pub as_of: Option<String>,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which lifecycle to draw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiagramWhich {
+    /// The incident lifecycle and the major-incident overlay.
+    Incident,
+    /// The problem lifecycle.
+    Problem,
+    /// The change lifecycle.
+    Change,
+    /// The SLA instance.
+    Sla,
+    /// All of them.
+    All,
+}
+
+/// Output format of `diagram`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiagramFormat {
+    /// Mermaid `stateDiagram-v2` text only.
+    Mermaid,
+    /// Markdown: a title, the Mermaid block and the transition table.
+    Markdown,
+}
+
+/// `opsledger diagram`.
+#[derive(Debug, Args)]
+pub struct DiagramArgs {
+    /// Which lifecycle.
+    #[arg(value_enum, default_value = "all")]
+    pub which: DiagramWhich,
+    /// Mermaid text, or Markdown with the transition table.
+    #[arg(long, value_enum, default_value = "markdown")]
+    pub format: DiagramFormat,
+}
+
+/// `opsledger schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The OpenRPC document of the JSON-RPC API (what `rpc.discover` returns) instead of the
+    /// JSON Schemas.
+    #[arg(long)]
+    pub openrpc: bool,
+    /// Write one file per document into DIR (created if missing) instead of printing.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}

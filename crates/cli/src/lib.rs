@@ -1,0 +1,61 @@
+//! The `opsledger` binary: the engine behind JSON-RPC 2.0 (HTTP and stdio), a client for it,
+//! and the operator's tools (verify, export/import, rebuild, KPIs, diagrams, schemas).
+//!
+//! Every subcommand and its options are listed by `opsledger --help` and described, with
+//! examples, in the crate README. The library part exists so that the binary's pieces can be
+//! tested and documented; its API is not meant for other crates.
+//!
+//! Exit codes: 0 success; 1 the operation answered no (`call` got a JSON-RPC error, `verify`
+//! found faults); 2 invalid command line or input (nothing was written); 3 data directory or
+//! engine failure; 4 transport failure. See [`error::Failure`].
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod binding;
+pub mod call;
+pub mod cli;
+pub mod data;
+pub mod docs;
+pub mod error;
+pub mod kpi;
+mod output;
+mod progress;
+pub mod rebuild;
+pub mod serve;
+pub mod transfer;
+pub mod verify;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use std::process::ExitCode;
+
+/// Parses the command line, runs the subcommand, prints an error (`opsledger: ...` on
+/// stderr) and returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let quiet = !matches!(cli.command, Command::Serve(_));
+    // `serve` logs at info; the other commands only warn. RUST_LOG overrides both. Logs go to
+    // stderr: stdout carries results (and, for `serve --stdio`, the protocol).
+    let _ = opsledger_rpc::transport::init_stderr_logging(if quiet { "warn" } else { "info" });
+    let result = match &cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Call(args) => call::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Export(args) => transfer::export(args),
+        Command::Import(args) => transfer::import(args),
+        Command::Rebuild(args) => rebuild::run(args),
+        Command::Kpi(args) => kpi::run(args),
+        Command::Diagram(args) => docs::diagram(args),
+        Command::Schema(args) => docs::schema(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if !e.reported {
+                output::emit_err(&format!("opsledger: {e}"));
+            }
+            e.exit_code()
+        }
+    }
+}

@@ -1,0 +1,593 @@
+//! `opsledger export` and `opsledger import`: the event log as JSON Lines.
+//!
+//! One line per stored event, in position order, members in this order:
+//!
+//! ```text
+//! {"position":1,"stream":"incident-…","version":1,"event_id":"…","event_type":"incident.opened",
+//!  "schema_version":1,"occurred_at":"…Z","recorded_at":"…Z","actor":"alice",
+//!  "correlation_id":"…"|null,"causation_id":"…"|null,"payload":{…}}
+//! ```
+//!
+//! (one line in the file). `payload` is the stored payload bytes written verbatim (the engine
+//! stores compact JSON); a payload that is not single-line JSON is written as `payload_hex`
+//! instead. The store's per-record checksum is not exported: it belongs to the store's
+//! encoding, is verified on every read, and is computed again on import.
+//!
+//! Import writes into a new (or empty) data directory only. It first reads the whole file and
+//! checks it (every line well-formed, positions dense from 1, versions dense per stream,
+//! recorded times never decreasing, event ids unique), so a bad file writes nothing. It then
+//! appends the events through the store with a clock that replays each event's recorded time
+//! (consecutive events recorded at one instant, as one command's are, go in one atomic
+//! append), so positions, streams, versions, ids and both timestamps are exactly the exported
+//! ones, and builds the projections from the imported log. Exporting the imported
+//! directory gives the same bytes.
+
+use crate::cli::{ExportArgs, ImportArgs};
+use crate::data;
+use crate::error::{CliError, CliResult, data_error};
+use crate::output::emit_err;
+use crate::progress;
+use chrono::{DateTime, Utc};
+use opsledger::Uuid;
+use opsledger::store::{
+    AppendRequest, Durability, EventStore, ExpectedVersion, ManualClock, NewEvent, Position,
+    StoredEvent, StreamId, Version,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Events read per page while exporting.
+const PAGE: usize = 1_000;
+/// The longest line import accepts (a maximal payload written as hex, with room to spare).
+const MAX_LINE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// One exported event (one line).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedEvent {
+    /// Global position, dense from 1.
+    pub position: u64,
+    /// The stream.
+    pub stream: String,
+    /// Version within the stream, dense from 1.
+    pub version: u64,
+    /// The event id.
+    pub event_id: Uuid,
+    /// The event type, e.g. `incident.opened`.
+    pub event_type: String,
+    /// The payload's schema version.
+    pub schema_version: u16,
+    /// When the fact happened.
+    pub occurred_at: DateTime<Utc>,
+    /// When the store recorded it.
+    pub recorded_at: DateTime<Utc>,
+    /// Who caused it.
+    pub actor: String,
+    /// Correlation id.
+    pub correlation_id: Option<Uuid>,
+    /// Causation id.
+    pub causation_id: Option<Uuid>,
+    /// The payload, verbatim, when it is single-line JSON.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_raw"
+    )]
+    pub payload: Option<Box<RawValue>>,
+    /// The payload bytes in lowercase hex, when they are not single-line JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_hex: Option<String>,
+}
+
+/// `"payload": null` is the payload `null`, not a missing payload.
+fn present_raw<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(d).map(Some)
+}
+
+impl ExportedEvent {
+    /// The line of a stored event.
+    pub fn from_stored(e: &StoredEvent) -> Self {
+        let (payload, payload_hex) = match raw_json(&e.payload) {
+            Some(raw) => (Some(raw), None),
+            None => (None, Some(hex(&e.payload))),
+        };
+        ExportedEvent {
+            position: e.position.0,
+            stream: e.stream.as_str().to_owned(),
+            version: e.version.0,
+            event_id: e.event_id,
+            event_type: e.event_type.clone(),
+            schema_version: e.schema_version,
+            occurred_at: e.occurred_at,
+            recorded_at: e.recorded_at,
+            actor: e.actor.clone(),
+            correlation_id: e.correlation_id,
+            causation_id: e.causation_id,
+            payload,
+            payload_hex,
+        }
+    }
+
+    /// The payload bytes.
+    fn payload_bytes(&self) -> Result<Vec<u8>, String> {
+        match (&self.payload, &self.payload_hex) {
+            (Some(raw), None) => Ok(raw.get().as_bytes().to_vec()),
+            (None, Some(h)) => unhex(h),
+            (Some(_), Some(_)) => Err("has both payload and payload_hex".into()),
+            (None, None) => Err("has neither payload nor payload_hex".into()),
+        }
+    }
+}
+
+/// The payload as raw JSON when writing it verbatim keeps the line a line and the bytes exact.
+fn raw_json(payload: &[u8]) -> Option<Box<RawValue>> {
+    if payload.iter().any(|&b| b == b'\n' || b == b'\r') {
+        return None;
+    }
+    let text = std::str::from_utf8(payload).ok()?;
+    let raw = RawValue::from_string(text.to_owned()).ok()?;
+    (raw.get().as_bytes() == payload).then_some(raw)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xF)]));
+    }
+    s
+}
+
+fn unhex(s: &str) -> Result<Vec<u8>, String> {
+    if !s.len().is_multiple_of(2) {
+        return Err("payload_hex has an odd number of digits".into());
+    }
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let digit = |c: u8| char::from(c).to_digit(16).ok_or("payload_hex is not hex");
+            Ok(u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).unwrap_or(0))
+        })
+        .collect()
+}
+
+// ---- export ---------------------------------------------------------------------------------
+
+/// Runs `opsledger export`.
+pub fn export(args: &ExportArgs) -> CliResult {
+    let store = data::open_log(&args.data, data::store_config(Durability::Buffered))?;
+    let to_stdout = args.out.as_os_str() == "-";
+    let result = if to_stdout {
+        let stdout = std::io::stdout();
+        let mut out = BufWriter::new(stdout.lock());
+        write_events(&store, &mut out).and_then(|n| {
+            out.flush()
+                .map_err(|e| CliError::data(format!("cannot write to stdout: {e}")))?;
+            Ok(n)
+        })
+    } else {
+        export_to_file(&store, &args.out)
+    };
+    let closed = store.close().map_err(|e| {
+        data_error(
+            &format!("cannot close the log of {}", args.data.display()),
+            &e,
+        )
+    });
+    let n = result?;
+    closed?;
+    if !to_stdout {
+        emit_err(&format!("exported {n} events to {}", args.out.display()));
+    }
+    Ok(())
+}
+
+/// Writes into a temporary file beside `out`, renamed over it once complete: `out` is written
+/// whole or not at all.
+fn export_to_file(store: &dyn EventStore, out: &Path) -> CliResult<u64> {
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(CliError::usage(format!(
+            "cannot write {}: {} is not a directory",
+            out.display(),
+            parent.display()
+        )));
+    }
+    if out.is_dir() {
+        return Err(CliError::usage(format!(
+            "--out {} is a directory",
+            out.display()
+        )));
+    }
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "export".into());
+    let tmp = parent.join(format!(".{name}.{}.partial", std::process::id()));
+    let written = (|| {
+        let file = File::create(&tmp)
+            .map_err(|e| CliError::data(format!("cannot create {}: {e}", tmp.display())))?;
+        let mut w = BufWriter::new(file);
+        let n = write_events(store, &mut w)?;
+        let file = w
+            .into_inner()
+            .map_err(|e| CliError::data(format!("cannot write {}: {e}", tmp.display())))?;
+        file.sync_all()
+            .map_err(|e| CliError::data(format!("cannot sync {}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, out)
+            .map_err(|e| CliError::data(format!("cannot rename to {}: {e}", out.display())))?;
+        Ok(n)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// Writes every event up to the head when the export started; returns how many.
+fn write_events(store: &dyn EventStore, out: &mut dyn Write) -> CliResult<u64> {
+    let head = store
+        .head()
+        .map_err(|e| data_error("cannot read the log's head", &e))?
+        .0;
+    let bar = progress::events(head, "export");
+    let mut next = 1u64;
+    let mut line = Vec::new();
+    while next <= head {
+        let page = store
+            .read_all(Position(next), PAGE)
+            .map_err(|e| data_error(&format!("cannot read the log at position {next}"), &e))?;
+        if page.is_empty() {
+            break;
+        }
+        for event in page.iter().take_while(|e| e.position.0 <= head) {
+            if event.position.0 != next {
+                return Err(CliError::data(format!(
+                    "the log skips from position {} to {}: run `opsledger verify`",
+                    next - 1,
+                    event.position.0
+                )));
+            }
+            line.clear();
+            serde_json::to_writer(&mut line, &ExportedEvent::from_stored(event))
+                .map_err(|e| CliError::data(format!("cannot encode event {next}: {e}")))?;
+            line.push(b'\n');
+            out.write_all(&line)
+                .map_err(|e| CliError::data(format!("cannot write the export: {e}")))?;
+            next += 1;
+        }
+        bar.set_position(next - 1);
+    }
+    bar.finish_and_clear();
+    if next <= head {
+        return Err(CliError::data(format!(
+            "the log ended at position {} before its head {head}: run `opsledger verify`",
+            next - 1
+        )));
+    }
+    Ok(head)
+}
+
+// ---- import ---------------------------------------------------------------------------------
+
+/// Reads the non-empty lines of an export file, bounded in length, with their line numbers.
+struct Lines {
+    reader: BufReader<File>,
+    number: u64,
+    buf: Vec<u8>,
+}
+
+impl Lines {
+    fn open(path: &Path) -> CliResult<Self> {
+        let file = File::open(path)
+            .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(CliError::usage(format!(
+                "{} is a directory",
+                path.display()
+            )));
+        }
+        Ok(Lines {
+            reader: BufReader::with_capacity(1 << 20, file),
+            number: 0,
+            buf: Vec::new(),
+        })
+    }
+
+    /// The next event line, parsed.
+    fn next_event(&mut self) -> CliResult<Option<(u64, ExportedEvent)>> {
+        loop {
+            self.buf.clear();
+            let n = (&mut self.reader)
+                .take(MAX_LINE_BYTES + 1)
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|e| CliError::usage(format!("cannot read the import file: {e}")))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.number += 1;
+            if n as u64 > MAX_LINE_BYTES {
+                return Err(CliError::usage(format!(
+                    "line {}: longer than {MAX_LINE_BYTES} bytes",
+                    self.number
+                )));
+            }
+            let line = self.buf.strip_suffix(b"\n").unwrap_or(&self.buf);
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let text = std::str::from_utf8(line)
+                .map_err(|e| CliError::usage(format!("line {}: not UTF-8: {e}", self.number)))?;
+            let event: ExportedEvent = serde_json::from_str(text).map_err(|e| {
+                CliError::usage(format!("line {}: not an exported event: {e}", self.number))
+            })?;
+            return Ok(Some((self.number, event)));
+        }
+    }
+}
+
+/// What the check pass learnt.
+struct Checked {
+    events: u64,
+    streams: usize,
+}
+
+/// Reads the whole file and checks that it is a complete, consistent log.
+fn check_file(path: &Path) -> CliResult<Checked> {
+    let mut lines = Lines::open(path)?;
+    let mut heads: HashMap<String, u64> = HashMap::new();
+    let mut ids: HashSet<Uuid> = HashSet::new();
+    let mut last_recorded: Option<DateTime<Utc>> = None;
+    let mut expected = 1u64;
+    let spinner = progress::spinner("checking the import file");
+    while let Some((line, e)) = lines.next_event()? {
+        let bad = |why: String| CliError::usage(format!("line {line}: {why}"));
+        if e.position != expected {
+            return Err(bad(format!(
+                "position {} where {expected} was expected (positions are dense from 1)",
+                e.position
+            )));
+        }
+        StreamId::new(&e.stream).map_err(|err| bad(err.to_string()))?;
+        let head = heads.entry(e.stream.clone()).or_insert(0);
+        if e.version != *head + 1 {
+            return Err(bad(format!(
+                "version {} of stream {} where {} was expected",
+                e.version,
+                e.stream,
+                *head + 1
+            )));
+        }
+        *head = e.version;
+        if last_recorded.is_some_and(|last| e.recorded_at < last) {
+            return Err(bad(
+                "recorded_at goes back in time (the log's recorded times never decrease)".into(),
+            ));
+        }
+        last_recorded = Some(e.recorded_at);
+        if !ids.insert(e.event_id) {
+            return Err(bad(format!("event id {} appears twice", e.event_id)));
+        }
+        if e.event_type.is_empty() || e.schema_version == 0 {
+            return Err(bad("empty event_type or schema_version 0".into()));
+        }
+        e.payload_bytes().map_err(bad)?;
+        expected += 1;
+        if expected.is_multiple_of(4096) {
+            spinner.set_message(format!("checking the import file: {expected} events"));
+        }
+    }
+    spinner.finish_and_clear();
+    Ok(Checked {
+        events: expected - 1,
+        streams: heads.len(),
+    })
+}
+
+/// Runs `opsledger import`.
+pub fn import(args: &ImportArgs) -> CliResult {
+    let target = &args.data;
+    if !data::is_missing_or_empty_dir(target)? {
+        return Err(CliError::data(format!(
+            "refusing to import into {}: it is not empty (import only into a new or empty data \
+             directory; nothing was written)",
+            target.display()
+        )));
+    }
+    let checked = check_file(&args.file)?;
+    let existed = target.exists();
+    let result = write_log(&args.file, target, checked.events).and_then(|()| build_views(target));
+    if let Err(e) = result {
+        // Leave the target as it was: absent, or empty.
+        if existed {
+            if let Ok(entries) = std::fs::read_dir(target) {
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    let _ = if path.is_dir() {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
+                }
+            }
+        } else {
+            let _ = std::fs::remove_dir_all(target);
+        }
+        return Err(e);
+    }
+    emit_err(&format!(
+        "imported {} events ({} streams) into {}",
+        checked.events,
+        checked.streams,
+        target.display()
+    ));
+    Ok(())
+}
+
+/// Appends every event of `file` to a new log in `target`, each with its recorded time.
+fn write_log(file: &Path, target: &Path, total: u64) -> CliResult {
+    std::fs::create_dir_all(target)
+        .map_err(|e| CliError::data(format!("cannot create {}: {e}", target.display())))?;
+    // The store stamps `recorded_at` from its clock (never earlier than the previous append's):
+    // set to each event's recorded time, in order, it stamps exactly the exported times.
+    let clock = Arc::new(ManualClock::new(DateTime::<Utc>::UNIX_EPOCH));
+    let config = data::store_config(Durability::Buffered).with_clock(clock.clone());
+    let store = opsledger::store::SledStore::open(data::log_dir(target), config).map_err(|e| {
+        data_error(
+            &format!("cannot create the log in {}", target.display()),
+            &e,
+        )
+    })?;
+    let bar = progress::events(total, "import");
+    let mut lines = Lines::open(file)?;
+    let appended = (|| {
+        let mut batch = Batch::default();
+        while let Some((line, e)) = lines.next_event()? {
+            let payload = e
+                .payload_bytes()
+                .map_err(|why| CliError::usage(format!("line {line}: {why}")))?;
+            let stream = StreamId::new(&e.stream)
+                .map_err(|err| CliError::usage(format!("line {line}: {err}")))?;
+            if !batch.admits(&stream, e.recorded_at, payload.len()) {
+                bar.inc(batch.append(&store, &clock)?);
+            }
+            batch.push(line, stream, e, payload);
+        }
+        bar.inc(batch.append(&store, &clock)?);
+        store
+            .flush()
+            .map_err(|err| data_error("cannot flush the imported log", &err))
+    })();
+    bar.finish_and_clear();
+    let closed = store
+        .close()
+        .map_err(|err| data_error("cannot close the imported log", &err));
+    appended?;
+    closed
+}
+
+/// Most events, streams and payload bytes one import append carries (under the store's
+/// limits).
+const BATCH_EVENTS: usize = 256;
+const BATCH_STREAMS: usize = 16;
+const BATCH_BYTES: usize = 2 * 1024 * 1024;
+
+/// Consecutive events recorded at the same instant, appended together (as the engine appended
+/// them: one command's events share their recorded time). One request per run of a stream;
+/// a stream met again after another starts a new batch, since an append lists a stream once.
+#[derive(Default)]
+struct Batch {
+    recorded_at: Option<DateTime<Utc>>,
+    /// (stream, first line, first position, first version, events)
+    requests: Vec<(StreamId, u64, u64, u64, Vec<NewEvent>)>,
+    events: usize,
+    bytes: usize,
+}
+
+impl Batch {
+    /// Whether an event of `stream` recorded at `at` may join.
+    fn admits(&self, stream: &StreamId, at: DateTime<Utc>, payload: usize) -> bool {
+        let Some(recorded_at) = self.recorded_at else {
+            return true;
+        };
+        let continues_last = self.requests.last().is_some_and(|r| &r.0 == stream);
+        recorded_at == at
+            && self.events < BATCH_EVENTS
+            && self.bytes + payload <= BATCH_BYTES
+            && (continues_last
+                || (self.requests.len() < BATCH_STREAMS
+                    && !self.requests.iter().any(|r| &r.0 == stream)))
+    }
+
+    fn push(&mut self, line: u64, stream: StreamId, e: ExportedEvent, payload: Vec<u8>) {
+        self.recorded_at = Some(e.recorded_at);
+        self.events += 1;
+        self.bytes += payload.len();
+        let event = NewEvent {
+            event_id: e.event_id,
+            event_type: e.event_type,
+            schema_version: e.schema_version,
+            occurred_at: e.occurred_at,
+            actor: e.actor,
+            correlation_id: e.correlation_id,
+            causation_id: e.causation_id,
+            payload,
+        };
+        match self.requests.last_mut() {
+            Some(last) if last.0 == stream => last.4.push(event),
+            _ => self
+                .requests
+                .push((stream, line, e.position, e.version, vec![event])),
+        }
+    }
+
+    /// Appends the batch with the clock at its recorded time; checks every request landed at
+    /// its exported position and version. Returns how many events were appended.
+    fn append(&mut self, store: &dyn EventStore, clock: &ManualClock) -> CliResult<u64> {
+        let Some(recorded_at) = self.recorded_at.take() else {
+            return Ok(0);
+        };
+        let requests = std::mem::take(&mut self.requests);
+        let appended = std::mem::take(&mut self.events) as u64;
+        self.bytes = 0;
+        let expected: Vec<(u64, u64, u64)> = requests
+            .iter()
+            .map(|(_, line, position, version, _)| (*line, *position, *version))
+            .collect();
+        let first_line = expected.first().map_or(0, |e| e.0);
+        clock.set(recorded_at);
+        let outcomes = store
+            .append_multi(
+                requests
+                    .into_iter()
+                    .map(|(stream, _, _, version, events)| {
+                        AppendRequest::new(
+                            stream,
+                            ExpectedVersion::Exact(Version(version.saturating_sub(1))),
+                            events,
+                        )
+                    })
+                    .collect(),
+            )
+            .map_err(|err| data_error(&format!("line {first_line}: cannot append"), &err))?;
+        for ((line, position, version), outcome) in expected.into_iter().zip(outcomes) {
+            if outcome.first_position.0 != position || outcome.first_version.0 != version {
+                return Err(CliError::data(format!(
+                    "line {line}: stored at position {} version {}, not {position} / {version}",
+                    outcome.first_position, outcome.first_version
+                )));
+            }
+        }
+        Ok(appended)
+    }
+}
+
+/// Opens the engine on the imported log: it builds every projection from it. With no
+/// process-manager checkpoint yet, the engine takes the history as processed and runs no
+/// follow-up (they are in the log already).
+fn build_views(target: &Path) -> CliResult {
+    let spinner = progress::spinner("building the projections");
+    let engine = data::open_engine(target, false)?;
+    let report = engine
+        .stats()
+        .map_err(|e| data_error("cannot read the engine's state", &e))?;
+    spinner.finish_and_clear();
+    if report.views_checkpoint != report.head {
+        return Err(CliError::data(format!(
+            "the projections reached position {} of {}",
+            report.views_checkpoint, report.head
+        )));
+    }
+    engine
+        .close()
+        .map_err(|e| data_error("cannot close the engine", &e))
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of the `opsledger` binary (one harness): the binary is run as a user would,
+//! on temporary data directories and ephemeral loopback ports.
+
+mod abuse;
+mod common;
+mod conformance;
+mod docs;
+mod story;
+mod transfer;

@@ -845,8 +845,7 @@ impl Inner {
             };
             // The due index and the KPI outcomes first (both recomputed from the store): a
             // crash between them and the batch re-projects the batch.
-            self.refresh_due_for(&batch)?;
-            self.refresh_kpi_outcomes_for(&batch)?;
+            self.refresh_derived_for(&batch)?;
             let mut loader = self.loader();
             projections::apply_batch(&*self.views, &mut loader, &batch)?;
             applied += batch.len() as u64;

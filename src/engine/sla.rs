@@ -251,26 +251,37 @@ impl Inner {
             return Ok(Vec::new());
         };
         let signals = self.sla_signals(record, up_to)?;
+        Ok(self.evaluate_clocks(&sla, &signals, now, with_spans))
+    }
+
+    /// The clocks of a folded SLA record and the record's signals, at `now`.
+    fn evaluate_clocks(
+        &self,
+        sla: &SlaRecord,
+        signals: &[SlaSignal],
+        now: DateTime<Utc>,
+        with_spans: bool,
+    ) -> Vec<SlaExplanation> {
         let policy = self.policy();
         let mut out = Vec::new();
-        for instance in sla.instances {
+        for instance in &sla.instances {
             let evaluated = if with_spans {
-                policy.sla.explain_of(&instance, &signals, now)
+                policy.sla.explain_of(instance, signals, now)
             } else {
                 policy
                     .sla
-                    .status_of(&instance, &signals, now)
+                    .status_of(instance, signals, now)
                     .map(|s| (s, Vec::new()))
             };
             if let Some((status, spans)) = evaluated {
                 out.push(SlaExplanation {
-                    instance,
+                    instance: instance.clone(),
                     status,
                     spans,
                 });
             }
         }
-        Ok(out)
+        out
     }
 
     /// Decides and appends one SLA command, retrying conflicts; the stored events (none for a
@@ -372,26 +383,13 @@ impl Inner {
                 priority,
                 at,
                 ..
-            }) => {
-                let record = RecordRef::incident(*id);
-                let service = match self.loader().latest(&record)?.1.as_ref() {
-                    AnyState::Incident(Some(i)) => i.service.clone(),
-                    AnyState::Incident(None) | AnyState::Problem(_) | AnyState::Change(_) => None,
-                };
-                let pins = policy
-                    .sla
-                    .pins_for(RecordKind::Incident, *priority, service.as_ref());
-                let (version, _) = self.sla_record(record, None)?;
-                if version == 0 && pins.is_empty() {
-                    return Ok(None);
-                }
-                Ok(Some(SlaCommand::Reattach {
-                    record: sla::RecordRef::Incident(*id),
-                    pins,
-                    effective_at: *at,
-                    reason: format!("reprioritised from {previous_priority:?} to {priority:?}"),
-                }))
-            }
+            }) => self.reattach(
+                RecordRef::incident(*id),
+                *priority,
+                *at,
+                format!("reprioritised from {previous_priority:?} to {priority:?}"),
+                policy,
+            ),
             RecordEvent::Problem(ProblemEvent::Created {
                 id,
                 priority,
@@ -411,28 +409,44 @@ impl Inner {
             }
             RecordEvent::Problem(ProblemEvent::Reprioritized {
                 id, priority, at, ..
-            }) => {
-                let record = RecordRef::problem(*id);
-                let service = match self.loader().latest(&record)?.1.as_ref() {
-                    AnyState::Problem(Some(p)) => p.service.clone(),
-                    AnyState::Problem(None) | AnyState::Incident(_) | AnyState::Change(_) => None,
-                };
-                let pins = policy
-                    .sla
-                    .pins_for(RecordKind::Problem, *priority, service.as_ref());
-                let (version, _) = self.sla_record(record, None)?;
-                if version == 0 && pins.is_empty() {
-                    return Ok(None);
-                }
-                Ok(Some(SlaCommand::Reattach {
-                    record: sla::RecordRef::Problem(*id),
-                    pins,
-                    effective_at: *at,
-                    reason: format!("reprioritised to {priority:?}"),
-                }))
-            }
+            }) => self.reattach(
+                RecordRef::problem(*id),
+                *priority,
+                *at,
+                format!("reprioritised to {priority:?}"),
+                policy,
+            ),
             RecordEvent::Incident(_) | RecordEvent::Problem(_) | RecordEvent::Change(_) => Ok(None),
         }
+    }
+
+    /// The `reattach` a reprioritisation of `record` to `priority` calls for: the definitions
+    /// applicable now (by kind, priority and the record's service), unless the record has no
+    /// SLA stream and gets none.
+    fn reattach(
+        &self,
+        record: RecordRef,
+        priority: Priority,
+        at: DateTime<Utc>,
+        reason: String,
+        policy: &Policy,
+    ) -> Result<Option<SlaCommand>> {
+        let service = match self.loader().latest(&record)?.1.as_ref() {
+            AnyState::Incident(Some(i)) => i.service.clone(),
+            AnyState::Problem(Some(p)) => p.service.clone(),
+            AnyState::Incident(None) | AnyState::Problem(None) | AnyState::Change(_) => None,
+        };
+        let pins = policy.sla.pins_for(record.kind, priority, service.as_ref());
+        let (version, _) = self.sla_record(record, None)?;
+        if version == 0 && pins.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(SlaCommand::Reattach {
+            record: core_ref(record),
+            pins,
+            effective_at: at,
+            reason,
+        }))
     }
 
     /// Runs the `sla_attach` follow-up of one event, if it calls for one.
@@ -504,29 +518,43 @@ impl Inner {
 
     /// The earliest instant at which a tick has something to do for `record`, seen at `now`.
     fn next_due_of(&self, record: RecordRef, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
+        let (_, state) = self.loader().latest(&record)?;
+        let (_, sla) = self.sla_record(record, None)?;
+        let signals = match &sla {
+            Some(_) => self.sla_signals(record, None)?,
+            None => Vec::new(),
+        };
+        Ok(self.next_due_from(&state, sla.as_ref(), &signals, now))
+    }
+
+    /// The earliest instant the tick has something to do for a record, from its state, its
+    /// folded SLA record and its signals.
+    fn next_due_from(
+        &self,
+        state: &AnyState,
+        sla: Option<&SlaRecord>,
+        signals: &[SlaSignal],
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
         let mut due: Option<DateTime<Utc>> = None;
         let mut consider = |t: DateTime<Utc>| due = Some(due.map_or(t, |d| d.min(t)));
         let policy = self.policy();
-        if record.kind == RecordKind::Incident {
-            let (_, state) = self.loader().latest(&record)?;
-            if let AnyState::Incident(Some(i)) = state.as_ref()
-                && i.status.kind() == IncidentStatusKind::Resolved
-                && !i.major.blocks_auto_close()
-                && let Some(resolved) = i.resolved_at
-                && let Some(at) = policy.auto_close_due(resolved)
-            {
-                consider(at);
-            }
+        if let AnyState::Incident(Some(i)) = state
+            && i.status.kind() == IncidentStatusKind::Resolved
+            && !i.major.blocks_auto_close()
+            && let Some(resolved) = i.resolved_at
+            && let Some(at) = policy.auto_close_due(resolved)
+        {
+            consider(at);
         }
-        let (_, Some(sla)) = self.sla_record(record, None)? else {
-            return Ok(due);
+        let Some(sla) = sla else {
+            return due;
         };
-        let signals = self.sla_signals(record, None)?;
         for instance in sla.instances.iter().filter(|i| i.is_active()) {
-            let Some(status) = policy.sla.status_of(instance, &signals, now) else {
+            let Some(status) = policy.sla.status_of(instance, signals, now) else {
                 continue;
             };
-            for command in due_commands(&sla, instance, &status) {
+            for command in due_commands(sla, instance, &status) {
                 match command {
                     SlaCommand::RecordThreshold { crossed_at, .. } => consider(crossed_at),
                     SlaCommand::RecordBreach { breached_at, .. } => consider(breached_at),
@@ -539,12 +567,18 @@ impl Inner {
                 consider(mark.at);
             }
         }
-        Ok(due)
+        due
     }
 
     /// Recomputes the due-index entry of `record`.
     pub(crate) fn refresh_due(&self, record: RecordRef, now: DateTime<Utc>) -> Result<()> {
-        let due = self.next_due_of(record, now)?.map(instant_bytes);
+        let due = self.next_due_of(record, now)?;
+        self.write_due(record, due)
+    }
+
+    /// Writes `record`'s due-index entries for `due`.
+    fn write_due(&self, record: RecordRef, due: Option<DateTime<Utc>>) -> Result<()> {
+        let due = due.map(instant_bytes);
         let of = due_of_key(record);
         let old = self.views.get(&of)?;
         if old.as_deref() == due.as_ref().map(|d| &d[..]) {
@@ -564,10 +598,8 @@ impl Inner {
         self.views.apply(ops)
     }
 
-    /// The SLA outcomes of an incident's clocks as the KPIs read them (evaluated at `now`, with
-    /// the record's group and service from `incident`; the priority is left to the caller:
-    /// [`kpi::priority_at`] of the attach instant), and whether a clock is still live (not
-    /// started, running or paused: its outcome depends on the instant it is read at).
+    /// [`outcomes_of`] the record's clocks as of position `up_to` and instant `now`, with the
+    /// group and service of `incident`.
     pub(crate) fn kpi_outcomes(
         &self,
         record: RecordRef,
@@ -576,68 +608,46 @@ impl Inner {
         incident: Option<&Incident>,
     ) -> Result<(Vec<StoredOutcome>, bool)> {
         let clocks = self.sla_clocks(record, up_to, now, false)?;
-        let mut out = Vec::new();
-        let mut live = false;
-        for (i, clock) in clocks.iter().enumerate() {
-            live |= matches!(
-                clock.status.state,
-                SlaState::NotStarted | SlaState::Running { .. } | SlaState::Paused { .. }
-            );
-            let Some(started_at) = clock.status.started_at else {
-                continue;
-            };
-            let definition = &clock.instance.pin.definition.id;
-            let cycle = clocks[..=i]
-                .iter()
-                .filter(|c| &c.instance.pin.definition.id == definition)
-                .count();
-            let (stopped, canceled_at) = stop_and_cancel(&clock.status);
-            out.push(StoredOutcome {
-                outcome: SlaOutcome {
-                    record: core_ref(record),
-                    definition: definition.to_string(),
-                    cycle: u32::try_from(cycle).unwrap_or(u32::MAX),
-                    metric: clock.instance.metric,
-                    priority: Priority::Planning,
-                    group: incident.and_then(|i| i.group.clone()),
-                    service: incident.and_then(|i| i.service.clone()),
-                    started_at,
-                    target_ms: clock.instance.target.num_milliseconds(),
-                    breached_at: clock.status.breached,
-                    stopped: stopped.map(|at| SlaStop {
-                        at,
-                        business_elapsed_ms: clock.status.elapsed.num_milliseconds(),
-                    }),
-                    canceled_at,
-                },
-                attached_at: clock.instance.attached_at,
-            });
-        }
-        Ok((out, live))
+        Ok(outcomes_of(record, &clocks, incident))
     }
 
-    /// Recomputes the KPI read model's SLA part (`O`/`o`, see [`kpi`]) of the incidents a batch
-    /// touches: final outcomes when every clock is finished, else a live mark.
-    pub(crate) fn refresh_kpi_outcomes_for(&self, batch: &[StoredEvent]) -> Result<()> {
+    /// Recomputes, for every record a batch touches (its stream or its SLA stream), what is
+    /// derived from the store rather than from the batch: its due-index entry and, for an
+    /// incident, the KPI read model's SLA part (`O`/`o`, see [`kpi`]: final outcomes when every
+    /// clock is finished, else a live mark). One fold of the record and its SLA stream serves
+    /// both.
+    pub(crate) fn refresh_derived_for(&self, batch: &[StoredEvent]) -> Result<()> {
         let mut records: Vec<RecordRef> = batch
             .iter()
             .filter_map(|e| {
                 let s = e.stream.as_str();
                 RecordRef::from_stream(s).or_else(|| sla_owner(s))
             })
-            .filter(|r| r.kind == RecordKind::Incident)
+            .filter(|r| r.kind != RecordKind::Change)
             .collect();
         records.sort_unstable();
         records.dedup();
         let now = self.config.clock.now();
-        let mut ops = Vec::with_capacity(records.len() * 2);
+        let mut ops = Vec::new();
         for record in records {
             let (_, state) = self.loader().latest(&record)?;
-            let incident = match state.as_ref() {
-                AnyState::Incident(i) => i.as_ref(),
-                AnyState::Problem(_) | AnyState::Change(_) => None,
+            let (_, sla) = self.sla_record(record, None)?;
+            let signals = match &sla {
+                Some(_) => self.sla_signals(record, None)?,
+                None => Vec::new(),
             };
-            let (outcomes, live) = self.kpi_outcomes(record, None, now, incident)?;
+            self.write_due(
+                record,
+                self.next_due_from(&state, sla.as_ref(), &signals, now),
+            )?;
+            let AnyState::Incident(incident) = state.as_ref() else {
+                continue;
+            };
+            let clocks = match &sla {
+                Some(sla) => self.evaluate_clocks(sla, &signals, now, false),
+                None => Vec::new(),
+            };
+            let (outcomes, live) = outcomes_of(record, &clocks, incident.as_ref());
             let (final_value, live_value) = if live {
                 (None, Some(Vec::new()))
             } else if outcomes.is_empty() {
@@ -655,25 +665,6 @@ impl Inner {
             return Ok(());
         }
         self.views.apply(ops)
-    }
-
-    /// Recomputes the due-index entries of the records a batch touches.
-    pub(crate) fn refresh_due_for(&self, batch: &[StoredEvent]) -> Result<()> {
-        let mut records: Vec<RecordRef> = batch
-            .iter()
-            .filter_map(|e| {
-                let s = e.stream.as_str();
-                RecordRef::from_stream(s).or_else(|| sla_owner(s))
-            })
-            .filter(|r| r.kind != RecordKind::Change)
-            .collect();
-        records.sort_unstable();
-        records.dedup();
-        let now = self.config.clock.now();
-        for record in records {
-            self.refresh_due(record, now)?;
-        }
-        Ok(())
     }
 
     // ---- tick -----------------------------------------------------------------------------
@@ -872,4 +863,52 @@ pub(crate) fn stop_and_cancel(
         SlaState::Canceled { since, .. } => (None, Some(since)),
         SlaState::NotStarted | SlaState::Running { .. } | SlaState::Paused { .. } => (None, None),
     }
+}
+
+/// The SLA outcomes of an incident's clocks as the KPIs read them (the priority is left to the
+/// caller: [`kpi::priority_at`] of the attach instant), and whether a clock is still live (not
+/// started, running or paused: its outcome depends on the instant it is read at).
+fn outcomes_of(
+    record: RecordRef,
+    clocks: &[SlaExplanation],
+    incident: Option<&Incident>,
+) -> (Vec<StoredOutcome>, bool) {
+    let mut out = Vec::new();
+    let mut live = false;
+    for (i, clock) in clocks.iter().enumerate() {
+        live |= matches!(
+            clock.status.state,
+            SlaState::NotStarted | SlaState::Running { .. } | SlaState::Paused { .. }
+        );
+        let Some(started_at) = clock.status.started_at else {
+            continue;
+        };
+        let definition = &clock.instance.pin.definition.id;
+        let cycle = clocks[..=i]
+            .iter()
+            .filter(|c| &c.instance.pin.definition.id == definition)
+            .count();
+        let (stopped, canceled_at) = stop_and_cancel(&clock.status);
+        out.push(StoredOutcome {
+            outcome: SlaOutcome {
+                record: core_ref(record),
+                definition: definition.to_string(),
+                cycle: u32::try_from(cycle).unwrap_or(u32::MAX),
+                metric: clock.instance.metric,
+                priority: Priority::Planning,
+                group: incident.and_then(|i| i.group.clone()),
+                service: incident.and_then(|i| i.service.clone()),
+                started_at,
+                target_ms: clock.instance.target.num_milliseconds(),
+                breached_at: clock.status.breached,
+                stopped: stopped.map(|at| SlaStop {
+                    at,
+                    business_elapsed_ms: clock.status.elapsed.num_milliseconds(),
+                }),
+                canceled_at,
+            },
+            attached_at: clock.instance.attached_at,
+        });
+    }
+    (out, live)
 }

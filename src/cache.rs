@@ -4,8 +4,8 @@
 //! - **Cache.** At most `cache_records` states, each with the stream version it is exact at.
 //!   Entries only move forward (an older state never replaces a newer one).
 //! - **Snapshots** live in their own keyspace (the `snapshots` tree of `<dir>/views`). Each one
-//!   holds the state at a version, the id of the event at that version and the snapshot schema
-//!   version. The projector writes one whenever a record's stream crosses a multiple of
+//!   holds the state at a version, the id of the event at that version and the fingerprint of
+//!   the snapshot format ([`snapshot_schema`]). The projector writes one whenever a record's stream crosses a multiple of
 //!   `snapshot_every`; a load that had to fold `snapshot_every` events or more writes one too.
 //!   A snapshot is used only if its schema is current and the log still has the same event at
 //!   its version; otherwise it is stale, ignored, and replaced by the next one written. They are
@@ -20,12 +20,36 @@ use opsledger_store::{EventStore, StoredEvent, Version};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
 
-/// Schema version of snapshots: bumped whenever a state type of the core changes shape. A
-/// snapshot of another version is stale.
-pub(crate) const SNAPSHOT_SCHEMA: u32 = 1;
+/// Changes of meaning that keep the state types' shape (a field reinterpreted, a fold fixed):
+/// bump it to make every snapshot stale. Changes of shape need no bump: they change the JSON
+/// Schema and with it [`snapshot_schema`].
+const SNAPSHOT_EPOCH: u32 = 1;
+
+/// The fingerprint of the snapshot format: a name-based (v5) UUID of the JSON Schema of the
+/// record state types and [`SNAPSHOT_EPOCH`]. A field added, removed, renamed or retyped in
+/// any state type of the core changes it, so snapshots written by another build are stale
+/// without anyone remembering to bump a version.
+pub(crate) fn snapshot_schema() -> Uuid {
+    static FINGERPRINT: OnceLock<Uuid> = OnceLock::new();
+    *FINGERPRINT.get_or_init(|| {
+        let schema = schemars::schema_for!(AnyState);
+        fingerprint(&serde_json::to_value(&schema).unwrap_or_default(), SNAPSHOT_EPOCH)
+    })
+}
+
+/// The fingerprint of one schema document and epoch.
+fn fingerprint(schema: &serde_json::Value, epoch: u32) -> Uuid {
+    // serde_json's map is ordered by key, so equal schemas give equal bytes.
+    let mut bytes = epoch.to_be_bytes().to_vec();
+    bytes.extend_from_slice(schema.to_string().as_bytes());
+    Uuid::new_v5(&SNAPSHOT_NAMESPACE, &bytes)
+}
+
+/// The namespace of snapshot fingerprints (a fixed, arbitrary UUID).
+const SNAPSHOT_NAMESPACE: Uuid = Uuid::from_u128(0x6f70_736c_6564_6765_7273_6e61_7073_686f);
 
 /// Events read per call while folding a stream.
 const FOLD_PAGE: usize = 1_000;
@@ -127,7 +151,7 @@ impl StateCache {
 
 #[derive(Deserialize)]
 struct Snapshot {
-    schema: u32,
+    schema: Uuid,
     version: u64,
     event_id: Uuid,
     state: AnyState,
@@ -135,7 +159,7 @@ struct Snapshot {
 
 #[derive(Serialize)]
 struct SnapshotRef<'a> {
-    schema: u32,
+    schema: Uuid,
     version: u64,
     event_id: Uuid,
     state: &'a AnyState,
@@ -175,8 +199,9 @@ impl Snapshots {
         for item in self.kv.range(&prefix, &end, true) {
             let (_, bytes) = item?;
             match serde_json::from_slice::<Snapshot>(&bytes) {
-                Ok(s) if s.schema == SNAPSHOT_SCHEMA => return Ok(Some(s)),
-                // Stale (another schema) or unreadable: ignored, an older one may still serve.
+                Ok(s) if s.schema == snapshot_schema() => return Ok(Some(s)),
+                // Stale (another format, including the integer versions of earlier builds) or
+                // unreadable: ignored, an older one may still serve.
                 Ok(_) | Err(_) => continue,
             }
         }
@@ -191,7 +216,7 @@ impl Snapshots {
         state: &AnyState,
     ) -> Result<()> {
         let snapshot = SnapshotRef {
-            schema: SNAPSHOT_SCHEMA,
+            schema: snapshot_schema(),
             version,
             event_id,
             state,
@@ -408,6 +433,45 @@ mod tests {
     }
 
     #[test]
+    fn the_snapshot_fingerprint_follows_the_state_schema_and_the_epoch() {
+        let schema = serde_json::to_value(schemars::schema_for!(AnyState)).expect("schema");
+        assert_eq!(fingerprint(&schema, SNAPSHOT_EPOCH), snapshot_schema());
+        // The schema covers the state types themselves, down to their fields.
+        let text = schema.to_string();
+        for field in ["reopen_count", "planned_window", "known_error"] {
+            assert!(text.contains(field), "{field} not in the state schema");
+        }
+        // A field added anywhere gives another fingerprint; so does an epoch bump.
+        let mut changed = schema.clone();
+        changed["$defs"]["Incident"]["properties"]["added"] = serde_json::json!({"type": "string"});
+        assert_ne!(fingerprint(&changed, SNAPSHOT_EPOCH), snapshot_schema());
+        assert_ne!(fingerprint(&schema, SNAPSHOT_EPOCH + 1), snapshot_schema());
+    }
+
+    #[test]
+    fn snapshots_of_earlier_integer_versions_are_stale() {
+        let (store, record) = setup(5);
+        let kv: Arc<dyn Kv> = Arc::new(MemoryKv::new());
+        let snapshots = Snapshots::new(kv.clone(), 100);
+        // The format before fingerprints: `schema: 1`, with a state that would be wrong.
+        let old = serde_json::json!({
+            "schema": 1, "version": 5, "event_id": Uuid::from_u128(105),
+            "state": {"kind": "incident", "state": null}
+        });
+        kv.put(snapshot_key(&record, 5), serde_json::to_vec(&old).expect("encode"))
+            .expect("put");
+        assert!(snapshots.best(&record, None).expect("read").is_none());
+        let cache = StateCache::new(4);
+        let loader = Loader {
+            store: &store,
+            cache: &cache,
+            snapshots: &snapshots,
+        };
+        let (version, state) = loader.latest(&record).expect("load");
+        assert_eq!((version, notes(&state)), (6, 5));
+    }
+
+    #[test]
     fn stale_snapshots_are_ignored() {
         let (store, record) = setup(5);
         let kv: Arc<dyn Kv> = Arc::new(MemoryKv::new());
@@ -415,7 +479,7 @@ mod tests {
         // A snapshot of another schema, claiming a wrong state.
         let wrong = AnyState::Incident(None);
         let bytes = serde_json::to_vec(&SnapshotRef {
-            schema: SNAPSHOT_SCHEMA + 1,
+            schema: Uuid::from_u128(1),
             version: 6,
             event_id: Uuid::from_u128(105),
             state: &wrong,

@@ -19,6 +19,7 @@ use opsledger_core::change::{ChangeCommand, ChangeDecider};
 use opsledger_core::incident::{AlertSource, IncidentCommand, IncidentDecider};
 use opsledger_core::problem::ProblemDecider;
 use opsledger_core::{Actor, ActorId, Context, Decider, IncidentId, Policy, ProblemId, RecordKind};
+use opsledger_store::page_table;
 use opsledger_store::{
     AppendRequest, EventStore, ExpectedVersion, MemoryStore, NewEvent, Position, SledStore,
     StoreConfig, StoreError, StoredEvent, StreamId, Subscription, VerifyReport, Version,
@@ -205,6 +206,14 @@ struct Cause {
     discriminator: Option<Uuid>,
 }
 
+/// The sled configuration of the read models and snapshots database, `<dir>/views`.
+fn views_sled_config(dir: &Path, config: &EngineConfig) -> sled::Config {
+    sled::Config::new()
+        .path(dir.join("views"))
+        .cache_capacity(config.views_cache_bytes)
+        .flush_every_ms(Some(1_000))
+}
+
 fn store_config(config: &EngineConfig) -> StoreConfig {
     let mut sc = StoreConfig::default()
         .with_durability(config.durability)
@@ -232,12 +241,7 @@ impl Engine {
         let store = SledStore::open(path.join("log"), store_config(&config))?;
         let log_open = started.elapsed();
         let started = std::time::Instant::now();
-        let db = sled::Config::new()
-            .path(path.join("views"))
-            .cache_capacity(config.views_cache_bytes)
-            .flush_every_ms(Some(1_000))
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+        let db = page_table::open_db(&views_sled_config(&path, &config))?;
         let views: Arc<dyn Kv> = Arc::new(db.open_tree("views")?);
         let meta: Arc<dyn Kv> = Arc::new(db.open_tree("meta")?);
         let snaps: Arc<dyn Kv> = Arc::new(db.open_tree("snapshots")?);
@@ -432,13 +436,28 @@ impl Engine {
         self.flush()?;
         match Arc::try_unwrap(self.inner) {
             Ok(mut inner) => {
-                if let Some(db) = inner.views_db.take() {
+                let views_db = inner.views_db.take();
+                if let Some(db) = &views_db {
                     db.flush()?;
                 }
                 match std::mem::replace(&mut inner.backend, Backend::Memory(MemoryStore::default()))
                 {
                     Backend::Sled(s) => s.close()?,
                     Backend::Memory(_) => {}
+                }
+                // Like the log's (see `SledStore::close`): sled's page-table snapshot of the
+                // read models, brought up to date now rather than at the next open.
+                let refresh = match (inner.path.clone(), views_db) {
+                    (Some(dir), Some(db)) if inner.config.sled.page_table_snapshot_on_close => {
+                        let config = views_sled_config(&dir, &inner.config);
+                        drop(db);
+                        drop(inner);
+                        Some(config)
+                    }
+                    _ => None,
+                };
+                if let Some(config) = refresh {
+                    page_table::refresh(&config)?;
                 }
                 Ok(())
             }

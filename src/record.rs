@@ -268,8 +268,9 @@ impl fmt::Display for RecordStatus {
     }
 }
 
-/// The folded state of one stream, possibly "not created yet".
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The folded state of one stream, possibly "not created yet". Its JSON Schema fingerprints
+/// the snapshot format (`cache::snapshot_schema`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", content = "state", rename_all = "snake_case")]
 #[allow(
     clippy::large_enum_variant,

@@ -122,6 +122,12 @@ pub struct SledOptions {
     /// Most events the background indexer may lag behind the log before appenders wait for it.
     /// Bounds memory and the catch-up work of the next open. Default 65,536.
     pub max_index_lag: usize,
+    /// Whether [`SledStore::close`](crate::SledStore::close) brings sled's page-table snapshot
+    /// up to date after closing (default `true`). sled writes that snapshot only while a
+    /// database opens, after reading every log segment written since the previous one; doing
+    /// it at a clean close keeps the next open from growing with what this run wrote, at the
+    /// price of a close that takes as long as that open would have.
+    pub page_table_snapshot_on_close: bool,
 }
 
 impl Default for SledOptions {
@@ -130,6 +136,7 @@ impl Default for SledOptions {
             cache_capacity_bytes: 48 * 1024 * 1024,
             flush_every_ms: 500,
             max_index_lag: 65_536,
+            page_table_snapshot_on_close: true,
         }
     }
 }

@@ -141,7 +141,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Durability, GroupCommitConfig, SledOptions, StoreConfig, StoreLimits};
 pub use error::{Limit, StoreError};
 pub use memory::MemoryStore;
-pub use sled_backend::{SledStats, SledStore};
+pub use sled_backend::{SledStats, SledStore, page_table};
 pub use store::EventStore;
 pub use subscription::Subscription;
 pub use types::{

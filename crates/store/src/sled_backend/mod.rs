@@ -3,6 +3,7 @@
 
 mod keys;
 mod mark;
+pub mod page_table;
 mod tail;
 mod verify;
 
@@ -47,8 +48,6 @@ const INDEX_INTERVAL: Duration = Duration::from_millis(20);
 const INDEX_BATCH_MAX: usize = 4_096;
 /// Bound of the writer's stream-head and stream-number caches (entries).
 const WRITER_CACHE_MAX: usize = 262_144;
-/// How long `open` waits for a database lock still held by this process's previous handle.
-const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// Bound of the readers' stream-name cache (entries).
 const NAME_CACHE_MAX: usize = 65_536;
 
@@ -168,8 +167,23 @@ impl SledStore {
 
     /// Closes the store: waits for in-flight appends, makes everything durable, finishes the
     /// derived indexes (so the next open has nothing to catch up), and releases the directory.
+    /// With [`SledOptions::page_table_snapshot_on_close`](crate::SledOptions) (the default) it
+    /// then brings sled's page-table snapshot up to date ([`page_table::refresh`]), so that
+    /// the next open reads the snapshot instead of every log segment written since this
+    /// store opened. A dropped store skips that step.
     pub fn close(mut self) -> Result<(), StoreError> {
-        self.shutdown()
+        self.shutdown()?;
+        let refresh = self
+            .core
+            .config
+            .sled
+            .page_table_snapshot_on_close
+            .then(|| sled_config(&self.core.path, &self.core.config));
+        drop(self);
+        if let Some(config) = refresh {
+            page_table::refresh(&config)?;
+        }
+        Ok(())
     }
 
     /// Blocks until the derived indexes in sled cover every visible event (benchmarks,
@@ -336,30 +350,19 @@ fn corrupt_index(reason: String) -> StoreError {
     }
 }
 
+/// The sled configuration of the store at `path`.
+fn sled_config(path: &Path, config: &StoreConfig) -> sled::Config {
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(config.sled.cache_capacity_bytes)
+        .flush_every_ms(Some(config.sled.flush_every_ms.max(1)))
+        .segment_size(SEGMENT_SIZE)
+}
+
 impl Core {
     fn open(path: PathBuf, config: StoreConfig) -> Result<Self, StoreError> {
         std::fs::create_dir_all(&path)?;
-        let sled_config = sled::Config::new()
-            .path(&path)
-            .cache_capacity(config.sled.cache_capacity_bytes)
-            .flush_every_ms(Some(config.sled.flush_every_ms.max(1)))
-            .segment_size(SEGMENT_SIZE);
-        // sled's background I/O tasks may hold the file (and its lock) for a few milliseconds
-        // after the previous handle in this process was dropped; wait for them briefly rather
-        // than failing a close-then-reopen. Another live process keeps the lock: that still
-        // fails, after the wait.
-        let deadline = Instant::now() + LOCK_WAIT;
-        let db = loop {
-            match sled_config.open() {
-                Err(sled::Error::Io(e))
-                    if e.to_string().contains("could not acquire lock")
-                        && Instant::now() < deadline =>
-                {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                other => break other?,
-            }
-        };
+        let db = page_table::open_db(&sled_config(&path, &config))?;
         let log_file = File::open(path.join("db"))?;
         let tree = db.open_tree(TREE)?;
         match tree.get(keys::FORMAT_KEY)? {

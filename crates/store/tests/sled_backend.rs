@@ -201,3 +201,74 @@ fn a_foreign_sled_database_is_refused() {
     let err = SledStore::open(dir.path(), config()).unwrap_err();
     assert!(matches!(err, StoreError::InvalidConfig(_)), "{err}");
 }
+
+/// The stable log sequence number of sled's newest page-table snapshot in `dir` (its file is
+/// `snap.<LSN in hex>`), or `None` without one.
+fn snapshot_lsn(dir: &std::path::Path) -> Option<u64> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            let hex = name.strip_prefix("snap.")?.to_owned();
+            u64::from_str_radix(&hex, 16).ok()
+        })
+        .max()
+}
+
+fn fill(store: &SledStore, from: u128, to: u128) {
+    for i in from..to {
+        store
+            .append(&stream(&format!("s-{}", i % 11)), ExpectedVersion::Any, vec![ev(i)])
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_clean_close_brings_sleds_page_table_snapshot_up_to_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut without = config();
+    without.sled.page_table_snapshot_on_close = false;
+
+    // Without the refresh, the snapshot stays where the open left it: the next open reads
+    // everything written since.
+    let store = SledStore::open(dir.path(), without.clone()).unwrap();
+    let at_open = snapshot_lsn(dir.path());
+    fill(&store, 0, 2_000);
+    store.close().unwrap();
+    assert_eq!(snapshot_lsn(dir.path()), at_open);
+
+    // With it (the default), the close writes a snapshot covering this run's writes.
+    let store = SledStore::open(dir.path(), config()).unwrap();
+    let at_open = snapshot_lsn(dir.path()).expect("sled writes one at open");
+    fill(&store, 2_000, 4_000);
+    store.close().unwrap();
+    let at_close = snapshot_lsn(dir.path()).expect("snapshot");
+    assert!(at_close > at_open, "{at_close} > {at_open}");
+
+    // Nothing changed but the snapshot: everything reads back, and the next open finds the
+    // snapshot it would have written itself.
+    let store = SledStore::open(dir.path(), config()).unwrap();
+    assert_eq!(snapshot_lsn(dir.path()), Some(at_close));
+    assert_eq!(store.head().unwrap(), Position(4_000));
+    assert_eq!(store.read_all(Position::BEGINNING, 10_000).unwrap().len(), 4_000);
+    assert_eq!(store.verify().unwrap().faults, vec![]);
+}
+
+#[test]
+fn a_refresh_leaves_a_database_that_is_still_open_alone() {
+    use opsledger_store::page_table::{Refresh, refresh};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path(), config()).unwrap();
+    fill(&store, 0, 100);
+    let before = snapshot_lsn(dir.path());
+    let sled_config = sled::Config::new()
+        .path(dir.path())
+        .segment_size(8 * 1024 * 1024);
+    assert_eq!(refresh(&sled_config).unwrap(), Refresh::StillOpen);
+    assert_eq!(snapshot_lsn(dir.path()), before);
+    // The open store is untouched and still writes.
+    fill(&store, 100, 200);
+    assert_eq!(store.head().unwrap(), Position(200));
+    store.close().unwrap();
+    assert!(matches!(refresh(&sled_config).unwrap(), Refresh::Written(_)));
+}

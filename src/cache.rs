@@ -36,7 +36,10 @@ pub(crate) fn snapshot_schema() -> Uuid {
     static FINGERPRINT: OnceLock<Uuid> = OnceLock::new();
     *FINGERPRINT.get_or_init(|| {
         let schema = schemars::schema_for!(AnyState);
-        fingerprint(&serde_json::to_value(&schema).unwrap_or_default(), SNAPSHOT_EPOCH)
+        fingerprint(
+            &serde_json::to_value(&schema).unwrap_or_default(),
+            SNAPSHOT_EPOCH,
+        )
     })
 }
 
@@ -458,8 +461,11 @@ mod tests {
             "schema": 1, "version": 5, "event_id": Uuid::from_u128(105),
             "state": {"kind": "incident", "state": null}
         });
-        kv.put(snapshot_key(&record, 5), serde_json::to_vec(&old).expect("encode"))
-            .expect("put");
+        kv.put(
+            snapshot_key(&record, 5),
+            serde_json::to_vec(&old).expect("encode"),
+        )
+        .expect("put");
         assert!(snapshots.best(&record, None).expect("read").is_none());
         let cache = StateCache::new(4);
         let loader = Loader {

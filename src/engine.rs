@@ -139,7 +139,8 @@ pub(crate) struct Inner {
     pm_persisted: AtomicU64,
     retries: AtomicU64,
     numbering: [Mutex<()>; 3],
-    change_lock: Mutex<()>,
+    /// Serializes the change commands that read the change calendar (see `Inner::apply`).
+    calendar_lock: Mutex<()>,
     /// Serializes the parent cascades (`parent_resolution`, `parent_reopen`) of one parent
     /// (striped by its id): a cascade checks its cause is not stale and runs its follow-ups
     /// under it, so a racing opposite cascade sees all of them.
@@ -204,6 +205,20 @@ struct Cause {
     process: &'static str,
     /// Set when other reactions to the same event share process and target.
     discriminator: Option<Uuid>,
+}
+
+/// Whether `command` is decided against the change calendar: planning a window, and the two
+/// commands that can book one (a standard change's submission, the approval that reaches the
+/// quorum). Bookings are made by nothing else.
+fn reads_calendar(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Change(
+            ChangeCommand::Plan { .. }
+                | ChangeCommand::Submit { .. }
+                | ChangeCommand::Approve { .. }
+        )
+    )
 }
 
 /// The sled configuration of the read models and snapshots database, `<dir>/views`.
@@ -302,7 +317,7 @@ impl Engine {
             pm_persisted: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             numbering: [Mutex::new(()), Mutex::new(()), Mutex::new(())],
-            change_lock: Mutex::new(()),
+            calendar_lock: Mutex::new(()),
             cascade_locks: (0..ALERT_STRIPES).map(|_| Mutex::new(())).collect(),
             alert_locks: (0..ALERT_STRIPES).map(|_| Mutex::new(())).collect(),
             pm: Mutex::new(PmState::default()),
@@ -1061,7 +1076,8 @@ impl Inner {
         }
     }
 
-    /// Fills the change calendar of schedule-carrying change commands from the read model.
+    /// Fills the change calendar of schedule-carrying change commands from the read model
+    /// (those for which [`reads_calendar`] holds).
     fn fill_calendar(&self, command: &mut Command, state: &AnyState) -> Result<()> {
         let Command::Change(c) = command else {
             return Ok(());
@@ -1125,9 +1141,12 @@ impl Inner {
             return Err(EngineError::invalid("command", "names no record"));
         };
         let kind = record.kind;
-        // Change commands read the calendar they are decided against: one at a time, so that
-        // two changes cannot both book the same CI unseen.
-        let _change_guard = (kind == RecordKind::Change).then(|| self.change_lock.lock());
+        // The commands decided against the calendar (the only ones that can book a window, and
+        // planning, which records its conflicts) run one at a time, so two changes cannot
+        // both book the same CI unseen. The other change commands do not wait for them: they
+        // cannot add a booking, and one that frees a window while a booking command runs
+        // only makes that command see a conflict that was about to go (the safe side).
+        let _calendar_guard = reads_calendar(command).then(|| self.calendar_lock.lock());
         let creates = command.creates();
         let _number_guard = creates.then(|| self.numbering[kind_index(kind)].lock());
         let policy = self.policy();
@@ -1759,5 +1778,89 @@ impl Inner {
                 return Ok(out);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opsledger_core::change::{ChangeType, Risk};
+    use opsledger_core::window::TimeWindow;
+    use opsledger_core::{ChangeId, Role};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn run(engine: &Engine, command: ChangeCommand) -> mpsc::Receiver<Result<Outcome>> {
+        let (tx, rx) = mpsc::channel();
+        let engine = engine.clone();
+        std::thread::spawn(move || {
+            let actor = Actor::new("chris", [Role::ChangeManager]);
+            let _ = tx.send(engine.execute(CommandEnvelope::new(actor, command)));
+        });
+        rx
+    }
+
+    #[test]
+    fn only_calendar_commands_wait_for_the_calendar() {
+        let engine = Engine::in_memory(EngineConfig::default()).expect("engine");
+        let id = ChangeId(Uuid::from_u128(1));
+        let request = ChangeCommand::Request {
+            id,
+            title: "Raise DB pool size".into(),
+            description: String::new(),
+            change_type: ChangeType::Normal,
+            risk: Risk::Moderate,
+            cis: ["db-01".into()].into_iter().collect(),
+            implementation_plan: "Apply".into(),
+            backout_plan: "Restore".into(),
+            test_plan: String::new(),
+            assignee: None,
+        };
+        let wait = Duration::from_secs(30);
+        run(&engine, request)
+            .recv_timeout(wait)
+            .expect("request")
+            .expect("ok");
+
+        let held = engine.inner.calendar_lock.lock();
+        // A work note decides without the calendar: it does not wait.
+        let note = ChangeCommand::AddWorkNote {
+            id,
+            note: "checked the runbook".into(),
+        };
+        run(&engine, note)
+            .recv_timeout(wait)
+            .expect("not blocked")
+            .expect("ok");
+        // Planning is decided against the calendar: it waits for the lock...
+        let now = engine.clock().now();
+        let plan = run(
+            &engine,
+            ChangeCommand::Plan {
+                id,
+                window: TimeWindow::new(
+                    now + chrono::Duration::days(1),
+                    now + chrono::Duration::days(2),
+                ),
+                assignee: None,
+                calendar: Vec::new(),
+                ci_relations: Vec::new(),
+                accept_conflicts: None,
+            },
+        );
+        assert!(matches!(
+            plan.recv_timeout(Duration::from_millis(200)),
+            Err(mpsc::RecvTimeoutError::Timeout)
+        ));
+        // ...and goes through once it is free.
+        drop(held);
+        plan.recv_timeout(wait).expect("plan").expect("ok");
+        assert!(reads_calendar(&Command::Change(ChangeCommand::Approve {
+            id,
+            comment: None,
+            calendar: Vec::new(),
+            ci_relations: Vec::new(),
+            accept_conflicts: None,
+        })));
     }
 }

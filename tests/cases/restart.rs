@@ -295,12 +295,12 @@ fn a_clean_close_leaves_both_databases_with_current_page_table_snapshots() {
     // Both snapshots moved past what this run wrote, so the next open reads no log segment
     // of this run; the data is what it was.
     let closed = (sled_snapshot_lsn(&log), sled_snapshot_lsn(&views));
-    assert!(closed.0 > opened.0 && closed.1 > opened.1, "{closed:?} vs {opened:?}");
-    let engine = sled_engine(dir.path(), &clock, 2);
-    assert_eq!(
-        (sled_snapshot_lsn(&log), sled_snapshot_lsn(&views)),
-        closed
+    assert!(
+        closed.0 > opened.0 && closed.1 > opened.1,
+        "{closed:?} vs {opened:?}"
     );
+    let engine = sled_engine(dir.path(), &clock, 2);
+    assert_eq!((sled_snapshot_lsn(&log), sled_snapshot_lsn(&views)), closed);
     assert_eq!(engine.view(None).unwrap().dump().unwrap(), dump);
     assert_eq!(engine.stats().unwrap().open.views_events_applied, 0);
 }

@@ -218,7 +218,11 @@ fn snapshot_lsn(dir: &std::path::Path) -> Option<u64> {
 fn fill(store: &SledStore, from: u128, to: u128) {
     for i in from..to {
         store
-            .append(&stream(&format!("s-{}", i % 11)), ExpectedVersion::Any, vec![ev(i)])
+            .append(
+                &stream(&format!("s-{}", i % 11)),
+                ExpectedVersion::Any,
+                vec![ev(i)],
+            )
             .unwrap();
     }
 }
@@ -250,7 +254,10 @@ fn a_clean_close_brings_sleds_page_table_snapshot_up_to_date() {
     let store = SledStore::open(dir.path(), config()).unwrap();
     assert_eq!(snapshot_lsn(dir.path()), Some(at_close));
     assert_eq!(store.head().unwrap(), Position(4_000));
-    assert_eq!(store.read_all(Position::BEGINNING, 10_000).unwrap().len(), 4_000);
+    assert_eq!(
+        store.read_all(Position::BEGINNING, 10_000).unwrap().len(),
+        4_000
+    );
     assert_eq!(store.verify().unwrap().faults, vec![]);
 }
 
@@ -270,5 +277,8 @@ fn a_refresh_leaves_a_database_that_is_still_open_alone() {
     fill(&store, 100, 200);
     assert_eq!(store.head().unwrap(), Position(200));
     store.close().unwrap();
-    assert!(matches!(refresh(&sled_config).unwrap(), Refresh::Written(_)));
+    assert!(matches!(
+        refresh(&sled_config).unwrap(),
+        Refresh::Written(_)
+    ));
 }

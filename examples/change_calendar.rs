@@ -8,7 +8,9 @@ use opsledger::core::change::{ChangeCommand, ChangeType, Conflict, Risk};
 use opsledger::core::policy::Quorum;
 use opsledger::core::window::TimeWindow;
 use opsledger::core::{Actor, ChangeId, CiScope, NamedWindow, Policy, Role};
-use opsledger::{CommandEnvelope, Engine, EngineConfig, EngineError, ManualClock, RecordRef, Uuid};
+use opsledger::{
+    CalendarQuery, CommandEnvelope, Engine, EngineConfig, EngineError, ManualClock, RecordRef, Uuid,
+};
 use std::sync::Arc;
 
 fn at(day: u32, hour: u32) -> DateTime<Utc> {
@@ -215,7 +217,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("\n== Change calendar, week of 2 March");
     let week = TimeWindow::new(at(2, 0), at(9, 0));
-    for entry in engine.view(None)?.calendar(Some(week))? {
+    for entry in engine.view(None)?.calendar(&CalendarQuery::over(week))?.items {
         println!(
             "  {} {:<36} {} .. {}  {:<10} {}",
             entry.number.map(|n| n.to_string()).unwrap_or_default(),

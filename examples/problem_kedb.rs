@@ -126,7 +126,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("symptom \"export\"", KedbQuery::symptom("export")),
         ("text \"printer\"", KedbQuery::text("printer")),
     ] {
-        let hits = view.known_errors(&query)?;
+        let hits = view.known_errors(&query)?.items;
         println!("  {label:<22} -> {} hit(s)", hits.len());
         for hit in hits {
             println!(

@@ -155,7 +155,7 @@ pub use error::{EngineError, Result};
 pub use faults::{FaultPoint, Faults};
 pub use hooks::EventHook;
 pub use numbers::HumanNumber;
-pub use projections::calendar::CalendarEntry;
+pub use projections::calendar::{CalendarEntry, CalendarQuery};
 pub use projections::kedb::{KedbQuery, KnownErrorEntry, OpenAlert};
 pub use projections::queue::{Cursor, Page, QueueFilter};
 pub use projections::timeline::{EventRef, TimelineEntry, describe};

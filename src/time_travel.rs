@@ -15,7 +15,7 @@ use crate::engine::sla::SlaExplanation;
 use crate::error::{EngineError, Result};
 use crate::kv::{Kv, MemoryKv, prefix_end};
 use crate::numbers::HumanNumber;
-use crate::projections::calendar::CalendarEntry;
+use crate::projections::calendar::{CalendarEntry, CalendarQuery};
 use crate::projections::kedb::{KedbQuery, KnownErrorEntry, OpenAlert};
 use crate::projections::kpi::{self, StoredOutcome};
 use crate::projections::queue::{Page, QueueFilter};
@@ -354,8 +354,9 @@ impl<'e> ReadView<'e> {
         Ok(out)
     }
 
-    /// Searches the known-error database.
-    pub fn known_errors(&self, query: &KedbQuery) -> Result<Vec<KnownErrorEntry>> {
+    /// Searches the known-error database: a page of the matches, best first (pass `next` as
+    /// the query's `cursor` for the following one).
+    pub fn known_errors(&self, query: &KedbQuery) -> Result<Page<KnownErrorEntry>> {
         kedb::search(
             &*self.kv()?,
             query,
@@ -363,11 +364,16 @@ impl<'e> ReadView<'e> {
         )
     }
 
-    /// The change calendar over `range` (everything when `None`), with each entry's
-    /// conflicts under the policy in force.
-    pub fn calendar(&self, range: Option<TimeWindow>) -> Result<Vec<CalendarEntry>> {
-        let policy = self.engine.inner.policy();
-        calendar::calendar(&*self.kv()?, range, &policy)
+    /// A page of the change calendar, by window start, with each entry's conflicts under the
+    /// policy in force (pass `next` as the query's `cursor` for the following page).
+    pub fn calendar(&self, query: &CalendarQuery) -> Result<Page<CalendarEntry>> {
+        let inner = &self.engine.inner;
+        calendar::calendar(
+            &*self.kv()?,
+            query,
+            &inner.policy(),
+            inner.config.limits.max_page_size,
+        )
     }
 
     /// Alert dedup keys held by open incidents.

@@ -4,8 +4,9 @@
 
 use super::get_view;
 use super::keys;
+use super::queue::{Cursor, Page};
 use super::view::RecordView;
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::kv::Kv;
 use crate::numbers::HumanNumber;
 use crate::record::{RecordRef, RecordStatus};
@@ -39,9 +40,58 @@ pub struct CalendarEntry {
     pub accepted: Vec<Conflict>,
 }
 
-/// Calendar entries overlapping `range` (all of them when `None`), by window start.
-fn entries(kv: &dyn Kv, range: Option<TimeWindow>) -> Result<Vec<RecordView>> {
-    let start = [b'C'];
+/// A page of the change calendar: the changes whose window overlaps `window` (all of them
+/// when `None`), by window start.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CalendarQuery {
+    /// Only entries whose window overlaps this one.
+    #[serde(default)]
+    pub window: Option<TimeWindow>,
+    /// Most entries per page (default and maximum: the engine's `max_page_size`).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Continue after this cursor, from the previous page's `next`.
+    #[serde(default)]
+    pub cursor: Option<Cursor>,
+}
+
+impl CalendarQuery {
+    /// The whole calendar, first page.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// The entries overlapping `window`, first page.
+    pub fn over(window: TimeWindow) -> Self {
+        Self {
+            window: Some(window),
+            ..Self::default()
+        }
+    }
+
+    /// At most `limit` entries per page.
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// The page after `cursor` (`None`: the first page).
+    pub fn after(mut self, cursor: Option<Cursor>) -> Self {
+        self.cursor = cursor;
+        self
+    }
+}
+
+/// Length of a calendar key after its tag: window start and change id.
+const CALENDAR_KEY_LEN: usize = 24;
+
+/// Calendar entries overlapping `range` (all of them when `None`), by window start, from the
+/// key `from` on, with their keys.
+fn entries<'a>(
+    kv: &'a dyn Kv,
+    from: Vec<u8>,
+    range: Option<TimeWindow>,
+) -> impl Iterator<Item = Result<(Vec<u8>, RecordView)>> + 'a {
     let end = match range {
         Some(r) => {
             let mut e = vec![b'C'];
@@ -50,23 +100,21 @@ fn entries(kv: &dyn Kv, range: Option<TimeWindow>) -> Result<Vec<RecordView>> {
         }
         None => vec![b'D'],
     };
-    let mut out = Vec::new();
-    for item in kv.range(&start, &end, false) {
-        let (key, _) = item?;
-        let Some(id) = keys::trailing_uuid(&key) else {
-            continue;
+    kv.range(&from, &end, false).filter_map(move |item| {
+        let key = match item {
+            Ok((key, _)) => key,
+            Err(e) => return Some(Err(e)),
         };
-        let Some(view) = get_view(kv, RecordRef::new(RecordKind::Change, id))? else {
-            continue;
+        let id = keys::trailing_uuid(&key)?;
+        let view = match get_view(kv, RecordRef::new(RecordKind::Change, id)) {
+            Ok(view) => view?,
+            Err(e) => return Some(Err(e)),
         };
-        let Some(window) = view.calendar_window() else {
-            continue;
-        };
-        if range.is_none_or(|r| window.overlaps(&r)) {
-            out.push(view);
-        }
-    }
-    Ok(out)
+        let window = view.calendar_window()?;
+        range
+            .is_none_or(|r| window.overlaps(&r))
+            .then_some(Ok((key, view)))
+    })
 }
 
 /// Booked changes whose window overlaps `window` (other than `except`), at most `max`: the
@@ -77,7 +125,9 @@ pub(crate) fn booked_overlapping(
     except: ChangeId,
     max: usize,
 ) -> Result<Vec<ScheduledChange>> {
-    let mut out: Vec<ScheduledChange> = entries(kv, Some(window))?
+    let mut out: Vec<ScheduledChange> = entries(kv, vec![b'C'], Some(window))
+        .map(|item| item.map(|(_, view)| view))
+        .collect::<Result<Vec<_>>>()?
         .into_iter()
         .filter_map(|v| v.change().and_then(|d| d.booked.clone()))
         .filter(|b| b.id != except)
@@ -86,15 +136,43 @@ pub(crate) fn booked_overlapping(
     Ok(out)
 }
 
-/// The calendar over `range` with each entry's conflicts under `policy`.
+/// A page of the calendar with each entry's conflicts under `policy`.
 pub(crate) fn calendar(
     kv: &dyn Kv,
-    range: Option<TimeWindow>,
+    query: &CalendarQuery,
     policy: &Policy,
-) -> Result<Vec<CalendarEntry>> {
-    let views = entries(kv, range)?;
+    max_page: usize,
+) -> Result<Page<CalendarEntry>> {
+    let limit = query.limit.unwrap_or(max_page);
+    if limit == 0 || limit > max_page {
+        return Err(EngineError::LimitExceeded {
+            what: "calendar page size".to_owned(),
+            limit: max_page as u64,
+        });
+    }
+    let mut from = vec![b'C'];
+    if let Some(cursor) = &query.cursor {
+        from.extend_from_slice(&cursor.decode_as(CALENDAR_KEY_LEN, "a calendar query")?);
+        // Strictly after the cursor's entry.
+        from.push(0);
+    }
+    let mut views = Vec::with_capacity(limit.min(64));
+    let mut next = None;
+    let mut scanned = 0;
+    for item in entries(kv, from, query.window) {
+        let (key, view) = item?;
+        scanned += 1;
+        if views.len() == limit {
+            // One more exists: the page ends at the last one taken.
+            next = views
+                .last()
+                .map(|(key, _): &(Vec<u8>, RecordView)| Cursor::encode(&key[1..]));
+            break;
+        }
+        views.push((key, view));
+    }
     let mut out = Vec::with_capacity(views.len());
-    for view in &views {
+    for (_, view) in &views {
         let Some(detail) = view.change() else {
             continue;
         };
@@ -130,5 +208,9 @@ pub(crate) fn calendar(
             accepted,
         });
     }
-    Ok(out)
+    Ok(Page {
+        items: out,
+        next,
+        scanned,
+    })
 }

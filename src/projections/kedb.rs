@@ -2,6 +2,7 @@
 
 use super::get_view;
 use super::keys;
+use super::queue::{Cursor, Page};
 use super::view::RecordView;
 use crate::error::{EngineError, Result};
 use crate::kv::{Kv, prefix_end};
@@ -29,9 +30,12 @@ pub struct KedbQuery {
     /// Only entries that have a workaround.
     #[serde(default)]
     pub with_workaround: bool,
-    /// Most entries returned (default and maximum: the engine's `max_page_size`).
+    /// Most entries per page (default and maximum: the engine's `max_page_size`).
     #[serde(default)]
     pub limit: Option<usize>,
+    /// Continue after this cursor, from the previous page's `next`.
+    #[serde(default)]
+    pub cursor: Option<Cursor>,
 }
 
 impl KedbQuery {
@@ -98,8 +102,27 @@ fn all_in(words: &[String], haystack: &str) -> Option<usize> {
     Some(hits)
 }
 
-/// Searches the KEDB.
-pub(crate) fn search(kv: &dyn Kv, q: &KedbQuery, max_page: usize) -> Result<Vec<KnownErrorEntry>> {
+/// Length of a KEDB cursor: the sort key of the last entry of its page.
+const KEDB_CURSOR_LEN: usize = 33;
+
+/// The order of search results as bytes (best first): score descending, then priority, then
+/// number, then id; a cursor is the sort key of the last entry of its page, so the next page
+/// starts right after it even when the KEDB changed in between.
+fn sort_key(e: &KnownErrorEntry) -> [u8; KEDB_CURSOR_LEN] {
+    let mut k = [0u8; KEDB_CURSOR_LEN];
+    k[..8].copy_from_slice(&(u64::MAX - e.score as u64).to_be_bytes());
+    k[8] = keys::priority_code(e.priority);
+    k[9..17].copy_from_slice(&e.number.map_or(u64::MAX, |n| n.value).to_be_bytes());
+    k[17..].copy_from_slice(e.problem.0.as_bytes());
+    k
+}
+
+/// Searches the KEDB: one page of the matching known errors, best first.
+pub(crate) fn search(
+    kv: &dyn Kv,
+    q: &KedbQuery,
+    max_page: usize,
+) -> Result<Page<KnownErrorEntry>> {
     let limit = q.limit.unwrap_or(max_page);
     if limit == 0 || limit > max_page {
         return Err(EngineError::LimitExceeded {
@@ -107,10 +130,15 @@ pub(crate) fn search(kv: &dyn Kv, q: &KedbQuery, max_page: usize) -> Result<Vec<
             limit: max_page as u64,
         });
     }
+    let after = match &q.cursor {
+        Some(c) => Some(c.decode_as(KEDB_CURSOR_LEN, "a KEDB search")?),
+        None => None,
+    };
     let text = q.text.as_deref().map(words).unwrap_or_default();
     let symptom = q.symptom.as_deref().map(words).unwrap_or_default();
     let prefix = [b'k'];
     let mut out = Vec::new();
+    let mut scanned = 0;
     for item in kv.range(&prefix, &prefix_end(&prefix), false) {
         let (key, _) = item?;
         let Some(id) = keys::trailing_uuid(&key) else {
@@ -119,18 +147,27 @@ pub(crate) fn search(kv: &dyn Kv, q: &KedbQuery, max_page: usize) -> Result<Vec<
         let Some(view) = get_view(kv, RecordRef::new(RecordKind::Problem, id))? else {
             continue;
         };
+        scanned += 1;
         if let Some(entry) = entry_if_match(&view, q, &text, &symptom) {
-            out.push(entry);
+            let key = sort_key(&entry);
+            if after.as_deref().is_none_or(|a| key.as_slice() > a) {
+                out.push((key, entry));
+                // Memory stays in the page size, whatever the number of matches.
+                if out.len() >= 4 * (limit + 1) {
+                    out.sort_by(|a, b| a.0.cmp(&b.0));
+                    out.truncate(limit + 1);
+                }
+            }
         }
     }
-    out.sort_by(|a, b| {
-        b.score
-            .cmp(&a.score)
-            .then(a.priority.cmp(&b.priority))
-            .then(a.number.cmp(&b.number))
-    });
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    let next = (out.len() > limit).then(|| Cursor::encode(&out[limit - 1].0));
     out.truncate(limit);
-    Ok(out)
+    Ok(Page {
+        items: out.into_iter().map(|(_, e)| e).collect(),
+        next,
+        scanned,
+    })
 }
 
 fn entry_if_match(

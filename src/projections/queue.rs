@@ -170,7 +170,7 @@ impl fmt::Display for Cursor {
 }
 
 impl Cursor {
-    fn encode(sort_key: &[u8]) -> Self {
+    pub(crate) fn encode(sort_key: &[u8]) -> Self {
         let mut s = String::with_capacity(sort_key.len() * 2);
         for b in sort_key {
             s.push_str(&format!("{b:02x}"));
@@ -179,9 +179,14 @@ impl Cursor {
     }
 
     fn decode(&self) -> Result<Vec<u8>> {
-        let bad = || EngineError::invalid("cursor", "not a cursor returned by a queue query");
+        self.decode_as(keys::SORT_KEY_LEN, "a queue query")
+    }
+
+    /// The `len` bytes of a cursor returned by `source` (named in the error otherwise).
+    pub(crate) fn decode_as(&self, len: usize, source: &str) -> Result<Vec<u8>> {
+        let bad = || EngineError::invalid("cursor", format!("not a cursor returned by {source}"));
         let s = self.0.as_bytes();
-        if s.len() != keys::SORT_KEY_LEN * 2 {
+        if s.len() != len * 2 {
             return Err(bad());
         }
         s.chunks(2)

@@ -5,7 +5,9 @@ use crate::support::*;
 use opsledger::core::change::ChangeCommand;
 use opsledger::core::incident::{IncidentCommand, IncidentStatusKind};
 use opsledger::core::problem::{ProblemCommand, ProblemStatusKind};
-use opsledger::{Engine, FollowUpResult, KedbQuery, QueueFilter, RecordRef, RecordStatus};
+use opsledger::{
+    CalendarQuery, Engine, FollowUpResult, KedbQuery, QueueFilter, RecordRef, RecordStatus,
+};
 
 /// Everything a person could ask, rendered as text (so two engines can be compared).
 fn answers(engine: &Engine) -> String {
@@ -34,7 +36,7 @@ fn answers(engine: &Engine) -> String {
         }
     }
     out.push_str(&format!("{:?}\n", view.known_errors(&KedbQuery::default())));
-    out.push_str(&format!("{:?}\n", view.calendar(None)));
+    out.push_str(&format!("{:?}\n", view.calendar(&CalendarQuery::all())));
     out.push_str(&format!("{:?}\n", view.open_alerts()));
     out.push_str(&format!("{:?}\n", view.dump().expect("dump").len()));
     out
@@ -149,7 +151,8 @@ fn incident_problem_change_lifecycle_survives_restarts() {
         .view(None)
         .unwrap()
         .known_errors(&KedbQuery::text("checkout batch"))
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(kedb.len(), 1);
     assert_eq!(
         kedb[0].number.map(|n| n.to_string()).as_deref(),

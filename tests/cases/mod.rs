@@ -5,6 +5,7 @@ mod engine_fixes;
 mod failures;
 mod idempotency;
 mod lifecycle;
+mod paging;
 mod process;
 mod rebuild;
 mod restart;

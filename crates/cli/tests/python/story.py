@@ -119,7 +119,7 @@ def check_outcome(ok, story):
     for inc in story["incidents"]:
         assert status(inc) == "resolved", inc
     assert status(story["change"]) == "closed"
-    hits = ok("alice", "query.kedb", {"text": "pdf hangs"})
+    hits = ok("alice", "query.kedb", {"text": "pdf hangs"})["items"]
     assert len(hits) == 1 and hits[0]["known_error"]["workaround"] == "Export as CSV, or split the invoice"
     kpis = ok("alice", "query.kpis", kpi_window())
     group = kpis["groups"][0]

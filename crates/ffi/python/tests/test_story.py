@@ -79,7 +79,7 @@ def test_incident_problem_change_story(tmp_path: Path) -> None:
             [(m, {**p, "id": "PRB0000001", "actor": PAT}) for m, p in steps], raise_errors=True
         )
         assert [r["number"] for r in results] == ["PRB0000001"] * len(steps)
-        assert len(engine.call("query.kedb", text="vpn")) == 1
+        assert len(engine.call("query.kedb", text="vpn")["items"]) == 1
         midway = datetime.now(timezone.utc)
         record_midway = engine.record("INC0000001")
 

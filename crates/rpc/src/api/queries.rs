@@ -10,7 +10,7 @@ use opsledger::core::sla::{SlaPolicy, SlaStatus, WhatIfReport};
 use opsledger::core::window::TimeWindow;
 use opsledger::core::{ActorId, CiId, GroupId, IncidentId, Priority, RecordKind, ServiceId};
 use opsledger::{
-    CalendarEntry, Cursor, Engine, KedbQuery, KnownErrorEntry, OpenAlert, QueueFilter, ReadView,
+    CalendarEntry, CalendarQuery, Cursor, Engine, KedbQuery, KnownErrorEntry, OpenAlert, QueueFilter, ReadView,
     RecordEvent, RecordRef, RecordState, RecordStatus, RecordView, SlaExplanation, TimelineEntry,
     Uuid,
 };
@@ -382,15 +382,28 @@ pub struct KedbParams {
     /// Only known errors with a workaround.
     #[serde(default)]
     pub with_workaround: bool,
-    /// At most this many (default and maximum: the engine's page size).
+    /// Entries per page (default and maximum: the engine's page size).
     #[serde(default)]
     pub limit: Option<usize>,
+    /// `next_cursor` of the previous page, for the one after it.
+    #[serde(default)]
+    pub cursor: Option<String>,
     /// Search as of this recorded instant (RFC 3339); default now.
     #[serde(default)]
     pub as_of: Option<DateTime<Utc>>,
 }
 
-fn kedb(engine: &Engine, p: KedbParams) -> Result<Vec<KnownErrorEntry>, MethodError> {
+/// A page of `query.kedb`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct KedbPage {
+    /// The known errors, best match first.
+    pub items: Vec<KnownErrorEntry>,
+    /// Pass as `cursor` for the next page; absent at the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+fn kedb(engine: &Engine, p: KedbParams) -> Result<KedbPage, MethodError> {
     let query = KedbQuery {
         text: p.text,
         symptom: p.symptom,
@@ -398,10 +411,15 @@ fn kedb(engine: &Engine, p: KedbParams) -> Result<Vec<KnownErrorEntry>, MethodEr
         service: p.service,
         with_workaround: p.with_workaround,
         limit: p.limit,
+        cursor: p.cursor.map(Cursor),
     };
-    view(engine, p.as_of)?
+    let page = view(engine, p.as_of)?
         .known_errors(&query)
-        .map_err(engine_error)
+        .map_err(engine_error)?;
+    Ok(KedbPage {
+        items: page.items,
+        next_cursor: page.next.map(|c| c.0),
+    })
 }
 
 /// `query.calendar` params.
@@ -411,15 +429,40 @@ pub struct CalendarParams {
     /// Only entries overlapping this window (default: all).
     #[serde(default)]
     pub window: Option<TimeWindow>,
+    /// Entries per page (default and maximum: the engine's page size).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page, for the one after it.
+    #[serde(default)]
+    pub cursor: Option<String>,
     /// Read as of this recorded instant (RFC 3339); default now.
     #[serde(default)]
     pub as_of: Option<DateTime<Utc>>,
 }
 
-fn calendar(engine: &Engine, p: CalendarParams) -> Result<Vec<CalendarEntry>, MethodError> {
-    view(engine, p.as_of)?
-        .calendar(p.window)
-        .map_err(engine_error)
+/// A page of `query.calendar`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CalendarPage {
+    /// The changes, by window start.
+    pub items: Vec<CalendarEntry>,
+    /// Pass as `cursor` for the next page; absent at the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+fn calendar(engine: &Engine, p: CalendarParams) -> Result<CalendarPage, MethodError> {
+    let query = CalendarQuery {
+        window: p.window,
+        limit: p.limit,
+        cursor: p.cursor.map(Cursor),
+    };
+    let page = view(engine, p.as_of)?
+        .calendar(&query)
+        .map_err(engine_error)?;
+    Ok(CalendarPage {
+        items: page.items,
+        next_cursor: page.next.map(|c| c.0),
+    })
 }
 
 /// Params with only `as_of`.
@@ -576,14 +619,14 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
         ),
         documented(
             query(engine, "query.kedb", kedb),
-            "Searches the known-error database",
-            "Known errors matching words, a symptom, a CI or a service.",
+            "Searches the known-error database, a page at a time",
+            "Known errors matching words, a symptom, a CI or a service, best match first; `next_cursor` continues.",
             READ,
         ),
         documented(
             query(engine, "query.calendar", calendar),
-            "The change calendar, with conflicts",
-            "Scheduled changes overlapping `window` (all when absent), each with its conflicts under the policy in force.",
+            "A page of the change calendar, with conflicts",
+            "Scheduled and planned changes overlapping `window` (all when absent), by window start, each with its conflicts under the policy in force; `next_cursor` continues.",
             READ,
         ),
         documented(

@@ -86,7 +86,10 @@ fn story(mut rig: Rig, midway: impl FnOnce(Rig) -> Rig) {
         rig.ok(method, p);
     }
     let kedb = rig.ok("query.kedb", json!({"text": "vpn"}));
-    assert_eq!(kedb.as_array().unwrap().len(), 1);
+    assert_eq!(kedb["items"].as_array().unwrap().len(), 1);
+    assert!(kedb.get("next_cursor").is_none(), "{kedb}");
+    let bad = rig.err("query.kedb", json!({"text": "vpn", "cursor": "zz"}));
+    assert_eq!(domain_code(&bad), "invalid_input");
     let awaiting = rig.ok("query.incidents_awaiting", json!({"problem": "PRB0000001"}));
     assert_eq!(
         awaiting,
@@ -183,7 +186,21 @@ fn story(mut rig: Rig, midway: impl FnOnce(Rig) -> Rig) {
     );
     let explained = rig.ok("query.sla_explain", json!({"id": "INC0000001"}));
     assert_eq!(explained.as_array().unwrap().len(), 2);
-    rig.ok("query.calendar", json!({}));
+    let calendar = rig.ok("query.calendar", json!({}));
+    let entries = calendar["items"].as_array().unwrap();
+    assert!(calendar.get("next_cursor").is_none(), "{calendar}");
+    // Page by page, the same entries.
+    let mut paged = Vec::new();
+    let mut cursor = Value::Null;
+    loop {
+        let page = rig.ok("query.calendar", json!({"limit": 1, "cursor": cursor}));
+        paged.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page.get("next_cursor") {
+            Some(next) => cursor = next.clone(),
+            None => break,
+        }
+    }
+    assert_eq!(&paged, entries);
     let proposed = serde_json::to_value(&rig.engine.policy().sla).unwrap();
     let what_if = rig.ok(
         "query.sla_what_if",

@@ -154,13 +154,13 @@ pub(crate) fn search(
                 out.push((key, entry));
                 // Memory stays in the page size, whatever the number of matches.
                 if out.len() >= 4 * (limit + 1) {
-                    out.sort_by(|a, b| a.0.cmp(&b.0));
+                    out.sort_by_key(|a| a.0);
                     out.truncate(limit + 1);
                 }
             }
         }
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by_key(|a| a.0);
     let next = (out.len() > limit).then(|| Cursor::encode(&out[limit - 1].0));
     out.truncate(limit);
     Ok(Page {

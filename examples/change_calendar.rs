@@ -217,7 +217,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("\n== Change calendar, week of 2 March");
     let week = TimeWindow::new(at(2, 0), at(9, 0));
-    for entry in engine.view(None)?.calendar(&CalendarQuery::over(week))?.items {
+    for entry in engine
+        .view(None)?
+        .calendar(&CalendarQuery::over(week))?
+        .items
+    {
         println!(
             "  {} {:<36} {} .. {}  {:<10} {}",
             entry.number.map(|n| n.to_string()).unwrap_or_default(),

@@ -118,11 +118,7 @@ fn sort_key(e: &KnownErrorEntry) -> [u8; KEDB_CURSOR_LEN] {
 }
 
 /// Searches the KEDB: one page of the matching known errors, best first.
-pub(crate) fn search(
-    kv: &dyn Kv,
-    q: &KedbQuery,
-    max_page: usize,
-) -> Result<Page<KnownErrorEntry>> {
+pub(crate) fn search(kv: &dyn Kv, q: &KedbQuery, max_page: usize) -> Result<Page<KnownErrorEntry>> {
     let limit = q.limit.unwrap_or(max_page);
     if limit == 0 || limit > max_page {
         return Err(EngineError::LimitExceeded {

@@ -77,7 +77,11 @@ fn a_kedb_cursor_survives_known_errors_added_between_pages() {
     let (engine, _clock) = memory_engine();
     let pm = problem_manager();
     for n in 1..=5 {
-        exec(&engine, &pm, create_problem(prb(n), &format!("checkout {n}")));
+        exec(
+            &engine,
+            &pm,
+            create_problem(prb(n), &format!("checkout {n}")),
+        );
         problem_to_fix(&engine, prb(n));
     }
     let query = KedbQuery::text("checkout");
@@ -114,7 +118,10 @@ fn a_kedb_cursor_survives_known_errors_added_between_pages() {
     }
     // Nothing repeated, nothing skipped: the three after the first page, then the new one.
     let mut seen: Vec<_> = first.items.iter().chain(&rest).map(|e| e.problem).collect();
-    assert_eq!(&seen[..5], whole.items.iter().map(|e| e.problem).collect::<Vec<_>>());
+    assert_eq!(
+        &seen[..5],
+        whole.items.iter().map(|e| e.problem).collect::<Vec<_>>()
+    );
     assert_eq!(seen.pop(), Some(prb(6)));
 }
 
@@ -142,7 +149,10 @@ fn bad_cursors_and_page_sizes_are_typed_errors() {
         let err = view
             .calendar(&CalendarQuery::all().after(Some(Cursor(bad.to_owned()))))
             .unwrap_err();
-        assert!(matches!(err, EngineError::InvalidInput { ref field, .. } if field == "cursor"), "{err:?}");
+        assert!(
+            matches!(err, EngineError::InvalidInput { ref field, .. } if field == "cursor"),
+            "{err:?}"
+        );
     }
     let err = view
         .known_errors(&KedbQuery {
@@ -150,5 +160,8 @@ fn bad_cursors_and_page_sizes_are_typed_errors() {
             ..KedbQuery::default()
         })
         .unwrap_err();
-    assert!(matches!(err, EngineError::InvalidInput { ref field, .. } if field == "cursor"), "{err:?}");
+    assert!(
+        matches!(err, EngineError::InvalidInput { ref field, .. } if field == "cursor"),
+        "{err:?}"
+    );
 }

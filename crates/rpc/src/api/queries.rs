@@ -10,9 +10,9 @@ use opsledger::core::sla::{SlaPolicy, SlaStatus, WhatIfReport};
 use opsledger::core::window::TimeWindow;
 use opsledger::core::{ActorId, CiId, GroupId, IncidentId, Priority, RecordKind, ServiceId};
 use opsledger::{
-    CalendarEntry, CalendarQuery, Cursor, Engine, KedbQuery, KnownErrorEntry, OpenAlert, QueueFilter, ReadView,
-    RecordEvent, RecordRef, RecordState, RecordStatus, RecordView, SlaExplanation, TimelineEntry,
-    Uuid,
+    CalendarEntry, CalendarQuery, Cursor, Engine, KedbQuery, KnownErrorEntry, OpenAlert,
+    QueueFilter, ReadView, RecordEvent, RecordRef, RecordState, RecordStatus, RecordView,
+    SlaExplanation, TimelineEntry, Uuid,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

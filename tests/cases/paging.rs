@@ -31,34 +31,25 @@ fn calendar_pages_concatenate_to_the_whole_calendar() {
     let order: Vec<_> = whole.items.iter().map(|e| e.change).collect();
     assert_eq!(order, (1..=7).map(chg).collect::<Vec<_>>());
 
-    let mut pages = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = view
-            .calendar(&CalendarQuery::all().limit(3).after(cursor))
-            .unwrap();
-        pages.push(page.items.len());
-        cursor = page.next;
-        if cursor.is_none() {
-            break;
+    // Concatenated, pages of any size are the whole calendar.
+    for (size, sizes) in [(3, vec![3, 3, 1]), (2, vec![2, 2, 2, 1]), (7, vec![7])] {
+        let mut pages = Vec::new();
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = view
+                .calendar(&CalendarQuery::all().limit(size).after(cursor))
+                .unwrap();
+            pages.push(page.items.len());
+            all.extend(page.items);
+            cursor = page.next;
+            if cursor.is_none() {
+                break;
+            }
         }
+        assert_eq!(pages, sizes);
+        assert_eq!(all, whole.items);
     }
-    assert_eq!(pages, vec![3, 3, 1]);
-
-    // Concatenated, the pages are the whole calendar.
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = view
-            .calendar(&CalendarQuery::all().limit(2).after(cursor))
-            .unwrap();
-        all.extend(page.items);
-        cursor = page.next;
-        if cursor.is_none() {
-            break;
-        }
-    }
-    assert_eq!(all, whole.items);
 
     // A window keeps only the changes overlapping it, paged the same way.
     let day = 24 * 60;

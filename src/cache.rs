@@ -43,12 +43,41 @@ pub(crate) fn snapshot_schema() -> Uuid {
     })
 }
 
-/// The fingerprint of one schema document and epoch.
+/// The fingerprint of one schema document and epoch: of its shape only, so that editing a
+/// doc comment (a `description`) does not make every snapshot stale.
 fn fingerprint(schema: &serde_json::Value, epoch: u32) -> Uuid {
+    let mut shape = schema.clone();
+    strip_prose(&mut shape);
     // serde_json's map is ordered by key, so equal schemas give equal bytes.
     let mut bytes = epoch.to_be_bytes().to_vec();
-    bytes.extend_from_slice(schema.to_string().as_bytes());
+    bytes.extend_from_slice(shape.to_string().as_bytes());
     Uuid::new_v5(&SNAPSHOT_NAMESPACE, &bytes)
+}
+
+/// Removes the schema keywords that describe without constraining. Names of properties and
+/// definitions are kept whatever they are (a state type's field may be called `title`).
+fn strip_prose(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for key in ["description", "title", "examples"] {
+                map.remove(key);
+            }
+            for (key, value) in map.iter_mut() {
+                match (key.as_str(), value) {
+                    (
+                        "properties" | "$defs" | "definitions" | "patternProperties",
+                        serde_json::Value::Object(named),
+                    ) => named.values_mut().for_each(strip_prose),
+                    (_, value) => strip_prose(value),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_prose),
+        serde_json::Value::Null
+        | serde_json::Value::Bool(_)
+        | serde_json::Value::Number(_)
+        | serde_json::Value::String(_) => {}
+    }
 }
 
 /// The namespace of snapshot fingerprints (a fixed, arbitrary UUID).
@@ -449,6 +478,24 @@ mod tests {
         changed["$defs"]["Incident"]["properties"]["added"] = serde_json::json!({"type": "string"});
         assert_ne!(fingerprint(&changed, SNAPSHOT_EPOCH), snapshot_schema());
         assert_ne!(fingerprint(&schema, SNAPSHOT_EPOCH + 1), snapshot_schema());
+        // A field retyped too, even one named like a prose keyword.
+        let mut title = schema.clone();
+        assert!(title["$defs"]["Incident"]["properties"]["title"].is_object());
+        title["$defs"]["Incident"]["properties"]["title"] = serde_json::json!({"type": "integer"});
+        assert_ne!(fingerprint(&title, SNAPSHOT_EPOCH), snapshot_schema());
+        let mut retyped = schema.clone();
+        retyped["$defs"]["Incident"]["properties"]["reopen_count"] =
+            serde_json::json!({"type": "string"});
+        assert_ne!(fingerprint(&retyped, SNAPSHOT_EPOCH), snapshot_schema());
+        // A doc comment edited is not a change of format.
+        let mut reworded = schema.clone();
+        assert!(
+            reworded["$defs"]["Incident"]["properties"]["reopen_count"]["description"].is_string()
+        );
+        reworded["$defs"]["Incident"]["properties"]["reopen_count"]["description"] =
+            serde_json::json!("How often it was reopened, reworded.");
+        reworded["$defs"]["Incident"]["title"] = serde_json::json!("A title");
+        assert_eq!(fingerprint(&reworded, SNAPSHOT_EPOCH), snapshot_schema());
     }
 
     #[test]

@@ -128,7 +128,9 @@ pub struct EngineConfig {
     pub store_limits: StoreLimits,
     /// Group-commit tuning of the store.
     pub group_commit: GroupCommitConfig,
-    /// sled resources of the log (the store's page cache, flusher interval, index lag).
+    /// sled resources of the log (the store's page cache, flusher interval, index lag), and
+    /// whether a clean close refreshes sled's page-table snapshots (of the log and of
+    /// `<dir>/views`).
     pub sled: SledOptions,
     /// sled page-cache budget of the read models and snapshots database (`<dir>/views`).
     /// Default 32 MiB.

@@ -472,7 +472,9 @@ impl Engine {
                     _ => None,
                 };
                 if let Some(config) = refresh {
-                    page_table::refresh(&config)?;
+                    // Best effort: everything is durable already; what stops the refresh is
+                    // met again, and reported, by the next open.
+                    let _ = page_table::refresh(&config);
                 }
                 Ok(())
             }
@@ -1144,8 +1146,10 @@ impl Inner {
         // The commands decided against the calendar (the only ones that can book a window, and
         // planning, which records its conflicts) run one at a time, so two changes cannot
         // both book the same CI unseen. The other change commands do not wait for them: they
-        // cannot add a booking, and one that frees a window while a booking command runs
-        // only makes that command see a conflict that was about to go (the safe side).
+        // cannot add a booking, nor move one (the transition table allows `update` and
+        // `plan` only before authorisation, and bookings exist only in Scheduled and
+        // Implement), and one that frees a window while a booking command runs only makes
+        // that command see a conflict that was about to go (the safe side).
         let _calendar_guard = reads_calendar(command).then(|| self.calendar_lock.lock());
         let creates = command.creates();
         let _number_guard = creates.then(|| self.numbering[kind_index(kind)].lock());

@@ -207,7 +207,8 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass to the next query to continue; `None` at the end.
     pub next: Option<Cursor>,
-    /// Index entries scanned (for diagnostics).
+    /// Entries read to build the page (for diagnostics): index entries for a queue, calendar
+    /// entries in the window for the calendar, known errors for a KEDB search.
     pub scanned: usize,
 }
 

@@ -160,3 +160,29 @@ fn admin_can_do_everything_but_approve_its_own_change() {
     );
     assert_unchanged(&engine, approve(chg(1)), &root, "separation_of_duties");
 }
+
+#[test]
+fn a_booked_change_cannot_be_moved_outside_the_calendar_commands() {
+    // Why only plan, submit and approve wait for the calendar: nothing else can change what a
+    // booking holds. A scheduled change refuses an update of its CIs and a new plan.
+    let (engine, _clock) = memory_engine();
+    change_to_scheduled(&engine, chg(1), "db-01", window(60, 120));
+    let update = ChangeCommand::Update {
+        id: chg(1),
+        title: None,
+        description: None,
+        change_type: None,
+        risk: None,
+        cis: Some(["web-01".into()].into_iter().collect()),
+        implementation_plan: None,
+        backout_plan: None,
+        test_plan: None,
+    };
+    assert_unchanged(&engine, update, &change_manager(), "invalid_transition");
+    assert_unchanged(
+        &engine,
+        plan(chg(1), window(300, 360)),
+        &change_manager(),
+        "invalid_transition",
+    );
+}

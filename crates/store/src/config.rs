@@ -123,10 +123,12 @@ pub struct SledOptions {
     /// Bounds memory and the catch-up work of the next open. Default 65,536.
     pub max_index_lag: usize,
     /// Whether [`SledStore::close`](crate::SledStore::close) brings sled's page-table snapshot
-    /// up to date after closing (default `true`). sled writes that snapshot only while a
+    /// up to date after closing (default `true`; the engine's `close` applies it to its read
+    /// models database too). sled writes that snapshot only while a
     /// database opens, after reading every log segment written since the previous one; doing
     /// it at a clean close keeps the next open from growing with what this run wrote, at the
-    /// price of a close that takes as long as that open would have.
+    /// price of a close that takes as long as that open would have, and holds the directory's
+    /// lock meanwhile (a process taking the directory over waits for it).
     pub page_table_snapshot_on_close: bool,
 }
 

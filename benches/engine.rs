@@ -16,7 +16,9 @@
 //! - `OPSLEDGER_BENCH_BULK=1`: section 2 writes its incidents straight into the store (the
 //!   events the engine would record) instead of executing commands, so that a log of 10M
 //!   events is built in minutes; the engine projects them at the first open after each step
-//!   (its "build rate" column is then the bulk write's, in command equivalents per second).
+//!   (its "build rate" column is then the bulk write's, in command equivalents per second);
+//! - `OPSLEDGER_BENCH_OPENS` (default 2): cold opens per step of section 2 (the first one
+//!   after the build, then the steady-state ones; all but the last are printed as lines).
 //!
 //! What it measures:
 //! 1. End-to-end commands/s of an incident lifecycle (open, assign, work note, resolve, close:

@@ -141,6 +141,9 @@ pub(crate) struct Inner {
     numbering: [Mutex<()>; 3],
     /// Serializes the change commands that read the change calendar (see `Inner::apply`).
     calendar_lock: Mutex<()>,
+    /// Events projected into the read models since the engine opened (catch-up, rebuilds and
+    /// commands): what the next open of `<dir>/views` would read back from sled's log.
+    projected: AtomicU64,
     /// Serializes the parent cascades (`parent_resolution`, `parent_reopen`) of one parent
     /// (striped by its id): a cascade checks its cause is not stale and runs its follow-ups
     /// under it, so a racing opposite cascade sees all of them.
@@ -318,6 +321,7 @@ impl Engine {
             retries: AtomicU64::new(0),
             numbering: [Mutex::new(()), Mutex::new(()), Mutex::new(())],
             calendar_lock: Mutex::new(()),
+            projected: AtomicU64::new(0),
             cascade_locks: (0..ALERT_STRIPES).map(|_| Mutex::new(())).collect(),
             alert_locks: (0..ALERT_STRIPES).map(|_| Mutex::new(())).collect(),
             pm: Mutex::new(PmState::default()),
@@ -462,8 +466,12 @@ impl Engine {
                 }
                 // Like the log's (see `SledStore::close`): sled's page-table snapshot of the
                 // read models, brought up to date now rather than at the next open.
+                let worth = page_table::worth_refreshing(
+                    inner.config.sled.page_table_refresh_min_events,
+                    inner.projected.load(Ordering::Relaxed),
+                );
                 let refresh = match (inner.path.clone(), views_db) {
-                    (Some(dir), Some(db)) if inner.config.sled.page_table_snapshot_on_close => {
+                    (Some(dir), Some(db)) if worth => {
                         let config = views_sled_config(&dir, &inner.config);
                         drop(db);
                         drop(inner);
@@ -885,6 +893,8 @@ impl Inner {
             let mut loader = self.loader();
             projections::apply_batch(&*self.views, &mut loader, &batch)?;
             applied += batch.len() as u64;
+            self.projected
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
             self.checkpoint.store(last, Ordering::Release);
             for hook in self.hooks.read().iter() {
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -282,25 +282,51 @@ fn sled_snapshot_lsn(db: &Path) -> Option<u64> {
         .max()
 }
 
+/// An engine whose ids do not repeat another open's (`seed`), with refresh threshold `min`.
+fn refreshing_engine(
+    dir: &Path,
+    clock: &Arc<opsledger::ManualClock>,
+    seed: u64,
+    min: Option<u64>,
+) -> Engine {
+    let mut config = config(clock, seed);
+    config.sled.page_table_refresh_min_events = min;
+    Engine::open(dir, config).unwrap()
+}
+
 #[test]
 fn a_clean_close_leaves_both_databases_with_current_page_table_snapshots() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
-    let engine = sled_engine(dir.path(), &clock, 1);
     let (log, views) = (dir.path().join("log"), dir.path().join("views"));
-    let opened = (sled_snapshot_lsn(&log), sled_snapshot_lsn(&views));
-    populate(&engine, 1, 40);
+    let snapshots = || (sled_snapshot_lsn(&log), sled_snapshot_lsn(&views));
+
+    // A run that wrote less than the threshold leaves the snapshots where its open put them.
+    let engine = refreshing_engine(dir.path(), &clock, 1, Some(1_000));
+    let opened = snapshots();
+    populate(&engine, 1, 20);
+    engine.close().unwrap();
+    assert_eq!(snapshots(), opened);
+
+    // One that wrote more moves both past what it wrote, so the next open reads no log
+    // segment of this run; the data is what it was.
+    let engine = refreshing_engine(dir.path(), &clock, 2, Some(10));
+    let opened = snapshots();
+    populate(&engine, 21, 40);
     let dump = engine.view(None).unwrap().dump().unwrap();
     engine.close().unwrap();
-    // Both snapshots moved past what this run wrote, so the next open reads no log segment
-    // of this run; the data is what it was.
-    let closed = (sled_snapshot_lsn(&log), sled_snapshot_lsn(&views));
+    let closed = snapshots();
     assert!(
         closed.0 > opened.0 && closed.1 > opened.1,
         "{closed:?} vs {opened:?}"
     );
-    let engine = sled_engine(dir.path(), &clock, 2);
-    assert_eq!((sled_snapshot_lsn(&log), sled_snapshot_lsn(&views)), closed);
+    let engine = refreshing_engine(dir.path(), &clock, 3, Some(10));
+    assert_eq!(snapshots(), closed);
     assert_eq!(engine.view(None).unwrap().dump().unwrap(), dump);
     assert_eq!(engine.stats().unwrap().open.views_events_applied, 0);
+
+    // A run that only reads does not refresh, whatever the threshold.
+    let _ = engine.view(None).unwrap().dump().unwrap();
+    engine.close().unwrap();
+    assert_eq!(snapshots(), closed);
 }

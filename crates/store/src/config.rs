@@ -122,14 +122,17 @@ pub struct SledOptions {
     /// Most events the background indexer may lag behind the log before appenders wait for it.
     /// Bounds memory and the catch-up work of the next open. Default 65,536.
     pub max_index_lag: usize,
-    /// Whether [`SledStore::close`](crate::SledStore::close) brings sled's page-table snapshot
-    /// up to date after closing (default `true`; the engine's `close` applies it to its read
-    /// models database too). sled writes that snapshot only while a
-    /// database opens, after reading every log segment written since the previous one; doing
-    /// it at a clean close keeps the next open from growing with what this run wrote, at the
-    /// price of a close that takes as long as that open would have, and holds the directory's
-    /// lock meanwhile (a process taking the directory over waits for it).
-    pub page_table_snapshot_on_close: bool,
+    /// When [`SledStore::close`](crate::SledStore::close) brings sled's page-table snapshot up
+    /// to date: after a run that wrote at least this many events (default `Some(10_000)`;
+    /// `None`: never). The engine's `close` applies the same rule to its read-models database,
+    /// counting the events it projected. sled writes that snapshot only while a database
+    /// opens, after reading every log segment written since the previous one; doing it at a
+    /// clean close keeps the next open from growing with what this run wrote. The price is a
+    /// close that takes as long as that open would have (it also loads the page table, which
+    /// grows with the database), holding the directory's lock meanwhile: a process taking the
+    /// directory over waits for it. Below the threshold the next open's extra reading is a
+    /// few megabytes, less than the refresh would cost.
+    pub page_table_refresh_min_events: Option<u64>,
 }
 
 impl Default for SledOptions {
@@ -138,7 +141,7 @@ impl Default for SledOptions {
             cache_capacity_bytes: 48 * 1024 * 1024,
             flush_every_ms: 500,
             max_index_lag: 65_536,
-            page_table_snapshot_on_close: true,
+            page_table_refresh_min_events: Some(10_000),
         }
     }
 }

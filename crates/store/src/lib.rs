@@ -115,9 +115,9 @@
 //! events), so the default keeps a 1M-event log under 256 MiB resident; that table, and so
 //! resident memory after open, grows with the log. sled persists the table as a snapshot only
 //! while a database opens, after reading every log segment written since the previous
-//! snapshot; [`SledStore::close`] therefore refreshes it ([`page_table::refresh`], on by
-//! default through `SledOptions::page_table_snapshot_on_close`), so the open after a clean
-//! close reads the snapshot and not what the last run wrote. After a crash the next open
+//! snapshot; [`SledStore::close`] therefore refreshes it ([`page_table::refresh`]) after a
+//! run that wrote more than `SledOptions::page_table_refresh_min_events` (default 10,000), so
+//! the open after a clean close reads the snapshot and not what the last run wrote. After a crash the next open
 //! reads those segments, as any sled recovery does. The writer's stream
 //! caches and the readers' name cache are bounded and rebuilt on demand; the derived-index tail
 //! is bounded by `max_index_lag`. Reads are paged (`max_page_size`), subscriptions buffer at

@@ -230,19 +230,34 @@ fn fill(store: &SledStore, from: u128, to: u128) {
 #[test]
 fn a_clean_close_brings_sleds_page_table_snapshot_up_to_date() {
     let dir = tempfile::tempdir().unwrap();
-    let mut without = config();
-    without.sled.page_table_snapshot_on_close = false;
+    let with = |min: Option<u64>| {
+        let mut c = config();
+        c.sled.page_table_refresh_min_events = min;
+        c
+    };
+    assert_eq!(
+        config().sled.page_table_refresh_min_events,
+        Some(10_000),
+        "the default"
+    );
 
     // Without the refresh, the snapshot stays where the open left it: the next open reads
     // everything written since.
-    let store = SledStore::open(dir.path(), without.clone()).unwrap();
+    let store = SledStore::open(dir.path(), with(None)).unwrap();
     let at_open = snapshot_lsn(dir.path());
-    fill(&store, 0, 2_000);
+    fill(&store, 0, 1_000);
     store.close().unwrap();
     assert_eq!(snapshot_lsn(dir.path()), at_open);
 
-    // With it (the default), the close writes a snapshot covering this run's writes.
-    let store = SledStore::open(dir.path(), config()).unwrap();
+    // Nor after a run that wrote less than the threshold.
+    let store = SledStore::open(dir.path(), with(Some(1_001))).unwrap();
+    let at_open = snapshot_lsn(dir.path());
+    fill(&store, 1_000, 2_000);
+    store.close().unwrap();
+    assert_eq!(snapshot_lsn(dir.path()), at_open);
+
+    // At the threshold, the close writes a snapshot covering this run's writes.
+    let store = SledStore::open(dir.path(), with(Some(2_000))).unwrap();
     let at_open = snapshot_lsn(dir.path()).expect("sled writes one at open");
     fill(&store, 2_000, 4_000);
     store.close().unwrap();

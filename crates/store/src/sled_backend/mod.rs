@@ -87,6 +87,8 @@ pub(crate) struct Core {
     durable_cond: Condvar,
     /// Last position inserted into sled (not necessarily durable or visible).
     written: AtomicU64,
+    /// The head when the store opened: `written` minus this is what this run wrote.
+    opened_head: u64,
     /// Appends between entering `append` and asking for durability (group-commit gathering).
     in_flight: AtomicUsize,
     stats: Counters,
@@ -167,20 +169,22 @@ impl SledStore {
 
     /// Closes the store: waits for in-flight appends, makes everything durable, finishes the
     /// derived indexes (so the next open has nothing to catch up), and releases the directory.
-    /// With [`SledOptions::page_table_snapshot_on_close`](crate::SledOptions) (the default) it
-    /// then brings sled's page-table snapshot up to date ([`page_table::refresh`]), so that
-    /// the next open reads the snapshot instead of every log segment written since this
-    /// store opened. That step cannot fail the close: everything is durable before it, and
+    /// After a run that wrote at least
+    /// [`SledOptions::page_table_refresh_min_events`](crate::SledOptions) events it then brings
+    /// sled's page-table snapshot up to date ([`page_table::refresh`]), so that the next open
+    /// reads the snapshot instead of every log segment written since this store opened. That step cannot fail the close: everything is durable before it, and
     /// whatever stops it (say, an I/O error while sled reads its log) is met again, and
     /// reported, by the next open. A dropped store skips that step.
     pub fn close(mut self) -> Result<(), StoreError> {
         self.shutdown()?;
-        let refresh = self
-            .core
-            .config
-            .sled
-            .page_table_snapshot_on_close
-            .then(|| sled_config(&self.core.path, &self.core.config));
+        let core = &self.core;
+        let written = core
+            .written
+            .load(Ordering::Acquire)
+            .saturating_sub(core.opened_head);
+        let refresh =
+            page_table::worth_refreshing(core.config.sled.page_table_refresh_min_events, written)
+                .then(|| sled_config(&core.path, &core.config));
         drop(self);
         if let Some(config) = refresh {
             // Best effort, see above.
@@ -451,6 +455,7 @@ impl Core {
             }),
             durable_cond: Condvar::new(),
             written: AtomicU64::new(head),
+            opened_head: head,
             in_flight: AtomicUsize::new(0),
             stats: Counters::default(),
             indexed: AtomicU64::new(0),

@@ -35,6 +35,12 @@ fn is_lock_error(e: &std::io::Error) -> bool {
     e.to_string().contains("could not acquire lock")
 }
 
+/// Whether a run that wrote `written` events should refresh the snapshot at its close, under
+/// the threshold `min_events` (`None`: never).
+pub fn worth_refreshing(min_events: Option<u64>, written: u64) -> bool {
+    min_events.is_some_and(|min| written >= min)
+}
+
 /// What [`refresh`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refresh {

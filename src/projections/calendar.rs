@@ -4,9 +4,9 @@
 
 use super::get_view;
 use super::keys;
-use super::queue::{Cursor, Page};
+use super::queue::{Cursor, Page, page_size};
 use super::view::RecordView;
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 use crate::kv::Kv;
 use crate::numbers::HumanNumber;
 use crate::record::{RecordRef, RecordStatus};
@@ -143,13 +143,7 @@ pub(crate) fn calendar(
     policy: &Policy,
     max_page: usize,
 ) -> Result<Page<CalendarEntry>> {
-    let limit = query.limit.unwrap_or(max_page);
-    if limit == 0 || limit > max_page {
-        return Err(EngineError::LimitExceeded {
-            what: "calendar page size".to_owned(),
-            limit: max_page as u64,
-        });
-    }
+    let limit = page_size(query.limit, max_page, "calendar")?;
     let mut from = vec![b'C'];
     if let Some(cursor) = &query.cursor {
         from.extend_from_slice(&cursor.decode_as(CALENDAR_KEY_LEN, "a calendar query")?);

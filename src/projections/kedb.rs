@@ -2,7 +2,7 @@
 
 use super::get_view;
 use super::keys;
-use super::queue::{Cursor, Page};
+use super::queue::{Cursor, Page, page_size};
 use super::view::RecordView;
 use crate::error::{EngineError, Result};
 use crate::kv::{Kv, prefix_end};
@@ -119,13 +119,7 @@ fn sort_key(e: &KnownErrorEntry) -> [u8; KEDB_CURSOR_LEN] {
 
 /// Searches the KEDB: one page of the matching known errors, best first.
 pub(crate) fn search(kv: &dyn Kv, q: &KedbQuery, max_page: usize) -> Result<Page<KnownErrorEntry>> {
-    let limit = q.limit.unwrap_or(max_page);
-    if limit == 0 || limit > max_page {
-        return Err(EngineError::LimitExceeded {
-            what: "KEDB page size".to_owned(),
-            limit: max_page as u64,
-        });
-    }
+    let limit = page_size(q.limit, max_page, "KEDB")?;
     let after = match &q.cursor {
         Some(c) => Some(c.decode_as(KEDB_CURSOR_LEN, "a KEDB search")?),
         None => None,

@@ -200,6 +200,18 @@ impl Cursor {
     }
 }
 
+/// The page size asked for (`None`: the default, `max_page`), checked against `max_page`.
+pub(crate) fn page_size(asked: Option<usize>, max_page: usize, what: &str) -> Result<usize> {
+    let limit = asked.unwrap_or(max_page);
+    if limit == 0 || limit > max_page {
+        return Err(EngineError::LimitExceeded {
+            what: format!("{what} page size"),
+            limit: max_page as u64,
+        });
+    }
+    Ok(limit)
+}
+
 /// One page of results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
@@ -240,12 +252,7 @@ pub(crate) fn query(
     max_page: usize,
     max_scan: usize,
 ) -> Result<Page<RecordView>> {
-    if filter.limit == 0 || filter.limit > max_page {
-        return Err(EngineError::LimitExceeded {
-            what: "queue page size".to_owned(),
-            limit: max_page as u64,
-        });
-    }
+    page_size(Some(filter.limit), max_page, "queue")?;
     let kind = filter.kind;
     for s in &filter.statuses {
         if s.kind() != kind {

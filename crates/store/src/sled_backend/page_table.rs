@@ -56,20 +56,12 @@ pub enum Refresh {
 /// data. Its cost is what the next open would otherwise have paid.
 pub fn refresh(config: &sled::Config) -> Result<Refresh, StoreError> {
     let started = Instant::now();
-    let deadline = started + LOCK_WAIT;
-    loop {
-        match config.open() {
-            Ok(db) => {
-                drop(db);
-                return Ok(Refresh::Written(started.elapsed()));
-            }
-            Err(sled::Error::Io(e)) if is_lock_error(&e) => {
-                if Instant::now() >= deadline {
-                    return Ok(Refresh::StillOpen);
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => return Err(e.into()),
+    match open_db(config) {
+        Ok(db) => {
+            drop(db);
+            Ok(Refresh::Written(started.elapsed()))
         }
+        Err(StoreError::Io(e)) if is_lock_error(&e) => Ok(Refresh::StillOpen),
+        Err(e) => Err(e),
     }
 }

@@ -29,14 +29,14 @@ use uuid::Uuid;
 use crate::types::NewEvent;
 
 /// The record format this crate writes and reads.
-pub(crate) const RECORD_FORMAT: u8 = 1;
+pub const RECORD_FORMAT: u8 = 1;
 
 const FLAG_CORRELATION: u8 = 1;
 const FLAG_CAUSATION: u8 = 2;
 
 /// The fields the store assigns to a record.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Assigned<'a> {
+pub struct Assigned<'a> {
     pub position: u64,
     pub sid: u64,
     pub version: u64,
@@ -47,7 +47,7 @@ pub(crate) struct Assigned<'a> {
 
 /// A record decoded in place (borrowing the stored bytes).
 #[derive(Debug, Clone)]
-pub(crate) struct Record<'a> {
+pub struct Record<'a> {
     pub position: u64,
     pub sid: u64,
     pub version: u64,
@@ -65,7 +65,7 @@ pub(crate) struct Record<'a> {
 }
 
 /// Appends the encoding of `event` with `assigned` fields to `buf`; returns the checksum.
-pub(crate) fn encode_record(buf: &mut Vec<u8>, assigned: &Assigned<'_>, event: &NewEvent) -> u32 {
+pub fn encode_record(buf: &mut Vec<u8>, assigned: &Assigned<'_>, event: &NewEvent) -> u32 {
     let start = buf.len();
     buf.push(RECORD_FORMAT);
     put_varint(buf, assigned.position);
@@ -101,7 +101,7 @@ pub(crate) fn encode_record(buf: &mut Vec<u8>, assigned: &Assigned<'_>, event: &
 }
 
 /// Decodes a record, verifying its checksum first.
-pub(crate) fn decode_record(bytes: &[u8]) -> Result<Record<'_>, String> {
+pub fn decode_record(bytes: &[u8]) -> Result<Record<'_>, String> {
     if bytes.len() < 5 {
         return Err(format!("record too short ({} bytes)", bytes.len()));
     }
@@ -173,7 +173,7 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<Record<'_>, String> {
     })
 }
 
-pub(crate) fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+pub fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         buf.push((v as u8) | 0x80);
         v >>= 7;
@@ -182,7 +182,7 @@ pub(crate) fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Reads a varint that must span the whole slice (index values).
-pub(crate) fn read_varint_exact(bytes: &[u8]) -> Result<u64, String> {
+pub fn read_varint_exact(bytes: &[u8]) -> Result<u64, String> {
     let mut r = Reader { bytes, at: 0 };
     let v = r.varint()?;
     if r.at != bytes.len() {
@@ -267,7 +267,7 @@ impl<'a> Reader<'a> {
 
 impl Record<'_> {
     /// Builds the public event (payload copied out of the stored bytes).
-    pub(crate) fn to_stored(&self, stream: crate::types::StreamId) -> crate::types::StoredEvent {
+    pub fn to_stored(&self, stream: crate::types::StreamId) -> crate::types::StoredEvent {
         crate::types::StoredEvent {
             position: crate::types::Position(self.position),
             stream,

@@ -144,9 +144,29 @@ pub enum StoreError {
     /// The configuration is inconsistent.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
-    /// The storage engine (sled) reported an error.
+    /// The storage engine reported an error.
     #[error("storage engine error: {0}")]
     Backend(String),
+    /// A unit of work was rolled back (an inner unit failed) and nothing of it was committed.
+    #[error("the unit of work was rolled back; nothing of it was stored")]
+    RolledBack,
+    /// The backend cannot do what was asked.
+    #[error("not supported: {0}")]
+    Unsupported(String),
+    /// The database is held by another process (opened for writing elsewhere).
+    #[error("{path} is in use by another process; stop it, or open the copy read-only")]
+    Locked {
+        /// The file or directory that is locked.
+        path: std::path::PathBuf,
+    },
+    /// A database written by a newer opsledger (or not an opsledger database at all).
+    #[error("{path}: {reason}")]
+    Incompatible {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+    },
     /// An operating-system I/O error (fsync, files).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),

@@ -8,7 +8,7 @@ use crate::types::{AppendOutcome, AppendRequest, ExpectedVersion, Position, Stre
 use crate::upcast::Upcasters;
 
 /// Checks every limit and shape rule before anything is looked up or written.
-pub(crate) fn validate_requests(
+pub fn validate_requests(
     requests: &[AppendRequest],
     limits: &StoreLimits,
     upcasters: &Upcasters,
@@ -96,7 +96,7 @@ pub(crate) fn validate_requests(
 
 /// Where an event id of a new event is already stored.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Existing {
+pub struct Existing {
     pub position: u64,
     /// Whether it is stored in the stream being appended to.
     pub same_stream: bool,
@@ -105,7 +105,7 @@ pub(crate) struct Existing {
 
 /// What to do with one stream's part of an append.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum PartPlan {
+pub enum PartPlan {
     /// Check passed, ids are new: write.
     Write,
     /// Exact retry of stored events: write nothing, answer with the original outcome.
@@ -120,7 +120,7 @@ pub(crate) enum PartPlan {
 ///    elsewhere; this store keeps a permanent id index, so the check is exact in every mode,
 ///    `Any` included).
 /// 3. No stored id: the ordinary expected-version check.
-pub(crate) fn classify(
+pub fn classify(
     stream: &StreamId,
     expected: ExpectedVersion,
     current: Version,
@@ -173,7 +173,7 @@ fn exact_retry(expected: ExpectedVersion, existing: &[Option<Existing>]) -> Opti
 
 /// Combines the per-part plans: all duplicates, all writes, or an error for a mix (a retry
 /// cannot be partly new).
-pub(crate) fn combine(
+pub fn combine(
     requests: &[AppendRequest],
     plans: &[PartPlan],
 ) -> Result<Option<Vec<AppendOutcome>>, StoreError> {

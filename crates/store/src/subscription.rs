@@ -25,21 +25,21 @@ struct NotifyState {
 
 /// Publishes the visible head and wakes sleepers.
 #[derive(Debug, Default)]
-pub(crate) struct Notifier {
+pub struct Notifier {
     state: Mutex<NotifyState>,
     cond: Condvar,
     /// Mirror of `state.visible` for lock-free reads on the hot read path.
     visible: AtomicU64,
 }
 
-pub(crate) enum Wait {
+pub enum Wait {
     Advanced,
     TimedOut,
     Closed,
 }
 
 impl Notifier {
-    pub(crate) fn new(visible: u64) -> Self {
+    pub fn new(visible: u64) -> Self {
         let n = Self::default();
         n.state.lock().visible = visible;
         n.visible.store(visible, Ordering::Release);
@@ -47,12 +47,12 @@ impl Notifier {
     }
 
     /// The highest position readers may see.
-    pub(crate) fn visible(&self) -> u64 {
+    pub fn visible(&self) -> u64 {
         self.visible.load(Ordering::Acquire)
     }
 
     /// Makes everything up to `position` visible (never moves backwards).
-    pub(crate) fn publish(&self, position: u64) {
+    pub fn publish(&self, position: u64) {
         let mut s = self.state.lock();
         if position > s.visible {
             s.visible = position;
@@ -62,14 +62,14 @@ impl Notifier {
     }
 
     /// Wakes every sleeper for good.
-    pub(crate) fn close(&self) {
+    pub fn close(&self) {
         let mut s = self.state.lock();
         s.closed = true;
         self.cond.notify_all();
     }
 
     /// Sleeps until the visible head passes `after`, the deadline passes or the store closes.
-    pub(crate) fn wait_beyond(&self, after: u64, deadline: Option<Instant>) -> Wait {
+    pub fn wait_beyond(&self, after: u64, deadline: Option<Instant>) -> Wait {
         let mut s = self.state.lock();
         loop {
             if s.visible > after {
@@ -95,7 +95,7 @@ impl Notifier {
 }
 
 /// What a subscription reads from: a backend's visible log.
-pub(crate) trait LogSource: Send + Sync {
+pub trait LogSource: Send + Sync {
     /// Up to `max` visible events from position `from` (inclusive), dense and in order.
     fn read_page(&self, from: u64, max: usize) -> Result<Vec<StoredEvent>, StoreError>;
 }
@@ -153,7 +153,7 @@ impl Iterator for Subscription {
 }
 
 impl Subscription {
-    pub(crate) fn new(
+    pub fn new(
         source: Weak<dyn LogSource>,
         notifier: std::sync::Arc<Notifier>,
         after: Position,

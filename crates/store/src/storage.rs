@@ -1,0 +1,188 @@
+//! A backend as the engine sees it: the log, the derived key-value spaces beside it, and units
+//! of work that commit both together.
+//!
+//! A backend crate implements [`Storage`] (and [`EventStore`] for its log), runs the exported
+//! contract suite ([`crate::contract`]) unchanged, and is handed to the engine's builder.
+
+use std::path::Path;
+
+use crate::error::StoreError;
+use crate::kv::{Kv, MemoryKv};
+use crate::memory::MemoryStore;
+use crate::store::EventStore;
+use std::sync::Arc;
+
+/// The derived key-value spaces a backend keeps beside its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Space {
+    /// Read models and their checkpoint: wiped and rebuilt from the log on demand.
+    Views,
+    /// Engine bookkeeping that survives a rebuild of the read models (schema marker, the
+    /// process managers' checkpoint).
+    Meta,
+    /// Snapshots of record states.
+    Snapshots,
+}
+
+impl Space {
+    /// Every space, in a fixed order.
+    pub const ALL: [Space; 3] = [Space::Views, Space::Meta, Space::Snapshots];
+
+    /// A short name (table and tree names are derived from it).
+    pub fn name(self) -> &'static str {
+        match self {
+            Space::Views => "views",
+            Space::Meta => "meta",
+            Space::Snapshots => "snapshots",
+        }
+    }
+}
+
+/// One unit of work of a backend that can commit several appends and space writes together.
+///
+/// Obtained from [`Storage::begin_unit`]. Every append and every write to a space made *by the
+/// calling thread* while the unit is open joins it; other threads do not see any of it until
+/// [`Unit::commit`] returns. Dropping a unit without committing rolls all of it back. Units
+/// nest: an inner unit joins the outer one, and rolling an inner unit back rolls the whole
+/// unit back (the outer commit then fails with [`StoreError::RolledBack`]).
+///
+/// Backends without transactions over log and spaces (memory, sled) hand out a unit that
+/// does nothing: each append and each write commits on its own, as it happens.
+pub struct Unit<'a> {
+    work: Option<Box<dyn UnitOfWork + 'a>>,
+}
+
+/// What a backend's unit does at its end.
+pub trait UnitOfWork {
+    /// Makes everything written in the unit durable per the durability mode and visible.
+    fn commit(self: Box<Self>) -> Result<(), StoreError>;
+    /// Discards everything written in the unit.
+    fn rollback(self: Box<Self>);
+}
+
+impl<'a> Unit<'a> {
+    /// A unit whose writes commit as they happen (backends without units).
+    pub fn immediate() -> Self {
+        Self { work: None }
+    }
+
+    /// A unit backed by a backend's transaction.
+    pub fn new(work: Box<dyn UnitOfWork + 'a>) -> Self {
+        Self { work: Some(work) }
+    }
+
+    /// Whether writes in this unit wait for [`Unit::commit`] (false: they are committed as
+    /// they happen, and nothing can be rolled back).
+    pub fn is_transactional(&self) -> bool {
+        self.work.is_some()
+    }
+
+    /// Commits the unit.
+    pub fn commit(mut self) -> Result<(), StoreError> {
+        match self.work.take() {
+            Some(work) => work.commit(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Unit<'_> {
+    fn drop(&mut self) {
+        if let Some(work) = self.work.take() {
+            work.rollback();
+        }
+    }
+}
+
+impl std::fmt::Debug for Unit<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unit")
+            .field("transactional", &self.is_transactional())
+            .finish()
+    }
+}
+
+/// A storage backend: an event log plus the derived spaces the engine keeps beside it.
+pub trait Storage: Send + Sync {
+    /// A short name of the backend for people (`sqlite`, `sled`, `memory`).
+    fn kind(&self) -> &'static str;
+
+    /// The event log.
+    fn log(&self) -> &dyn EventStore;
+
+    /// A derived key-value space.
+    fn space(&self, space: Space) -> Arc<dyn Kv>;
+
+    /// Starts a unit of work on the calling thread (see [`Unit`]).
+    fn begin_unit(&self) -> Result<Unit<'_>, StoreError>;
+
+    /// Makes every acknowledged append and every space write durable now.
+    fn flush(&self) -> Result<(), StoreError>;
+
+    /// Flushes and releases the backend. `events_projected` is how many events the engine
+    /// projected into the spaces since it opened (a backend may use it to decide how much
+    /// housekeeping a close is worth).
+    fn close(self: Box<Self>, events_projected: u64) -> Result<(), StoreError>;
+
+    /// Writes a consistent copy of everything (log and spaces) to `to`, a directory that must
+    /// not exist yet, while the backend stays in use. Opening that directory gives the same
+    /// log. Backends that cannot do it answer [`StoreError::Unsupported`].
+    fn backup(&self, to: &Path) -> Result<(), StoreError> {
+        let _ = to;
+        Err(StoreError::Unsupported(format!(
+            "online backup of a {} store",
+            self.kind()
+        )))
+    }
+}
+
+/// The in-memory backend as a [`Storage`]: nothing survives the process.
+#[derive(Debug)]
+pub struct MemoryStorage {
+    log: MemoryStore,
+    spaces: [Arc<MemoryKv>; 3],
+}
+
+impl MemoryStorage {
+    /// An empty in-memory backend.
+    pub fn new(log: MemoryStore) -> Self {
+        Self {
+            log,
+            spaces: [
+                Arc::new(MemoryKv::new()),
+                Arc::new(MemoryKv::new()),
+                Arc::new(MemoryKv::new()),
+            ],
+        }
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    fn log(&self) -> &dyn EventStore {
+        &self.log
+    }
+
+    fn space(&self, space: Space) -> Arc<dyn Kv> {
+        let index = Space::ALL
+            .iter()
+            .position(|s| *s == space)
+            .unwrap_or_default();
+        self.spaces[index].clone()
+    }
+
+    fn begin_unit(&self) -> Result<Unit<'_>, StoreError> {
+        Ok(Unit::immediate())
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn close(self: Box<Self>, _events_projected: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

@@ -34,7 +34,8 @@ pub const RECORD_FORMAT: u8 = 1;
 const FLAG_CORRELATION: u8 = 1;
 const FLAG_CAUSATION: u8 = 2;
 
-/// The fields the store assigns to a record.
+/// The fields the store assigns to a record (named as in the format above).
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy)]
 pub struct Assigned<'a> {
     pub position: u64,
@@ -45,7 +46,8 @@ pub struct Assigned<'a> {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// A record decoded in place (borrowing the stored bytes).
+/// A record decoded in place (borrowing the stored bytes); fields as in the format above.
+#[allow(missing_docs)]
 #[derive(Debug, Clone)]
 pub struct Record<'a> {
     pub position: u64,
@@ -173,6 +175,7 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record<'_>, String> {
     })
 }
 
+/// Appends `v` as a LEB128 varint.
 pub fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         buf.push((v as u8) | 0x80);

@@ -178,16 +178,3 @@ fn at_position(position: Option<Position>) -> String {
         None => String::new(),
     }
 }
-
-impl From<sled::Error> for StoreError {
-    fn from(err: sled::Error) -> Self {
-        match err {
-            sled::Error::Corruption { at, .. } => StoreError::Corrupt {
-                position: None,
-                reason: format!("storage engine reports corruption at {at:?}"),
-            },
-            sled::Error::Io(io) => StoreError::Io(io),
-            other => StoreError::Backend(other.to_string()),
-        }
-    }
-}

@@ -325,7 +325,8 @@ impl LogSource for MemInner {
     }
 }
 
-pub(crate) fn check_page(max: usize, config: &StoreConfig) -> Result<(), StoreError> {
+/// Refuses a read of more than the configured page size.
+pub fn check_page(max: usize, config: &StoreConfig) -> Result<(), StoreError> {
     if max > config.limits.max_page_size {
         return Err(StoreError::LimitExceeded {
             limit: Limit::PageSize,

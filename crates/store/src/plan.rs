@@ -97,9 +97,11 @@ pub fn validate_requests(
 /// Where an event id of a new event is already stored.
 #[derive(Debug, Clone, Copy)]
 pub struct Existing {
+    /// Its position.
     pub position: u64,
     /// Whether it is stored in the stream being appended to.
     pub same_stream: bool,
+    /// Its version in the stream it is stored in.
     pub version: u64,
 }
 

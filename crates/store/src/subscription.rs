@@ -32,13 +32,18 @@ pub struct Notifier {
     visible: AtomicU64,
 }
 
+/// How [`Notifier::wait_beyond`] ended.
 pub enum Wait {
+    /// The visible head passed the position.
     Advanced,
+    /// The deadline passed first.
     TimedOut,
+    /// The store closed.
     Closed,
 }
 
 impl Notifier {
+    /// A notifier whose visible head starts at `visible`.
     pub fn new(visible: u64) -> Self {
         let n = Self::default();
         n.state.lock().visible = visible;
@@ -153,6 +158,8 @@ impl Iterator for Subscription {
 }
 
 impl Subscription {
+    /// A subscription reading `source` in pages of `page` events from position `after + 1`,
+    /// sleeping on `notifier` once caught up.
     pub fn new(
         source: Weak<dyn LogSource>,
         notifier: std::sync::Arc<Notifier>,

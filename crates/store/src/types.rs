@@ -37,18 +37,20 @@ impl StreamId {
     }
 
     /// Wraps a name that was validated when it was first written (decode path).
-    pub(crate) fn from_trusted(name: Arc<str>) -> Self {
+    #[doc(hidden)]
+    pub fn from_trusted(name: Arc<str>) -> Self {
         Self(name)
     }
 
     /// The shared string, for interning without copying.
-    pub(crate) fn shared(&self) -> &Arc<str> {
+    pub fn shared(&self) -> &Arc<str> {
         &self.0
     }
 }
 
 /// Checks the stream-name rules of [`StreamId::new`].
-pub(crate) fn validate_stream_name(name: &str) -> Result<(), StoreError> {
+/// Checks a stream name against the [`StreamId`] rules.
+pub fn validate_stream_name(name: &str) -> Result<(), StoreError> {
     let reason = if name.is_empty() {
         "must not be empty"
     } else if name.len() > MAX_STREAM_ID_BYTES {

@@ -106,7 +106,7 @@ impl Upcasters {
 
     /// Lifts `event` to the latest schema version of its type (no-op for unknown types or when
     /// already current).
-    pub(crate) fn upcast(&self, event: &mut StoredEvent) -> Result<(), StoreError> {
+    pub fn upcast(&self, event: &mut StoredEvent) -> Result<(), StoreError> {
         let Some(chain) = self.chains.get(&event.event_type) else {
             return Ok(());
         };
@@ -148,7 +148,8 @@ impl Upcasters {
         Ok(())
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    /// Whether no upcaster is registered.
+    pub fn is_empty(&self) -> bool {
         self.chains.is_empty()
     }
 }

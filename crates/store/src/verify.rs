@@ -60,7 +60,8 @@ impl VerifyReport {
         self.fault_count == 0
     }
 
-    pub(crate) fn fault(&mut self, position: Option<u64>, kind: FaultKind, detail: String) {
+    /// Records a fault (the first `MAX_REPORTED_FAULTS` are kept with their detail).
+    pub fn fault(&mut self, position: Option<u64>, kind: FaultKind, detail: String) {
         self.fault_count += 1;
         if self.faults.len() < MAX_REPORTED_FAULTS {
             self.faults.push(VerifyFault {

@@ -8,8 +8,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use common::*;
+use opsledger_store_sled::SledStore;
 use opsledger_store::{
-    Durability, EventStore, ExpectedVersion, FaultKind, Position, SledStore, StoreConfig,
+    Durability, EventStore, ExpectedVersion, FaultKind, Position, StoreConfig,
     StoreError, StoredEvent, Version,
 };
 

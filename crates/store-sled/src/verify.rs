@@ -8,11 +8,12 @@ use std::collections::{BTreeSet, HashMap};
 
 use uuid::Uuid;
 
-use super::{Core, keys};
-use crate::codec::{self, Record};
-use crate::error::StoreError;
-use crate::types::Position;
-use crate::verify::{FaultKind, VerifyReport};
+use crate::keys;
+use crate::store::Core;
+use opsledger_store::codec::{self, Record};
+use opsledger_store::StoreError;
+use opsledger_store::Position;
+use opsledger_store::{FaultKind, VerifyReport};
 
 impl Core {
     pub(super) fn verify(&self) -> Result<VerifyReport, StoreError> {
@@ -21,7 +22,7 @@ impl Core {
             head: Position(head),
             ..Default::default()
         };
-        if self.tree.get(keys::FORMAT_KEY)?.as_deref() != Some(keys::FORMAT_VALUE) {
+        if self.tree.get(keys::FORMAT_KEY).map_err(crate::sled_error)?.as_deref() != Some(keys::FORMAT_VALUE) {
             report.fault(
                 None,
                 FaultKind::Metadata,
@@ -126,7 +127,7 @@ impl Core {
         }
         Ok(self
             .tree
-            .get(keys::id(id))?
+            .get(keys::id(id)).map_err(crate::sled_error)?
             .and_then(|v| codec::read_varint_exact(&v).ok()))
     }
 
@@ -141,7 +142,7 @@ impl Core {
         }
         Ok(self
             .tree
-            .get(keys::stream(sid, version))?
+            .get(keys::stream(sid, version)).map_err(crate::sled_error)?
             .and_then(|v| codec::read_varint_exact(&v).ok()))
     }
 
@@ -157,7 +158,7 @@ impl Core {
             Some(p) => {
                 let same_id = self
                     .tree
-                    .get(keys::event(p))?
+                    .get(keys::event(p)).map_err(crate::sled_error)?
                     .and_then(|b| {
                         codec::decode_record(&b)
                             .ok()
@@ -200,7 +201,7 @@ impl Core {
                 Some(s) => Some(s),
                 None => self
                     .tree
-                    .get(keys::name(name))?
+                    .get(keys::name(name)).map_err(crate::sled_error)?
                     .and_then(|v| codec::read_varint_exact(&v).ok()),
             };
             if by_name != Some(record.sid) {
@@ -214,7 +215,7 @@ impl Core {
                 Some(n) => Some(n.to_string()),
                 None => self
                     .tree
-                    .get(keys::number(record.sid))?
+                    .get(keys::number(record.sid)).map_err(crate::sled_error)?
                     .map(|v| String::from_utf8_lossy(&v).into_owned()),
             };
             if by_sid.as_deref() != Some(name) {
@@ -236,14 +237,14 @@ impl Core {
         unreadable: &BTreeSet<u64>,
     ) -> Result<(), StoreError> {
         let record_at = |p: u64| -> Result<Option<(u64, u64, Uuid)>, StoreError> {
-            Ok(self.tree.get(keys::event(p))?.and_then(|b| {
+            Ok(self.tree.get(keys::event(p)).map_err(crate::sled_error)?.and_then(|b| {
                 codec::decode_record(&b)
                     .ok()
                     .map(|r| (r.sid, r.version, r.event_id))
             }))
         };
         for kv in self.tree.scan_prefix([keys::STREAM]) {
-            let (k, v) = kv?;
+            let (k, v) = kv.map_err(crate::sled_error)?;
             report.index_entries_checked += 1;
             let (Some((sid, version)), Ok(p)) =
                 (keys::stream_parts(&k), codec::read_varint_exact(&v))
@@ -269,7 +270,7 @@ impl Core {
             }
         }
         for kv in self.tree.scan_prefix([keys::ID]) {
-            let (k, v) = kv?;
+            let (k, v) = kv.map_err(crate::sled_error)?;
             report.index_entries_checked += 1;
             let id = (k.len() == 17)
                 .then(|| Uuid::from_slice(&k[1..]).ok())
@@ -292,7 +293,7 @@ impl Core {
         }
         let next_sid = self.writer.lock().next_sid;
         for kv in self.tree.scan_prefix([keys::NUMBER]) {
-            let (k, _) = kv?;
+            let (k, _) = kv.map_err(crate::sled_error)?;
             report.index_entries_checked += 1;
             match keys::be_u64(&k, 1) {
                 Some(sid) if k.len() == 9 && versions.contains_key(&sid) => {}

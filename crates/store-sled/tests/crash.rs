@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
+use opsledger_store_sled::SledStore;
 use opsledger_store::{
-    Durability, EventStore, ExpectedVersion, NewEvent, Position, SledStore, StoreConfig, Version,
+    Durability, EventStore, ExpectedVersion, NewEvent, Position, StoreConfig, Version,
 };
 
 const CHILD_ENV: &str = "OPSLEDGER_CRASH_CHILD";

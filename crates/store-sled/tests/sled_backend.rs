@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use opsledger_store_sled::{SledOptions, SledStore};
 use opsledger_store::{
-    Durability, EventStore, ExpectedVersion, ManualClock, Position, SledStore, StoreConfig,
+    Durability, EventStore, ExpectedVersion, ManualClock, Position, StoreConfig,
     StoreError, Upcasters, Version,
 };
 
@@ -230,34 +231,33 @@ fn fill(store: &SledStore, from: u128, to: u128) {
 #[test]
 fn a_clean_close_brings_sleds_page_table_snapshot_up_to_date() {
     let dir = tempfile::tempdir().unwrap();
-    let with = |min: Option<u64>| {
-        let mut c = config();
-        c.sled.page_table_refresh_min_events = min;
-        c
+    let with = |min: Option<u64>| SledOptions {
+        page_table_refresh_min_events: min,
+        ..SledOptions::default()
     };
     assert_eq!(
-        config().sled.page_table_refresh_min_events,
+        SledOptions::default().page_table_refresh_min_events,
         Some(10_000),
         "the default"
     );
 
     // Without the refresh, the snapshot stays where the open left it: the next open reads
     // everything written since.
-    let store = SledStore::open(dir.path(), with(None)).unwrap();
+    let store = SledStore::open_with(dir.path(), config(), with(None)).unwrap();
     let at_open = snapshot_lsn(dir.path());
     fill(&store, 0, 1_000);
     store.close().unwrap();
     assert_eq!(snapshot_lsn(dir.path()), at_open);
 
     // Nor after a run that wrote less than the threshold.
-    let store = SledStore::open(dir.path(), with(Some(1_001))).unwrap();
+    let store = SledStore::open_with(dir.path(), config(), with(Some(1_001))).unwrap();
     let at_open = snapshot_lsn(dir.path());
     fill(&store, 1_000, 2_000);
     store.close().unwrap();
     assert_eq!(snapshot_lsn(dir.path()), at_open);
 
     // At the threshold, the close writes a snapshot covering this run's writes.
-    let store = SledStore::open(dir.path(), with(Some(2_000))).unwrap();
+    let store = SledStore::open_with(dir.path(), config(), with(Some(2_000))).unwrap();
     let at_open = snapshot_lsn(dir.path()).expect("sled writes one at open");
     fill(&store, 2_000, 4_000);
     store.close().unwrap();
@@ -278,7 +278,7 @@ fn a_clean_close_brings_sleds_page_table_snapshot_up_to_date() {
 
 #[test]
 fn a_refresh_leaves_a_database_that_is_still_open_alone() {
-    use opsledger_store::page_table::{Refresh, refresh};
+    use opsledger_store_sled::page_table::{Refresh, refresh};
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path(), config()).unwrap();
     fill(&store, 0, 100);

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::StoreError;
+use opsledger_store::StoreError;
 
 /// How long an open waits for a database lock still held by this process's previous handle.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
@@ -26,7 +26,7 @@ pub fn open_db(config: &sled::Config) -> Result<sled::Db, StoreError> {
             Err(sled::Error::Io(e)) if is_lock_error(&e) && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            other => return Ok(other?),
+            other => return Ok(other.map_err(crate::sled_error)?),
         }
     }
 }

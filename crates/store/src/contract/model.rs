@@ -1,15 +1,62 @@
-//! Model-based test: random sequences of appends (single and multi-stream, every expected
-//! version, fresh and reused event ids, exact retries), reads and close+reopen, run against a
-//! plain `Vec` model that implements the rules independently. Both backends.
+//! Model-based check: random sequences of appends (single and multi-stream, every expected
+//! version, fresh and reused event ids, exact retries), reads and close + reopen, run against a
+//! plain `Vec` model that implements the rules independently.
 
-mod common;
+use std::path::{Path, PathBuf};
 
-use common::*;
-use opsledger_store::{
-    AppendOutcome, AppendRequest, Durability, EventStore, ExpectedVersion, MemoryStore, Position,
-    SledStore, StoreConfig, StoreError, StoredEvent, Version,
-};
 use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+use super::{ev, stream};
+use crate::{
+    AppendOutcome, AppendRequest, Durability, EventStore, ExpectedVersion, Position, StoreConfig,
+    StoreError, StoredEvent, Version,
+};
+
+/// Opens the store kept in a directory (called again on the same directory for a reopen).
+pub type Open = dyn Fn(&Path, StoreConfig) -> Box<dyn EventStore>;
+
+/// Runs `cases` random operation sequences against `open`, failing (with the shrunk sequence)
+/// at the first disagreement with the model. Without `reopens` (a backend that keeps nothing)
+/// the sequences' reopen steps only check the head.
+pub fn check(cases: u32, reopens: bool, open: &Open) {
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&prop::collection::vec(op(), 1..40), |ops| {
+        run(ops, reopens, open);
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("the store disagrees with the model: {e}");
+    }
+}
+
+/// A directory removed on drop (the suite does not depend on `tempfile`).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "opsledger-model-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("a temporary directory");
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 enum Exp {
@@ -167,7 +214,7 @@ impl Model {
     }
 }
 
-fn name(s: u8) -> opsledger_store::StreamId {
+fn name(s: u8) -> crate::StreamId {
     stream(&format!("stream-{s}"))
 }
 
@@ -178,17 +225,10 @@ fn summarize(events: &[StoredEvent]) -> Vec<(u64, String, u64, uuid::Uuid)> {
         .collect()
 }
 
-fn run(ops: Vec<Op>, sled: bool) {
-    let dir = tempfile::tempdir().unwrap();
+fn run(ops: Vec<Op>, reopens: bool, open: &Open) {
+    let dir = TempDir::new();
     let config = || StoreConfig::default().with_durability(Durability::Buffered);
-    let open = || -> Box<dyn EventStore> {
-        if sled {
-            Box::new(SledStore::open(dir.path(), config()).unwrap())
-        } else {
-            Box::new(MemoryStore::new(config()).unwrap())
-        }
-    };
-    let mut store = open();
+    let mut store = open(&dir.0, config());
     let mut model = Model::default();
     let mut submitted: Vec<u128> = Vec::new();
     let mut next_id = 1u128;
@@ -270,9 +310,9 @@ fn run(ops: Vec<Op>, sled: bool) {
                 continue;
             }
             Op::Reopen => {
-                if sled {
+                if reopens {
                     drop(store);
-                    store = open();
+                    store = open(&dir.0, config());
                 }
                 assert_eq!(store.head().unwrap(), Position(model.log.len() as u64));
                 continue;
@@ -304,18 +344,3 @@ fn run(ops: Vec<Op>, sled: bool) {
     assert!(report.is_clean(), "{:?}", report.faults);
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
-    #[test]
-    fn memory_backend_matches_the_model(ops in prop::collection::vec(op(), 1..40)) {
-        run(ops, false);
-    }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
-    #[test]
-    fn sled_backend_matches_the_model_across_reopens(ops in prop::collection::vec(op(), 1..40)) {
-        run(ops, true);
-    }
-}

@@ -1,12 +1,6 @@
 //! The sled backend (`sled = "=0.34.7"`). Layout, write path and durability are described in
 //! the crate documentation; this module is the implementation.
 
-mod keys;
-mod mark;
-pub mod page_table;
-mod tail;
-mod verify;
-
 use std::collections::HashMap;
 use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -20,19 +14,20 @@ use chrono::{DateTime, Utc};
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 use uuid::Uuid;
 
-use crate::codec::{self, Assigned};
-use crate::config::{Durability, StoreConfig};
-use crate::error::StoreError;
-use crate::hash::NumberMap;
-use crate::memory::check_page;
-use crate::plan::{self, Existing};
-use crate::store::EventStore;
-use crate::subscription::{LogSource, Notifier, Subscription};
-use crate::types::{
+use opsledger_store::codec::{self, Assigned};
+use opsledger_store::hash::NumberMap;
+use opsledger_store::plan::{self, Existing};
+use opsledger_store::subscription::{LogSource, Notifier, Subscription};
+use opsledger_store::{
+    Durability, EventStore, StoreConfig, StoreError, check_page,
+
     AppendOutcome, AppendRequest, Position, StoredEvent, StreamId, Version, validate_stream_name,
 };
-use crate::verify::VerifyReport;
-use tail::{Tail, TailEntry};
+use opsledger_store::VerifyReport;
+
+use crate::options::SledOptions;
+use crate::tail::{Tail, TailEntry};
+use crate::{keys, mark, page_table};
 
 /// sled segment size. Fixed per database (sled refuses to reopen with another), and large
 /// enough that no tree node reaches sled's blob threshold (a quarter segment): blob files are
@@ -74,40 +69,41 @@ impl std::fmt::Debug for SledStore {
 
 /// State shared by the store handle, the indexer thread and (weakly) subscriptions.
 pub(crate) struct Core {
-    path: PathBuf,
-    db: sled::Db,
-    tree: sled::Tree,
+    pub(crate) path: PathBuf,
+    pub(crate) db: sled::Db,
+    pub(crate) tree: sled::Tree,
     /// sled's log file, for the fdatasync that sled's own flush does not do.
-    log_file: File,
-    config: StoreConfig,
-    writer: Mutex<Writer>,
-    tail: RwLock<Tail>,
-    notifier: Arc<Notifier>,
+    pub(crate) log_file: File,
+    pub(crate) config: StoreConfig,
+    pub(crate) options: SledOptions,
+    pub(crate) writer: Mutex<Writer>,
+    pub(crate) tail: RwLock<Tail>,
+    pub(crate) notifier: Arc<Notifier>,
     durable: Mutex<DurableState>,
-    durable_cond: Condvar,
+    pub(crate) durable_cond: Condvar,
     /// Last position inserted into sled (not necessarily durable or visible).
-    written: AtomicU64,
+    pub(crate) written: AtomicU64,
     /// The head when the store opened: `written` minus this is what this run wrote.
-    opened_head: u64,
+    pub(crate) opened_head: u64,
     /// Appends between entering `append` and asking for durability (group-commit gathering).
-    in_flight: AtomicUsize,
+    pub(crate) in_flight: AtomicUsize,
     stats: Counters,
     /// Index checkpoint: every event up to here is indexed in sled.
-    indexed: AtomicU64,
-    index_signal: Mutex<bool>,
-    index_cond: Condvar,
-    poisoned: AtomicBool,
-    poison_reason: Mutex<Option<String>>,
-    closed: AtomicBool,
-    names: RwLock<NumberMap<u64, StreamId>>,
+    pub(crate) indexed: AtomicU64,
+    pub(crate) index_signal: Mutex<bool>,
+    pub(crate) index_cond: Condvar,
+    pub(crate) poisoned: AtomicBool,
+    pub(crate) poison_reason: Mutex<Option<String>>,
+    pub(crate) closed: AtomicBool,
+    pub(crate) names: RwLock<NumberMap<u64, StreamId>>,
     /// (position in the durable-head mark file, when it was written)
-    mark: Mutex<(u64, Instant)>,
+    pub(crate) mark: Mutex<(u64, Instant)>,
 }
 
 /// State only the single writer touches (under `Core::writer`).
-struct Writer {
+pub(crate) struct Writer {
     head: u64,
-    next_sid: u64,
+    pub(crate) next_sid: u64,
     last_recorded: Option<DateTime<Utc>>,
     heads: NumberMap<u64, u64>,
     sids: HashMap<Arc<str>, u64>,
@@ -142,9 +138,19 @@ impl SledStore {
     /// after the checkpoint into memory. Open time therefore depends on sled's recovery and on
     /// the index lag (bounded by `max_index_lag`), not on the length of the log.
     pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Self, StoreError> {
+        Self::open_with(path, config, SledOptions::default())
+    }
+
+    /// [`SledStore::open`] with sled resources other than the defaults.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        config: StoreConfig,
+        options: SledOptions,
+    ) -> Result<Self, StoreError> {
         config.validate()?;
+        options.validate()?;
         let path = path.as_ref().to_path_buf();
-        let core = match catch_unwind(AssertUnwindSafe(|| Core::open(path, config))) {
+        let core = match catch_unwind(AssertUnwindSafe(|| Core::open(path, config, options))) {
             Ok(r) => Arc::new(r?),
             Err(panic) => {
                 return Err(StoreError::Corrupt {
@@ -183,8 +189,8 @@ impl SledStore {
             .load(Ordering::Acquire)
             .saturating_sub(core.opened_head);
         let refresh =
-            page_table::worth_refreshing(core.config.sled.page_table_refresh_min_events, written)
-                .then(|| sled_config(&core.path, &core.config));
+            page_table::worth_refreshing(core.options.page_table_refresh_min_events, written)
+                .then(|| sled_config(&core.path, &core.options));
         drop(self);
         if let Some(config) = refresh {
             // Best effort, see above.
@@ -358,21 +364,21 @@ fn corrupt_index(reason: String) -> StoreError {
 }
 
 /// The sled configuration of the store at `path`.
-fn sled_config(path: &Path, config: &StoreConfig) -> sled::Config {
+fn sled_config(path: &Path, options: &SledOptions) -> sled::Config {
     sled::Config::new()
         .path(path)
-        .cache_capacity(config.sled.cache_capacity_bytes)
-        .flush_every_ms(Some(config.sled.flush_every_ms.max(1)))
+        .cache_capacity(options.cache_capacity_bytes)
+        .flush_every_ms(Some(options.flush_every_ms.max(1)))
         .segment_size(SEGMENT_SIZE)
 }
 
 impl Core {
-    fn open(path: PathBuf, config: StoreConfig) -> Result<Self, StoreError> {
+    fn open(path: PathBuf, config: StoreConfig, options: SledOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(&path)?;
-        let db = page_table::open_db(&sled_config(&path, &config))?;
+        let db = page_table::open_db(&sled_config(&path, &options))?;
         let log_file = File::open(path.join("db"))?;
-        let tree = db.open_tree(TREE)?;
-        match tree.get(keys::FORMAT_KEY)? {
+        let tree = db.open_tree(TREE).map_err(crate::sled_error)?;
+        match tree.get(keys::FORMAT_KEY).map_err(crate::sled_error)? {
             Some(v) if v == keys::FORMAT_VALUE => {}
             Some(v) => {
                 return Err(StoreError::InvalidConfig(format!(
@@ -382,19 +388,19 @@ impl Core {
                     String::from_utf8_lossy(keys::FORMAT_VALUE)
                 )));
             }
-            None if tree.first()?.is_some() => {
+            None if tree.first().map_err(crate::sled_error)?.is_some() => {
                 return Err(StoreError::Corrupt {
                     position: None,
                     reason: "database has records but no format marker".into(),
                 });
             }
             None => {
-                tree.insert(keys::FORMAT_KEY, keys::FORMAT_VALUE)?;
+                tree.insert(keys::FORMAT_KEY, keys::FORMAT_VALUE).map_err(crate::sled_error)?;
             }
         }
         // The recovered state may sit only in the OS page cache (after a process crash), and a
         // fresh directory's entries are not durable yet: make both durable before serving.
-        db.flush()?;
+        db.flush().map_err(crate::sled_error)?;
         log_file.sync_data()?;
         File::open(&path)?.sync_all()?;
 
@@ -404,7 +410,7 @@ impl Core {
         {
             None => (0, None),
             Some(kv) => {
-                let (k, v) = kv?;
+                let (k, v) = kv.map_err(crate::sled_error)?;
                 let position = keys::event_position(&k)
                     .ok_or_else(|| corrupt_index(format!("malformed event key {k:?}")))?;
                 let record = codec::decode_record(&v).map_err(corrupt(position))?;
@@ -439,6 +445,7 @@ impl Core {
             db,
             tree,
             log_file,
+            options,
             writer: Mutex::new(Writer {
                 head,
                 next_sid: 1,
@@ -474,7 +481,7 @@ impl Core {
             .range(keys::number(1)..=keys::number(u64::MAX))
             .next_back()
         {
-            Some(kv) => keys::be_u64(&kv?.0, 1).unwrap_or(0),
+            Some(kv) => keys::be_u64(&kv.map_err(crate::sled_error)?.0, 1).unwrap_or(0),
             None => 0,
         };
         core.writer.lock().next_sid = max_sid.max(core.tail.read().max_sid()) + 1;
@@ -483,7 +490,7 @@ impl Core {
 
     /// Brings the derived indexes in line with the log after open (see `SledStore::open`).
     fn recover_indexes(&self, head: u64) -> Result<(), StoreError> {
-        let mut checkpoint = match self.tree.get(keys::INDEXED_KEY)? {
+        let mut checkpoint = match self.tree.get(keys::INDEXED_KEY).map_err(crate::sled_error)? {
             Some(v) => {
                 keys::be_u64(&v, 0).ok_or_else(|| corrupt_index("malformed checkpoint".into()))?
             }
@@ -513,7 +520,7 @@ impl Core {
 
     /// Whether the event at the checkpoint has its index entries (cheap sample check).
     fn checkpoint_consistent(&self, checkpoint: u64) -> Result<bool, StoreError> {
-        let Some(bytes) = self.tree.get(keys::event(checkpoint))? else {
+        let Some(bytes) = self.tree.get(keys::event(checkpoint)).map_err(crate::sled_error)? else {
             return Ok(false);
         };
         let Ok(record) = codec::decode_record(&bytes) else {
@@ -522,17 +529,17 @@ impl Core {
         let points_here = |v: Option<sled::IVec>| {
             v.is_some_and(|v| codec::read_varint_exact(&v).ok() == Some(checkpoint))
         };
-        Ok(points_here(self.tree.get(keys::id(&record.event_id))?)
-            && points_here(self.tree.get(keys::stream(record.sid, record.version))?))
+        Ok(points_here(self.tree.get(keys::id(&record.event_id)).map_err(crate::sled_error)?)
+            && points_here(self.tree.get(keys::stream(record.sid, record.version)).map_err(crate::sled_error)?))
     }
 
     fn clear_indexes(&self) -> Result<(), StoreError> {
         for prefix in [keys::ID, keys::NUMBER, keys::NAME, keys::STREAM] {
             for kv in self.tree.scan_prefix([prefix]) {
-                self.tree.remove(kv?.0)?;
+                self.tree.remove(kv.map_err(crate::sled_error)?.0).map_err(crate::sled_error)?;
             }
         }
-        self.tree.remove(keys::INDEXED_KEY)?;
+        self.tree.remove(keys::INDEXED_KEY).map_err(crate::sled_error)?;
         Ok(())
     }
 
@@ -544,7 +551,7 @@ impl Core {
         }
         let mut expected = from;
         for kv in self.tree.range(keys::event(from)..=keys::event(to)) {
-            let (k, v) = kv?;
+            let (k, v) = kv.map_err(crate::sled_error)?;
             let position = keys::event_position(&k).unwrap_or(0);
             if position != expected {
                 return Err(corrupt(expected)("record missing from the log".into()));
@@ -580,16 +587,16 @@ impl Core {
             value.clear();
             codec::put_varint(&mut value, e.position);
             self.tree
-                .insert(keys::stream(e.sid, e.version), value.as_slice())?;
-            self.tree.insert(keys::id(&e.event_id), value.as_slice())?;
+                .insert(keys::stream(e.sid, e.version), value.as_slice()).map_err(crate::sled_error)?;
+            self.tree.insert(keys::id(&e.event_id), value.as_slice()).map_err(crate::sled_error)?;
             if let Some(name) = &e.name {
                 value.clear();
                 codec::put_varint(&mut value, e.sid);
-                self.tree.insert(keys::name(name), value.as_slice())?;
-                self.tree.insert(keys::number(e.sid), name.as_bytes())?;
+                self.tree.insert(keys::name(name), value.as_slice()).map_err(crate::sled_error)?;
+                self.tree.insert(keys::number(e.sid), name.as_bytes()).map_err(crate::sled_error)?;
             }
         }
-        self.tree.insert(keys::INDEXED_KEY, &upto.to_be_bytes())?;
+        self.tree.insert(keys::INDEXED_KEY, &upto.to_be_bytes()).map_err(crate::sled_error)?;
         Ok(())
     }
 
@@ -669,7 +676,7 @@ impl Core {
 
     /// Backpressure: appenders wait while the indexer lags too far behind.
     fn wait_for_indexer(&self) -> Result<(), StoreError> {
-        let max = self.config.sled.max_index_lag as u64;
+        let max = self.options.max_index_lag as u64;
         let lag = || {
             self.written
                 .load(Ordering::Acquire)
@@ -726,7 +733,7 @@ impl Core {
     /// sled's flush (write + `sync_file_range`) followed by the `fdatasync` that makes it
     /// durable against power loss as well.
     fn sync_to_disk(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        self.db.flush().map_err(crate::sled_error)?;
         self.log_file.sync_data()?;
         Ok(())
     }
@@ -955,7 +962,7 @@ impl Core {
         };
         if let Err(e) = written {
             self.poison(format!("write failed, state unknown: {e}"));
-            return Err(e.into());
+            return Err(crate::sled_error(e));
         }
 
         w.head = position;
@@ -1036,7 +1043,7 @@ impl Core {
             return Ok(Some(sid));
         }
         self.tree
-            .get(keys::name(name))?
+            .get(keys::name(name)).map_err(crate::sled_error)?
             .map(|v| codec::read_varint_exact(&v).map_err(corrupt_index))
             .transpose()
     }
@@ -1060,7 +1067,7 @@ impl Core {
         {
             None => Ok(0),
             Some(kv) => {
-                let (k, _) = kv?;
+                let (k, _) = kv.map_err(crate::sled_error)?;
                 keys::stream_parts(&k)
                     .map(|(_, v)| v)
                     .ok_or_else(|| corrupt_index(format!("malformed stream key {k:?}")))
@@ -1077,13 +1084,13 @@ impl Core {
                 version,
             }));
         }
-        let Some(v) = self.tree.get(keys::id(id))? else {
+        let Some(v) = self.tree.get(keys::id(id)).map_err(crate::sled_error)? else {
             return Ok(None);
         };
         let position = codec::read_varint_exact(&v).map_err(corrupt_index)?;
         let bytes = self
             .tree
-            .get(keys::event(position))?
+            .get(keys::event(position)).map_err(crate::sled_error)?
             .ok_or_else(|| corrupt(position)("id index points at a missing record".into()))?;
         let record = codec::decode_record(&bytes).map_err(corrupt(position))?;
         if record.event_id != *id {
@@ -1108,7 +1115,7 @@ impl Core {
             None => match self.tail.read().name(sid) {
                 Some(n) => n,
                 None => {
-                    let bytes = self.tree.get(keys::number(sid))?.ok_or_else(|| {
+                    let bytes = self.tree.get(keys::number(sid)).map_err(crate::sled_error)?.ok_or_else(|| {
                         corrupt_index(format!("no stream id for stream number {sid}"))
                     })?;
                     let s = std::str::from_utf8(&bytes)
@@ -1157,7 +1164,7 @@ impl Core {
     fn load_event(&self, position: u64, sid: Option<u64>) -> Result<StoredEvent, StoreError> {
         let bytes = self
             .tree
-            .get(keys::event(position))?
+            .get(keys::event(position)).map_err(crate::sled_error)?
             .ok_or_else(|| corrupt(position)("record missing from the log".into()))?;
         self.event_from(position, &bytes, sid)
     }
@@ -1196,7 +1203,7 @@ impl Core {
                 .range(keys::stream(sid, from)..=keys::stream(sid, u64::MAX))
                 .take(max)
             {
-                let (k, value) = kv?;
+                let (k, value) = kv.map_err(crate::sled_error)?;
                 let (_, version) = keys::stream_parts(&k)
                     .ok_or_else(|| corrupt_index(format!("malformed stream key {k:?}")))?;
                 let position = codec::read_varint_exact(&value).map_err(corrupt_index)?;
@@ -1235,7 +1242,7 @@ impl Core {
             Some(p) => Some(p),
             None => self
                 .tree
-                .get(keys::id(&id))?
+                .get(keys::id(&id)).map_err(crate::sled_error)?
                 .map(|v| codec::read_varint_exact(&v).map_err(corrupt_index))
                 .transpose()?,
         };
@@ -1269,7 +1276,7 @@ impl LogSource for Core {
         for kv in self.tree.range(keys::event(from)..=keys::event(end)) {
             let (k, v) = match kv {
                 Ok(kv) => kv,
-                Err(e) => return stop(out, e.into()),
+                Err(e) => return stop(out, crate::sled_error(e)),
             };
             if keys::event_position(&k) != Some(expected) {
                 return stop(out, corrupt(expected)("record missing from the log".into()));

@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
-use crate::error::StoreError;
+use opsledger_store::StoreError;
 
 pub(super) const MARK_FILE: &str = "opsledger.mark";
 const MAGIC: &[u8; 8] = b"OPSLMARK";

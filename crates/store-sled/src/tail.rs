@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::hash::NumberMap;
+use opsledger_store::hash::NumberMap;
 
 /// The index facts of one event.
 #[derive(Debug, Clone)]

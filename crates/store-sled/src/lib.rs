@@ -127,13 +127,13 @@ mod keys;
 mod mark;
 mod options;
 pub mod page_table;
-// mod storage;
+mod storage;
 mod store;
 mod tail;
 mod verify;
 
 pub use options::SledOptions;
-// pub use storage::SledStorage;
+pub use storage::{LOG_DIR, SPACES_FILE, SledStorage};
 pub use store::{SledStats, SledStore};
 
 /// Converts sled's errors into the store's (a function, since both types are foreign here).

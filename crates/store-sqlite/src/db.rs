@@ -1,0 +1,622 @@
+//! The database handle shared by the log and the spaces: one writer connection behind a
+//! reentrant lock (units of work), a pool of reader connections, the visible head, and the
+//! group-commit syncer.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use opsledger_store::subscription::Notifier;
+use opsledger_store::{Durability, StoreConfig, StoreError};
+use parking_lot::{Condvar, Mutex, ReentrantMutex, ReentrantMutexGuard};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use crate::SqliteOptions;
+
+/// The format marker this crate writes into `opsledger_meta` and accepts.
+pub(crate) const FORMAT: &str = "opsledger-sqlite-1";
+
+/// The tables of the log.
+const LOG_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS streams(
+    stream INTEGER PRIMARY KEY,
+    name   TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS events(
+    position INTEGER PRIMARY KEY,
+    stream   INTEGER NOT NULL,
+    version  INTEGER NOT NULL,
+    event_id BLOB NOT NULL,
+    record   BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_stream ON events(stream, version);
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_id ON events(event_id);
+";
+
+/// What a database file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The log and the derived spaces (the default backend).
+    LogAndSpaces,
+    /// The derived spaces only (beside another backend's log).
+    SpacesOnly,
+}
+
+/// A token per thread, to recognise the thread that owns the open unit of work.
+pub(crate) fn thread_token() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static TOKEN: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    TOKEN.with(|t| *t)
+}
+
+/// The writer connection and what the writer knows.
+pub(crate) struct Writer {
+    pub(crate) conn: Connection,
+    /// Open units of work on the owning thread (0: none).
+    pub(crate) depth: u32,
+    /// An inner unit was rolled back: the whole unit is.
+    pub(crate) aborted: bool,
+    /// Last position written, committed or not.
+    pub(crate) head: u64,
+    /// Last position committed.
+    pub(crate) committed: u64,
+    /// The latest `recorded_at` written (never goes backwards).
+    pub(crate) last_recorded: Option<DateTime<Utc>>,
+    /// `last_recorded` when the open unit began (restored by a rollback).
+    pub(crate) unit_recorded: Option<DateTime<Utc>>,
+}
+
+impl Writer {
+    /// Starts a transaction when none is open (`BEGIN IMMEDIATE`: takes SQLite's write lock
+    /// now, so the transaction cannot fail later for want of it).
+    pub(crate) fn begin(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(sql_error)?;
+        self.unit_recorded = self.last_recorded;
+        Ok(())
+    }
+
+    /// Commits the open transaction; on failure rolls it back.
+    pub(crate) fn commit(&mut self) -> Result<(), StoreError> {
+        match self.conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                self.committed = self.head;
+                Ok(())
+            }
+            Err(e) => {
+                self.rollback();
+                Err(sql_error(e))
+            }
+        }
+    }
+
+    /// Discards the open transaction and what the writer learnt in it.
+    pub(crate) fn rollback(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        self.head = self.committed;
+        self.last_recorded = self.unit_recorded;
+    }
+}
+
+/// The database shared by a store, its spaces and its units.
+pub(crate) struct Db {
+    pub(crate) path: PathBuf,
+    pub(crate) writer: ReentrantMutex<RefCell<Writer>>,
+    /// The thread that owns the open unit of work (0: none). Its reads go to the writer
+    /// connection, so it reads its own uncommitted writes.
+    pub(crate) owner: AtomicU64,
+    readers: Mutex<Vec<Connection>>,
+    pub(crate) notifier: Arc<Notifier>,
+    pub(crate) config: StoreConfig,
+    pub(crate) options: SqliteOptions,
+    pub(crate) read_only: bool,
+    pub(crate) closed: AtomicBool,
+    poisoned: Mutex<Option<String>>,
+    sync: Option<GroupSync>,
+    /// The lock file held while the database is open for writing.
+    _lock: Option<File>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("path", &self.path)
+            .field("visible", &self.notifier.visible())
+            .field("read_only", &self.read_only)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Maps SQLite's errors onto the store's, naming what to do where there is something to do.
+pub(crate) fn sql_error(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        match f.code {
+            ErrorCode::DiskFull => {
+                return StoreError::Io(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    format!("the disk is full ({e}); free space and retry: nothing was written"),
+                ));
+            }
+            ErrorCode::DatabaseCorrupt => {
+                return StoreError::Corrupt {
+                    position: None,
+                    reason: format!(
+                        "SQLite reports a damaged database ({e}); run `opsledger verify`, restore \
+                         a backup, or rebuild the read models"
+                    ),
+                };
+            }
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                return StoreError::Backend(format!(
+                    "the database is locked by another connection ({e})"
+                ));
+            }
+            _ => {}
+        }
+    }
+    StoreError::Backend(e.to_string())
+}
+
+fn path_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        match f.code {
+            ErrorCode::NotADatabase => {
+                return StoreError::Incompatible {
+                    path: path.to_path_buf(),
+                    reason: "not an SQLite database (a directory of another kind, or a damaged \
+                             file); restore a backup or point at the right directory"
+                        .into(),
+                };
+            }
+            ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly => {
+                return StoreError::Incompatible {
+                    path: path.to_path_buf(),
+                    reason: format!("cannot open the database ({e}); check the path and permissions"),
+                };
+            }
+            _ => {}
+        }
+    }
+    match sql_error(e) {
+        StoreError::Backend(reason) => StoreError::Backend(format!("{}: {reason}", path.display())),
+        other => other,
+    }
+}
+
+/// Applies the per-connection settings.
+fn configure(conn: &Connection, options: &SqliteOptions) -> rusqlite::Result<()> {
+    conn.busy_timeout(options.busy_timeout)?;
+    conn.pragma_update(None, "cache_size", -options.cache_kib)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+impl Db {
+    /// Opens (creating if needed, unless `read_only`) the database file at `path`.
+    pub(crate) fn open(
+        path: &Path,
+        config: StoreConfig,
+        options: SqliteOptions,
+        role: Role,
+        read_only: bool,
+    ) -> Result<Arc<Self>, StoreError> {
+        config.validate()?;
+        options.validate()?;
+        let lock = if read_only {
+            if !path.exists() {
+                return Err(StoreError::Incompatible {
+                    path: path.to_path_buf(),
+                    reason: "no such database".into(),
+                });
+            }
+            None
+        } else {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            Some(take_lock(path)?)
+        };
+        let flags = if read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        };
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| path_error(path, e))?;
+        configure(&conn, &options).map_err(|e| path_error(path, e))?;
+        if !read_only {
+            init_schema(&conn, path, &config, role)?;
+        } else {
+            check_format(&conn, path)?;
+        }
+        let head: u64 = if role == Role::LogAndSpaces {
+            conn.query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(|e| path_error(path, e))? as u64
+        } else {
+            0
+        };
+        let last_recorded = if role == Role::LogAndSpaces && head > 0 {
+            let record: Vec<u8> = conn
+                .query_row(
+                    "SELECT record FROM events WHERE position = ?1",
+                    [head as i64],
+                    |r| r.get(0),
+                )
+                .map_err(|e| path_error(path, e))?;
+            let decoded = opsledger_store::codec::decode_record(&record).map_err(|reason| {
+                StoreError::Corrupt {
+                    position: Some(opsledger_store::Position(head)),
+                    reason,
+                }
+            })?;
+            Some(decoded.recorded_at)
+        } else {
+            None
+        };
+        let sync = (!read_only && config.durability == Durability::GroupCommit)
+            .then(|| GroupSync::new(path));
+        Ok(Arc::new(Self {
+            path: path.to_path_buf(),
+            writer: ReentrantMutex::new(RefCell::new(Writer {
+                conn,
+                depth: 0,
+                aborted: false,
+                head,
+                committed: head,
+                last_recorded,
+                unit_recorded: last_recorded,
+            })),
+            owner: AtomicU64::new(0),
+            readers: Mutex::new(Vec::new()),
+            notifier: Arc::new(Notifier::new(head)),
+            config,
+            options,
+            read_only,
+            closed: AtomicBool::new(false),
+            poisoned: Mutex::new(None),
+            sync,
+            _lock: lock,
+        }))
+    }
+
+    /// Whether the calling thread owns the open unit of work.
+    pub(crate) fn in_unit(&self) -> bool {
+        self.owner.load(Ordering::Acquire) == thread_token()
+    }
+
+    /// The writer, locked (reentrantly) for the calling thread.
+    pub(crate) fn lock_writer(&self) -> ReentrantMutexGuard<'_, RefCell<Writer>> {
+        self.writer.lock()
+    }
+
+    /// Refuses writes on a read-only, closed or poisoned database.
+    pub(crate) fn check_writable(&self) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::Unsupported(format!(
+                "writing to {}, opened read-only",
+                self.path.display()
+            )));
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        if let Some(reason) = self.poisoned.lock().clone() {
+            return Err(StoreError::Poisoned(reason));
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on a connection that sees what the calling thread may see: the writer's (with
+    /// its uncommitted writes) for the thread owning the open unit, else a pooled reader.
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        if self.in_unit() {
+            let guard = self.writer.lock();
+            let writer = guard.borrow();
+            return f(&writer.conn).map_err(sql_error);
+        }
+        let conn = match self.readers.lock().pop() {
+            Some(c) => c,
+            None => self.open_reader()?,
+        };
+        let result = f(&conn).map_err(sql_error);
+        let mut pool = self.readers.lock();
+        if pool.len() < self.options.max_readers {
+            pool.push(conn);
+        }
+        result
+    }
+
+    fn open_reader(&self) -> Result<Connection, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(&self.path, flags).map_err(|e| path_error(&self.path, e))?;
+        configure(&conn, &self.options).map_err(|e| path_error(&self.path, e))?;
+        Ok(conn)
+    }
+
+    /// Runs `f` in a transaction of its own, or inside the calling thread's open unit. With
+    /// `events`, a transaction of its own is acknowledged as the durability mode asks before
+    /// this returns; derived writes (`events == false`) need no wait of their own: they are
+    /// as durable as the events they derive from.
+    pub(crate) fn write<T>(
+        &self,
+        events: bool,
+        f: impl FnOnce(&mut Writer) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.check_writable()?;
+        let guard = self.writer.lock();
+        let mut writer = guard.borrow_mut();
+        if writer.depth > 0 {
+            return f(&mut writer);
+        }
+        writer.begin()?;
+        let value = match f(&mut writer) {
+            Ok(v) => v,
+            Err(e) => {
+                writer.rollback();
+                return Err(e);
+            }
+        };
+        writer.commit()?;
+        let committed = writer.committed;
+        drop(writer);
+        drop(guard);
+        if events {
+            self.acknowledge(committed)?;
+        }
+        Ok(value)
+    }
+
+    /// Makes a commit up to `committed` durable as the mode asks, then visible.
+    pub(crate) fn acknowledge(&self, committed: u64) -> Result<(), StoreError> {
+        if let Some(sync) = &self.sync
+            && let Err(e) = sync.wait_durable(self.sync_ticket())
+        {
+            let reason = format!("fdatasync of the write-ahead log failed: {e}");
+            *self.poisoned.lock() = Some(reason.clone());
+            return Err(StoreError::Poisoned(reason));
+        }
+        self.notifier.publish(committed);
+        Ok(())
+    }
+
+    fn sync_ticket(&self) -> u64 {
+        self.sync.as_ref().map_or(0, GroupSync::ticket)
+    }
+
+    /// Makes every committed write durable now (an fsync of the write-ahead log).
+    pub(crate) fn flush(&self) -> Result<(), StoreError> {
+        if self.read_only || self.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let wal = wal_path(&self.path);
+        if wal.exists() {
+            File::open(&wal)?.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Checkpoints the write-ahead log into the database file and closes every connection.
+    pub(crate) fn close(&self) -> Result<(), StoreError> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.readers.lock().clear();
+        self.notifier.close();
+        if !self.read_only {
+            let guard = self.writer.lock();
+            let writer = guard.borrow();
+            writer
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(sql_error)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        self.notifier.close();
+    }
+}
+
+pub(crate) fn wal_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// Takes the lock file `<database>.lock` for writing (an advisory lock the OS releases when
+/// the process dies, so a crash never leaves a stale lock behind).
+fn take_lock(path: &Path) -> Result<File, StoreError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: path.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Io(e)),
+    }
+}
+
+fn init_schema(
+    conn: &Connection,
+    path: &Path,
+    config: &StoreConfig,
+    role: Role,
+) -> Result<(), StoreError> {
+    let err = |e| path_error(path, e);
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+    let synchronous = match config.durability {
+        Durability::PerCommit => "FULL",
+        Durability::GroupCommit | Durability::Buffered => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)
+        .map_err(err)?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS opsledger_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    )
+    .map_err(err)?;
+    check_format(conn, path)?;
+    conn.execute(
+        "INSERT OR IGNORE INTO opsledger_meta(key, value) VALUES ('format', ?1)",
+        [FORMAT],
+    )
+    .map_err(err)?;
+    if role == Role::LogAndSpaces {
+        conn.execute_batch(LOG_SCHEMA).map_err(err)?;
+    }
+    for space in opsledger_store::Space::ALL {
+        conn.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS {}(key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
+            crate::kv::table(space)
+        ))
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Refuses a database of another format (a newer opsledger, or not ours).
+fn check_format(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let has_meta: bool = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'opsledger_meta'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(|e| path_error(path, e))?
+        > 0;
+    if !has_meta {
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(|e| path_error(path, e))?;
+        return if tables == 0 {
+            Ok(())
+        } else {
+            Err(StoreError::Incompatible {
+                path: path.to_path_buf(),
+                reason: "an SQLite database that opsledger did not create; point at an opsledger \
+                         data directory"
+                    .into(),
+            })
+        };
+    }
+    let format: Option<String> = conn
+        .query_row(
+            "SELECT value FROM opsledger_meta WHERE key = 'format'",
+            [],
+            |r| r.get(0),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(path_error(path, e)),
+        })?;
+    match format {
+        None => Ok(()),
+        Some(f) if f == FORMAT => Ok(()),
+        Some(f) => Err(StoreError::Incompatible {
+            path: path.to_path_buf(),
+            reason: format!(
+                "written in format {f:?}, this build reads {FORMAT:?}; open it with the opsledger \
+                 release that wrote it, or migrate it with that release"
+            ),
+        }),
+    }
+}
+
+/// Group commit: after its transaction commits (written to the write-ahead log, not yet
+/// synced), an appender waits for an `fdatasync` of the log that started after its commit.
+/// One appender at a time runs the sync; the others that committed before it started share
+/// it, and those that commit while it runs share the next one.
+struct GroupSync {
+    wal: PathBuf,
+    file: Mutex<Option<File>>,
+    state: Mutex<SyncState>,
+    cond: Condvar,
+    /// Commits so far (a commit's ticket is the count after it).
+    commits: AtomicU64,
+}
+
+#[derive(Default)]
+struct SyncState {
+    /// Every commit with a ticket up to here is durable.
+    synced: u64,
+    running: bool,
+}
+
+impl GroupSync {
+    fn new(db: &Path) -> Self {
+        Self {
+            wal: wal_path(db),
+            file: Mutex::new(None),
+            state: Mutex::new(SyncState::default()),
+            cond: Condvar::new(),
+            commits: AtomicU64::new(0),
+        }
+    }
+
+    /// A ticket for a commit that just happened.
+    fn ticket(&self) -> u64 {
+        self.commits.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    fn wait_durable(&self, ticket: u64) -> std::io::Result<()> {
+        let mut state = self.state.lock();
+        loop {
+            if state.synced >= ticket {
+                return Ok(());
+            }
+            if !state.running {
+                state.running = true;
+                // Everything committed before this point is covered by the sync below.
+                let target = self.commits.load(Ordering::Acquire);
+                drop(state);
+                let result = self.sync();
+                state = self.state.lock();
+                state.running = false;
+                if result.is_ok() {
+                    state.synced = state.synced.max(target);
+                }
+                self.cond.notify_all();
+                result?;
+            } else {
+                self.cond.wait(&mut state);
+            }
+        }
+    }
+
+    fn sync(&self) -> std::io::Result<()> {
+        let mut file = self.file.lock();
+        if file.is_none() {
+            *file = Some(File::open(&self.wal)?);
+        }
+        file.as_ref().map_or(Ok(()), File::sync_data)
+    }
+}

@@ -34,8 +34,9 @@
 use chrono::{DateTime, Utc};
 use opsledger::core::incident::{CloseCode, IncidentCommand, IncidentEvent};
 use opsledger::core::{Actor, Impact, IncidentId, Priority, Role, Urgency};
+use opsledger_store_sled::SledStore;
 use opsledger::store::{
-    AppendRequest, EventStore, ExpectedVersion, NewEvent, SledStore, StoreConfig, StreamId, Version,
+    AppendRequest, EventStore, ExpectedVersion, NewEvent, StoreConfig, StreamId, Version,
 };
 use opsledger::{
     CommandEnvelope, Durability, Engine, EngineConfig, QueueFilter, RecordStatus, Uuid,
@@ -318,21 +319,6 @@ fn child_open(dir: &str) {
                 rss_kib()
             );
             drop(store);
-            return;
-        }
-        Ok("views") => {
-            let started = Instant::now();
-            let db = sled::Config::new()
-                .path(Path::new(dir).join("views"))
-                .cache_capacity(32 * 1024 * 1024)
-                .open()
-                .expect("open");
-            println!(
-                "PART views open_ms={:.1} rss_kib={}",
-                started.elapsed().as_secs_f64() * 1e3,
-                rss_kib()
-            );
-            drop(db);
             return;
         }
         _ => {}

@@ -3,9 +3,7 @@
 use crate::faults::Faults;
 use crate::hooks::EventHook;
 use opsledger_core::{Actor, Policy, Role};
-use opsledger_store::{
-    Clock, Durability, GroupCommitConfig, SledOptions, StoreLimits, SystemClock,
-};
+use opsledger_store::{Clock, Durability, GroupCommitConfig, StoreLimits, SystemClock};
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -128,13 +126,6 @@ pub struct EngineConfig {
     pub store_limits: StoreLimits,
     /// Group-commit tuning of the store.
     pub group_commit: GroupCommitConfig,
-    /// sled resources of the log (the store's page cache, flusher interval, index lag), and
-    /// whether a clean close refreshes sled's page-table snapshots (of the log and of
-    /// `<dir>/views`).
-    pub sled: SledOptions,
-    /// sled page-cache budget of the read models and snapshots database (`<dir>/views`).
-    /// Default 32 MiB.
-    pub views_cache_bytes: u64,
     /// Hooks registered before the engine opens, so that they also see the events projected
     /// while it opens (catch-up of the read models, or their rebuild); see
     /// [`EngineConfig::with_hook`]. [`Engine::add_hook`](crate::Engine::add_hook) registers one
@@ -174,8 +165,6 @@ impl Default for EngineConfig {
             limits: EngineLimits::default(),
             store_limits,
             group_commit: GroupCommitConfig::default(),
-            sled: SledOptions::default(),
-            views_cache_bytes: 32 * 1024 * 1024,
             hooks: Hooks::default(),
             faults: Faults::default(),
         }

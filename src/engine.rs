@@ -8,7 +8,7 @@ use crate::error::{EngineError, Result};
 use crate::faults::FaultPoint;
 use crate::hooks::EventHook;
 use crate::idempotency::{self, IDEMPOTENCY_EVENT, IdempotencyRecord};
-use crate::kv::{Kv, MemoryKv, prefix_end};
+use crate::kv::{Kv, prefix_end};
 use crate::numbers::{self, HumanNumber, NUMBER_EVENT};
 use crate::process::{self, Facts, follow_up_event_id_with};
 use crate::projections::view::RecordView;
@@ -19,10 +19,10 @@ use opsledger_core::change::{ChangeCommand, ChangeDecider};
 use opsledger_core::incident::{AlertSource, IncidentCommand, IncidentDecider};
 use opsledger_core::problem::ProblemDecider;
 use opsledger_core::{Actor, ActorId, Context, Decider, IncidentId, Policy, ProblemId, RecordKind};
-use opsledger_store::page_table;
 use opsledger_store::{
-    AppendRequest, EventStore, ExpectedVersion, MemoryStore, NewEvent, Position, SledStore,
-    StoreConfig, StoreError, StoredEvent, StreamId, Subscription, VerifyReport, Version,
+    AppendOutcome, AppendRequest, EventStore, ExpectedVersion, MemoryStorage, MemoryStore,
+    NewEvent, Position, Space, Storage, StoreConfig, StoreError, StoredEvent, StreamId,
+    Subscription, VerifyReport, Version,
 };
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, VecDeque};
@@ -32,9 +32,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use uuid::Uuid;
 
+mod open;
 pub(crate) mod scheduler;
 pub(crate) mod sla;
 mod whatif;
+
+pub use open::{DirectoryKind, EngineBuilder, create_storage, directory_kind, open_storage};
 
 /// Events read per call while the projector catches up.
 const PROJECT_PAGE: usize = 1_000;
@@ -67,20 +70,6 @@ impl std::fmt::Debug for Engine {
                 &self.inner.checkpoint.load(Ordering::Relaxed),
             )
             .finish_non_exhaustive()
-    }
-}
-
-enum Backend {
-    Sled(SledStore),
-    Memory(MemoryStore),
-}
-
-impl Backend {
-    fn store(&self) -> &dyn EventStore {
-        match self {
-            Backend::Sled(s) => s,
-            Backend::Memory(s) => s,
-        }
     }
 }
 
@@ -126,8 +115,7 @@ impl Drop for PmFloor<'_> {
 }
 
 pub(crate) struct Inner {
-    backend: Backend,
-    views_db: Option<sled::Db>,
+    storage: Option<Box<dyn Storage>>,
     pub(crate) views: Arc<dyn Kv>,
     meta: Arc<dyn Kv>,
     snapshots: Snapshots,
@@ -142,7 +130,7 @@ pub(crate) struct Inner {
     /// Serializes the change commands that read the change calendar (see `Inner::apply`).
     calendar_lock: Mutex<()>,
     /// Events projected into the read models since the engine opened (catch-up, rebuilds and
-    /// commands): what the next open of `<dir>/views` would read back from sled's log.
+    /// commands): handed to the backend at close, which may use it to size its housekeeping.
     projected: AtomicU64,
     /// Serializes the parent cascades (`parent_resolution`, `parent_reopen`) of one parent
     /// (striped by its id): a cascade checks its cause is not stale and runs its follow-ups
@@ -158,8 +146,8 @@ pub(crate) struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         let _ = self.persist_pm_checkpoint();
-        if let Some(db) = &self.views_db {
-            let _ = db.flush();
+        if let Some(storage) = &self.storage {
+            let _ = storage.flush();
         }
     }
 }
@@ -224,91 +212,69 @@ fn reads_calendar(command: &Command) -> bool {
     )
 }
 
-/// The sled configuration of the read models and snapshots database, `<dir>/views`.
-fn views_sled_config(dir: &Path, config: &EngineConfig) -> sled::Config {
-    sled::Config::new()
-        .path(dir.join("views"))
-        .cache_capacity(config.views_cache_bytes)
-        .flush_every_ms(Some(1_000))
-}
-
 fn store_config(config: &EngineConfig) -> StoreConfig {
     let mut sc = StoreConfig::default()
         .with_durability(config.durability)
         .with_clock(config.clock.clone())
         .with_limits(config.store_limits);
     sc.group_commit = config.group_commit;
-    sc.sled = config.sled;
     sc
 }
 
 impl Engine {
-    /// Opens (creating if needed) the engine in directory `path`: the log in `<path>/log`
-    /// (sled, through `opsledger-store`), read models, checkpoints and snapshots in
-    /// `<path>/views` (a separate sled database the engine owns; a cache, rebuilt from the log
-    /// if deleted or stale).
+    /// Opens (creating if needed) the engine in data directory `path` with the default
+    /// embedded store: SQLite, the log and everything derived from it (read models,
+    /// checkpoints, snapshots) in `<path>/opsledger.sqlite3`, written in one transaction per
+    /// command. A directory created by the sled backend (`<path>/log`) is detected and opened
+    /// with sled. For another backend, or backend options, use [`Engine::builder`].
     ///
     /// Opening does not replay the log when the read models are current: it catches them up
     /// from their checkpoint, then runs the process managers for events after their
     /// checkpoint (the follow-ups a crash may have interrupted).
     pub fn open(path: impl AsRef<Path>, config: EngineConfig) -> Result<Self> {
-        config.validate()?;
-        let path = path.as_ref().to_path_buf();
-        std::fs::create_dir_all(&path).map_err(|e| EngineError::Store(StoreError::Io(e)))?;
-        let started = std::time::Instant::now();
-        let store = SledStore::open(path.join("log"), store_config(&config))?;
-        let log_open = started.elapsed();
-        let started = std::time::Instant::now();
-        let db = page_table::open_db(&views_sled_config(&path, &config))?;
-        let views: Arc<dyn Kv> = Arc::new(db.open_tree("views")?);
-        let meta: Arc<dyn Kv> = Arc::new(db.open_tree("meta")?);
-        let snaps: Arc<dyn Kv> = Arc::new(db.open_tree("snapshots")?);
-        let views_open = started.elapsed();
-        let mut engine = Self::assemble(
-            Backend::Sled(store),
-            Some(db),
-            views,
-            meta,
-            snaps,
-            config,
-            Some(path),
-        )?;
-        if let Some(inner) = Arc::get_mut(&mut engine.inner) {
-            inner.open_report.log_open = log_open;
-            inner.open_report.views_open = views_open;
-        }
-        Ok(engine)
+        Self::builder().directory(path).config(config).open()
+    }
+
+    /// Builds an engine from parts: a storage backend (or a directory for the default one)
+    /// and a configuration.
+    ///
+    /// ```
+    /// use opsledger::{Engine, EngineConfig};
+    /// use opsledger::store::{MemoryStorage, MemoryStore};
+    ///
+    /// let engine = Engine::builder()
+    ///     .storage(|config| Ok(Box::new(MemoryStorage::new(MemoryStore::new(config)?))))
+    ///     .config(EngineConfig::default())
+    ///     .open()?;
+    /// assert_eq!(engine.head()?, 0);
+    /// # Ok::<(), opsledger::EngineError>(())
+    /// ```
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
     }
 
     /// An engine whose log, read models and snapshots live in memory (tests, ephemeral
     /// embedding). Nothing survives the process.
     pub fn in_memory(config: EngineConfig) -> Result<Self> {
-        config.validate()?;
-        let store = MemoryStore::new(store_config(&config))?;
-        Self::assemble(
-            Backend::Memory(store),
-            None,
-            Arc::new(MemoryKv::new()),
-            Arc::new(MemoryKv::new()),
-            Arc::new(MemoryKv::new()),
-            config,
-            None,
-        )
+        Self::builder()
+            .storage(|config| Ok(Box::new(MemoryStorage::new(MemoryStore::new(config)?))))
+            .config(config)
+            .open()
     }
 
     fn assemble(
-        backend: Backend,
-        views_db: Option<sled::Db>,
-        views: Arc<dyn Kv>,
-        meta: Arc<dyn Kv>,
-        snaps: Arc<dyn Kv>,
+        storage: Box<dyn Storage>,
         config: EngineConfig,
         path: Option<PathBuf>,
+        storage_open: std::time::Duration,
     ) -> Result<Self> {
         let hooks = config.hooks.0.clone();
+        let space = |s| -> Arc<dyn Kv> { Arc::new(crate::kv::Space(storage.space(s))) };
+        let views = space(Space::Views);
+        let meta = space(Space::Meta);
+        let snaps = space(Space::Snapshots);
         let mut inner = Inner {
-            backend,
-            views_db,
+            storage: Some(storage),
             views,
             meta,
             snapshots: Snapshots::new(snaps, config.snapshot_every),
@@ -332,6 +298,7 @@ impl Engine {
         let started = std::time::Instant::now();
         inner.open_report = inner.recover()?;
         inner.open_report.recover = started.elapsed();
+        inner.open_report.log_open = storage_open;
         Ok(Self {
             inner: Arc::new(inner),
         })
@@ -442,10 +409,7 @@ impl Engine {
     /// Makes every acknowledged event durable now and flushes the read models.
     pub fn flush(&self) -> Result<()> {
         self.inner.persist_pm_checkpoint()?;
-        self.inner.store().flush()?;
-        if let Some(db) = &self.inner.views_db {
-            db.flush()?;
-        }
+        self.inner.storage().flush()?;
         Ok(())
     }
 
@@ -455,39 +419,28 @@ impl Engine {
         self.flush()?;
         match Arc::try_unwrap(self.inner) {
             Ok(mut inner) => {
-                let views_db = inner.views_db.take();
-                if let Some(db) = &views_db {
-                    db.flush()?;
+                let projected = inner.projected.load(Ordering::Relaxed);
+                match inner.storage.take() {
+                    Some(storage) => Ok(storage.close(projected)?),
+                    None => Ok(()),
                 }
-                match std::mem::replace(&mut inner.backend, Backend::Memory(MemoryStore::default()))
-                {
-                    Backend::Sled(s) => s.close()?,
-                    Backend::Memory(_) => {}
-                }
-                // Like the log's (see `SledStore::close`): sled's page-table snapshot of the
-                // read models, brought up to date now rather than at the next open.
-                let worth = page_table::worth_refreshing(
-                    inner.config.sled.page_table_refresh_min_events,
-                    inner.projected.load(Ordering::Relaxed),
-                );
-                let refresh = match (inner.path.clone(), views_db) {
-                    (Some(dir), Some(db)) if worth => {
-                        let config = views_sled_config(&dir, &inner.config);
-                        drop(db);
-                        drop(inner);
-                        Some(config)
-                    }
-                    _ => None,
-                };
-                if let Some(config) = refresh {
-                    // Best effort: everything is durable already; what stops the refresh is
-                    // met again, and reported, by the next open.
-                    let _ = page_table::refresh(&config);
-                }
-                Ok(())
             }
             Err(_) => Ok(()),
         }
+    }
+
+    /// Writes a consistent copy of the data directory (log, read models, snapshots) to `to`,
+    /// a directory that must not exist yet, while the engine keeps serving. Opening the copy
+    /// gives the same log and read models. Backends without online backup answer
+    /// `not supported`.
+    pub fn backup(&self, to: impl AsRef<Path>) -> Result<()> {
+        self.inner.persist_pm_checkpoint()?;
+        Ok(self.inner.storage().backup(to.as_ref())?)
+    }
+
+    /// The storage backend's short name (`sqlite`, `sled`, `memory`).
+    pub fn backend(&self) -> &'static str {
+        self.inner.storage().kind()
     }
 
     /// Checks the whole log and its indexes (see the store's `verify`).
@@ -680,8 +633,15 @@ impl Facts for EngineFacts<'_> {
 }
 
 impl Inner {
+    pub(crate) fn storage(&self) -> &dyn Storage {
+        // Taken only by `Engine::close`, which owns the last handle.
+        self.storage
+            .as_deref()
+            .expect("the storage lives as long as the engine")
+    }
+
     pub(crate) fn store(&self) -> &dyn EventStore {
-        self.backend.store()
+        self.storage().log()
     }
 
     pub(crate) fn policy(&self) -> Arc<Policy> {
@@ -760,11 +720,13 @@ impl Inner {
             }
         };
         self.pm_register(pm_from + 1);
-        let result = (|| {
-            let _guard = self.projector.lock();
-            report.views_events_applied = self.project_locked(head, &[])?;
-            self.views_rebuilt()
-        })()
+        let result = self
+            .with_projector(|| {
+                let applied = self.project_locked(head, &[])?;
+                self.views_rebuilt()?;
+                Ok(applied)
+            })
+            .map(|applied| report.views_events_applied = applied)
         .and_then(|()| {
             let mut kept_floor = false;
             let mut next = pm_from + 1;
@@ -852,9 +814,55 @@ impl Inner {
             return Ok(());
         }
         self.config.faults.pass(FaultPoint::Projection)?;
-        let _guard = self.projector.lock();
-        self.project_locked(target, known).map(|_| ())
+        self.with_projector(|| self.project_locked(target, known).map(|_| ()))
     }
+
+    /// Runs `f` under the projector's lock inside a unit of work of the backend, committed
+    /// when `f` succeeds. Where units are transactions (SQLite), what `f` projects commits
+    /// together with the events the calling thread appended in an enclosing unit, or not at
+    /// all; a failure then puts the engine's checkpoint and cache back as they were.
+    ///
+    /// Lock order: the backend's writer (taken by the unit) before the projector, everywhere.
+    pub(crate) fn with_projector<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.in_unit(|| {
+            let _guard = self.projector.lock();
+            f()
+        })
+    }
+
+    /// Runs `f` inside a unit of work of the backend (see [`Self::with_projector`]).
+    pub(crate) fn in_unit<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let unit = self.storage().begin_unit()?;
+        let transactional = unit.is_transactional();
+        let checkpoint = self.checkpoint.load(Ordering::Acquire);
+        let result = f().and_then(|value| {
+            unit.commit()?;
+            Ok(value)
+        });
+        if result.is_err() && transactional {
+            // Nothing of the unit was stored: neither may the engine remember it.
+            self.checkpoint.store(checkpoint, Ordering::Release);
+            self.cache.clear();
+        }
+        result
+    }
+
+    /// Appends `requests`; where units are transactions, projects the new events in the same
+    /// unit, so that the command and its read models commit together or not at all (a
+    /// projection failure then fails the command and stores nothing). Elsewhere the caller
+    /// projects after the append, as a separate step.
+    fn commit_append(&self, requests: Vec<AppendRequest>) -> Result<Vec<AppendOutcome>> {
+        self.in_unit(|| {
+            let outcomes = self.store().append_multi(requests)?;
+            if self.storage().transactional_units()
+                && let Some(last) = outcomes.iter().map(|o| o.last_position.0).max()
+            {
+                self.project_to(last, &[])?;
+            }
+            Ok(outcomes)
+        })
+    }
+
 
     /// Projects up to the head; returns how many events it applied.
     fn project_locked(&self, target: u64, known: &[StoredEvent]) -> Result<u64> {
@@ -913,9 +921,7 @@ impl Inner {
     /// atomic and the checkpoint key may survive it. [`Self::views_rebuilt`] ends it.
     fn invalidate_views(&self) -> Result<()> {
         self.meta.put(META_VIEWS_REBUILDING.to_vec(), vec![1])?;
-        if let Some(db) = &self.views_db {
-            db.flush()?;
-        }
+        self.storage().flush()?;
         self.views.clear()
     }
 
@@ -923,17 +929,21 @@ impl Inner {
     /// head (and their checkpoint with them).
     fn views_rebuilt(&self) -> Result<()> {
         if self.meta.get(META_VIEWS_REBUILDING)?.is_some() {
-            if let Some(db) = &self.views_db {
-                db.flush()?;
-            }
+            self.storage().flush()?;
             self.meta
                 .apply(vec![(META_VIEWS_REBUILDING.to_vec(), None)])?;
         }
         Ok(())
     }
 
+    /// Wipes and rebuilds the read models from the log. Where units are transactions the
+    /// whole rebuild is one (a crash or a failure leaves the old read models as they were);
+    /// writers wait for it.
     fn rebuild_views(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
-        let _guard = self.projector.lock();
+        self.with_projector(|| self.rebuild_views_locked(progress))
+    }
+
+    fn rebuild_views_locked(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
         self.invalidate_views()?;
         self.cache.clear();
         self.checkpoint.store(0, Ordering::Release);
@@ -1299,7 +1309,7 @@ impl Inner {
                 };
                 return Ok((outcome, Vec::new()));
             }
-            match store.append_multi(requests) {
+            match self.commit_append(requests) {
                 Ok(outcomes) => {
                     let (Some(first), Some(last)) = (outcomes.first(), outcomes.last()) else {
                         return Err(EngineError::Store(StoreError::Backend(
@@ -1349,11 +1359,11 @@ impl Inner {
                     };
                     return Ok((outcome, events));
                 }
-                Err(StoreError::WrongExpectedVersion {
+                Err(EngineError::Store(StoreError::WrongExpectedVersion {
                     stream: conflicted,
                     actual,
                     ..
-                }) => {
+                })) => {
                     if let Some((key, fingerprint)) = idem
                         && conflicted == idempotency::key_stream(actor.id.as_str(), key)
                     {
@@ -1379,7 +1389,7 @@ impl Inner {
                     self.retries.fetch_add(1, Ordering::Relaxed);
                     backoff(attempt);
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
         Err(EngineError::RetriesExhausted {

@@ -142,11 +142,5 @@ impl From<StoreError> for EngineError {
     }
 }
 
-impl From<sled::Error> for EngineError {
-    fn from(e: sled::Error) -> Self {
-        EngineError::Views(e.to_string())
-    }
-}
-
 /// Shorthand for results of engine calls.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

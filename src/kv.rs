@@ -1,15 +1,15 @@
-//! The ordered key-value space that read models, snapshots and checkpoints live in: a sled tree
-//! (under `<dir>/views`) or an in-memory map (in-memory engines and as-of replays). Query code
-//! is written once against [`Kv`].
+//! The ordered key-value spaces that read models, snapshots and checkpoints live in. The
+//! storage backend provides them (`opsledger_store::Kv`: SQLite tables, or memory for
+//! in-memory engines and as-of replays); query code is written once against [`Kv`], this
+//! crate's view of them with the engine's error type.
 
 use crate::error::{EngineError, Result};
-use parking_lot::RwLock;
-use std::collections::{BTreeMap, VecDeque};
-use std::ops::Bound;
+pub(crate) use opsledger_store::{MemoryKv, prefix_end};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// One write of a batch: `Some(value)` inserts, `None` removes.
-pub(crate) type KvOp = (Vec<u8>, Option<Vec<u8>>);
+pub(crate) type KvOp = opsledger_store::KvOp;
 
 /// A forward or backward scan over a key range.
 pub(crate) type KvIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'a>;
@@ -34,158 +34,45 @@ pub(crate) trait Kv: Send + Sync {
     }
 }
 
-/// The smallest key greater than every key starting with `prefix` (for prefix scans).
-pub(crate) fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xFF {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0xFF; 8]
-}
-
-impl Kv for sled::Tree {
+impl<T: opsledger_store::Kv + ?Sized> Kv for T {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(sled::Tree::get(self, key)?.map(|v| v.to_vec()))
+        Ok(opsledger_store::Kv::get(self, key)?)
     }
 
     fn range(&self, start: &[u8], end: &[u8], reverse: bool) -> KvIter<'_> {
-        if start >= end {
-            return Box::new(std::iter::empty());
-        }
-        let iter = sled::Tree::range(self, start.to_vec()..end.to_vec());
-        let map = |r: sled::Result<(sled::IVec, sled::IVec)>| {
-            r.map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .map_err(EngineError::from)
-        };
-        if reverse {
-            Box::new(iter.rev().map(map))
-        } else {
-            Box::new(iter.map(map))
-        }
+        Box::new(
+            opsledger_store::Kv::range(self, start, end, reverse)
+                .map(|item| item.map_err(EngineError::from)),
+        )
     }
 
     fn apply(&self, ops: Vec<KvOp>) -> Result<()> {
-        if ops.is_empty() {
-            return Ok(());
-        }
-        let mut batch = sled::Batch::default();
-        for (k, v) in ops {
-            match v {
-                Some(v) => batch.insert(k, v),
-                None => batch.remove(k),
-            }
-        }
-        self.apply_batch(batch)?;
-        Ok(())
+        Ok(opsledger_store::Kv::apply(self, ops)?)
     }
 
     fn clear(&self) -> Result<()> {
-        sled::Tree::clear(self)?;
-        Ok(())
+        Ok(opsledger_store::Kv::clear(self)?)
     }
 }
 
-/// An in-memory ordered map, shareable.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct MemoryKv {
-    map: Arc<RwLock<BTreeMap<Vec<u8>, Vec<u8>>>>,
-}
+/// A backend's space as this crate's [`Kv`].
+pub(crate) struct Space(pub(crate) Arc<dyn opsledger_store::Kv>);
 
-impl MemoryKv {
-    pub(crate) fn new() -> Self {
-        Self::default()
-    }
-}
-
-/// Entries fetched per lock acquisition by a memory scan.
-const MEMORY_PAGE: usize = 256;
-
-struct MemoryIter {
-    map: Arc<RwLock<BTreeMap<Vec<u8>, Vec<u8>>>>,
-    /// Lower bound of what is left (ascending scans move it up).
-    low: Bound<Vec<u8>>,
-    /// Upper bound of what is left (descending scans move it down).
-    high: Bound<Vec<u8>>,
-    reverse: bool,
-    buffer: VecDeque<(Vec<u8>, Vec<u8>)>,
-    done: bool,
-}
-
-impl Iterator for MemoryIter {
-    type Item = Result<(Vec<u8>, Vec<u8>)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.buffer.is_empty() && !self.done {
-            let map = self.map.read();
-            let range = map.range((self.low.clone(), self.high.clone()));
-            let page: Vec<(Vec<u8>, Vec<u8>)> = if self.reverse {
-                range
-                    .rev()
-                    .take(MEMORY_PAGE)
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            } else {
-                range
-                    .take(MEMORY_PAGE)
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            };
-            if page.len() < MEMORY_PAGE {
-                self.done = true;
-            }
-            if let Some((last, _)) = page.last() {
-                if self.reverse {
-                    self.high = Bound::Excluded(last.clone());
-                } else {
-                    self.low = Bound::Excluded(last.clone());
-                }
-            }
-            self.buffer.extend(page);
-        }
-        self.buffer.pop_front().map(Ok)
-    }
-}
-
-impl Kv for MemoryKv {
+impl Kv for Space {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.map.read().get(key).cloned())
+        Kv::get(&*self.0, key)
     }
 
     fn range(&self, start: &[u8], end: &[u8], reverse: bool) -> KvIter<'_> {
-        if start >= end {
-            return Box::new(std::iter::empty());
-        }
-        Box::new(MemoryIter {
-            map: self.map.clone(),
-            low: Bound::Included(start.to_vec()),
-            high: Bound::Excluded(end.to_vec()),
-            reverse,
-            buffer: VecDeque::new(),
-            done: false,
-        })
+        Kv::range(&*self.0, start, end, reverse)
     }
 
     fn apply(&self, ops: Vec<KvOp>) -> Result<()> {
-        let mut map = self.map.write();
-        for (k, v) in ops {
-            match v {
-                Some(v) => {
-                    map.insert(k, v);
-                }
-                None => {
-                    map.remove(&k);
-                }
-            }
-        }
-        Ok(())
+        Kv::apply(&*self.0, ops)
     }
 
     fn clear(&self) -> Result<()> {
-        self.map.write().clear();
-        Ok(())
+        Kv::clear(&*self.0)
     }
 }
 

@@ -150,7 +150,10 @@ pub use command::{AlertReport, Command, CommandEnvelope, FollowUp, FollowUpResul
 pub use config::{EngineConfig, EngineLimits, Hooks, IdGenerator, SequentialIds, UuidV7};
 pub use engine::scheduler::{KEPT_ERRORS, SchedulerError, SchedulerHandle, SchedulerStats};
 pub use engine::sla::{SlaExplanation, TickFailure, TickReport};
-pub use engine::{Engine, EngineStats, OpenReport};
+pub use engine::{
+    DirectoryKind, Engine, EngineBuilder, EngineStats, OpenReport, create_storage, directory_kind,
+    open_storage,
+};
 pub use error::{EngineError, Result};
 pub use faults::{FaultPoint, Faults};
 pub use hooks::EventHook;

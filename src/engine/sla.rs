@@ -328,7 +328,7 @@ impl Inner {
                 ExpectedVersion::Exact(Version(version))
             };
             let store = self.store();
-            match store.append_multi(vec![AppendRequest::new(stream.clone(), expect, new_events)]) {
+            match self.commit_append(vec![AppendRequest::new(stream.clone(), expect, new_events)]) {
                 Ok(outcomes) => {
                     let (Some(first), Some(last)) = (outcomes.first(), outcomes.last()) else {
                         return Err(EngineError::Store(StoreError::Backend(
@@ -343,11 +343,11 @@ impl Inner {
                     self.project_to(last, &stored)?;
                     return Ok(stored);
                 }
-                Err(StoreError::WrongExpectedVersion { .. }) => {
+                Err(EngineError::Store(StoreError::WrongExpectedVersion { .. })) => {
                     self.retries.fetch_add(1, Ordering::Relaxed);
                     backoff(attempt);
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
         Err(EngineError::RetriesExhausted {
@@ -710,18 +710,19 @@ impl Inner {
                 });
             }
             // Under the projector's lock: the projector updates the same entries.
-            let _guard = self.projector.lock();
-            self.refresh_due(record, now)?;
+            self.with_projector(|| self.refresh_due(record, now))?;
         }
         // A key left behind by a racing update (its reverse entry names another instant) is
         // dropped, so that it cannot make every later tick look at the record again.
-        let _guard = self.projector.lock();
-        for (key, record) in due {
-            let current = self.views.get(&due_of_key(record))?;
-            if current.as_deref() != key.get(1..9) {
-                self.views.apply(vec![(key, None)])?;
+        self.with_projector(|| {
+            for (key, record) in due {
+                let current = self.views.get(&due_of_key(record))?;
+                if current.as_deref() != key.get(1..9) {
+                    self.views.apply(vec![(key, None)])?;
+                }
             }
-        }
+            Ok(())
+        })?;
         if incomplete {
             floor.keep();
         }

@@ -7,16 +7,16 @@ use opsledger::{Engine, EngineError, QueueFilter, RecordRef};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-fn sled_engine_for_threads(dir: &std::path::Path) -> Engine {
+fn disk_engine_for_threads(dir: &std::path::Path) -> Engine {
     let clock = clock();
     let config = config(&clock, 7).with_max_attempts(200);
-    Engine::open(dir, config).expect("open")
+    open_on_disk(dir, config).expect("open")
 }
 
 #[test]
 fn concurrent_writers_on_shared_records_lose_no_update() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = sled_engine_for_threads(dir.path());
+    let engine = disk_engine_for_threads(dir.path());
     for i in 1..=2 {
         exec(&engine, &agent(), open_incident(inc(i), "shared"));
     }
@@ -120,7 +120,7 @@ fn concurrent_creations_get_dense_unique_numbers() {
 #[test]
 fn a_concurrent_alert_storm_becomes_one_incident() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = sled_engine_for_threads(dir.path());
+    let engine = disk_engine_for_threads(dir.path());
     const THREADS: usize = 4;
     const EACH: usize = 10;
     let handles: Vec<_> = (0..THREADS)

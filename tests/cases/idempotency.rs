@@ -9,7 +9,7 @@ use opsledger::{CommandEnvelope, EngineError, FollowUpResult};
 fn same_key_same_command_replays_and_holds_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
-    let engine = sled_engine(dir.path(), &clock, 1);
+    let engine = disk_engine(dir.path(), &clock, 1);
     let open = CommandEnvelope::new(agent(), open_incident(inc(1), "Payment API 502"))
         .idempotency_key("req-open-1");
     let first = engine.execute(open.clone()).unwrap();
@@ -39,7 +39,7 @@ fn same_key_same_command_replays_and_holds_across_restarts() {
     assert_eq!(resolved.follow_ups.len(), 1);
     engine.close().unwrap();
 
-    let engine = sled_engine(dir.path(), &clock, 2);
+    let engine = disk_engine(dir.path(), &clock, 2);
     let head = engine.head().unwrap();
     let replayed = engine.execute(open).unwrap();
     assert!(replayed.replayed);

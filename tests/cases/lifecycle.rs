@@ -49,7 +49,7 @@ fn incident_problem_change_lifecycle_survives_restarts() {
     let a = agent();
 
     // --- first session: incidents, parent/child ----------------------------------------
-    let engine = sled_engine(dir.path(), &clock, 1);
+    let engine = disk_engine(dir.path(), &clock, 1);
     let o = exec(&engine, &a, open_incident(inc(1), "Payments down"));
     assert_eq!(
         o.number.map(|n| n.to_string()).as_deref(),
@@ -76,7 +76,7 @@ fn incident_problem_change_lifecycle_survives_restarts() {
     engine.close().expect("close");
 
     // --- second session: same answers, nothing replayed -------------------------------
-    let engine = sled_engine(dir.path(), &clock, 2);
+    let engine = disk_engine(dir.path(), &clock, 2);
     let stats = engine.stats().expect("stats");
     assert_eq!(stats.open.views_events_applied, 0);
     assert_eq!(stats.open.process_events_checked, 0);
@@ -144,7 +144,7 @@ fn incident_problem_change_lifecycle_survives_restarts() {
     drop(engine); // no explicit close: dropping flushes too
 
     // --- third session ----------------------------------------------------------------
-    let engine = sled_engine(dir.path(), &clock, 3);
+    let engine = disk_engine(dir.path(), &clock, 3);
     assert_eq!(engine.stats().unwrap().open.views_events_applied, 0);
     assert_eq!(answers(&engine), before);
     let kedb = engine
@@ -178,7 +178,7 @@ fn incident_problem_change_lifecycle_survives_restarts() {
     let before = answers(&engine);
     engine.close().unwrap();
 
-    let engine = sled_engine(dir.path(), &clock, 4);
+    let engine = disk_engine(dir.path(), &clock, 4);
     assert_eq!(answers(&engine), before);
     let open = engine
         .view(None)

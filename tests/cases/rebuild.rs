@@ -292,7 +292,7 @@ proptest! {
 fn rebuild_equals_incremental_on_sled() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
-    let engine = sled_engine(dir.path(), &clock, 1);
+    let engine = disk_engine(dir.path(), &clock, 1);
     let ops: Vec<Op> = (1..=5)
         .flat_map(|i| {
             vec![
@@ -442,7 +442,7 @@ fn kpis_from_the_read_model_count_finished_and_running_clocks() {
 fn rebuild_with_progress_reports_each_page_up_to_the_head() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
-    let engine = sled_engine(dir.path(), &clock, 2);
+    let engine = disk_engine(dir.path(), &clock, 2);
     // Enough events for several projector pages (1,000 events each).
     let ops: Vec<Op> = (1..=4)
         .flat_map(|i| std::iter::once(Op::Open(i)).chain((0..300).map(move |_| Op::Note(i))))

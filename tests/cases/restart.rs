@@ -41,13 +41,13 @@ fn copy_dir(from: &Path, to: &Path) {
 fn opening_with_current_read_models_replays_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
-    let engine = sled_engine(dir.path(), &clock, 1);
+    let engine = disk_engine(dir.path(), &clock, 1);
     populate(&engine, 1, 60);
     let head = engine.head().unwrap();
     let dump = engine.view(None).unwrap().dump().unwrap();
     engine.close().unwrap();
 
-    let engine = sled_engine(dir.path(), &clock, 2);
+    let engine = disk_engine(dir.path(), &clock, 2);
     let stats = engine.stats().unwrap();
     assert_eq!(stats.head, head);
     assert_eq!(stats.open.views_events_applied, 0);
@@ -75,14 +75,14 @@ fn opening_with_current_read_models_replays_nothing() {
 fn deleted_read_models_are_rebuilt_from_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
-    let engine = sled_engine(dir.path(), &clock, 1);
+    let engine = disk_engine(dir.path(), &clock, 1);
     populate(&engine, 1, 20);
     let head = engine.head().unwrap();
     let dump = engine.view(None).unwrap().dump().unwrap();
     engine.close().unwrap();
-    std::fs::remove_dir_all(dir.path().join("views")).unwrap();
+    delete_read_models(dir.path());
 
-    let engine = sled_engine(dir.path(), &clock, 2);
+    let engine = disk_engine(dir.path(), &clock, 2);
     let stats = engine.stats().unwrap();
     assert_eq!(stats.open.views_events_applied, head);
     assert_eq!(
@@ -104,19 +104,18 @@ fn read_models_ahead_of_the_log_are_rebuilt() {
     let early = root.path().join("early");
     let late = root.path().join("late");
     let clock = clock();
-    let engine = sled_engine(&early, &clock, 1);
+    let engine = disk_engine(&early, &clock, 1);
     populate(&engine, 1, 5);
     let early_dump = engine.view(None).unwrap().dump().unwrap();
     engine.close().unwrap();
     copy_dir(&early, &late);
-    let engine = sled_engine(&late, &clock, 2);
+    let engine = disk_engine(&late, &clock, 2);
     populate(&engine, 6, 10);
     engine.close().unwrap();
     // The log of "early" with the read models of "late": as after a crash that lost the
     // log's tail but not the views.
-    std::fs::remove_dir_all(early.join("views")).unwrap();
-    copy_dir(&late.join("views"), &early.join("views"));
-    let engine = sled_engine(&early, &clock, 3);
+    copy_read_models(&late, &early);
+    let engine = disk_engine(&early, &clock, 3);
     assert!(engine.stats().unwrap().open.views_rebuilt);
     assert_eq!(engine.view(None).unwrap().dump().unwrap(), early_dump);
 }
@@ -163,7 +162,7 @@ fn follow_ups_interrupted_by_a_crash_run_at_the_next_open() {
         armed: armed.clone(),
     });
     let manual = clock();
-    let engine = Engine::open(dir.path(), config(&manual, 1).with_clock(crashing)).unwrap();
+    let engine = open_on_disk(dir.path(), config(&manual, 1).with_clock(crashing)).unwrap();
     let a = agent();
     for i in 1..=3 {
         exec(&engine, &a, open_incident(inc(i), "x"));
@@ -206,7 +205,7 @@ fn follow_ups_interrupted_by_a_crash_run_at_the_next_open() {
     );
     drop(engine);
 
-    let engine = sled_engine(dir.path(), &manual, 2);
+    let engine = disk_engine(dir.path(), &manual, 2);
     let stats = engine.stats().unwrap();
     assert!(stats.open.process_events_checked >= 1);
     assert!(engine.head().unwrap() > head);
@@ -226,7 +225,7 @@ fn follow_ups_interrupted_by_a_crash_run_at_the_next_open() {
     // And a second open finds nothing more to do.
     let head = engine.head().unwrap();
     drop(engine);
-    let engine = sled_engine(dir.path(), &manual, 3);
+    let engine = disk_engine(dir.path(), &manual, 3);
     assert_eq!(engine.stats().unwrap().open.process_events_checked, 0);
     assert_eq!(engine.head().unwrap(), head);
 }
@@ -250,17 +249,17 @@ impl EventHook for Positions {
 fn a_hook_in_the_config_sees_the_events_projected_while_the_engine_opens() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
-    let engine = sled_engine(dir.path(), &clock, 1);
+    let engine = disk_engine(dir.path(), &clock, 1);
     exec(&engine, &agent(), open_incident(inc(1), "x"));
     exec(&engine, &agent(), assign(inc(1), "ops", "alice"));
     let head = engine.head().unwrap();
     engine.close().unwrap();
 
     // Given the read models were deleted (a cache: rebuilt at the next open),
-    std::fs::remove_dir_all(dir.path().join("views")).unwrap();
+    delete_read_models(dir.path());
     // when the engine opens with a hook in its configuration,
     let hook = Arc::new(Positions(std::sync::Mutex::new(Vec::new())));
-    let engine = Engine::open(dir.path(), config(&clock, 2).with_hook(hook.clone())).unwrap();
+    let engine = open_on_disk(dir.path(), config(&clock, 2).with_hook(hook.clone())).unwrap();
     // then the hook saw every event of the rebuild, in order, once;
     assert_eq!(*hook.0.lock().unwrap(), (1..=head).collect::<Vec<_>>());
     // and it goes on seeing new ones.
@@ -282,51 +281,62 @@ fn sled_snapshot_lsn(db: &Path) -> Option<u64> {
         .max()
 }
 
-/// An engine whose ids do not repeat another open's (`seed`), with refresh threshold `min`.
-fn refreshing_engine(
+/// An engine on the sled backend whose ids do not repeat another open's (`seed`), with
+/// page-table refresh threshold `min`.
+fn refreshing_sled_engine(
     dir: &Path,
     clock: &Arc<opsledger::ManualClock>,
     seed: u64,
     min: Option<u64>,
 ) -> Engine {
-    let mut config = config(clock, seed);
-    config.sled.page_table_refresh_min_events = min;
-    Engine::open(dir, config).unwrap()
+    let dir = dir.to_path_buf();
+    let options = opsledger_store_sled::SledOptions {
+        page_table_refresh_min_events: min,
+        ..Default::default()
+    };
+    Engine::builder()
+        .storage(move |store_config| {
+            Ok(Box::new(opsledger_store_sled::SledStorage::open(
+                &dir,
+                store_config,
+                options,
+            )?))
+        })
+        .config(config(clock, seed))
+        .open()
+        .unwrap()
 }
 
 #[test]
-fn a_clean_close_leaves_both_databases_with_current_page_table_snapshots() {
+fn a_clean_close_on_sled_leaves_the_log_with_a_current_page_table_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
-    let (log, views) = (dir.path().join("log"), dir.path().join("views"));
-    let snapshots = || (sled_snapshot_lsn(&log), sled_snapshot_lsn(&views));
+    let log = dir.path().join(opsledger_store_sled::LOG_DIR);
+    let snapshot = || sled_snapshot_lsn(&log);
 
-    // A run that wrote less than the threshold leaves the snapshots where its open put them.
-    let engine = refreshing_engine(dir.path(), &clock, 1, Some(1_000));
-    let opened = snapshots();
+    // A run that wrote less than the threshold leaves the snapshot where its open put it.
+    let engine = refreshing_sled_engine(dir.path(), &clock, 1, Some(1_000));
+    let opened = snapshot();
     populate(&engine, 1, 20);
     engine.close().unwrap();
-    assert_eq!(snapshots(), opened);
+    assert_eq!(snapshot(), opened);
 
-    // One that wrote more moves both past what it wrote, so the next open reads no log
-    // segment of this run; the data is what it was.
-    let engine = refreshing_engine(dir.path(), &clock, 2, Some(10));
-    let opened = snapshots();
+    // One that wrote more moves it past what it wrote, so the next open reads no log segment
+    // of this run; the data is what it was.
+    let engine = refreshing_sled_engine(dir.path(), &clock, 2, Some(10));
+    let opened = snapshot();
     populate(&engine, 21, 40);
     let dump = engine.view(None).unwrap().dump().unwrap();
     engine.close().unwrap();
-    let closed = snapshots();
-    assert!(
-        closed.0 > opened.0 && closed.1 > opened.1,
-        "{closed:?} vs {opened:?}"
-    );
-    let engine = refreshing_engine(dir.path(), &clock, 3, Some(10));
-    assert_eq!(snapshots(), closed);
+    let closed = snapshot();
+    assert!(closed > opened, "{closed:?} vs {opened:?}");
+    let engine = refreshing_sled_engine(dir.path(), &clock, 3, Some(10));
+    assert_eq!(snapshot(), closed);
     assert_eq!(engine.view(None).unwrap().dump().unwrap(), dump);
     assert_eq!(engine.stats().unwrap().open.views_events_applied, 0);
 
     // A run that only reads does not refresh, whatever the threshold.
     let _ = engine.view(None).unwrap().dump().unwrap();
     engine.close().unwrap();
-    assert_eq!(snapshots(), closed);
+    assert_eq!(snapshot(), closed);
 }

@@ -126,26 +126,31 @@ fn history(engine: &opsledger::Engine, clock: &Arc<opsledger::ManualClock>) {
 /// Simulates a crash in the middle of clearing the read models: `remove_checkpoint` says
 /// whether the checkpoint key was already gone, `marker` whether the rebuild marker was set.
 fn crash_mid_clear(dir: &std::path::Path, remove_checkpoint: bool, marker: bool) {
-    // sled's background flusher may hold the file lock for a moment after a close.
-    let db = retry(|| sled::open(dir.join("views")));
-    let views = db.open_tree("views").unwrap();
-    let keys: Vec<_> = views.iter().keys().map(Result::unwrap).collect();
+    let db = retry(|| rusqlite::Connection::open(read_models_database(dir)));
+    let keys: Vec<Vec<u8>> = db
+        .prepare("SELECT key FROM kv_views ORDER BY key")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     assert!(!keys.is_empty());
     for key in keys.iter().step_by(2) {
-        if key.as_ref() != b"Xcheckpoint" {
-            views.remove(key).unwrap();
+        if key.as_slice() != b"Xcheckpoint" {
+            db.execute("DELETE FROM kv_views WHERE key = ?1", [key]).unwrap();
         }
     }
     if remove_checkpoint {
-        views.remove(b"Xcheckpoint").unwrap();
-    }
-    if marker {
-        db.open_tree("meta")
-            .unwrap()
-            .insert(b"views_rebuilding", vec![1])
+        db.execute("DELETE FROM kv_views WHERE key = ?1", [b"Xcheckpoint".as_slice()])
             .unwrap();
     }
-    db.flush().unwrap();
+    if marker {
+        db.execute(
+            "INSERT OR REPLACE INTO kv_meta(key, value) VALUES (?1, ?2)",
+            [b"views_rebuilding".as_slice(), &[1u8]],
+        )
+        .unwrap();
+    }
 }
 
 fn retry<T, E: std::fmt::Debug>(mut f: impl FnMut() -> Result<T, E>) -> T {
@@ -159,13 +164,13 @@ fn retry<T, E: std::fmt::Debug>(mut f: impl FnMut() -> Result<T, E>) -> T {
 }
 
 fn reopen_engine(dir: &std::path::Path, clock: &Arc<opsledger::ManualClock>) -> opsledger::Engine {
-    retry(|| opsledger::Engine::open(dir, config(clock, 1)))
+    retry(|| open_on_disk(dir, config(clock, 1)))
 }
 
 fn reopen_after_crash(remove_checkpoint: bool, marker: bool) {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
-    let engine = sled_engine(dir.path(), &clock, 1);
+    let engine = disk_engine(dir.path(), &clock, 1);
     history(&engine, &clock);
     let before = engine.view(None).unwrap().dump().unwrap();
     engine.close().unwrap();
@@ -274,10 +279,10 @@ fn as_of_record_reads_fold_the_stream_and_view_wide_replays_are_bounded() {
 fn state_after_restart_without_views_equals_a_fold_of_the_stream() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
-    let engine = sled_engine(dir.path(), &clock, 1);
+    let engine = disk_engine(dir.path(), &clock, 1);
     history(&engine, &clock);
     engine.close().unwrap();
-    std::fs::remove_dir_all(dir.path().join("views")).unwrap();
+    delete_read_models(dir.path());
     let engine = reopen_engine(dir.path(), &clock);
     let now = engine.view(None).unwrap();
     // An as-of view at the head folds each record's stream from its first event.

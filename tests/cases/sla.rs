@@ -140,7 +140,7 @@ fn no_sla_policy_means_no_sla_stream() {
 fn tick_records_thresholds_and_breaches_once_even_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
-    let open = |seed| Engine::open(dir.path(), config(&clock, seed).with_policy(sla_policy()));
+    let open = |seed| open_on_disk(dir.path(), config(&clock, seed).with_policy(sla_policy()));
     let engine = open(1).unwrap();
     let rec = RecordRef::incident(inc(1));
     exec(&engine, &agent(), open_incident(inc(1), "Checkout slow"));
@@ -299,7 +299,7 @@ fn a_breach_escalates_as_its_definition_asks_once_and_never_again_after_restart(
             });
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
-    let open = |seed| Engine::open(dir.path(), config(&clock, seed).with_policy(policy.clone()));
+    let open = |seed| open_on_disk(dir.path(), config(&clock, seed).with_policy(policy.clone()));
     let engine = open(1).unwrap();
     let rec = RecordRef::incident(inc(1));
     exec(&engine, &agent(), open_incident(inc(1), "Checkout slow"));

@@ -8,7 +8,7 @@ use std::time::Duration;
 fn subscribers_receive_new_events_in_order_and_resume_from_their_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
-    let engine = sled_engine(dir.path(), &clock, 1);
+    let engine = disk_engine(dir.path(), &clock, 1);
     let mut sub = engine.subscribe(0).unwrap();
     // Nothing yet: a bounded wait returns empty-handed.
     assert!(
@@ -37,7 +37,7 @@ fn subscribers_receive_new_events_in_order_and_resume_from_their_checkpoint() {
 
     // The consumer crashed after its checkpoint: it resumes from there, across a restart.
     engine.close().unwrap();
-    let engine = sled_engine(dir.path(), &clock, 2);
+    let engine = disk_engine(dir.path(), &clock, 2);
     exec(&engine, &agent(), note(inc(1), "n3"));
     let mut sub = engine.subscribe(checkpoint.0).unwrap();
     let next = sub.next_timeout(Duration::from_secs(5)).unwrap().unwrap();

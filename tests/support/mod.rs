@@ -49,8 +49,78 @@ pub fn memory_engine() -> (Engine, Arc<ManualClock>) {
     (engine, clock)
 }
 
-pub fn sled_engine(dir: &Path, clock: &Arc<ManualClock>, seed: u64) -> Engine {
-    Engine::open(dir, config(clock, seed)).expect("open engine")
+/// The backend the on-disk tests run on: `OPSLEDGER_TEST_BACKEND=sled` selects sled, anything
+/// else (or nothing) the default, SQLite. CI runs this suite once per backend.
+pub fn test_backend() -> &'static str {
+    match std::env::var("OPSLEDGER_TEST_BACKEND").as_deref() {
+        Ok("sled") => "sled",
+        _ => "sqlite",
+    }
+}
+
+/// Opens an engine on `dir` with `config`, on the backend under test ([`test_backend`]).
+pub fn open_on_disk(dir: &Path, config: EngineConfig) -> opsledger::Result<Engine> {
+    use opsledger::store::{Storage, StoreError};
+    let dir = dir.to_path_buf();
+    let open = move |store_config| -> Result<Box<dyn Storage>, StoreError> {
+        Ok(match test_backend() {
+            "sled" => Box::new(opsledger_store_sled::SledStorage::open(
+                &dir,
+                store_config,
+                opsledger_store_sled::SledOptions::default(),
+            )?),
+            _ => Box::new(opsledger_store_sqlite::SqliteStorage::open(
+                &dir,
+                store_config,
+                opsledger_store_sqlite::SqliteOptions::default(),
+            )?),
+        })
+    };
+    Engine::builder().storage(open).config(config).open()
+}
+
+/// The SQLite database that holds the read models of the closed data directory `dir` (the
+/// log's own for the SQLite backend, the one beside the log for sled).
+pub fn read_models_database(dir: &Path) -> std::path::PathBuf {
+    match opsledger::directory_kind(dir).expect("a data directory") {
+        opsledger::DirectoryKind::Sled => dir.join(opsledger_store_sled::SPACES_FILE),
+        _ => dir.join(opsledger_store_sqlite::DATABASE_FILE),
+    }
+}
+
+/// The tables of the derived spaces (read models, engine bookkeeping, snapshots).
+pub const SPACE_TABLES: [&str; 3] = ["kv_views", "kv_meta", "kv_snapshots"];
+
+/// Deletes everything derived from the log in the closed data directory `dir` (read models,
+/// checkpoints, snapshots): what an operator deleting a damaged cache does.
+pub fn delete_read_models(dir: &Path) {
+    let db = rusqlite::Connection::open(read_models_database(dir)).expect("open");
+    for table in SPACE_TABLES {
+        db.execute(&format!("DELETE FROM {table}"), [])
+            .expect("delete");
+    }
+}
+
+/// Replaces the derived spaces of the closed data directory `to` with those of `from`.
+pub fn copy_read_models(from: &Path, to: &Path) {
+    let db = rusqlite::Connection::open(read_models_database(to)).expect("open");
+    db.execute(
+        "ATTACH DATABASE ?1 AS source",
+        [read_models_database(from).to_str().expect("utf-8 path")],
+    )
+    .expect("attach");
+    for table in SPACE_TABLES {
+        db.execute_batch(&format!(
+            "DELETE FROM main.{table}; INSERT INTO main.{table} SELECT * FROM source.{table};"
+        ))
+        .expect("copy");
+    }
+    db.execute("DETACH DATABASE source", []).expect("detach");
+}
+
+/// An engine on disk, on the backend under test ([`test_backend`]).
+pub fn disk_engine(dir: &Path, clock: &Arc<ManualClock>, seed: u64) -> Engine {
+    open_on_disk(dir, config(clock, seed)).expect("open engine")
 }
 
 // ---- the cast ----------------------------------------------------------------------------

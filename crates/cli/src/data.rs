@@ -1,18 +1,16 @@
 //! The data directory: what is in it, opening the engine or the bare log on it.
 
 use crate::error::{CliError, CliResult, data_error};
-use opsledger::store::{SledStore, StoreConfig};
-use opsledger::{Durability, Engine, EngineConfig};
-use std::path::{Path, PathBuf};
+use opsledger::store::{Storage, StoreConfig, StoreError};
+use opsledger::{DirectoryKind, Durability, Engine, EngineConfig, EngineError};
+use std::path::Path;
 
-/// The event log's directory inside a data directory (the engine's layout).
-pub fn log_dir(data: &Path) -> PathBuf {
-    data.join("log")
-}
-
-/// Whether `data` holds an event log.
+/// Whether `data` holds an event log (of either backend).
 pub fn has_log(data: &Path) -> bool {
-    log_dir(data).is_dir()
+    matches!(
+        opsledger::directory_kind(data),
+        Ok(DirectoryKind::Sqlite | DirectoryKind::Sled)
+    )
 }
 
 /// Fails unless `data` holds an event log (commands that only read never create one).
@@ -21,7 +19,7 @@ pub fn require_log(data: &Path) -> CliResult {
         return Ok(());
     }
     let why = if data.exists() {
-        "holds no opsledger data (no log/ inside)"
+        "holds no opsledger data (neither opsledger.sqlite3 nor log/ inside)"
     } else {
         "does not exist"
     };
@@ -73,10 +71,39 @@ pub fn store_config(durability: Durability) -> StoreConfig {
         .with_limits(engine.store_limits)
 }
 
-/// Opens the bare event log of `data` (which must hold one), without the engine: nothing is
-/// projected and no process manager runs.
-pub fn open_log(data: &Path, config: StoreConfig) -> CliResult<SledStore> {
+/// Opens the bare storage of `data` (which must hold a log) read-only, without the engine:
+/// nothing is projected and no process manager runs. An SQLite directory may be in use by a
+/// server meanwhile.
+pub fn open_log(data: &Path, config: StoreConfig) -> CliResult<Box<dyn Storage>> {
     require_log(data)?;
-    SledStore::open(log_dir(data), config)
+    opsledger::open_storage(data, config, true)
         .map_err(|e| data_error(&format!("cannot open the log of {}", data.display()), &e))
+}
+
+/// An engine for reading `data`: the directory itself, or, when a server holds it, a
+/// consistent copy taken with the online backup (log and read models of one instant) in a
+/// temporary directory that lives as long as the returned guard. Says so on stderr.
+pub fn open_engine_for_reading(data: &Path) -> CliResult<(Engine, Option<tempfile::TempDir>)> {
+    require_log(data)?;
+    match Engine::open(data, engine_config()) {
+        Ok(engine) => Ok((engine, None)),
+        Err(EngineError::Store(StoreError::Locked { .. })) => {
+            let copy = tempfile::tempdir()
+                .map_err(|e| CliError::data(format!("cannot create a temporary directory: {e}")))?;
+            let target = copy.path().join("copy");
+            let storage = open_log(data, store_config(Durability::Buffered))?;
+            storage
+                .backup(&target)
+                .map_err(|e| data_error(&format!("cannot copy {}", data.display()), &e))?;
+            let _ = storage.close(0);
+            crate::output::emit_err(&format!(
+                "{} is in use by another process: reading a consistent copy taken now",
+                data.display()
+            ));
+            let engine = Engine::open(&target, engine_config())
+                .map_err(|e| data_error("cannot open the copy", &e))?;
+            Ok((engine, Some(copy)))
+        }
+        Err(e) => Err(data_error(&format!("cannot open {}", data.display()), &e)),
+    }
 }

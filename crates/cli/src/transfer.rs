@@ -166,15 +166,15 @@ pub fn export(args: &ExportArgs) -> CliResult {
     let result = if to_stdout {
         let stdout = std::io::stdout();
         let mut out = BufWriter::new(stdout.lock());
-        write_events(&store, &mut out).and_then(|n| {
+        write_events(store.log(), &mut out).and_then(|n| {
             out.flush()
                 .map_err(|e| CliError::data(format!("cannot write to stdout: {e}")))?;
             Ok(n)
         })
     } else {
-        export_to_file(&store, &args.out)
+        export_to_file(store.log(), &args.out)
     };
-    let closed = store.close().map_err(|e| {
+    let closed = store.close(0).map_err(|e| {
         data_error(
             &format!("cannot close the log of {}", args.data.display()),
             &e,
@@ -441,7 +441,7 @@ fn write_log(file: &Path, target: &Path, total: u64) -> CliResult {
     // set to each event's recorded time, in order, it stamps exactly the exported times.
     let clock = Arc::new(ManualClock::new(DateTime::<Utc>::UNIX_EPOCH));
     let config = data::store_config(Durability::Buffered).with_clock(clock.clone());
-    let store = opsledger::store::SledStore::open(data::log_dir(target), config).map_err(|e| {
+    let store = opsledger::create_storage(target, config).map_err(|e| {
         data_error(
             &format!("cannot create the log in {}", target.display()),
             &e,
@@ -458,18 +458,18 @@ fn write_log(file: &Path, target: &Path, total: u64) -> CliResult {
             let stream = StreamId::new(&e.stream)
                 .map_err(|err| CliError::usage(format!("line {line}: {err}")))?;
             if !batch.admits(&stream, e.recorded_at, payload.len()) {
-                bar.inc(batch.append(&store, &clock)?);
+                bar.inc(batch.append(store.log(), &clock)?);
             }
             batch.push(line, stream, e, payload);
         }
-        bar.inc(batch.append(&store, &clock)?);
+        bar.inc(batch.append(store.log(), &clock)?);
         store
             .flush()
             .map_err(|err| data_error("cannot flush the imported log", &err))
     })();
     bar.finish_and_clear();
     let closed = store
-        .close()
+        .close(0)
         .map_err(|err| data_error("cannot close the imported log", &err));
     appended?;
     closed

@@ -5,7 +5,7 @@ use crate::data;
 use crate::error::{CliError, CliResult, Failure, data_error};
 use crate::output::emit;
 use crate::progress;
-use opsledger::store::{Durability, EventStore, FaultKind};
+use opsledger::store::{Durability, FaultKind};
 
 /// Faults printed one by one; the rest are counted.
 const SHOWN_FAULTS: usize = 50;
@@ -53,9 +53,9 @@ fn check(args: &DataArgs, out: &mut String) -> CliResult {
         Err(e) => return corrupt_at_open(e, dir, out),
     };
     let spinner = progress::spinner("scanning the log");
-    let report = store.verify();
+    let report = store.log().verify();
     spinner.finish_and_clear();
-    let closed = store.close();
+    let closed = store.close(0);
     let report = report.map_err(|e| data_error("cannot scan the log", &e))?;
     closed.map_err(|e| data_error("cannot close the log", &e))?;
     say!(out, "event log:");
@@ -97,7 +97,7 @@ fn check(args: &DataArgs, out: &mut String) -> CliResult {
 
     // 2. The projections: open the engine (it catches them up, or rebuilds them when they
     //    disagree with the log) and check they reach the head.
-    let engine = data::open_engine(dir, false)?;
+    let (engine, _copy) = data::open_engine_for_reading(dir)?;
     let stats = engine
         .stats()
         .map_err(|e| data_error("cannot read the engine's state", &e))?;

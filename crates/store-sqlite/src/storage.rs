@@ -206,6 +206,10 @@ impl Storage for SqliteStorage {
         Ok(Unit::new(Box::new(SqliteUnit { db, guard })))
     }
 
+    fn transactional_units(&self) -> bool {
+        true
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         self.store.db.flush()
     }

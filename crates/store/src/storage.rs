@@ -116,6 +116,12 @@ pub trait Storage: Send + Sync {
     /// Starts a unit of work on the calling thread (see [`Unit`]).
     fn begin_unit(&self) -> Result<Unit<'_>, StoreError>;
 
+    /// Whether this backend's units are transactions over the log and the spaces (else each
+    /// write commits as it happens).
+    fn transactional_units(&self) -> bool {
+        false
+    }
+
     /// Makes every acknowledged append and every space write durable now.
     fn flush(&self) -> Result<(), StoreError>;
 

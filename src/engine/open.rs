@@ -1,0 +1,172 @@
+//! Building and opening an engine: which backend, in which directory, with which options.
+
+use std::path::{Path, PathBuf};
+
+use opsledger_store::{Storage, StoreConfig, StoreError};
+use opsledger_store_sled::{SledOptions, SledStorage};
+use opsledger_store_sqlite::{DATABASE_FILE, SqliteOptions, SqliteStorage};
+
+use super::{Engine, store_config};
+use crate::config::EngineConfig;
+use crate::error::{EngineError, Result};
+
+/// Opens a backend with the store configuration the engine derives from its own (durability,
+/// clock, limits).
+type OpenStorage = Box<dyn FnOnce(StoreConfig) -> Result<Box<dyn Storage>, StoreError>>;
+
+enum Source {
+    /// A data directory with the default backend (or the one found there).
+    Directory(PathBuf),
+    /// A backend chosen by the embedder.
+    Storage(OpenStorage),
+}
+
+/// Builds an [`Engine`] from parts (see [`Engine::builder`]).
+#[derive(Default)]
+pub struct EngineBuilder {
+    config: Option<EngineConfig>,
+    source: Option<Source>,
+}
+
+impl std::fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let source = match &self.source {
+            Some(Source::Directory(dir)) => format!("directory {}", dir.display()),
+            Some(Source::Storage(_)) => "a backend".into(),
+            None => "none".into(),
+        };
+        f.debug_struct("EngineBuilder")
+            .field("source", &source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which backend a data directory holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectoryKind {
+    /// No data yet: a new directory gets the default backend, SQLite.
+    Empty,
+    /// `opsledger.sqlite3`: the SQLite backend.
+    Sqlite,
+    /// `log/`: the sled backend.
+    Sled,
+}
+
+impl std::fmt::Display for DirectoryKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DirectoryKind::Empty => "empty",
+            DirectoryKind::Sqlite => "sqlite",
+            DirectoryKind::Sled => "sled",
+        })
+    }
+}
+
+/// Tells which backend the data directory `dir` holds; a path that is not a directory, or a
+/// directory holding both kinds, is an error naming it.
+pub fn directory_kind(dir: &Path) -> Result<DirectoryKind> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(incompatible(dir, "not a directory; give a data directory"));
+    }
+    let sqlite = dir.join(DATABASE_FILE).exists();
+    let sled = SledStorage::exists_in(dir);
+    match (sqlite, sled) {
+        (true, true) => Err(incompatible(
+            dir,
+            "holds both an SQLite database and a sled log; keep the one you use",
+        )),
+        (true, false) => Ok(DirectoryKind::Sqlite),
+        (false, true) => Ok(DirectoryKind::Sled),
+        (false, false) => Ok(DirectoryKind::Empty),
+    }
+}
+
+fn incompatible(path: &Path, reason: &str) -> EngineError {
+    EngineError::Store(StoreError::Incompatible {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    })
+}
+
+/// Opens the backend found in `dir` (SQLite for an empty one).
+pub(crate) fn open_directory(dir: &Path, config: StoreConfig) -> Result<Box<dyn Storage>> {
+    let storage: Box<dyn Storage> = match directory_kind(dir)? {
+        DirectoryKind::Sled => Box::new(SledStorage::open(dir, config, SledOptions::default())?),
+        DirectoryKind::Sqlite | DirectoryKind::Empty => {
+            std::fs::create_dir_all(dir).map_err(|e| EngineError::Store(StoreError::Io(e)))?;
+            Box::new(SqliteStorage::open(dir, config, SqliteOptions::default())?)
+        }
+    };
+    Ok(storage)
+}
+
+/// Opens the bare storage of the data directory `dir` (which must hold data), without an
+/// engine: nothing is projected and no process manager runs (verify, export, backup, tools).
+/// With `read_only`, an SQLite directory is opened beside a process that may be serving it;
+/// sled cannot share a directory, so a sled directory is opened for writing either way.
+pub fn open_storage(dir: &Path, config: StoreConfig, read_only: bool) -> Result<Box<dyn Storage>> {
+    let storage: Box<dyn Storage> = match directory_kind(dir)? {
+        DirectoryKind::Sled => Box::new(SledStorage::open(dir, config, SledOptions::default())?),
+        DirectoryKind::Sqlite if read_only => Box::new(SqliteStorage::open_read_only(dir, config)?),
+        DirectoryKind::Sqlite => Box::new(SqliteStorage::open(dir, config, SqliteOptions::default())?),
+        DirectoryKind::Empty => return Err(incompatible(dir, "holds no opsledger data")),
+    };
+    Ok(storage)
+}
+
+/// Creates the default backend (SQLite) in `dir`, which must not hold data yet.
+pub fn create_storage(dir: &Path, config: StoreConfig) -> Result<Box<dyn Storage>> {
+    if directory_kind(dir)? != DirectoryKind::Empty {
+        return Err(incompatible(dir, "holds opsledger data already"));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| EngineError::Store(StoreError::Io(e)))?;
+    Ok(Box::new(SqliteStorage::open(
+        dir,
+        config,
+        SqliteOptions::default(),
+    )?))
+}
+
+impl EngineBuilder {
+    /// The engine's configuration (default: `EngineConfig::default()`).
+    pub fn config(mut self, config: EngineConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// A data directory: the default backend (SQLite) for a new one, the backend found in an
+    /// existing one.
+    pub fn directory(mut self, dir: impl AsRef<Path>) -> Self {
+        self.source = Some(Source::Directory(dir.as_ref().to_path_buf()));
+        self
+    }
+
+    /// A backend of the embedder's choice, opened with the store configuration the engine
+    /// derives from its own (durability, clock, limits), e.g.
+    /// `|config| Ok(Box::new(SqliteStorage::open(dir, config, options)?))`.
+    pub fn storage(
+        mut self,
+        open: impl FnOnce(StoreConfig) -> Result<Box<dyn Storage>, StoreError> + 'static,
+    ) -> Self {
+        self.source = Some(Source::Storage(Box::new(open)));
+        self
+    }
+
+    /// Opens the engine: the backend, then the read models' catch-up and the process managers'
+    /// re-run from their checkpoints.
+    pub fn open(self) -> Result<Engine> {
+        let config = self.config.unwrap_or_default();
+        config.validate()?;
+        let started = std::time::Instant::now();
+        let (storage, path) = match self.source {
+            Some(Source::Directory(dir)) => (open_directory(&dir, store_config(&config))?, Some(dir)),
+            Some(Source::Storage(open)) => (open(store_config(&config))?, None),
+            None => {
+                return Err(EngineError::InvalidConfig(
+                    "the engine needs a data directory or a storage backend".into(),
+                ));
+            }
+        };
+        Engine::assemble(storage, config, path, started.elapsed())
+    }
+}

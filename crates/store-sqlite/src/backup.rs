@@ -1,9 +1,10 @@
 //! A consistent copy of a live database with SQLite's online backup API.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use opsledger_store::StoreError;
+use rusqlite::backup::StepResult;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::db::{Db, sql_error};
@@ -49,12 +50,23 @@ fn copy(db: &Db, target: &Path) -> Result<(), StoreError> {
     .map_err(sql_error)?;
     let mut destination = Connection::open(target).map_err(sql_error)?;
     {
-        let backup =
-            rusqlite::backup::Backup::new(&source, &mut destination).map_err(sql_error)?;
-        // Every page in one step: the copy is one read transaction, so one snapshot.
-        backup
-            .run_to_completion(-1, Duration::ZERO, None)
-            .map_err(sql_error)?;
+        let backup = rusqlite::backup::Backup::new(&source, &mut destination).map_err(sql_error)?;
+        // Every page in one step (`-1`; `run_to_completion` refuses it with a panic): the copy
+        // is one read transaction, so one snapshot. A step that finds the source locked by
+        // another process is retried for as long as the busy timeout allows.
+        let deadline = Instant::now() + db.options.busy_timeout;
+        loop {
+            match backup.step(-1).map_err(sql_error)? {
+                StepResult::Done => break,
+                _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                _ => {
+                    return Err(StoreError::Backend(format!(
+                        "{} stayed locked by another connection; the backup gave up",
+                        db.path.display()
+                    )));
+                }
+            }
+        }
     }
     destination
         .pragma_update(None, "journal_mode", "WAL")

@@ -179,7 +179,9 @@ fn path_error(path: &Path, e: rusqlite::Error) -> StoreError {
             ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly => {
                 return StoreError::Incompatible {
                     path: path.to_path_buf(),
-                    reason: format!("cannot open the database ({e}); check the path and permissions"),
+                    reason: format!(
+                        "cannot open the database ({e}); check the path and permissions"
+                    ),
                 };
             }
             _ => {}
@@ -291,6 +293,23 @@ impl Db {
         }))
     }
 
+    /// The highest position readers may see. A read-only database has no appends of its own
+    /// to publish: it follows the writer (another connection, often another process) by
+    /// reading the committed head from the file first.
+    pub(crate) fn visible(&self) -> u64 {
+        if self.read_only {
+            let committed = self.read(|conn| {
+                conn.prepare_cached("SELECT coalesce(max(position), 0) FROM events")?
+                    .query_row([], |r| r.get::<_, i64>(0))
+            });
+            // A failure here shows again, typed, in the read that follows.
+            if let Ok(head) = committed {
+                self.notifier.publish(head as u64);
+            }
+        }
+        self.notifier.visible()
+    }
+
     /// Whether the calling thread owns the open unit of work.
     pub(crate) fn in_unit(&self) -> bool {
         self.owner.load(Ordering::Acquire) == thread_token()
@@ -346,8 +365,8 @@ impl Db {
 
     fn open_reader(&self) -> Result<Connection, StoreError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn =
-            Connection::open_with_flags(&self.path, flags).map_err(|e| path_error(&self.path, e))?;
+        let conn = Connection::open_with_flags(&self.path, flags)
+            .map_err(|e| path_error(&self.path, e))?;
         configure(&conn, &self.options).map_err(|e| path_error(&self.path, e))?;
         Ok(conn)
     }
@@ -472,7 +491,10 @@ fn init_schema(
     role: Role,
 ) -> Result<(), StoreError> {
     let err = |e| path_error(path, e);
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+    // Before anything is written: a database of another program is refused as it is found.
+    check_format(conn, path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(err)?;
     let synchronous = match config.durability {
         Durability::PerCommit => "FULL",
         Durability::GroupCommit | Durability::Buffered => "NORMAL",
@@ -483,7 +505,6 @@ fn init_schema(
         "CREATE TABLE IF NOT EXISTS opsledger_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     )
     .map_err(err)?;
-    check_format(conn, path)?;
     conn.execute(
         "INSERT OR IGNORE INTO opsledger_meta(key, value) VALUES ('format', ?1)",
         [FORMAT],

@@ -66,6 +66,8 @@
 //! writer, a full disk and a damaged page are typed errors naming the file and what to do
 //! ([`StoreError::Incompatible`], [`StoreError::Locked`], [`StoreError::Io`],
 //! [`StoreError::Corrupt`]). `verify` runs SQLite's `quick_check` and then checks every record.
+//! A read stops before a damaged or missing record (a subscription delivers everything before
+//! it); a read that starts there is the error naming its position.
 //!
 //! [`Storage::begin_unit`]: opsledger_store::Storage::begin_unit
 //! [`StoreError::Incompatible`]: opsledger_store::StoreError::Incompatible

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use opsledger_store::{
-    EventStore, Kv, Space, Storage, StoreConfig, StoreError, Unit, UnitOfWork,
-};
+use opsledger_store::{EventStore, Kv, Space, Storage, StoreConfig, StoreError, Unit, UnitOfWork};
 use parking_lot::ReentrantMutexGuard;
 
 use crate::db::{Db, Role, Writer, thread_token};
@@ -45,7 +43,8 @@ impl SqliteStorage {
     }
 
     /// Opens an existing data directory read-only, beside a process that may be writing to
-    /// it: reads, `verify` and `backup` work; appends and space writes are refused.
+    /// it: reads (which follow the writer's commits), `verify` and `backup` work; appends and
+    /// space writes are refused.
     pub fn open_read_only(dir: impl AsRef<Path>, config: StoreConfig) -> Result<Self, StoreError> {
         let db = Db::open(
             &dir.as_ref().join(DATABASE_FILE),
@@ -60,7 +59,11 @@ impl SqliteStorage {
     fn from_db(db: Arc<Db>) -> Self {
         let space = |s| Arc::new(SqliteKv::new(db.clone(), s));
         Self {
-            spaces: [space(Space::Views), space(Space::Meta), space(Space::Snapshots)],
+            spaces: [
+                space(Space::Views),
+                space(Space::Meta),
+                space(Space::Snapshots),
+            ],
             store: SqliteStore { db },
         }
     }
@@ -91,7 +94,11 @@ impl SqliteSpaces {
         let db = Db::open(path.as_ref(), config, options, Role::SpacesOnly, false)?;
         let space = |s| Arc::new(SqliteKv::new(db.clone(), s));
         Ok(Self {
-            spaces: [space(Space::Views), space(Space::Meta), space(Space::Snapshots)],
+            spaces: [
+                space(Space::Views),
+                space(Space::Meta),
+                space(Space::Snapshots),
+            ],
             db,
         })
     }

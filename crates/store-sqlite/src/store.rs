@@ -8,7 +8,7 @@ use opsledger_store::plan::{self, Existing, PartPlan};
 use opsledger_store::subscription::{LogSource, Subscription};
 use opsledger_store::{
     AppendOutcome, AppendRequest, EventStore, Position, StoreConfig, StoreError, StoredEvent,
-    StreamId, Version, VerifyReport, check_page,
+    StreamId, VerifyReport, Version, check_page,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
@@ -42,7 +42,9 @@ impl SqliteStore {
     }
 
     /// Opens an existing log read-only, beside a process that may be writing to it (SQLite's
-    /// write-ahead log lets readers and one writer work at once). Appends are refused.
+    /// write-ahead log lets readers and one writer work at once). Appends are refused. Reads
+    /// follow the writer's commits; a subscription notices them when it polls (`try_next`,
+    /// `next_timeout`), as nothing in this process wakes it.
     pub fn open_read_only(path: impl AsRef<Path>, config: StoreConfig) -> Result<Self, StoreError> {
         let db = Db::open(
             path.as_ref(),
@@ -66,16 +68,14 @@ impl SqliteStore {
 
     /// The highest position readers may see (the visible head; see [`EventStore::head`]).
     fn visible(&self) -> u64 {
-        self.db.notifier.visible()
+        self.db.visible()
     }
 
     /// The bound of what the calling thread may read: everything written, for the thread that
     /// owns the open unit of work; the visible head otherwise.
     fn read_bound(&self) -> u64 {
         if self.db.in_unit() {
-            let guard = self.db.lock_writer();
-            let head = guard.borrow().head;
-            head
+            self.db.lock_writer().borrow().head
         } else {
             self.visible()
         }
@@ -142,7 +142,9 @@ fn existing(
         .optional()
 }
 
-/// Reads positions `from..=to` with their stream names.
+/// Reads positions `from..=to` with their stream names. A page stops before a damaged or
+/// missing record, so a reader (a subscription) gets every event before it; a page that
+/// starts there is the error naming it.
 fn read_range(
     conn: &Connection,
     config: &StoreConfig,
@@ -152,6 +154,20 @@ fn read_range(
     if from > to {
         return Ok(Vec::new());
     }
+    let mut out = Vec::with_capacity((to - from + 1).min(1_024) as usize);
+    match read_range_into(conn, config, from, to, &mut out) {
+        Err(e) if out.is_empty() => Err(e),
+        _ => Ok(out),
+    }
+}
+
+fn read_range_into(
+    conn: &Connection,
+    config: &StoreConfig,
+    from: u64,
+    to: u64,
+    out: &mut Vec<StoredEvent>,
+) -> Result<(), StoreError> {
     let mut statement = conn
         .prepare_cached(
             "SELECT e.position, s.name, e.record FROM events e JOIN streams s ON s.stream = e.stream \
@@ -161,7 +177,6 @@ fn read_range(
     let mut rows = statement
         .query(params![from as i64, to as i64])
         .map_err(sql_error)?;
-    let mut out = Vec::with_capacity((to - from + 1).min(1_024) as usize);
     let mut expected = from;
     while let Some(row) = rows.next().map_err(sql_error)? {
         let position = row.get::<_, i64>(0).map_err(sql_error)? as u64;
@@ -171,16 +186,18 @@ fn read_range(
             )));
         }
         let name: String = row.get(1).map_err(sql_error)?;
-        let record = row.get_ref(2).map_err(sql_error)?.as_blob().map_err(|e| {
-            corrupt(position)(format!("record is not a blob: {e}"))
-        })?;
+        let record = row
+            .get_ref(2)
+            .map_err(sql_error)?
+            .as_blob()
+            .map_err(|e| corrupt(position)(format!("record is not a blob: {e}")))?;
         out.push(decode(config, position, &name, record)?);
         expected += 1;
     }
     if expected <= to {
         return Err(corrupt(expected)("record missing".into()));
     }
-    Ok(out)
+    Ok(())
 }
 
 impl SqliteStore {
@@ -358,7 +375,8 @@ impl EventStore for SqliteStore {
         let bound = self.read_bound();
         let to = bound.min(from.saturating_add(max as u64).saturating_sub(1));
         let config = &self.db.config;
-        self.db.read(|conn| Ok(read_range(conn, config, from, to)))?
+        self.db
+            .read(|conn| Ok(read_range(conn, config, from, to)))?
     }
 
     fn stream_version(&self, stream: &StreamId) -> Result<Version, StoreError> {
@@ -413,7 +431,6 @@ impl EventStore for SqliteStore {
 impl LogSource for Db {
     fn read_page(&self, from: u64, max: usize) -> Result<Vec<StoredEvent>, StoreError> {
         let to = self
-            .notifier
             .visible()
             .min(from.saturating_add(max as u64).saturating_sub(1));
         let config = &self.config;

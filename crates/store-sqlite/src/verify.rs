@@ -11,6 +11,9 @@ use crate::db::Db;
 /// Records read per query while scanning.
 const SCAN_PAGE: u64 = 2_048;
 
+/// A row of `events`: position, stream, version, event id, record.
+type Row = (u64, u64, u64, Vec<u8>, Vec<u8>);
+
 /// Checks the database file (`PRAGMA quick_check`), then every record up to `head`: dense
 /// positions, checksums, the columns against the record, dense versions per stream, unique
 /// event ids (the unique index enforces them; a damaged index shows up in the quick check).
@@ -36,7 +39,7 @@ pub(crate) fn verify(db: &Db, head: u64) -> Result<VerifyReport, StoreError> {
     let mut expected = 1u64;
     while expected <= head {
         let to = head.min(expected + SCAN_PAGE - 1);
-        let rows: Vec<(u64, u64, u64, Vec<u8>, Vec<u8>)> = db.read(|conn| {
+        let rows: Vec<Row> = db.read(|conn| {
             let mut statement = conn.prepare_cached(
                 "SELECT position, stream, version, event_id, record FROM events \
                  WHERE position BETWEEN ?1 AND ?2 ORDER BY position",
@@ -63,7 +66,16 @@ pub(crate) fn verify(db: &Db, head: u64) -> Result<VerifyReport, StoreError> {
             expected = position + 1;
             report.events_checked += 1;
             report.index_entries_checked += 2;
-            check_record(&mut report, &names, &mut versions, position, sid, version, &event_id, &record);
+            check_record(
+                &mut report,
+                &names,
+                &mut versions,
+                position,
+                sid,
+                version,
+                &event_id,
+                &record,
+            );
         }
         if expected <= to {
             report.fault(
@@ -89,6 +101,17 @@ fn check_record(
     event_id: &[u8],
     bytes: &[u8],
 ) {
+    // Versions are checked on the columns, before the record: a damaged record is one fault,
+    // not also a "skipped" version at the stream's next event.
+    let last = versions.entry(sid).or_insert(0);
+    if version != *last + 1 {
+        report.fault(
+            Some(position),
+            FaultKind::VersionOrder,
+            format!("version {version} after {last}"),
+        );
+    }
+    *last = version;
     let record = match codec::decode_record(bytes) {
         Ok(r) => r,
         Err(e) => {
@@ -133,13 +156,4 @@ fn check_record(
         ),
         _ => {}
     }
-    let last = versions.entry(sid).or_insert(0);
-    if version != *last + 1 {
-        report.fault(
-            Some(position),
-            FaultKind::VersionOrder,
-            format!("version {version} after {last}"),
-        );
-    }
-    *last = version;
 }

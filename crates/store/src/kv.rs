@@ -15,8 +15,11 @@ use crate::error::StoreError;
 /// One write of a batch: `Some(value)` inserts, `None` removes.
 pub type KvOp = (Vec<u8>, Option<Vec<u8>>);
 
+/// A key and its value.
+pub type KvEntry = (Vec<u8>, Vec<u8>);
+
 /// A forward or backward scan over a key range.
-pub type KvIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + 'a>;
+pub type KvIter<'a> = Box<dyn Iterator<Item = Result<KvEntry, StoreError>> + 'a>;
 
 /// An ordered key-value space (keys and values are bytes, keys compare bytewise).
 pub trait Kv: Send + Sync {
@@ -29,7 +32,7 @@ pub trait Kv: Send + Sync {
     /// Removes everything.
     fn clear(&self) -> Result<(), StoreError>;
     /// Every entry (for tests and comparisons).
-    fn dump(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn dump(&self) -> Result<Vec<KvEntry>, StoreError> {
         self.range(&[], &[0xFF; 4], false).collect()
     }
     /// Inserts one entry.

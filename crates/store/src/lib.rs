@@ -62,7 +62,7 @@ pub mod verify;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Durability, GroupCommitConfig, StoreConfig, StoreLimits};
 pub use error::{Limit, StoreError};
-pub use kv::{Kv, KvIter, KvOp, MemoryKv, prefix_end};
+pub use kv::{Kv, KvEntry, KvIter, KvOp, MemoryKv, prefix_end};
 pub use memory::{MemoryStore, check_page};
 pub use storage::{MemoryStorage, Space, Storage, Unit, UnitOfWork};
 pub use store::EventStore;

@@ -100,7 +100,7 @@ pub type CliResult<T = ()> = Result<T, CliError>;
 /// directory.
 pub fn data_error(context: &str, e: &dyn std::fmt::Display) -> CliError {
     let text = e.to_string();
-    let hint = if text.contains("lock") || text.contains("WouldBlock") {
+    let hint = if text.contains("lock") || text.contains("WouldBlock") || text.contains("in use") {
         " (is another opsledger process, such as `opsledger serve`, using this directory? \
          Stop it, or talk to it with `opsledger call --url`)"
     } else {

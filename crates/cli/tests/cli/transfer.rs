@@ -240,19 +240,16 @@ fn verify_reports_a_damaged_copy() {
     copy_dir(&good, &bad);
     // Flip a bit inside the payload of the record at position 3.
     {
-        let db = sled::Config::new()
-            .path(bad.join("log"))
-            .segment_size(8 << 20)
-            .open()
+        let db = rusqlite::Connection::open(bad.join("opsledger.sqlite3")).unwrap();
+        let mut v: Vec<u8> = db
+            .query_row("SELECT record FROM events WHERE position = 3", [], |r| {
+                r.get(0)
+            })
             .unwrap();
-        let tree = db.open_tree("opsledger-log").unwrap();
-        let mut key = vec![b'E'];
-        key.extend_from_slice(&3u64.to_be_bytes());
-        let mut v = tree.get(&key).unwrap().expect("record 3").to_vec();
         let at = v.len() - 12;
         v[at] ^= 0x20;
-        tree.insert(key, v).unwrap();
-        db.flush().unwrap();
+        db.execute("UPDATE events SET record = ?1 WHERE position = 3", [v])
+            .unwrap();
     }
     let o = run(&["verify", "--data", s(&bad)]);
     assert_exit(&o, 1);
@@ -323,12 +320,22 @@ fn rebuild_kpi_and_missing_directories() {
 }
 
 #[test]
-fn a_directory_in_use_is_refused_with_a_hint() {
+fn a_directory_in_use_is_read_but_never_written_by_another_process() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a");
-    build(&a, 1);
+    build(&a, 2);
     let server = Server::start(&a, &[]);
-    let o = run(&["export", "--data", s(&a)]);
+    // Reading works beside the server: export, verify and kpi read a consistent state.
+    let out = dir.path().join("live.jsonl");
+    ok(&["export", "--data", s(&a), "--out", s(&out)]);
+    let exported = std::fs::read_to_string(&out).unwrap();
+    assert!(exported.lines().count() >= 2, "{exported}");
+    let report = ok(&["verify", "--data", s(&a)]);
+    assert!(report.contains("verify: OK"), "{report}");
+    let table = ok(&["kpi", "--data", s(&a)]);
+    assert!(table.contains("Backlog (open incidents)"), "{table}");
+    // Writing is refused with a hint, and changes nothing.
+    let o = run(&["rebuild", "--data", s(&a)]);
     assert_exit(&o, 3);
     assert!(
         stderr(&o).contains("opsledger call --url"),
@@ -336,6 +343,9 @@ fn a_directory_in_use_is_refused_with_a_hint() {
         stderr(&o)
     );
     assert!(server.stop().0.success());
+    let after = dir.path().join("after.jsonl");
+    ok(&["export", "--data", s(&a), "--out", s(&after)]);
+    assert_eq!(std::fs::read_to_string(&after).unwrap(), exported);
 }
 
 #[test]

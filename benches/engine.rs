@@ -20,9 +20,13 @@
 //! - `OPSLEDGER_BENCH_OPENS` (default 2): cold opens per step of section 2 (the first one
 //!   after the build, then the steady-state ones; all but the last are printed as lines).
 //!
+//! Everything runs on the default backend, SQLite (`Engine::open` picks it for a new
+//! directory; the raw store rows and bulk writes use `SqliteStore` on the same file). The
+//! engine on each backend against a hand-written SQLite service is `benches/backends.rs`.
+//!
 //! What it measures:
 //! 1. End-to-end commands/s of an incident lifecycle (open, assign, work note, resolve, close:
-//!    5 commands, 8 events in 5 appends) through `Engine::execute`, in each durability mode,
+//!    5 commands, 7 events in 5 appends) through `Engine::execute`, in each durability mode,
 //!    against the store's raw append rate for the same events in the same appends (payloads
 //!    pre-encoded): the ratio is the engine's overhead (decide, JSON, read-back, read models,
 //!    process managers).
@@ -34,13 +38,13 @@
 use chrono::{DateTime, Utc};
 use opsledger::core::incident::{CloseCode, IncidentCommand, IncidentEvent};
 use opsledger::core::{Actor, Impact, IncidentId, Priority, Role, Urgency};
-use opsledger_store_sled::SledStore;
 use opsledger::store::{
     AppendRequest, EventStore, ExpectedVersion, NewEvent, StoreConfig, StreamId, Version,
 };
 use opsledger::{
     CommandEnvelope, Durability, Engine, EngineConfig, QueueFilter, RecordStatus, Uuid,
 };
+use opsledger_store_sqlite::{DATABASE_FILE, SqliteStore};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -260,7 +264,11 @@ fn engine_rate(dir: &Path, durability: Durability, lifecycles: u64, threads: u64
 
 fn store_rate(dir: &Path, durability: Durability, lifecycles: u64, threads: u64) -> Rate {
     let store = Arc::new(
-        SledStore::open(dir, StoreConfig::default().with_durability(durability)).expect("open"),
+        SqliteStore::open(
+            dir.join(DATABASE_FILE),
+            StoreConfig::default().with_durability(durability),
+        )
+        .expect("open"),
     );
     let batches: Vec<Vec<Vec<AppendRequest>>> = (0..threads)
         .map(|t| {
@@ -307,12 +315,13 @@ struct OpenSample {
 }
 
 fn child_open(dir: &str) {
-    // Diagnostics: open one of the two databases alone.
+    // Diagnostics: open the store alone, without the engine.
     match std::env::var("OPSLEDGER_BENCH_CHILD_PART").as_deref() {
         Ok("log") => {
             let started = Instant::now();
             let store =
-                SledStore::open(Path::new(dir).join("log"), StoreConfig::default()).expect("open");
+                SqliteStore::open(Path::new(dir).join(DATABASE_FILE), StoreConfig::default())
+                    .expect("open");
             println!(
                 "PART log open_ms={:.1} rss_kib={}",
                 started.elapsed().as_secs_f64() * 1e3,
@@ -335,8 +344,7 @@ fn child_open(dir: &str) {
         .expect("query");
     let first_query = q.elapsed();
     let rss = rss_kib();
-    // A clean close, as a service stopping does: it also brings sled's page-table snapshots
-    // up to date, so the next open does not read what this one wrote.
+    // A clean close, as a service stopping does (it empties SQLite's write-ahead log).
     let c = Instant::now();
     engine.close().expect("close");
     let close = c.elapsed();
@@ -443,8 +451,8 @@ fn grow_bulk(dir: &Path, from: u64, to: u64) -> u64 {
     let impacts = [Impact::High, Impact::Medium, Impact::Low];
     let urgencies = [Urgency::High, Urgency::Medium, Urgency::Low];
     let matrix = opsledger::core::PriorityMatrix::default();
-    let store = SledStore::open(
-        dir.join("log"),
+    let store = SqliteStore::open(
+        dir.join(DATABASE_FILE),
         StoreConfig::default().with_durability(Durability::Buffered),
     )
     .expect("store");
@@ -523,7 +531,7 @@ fn grow_bulk(dir: &Path, from: u64, to: u64) -> u64 {
                 .expect("append");
         }
     }
-    // A clean close: the page-table snapshot is current, as after any clean shutdown.
+    // A clean close, as after any clean shutdown.
     store.close().expect("close");
     written
 }
@@ -627,9 +635,10 @@ fn main() {
             let started = Instant::now();
             grow_bulk(&large, built, target);
             let secs = started.elapsed().as_secs_f64();
-            let store = SledStore::open(large.join("log"), StoreConfig::default()).expect("log");
+            let store =
+                SqliteStore::open(large.join(DATABASE_FILE), StoreConfig::default()).expect("log");
             let head = store.head().expect("head").0;
-            drop(store);
+            store.close().expect("close");
             (head, secs)
         } else {
             let engine = Engine::open(&large, config(Durability::Buffered)).expect("open");
@@ -641,12 +650,11 @@ fn main() {
             (head, secs)
         };
         built = target;
-        // The first open after a build projects what was written (in bulk mode: everything)
-        // and its clean close refreshes sled's page-table snapshots; the next one is the
-        // cold open of a log whose read models and snapshots are current.
+        // The first open after a build projects what was written (in bulk mode: everything);
+        // the next one is the cold open of a log whose read models and snapshots are current.
         let first = cold_open(&large);
-        // Diagnostics: more opens in a row show what each open costs once sled's own
-        // snapshot is current (`OPSLEDGER_BENCH_OPENS`, default 2: the first and one more).
+        // Diagnostics: more opens in a row show how much each open varies
+        // (`OPSLEDGER_BENCH_OPENS`, default 2: the first and one more).
         let mut sample = cold_open(&large);
         for n in 3..=env_usize("OPSLEDGER_BENCH_OPENS", 2) {
             println!(

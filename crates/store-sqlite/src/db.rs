@@ -3,6 +3,7 @@
 //! group-commit syncer.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,12 +13,16 @@ use chrono::{DateTime, Utc};
 use opsledger_store::subscription::Notifier;
 use opsledger_store::{Durability, StoreConfig, StoreError};
 use parking_lot::{Condvar, Mutex, ReentrantMutex, ReentrantMutexGuard};
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::config::DbConfig;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 
 use crate::SqliteOptions;
 
 /// The format marker this crate writes into `opsledger_meta` and accepts.
 pub(crate) const FORMAT: &str = "opsledger-sqlite-1";
+
+/// Stream numbers kept in memory (about 100 bytes each).
+const STREAM_NUMBER_CACHE: usize = 16_384;
 
 /// The tables of the log.
 const LOG_SCHEMA: &str = "
@@ -120,6 +125,9 @@ pub(crate) struct Db {
     pub(crate) read_only: bool,
     pub(crate) closed: AtomicBool,
     poisoned: Mutex<Option<String>>,
+    /// Committed stream ids and their numbers (never change once committed), so that reads
+    /// and appends skip the `streams` lookup. Bounded: cleared when full.
+    stream_numbers: Mutex<HashMap<Arc<str>, u64>>,
     sync: Option<GroupSync>,
     /// The lock file held while the database is open for writing.
     _lock: Option<File>,
@@ -198,7 +206,13 @@ fn configure(conn: &Connection, options: &SqliteOptions) -> rusqlite::Result<()>
     conn.busy_timeout(options.busy_timeout)?;
     conn.pragma_update(None, "cache_size", -options.cache_kib)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    conn.set_prepared_statement_cache_capacity(64);
+    conn.pragma_update(None, "wal_autocheckpoint", options.wal_autocheckpoint_pages)?;
+    // The query planner stability guarantee: a statement keeps the plan it was prepared with.
+    // Without it, the bundled SQLite (built with STAT4) re-prepares a cached statement
+    // whenever a new value is bound to a `LIMIT ?` or to some `= ?` terms, which was a sixth
+    // of the engine's CPU per command; the store's queries have one sensible plan each.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.set_prepared_statement_cache_capacity(128);
     Ok(())
 }
 
@@ -288,6 +302,7 @@ impl Db {
             read_only,
             closed: AtomicBool::new(false),
             poisoned: Mutex::new(None),
+            stream_numbers: Mutex::new(HashMap::new()),
             sync,
             _lock: lock,
         }))
@@ -308,6 +323,34 @@ impl Db {
             }
         }
         self.notifier.visible()
+    }
+
+    /// The number of stream `name`, if it exists (as far as `conn` sees).
+    pub(crate) fn stream_number(
+        &self,
+        conn: &Connection,
+        name: &str,
+    ) -> rusqlite::Result<Option<u64>> {
+        if let Some(&number) = self.stream_numbers.lock().get(name) {
+            return Ok(Some(number));
+        }
+        let number = conn
+            .prepare_cached("SELECT stream FROM streams WHERE name = ?1")?
+            .query_row([name], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(|s| s as u64);
+        // Only what is committed: a stream created by an open transaction may be rolled back
+        // and its number given to another stream.
+        if let Some(number) = number
+            && conn.is_autocommit()
+        {
+            let mut cache = self.stream_numbers.lock();
+            if cache.len() >= STREAM_NUMBER_CACHE {
+                cache.clear();
+            }
+            cache.insert(Arc::from(name), number);
+        }
+        Ok(number)
     }
 
     /// Whether the calling thread owns the open unit of work.
@@ -349,6 +392,16 @@ impl Db {
         if self.in_unit() {
             let guard = self.writer.lock();
             let writer = guard.borrow();
+            return f(&writer.conn).map_err(sql_error);
+        }
+        // The writer connection when no one is using it: its page cache stays valid across
+        // its own commits, while a reader's is emptied by every commit since its last read
+        // (each read then re-reads its pages from the OS). Never waits for the writer.
+        if !self.read_only
+            && let Some(guard) = self.writer.try_lock()
+            && let Ok(writer) = guard.try_borrow()
+            && writer.depth == 0
+        {
             return f(&writer.conn).map_err(sql_error);
         }
         let conn = match self.readers.lock().pop() {

@@ -28,9 +28,10 @@
 //! calling thread and opens a transaction (`BEGIN IMMEDIATE`); every append and every space
 //! write by that thread joins the transaction, and that thread's reads go to the writer
 //! connection, so it reads its own uncommitted writes (the projector folds the events it has
-//! just appended). Other threads read committed data through a pool of read-only connections
-//! (SQLite's write-ahead log lets them read while the writer writes) and never see a unit's
-//! writes before it commits. A unit rolled back leaves nothing: no event, no read-model row.
+//! just appended). Other threads read committed data through the writer connection when no
+//! one holds it (its page cache survives its own commits) and otherwise through a pool of
+//! read-only connections (SQLite's write-ahead log lets them read while the writer writes);
+//! they never see a unit's writes before it commits. A unit rolled back leaves nothing: no event, no read-model row.
 //! Appends outside a unit are transactions of their own.
 //!
 //! Positions are allocated under the writer lock from the writer's head, so they are dense and
@@ -43,7 +44,7 @@
 //!
 //! | mode | settings | acknowledged when | a process crash keeps | a power loss keeps |
 //! |---|---|---|---|---|
-//! | `Buffered` | `synchronous=NORMAL` | the transaction committed (written to the OS) | every acknowledged append | what the last sync of the `-wal` covered: checkpoints (every ~1,000 pages), `flush()`, a clean close |
+//! | `Buffered` | `synchronous=NORMAL` | the transaction committed (written to the OS) | every acknowledged append | what the last sync of the `-wal` covered: checkpoints (every [`SqliteOptions::wal_autocheckpoint_pages`], default 10,000 pages), `flush()`, a clean close |
 //! | `PerCommit` | `synchronous=FULL` | the commit's `fsync` of the `-wal` returned | every acknowledged append | every acknowledged append |
 //! | `GroupCommit` | `synchronous=NORMAL` + a shared `fdatasync` of the `-wal` | an `fdatasync` that started after the commit returned; concurrent committers share one | every acknowledged append | every acknowledged append |
 //!
@@ -57,8 +58,11 @@
 //! # Resources
 //!
 //! Each connection keeps a page cache of [`SqliteOptions::cache_kib`] (default 8 MiB); readers
-//! are pooled up to [`SqliteOptions::max_readers`]. Opening reads the head and the last
-//! record, so open time and memory do not grow with the log.
+//! are pooled up to [`SqliteOptions::max_readers`]; the `-wal` file grows to about
+//! [`SqliteOptions::wal_autocheckpoint_pages`] pages (40 MiB by default) between checkpoints
+//! and is emptied by a clean close. Stream numbers of up to 16,384 committed streams are kept
+//! in memory. Opening reads the head and the last record, so open time and memory do not grow
+//! with the log.
 //!
 //! # Bad input and faults
 //!
@@ -103,6 +107,12 @@ pub struct SqliteOptions {
     /// How long a connection waits for a lock held by another process (a backup, a reporting
     /// tool) before failing. Default 5 s.
     pub busy_timeout: Duration,
+    /// Pages the write-ahead log may hold before a commit copies them into the database file
+    /// (SQLite's `wal_autocheckpoint`). Default 10,000 (40 MiB at 4 KiB pages): a page that
+    /// many commits touch (an index's upper levels, the checkpoint row) is copied, and in
+    /// `Buffered` mode synced, once per checkpoint instead of once per 1,000 pages (SQLite's
+    /// default). A clean close empties the write-ahead log.
+    pub wal_autocheckpoint_pages: i64,
 }
 
 impl Default for SqliteOptions {
@@ -111,6 +121,7 @@ impl Default for SqliteOptions {
             cache_kib: 8 * 1024,
             max_readers: 4,
             busy_timeout: Duration::from_secs(5),
+            wal_autocheckpoint_pages: 10_000,
         }
     }
 }
@@ -118,6 +129,11 @@ impl Default for SqliteOptions {
 impl SqliteOptions {
     /// Checks that the options are consistent.
     pub fn validate(&self) -> Result<(), StoreError> {
+        if self.wal_autocheckpoint_pages < 100 {
+            return Err(StoreError::InvalidConfig(
+                "sqlite.wal_autocheckpoint_pages must be >= 100".into(),
+            ));
+        }
         if self.cache_kib < 64 {
             return Err(StoreError::InvalidConfig(
                 "sqlite.cache_kib must be >= 64".into(),

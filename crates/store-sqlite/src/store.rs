@@ -111,13 +111,6 @@ fn decode(
     Ok(event)
 }
 
-fn stream_number(conn: &Connection, name: &str) -> rusqlite::Result<Option<u64>> {
-    conn.prepare_cached("SELECT stream FROM streams WHERE name = ?1")?
-        .query_row([name], |r| r.get::<_, i64>(0))
-        .optional()
-        .map(|s| s.map(|s| s as u64))
-}
-
 fn stream_head(conn: &Connection, stream: u64, bound: u64) -> rusqlite::Result<u64> {
     conn.prepare_cached(
         "SELECT coalesce(max(version), 0) FROM events WHERE stream = ?1 AND position <= ?2",
@@ -212,7 +205,10 @@ impl SqliteStore {
         let mut plans = Vec::with_capacity(requests.len());
         let mut numbers = Vec::with_capacity(requests.len());
         for request in &requests {
-            let sid = stream_number(conn, request.stream.as_str()).map_err(sql_error)?;
+            let sid = self
+                .db
+                .stream_number(conn, request.stream.as_str())
+                .map_err(sql_error)?;
             let current = match sid {
                 Some(s) => stream_head(conn, s, head).map_err(sql_error)?,
                 None => 0,
@@ -347,7 +343,7 @@ impl EventStore for SqliteStore {
         check_page(max, &self.db.config)?;
         let bound = self.read_bound();
         let rows: Vec<(u64, Vec<u8>)> = self.db.read(|conn| {
-            let Some(sid) = stream_number(conn, stream.as_str())? else {
+            let Some(sid) = self.db.stream_number(conn, stream.as_str())? else {
                 return Ok(Vec::new());
             };
             let mut statement = conn.prepare_cached(
@@ -382,7 +378,7 @@ impl EventStore for SqliteStore {
     fn stream_version(&self, stream: &StreamId) -> Result<Version, StoreError> {
         let bound = self.read_bound();
         self.db
-            .read(|conn| match stream_number(conn, stream.as_str())? {
+            .read(|conn| match self.db.stream_number(conn, stream.as_str())? {
                 Some(sid) => stream_head(conn, sid, bound),
                 None => Ok(0),
             })

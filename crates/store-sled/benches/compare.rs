@@ -1,9 +1,10 @@
-//! Comparison harness: opsledger-store against raw sled, an SQLite WAL table, and the disk's
-//! own append+fsync, on the same generated ~300-byte events, in one run. Prints every figure,
-//! every ratio and the target it is held to.
+//! Comparison harness: the sled event log (`SledStore`) against raw sled, an SQLite WAL table,
+//! and the disk's own append+fsync, on the same generated ~300-byte events, in one run. Prints
+//! every figure, every ratio and the target it is held to. (The engine on each backend against
+//! a hand-written SQLite service is `benches/backends.rs` of the facade.)
 //!
 //! ```text
-//! cargo bench -p opsledger-store --features bench --bench compare
+//! cargo bench -p opsledger-store-sled --bench compare
 //! ```
 //!
 //! Sizes (environment variables; defaults in brackets): OPSLEDGER_BENCH_WRITES [50000]
@@ -26,9 +27,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use opsledger_store::{
-    Durability, EventStore, ExpectedVersion, NewEvent, Position, SledStore, StoreConfig,
-    StoredEvent, StreamId, Version,
+    Durability, EventStore, ExpectedVersion, NewEvent, Position, StoreConfig, StoredEvent,
+    StreamId, Version,
 };
+use opsledger_store_sled::{SledOptions, SledStore};
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -249,14 +251,18 @@ fn peak_rss_kib() -> u64 {
 }
 
 fn store_config(durability: Durability) -> StoreConfig {
-    let mut config = StoreConfig::default().with_durability(durability);
+    StoreConfig::default().with_durability(durability)
+}
+
+fn sled_options() -> SledOptions {
+    let mut options = SledOptions::default();
     if let Some(mib) = std::env::var("OPSLEDGER_BENCH_CACHE_MIB")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
     {
-        config.sled.cache_capacity_bytes = mib << 20;
+        options.cache_capacity_bytes = mib << 20;
     }
-    config
+    options
 }
 
 fn generate(n: u64, seed: u64) -> Vec<Generated> {
@@ -268,7 +274,7 @@ fn generate(n: u64, seed: u64) -> Vec<Generated> {
 // Writers
 
 fn opsledger_single(dir: &Path, events: &[Generated], durability: Durability) -> Run {
-    let store = SledStore::open(dir, store_config(durability)).unwrap();
+    let store = SledStore::open_with(dir, store_config(durability), sled_options()).unwrap();
     let mut latencies_ns = Vec::with_capacity(events.len());
     let start = Instant::now();
     for g in events {
@@ -396,7 +402,9 @@ fn split_by_writer(events: &[Generated]) -> Vec<Share> {
 }
 
 fn opsledger_group(dir: &Path, events: &[Generated]) -> Run {
-    let store = Arc::new(SledStore::open(dir, store_config(Durability::GroupCommit)).unwrap());
+    let store = Arc::new(
+        SledStore::open_with(dir, store_config(Durability::GroupCommit), sled_options()).unwrap(),
+    );
     let parts = split_by_writer(events);
     let start = Instant::now();
     let latencies: Vec<Vec<u64>> = std::thread::scope(|s| {
@@ -482,7 +490,8 @@ fn build_logs(root: &Path, n: u64) -> (PathBuf, PathBuf, Vec<StreamId>, f64, f64
     let sqlite_dir = fresh_dir(root, "log-sqlite");
     let sqlite = sqlite_dir.join("events.db");
     let mut w = Workload::new(42);
-    let store = SledStore::open(&ours, store_config(Durability::Buffered)).unwrap();
+    let store =
+        SledStore::open_with(&ours, store_config(Durability::Buffered), sled_options()).unwrap();
     let conn = sqlite_open(&sqlite, "NORMAL");
     let mut full_streams = Vec::new();
     let (mut ours_secs, mut sqlite_secs) = (0.0, 0.0);
@@ -598,7 +607,9 @@ fn child(kind: &str, path: &Path, streams_file: &Path) {
     match kind {
         "opsledger" => {
             let t = Instant::now();
-            let store = SledStore::open(path, store_config(Durability::Buffered)).unwrap();
+            let store =
+                SledStore::open_with(path, store_config(Durability::Buffered), sled_options())
+                    .unwrap();
             report.open_ms = t.elapsed().as_secs_f64() * 1e3;
             let t = Instant::now();
             for s in &streams {

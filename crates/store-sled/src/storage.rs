@@ -36,11 +36,7 @@ impl SledStorage {
         let dir = dir.as_ref().to_path_buf();
         let store = SledStore::open_with(dir.join(LOG_DIR), config, options)?;
         let spaces = SqliteSpaces::open(dir.join(SPACES_FILE), SqliteOptions::default())?;
-        Ok(Self {
-            store,
-            spaces,
-            dir,
-        })
+        Ok(Self { store, spaces, dir })
     }
 
     /// Whether `dir` holds a sled log (a data directory created by this backend).

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod watchdog;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use opsledger::core::change::{ChangeCommand, ChangeType, CloseCode as ChangeCloseCode, Risk};
 use opsledger::core::incident::{CloseCode, HoldReason, IncidentCommand};

@@ -834,18 +834,31 @@ impl Inner {
     /// Runs `f` inside a unit of work of the backend (see [`Self::with_projector`]).
     pub(crate) fn in_unit<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
         let unit = self.storage().begin_unit()?;
-        let transactional = unit.is_transactional();
-        let checkpoint = self.checkpoint.load(Ordering::Acquire);
-        let result = f().and_then(|value| {
+        if !unit.is_transactional() {
+            let value = f()?;
             unit.commit()?;
-            Ok(value)
-        });
-        if result.is_err() && transactional {
-            // Nothing of the unit was stored: neither may the engine remember it.
+            return Ok(value);
+        }
+        // Nothing of a rolled-back unit is stored: neither may the engine remember it. The
+        // engine's memory is put back while the unit still excludes every other writer (else
+        // it could undo what a later unit projected, and that unit's events would be
+        // projected twice).
+        let checkpoint = self.checkpoint.load(Ordering::Acquire);
+        let forget = || {
             self.checkpoint.store(checkpoint, Ordering::Release);
             self.cache.clear();
+        };
+        match f() {
+            Ok(value) => {
+                unit.commit_or(forget)?;
+                Ok(value)
+            }
+            Err(e) => {
+                forget();
+                drop(unit);
+                Err(e)
+            }
         }
-        result
     }
 
     /// Appends `requests`; where units are transactions, projects the new events in the same

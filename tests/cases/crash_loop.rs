@@ -31,28 +31,27 @@ use std::time::{Duration, Instant};
 /// Opens the engine of `dir` on the storage backend named `backend`: the one place that picks
 /// the backend.
 fn open_engine(dir: &Path, backend: &str, config: EngineConfig) -> Engine {
-    match backend {
-        "sqlite" | "sled" => Engine::open(dir, config)
-            .unwrap_or_else(|e| panic!("opening the {backend} engine in {}: {e}", dir.display())),
-        other => panic!("unknown backend {other:?}"),
-    }
-}
-
-#[test]
-fn a_killed_sqlite_engine_keeps_every_acknowledged_command_once() {
-    crash_loop(
-        "a_killed_sqlite_engine_keeps_every_acknowledged_command_once",
-        "sqlite",
-        Durability::GroupCommit,
+    assert_eq!(
+        backend,
+        test_backend(),
+        "the child runs the parent's backend"
     );
+    open_on_disk(dir, config)
+        .unwrap_or_else(|e| panic!("opening the {backend} engine in {}: {e}", dir.display()))
 }
 
+/// On each backend (this suite runs once per backend): SQLite in group commit, sled per
+/// commit.
 #[test]
-fn a_killed_sled_engine_keeps_every_acknowledged_command_once() {
+fn a_killed_engine_keeps_every_acknowledged_command_once() {
+    let durability = match test_backend() {
+        "sqlite" => Durability::GroupCommit,
+        _ => Durability::PerCommit,
+    };
     crash_loop(
-        "a_killed_sled_engine_keeps_every_acknowledged_command_once",
-        "sled",
-        Durability::PerCommit,
+        "a_killed_engine_keeps_every_acknowledged_command_once",
+        test_backend(),
+        durability,
     );
 }
 
@@ -1105,8 +1104,32 @@ impl CrashLoop {
 fn check_replay(cycle: u64, engine: &Engine, head: u64) {
     let replayed = engine.view(Some(t0())).unwrap();
     assert_eq!(replayed.position(), head, "cycle {cycle}");
-    assert!(
-        replayed.dump().unwrap() == engine.view(None).unwrap().dump().unwrap(),
-        "cycle {cycle}: the live read models differ from a replay of the log"
-    );
+    let want = replayed.dump().unwrap();
+    let got = engine.view(None).unwrap().dump().unwrap();
+    if want != got {
+        let want: BTreeMap<_, _> = want.into_iter().collect();
+        let got: BTreeMap<_, _> = got.into_iter().collect();
+        let differing: Vec<String> = want
+            .keys()
+            .chain(got.keys())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .filter(|k| want.get(*k) != got.get(*k))
+            .take(5)
+            .map(|k| {
+                format!(
+                    "key {}: replay {} / live {}",
+                    String::from_utf8_lossy(k),
+                    want.get(k)
+                        .map_or("none".into(), |v| String::from_utf8_lossy(v).into_owned()),
+                    got.get(k)
+                        .map_or("none".into(), |v| String::from_utf8_lossy(v).into_owned()),
+                )
+            })
+            .collect();
+        panic!(
+            "cycle {cycle}: the live read models differ from a replay of the log:\n{}",
+            differing.join("\n")
+        );
+    }
 }

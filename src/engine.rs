@@ -23,7 +23,7 @@ use opsledger_core::{Actor, ActorId, Context, Decider, IncidentId, Policy, Probl
 use opsledger_store::{
     AppendOutcome, AppendRequest, EventStore, ExpectedVersion, MemoryStorage, MemoryStore,
     NewEvent, Position, Space, Storage, StoreConfig, StoreError, StoredEvent, StreamId,
-    Subscription, VerifyReport, Version,
+    Subscription, VerifyReport, Version, log_events,
 };
 use parking_lot::{Mutex, RwLock};
 use pipeline::{backoff, pair};
@@ -257,7 +257,7 @@ impl Engine {
     /// A view of the read models now (`None`) or as of a recorded instant. An as-of view
     /// replays the log up to that instant into memory: use one view for several queries.
     pub fn view(&self, as_of: Option<chrono::DateTime<chrono::Utc>>) -> Result<ReadView<'_>> {
-        ReadView::new(self, as_of)
+        ReadView::new(&*self.inner, as_of)
     }
 
     /// A catch-up subscription to every event with position > `after` (0: everything). It
@@ -410,19 +410,12 @@ impl Engine {
     pub fn rerun_process_managers(&self, from: u64, to: u64) -> Result<Vec<FollowUp>> {
         let inner = &self.inner;
         let mut out = Vec::new();
-        let mut next = from.max(1);
-        while next <= to {
-            let page = inner.store().read_all(Position(next), PROJECT_PAGE)?;
-            let Some(last) = page.last().map(|e| e.position.0) else {
-                break;
-            };
-            for event in page.into_iter().filter(|e| e.position.0 <= to) {
-                let correlation = event
-                    .correlation_id
-                    .unwrap_or_else(|| inner.config.ids.new_id());
-                out.extend(inner.run_follow_ups(vec![(event, None)], correlation).0);
-            }
-            next = last + 1;
+        for event in log_events(inner.store(), from, to, PROJECT_PAGE) {
+            let event = event?;
+            let correlation = event
+                .correlation_id
+                .unwrap_or_else(|| inner.config.ids.new_id());
+            out.extend(inner.run_follow_ups(vec![(event, None)], correlation).0);
         }
         Ok(out)
     }
@@ -519,6 +512,79 @@ impl Inner {
                 return Ok(out);
             }
         }
+    }
+}
+
+impl crate::read_side::ReadSide for Inner {
+    fn catch_up(&self) -> Result<u64> {
+        Inner::catch_up(self)
+    }
+
+    fn log(&self) -> &dyn EventStore {
+        self.store()
+    }
+
+    fn views(&self) -> Arc<dyn Kv> {
+        self.views.clone()
+    }
+
+    fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    fn policy(&self) -> Arc<Policy> {
+        Inner::policy(self)
+    }
+
+    fn loader(&self) -> Loader<'_> {
+        Inner::loader(self)
+    }
+
+    fn number_of(&self, record: RecordRef) -> Result<Option<HumanNumber>> {
+        Inner::number_of(self, record)
+    }
+
+    fn stream_events(
+        &self,
+        stream: &StreamId,
+        up_to: Option<u64>,
+        max: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        Inner::stream_events(self, stream, up_to, max)
+    }
+
+    fn kpi_outcomes(
+        &self,
+        record: RecordRef,
+        up_to: Option<u64>,
+        now: chrono::DateTime<chrono::Utc>,
+        incident: Option<&opsledger_core::incident::Incident>,
+    ) -> Result<(Vec<crate::projections::kpi::StoredOutcome>, bool)> {
+        Inner::kpi_outcomes(self, record, up_to, now, incident)
+    }
+
+    fn sla_streams_upto(&self, up_to: u64) -> Result<Vec<RecordRef>> {
+        Inner::sla_streams_upto(self, up_to)
+    }
+
+    fn sla_clocks(
+        &self,
+        record: RecordRef,
+        up_to: Option<u64>,
+        now: chrono::DateTime<chrono::Utc>,
+        with_spans: bool,
+    ) -> Result<Vec<sla::SlaExplanation>> {
+        Inner::sla_clocks(self, record, up_to, now, with_spans)
+    }
+
+    fn sla_what_if(
+        &self,
+        window: &opsledger_core::window::TimeWindow,
+        proposed: &opsledger_core::sla::SlaPolicy,
+        up_to: u64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<opsledger_core::sla::WhatIfReport> {
+        Inner::sla_what_if(self, window, proposed, up_to, now)
     }
 }
 

@@ -143,6 +143,7 @@ mod kv;
 mod numbers;
 pub mod process;
 mod projections;
+mod read_side;
 mod record;
 mod time_travel;
 

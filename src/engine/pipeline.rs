@@ -42,6 +42,27 @@ pub(super) fn backoff(attempt: u32) {
     std::thread::sleep(Duration::from_micros(r % cap + 1));
 }
 
+/// Attempts of a read or a projection that a stored command retries before leaving it to the
+/// next open (the command is stored: they must not turn it into an error).
+const TRANSIENT_ATTEMPTS: u32 = 3;
+
+/// The engine's one retry policy: runs `f` up to `attempts` times, waiting [`backoff`] between
+/// attempts; the last error is returned. (The conflict loop of [`Inner::apply`] waits with the
+/// same backoff between its attempts against fresh state.)
+pub(super) fn retry<T, E>(attempts: u32, mut f: impl FnMut() -> Result<T, E>) -> Result<T, E> {
+    let mut attempt = 1;
+    loop {
+        match f() {
+            Ok(value) => return Ok(value),
+            Err(e) if attempt >= attempts => return Err(e),
+            Err(_) => {
+                backoff(attempt);
+                attempt += 1;
+            }
+        }
+    }
+}
+
 pub(super) fn decide(
     state: &AnyState,
     command: &Command,
@@ -477,12 +498,7 @@ impl Inner {
                         }
                         self.cache.put(record, new_version, Arc::new(new_state));
                     }
-                    for retry in 1..=3 {
-                        if self.project_to(last, &[]).is_ok() {
-                            break;
-                        }
-                        backoff(retry);
-                    }
+                    let _ = retry(TRANSIENT_ATTEMPTS, || self.project_to(last, &[]));
                     let number = match number {
                         Some(n) => Some(n),
                         None => self.number_of(record).ok().flatten(),
@@ -555,14 +571,14 @@ impl Inner {
         } else {
             (first, last)
         };
-        for retry in 1..=3 {
-            match self.store().read_all(
+        let read = retry(TRANSIENT_ATTEMPTS, || {
+            self.store().read_all(
                 Position(from),
                 usize::try_from(to.saturating_sub(from) + 1).unwrap_or(usize::MAX),
-            ) {
-                Ok(stored) => return stored.into_iter().filter(|e| &e.stream == stream).collect(),
-                Err(_) => backoff(retry),
-            }
+            )
+        });
+        if let Ok(stored) = read {
+            return stored.into_iter().filter(|e| &e.stream == stream).collect();
         }
         let now = self.config.clock.now();
         appended

@@ -70,27 +70,19 @@ impl Inner {
             .map(|applied| report.views_events_applied = applied)
             .and_then(|()| {
                 let mut kept_floor = false;
-                let mut next = pm_from + 1;
-                while next <= head {
-                    let page = store.read_all(Position(next), PROJECT_PAGE)?;
-                    let Some(last) = page.last().map(|e| e.position.0) else {
-                        break;
-                    };
-                    for event in page.into_iter().filter(|e| e.position.0 <= head) {
-                        report.process_events_checked += 1;
-                        let correlation = event
-                            .correlation_id
-                            .unwrap_or_else(|| self.config.ids.new_id());
-                        let position = event.position.0;
-                        let (_, _, incomplete) =
-                            self.run_follow_ups(vec![(event, None)], correlation);
-                        if incomplete && !kept_floor {
-                            // A transient failure: keep the checkpoint before it, for the next open.
-                            self.pm_register(position);
-                            kept_floor = true;
-                        }
+                for event in log_events(store, pm_from + 1, head, PROJECT_PAGE) {
+                    let event = event?;
+                    report.process_events_checked += 1;
+                    let correlation = event
+                        .correlation_id
+                        .unwrap_or_else(|| self.config.ids.new_id());
+                    let position = event.position.0;
+                    let (_, _, incomplete) = self.run_follow_ups(vec![(event, None)], correlation);
+                    if incomplete && !kept_floor {
+                        // A transient failure: keep the checkpoint before it, for the next open.
+                        self.pm_register(position);
+                        kept_floor = true;
                     }
-                    next = last + 1;
                 }
                 Ok(())
             });

@@ -34,13 +34,13 @@
 use chrono::{DateTime, Utc};
 use opsledger::core::incident::{CloseCode, IncidentCommand, IncidentEvent};
 use opsledger::core::{Actor, Impact, IncidentId, Priority, Role, Urgency};
-use opsledger_store_sled::SledStore;
 use opsledger::store::{
     AppendRequest, EventStore, ExpectedVersion, NewEvent, StoreConfig, StreamId, Version,
 };
 use opsledger::{
     CommandEnvelope, Durability, Engine, EngineConfig, QueueFilter, RecordStatus, Uuid,
 };
+use opsledger_store_sled::SledStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -308,20 +308,17 @@ struct OpenSample {
 
 fn child_open(dir: &str) {
     // Diagnostics: open one of the two databases alone.
-    match std::env::var("OPSLEDGER_BENCH_CHILD_PART").as_deref() {
-        Ok("log") => {
-            let started = Instant::now();
-            let store =
-                SledStore::open(Path::new(dir).join("log"), StoreConfig::default()).expect("open");
-            println!(
-                "PART log open_ms={:.1} rss_kib={}",
-                started.elapsed().as_secs_f64() * 1e3,
-                rss_kib()
-            );
-            drop(store);
-            return;
-        }
-        _ => {}
+    if std::env::var("OPSLEDGER_BENCH_CHILD_PART").as_deref() == Ok("log") {
+        let started = Instant::now();
+        let store =
+            SledStore::open(Path::new(dir).join("log"), StoreConfig::default()).expect("open");
+        println!(
+            "PART log open_ms={:.1} rss_kib={}",
+            started.elapsed().as_secs_f64() * 1e3,
+            rss_kib()
+        );
+        drop(store);
+        return;
     }
     let base = rss_kib();
     let started = Instant::now();

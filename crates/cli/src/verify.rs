@@ -10,7 +10,8 @@ use opsledger::store::{Durability, FaultKind};
 /// Faults printed one by one; the rest are counted.
 const SHOWN_FAULTS: usize = 50;
 
-fn fault_name(kind: FaultKind) -> &'static str {
+/// A fault kind in words.
+pub(crate) fn fault_name(kind: FaultKind) -> &'static str {
     match kind {
         FaultKind::CorruptRecord => "corrupt record",
         FaultKind::PositionGap => "position gap",

@@ -25,7 +25,6 @@ use crate::error::{CliError, CliResult, data_error};
 use crate::output::{self, emit};
 use crate::progress;
 use crate::replay::{self, Original, Replayer};
-use crate::verify::fault_name;
 use opsledger::store::{Durability, EventStore, ManualClock, Storage, StoredEvent};
 use opsledger_store_sled::{SledOptions, SledStorage};
 use std::path::Path;
@@ -91,12 +90,10 @@ fn check_source(log: &dyn EventStore, from: &Path) -> CliResult {
     if report.is_clean() {
         return Ok(());
     }
-    let first = report.faults.first().map_or_else(String::new, |f| {
-        let at = f
-            .position
-            .map_or_else(String::new, |p| format!(" at position {p}"));
-        format!("; the first{at}: {}: {}", fault_name(f.kind), f.detail)
-    });
+    let first = report
+        .faults
+        .first()
+        .map_or_else(String::new, |f| format!("; the first: {f}"));
     Err(CliError::data(format!(
         "the log of {} has {} fault(s){first}. Nothing was written; see `opsledger verify \
          --data {}`",

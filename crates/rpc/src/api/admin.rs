@@ -140,7 +140,7 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
                     streams: r.streams,
                     index_entries_checked: r.index_entries_checked,
                     fault_count: r.fault_count,
-                    faults: r.faults.iter().map(|f| format!("{f:?}")).collect(),
+                    faults: r.faults.iter().map(ToString::to_string).collect(),
                 })
             },
         ))

@@ -316,21 +316,17 @@ struct OpenSample {
 
 fn child_open(dir: &str) {
     // Diagnostics: open the store alone, without the engine.
-    match std::env::var("OPSLEDGER_BENCH_CHILD_PART").as_deref() {
-        Ok("log") => {
-            let started = Instant::now();
-            let store =
-                SqliteStore::open(Path::new(dir).join(DATABASE_FILE), StoreConfig::default())
-                    .expect("open");
-            println!(
-                "PART log open_ms={:.1} rss_kib={}",
-                started.elapsed().as_secs_f64() * 1e3,
-                rss_kib()
-            );
-            drop(store);
-            return;
-        }
-        _ => {}
+    if std::env::var("OPSLEDGER_BENCH_CHILD_PART").as_deref() == Ok("log") {
+        let started = Instant::now();
+        let store = SqliteStore::open(Path::new(dir).join(DATABASE_FILE), StoreConfig::default())
+            .expect("open");
+        println!(
+            "PART log open_ms={:.1} rss_kib={}",
+            started.elapsed().as_secs_f64() * 1e3,
+            rss_kib()
+        );
+        drop(store);
+        return;
     }
     let base = rss_kib();
     let started = Instant::now();

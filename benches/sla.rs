@@ -38,13 +38,13 @@ use opsledger::core::sla::{CalendarRef, SlaDefinition, SlaKey, SlaMetric, SlaPol
 use opsledger::core::window::TimeWindow;
 use opsledger::core::{Actor, Impact, IncidentId, Policy, RecordKind, Role, Urgency};
 use opsledger::core::{ActorId, DomainEvent, Priority};
-use opsledger_store_sled::SledStore;
 use opsledger::store::{
     AppendRequest, EventStore, ExpectedVersion, NewEvent, StoreConfig, StreamId,
 };
 use opsledger::{
     Clock, CommandEnvelope, Durability, Engine, EngineConfig, ManualClock, RecordRef, Uuid,
 };
+use opsledger_store_sled::SledStore;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -64,10 +64,14 @@
 //!
 //! # How it works
 //!
-//! - **Storage.** `Engine::open(dir)` keeps the log in `dir/log` (the `opsledger-store` sled
-//!   backend) and everything derived in `dir/views`: a separate sled database the engine owns,
-//!   with the read models and their checkpoint, the process managers' checkpoint, and record
-//!   snapshots. `dir/views` is a cache: delete it and the next open rebuilds it from the log.
+//! - **Storage.** A backend implements `opsledger_store::Storage`: the log plus the derived
+//!   spaces (read models and their checkpoint, the process managers' checkpoint, record
+//!   snapshots). `Engine::open(dir)` uses the default, SQLite (`opsledger-store-sqlite`): one
+//!   file, `dir/opsledger.sqlite3`, where a command's events and its read models are written in
+//!   one transaction. A directory created by the sled backend (`dir/log`, read models in
+//!   `dir/views.sqlite3`) is detected and opened with sled. [`Engine::builder`] takes any
+//!   backend ([`Engine::in_memory`] is the memory one). The derived spaces are a cache: empty
+//!   them and the next open rebuilds them from the log.
 //! - **Commands.** [`Engine::execute`] loads the record (LRU cache, else the newest valid
 //!   snapshot, then the stream's tail), decides with the core, and appends with the record's
 //!   version as expected version. A conflict is retried against fresh state up to
@@ -82,7 +86,8 @@
 //!   without writing, also for concurrent retries, another command with the key is
 //!   [`EngineError::IdempotencyKeyReused`], across restarts.
 //! - **Read your writes.** The projector applies every append to the read models, in log order,
-//!   before `execute` returns; queries catch up to the head first.
+//!   before `execute` returns (on SQLite inside the append's transaction, so a command whose
+//!   projection fails is not stored at all); queries catch up to the head first.
 //! - **Process managers** ([`process`]) run right after, as the system actor
 //!   `<system id>:<process>` ([`EngineConfig::system_actor`]), with the causing event as
 //!   causation id and event ids derived from it; they are re-run from their checkpoint at open,
@@ -105,7 +110,7 @@
 //!   clocks from the record's events, the pins and the view's instant; nothing about a clock is
 //!   stored but the facts. [`Engine::tick`] records thresholds and breaches that became due and
 //!   auto-closes resolved incidents, each exactly once, looking only at records whose indexed
-//!   due instant has passed (the due index lives in the views database, kept by the projector).
+//!   due instant has passed (the due index lives in the read models, kept by the projector).
 //! - **KPIs.** [`ReadView::kpis`] folds the log up to the view into the core's `KpiInput`.
 //!
 //! Layout of the facade:
@@ -138,6 +143,7 @@ mod kv;
 mod numbers;
 pub mod process;
 mod projections;
+mod read_side;
 mod record;
 mod time_travel;
 

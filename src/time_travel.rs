@@ -10,7 +10,6 @@
 //! lookups as of T need no replay: they read the record's own stream up to the position, and
 //! the append-only number and causation indexes filtered by it.
 
-use crate::engine::Engine;
 use crate::engine::sla::SlaExplanation;
 use crate::error::{EngineError, Result};
 use crate::kv::{Kv, MemoryKv, prefix_end};
@@ -22,6 +21,7 @@ use crate::projections::queue::{Page, QueueFilter};
 use crate::projections::timeline::{EventRef, TimelineEntry, describe};
 use crate::projections::view::RecordView;
 use crate::projections::{self, ReplayStates, calendar, get_view, kedb, keys, queue};
+use crate::read_side::ReadSide;
 use crate::record::{AnyState, RecordEvent, RecordRef, RecordState, decode_as, fold_stored};
 use chrono::{DateTime, Utc};
 use opsledger_core::Priority;
@@ -33,7 +33,7 @@ use opsledger_core::problem::Problem;
 use opsledger_core::sla::{SlaPolicy, SlaStatus, WhatIfReport};
 use opsledger_core::window::TimeWindow;
 use opsledger_core::{ChangeId, IncidentId, ProblemId, RecordKind};
-use opsledger_store::Position;
+use opsledger_store::{LogPages, Position};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,7 +43,7 @@ const REPLAY_PAGE: usize = 1_000;
 
 /// The read models at one instant: now, or as of a recorded instant.
 pub struct ReadView<'e> {
-    engine: &'e Engine,
+    side: &'e dyn ReadSide,
     as_of: Option<DateTime<Utc>>,
     position: u64,
     replay: Mutex<Option<Arc<MemoryKv>>>,
@@ -59,15 +59,14 @@ impl std::fmt::Debug for ReadView<'_> {
 }
 
 impl<'e> ReadView<'e> {
-    pub(crate) fn new(engine: &'e Engine, as_of: Option<DateTime<Utc>>) -> Result<Self> {
-        let inner = &engine.inner;
-        let head = inner.catch_up()?;
+    pub(crate) fn new(side: &'e dyn ReadSide, as_of: Option<DateTime<Utc>>) -> Result<Self> {
+        let head = side.catch_up()?;
         let position = match as_of {
             None => head,
-            Some(t) => last_position_at(engine, head, t)?,
+            Some(t) => last_position_at(side, head, t)?,
         };
         Ok(Self {
-            engine,
+            side,
             as_of,
             position,
             replay: Mutex::new(None),
@@ -91,13 +90,13 @@ impl<'e> ReadView<'e> {
     /// The read models this view queries.
     fn kv(&self) -> Result<Arc<dyn Kv>> {
         if self.as_of.is_none() {
-            return Ok(self.engine.inner.views.clone());
+            return Ok(self.side.views().clone());
         }
         let mut slot = self.replay.lock();
         if let Some(kv) = slot.as_ref() {
             return Ok(kv.clone());
         }
-        let limit = self.engine.inner.config.limits.max_as_of_replay_events;
+        let limit = self.side.config().limits.max_as_of_replay_events;
         if self.position > limit {
             return Err(EngineError::LimitExceeded {
                 what: format!("an as-of view replaying {} events", self.position),
@@ -106,18 +105,8 @@ impl<'e> ReadView<'e> {
         }
         let kv = Arc::new(MemoryKv::new());
         let mut states = ReplayStates::default();
-        let store = self.engine.inner.store();
-        let mut next = 1u64;
-        while next <= self.position {
-            let want = usize::try_from(self.position - next + 1)
-                .unwrap_or(REPLAY_PAGE)
-                .min(REPLAY_PAGE);
-            let page = store.read_all(Position(next), want)?;
-            let Some(last) = page.last().map(|e| e.position.0) else {
-                break;
-            };
-            projections::apply_batch(&*kv, &mut states, &page)?;
-            next = last + 1;
+        for page in LogPages::new(self.side.log(), 1, self.position, REPLAY_PAGE) {
+            projections::apply_batch(&*kv, &mut states, &page?)?;
         }
         *slot = Some(kv.clone());
         Ok(kv)
@@ -133,7 +122,7 @@ impl<'e> ReadView<'e> {
         if let Some(kv) = replayed {
             return get_view(&*kv, record);
         }
-        let inner = &self.engine.inner;
+        let inner = self.side;
         let events = inner.stream_events(&record.stream(), Some(bound), usize::MAX)?;
         let Some(last) = events.last() else {
             return Ok(None);
@@ -154,9 +143,9 @@ impl<'e> ReadView<'e> {
 
     /// The record with human number `number`, if it existed at this view's instant.
     pub fn lookup(&self, number: &HumanNumber) -> Result<Option<RecordRef>> {
-        let inner = &self.engine.inner;
+        let inner = self.side;
         let Some(id) = inner
-            .views
+            .views()
             .get(&keys::number(number.kind, number.value))?
             .and_then(|b| uuid::Uuid::from_slice(&b).ok())
         else {
@@ -168,7 +157,7 @@ impl<'e> ReadView<'e> {
             Some(bound) => {
                 let first =
                     inner
-                        .store()
+                        .log()
                         .read_stream(&record.stream(), opsledger_store::Version(1), 1)?;
                 Ok(first
                     .first()
@@ -189,7 +178,7 @@ impl<'e> ReadView<'e> {
 
     /// A record's human number.
     pub fn number_of(&self, record: RecordRef) -> Result<Option<HumanNumber>> {
-        let n = self.engine.inner.number_of(record)?;
+        let n = self.side.number_of(record)?;
         match (n, self.bound()) {
             (Some(n), Some(_)) => Ok(self.lookup(&n)?.map(|_| n)),
             (n, None) => Ok(n),
@@ -199,7 +188,7 @@ impl<'e> ReadView<'e> {
 
     /// The full state of a record.
     pub fn state(&self, record: RecordRef) -> Result<Option<RecordState>> {
-        let inner = &self.engine.inner;
+        let inner = self.side;
         match self.bound() {
             None => Ok(inner.loader().latest(&record)?.1.to_record()),
             Some(bound) => {
@@ -235,14 +224,14 @@ impl<'e> ReadView<'e> {
 
     /// A page of a work queue. Age filters count from this view's instant.
     pub fn queue(&self, filter: &QueueFilter) -> Result<Page<RecordView>> {
-        let inner = &self.engine.inner;
-        let now = self.as_of.unwrap_or_else(|| inner.config.clock.now());
+        let inner = self.side;
+        let now = self.as_of.unwrap_or_else(|| inner.config().clock.now());
         queue::query(
             &*self.kv()?,
             filter,
             now,
-            inner.config.limits.max_page_size,
-            inner.config.limits.max_scan,
+            inner.config().limits.max_page_size,
+            inner.config().limits.max_scan,
         )
     }
 
@@ -251,7 +240,7 @@ impl<'e> ReadView<'e> {
     /// there; page through it with [`Self::timeline_page`], which says where to go on.
     pub fn timeline(&self, record: RecordRef) -> Result<Vec<TimelineEntry>> {
         Ok(self
-            .timeline_page(record, 1, self.engine.inner.config.limits.max_timeline)?
+            .timeline_page(record, 1, self.side.config().limits.max_timeline)?
             .0)
     }
 
@@ -265,9 +254,9 @@ impl<'e> ReadView<'e> {
         from_version: u64,
         limit: usize,
     ) -> Result<(Vec<TimelineEntry>, Option<u64>)> {
-        let inner = &self.engine.inner;
-        let limit = limit.clamp(1, inner.config.limits.max_timeline);
-        let store = inner.store();
+        let inner = self.side;
+        let limit = limit.clamp(1, inner.config().limits.max_timeline);
+        let store = inner.log();
         let stream = record.stream();
         let bound = self.bound().unwrap_or(u64::MAX);
         let mut events = store.read_stream(
@@ -293,8 +282,8 @@ impl<'e> ReadView<'e> {
         record: RecordRef,
         events: Vec<opsledger_store::StoredEvent>,
     ) -> Result<Vec<TimelineEntry>> {
-        let inner = &self.engine.inner;
-        let store = inner.store();
+        let inner = self.side;
+        let store = inner.log();
         let bound = self.bound().unwrap_or(u64::MAX);
         let describe_ref = |e: &opsledger_store::StoredEvent| -> Result<EventRef> {
             let rec = RecordRef::from_stream(e.stream.as_str());
@@ -322,7 +311,7 @@ impl<'e> ReadView<'e> {
             };
             let prefix = keys::caused_prefix(&e.event_id);
             let mut caused = Vec::new();
-            for item in inner.views.range(&prefix, &prefix_end(&prefix), false) {
+            for item in inner.views().range(&prefix, &prefix_end(&prefix), false) {
                 let (k, _) = item?;
                 let Some(p) = keys::trailing_u64(&k) else {
                     continue;
@@ -357,28 +346,24 @@ impl<'e> ReadView<'e> {
     /// Searches the known-error database: a page of the matches, best first (pass `next` as
     /// the query's `cursor` for the following one).
     pub fn known_errors(&self, query: &KedbQuery) -> Result<Page<KnownErrorEntry>> {
-        kedb::search(
-            &*self.kv()?,
-            query,
-            self.engine.inner.config.limits.max_page_size,
-        )
+        kedb::search(&*self.kv()?, query, self.side.config().limits.max_page_size)
     }
 
     /// A page of the change calendar, by window start, with each entry's conflicts under the
     /// policy in force (pass `next` as the query's `cursor` for the following page).
     pub fn calendar(&self, query: &CalendarQuery) -> Result<Page<CalendarEntry>> {
-        let inner = &self.engine.inner;
+        let inner = self.side;
         calendar::calendar(
             &*self.kv()?,
             query,
             &inner.policy(),
-            inner.config.limits.max_page_size,
+            inner.config().limits.max_page_size,
         )
     }
 
     /// Alert dedup keys held by open incidents.
     pub fn open_alerts(&self) -> Result<Vec<OpenAlert>> {
-        kedb::open_alerts(&*self.kv()?, self.engine.inner.config.limits.max_page_size)
+        kedb::open_alerts(&*self.kv()?, self.side.config().limits.max_page_size)
     }
 
     /// The open incident holding `dedup_key`, if any.
@@ -393,8 +378,7 @@ impl<'e> ReadView<'e> {
 
     /// The instant clocks are evaluated at: the view's instant, or the engine clock's now.
     fn clock_now(&self) -> DateTime<Utc> {
-        self.as_of
-            .unwrap_or_else(|| self.engine.inner.config.clock.now())
+        self.as_of.unwrap_or_else(|| self.side.config().clock.now())
     }
 
     /// Every SLA clock of `record` (one per attached instance, in attachment order, replaced
@@ -403,8 +387,7 @@ impl<'e> ReadView<'e> {
     /// nothing is attached.
     pub fn sla(&self, record: RecordRef) -> Result<Vec<SlaStatus>> {
         Ok(self
-            .engine
-            .inner
+            .side
             .sla_clocks(record, self.bound(), self.clock_now(), false)?
             .into_iter()
             .map(|c| c.status)
@@ -413,8 +396,7 @@ impl<'e> ReadView<'e> {
 
     /// [`ReadView::sla`] with each instance and the spans that explain its clock.
     pub fn sla_explain(&self, record: RecordRef) -> Result<Vec<SlaExplanation>> {
-        self.engine
-            .inner
+        self.side
             .sla_clocks(record, self.bound(), self.clock_now(), true)
     }
 
@@ -426,8 +408,7 @@ impl<'e> ReadView<'e> {
     /// rule, so a difference is due to the policies alone (the records' pinned history is not
     /// consulted: see the core's `whatif` module).
     pub fn sla_what_if(&self, window: &TimeWindow, proposed: &SlaPolicy) -> Result<WhatIfReport> {
-        self.engine
-            .inner
+        self.side
             .sla_what_if(window, proposed, self.position, self.clock_now())
     }
 
@@ -455,8 +436,8 @@ impl<'e> ReadView<'e> {
     /// record, the stored outcomes of finished clocks, and the clocks still running evaluated
     /// now.
     fn kpi_input_from_views(&self) -> Result<KpiInput> {
-        let inner = &self.engine.inner;
-        let views = inner.views.clone();
+        let inner = self.side;
+        let views = inner.views().clone();
         let (mut input, priorities) = kpi::load(&*views)?;
         let (stored, live) = kpi::load_outcomes(&*views)?;
         let fill = |s: StoredOutcome| {
@@ -482,19 +463,12 @@ impl<'e> ReadView<'e> {
     /// facts from incident events, change facts from change events), and every incident's SLA
     /// clocks evaluated at the view's instant.
     fn kpi_input_by_replay(&self) -> Result<KpiInput> {
-        let inner = &self.engine.inner;
-        let store = inner.store();
+        let inner = self.side;
+        let store = inner.log();
         let mut input = KpiInput::new();
         let mut priorities: HashMap<IncidentId, Vec<(DateTime<Utc>, Priority)>> = HashMap::new();
-        let mut next = 1u64;
-        while next <= self.position {
-            let want = usize::try_from(self.position - next + 1)
-                .unwrap_or(REPLAY_PAGE)
-                .min(REPLAY_PAGE);
-            let page = store.read_all(Position(next), want)?;
-            let Some(last) = page.last().map(|e| e.position.0) else {
-                break;
-            };
+        for page in LogPages::new(store, 1, self.position, REPLAY_PAGE) {
+            let page = page?;
             for e in &page {
                 let Some(record) = RecordRef::from_stream(e.stream.as_str()) else {
                     continue;
@@ -520,7 +494,6 @@ impl<'e> ReadView<'e> {
                     RecordEvent::Problem(_) => {}
                 }
             }
-            next = last + 1;
         }
         let now = self.clock_now();
         for record in inner.sla_streams_upto(self.position)? {
@@ -558,8 +531,8 @@ impl<'e> ReadView<'e> {
 }
 
 /// The last position recorded at or before `t` (recorded times never decrease along the log).
-fn last_position_at(engine: &Engine, head: u64, t: DateTime<Utc>) -> Result<u64> {
-    let store = engine.inner.store();
+fn last_position_at(side: &dyn ReadSide, head: u64, t: DateTime<Utc>) -> Result<u64> {
+    let store = side.log();
     let recorded = |p: u64| -> Result<DateTime<Utc>> {
         store
             .read_all(Position(p), 1)?

@@ -108,7 +108,9 @@ pub fn open_storage(dir: &Path, config: StoreConfig, read_only: bool) -> Result<
     let storage: Box<dyn Storage> = match directory_kind(dir)? {
         DirectoryKind::Sled => Box::new(SledStorage::open(dir, config, SledOptions::default())?),
         DirectoryKind::Sqlite if read_only => Box::new(SqliteStorage::open_read_only(dir, config)?),
-        DirectoryKind::Sqlite => Box::new(SqliteStorage::open(dir, config, SqliteOptions::default())?),
+        DirectoryKind::Sqlite => {
+            Box::new(SqliteStorage::open(dir, config, SqliteOptions::default())?)
+        }
         DirectoryKind::Empty => return Err(incompatible(dir, "holds no opsledger data")),
     };
     Ok(storage)
@@ -159,7 +161,9 @@ impl EngineBuilder {
         config.validate()?;
         let started = std::time::Instant::now();
         let (storage, path) = match self.source {
-            Some(Source::Directory(dir)) => (open_directory(&dir, store_config(&config))?, Some(dir)),
+            Some(Source::Directory(dir)) => {
+                (open_directory(&dir, store_config(&config))?, Some(dir))
+            }
             Some(Source::Storage(open)) => (open(store_config(&config))?, None),
             None => {
                 return Err(EngineError::InvalidConfig(

@@ -835,21 +835,12 @@ impl Inner {
 
     /// Every record with an SLA stream, among the streams of events up to `up_to`.
     pub(crate) fn sla_streams_upto(&self, up_to: u64) -> Result<Vec<RecordRef>> {
-        let store = self.store();
         let mut out = Vec::new();
-        let mut next = 1u64;
-        while next <= up_to {
-            let page = store.read_all(Position(next), 1_000)?;
-            let Some(last) = page.last().map(|e| e.position.0) else {
-                break;
-            };
-            for e in page
-                .iter()
-                .filter(|e| e.position.0 <= up_to && e.version.0 == 1)
-            {
+        for e in opsledger_store::log_events(self.store(), 1, up_to, 1_000) {
+            let e = e?;
+            if e.version.0 == 1 {
                 out.extend(sla_owner(e.stream.as_str()));
             }
-            next = last + 1;
         }
         Ok(out)
     }

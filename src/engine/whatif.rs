@@ -15,7 +15,6 @@ use opsledger_core::problem::ProblemEvent;
 use opsledger_core::sla::{RecordHistory, SlaPolicy, SlaSource, WhatIfReport, what_if};
 use opsledger_core::window::TimeWindow;
 use opsledger_core::{IncidentId, ProblemId, RecordKind};
-use opsledger_store::Position;
 
 /// Events read per call while looking for openings.
 const PAGE: usize = 1_000;
@@ -24,15 +23,10 @@ impl Inner {
     /// The incidents and problems whose opening event lies in `window` (by its recorded
     /// instant), among the events up to position `up_to`, in log order.
     fn opened_in(&self, window: &TimeWindow, up_to: u64) -> Result<Vec<RecordRef>> {
-        let store = self.store();
         let mut out = Vec::new();
-        let mut next = 1u64;
-        while next <= up_to {
-            let page = store.read_all(Position(next), PAGE)?;
-            let Some(last) = page.last().map(|e| e.position.0) else {
-                break;
-            };
-            for e in page.iter().filter(|e| e.position.0 <= up_to) {
+        for e in opsledger_store::log_events(self.store(), 1, up_to, PAGE) {
+            let e = &e?;
+            {
                 if e.event_type != "incident.opened" && e.event_type != "problem.created" {
                     continue;
                 }
@@ -54,7 +48,6 @@ impl Inner {
                     out.push(record);
                 }
             }
-            next = last + 1;
         }
         Ok(out)
     }

@@ -230,3 +230,40 @@ fn an_unpinned_conflict_is_retried_against_fresh_state() {
         other => panic!("expected a conflict, got {other:?}"),
     }
 }
+
+#[test]
+fn concurrent_lifecycles_leave_read_models_equal_to_a_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let engine = open_on_disk(
+        dir.path(),
+        config(&clock, 9)
+            .with_max_attempts(200)
+            .with_durability(opsledger::Durability::GroupCommit),
+    )
+    .expect("open");
+    exec(&engine, &agent(), open_incident(inc(1000), "shared"));
+    const THREADS: u32 = 4;
+    const INCIDENTS: u32 = 12;
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let engine = &engine;
+            scope.spawn(move || {
+                for i in 0..INCIDENTS {
+                    let id = inc(t * 100 + i + 1);
+                    exec(engine, &agent(), open_incident(id, "mine"));
+                    exec(engine, &agent(), assign(id, "ops", "alice"));
+                    exec(engine, &agent(), note(id, "looking"));
+                    if i % 2 == 0 {
+                        exec(engine, &agent(), resolve(id, "fixed"));
+                    } else {
+                        exec(engine, &agent(), note(inc(1000), "shared note"));
+                    }
+                }
+            });
+        }
+    });
+    let live = engine.view(None).unwrap().dump().unwrap();
+    let replayed = engine.view(Some(t0())).unwrap().dump().unwrap();
+    assert!(live == replayed, "the read models differ from a replay");
+}

@@ -1,6 +1,7 @@
 mod api;
 mod bad_commands;
 mod concurrency;
+mod crash_loop;
 mod engine_fixes;
 mod failures;
 mod idempotency;

@@ -137,12 +137,16 @@ fn crash_mid_clear(dir: &std::path::Path, remove_checkpoint: bool, marker: bool)
     assert!(!keys.is_empty());
     for key in keys.iter().step_by(2) {
         if key.as_slice() != b"Xcheckpoint" {
-            db.execute("DELETE FROM kv_views WHERE key = ?1", [key]).unwrap();
+            db.execute("DELETE FROM kv_views WHERE key = ?1", [key])
+                .unwrap();
         }
     }
     if remove_checkpoint {
-        db.execute("DELETE FROM kv_views WHERE key = ?1", [b"Xcheckpoint".as_slice()])
-            .unwrap();
+        db.execute(
+            "DELETE FROM kv_views WHERE key = ?1",
+            [b"Xcheckpoint".as_slice()],
+        )
+        .unwrap();
     }
     if marker {
         db.execute(

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod watchdog;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use opsledger::core::change::{ChangeCommand, ChangeType, CloseCode as ChangeCloseCode, Risk};
 use opsledger::core::incident::{CloseCode, HoldReason, IncidentCommand};
@@ -49,13 +51,10 @@ pub fn memory_engine() -> (Engine, Arc<ManualClock>) {
     (engine, clock)
 }
 
-/// The backend the on-disk tests run on: `OPSLEDGER_TEST_BACKEND=sled` selects sled, anything
-/// else (or nothing) the default, SQLite. CI runs this suite once per backend.
+/// The backend the on-disk cases run on: `sqlite` (`tests/engine.rs`) or `sled`
+/// (`tests/engine_on_sled.rs`).
 pub fn test_backend() -> &'static str {
-    match std::env::var("OPSLEDGER_TEST_BACKEND").as_deref() {
-        Ok("sled") => "sled",
-        _ => "sqlite",
-    }
+    crate::BACKEND
 }
 
 /// Opens an engine on `dir` with `config`, on the backend under test ([`test_backend`]).

@@ -39,6 +39,11 @@ pub enum Command {
     Import(ImportArgs),
     /// Rebuild the projections (read models) from the event log.
     Rebuild(DataArgs),
+    /// Copy every event into a new data directory, with the same or another storage backend.
+    Migrate(MigrateArgs),
+    /// Write a consistent copy of a data directory, in use by a server or not, to a new
+    /// directory.
+    Backup(BackupArgs),
     /// Print the KPI report (MTTA, MTTR, SLA compliance, backlog, change success, ...).
     Kpi(KpiArgs),
     /// Print the state diagrams of the lifecycles (Mermaid), generated from the transition tables.
@@ -50,7 +55,7 @@ pub enum Command {
 /// `--data DIR`.
 #[derive(Debug, Args)]
 pub struct DataArgs {
-    /// The data directory (the event log in DIR/log, projections in DIR/views).
+    /// The data directory (DIR/opsledger.sqlite3, or a sled log in DIR/log).
     #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
     pub data: PathBuf,
 }
@@ -173,6 +178,51 @@ pub struct ImportArgs {
     /// The JSON Lines file written by `opsledger export`.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+}
+
+/// A storage backend for a new data directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// SQLite: the log and the projections in one file, DIR/opsledger.sqlite3 (the default).
+    Sqlite,
+    /// sled: the log in DIR/log, the projections in DIR/views.sqlite3.
+    Sled,
+}
+
+impl std::fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StoreKind::Sqlite => "sqlite",
+            StoreKind::Sled => "sled",
+        })
+    }
+}
+
+/// `opsledger migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The data directory to copy (either backend; an SQLite one may be in use by a server).
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+    /// The data directory to create (it must not exist, or be empty). Written as
+    /// `DIR.partial` and renamed once copied and checked.
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// The storage backend of the new directory.
+    #[arg(long, value_enum, value_name = "BACKEND", default_value = "sqlite")]
+    pub store: StoreKind,
+}
+
+/// `opsledger backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The data directory to copy (a server may be using it).
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data: PathBuf,
+    /// The directory to create with the copy (it must not exist). It is a data directory:
+    /// `opsledger serve --data OUT` opens it.
+    #[arg(value_name = "OUT")]
+    pub out: PathBuf,
 }
 
 /// How KPIs are grouped.

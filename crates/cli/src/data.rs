@@ -1,7 +1,7 @@
 //! The data directory: what is in it, opening the engine or the bare log on it.
 
 use crate::error::{CliError, CliResult, data_error};
-use opsledger::store::{Storage, StoreConfig, StoreError};
+use opsledger::store::{EventStore, Position, Storage, StoreConfig, StoreError, StoredEvent};
 use opsledger::{DirectoryKind, Durability, Engine, EngineConfig, EngineError};
 use std::path::Path;
 
@@ -106,4 +106,167 @@ pub fn open_engine_for_reading(data: &Path) -> CliResult<(Engine, Option<tempfil
         }
         Err(e) => Err(data_error(&format!("cannot open {}", data.display()), &e)),
     }
+}
+
+/// A directory to be created whole, through `<dir>.partial`: what `migrate` and `backup` write.
+#[derive(Debug, Clone)]
+pub struct NewDirectory {
+    /// The directory as it will be named (trailing separators and `.` components dropped).
+    pub path: std::path::PathBuf,
+    /// Where it is written until complete: `<path>.partial`, beside it.
+    pub partial: std::path::PathBuf,
+}
+
+impl NewDirectory {
+    /// Checks that `path` may be created: it is missing or an empty directory (with
+    /// `empty_allowed`), and no `<path>.partial` is in the way (an interrupted run's leftover
+    /// is never removed silently: it could be someone's directory). Refusals are data errors
+    /// (exit 3) that say nothing was written.
+    pub fn check(path: &Path, what: &str, empty_allowed: bool) -> CliResult<Self> {
+        let path: std::path::PathBuf = path.components().collect();
+        let Some(name) = path.file_name() else {
+            return Err(CliError::usage(format!(
+                "{} names no directory to create",
+                path.display()
+            )));
+        };
+        let mut partial_name = name.to_owned();
+        partial_name.push(".partial");
+        let partial = path.with_file_name(partial_name);
+        let free = if empty_allowed {
+            is_missing_or_empty_dir(&path)?
+        } else {
+            !path.exists()
+        };
+        if !free {
+            let needs = if empty_allowed {
+                "a new or empty directory"
+            } else {
+                "a new directory"
+            };
+            return Err(CliError::data(format!(
+                "refusing to {what} into {}: it exists and is not empty ({what} writes only into \
+                 {needs}; nothing was written)",
+                path.display()
+            )));
+        }
+        if partial.exists() {
+            return Err(CliError::data(format!(
+                "refusing to {what} into {}: {} exists, perhaps left over from an interrupted \
+                 run; remove it first (nothing was written)",
+                path.display(),
+                partial.display()
+            )));
+        }
+        Ok(NewDirectory { path, partial })
+    }
+
+    /// Refuses a new directory inside `source`: it would land in the data directory it is
+    /// copied from (exit 2).
+    pub fn refuse_inside(&self, source: &Path) -> CliResult {
+        let Ok(source) = source.canonicalize() else {
+            return Ok(());
+        };
+        let existing = self
+            .path
+            .ancestors()
+            .skip(1)
+            .map(|a| {
+                if a.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    a
+                }
+            })
+            .find_map(|a| a.canonicalize().ok());
+        if existing.is_some_and(|a| a.starts_with(&source)) {
+            return Err(CliError::usage(format!(
+                "{} is inside {}; give a directory outside the one copied",
+                self.path.display(),
+                source.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Renames the complete `partial` to `path` (replacing an empty directory) and makes the
+    /// rename durable.
+    pub fn commit(&self) -> CliResult {
+        if self.path.is_dir() {
+            std::fs::remove_dir(&self.path).map_err(|e| {
+                CliError::data(format!("cannot replace {}: {e}", self.path.display()))
+            })?;
+        }
+        std::fs::rename(&self.partial, &self.path).map_err(|e| {
+            CliError::data(format!(
+                "cannot rename {} to {}: {e}",
+                self.partial.display(),
+                self.path.display()
+            ))
+        })?;
+        let parent = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(parent)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|e| CliError::data(format!("cannot sync {}: {e}", parent.display())))
+    }
+
+    /// Removes what was written of `partial` (after a failure).
+    pub fn discard(&self) {
+        let _ = std::fs::remove_dir_all(&self.partial);
+    }
+}
+
+/// The total size of the files under `dir`, in bytes.
+pub fn size_on_disk(dir: &Path) -> CliResult<u64> {
+    fn walk(dir: &Path) -> std::io::Result<u64> {
+        let mut total = 0;
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            total += if meta.is_dir() {
+                walk(&entry.path())?
+            } else {
+                meta.len()
+            };
+        }
+        Ok(total)
+    }
+    walk(dir).map_err(|e| CliError::data(format!("cannot measure {}: {e}", dir.display())))
+}
+
+/// Events read per page when a whole log is read.
+pub const PAGE: usize = 1_000;
+
+/// The events of `log` (named `which` in messages, e.g. "the log") from position `from`: at most
+/// a page, none past `head`, checked to be dense from `from`. A log that ends before `head` or
+/// skips a position is a data error pointing at `opsledger verify`.
+pub fn read_page(
+    log: &dyn EventStore,
+    from: u64,
+    head: u64,
+    which: &str,
+) -> CliResult<Vec<StoredEvent>> {
+    let mut page = log
+        .read_all(Position(from), PAGE)
+        .map_err(|e| data_error(&format!("cannot read {which} at position {from}"), &e))?;
+    page.retain(|e| e.position.0 <= head);
+    if page.is_empty() {
+        return Err(CliError::data(format!(
+            "{which} ended at position {} before its head {head}: run `opsledger verify`",
+            from - 1
+        )));
+    }
+    for (expected, event) in (from..).zip(&page) {
+        if event.position.0 != expected {
+            return Err(CliError::data(format!(
+                "{which} skips from position {} to {}: run `opsledger verify`",
+                expected - 1,
+                event.position
+            )));
+        }
+    }
+    Ok(page)
 }

@@ -1,5 +1,6 @@
 //! The `opsledger` binary: the engine behind JSON-RPC 2.0 (HTTP and stdio), a client for it,
-//! and the operator's tools (verify, export/import, rebuild, KPIs, diagrams, schemas).
+//! and the operator's tools (verify, export/import, migrate, backup, rebuild, KPIs, diagrams,
+//! schemas).
 //!
 //! Every subcommand and its options are listed by `opsledger --help` and described, with
 //! examples, in the crate README. The library part exists so that the binary's pieces can be
@@ -12,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backup;
 mod binding;
 pub mod call;
 pub mod cli;
@@ -19,9 +21,11 @@ pub mod data;
 pub mod docs;
 pub mod error;
 pub mod kpi;
+pub mod migrate;
 mod output;
 mod progress;
 pub mod rebuild;
+mod replay;
 pub mod serve;
 pub mod transfer;
 pub mod verify;
@@ -45,6 +49,8 @@ pub fn main() -> ExitCode {
         Command::Export(args) => transfer::export(args),
         Command::Import(args) => transfer::import(args),
         Command::Rebuild(args) => rebuild::run(args),
+        Command::Migrate(args) => migrate::run(args),
+        Command::Backup(args) => backup::run(args),
         Command::Kpi(args) => kpi::run(args),
         Command::Diagram(args) => docs::diagram(args),
         Command::Schema(args) => docs::schema(args),

@@ -27,3 +27,13 @@ pub fn emit_err(text: &str) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{text}");
 }
+
+/// A count for people, with thousands separators: `1,234,567`.
+pub fn count(n: u64) -> String {
+    indicatif::HumanCount(n).to_string()
+}
+
+/// A size in bytes for people: `1,234,567 (1.18 MiB)`.
+pub fn bytes(n: u64) -> String {
+    format!("{} ({})", count(n), indicatif::HumanBytes(n))
+}

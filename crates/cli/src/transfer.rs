@@ -27,22 +27,17 @@ use crate::data;
 use crate::error::{CliError, CliResult, data_error};
 use crate::output::emit_err;
 use crate::progress;
+use crate::replay::{self, Origin, Original, Replayer};
 use chrono::{DateTime, Utc};
 use opsledger::Uuid;
-use opsledger::store::{
-    AppendRequest, Durability, EventStore, ExpectedVersion, ManualClock, NewEvent, Position,
-    StoredEvent, StreamId, Version,
-};
+use opsledger::store::{Durability, EventStore, NewEvent, StoredEvent, StreamId};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-/// Events read per page while exporting.
-const PAGE: usize = 1_000;
 /// The longest line import accepts (a maximal payload written as hex, with room to spare).
 const MAX_LINE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -111,6 +106,30 @@ impl ExportedEvent {
             payload,
             payload_hex,
         }
+    }
+
+    /// The event to store again, read from line `line` of the import file.
+    fn into_original(self, line: u64) -> CliResult<Original> {
+        let bad = |why: String| CliError::usage(format!("line {line}: {why}"));
+        let payload = self.payload_bytes().map_err(bad)?;
+        let stream = StreamId::new(&self.stream).map_err(|err| bad(err.to_string()))?;
+        Ok(Original {
+            origin: Origin::Line(line),
+            position: self.position,
+            stream,
+            version: self.version,
+            recorded_at: self.recorded_at,
+            event: NewEvent {
+                event_id: self.event_id,
+                event_type: self.event_type,
+                schema_version: self.schema_version,
+                occurred_at: self.occurred_at,
+                actor: self.actor,
+                correlation_id: self.correlation_id,
+                causation_id: self.causation_id,
+                payload,
+            },
+        })
     }
 
     /// The payload bytes.
@@ -243,22 +262,9 @@ fn write_events(store: &dyn EventStore, out: &mut dyn Write) -> CliResult<u64> {
     let mut next = 1u64;
     let mut line = Vec::new();
     while next <= head {
-        let page = store
-            .read_all(Position(next), PAGE)
-            .map_err(|e| data_error(&format!("cannot read the log at position {next}"), &e))?;
-        if page.is_empty() {
-            break;
-        }
-        for event in page.iter().take_while(|e| e.position.0 <= head) {
-            if event.position.0 != next {
-                return Err(CliError::data(format!(
-                    "the log skips from position {} to {}: run `opsledger verify`",
-                    next - 1,
-                    event.position.0
-                )));
-            }
+        for event in data::read_page(store, next, head, "the log")? {
             line.clear();
-            serde_json::to_writer(&mut line, &ExportedEvent::from_stored(event))
+            serde_json::to_writer(&mut line, &ExportedEvent::from_stored(&event))
                 .map_err(|e| CliError::data(format!("cannot encode event {next}: {e}")))?;
             line.push(b'\n');
             out.write_all(&line)
@@ -268,12 +274,6 @@ fn write_events(store: &dyn EventStore, out: &mut dyn Write) -> CliResult<u64> {
         bar.set_position(next - 1);
     }
     bar.finish_and_clear();
-    if next <= head {
-        return Err(CliError::data(format!(
-            "the log ended at position {} before its head {head}: run `opsledger verify`",
-            next - 1
-        )));
-    }
     Ok(head)
 }
 
@@ -437,10 +437,7 @@ pub fn import(args: &ImportArgs) -> CliResult {
 fn write_log(file: &Path, target: &Path, total: u64) -> CliResult {
     std::fs::create_dir_all(target)
         .map_err(|e| CliError::data(format!("cannot create {}: {e}", target.display())))?;
-    // The store stamps `recorded_at` from its clock (never earlier than the previous append's):
-    // set to each event's recorded time, in order, it stamps exactly the exported times.
-    let clock = Arc::new(ManualClock::new(DateTime::<Utc>::UNIX_EPOCH));
-    let config = data::store_config(Durability::Buffered).with_clock(clock.clone());
+    let (clock, config) = replay::clock_and_config();
     let store = opsledger::create_storage(target, config).map_err(|e| {
         data_error(
             &format!("cannot create the log in {}", target.display()),
@@ -450,19 +447,11 @@ fn write_log(file: &Path, target: &Path, total: u64) -> CliResult {
     let bar = progress::events(total, "import");
     let mut lines = Lines::open(file)?;
     let appended = (|| {
-        let mut batch = Batch::default();
+        let mut replayer = Replayer::new(store.log(), &clock);
         while let Some((line, e)) = lines.next_event()? {
-            let payload = e
-                .payload_bytes()
-                .map_err(|why| CliError::usage(format!("line {line}: {why}")))?;
-            let stream = StreamId::new(&e.stream)
-                .map_err(|err| CliError::usage(format!("line {line}: {err}")))?;
-            if !batch.admits(&stream, e.recorded_at, payload.len()) {
-                bar.inc(batch.append(store.log(), &clock)?);
-            }
-            batch.push(line, stream, e, payload);
+            bar.inc(replayer.push(e.into_original(line)?)?);
         }
-        bar.inc(batch.append(store.log(), &clock)?);
+        bar.inc(replayer.finish()?);
         store
             .flush()
             .map_err(|err| data_error("cannot flush the imported log", &err))
@@ -473,102 +462,6 @@ fn write_log(file: &Path, target: &Path, total: u64) -> CliResult {
         .map_err(|err| data_error("cannot close the imported log", &err));
     appended?;
     closed
-}
-
-/// Most events, streams and payload bytes one import append carries (under the store's
-/// limits).
-const BATCH_EVENTS: usize = 256;
-const BATCH_STREAMS: usize = 16;
-const BATCH_BYTES: usize = 2 * 1024 * 1024;
-
-/// Consecutive events recorded at the same instant, appended together (as the engine appended
-/// them: one command's events share their recorded time). One request per run of a stream;
-/// a stream met again after another starts a new batch, since an append lists a stream once.
-#[derive(Default)]
-struct Batch {
-    recorded_at: Option<DateTime<Utc>>,
-    /// (stream, first line, first position, first version, events)
-    requests: Vec<(StreamId, u64, u64, u64, Vec<NewEvent>)>,
-    events: usize,
-    bytes: usize,
-}
-
-impl Batch {
-    /// Whether an event of `stream` recorded at `at` may join.
-    fn admits(&self, stream: &StreamId, at: DateTime<Utc>, payload: usize) -> bool {
-        let Some(recorded_at) = self.recorded_at else {
-            return true;
-        };
-        let continues_last = self.requests.last().is_some_and(|r| &r.0 == stream);
-        recorded_at == at
-            && self.events < BATCH_EVENTS
-            && self.bytes + payload <= BATCH_BYTES
-            && (continues_last
-                || (self.requests.len() < BATCH_STREAMS
-                    && !self.requests.iter().any(|r| &r.0 == stream)))
-    }
-
-    fn push(&mut self, line: u64, stream: StreamId, e: ExportedEvent, payload: Vec<u8>) {
-        self.recorded_at = Some(e.recorded_at);
-        self.events += 1;
-        self.bytes += payload.len();
-        let event = NewEvent {
-            event_id: e.event_id,
-            event_type: e.event_type,
-            schema_version: e.schema_version,
-            occurred_at: e.occurred_at,
-            actor: e.actor,
-            correlation_id: e.correlation_id,
-            causation_id: e.causation_id,
-            payload,
-        };
-        match self.requests.last_mut() {
-            Some(last) if last.0 == stream => last.4.push(event),
-            _ => self
-                .requests
-                .push((stream, line, e.position, e.version, vec![event])),
-        }
-    }
-
-    /// Appends the batch with the clock at its recorded time; checks every request landed at
-    /// its exported position and version. Returns how many events were appended.
-    fn append(&mut self, store: &dyn EventStore, clock: &ManualClock) -> CliResult<u64> {
-        let Some(recorded_at) = self.recorded_at.take() else {
-            return Ok(0);
-        };
-        let requests = std::mem::take(&mut self.requests);
-        let appended = std::mem::take(&mut self.events) as u64;
-        self.bytes = 0;
-        let expected: Vec<(u64, u64, u64)> = requests
-            .iter()
-            .map(|(_, line, position, version, _)| (*line, *position, *version))
-            .collect();
-        let first_line = expected.first().map_or(0, |e| e.0);
-        clock.set(recorded_at);
-        let outcomes = store
-            .append_multi(
-                requests
-                    .into_iter()
-                    .map(|(stream, _, _, version, events)| {
-                        AppendRequest::new(
-                            stream,
-                            ExpectedVersion::Exact(Version(version.saturating_sub(1))),
-                            events,
-                        )
-                    })
-                    .collect(),
-            )
-            .map_err(|err| data_error(&format!("line {first_line}: cannot append"), &err))?;
-        for ((line, position, version), outcome) in expected.into_iter().zip(outcomes) {
-            if outcome.first_position.0 != position || outcome.first_version.0 != version {
-                return Err(CliError::data(format!(
-                    "line {line}: stored at position {} version {}, not {position} / {version}",
-                    outcome.first_position, outcome.first_version
-                )));
-            }
-        }
-        Ok(appended)
-    }
 }
 
 /// Opens the engine on the imported log: it builds every projection from it. With no

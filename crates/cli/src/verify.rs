@@ -5,23 +5,10 @@ use crate::data;
 use crate::error::{CliError, CliResult, Failure, data_error};
 use crate::output::emit;
 use crate::progress;
-use opsledger::store::{Durability, FaultKind};
+use opsledger::store::Durability;
 
 /// Faults printed one by one; the rest are counted.
 const SHOWN_FAULTS: usize = 50;
-
-fn fault_name(kind: FaultKind) -> &'static str {
-    match kind {
-        FaultKind::CorruptRecord => "corrupt record",
-        FaultKind::PositionGap => "position gap",
-        FaultKind::PositionMismatch => "position mismatch",
-        FaultKind::VersionOrder => "version order",
-        FaultKind::IndexMissing => "index entry missing",
-        FaultKind::IndexMismatch => "index entry wrong",
-        FaultKind::DuplicateEventId => "duplicate event id",
-        FaultKind::Metadata => "metadata",
-    }
-}
 
 /// Runs `opsledger verify`: scans the whole log (checksums, dense positions and versions,
 /// indexes, unique ids), then opens the engine as `serve` would and checks that the
@@ -69,15 +56,7 @@ fn check(args: &DataArgs, out: &mut String) -> CliResult {
     );
     say!(out, "  faults              {}", report.fault_count);
     for fault in report.faults.iter().take(SHOWN_FAULTS) {
-        let at = fault
-            .position
-            .map_or_else(|| "-".to_owned(), |p| p.to_string());
-        say!(
-            out,
-            "    position {at}: {}: {}",
-            fault_name(fault.kind),
-            fault.detail
-        );
+        say!(out, "    {fault}");
     }
     if report.fault_count > SHOWN_FAULTS as u64 {
         say!(

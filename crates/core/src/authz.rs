@@ -75,11 +75,15 @@ pub enum Permission {
     EngineVerify,
     /// Rebuild the read models from the log (operations; not granted by default: admins).
     EngineRebuild,
+    /// Copy the whole log and read models to a new directory on the server (operations; not
+    /// granted by default: admins). Whoever holds it can read every event and write where the
+    /// server may.
+    EngineBackup,
 }
 
 impl Permission {
     /// Every permission, in declaration order.
-    pub const ALL: [Permission; 28] = [
+    pub const ALL: [Permission; 29] = [
         Permission::IncidentOpen,
         Permission::IncidentWork,
         Permission::IncidentEscalateFunctional,
@@ -108,6 +112,7 @@ impl Permission {
         Permission::EngineTick,
         Permission::EngineVerify,
         Permission::EngineRebuild,
+        Permission::EngineBackup,
     ];
 
     /// Stable snake_case name, as used in error payloads.
@@ -141,6 +146,7 @@ impl Permission {
             Permission::EngineTick => "engine_tick",
             Permission::EngineVerify => "engine_verify",
             Permission::EngineRebuild => "engine_rebuild",
+            Permission::EngineBackup => "engine_backup",
         }
     }
 }

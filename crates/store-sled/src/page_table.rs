@@ -26,7 +26,7 @@ pub fn open_db(config: &sled::Config) -> Result<sled::Db, StoreError> {
             Err(sled::Error::Io(e)) if is_lock_error(&e) && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            other => return Ok(other.map_err(crate::sled_error)?),
+            other => return other.map_err(crate::sled_error),
         }
     }
 }

@@ -35,12 +35,8 @@ impl SledStorage {
     ) -> Result<Self, StoreError> {
         let dir = dir.as_ref().to_path_buf();
         let store = SledStore::open_with(dir.join(LOG_DIR), config, options)?;
-        let spaces = SqliteSpaces::open(dir.join(SPACES_FILE), SqliteOptions::default())?;
-        Ok(Self {
-            store,
-            spaces,
-            dir,
-        })
+        let spaces = open_spaces(&dir.join(SPACES_FILE))?;
+        Ok(Self { store, spaces, dir })
     }
 
     /// Whether `dir` holds a sled log (a data directory created by this backend).
@@ -56,6 +52,32 @@ impl SledStorage {
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+/// Opens the derived spaces. They hold nothing the log does not: a file damaged beyond
+/// reading is set aside (renamed `views.sqlite3.damaged-<seconds since 1970>`, kept for
+/// inspection) and replaced by an empty one, which the engine rebuilds from the log, so a
+/// damaged cache never bricks the directory.
+fn open_spaces(path: &Path) -> Result<SqliteSpaces, StoreError> {
+    match SqliteSpaces::open(path, SqliteOptions::default()) {
+        Err(StoreError::Incompatible { .. } | StoreError::Corrupt { .. }) => {
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            for suffix in ["", "-wal", "-shm"] {
+                let mut from = path.as_os_str().to_owned();
+                from.push(suffix);
+                let from = PathBuf::from(from);
+                if from.exists() {
+                    let mut to = path.as_os_str().to_owned();
+                    to.push(format!(".damaged-{stamp}{suffix}"));
+                    std::fs::rename(&from, PathBuf::from(to))?;
+                }
+            }
+            SqliteSpaces::open(path, SqliteOptions::default())
+        }
+        other => other,
     }
 }
 

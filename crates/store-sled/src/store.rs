@@ -14,16 +14,15 @@ use chrono::{DateTime, Utc};
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 use uuid::Uuid;
 
+use opsledger_store::VerifyReport;
 use opsledger_store::codec::{self, Assigned};
 use opsledger_store::hash::NumberMap;
 use opsledger_store::plan::{self, Existing};
 use opsledger_store::subscription::{LogSource, Notifier, Subscription};
 use opsledger_store::{
-    Durability, EventStore, StoreConfig, StoreError, check_page,
-
-    AppendOutcome, AppendRequest, Position, StoredEvent, StreamId, Version, validate_stream_name,
+    AppendOutcome, AppendRequest, Durability, EventStore, Position, StoreConfig, StoreError,
+    StoredEvent, StreamId, Version, check_page, validate_stream_name,
 };
-use opsledger_store::VerifyReport;
 
 use crate::options::SledOptions;
 use crate::tail::{Tail, TailEntry};
@@ -395,7 +394,8 @@ impl Core {
                 });
             }
             None => {
-                tree.insert(keys::FORMAT_KEY, keys::FORMAT_VALUE).map_err(crate::sled_error)?;
+                tree.insert(keys::FORMAT_KEY, keys::FORMAT_VALUE)
+                    .map_err(crate::sled_error)?;
             }
         }
         // The recovered state may sit only in the OS page cache (after a process crash), and a
@@ -490,7 +490,11 @@ impl Core {
 
     /// Brings the derived indexes in line with the log after open (see `SledStore::open`).
     fn recover_indexes(&self, head: u64) -> Result<(), StoreError> {
-        let mut checkpoint = match self.tree.get(keys::INDEXED_KEY).map_err(crate::sled_error)? {
+        let mut checkpoint = match self
+            .tree
+            .get(keys::INDEXED_KEY)
+            .map_err(crate::sled_error)?
+        {
             Some(v) => {
                 keys::be_u64(&v, 0).ok_or_else(|| corrupt_index("malformed checkpoint".into()))?
             }
@@ -520,7 +524,11 @@ impl Core {
 
     /// Whether the event at the checkpoint has its index entries (cheap sample check).
     fn checkpoint_consistent(&self, checkpoint: u64) -> Result<bool, StoreError> {
-        let Some(bytes) = self.tree.get(keys::event(checkpoint)).map_err(crate::sled_error)? else {
+        let Some(bytes) = self
+            .tree
+            .get(keys::event(checkpoint))
+            .map_err(crate::sled_error)?
+        else {
             return Ok(false);
         };
         let Ok(record) = codec::decode_record(&bytes) else {
@@ -529,17 +537,28 @@ impl Core {
         let points_here = |v: Option<sled::IVec>| {
             v.is_some_and(|v| codec::read_varint_exact(&v).ok() == Some(checkpoint))
         };
-        Ok(points_here(self.tree.get(keys::id(&record.event_id)).map_err(crate::sled_error)?)
-            && points_here(self.tree.get(keys::stream(record.sid, record.version)).map_err(crate::sled_error)?))
+        Ok(points_here(
+            self.tree
+                .get(keys::id(&record.event_id))
+                .map_err(crate::sled_error)?,
+        ) && points_here(
+            self.tree
+                .get(keys::stream(record.sid, record.version))
+                .map_err(crate::sled_error)?,
+        ))
     }
 
     fn clear_indexes(&self) -> Result<(), StoreError> {
         for prefix in [keys::ID, keys::NUMBER, keys::NAME, keys::STREAM] {
             for kv in self.tree.scan_prefix([prefix]) {
-                self.tree.remove(kv.map_err(crate::sled_error)?.0).map_err(crate::sled_error)?;
+                self.tree
+                    .remove(kv.map_err(crate::sled_error)?.0)
+                    .map_err(crate::sled_error)?;
             }
         }
-        self.tree.remove(keys::INDEXED_KEY).map_err(crate::sled_error)?;
+        self.tree
+            .remove(keys::INDEXED_KEY)
+            .map_err(crate::sled_error)?;
         Ok(())
     }
 
@@ -587,16 +606,25 @@ impl Core {
             value.clear();
             codec::put_varint(&mut value, e.position);
             self.tree
-                .insert(keys::stream(e.sid, e.version), value.as_slice()).map_err(crate::sled_error)?;
-            self.tree.insert(keys::id(&e.event_id), value.as_slice()).map_err(crate::sled_error)?;
+                .insert(keys::stream(e.sid, e.version), value.as_slice())
+                .map_err(crate::sled_error)?;
+            self.tree
+                .insert(keys::id(&e.event_id), value.as_slice())
+                .map_err(crate::sled_error)?;
             if let Some(name) = &e.name {
                 value.clear();
                 codec::put_varint(&mut value, e.sid);
-                self.tree.insert(keys::name(name), value.as_slice()).map_err(crate::sled_error)?;
-                self.tree.insert(keys::number(e.sid), name.as_bytes()).map_err(crate::sled_error)?;
+                self.tree
+                    .insert(keys::name(name), value.as_slice())
+                    .map_err(crate::sled_error)?;
+                self.tree
+                    .insert(keys::number(e.sid), name.as_bytes())
+                    .map_err(crate::sled_error)?;
             }
         }
-        self.tree.insert(keys::INDEXED_KEY, &upto.to_be_bytes()).map_err(crate::sled_error)?;
+        self.tree
+            .insert(keys::INDEXED_KEY, &upto.to_be_bytes())
+            .map_err(crate::sled_error)?;
         Ok(())
     }
 
@@ -1043,7 +1071,8 @@ impl Core {
             return Ok(Some(sid));
         }
         self.tree
-            .get(keys::name(name)).map_err(crate::sled_error)?
+            .get(keys::name(name))
+            .map_err(crate::sled_error)?
             .map(|v| codec::read_varint_exact(&v).map_err(corrupt_index))
             .transpose()
     }
@@ -1090,7 +1119,8 @@ impl Core {
         let position = codec::read_varint_exact(&v).map_err(corrupt_index)?;
         let bytes = self
             .tree
-            .get(keys::event(position)).map_err(crate::sled_error)?
+            .get(keys::event(position))
+            .map_err(crate::sled_error)?
             .ok_or_else(|| corrupt(position)("id index points at a missing record".into()))?;
         let record = codec::decode_record(&bytes).map_err(corrupt(position))?;
         if record.event_id != *id {
@@ -1115,9 +1145,13 @@ impl Core {
             None => match self.tail.read().name(sid) {
                 Some(n) => n,
                 None => {
-                    let bytes = self.tree.get(keys::number(sid)).map_err(crate::sled_error)?.ok_or_else(|| {
-                        corrupt_index(format!("no stream id for stream number {sid}"))
-                    })?;
+                    let bytes = self
+                        .tree
+                        .get(keys::number(sid))
+                        .map_err(crate::sled_error)?
+                        .ok_or_else(|| {
+                            corrupt_index(format!("no stream id for stream number {sid}"))
+                        })?;
                     let s = std::str::from_utf8(&bytes)
                         .map_err(|_| corrupt_index(format!("stream id {sid} is not UTF-8")))?;
                     validate_stream_name(s).map_err(|e| corrupt_index(e.to_string()))?;
@@ -1164,7 +1198,8 @@ impl Core {
     fn load_event(&self, position: u64, sid: Option<u64>) -> Result<StoredEvent, StoreError> {
         let bytes = self
             .tree
-            .get(keys::event(position)).map_err(crate::sled_error)?
+            .get(keys::event(position))
+            .map_err(crate::sled_error)?
             .ok_or_else(|| corrupt(position)("record missing from the log".into()))?;
         self.event_from(position, &bytes, sid)
     }
@@ -1242,7 +1277,8 @@ impl Core {
             Some(p) => Some(p),
             None => self
                 .tree
-                .get(keys::id(&id)).map_err(crate::sled_error)?
+                .get(keys::id(&id))
+                .map_err(crate::sled_error)?
                 .map(|v| codec::read_varint_exact(&v).map_err(corrupt_index))
                 .transpose()?,
         };

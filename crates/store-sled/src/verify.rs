@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use crate::keys;
 use crate::store::Core;
-use opsledger_store::codec::{self, Record};
-use opsledger_store::StoreError;
 use opsledger_store::Position;
+use opsledger_store::StoreError;
+use opsledger_store::codec::{self, Record};
 use opsledger_store::{FaultKind, VerifyReport};
 
 impl Core {
@@ -22,7 +22,13 @@ impl Core {
             head: Position(head),
             ..Default::default()
         };
-        if self.tree.get(keys::FORMAT_KEY).map_err(crate::sled_error)?.as_deref() != Some(keys::FORMAT_VALUE) {
+        if self
+            .tree
+            .get(keys::FORMAT_KEY)
+            .map_err(crate::sled_error)?
+            .as_deref()
+            != Some(keys::FORMAT_VALUE)
+        {
             report.fault(
                 None,
                 FaultKind::Metadata,
@@ -127,7 +133,8 @@ impl Core {
         }
         Ok(self
             .tree
-            .get(keys::id(id)).map_err(crate::sled_error)?
+            .get(keys::id(id))
+            .map_err(crate::sled_error)?
             .and_then(|v| codec::read_varint_exact(&v).ok()))
     }
 
@@ -142,7 +149,8 @@ impl Core {
         }
         Ok(self
             .tree
-            .get(keys::stream(sid, version)).map_err(crate::sled_error)?
+            .get(keys::stream(sid, version))
+            .map_err(crate::sled_error)?
             .and_then(|v| codec::read_varint_exact(&v).ok()))
     }
 
@@ -158,7 +166,8 @@ impl Core {
             Some(p) => {
                 let same_id = self
                     .tree
-                    .get(keys::event(p)).map_err(crate::sled_error)?
+                    .get(keys::event(p))
+                    .map_err(crate::sled_error)?
                     .and_then(|b| {
                         codec::decode_record(&b)
                             .ok()
@@ -201,7 +210,8 @@ impl Core {
                 Some(s) => Some(s),
                 None => self
                     .tree
-                    .get(keys::name(name)).map_err(crate::sled_error)?
+                    .get(keys::name(name))
+                    .map_err(crate::sled_error)?
                     .and_then(|v| codec::read_varint_exact(&v).ok()),
             };
             if by_name != Some(record.sid) {
@@ -215,7 +225,8 @@ impl Core {
                 Some(n) => Some(n.to_string()),
                 None => self
                     .tree
-                    .get(keys::number(record.sid)).map_err(crate::sled_error)?
+                    .get(keys::number(record.sid))
+                    .map_err(crate::sled_error)?
                     .map(|v| String::from_utf8_lossy(&v).into_owned()),
             };
             if by_sid.as_deref() != Some(name) {
@@ -237,11 +248,15 @@ impl Core {
         unreadable: &BTreeSet<u64>,
     ) -> Result<(), StoreError> {
         let record_at = |p: u64| -> Result<Option<(u64, u64, Uuid)>, StoreError> {
-            Ok(self.tree.get(keys::event(p)).map_err(crate::sled_error)?.and_then(|b| {
-                codec::decode_record(&b)
-                    .ok()
-                    .map(|r| (r.sid, r.version, r.event_id))
-            }))
+            Ok(self
+                .tree
+                .get(keys::event(p))
+                .map_err(crate::sled_error)?
+                .and_then(|b| {
+                    codec::decode_record(&b)
+                        .ok()
+                        .map(|r| (r.sid, r.version, r.event_id))
+                }))
         };
         for kv in self.tree.scan_prefix([keys::STREAM]) {
             let (k, v) = kv.map_err(crate::sled_error)?;

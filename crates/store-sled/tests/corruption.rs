@@ -8,11 +8,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use common::*;
-use opsledger_store_sled::SledStore;
 use opsledger_store::{
-    Durability, EventStore, ExpectedVersion, FaultKind, Position, StoreConfig,
-    StoreError, StoredEvent, Version,
+    Durability, EventStore, ExpectedVersion, FaultKind, Position, StoreConfig, StoreError,
+    StoredEvent, Version,
 };
+use opsledger_store_sled::SledStore;
 
 const EVENTS: u128 = 300;
 

@@ -14,10 +14,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use opsledger_store_sled::SledStore;
 use opsledger_store::{
     Durability, EventStore, ExpectedVersion, NewEvent, Position, StoreConfig, Version,
 };
+use opsledger_store_sled::SledStore;
 
 const CHILD_ENV: &str = "OPSLEDGER_CRASH_CHILD";
 /// Appends per child thread before it idles (keeps the log, and the test time, bounded).

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use opsledger_store_sled::{SledOptions, SledStore};
 use opsledger_store::{
-    Durability, EventStore, ExpectedVersion, ManualClock, Position, StoreConfig,
-    StoreError, Upcasters, Version,
+    Durability, EventStore, ExpectedVersion, ManualClock, Position, StoreConfig, StoreError,
+    Upcasters, Version,
 };
+use opsledger_store_sled::{SledOptions, SledStore};
 
 fn config() -> StoreConfig {
     StoreConfig::default()

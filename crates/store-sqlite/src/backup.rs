@@ -14,6 +14,14 @@ use crate::storage::DATABASE_FILE;
 /// into `<to>.partial` first, renamed to `to` once complete and synced, so a copy that was
 /// interrupted is never mistaken for a good one.
 pub(crate) fn backup(db: &Db, to: &Path) -> Result<(), StoreError> {
+    // `out/` and `out` are the same target (a trailing separator would put the copy inside).
+    let to: std::path::PathBuf = to.components().collect();
+    let to = to.as_path();
+    if to.as_os_str().is_empty() {
+        return Err(StoreError::InvalidInput(
+            "a backup needs a target directory".into(),
+        ));
+    }
     if to.exists() {
         return Err(StoreError::InvalidInput(format!(
             "{} exists already; a backup goes to a new directory",
@@ -24,7 +32,11 @@ pub(crate) fn backup(db: &Db, to: &Path) -> Result<(), StoreError> {
     partial.push(".partial");
     let partial = std::path::PathBuf::from(partial);
     if partial.exists() {
-        std::fs::remove_dir_all(&partial)?;
+        // Never deleted here: it may be another backup in progress, or someone's directory.
+        return Err(StoreError::InvalidInput(format!(
+            "{} exists (an interrupted or running backup?); remove it, or choose another target",
+            partial.display()
+        )));
     }
     std::fs::create_dir_all(&partial)?;
     let result = copy(db, &partial.join(DATABASE_FILE)).and_then(|()| {

@@ -154,13 +154,22 @@ impl Kv for SqliteKv {
         })
     }
 
+    /// Empties the table; a table whose pages are too damaged to delete from is dropped and
+    /// created anew (it holds derived data only).
     fn clear(&self) -> Result<(), StoreError> {
-        let sql = format!("DELETE FROM {}", self.table);
+        let table = self.table;
         self.db.write(false, |writer| {
-            writer
-                .conn
-                .execute_batch(&sql)
-                .map_err(crate::db::sql_error)
+            let conn = &writer.conn;
+            conn.execute_batch("SAVEPOINT clear_space")
+                .map_err(crate::db::sql_error)?;
+            match conn.execute_batch(&format!("DELETE FROM {table}")) {
+                Ok(()) => conn.execute_batch("RELEASE clear_space"),
+                Err(_) => conn.execute_batch(&format!(
+                    "ROLLBACK TO clear_space; RELEASE clear_space; DROP TABLE IF EXISTS {table}; \
+                     CREATE TABLE {table}(key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
+                )),
+            }
+            .map_err(crate::db::sql_error)
         })
     }
 }

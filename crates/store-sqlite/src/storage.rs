@@ -148,9 +148,10 @@ impl SqliteUnit<'_> {
 }
 
 impl UnitOfWork for SqliteUnit<'_> {
-    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+    fn commit(self: Box<Self>, rolled_back: &mut dyn FnMut()) -> Result<(), StoreError> {
         if !self.leave() {
             return if self.guard.borrow().aborted {
+                rolled_back();
                 Err(StoreError::RolledBack)
             } else {
                 Ok(())
@@ -162,12 +163,18 @@ impl UnitOfWork for SqliteUnit<'_> {
             db.owner.store(0, Ordering::Release);
             if std::mem::take(&mut writer.aborted) {
                 writer.rollback();
+                rolled_back();
                 return Err(StoreError::RolledBack);
             }
-            writer.commit()?;
+            if let Err(e) = writer.commit() {
+                rolled_back();
+                return Err(e);
+            }
             writer.committed
         };
         drop(self.guard);
+        // Committed: from here on a failure (of the group sync) poisons the store, but what
+        // the unit wrote stays written.
         db.acknowledge(committed)
     }
 

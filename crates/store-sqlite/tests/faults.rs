@@ -685,3 +685,35 @@ fn an_interrupted_backup_leaves_neither_the_target_nor_a_partial_copy() {
     assert!(report.is_clean(), "{:?}", report.faults);
     assert_eq!(report.events_checked, EVENTS * 20);
 }
+
+#[test]
+fn a_backup_never_deletes_an_existing_partial_copy_and_accepts_a_trailing_separator() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    build(&data, 5, 0);
+    let storage = open(&data).unwrap();
+
+    // Given a `<to>.partial` that is not ours (an interrupted or running backup),
+    let to = root.path().join("copy");
+    std::fs::create_dir_all(partial_of(&to)).unwrap();
+    std::fs::write(partial_of(&to).join("keep.txt"), b"someone's file").unwrap();
+    // the backup is refused and leaves it as it was.
+    let err = storage.backup(&to).unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
+    assert!(err.to_string().contains(".partial"), "{err}");
+    assert_eq!(
+        std::fs::read(partial_of(&to).join("keep.txt")).unwrap(),
+        b"someone's file"
+    );
+    assert!(!to.exists());
+
+    // A target written with a trailing separator is the same directory.
+    let other = root.path().join("other");
+    let mut with_slash = other.as_os_str().to_owned();
+    with_slash.push("/");
+    storage.backup(Path::new(&with_slash)).unwrap();
+    assert!(other.join(DATABASE_FILE).exists());
+    assert!(!partial_of(&other).exists());
+    let copy = SqliteStorage::open_read_only(&other, config()).unwrap();
+    assert_eq!(every_event(&copy).len(), 5);
+}

@@ -54,8 +54,11 @@ pub struct Unit<'a> {
 
 /// What a backend's unit does at its end.
 pub trait UnitOfWork {
-    /// Makes everything written in the unit durable per the durability mode and visible.
-    fn commit(self: Box<Self>) -> Result<(), StoreError>;
+    /// Makes everything written in the unit durable per the durability mode and visible. If
+    /// the unit is rolled back instead (an inner unit failed, or the commit itself failed),
+    /// calls `rolled_back` before anything else can write, so that the caller can forget what
+    /// it learnt in the unit while no other unit can have started.
+    fn commit(self: Box<Self>, rolled_back: &mut dyn FnMut()) -> Result<(), StoreError>;
     /// Discards everything written in the unit.
     fn rollback(self: Box<Self>);
 }
@@ -78,9 +81,21 @@ impl<'a> Unit<'a> {
     }
 
     /// Commits the unit.
-    pub fn commit(mut self) -> Result<(), StoreError> {
+    pub fn commit(self) -> Result<(), StoreError> {
+        self.commit_or(|| {})
+    }
+
+    /// Commits the unit; if it is rolled back instead, calls `rolled_back` while the backend
+    /// still excludes every other unit (see [`UnitOfWork::commit`]).
+    pub fn commit_or(mut self, rolled_back: impl FnOnce()) -> Result<(), StoreError> {
+        let mut rolled_back = Some(rolled_back);
+        let mut once = || {
+            if let Some(f) = rolled_back.take() {
+                f();
+            }
+        };
         match self.work.take() {
-            Some(work) => work.commit(),
+            Some(work) => work.commit(&mut once),
             None => Ok(()),
         }
     }

@@ -26,6 +26,21 @@ pub enum FaultKind {
     Metadata,
 }
 
+impl std::fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FaultKind::CorruptRecord => "corrupt record",
+            FaultKind::PositionGap => "position gap",
+            FaultKind::PositionMismatch => "position mismatch",
+            FaultKind::VersionOrder => "version order",
+            FaultKind::IndexMissing => "index entry missing",
+            FaultKind::IndexMismatch => "index entry wrong",
+            FaultKind::DuplicateEventId => "duplicate event id",
+            FaultKind::Metadata => "metadata",
+        })
+    }
+}
+
 /// One inconsistency found by `verify()`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyFault {
@@ -35,6 +50,15 @@ pub struct VerifyFault {
     pub kind: FaultKind,
     /// Human-readable detail.
     pub detail: String,
+}
+
+impl std::fmt::Display for VerifyFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.position {
+            Some(p) => write!(f, "position {p}: {}: {}", self.kind, self.detail),
+            None => write!(f, "{}: {}", self.kind, self.detail),
+        }
+    }
 }
 
 /// The outcome of `verify()`.

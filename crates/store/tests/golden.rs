@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use chrono::DateTime;
-use opsledger_store::contract::{ev, stream, t0};
 use opsledger_store::__private::{decode_record, encode_record, upcast};
+use opsledger_store::contract::{ev, stream, t0};
 use opsledger_store::{
     Durability, EventStore, ExpectedVersion, MemoryStore, NewEvent, Position, StoreConfig,
     StoredEvent, Upcasters,
@@ -186,9 +186,7 @@ fn a_golden_v1_payload_is_upcast_on_read() {
             .with_durability(Durability::Buffered)
             .with_upcasters(upcasters())
     };
-    let stores: Vec<Box<dyn EventStore>> = vec![
-        Box::new(MemoryStore::new(config()).unwrap()),
-    ];
+    let stores: Vec<Box<dyn EventStore>> = vec![Box::new(MemoryStore::new(config()).unwrap())];
     for store in stores {
         let mut e = ev(1);
         e.event_type = "incident.opened".into();

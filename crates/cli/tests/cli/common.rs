@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+use opsledger::core::incident::{CloseCode, IncidentCommand};
+use opsledger::core::{Actor, Impact, IncidentId, Role, Urgency};
+use opsledger::{CommandEnvelope, Engine, EngineConfig};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -17,6 +20,94 @@ pub const LISTENING: &str = "opsledger listening on http://";
 
 pub const ALICE_TOKEN: &str = "alice-token-0123456789abcdef";
 pub const CAROL_TOKEN: &str = "carol-token-0123456789abcdef";
+
+/// A data directory holding a few incidents in various states (with their SLA follow-ups).
+pub fn build(dir: &Path, incidents: u32) {
+    let engine = Engine::open(dir, EngineConfig::default()).unwrap();
+    let alice = Actor::new("alice", [Role::Agent]);
+    for i in 0..incidents {
+        let id = IncidentId(opsledger::Uuid::now_v7());
+        let run = |command: IncidentCommand| {
+            engine
+                .execute(CommandEnvelope::new(alice.clone(), command))
+                .unwrap()
+        };
+        run(IncidentCommand::Open {
+            id,
+            title: format!("Checkout fails \"{i}\"\nwith ünïcödé"),
+            description: String::new(),
+            caller: "bob".into(),
+            impact: Impact::High,
+            urgency: if i % 2 == 0 {
+                Urgency::High
+            } else {
+                Urgency::Low
+            },
+            service: Some("payments".into()),
+            cis: vec![],
+            group: Some("web-oncall".into()),
+            assignee: None,
+            alert: None,
+        });
+        if i % 3 != 2 {
+            run(IncidentCommand::Assign {
+                id,
+                group: Some("web-oncall".into()),
+                assignee: Some("alice".into()),
+            });
+        }
+        if i % 3 == 0 {
+            run(IncidentCommand::Resolve {
+                id,
+                code: CloseCode::SolvedWorkaround,
+                notes: "Rolled back".into(),
+            });
+        }
+    }
+    engine.close().unwrap();
+}
+
+/// Flips a bit inside the payload of the stored record at `position` of an SQLite data
+/// directory (its checksum no longer matches).
+pub fn damage_record(dir: &Path, position: i64) {
+    let db = rusqlite::Connection::open(dir.join("opsledger.sqlite3")).unwrap();
+    let mut record: Vec<u8> = db
+        .query_row(
+            "SELECT record FROM events WHERE position = ?1",
+            [position],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let at = record.len() - 12;
+    record[at] ^= 0x20;
+    let changed = db
+        .execute(
+            "UPDATE events SET record = ?1 WHERE position = ?2",
+            rusqlite::params![record, position],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+}
+
+/// The number after `label` in a report line such as `  events          1,234`.
+pub fn reported(report: &str, label: &str) -> u64 {
+    let line = report
+        .lines()
+        .find(|l| l.trim_start().starts_with(label))
+        .unwrap_or_else(|| panic!("no {label} in {report}"));
+    let digits: String = line[line.find(label).unwrap() + label.len()..]
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',')
+        .filter(char::is_ascii_digit)
+        .collect();
+    digits.parse().unwrap()
+}
+
+/// A path as a command-line argument.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
 
 /// Runs `opsledger ARGS` to completion.
 pub fn run(args: &[&str]) -> Output {

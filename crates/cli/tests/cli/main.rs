@@ -2,8 +2,10 @@
 //! on temporary data directories and ephemeral loopback ports.
 
 mod abuse;
+mod backup;
 mod common;
 mod conformance;
 mod docs;
+mod migrate;
 mod story;
 mod transfer;

@@ -1,66 +1,13 @@
 //! export / import / verify / rebuild / kpi on data directories written by the engine.
 
 use crate::common::*;
-use opsledger::core::incident::{CloseCode, IncidentCommand};
-use opsledger::core::{Actor, Impact, IncidentId, Role, Urgency};
-use opsledger::{CommandEnvelope, Engine, EngineConfig};
+use opsledger::{Engine, EngineConfig};
 use serde_json::Value;
-use std::path::Path;
-
-/// A data directory holding a few incidents in various states (with their SLA follow-ups).
-fn build(dir: &Path, incidents: u32) {
-    let engine = Engine::open(dir, EngineConfig::default()).unwrap();
-    let alice = Actor::new("alice", [Role::Agent]);
-    for i in 0..incidents {
-        let id = IncidentId(opsledger::Uuid::now_v7());
-        let run = |command: IncidentCommand| {
-            engine
-                .execute(CommandEnvelope::new(alice.clone(), command))
-                .unwrap()
-        };
-        run(IncidentCommand::Open {
-            id,
-            title: format!("Checkout fails \"{i}\"\nwith ünïcödé"),
-            description: String::new(),
-            caller: "bob".into(),
-            impact: Impact::High,
-            urgency: if i % 2 == 0 {
-                Urgency::High
-            } else {
-                Urgency::Low
-            },
-            service: Some("payments".into()),
-            cis: vec![],
-            group: Some("web-oncall".into()),
-            assignee: None,
-            alert: None,
-        });
-        if i % 3 != 2 {
-            run(IncidentCommand::Assign {
-                id,
-                group: Some("web-oncall".into()),
-                assignee: Some("alice".into()),
-            });
-        }
-        if i % 3 == 0 {
-            run(IncidentCommand::Resolve {
-                id,
-                code: CloseCode::SolvedWorkaround,
-                notes: "Rolled back".into(),
-            });
-        }
-    }
-    engine.close().unwrap();
-}
 
 fn empty2(dir: &tempfile::TempDir) -> std::path::PathBuf {
     let p = dir.path().join("empty2");
     std::fs::create_dir_all(&p).unwrap();
     p
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]
@@ -238,19 +185,7 @@ fn verify_reports_a_damaged_copy() {
     assert!(report.contains("verify: OK"), "{report}");
 
     copy_dir(&good, &bad);
-    // Flip a bit inside the payload of the record at position 3.
-    {
-        let db = rusqlite::Connection::open(bad.join("opsledger.sqlite3")).unwrap();
-        let mut v: Vec<u8> = db
-            .query_row("SELECT record FROM events WHERE position = 3", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        let at = v.len() - 12;
-        v[at] ^= 0x20;
-        db.execute("UPDATE events SET record = ?1 WHERE position = 3", [v])
-            .unwrap();
-    }
+    damage_record(&bad, 3);
     let o = run(&["verify", "--data", s(&bad)]);
     assert_exit(&o, 1);
     let report = stdout(&o);

@@ -1,6 +1,7 @@
-//! The `admin.*` methods: SLA tick, log verification, read-model rebuild. The engine decides
-//! who may call them (permissions `engine_tick`, `engine_verify`, `engine_rebuild` in the
-//! policy's grants; by default only the `admin` role); anyone else gets `forbidden` (-32005).
+//! The `admin.*` methods: SLA tick, log verification, read-model rebuild, online backup. The
+//! engine decides who may call them (permissions `engine_tick`, `engine_verify`,
+//! `engine_rebuild`, `engine_backup` in the policy's grants; by default only the `admin` role);
+//! anyone else gets `forbidden` (-32005).
 
 use super::errors::{self, engine_error};
 use super::params::{ActorParam, acting_actor};
@@ -11,6 +12,7 @@ use opsledger::Engine;
 use opsledger::core::{Actor, Permission};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Params of an admin method without arguments.
@@ -60,6 +62,29 @@ pub struct RebuildResult {
     pub head: u64,
     /// The position the rebuilt read models reflect.
     pub views_checkpoint: u64,
+}
+
+/// `admin.backup` params.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupParams {
+    /// Where the copy goes: an absolute path on the server's file system that does not exist
+    /// yet, in a directory that does. It becomes a data directory of its own.
+    pub to: PathBuf,
+    /// Who acts, on trusted local transports only (see the command methods).
+    #[serde(default)]
+    pub actor: Option<ActorParam>,
+}
+
+/// What `admin.backup` wrote.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BackupResult {
+    /// The new data directory, as given.
+    pub to: PathBuf,
+    /// The last position in the copy: the copy holds the events at positions 1 to `head`.
+    pub head: u64,
+    /// The size of the copy's files, in bytes.
+    pub bytes: u64,
 }
 
 /// The acting actor, if the engine's policy grants it `permission` (by default admins only).
@@ -115,7 +140,7 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
                     streams: r.streams,
                     index_entries_checked: r.index_entries_checked,
                     fault_count: r.fault_count,
-                    faults: r.faults.iter().map(|f| format!("{f:?}")).collect(),
+                    faults: r.faults.iter().map(ToString::to_string).collect(),
                 })
             },
         ))
@@ -139,5 +164,93 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
         .summary("Rebuilds the read models from the log")
         .description("Wipes the read models (a cache) and projects the whole log again. Needs the `engine_rebuild` permission (by default: the `admin` role).")
     };
-    vec![tick, verify, rebuild]
+    let backup = {
+        let engine = engine.clone();
+        doc(Method::new(
+            "admin.backup",
+            move |ctx: &CallContext, p: BackupParams| -> Result<BackupResult, MethodError> {
+                admin(&engine, ctx, p.actor, Permission::EngineBackup)?;
+                check_backup_target(&p.to)?;
+                engine.backup(&p.to).map_err(engine_error)?;
+                let head = head_of_copy(&p.to)?;
+                let bytes = bytes_under(&p.to).map_err(|e| {
+                    MethodError::internal(format!("cannot measure {}: {e}", p.to.display()))
+                })?;
+                Ok(BackupResult {
+                    to: p.to,
+                    head,
+                    bytes,
+                })
+            },
+        ))
+        .summary("Writes a consistent copy of the log and read models to a new directory")
+        .description("Copies the engine's data (the log and the read models, as of one instant) into `to`, a new directory on the server, while the server keeps serving. The copy is written beside `to` and renamed into place when complete, so `to` is either a whole copy or absent. It is a data directory: `opsledger serve --data <to>` opens it. `to` must be an absolute path that does not exist yet (nor `<to>.partial`), in an existing directory; otherwise -32602. A backend that cannot copy itself while in use answers `store`. Needs the `engine_backup` permission (by default: the `admin` role).")
+    };
+    vec![tick, verify, rebuild, backup]
+}
+
+/// Refuses a backup target the caller cannot have meant: relative (to the server's working
+/// directory), already there, a leftover `.partial` beside it (the store would replace it), or
+/// in a directory that does not exist.
+fn check_backup_target(to: &Path) -> Result<(), MethodError> {
+    let refuse = |reason: String| Err(MethodError::invalid_params_at("to", reason));
+    if !to.is_absolute() {
+        return refuse(format!(
+            "{} is not an absolute path; give the full path on the server",
+            to.display()
+        ));
+    }
+    if to.exists() {
+        return refuse(format!(
+            "{} exists already; a backup goes to a new directory",
+            to.display()
+        ));
+    }
+    let Some(name) = to.file_name() else {
+        return refuse(format!("{} names no directory", to.display()));
+    };
+    let mut partial = name.to_owned();
+    partial.push(".partial");
+    let partial = to.with_file_name(partial);
+    if partial.exists() {
+        return refuse(format!(
+            "{} exists (left over from an interrupted backup?); remove it first",
+            partial.display()
+        ));
+    }
+    match to.parent() {
+        Some(parent) if parent.is_dir() => Ok(()),
+        _ => refuse(format!(
+            "the parent directory of {} does not exist",
+            to.display()
+        )),
+    }
+}
+
+/// The head of the copy at `to`, read from the copy itself (the engine's own head may have
+/// moved on since the copy's instant). Opened for writing (nothing is written): only a
+/// writer's close leaves no `-wal`/`-shm` files beside the copy.
+fn head_of_copy(to: &Path) -> Result<u64, MethodError> {
+    let storage = opsledger::open_storage(to, opsledger::store::StoreConfig::default(), false)
+        .map_err(engine_error)?;
+    let head = storage.log().head();
+    let closed = storage.close(0);
+    let head = head.map_err(|e| engine_error(e.into()))?;
+    closed.map_err(|e| engine_error(e.into()))?;
+    Ok(head.0)
+}
+
+/// The total size of the files under `dir`.
+fn bytes_under(dir: &Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            bytes_under(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
 }

@@ -30,7 +30,8 @@
 //!   `query.open_alerts`, `query.incidents_awaiting`, `query.stats`; each takes `as_of`.
 //! - **events** ([`events`]): `events.read` and the long-poll `events.subscribe`;
 //!   [`EngineEvents`] feeds the HTTP transport's `GET /events`.
-//! - **admin** ([`admin`]): `admin.tick`, `admin.verify`, `admin.rebuild` (role `admin`).
+//! - **admin** ([`admin`]): `admin.tick`, `admin.verify`, `admin.rebuild`, `admin.backup` (role
+//!   `admin`).
 //!
 //! Who acts: [`CallContext::acting_identity`](crate::CallContext::acting_identity) decides. On
 //! trusted local transports (stdio, in-process, the C ABI) the params' `actor`

@@ -1,5 +1,6 @@
 //! The engine over JSON-RPC (`opsledger_rpc::api`): one harness, shared fixtures in `common`.
 
+mod backup;
 mod common;
 mod errors;
 mod http;

@@ -732,7 +732,6 @@ pub fn bad_input_is_rejected_and_writes_nothing(make: Factory) {
     s.append(&a, ExpectedVersion::Any, vec![at_limit]).unwrap();
 }
 
-
 const THREADS: u128 = 4;
 const HOT_APPENDS: u128 = 30;
 const OWN_APPENDS: u128 = 40;
@@ -853,4 +852,3 @@ pub fn concurrent_writers_keep_versions_and_positions_dense(make: Factory) {
     let report = store.verify().unwrap();
     assert!(report.is_clean(), "{:?}", report.faults);
 }
-

@@ -343,4 +343,3 @@ fn run(ops: Vec<Op>, reopens: bool, open: &Open) {
     let report = store.verify().unwrap();
     assert!(report.is_clean(), "{:?}", report.faults);
 }
-

@@ -1,0 +1,175 @@
+//! The projector: units of work, catch-up, the batches that move the read models and their
+//! checkpoint, rebuilds.
+
+use super::*;
+
+impl Inner {
+    // ---- projection -----------------------------------------------------------------------
+
+    /// Brings the read models up to the log's head.
+    pub(crate) fn catch_up(&self) -> Result<u64> {
+        let head = self.store().head()?.0;
+        self.project_to(head, &[])?;
+        Ok(head)
+    }
+
+    /// Brings the read models to at least `target` (and to the head as of taking the lock).
+    /// `known` may hold events the caller already read (consecutive positions).
+    pub(super) fn project_to(&self, target: u64, known: &[StoredEvent]) -> Result<()> {
+        if self.checkpoint.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        self.config.faults.pass(FaultPoint::Projection)?;
+        self.with_projector(|| self.project_locked(target, known).map(|_| ()))
+    }
+
+    /// Runs `f` under the projector's lock inside a unit of work of the backend, committed
+    /// when `f` succeeds. Where units are transactions (SQLite), what `f` projects commits
+    /// together with the events the calling thread appended in an enclosing unit, or not at
+    /// all; a failure then puts the engine's checkpoint and cache back as they were.
+    ///
+    /// Lock order: the backend's writer (taken by the unit) before the projector, everywhere.
+    pub(crate) fn with_projector<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.in_unit(|| {
+            let _guard = self.projector.lock();
+            f()
+        })
+    }
+
+    /// Runs `f` inside a unit of work of the backend (see [`Self::with_projector`]).
+    pub(crate) fn in_unit<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let unit = self.storage().begin_unit()?;
+        if !unit.is_transactional() {
+            let value = f()?;
+            unit.commit()?;
+            return Ok(value);
+        }
+        // Nothing of a rolled-back unit is stored: neither may the engine remember it. The
+        // engine's memory is put back while the unit still excludes every other writer (else
+        // it could undo what a later unit projected, and that unit's events would be
+        // projected twice).
+        let checkpoint = self.checkpoint.load(Ordering::Acquire);
+        let forget = || {
+            self.checkpoint.store(checkpoint, Ordering::Release);
+            self.cache.clear();
+        };
+        match f() {
+            Ok(value) => {
+                unit.commit_or(forget)?;
+                Ok(value)
+            }
+            Err(e) => {
+                forget();
+                drop(unit);
+                Err(e)
+            }
+        }
+    }
+
+    /// Appends `requests`; where units are transactions, projects the new events in the same
+    /// unit, so that the command and its read models commit together or not at all (a
+    /// projection failure then fails the command and stores nothing). Elsewhere the caller
+    /// projects after the append, as a separate step.
+    pub(super) fn commit_append(&self, requests: Vec<AppendRequest>) -> Result<Vec<AppendOutcome>> {
+        self.in_unit(|| {
+            let outcomes = self.store().append_multi(requests)?;
+            if self.storage().transactional_units()
+                && let Some(last) = outcomes.iter().map(|o| o.last_position.0).max()
+            {
+                self.project_to(last, &[])?;
+            }
+            Ok(outcomes)
+        })
+    }
+
+    /// Projects up to the head; returns how many events it applied.
+    pub(super) fn project_locked(&self, target: u64, known: &[StoredEvent]) -> Result<u64> {
+        self.project_locked_with(target, known, &mut |_, _| {})
+    }
+
+    /// [`Self::project_locked`], reporting `(checkpoint, head)` after each batch.
+    pub(super) fn project_locked_with(
+        &self,
+        target: u64,
+        known: &[StoredEvent],
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<u64> {
+        let store = self.store();
+        let head = store.head()?.0.max(target);
+        let mut applied = 0u64;
+        loop {
+            let checkpoint = self.checkpoint.load(Ordering::Acquire);
+            if checkpoint >= head {
+                break;
+            }
+            let from = checkpoint + 1;
+            let batch: Vec<StoredEvent> = match known.iter().position(|e| e.position.0 == from) {
+                Some(i) => known[i..].to_vec(),
+                None => store.read_all(
+                    Position(from),
+                    PROJECT_PAGE.min(usize::try_from(head - checkpoint).unwrap_or(PROJECT_PAGE)),
+                )?,
+            };
+            let Some(last) = batch.last().map(|e| e.position.0) else {
+                break;
+            };
+            // The due index and the KPI outcomes first (both recomputed from the store): a
+            // crash between them and the batch re-projects the batch.
+            self.refresh_derived_for(&batch)?;
+            let mut loader = self.loader();
+            projections::apply_batch(&*self.views, &mut loader, &batch)?;
+            applied += batch.len() as u64;
+            self.projected
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            self.checkpoint.store(last, Ordering::Release);
+            for hook in self.hooks.read().iter() {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    hook.on_events(&batch);
+                }));
+            }
+            // Best effort: the events are projected, a failed write only delays the checkpoint.
+            let _ = self.maybe_persist_pm_checkpoint();
+            progress(last, head);
+        }
+        Ok(applied)
+    }
+
+    /// Marks the read models as being rebuilt (durably, before touching them), then clears
+    /// them: a crash from here on forces a rebuild at the next open, since clearing is not
+    /// atomic and the checkpoint key may survive it. [`Self::views_rebuilt`] ends it.
+    pub(super) fn invalidate_views(&self) -> Result<()> {
+        self.meta.put(META_VIEWS_REBUILDING.to_vec(), vec![1])?;
+        self.storage().flush()?;
+        self.views.clear()
+    }
+
+    /// Ends a rebuild started by [`Self::invalidate_views`] once the read models reached the
+    /// head (and their checkpoint with them).
+    pub(super) fn views_rebuilt(&self) -> Result<()> {
+        if self.meta.get(META_VIEWS_REBUILDING)?.is_some() {
+            self.storage().flush()?;
+            self.meta
+                .apply(vec![(META_VIEWS_REBUILDING.to_vec(), None)])?;
+        }
+        Ok(())
+    }
+
+    /// Wipes and rebuilds the read models from the log. Where units are transactions the
+    /// whole rebuild is one (a crash or a failure leaves the old read models as they were);
+    /// writers wait for it.
+    pub(super) fn rebuild_views(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
+        self.with_projector(|| self.rebuild_views_locked(progress))
+    }
+
+    pub(super) fn rebuild_views_locked(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
+        self.invalidate_views()?;
+        self.cache.clear();
+        self.checkpoint.store(0, Ordering::Release);
+        for hook in self.hooks.read().iter() {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook.on_rebuild()));
+        }
+        let head = self.store().head()?.0;
+        self.project_locked_with(head, &[], progress)?;
+        self.views_rebuilt()
+    }
+}

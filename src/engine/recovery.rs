@@ -1,0 +1,93 @@
+//! Opening an engine on its storage: checking the read models against the log, catching them
+//! up (or rebuilding them), and re-running the process managers after their checkpoint.
+
+use super::*;
+
+impl Inner {
+    // ---- opening --------------------------------------------------------------------------
+
+    pub(super) fn recover(&self) -> Result<OpenReport> {
+        let store = self.store();
+        let head = store.head()?.0;
+        let mut report = OpenReport {
+            head,
+            ..OpenReport::default()
+        };
+        let schema = self
+            .meta
+            .get(META_VIEWS_SCHEMA)?
+            .and_then(|b| b.try_into().ok().map(u32::from_be_bytes));
+        if schema != Some(VIEWS_SCHEMA) {
+            report.views_rebuilt = schema.is_some();
+            self.invalidate_views()?;
+            self.meta.put(
+                META_VIEWS_SCHEMA.to_vec(),
+                VIEWS_SCHEMA.to_be_bytes().to_vec(),
+            )?;
+        }
+        let (checkpoint, checkpoint_id) = projections::read_checkpoint(&*self.views)?;
+        // An interrupted rebuild, or read models without a checkpoint (a crash mid-clear), are
+        // not to be trusted whatever they hold.
+        let rebuilding = self.meta.get(META_VIEWS_REBUILDING)?.is_some();
+        let consistent = !rebuilding
+            && if checkpoint == 0 {
+                self.views.range(&[], &[0xFF; 4], false).next().is_none()
+            } else {
+                checkpoint <= head
+                    && store
+                        .read_all(Position(checkpoint), 1)?
+                        .first()
+                        .is_some_and(|e| Some(e.event_id) == checkpoint_id)
+            };
+        let checkpoint = if consistent {
+            checkpoint
+        } else {
+            // The read models are ahead of (or disagree with) the log, e.g. after a crash in
+            // `Buffered` mode lost the log's tail: they are caches, rebuild them.
+            report.views_rebuilt = true;
+            self.invalidate_views()?;
+            0
+        };
+        self.checkpoint.store(checkpoint, Ordering::Release);
+        // Process managers: events after their checkpoint may lack their follow-ups. With no
+        // checkpoint at all (new engine, or the views database was deleted) history is taken
+        // as processed: re-running old reactions against today's states would be wrong.
+        let pm_from = match self.read_pm_checkpoint()? {
+            Some(p) => p.min(head),
+            None => {
+                self.meta
+                    .put(META_PM_CHECKPOINT.to_vec(), head.to_be_bytes().to_vec())?;
+                head
+            }
+        };
+        self.pm_register(pm_from + 1);
+        let result = self
+            .with_projector(|| {
+                let applied = self.project_locked(head, &[])?;
+                self.views_rebuilt()?;
+                Ok(applied)
+            })
+            .map(|applied| report.views_events_applied = applied)
+            .and_then(|()| {
+                let mut kept_floor = false;
+                for event in log_events(store, pm_from + 1, head, PROJECT_PAGE) {
+                    let event = event?;
+                    report.process_events_checked += 1;
+                    let correlation = event
+                        .correlation_id
+                        .unwrap_or_else(|| self.config.ids.new_id());
+                    let position = event.position.0;
+                    let (_, _, incomplete) = self.run_follow_ups(vec![(event, None)], correlation);
+                    if incomplete && !kept_floor {
+                        // A transient failure: keep the checkpoint before it, for the next open.
+                        self.pm_register(position);
+                        kept_floor = true;
+                    }
+                }
+                Ok(())
+            });
+        self.pm_release(pm_from + 1);
+        self.persist_pm_checkpoint()?;
+        result.map(|()| report)
+    }
+}

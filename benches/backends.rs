@@ -41,14 +41,16 @@
 //!    memory (VmRSS) after it, at each log length. The logs are bulk loaded, not built through
 //!    commands: the events the engine would record for a mix of incidents (all opened with a
 //!    number, a quarter assigned and acknowledged, a tenth of those resolved) are written
-//!    straight into the store in appends of 15 incidents (and their numbering stream), then the engine opens once (its read
-//!    models catch up from the log) and closes; the service gets the same incidents as rows.
-//!    Build times are reported separately. Each length grows the previous log.
+//!    straight into the store in appends of 15 incidents (and their numbering stream), then
+//!    the engine opens once (its read models catch up from the log) and closes; the service
+//!    gets the same incidents as rows. Build times are reported separately. Each length grows
+//!    the previous log; one uncounted open follows each build.
 //! 3. **Hang watchdog**: write-heavy runs (several threads, `GroupCommit`, a fresh directory,
 //!    each run a child process) per engine backend, alternating backends. A run whose command
 //!    count does not move for the stall time is a hang: the stacks of its threads are taken
-//!    (`gdb -p PID -batch -ex 'thread apply all bt'`, else `/proc/PID/task/*/{wchan,stack}`),
-//!    written to a file and summarised, and the child is killed.
+//!    (`gdb -p PID -batch -ex 'thread apply all bt'`, else `/proc/PID/task/*/{wchan,stack}`;
+//!    the watchdog of `tests/support/watchdog.rs`), written to a file and summarised, and the
+//!    child is killed.
 //!
 //! Environment (all optional; `_` allowed in numbers):
 //! - `OPSLEDGER_BENCH_QUICK=1`: small sizes everywhere (a smoke run);
@@ -76,7 +78,7 @@
 //! cold open <= 20 ms and RSS after open <= 64 MiB at every length, flat (the longest log's
 //! figure <= 1.5x the shortest's); no hang. The bench prints verdicts; it asserts nothing.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -94,6 +96,12 @@ use opsledger_store_sled::{LOG_DIR, SledOptions, SledStorage, SledStore};
 use opsledger_store_sqlite::{DATABASE_FILE, SqliteOptions, SqliteStorage, SqliteStore};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
+
+/// The hang watchdog the end-to-end tests use (progress lines, stacks, kill).
+#[allow(dead_code)]
+#[path = "../tests/support/watchdog.rs"]
+mod watchdog;
+use watchdog::{Progress, Watched};
 
 // ---- helpers --------------------------------------------------------------------------------
 
@@ -1164,7 +1172,7 @@ fn bulk_engine_appends(from: u64, to: u64, at: DateTime<Utc>) -> Vec<Vec<AppendR
 
 /// Events the engine records for incident `n` of the large log.
 fn engine_events_of(n: u64) -> u64 {
-    2 + if n % 4 == 0 { 2 } else { 0 } + u64::from(n % 40 == 0)
+    2 + if n.is_multiple_of(4) { 2 } else { 0 } + u64::from(n.is_multiple_of(40))
 }
 
 struct Build {
@@ -1648,10 +1656,16 @@ fn child_hang_run(backend: Backend, dir: &Path) {
     let count = Arc::new(AtomicU64::new(0));
     let reporter = {
         let count = count.clone();
+        // A line only when the count moved: the watchdog takes any line for progress.
         std::thread::spawn(move || {
+            let mut printed = None;
             loop {
-                println!("PROGRESS {}", count.load(Ordering::Relaxed));
-                let _ = std::io::stdout().flush();
+                let now = count.load(Ordering::Relaxed);
+                if printed != Some(now) {
+                    println!("PROGRESS {now}");
+                    let _ = std::io::stdout().flush();
+                    printed = Some(now);
+                }
                 std::thread::sleep(Duration::from_millis(200));
             }
         })
@@ -1687,102 +1701,63 @@ enum HangOutcome {
     Failed(String),
 }
 
-/// The stacks of every thread of `pid`: gdb if present, else what /proc shows.
-fn stacks(pid: u32) -> String {
-    let gdb = Command::new("gdb")
-        .args([
-            "-p",
-            &pid.to_string(),
-            "-batch",
-            "-ex",
-            "thread apply all bt",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    if let Ok(mut child) = gdb {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => {
-                    let out = child.wait_with_output().expect("gdb output");
-                    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-                    if text.contains("Thread") {
-                        return text;
-                    }
-                    break;
-                }
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-            }
-        }
-    }
-    let mut text = String::from("(gdb unavailable: /proc)\n");
-    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-        for task in tasks.flatten() {
-            let p = task.path();
-            let read = |f: &str| std::fs::read_to_string(p.join(f)).unwrap_or_default();
-            text.push_str(&format!(
-                "Thread {} \"{}\" wchan={}\n{}\n",
-                task.file_name().to_string_lossy(),
-                read("comm").trim(),
-                read("wchan").trim(),
-                read("stack")
-            ));
-        }
-    }
-    text
-}
-
-/// One line per thread: its name and the first frames in sled or opsledger code.
+/// One line per thread: its name and its first frames in sled, SQLite, opsledger or locking
+/// code (else its top frame), symbol hashes stripped.
 fn summarise_stacks(text: &str) -> String {
     let mut out = String::new();
-    let mut header: Option<String> = None;
-    let mut frames: Vec<String> = Vec::new();
-    let flush = |out: &mut String, header: &Option<String>, frames: &mut Vec<String>| {
-        if let Some(h) = header {
-            out.push_str(&format!("    {h}: {}\n", frames.join(" <- ")));
+    let mut thread: Option<(String, Vec<String>, Option<String>)> = None;
+    let flush = |out: &mut String, thread: &mut Option<(String, Vec<String>, Option<String>)>| {
+        if let Some((name, frames, top)) = thread.take() {
+            let shown = if frames.is_empty() {
+                top.unwrap_or_default()
+            } else {
+                frames.join(" <- ")
+            };
+            out.push_str(&format!("    {name}: {shown}\n"));
         }
-        frames.clear();
     };
     for line in text.lines() {
         if line.starts_with("Thread ") {
-            flush(&mut out, &header, &mut frames);
+            flush(&mut out, &mut thread);
             let name = line
                 .split('"')
                 .nth(1)
                 .map_or_else(|| line.chars().take(40).collect(), str::to_owned);
-            header = Some(name);
-        } else if line.starts_with('#') && frames.len() < 4 {
-            let function = line
-                .split(" in ")
-                .nth(1)
-                .unwrap_or(line)
-                .split(" (")
-                .next()
-                .unwrap_or("")
-                .trim();
-            let interesting = function.contains("sled::")
-                || function.contains("opsledger")
-                || function.contains("sqlite3")
-                || function.contains("parking_lot")
-                || function.contains("futex")
-                || function.contains("fsync")
-                || function.contains("fdatasync");
-            if interesting {
-                let short: String = function.chars().take(90).collect();
+            thread = Some((name, Vec::new(), None));
+        } else if line.starts_with('#')
+            && let Some((_, frames, top)) = thread.as_mut()
+        {
+            let function = line.split(" in ").nth(1).unwrap_or(line);
+            let function = function.split(" (").next().unwrap_or("").trim();
+            // Rust symbols end in `::h` and 16 hex digits.
+            let function = match function.rsplit_once("::h") {
+                Some((head, hash))
+                    if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) =>
+                {
+                    head
+                }
+                _ => function,
+            };
+            let short: String = function.chars().take(100).collect();
+            if top.is_none() {
+                *top = Some(short.clone());
+            }
+            let interesting = [
+                "sled::",
+                "opsledger",
+                "sqlite3",
+                "parking_lot",
+                "fsync",
+                "fdatasync",
+            ]
+            .iter()
+            .any(|k| function.contains(k));
+            if interesting && frames.len() < 4 {
                 frames.push(short);
             }
         }
     }
-    flush(&mut out, &header, &mut frames);
+    flush(&mut out, &mut thread);
     out
 }
 
@@ -1796,30 +1771,20 @@ fn hang_run(
     let exe = std::env::current_exe().expect("exe");
     let stderr_path = hang_dir.join(format!("stderr-{}.txt", backend.key()));
     let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-    let mut child = Command::new(exe)
-        .env("OPSLEDGER_BENCH_CHILD", "hang")
-        .env("OPSLEDGER_BENCH_CHILD_CONTENDER", backend.key())
-        .env("OPSLEDGER_BENCH_CHILD_DIR", dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let mut watched = Watched::spawn(
+        Command::new(exe)
+            .env("OPSLEDGER_BENCH_CHILD", "hang")
+            .env("OPSLEDGER_BENCH_CHILD_CONTENDER", backend.key())
+            .env("OPSLEDGER_BENCH_CHILD_DIR", dir)
+            .stdin(Stdio::null())
+            .stderr(stderr),
+        stall,
+    )
+    .expect("spawn");
     let mut last = 0u64;
-    let mut last_change = Instant::now();
-    let outcome = loop {
-        match rx.recv_timeout(Duration::from_millis(500)) {
-            Ok(line) => {
+    loop {
+        match watched.next(Duration::from_secs(1)) {
+            Ok(Progress::Line(line)) => {
                 if let Some(rest) = line.strip_prefix("DONE ") {
                     let mut parts = rest.split_whitespace();
                     let commands = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -1827,52 +1792,37 @@ fn hang_run(
                         .next()
                         .and_then(|v| v.parse().ok())
                         .unwrap_or(f64::NAN);
-                    let _ = child.wait();
-                    break HangOutcome::Done { commands, secs };
+                    watched.kill();
+                    return HangOutcome::Done { commands, secs };
                 }
-                if let Some(n) = line.strip_prefix("PROGRESS ").and_then(|v| v.parse().ok())
-                    && n != last
-                {
+                if let Some(n) = line.strip_prefix("PROGRESS ").and_then(|v| v.parse().ok()) {
                     last = n;
-                    last_change = Instant::now();
                 }
             }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                let status = child.wait().expect("wait");
+            Ok(Progress::Quiet) => {}
+            Ok(Progress::Exited) => {
+                watched.kill();
                 let err = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-                break HangOutcome::Failed(format!(
-                    "exited with {status} after {last} commands: {}",
+                return HangOutcome::Failed(format!(
+                    "exited after {last} commands without finishing: {}",
                     err.lines().rev().take(6).collect::<Vec<_>>().join(" | ")
                 ));
             }
+            Err(stalled) => {
+                let text = stalled.to_string();
+                let file = hang_dir.join(format!("{}-run{run}.txt", backend.key()));
+                let _ = std::fs::write(&file, format!("{} run {run}\n{text}", backend.key()));
+                return HangOutcome::Hang {
+                    file,
+                    summary: format!(
+                        "no command completed for {} s after {last} commands; threads:\n{}",
+                        stall.as_secs(),
+                        summarise_stacks(&text)
+                    ),
+                };
+            }
         }
-        if last_change.elapsed() >= stall {
-            let text = stacks(child.id());
-            let file = hang_dir.join(format!("{}-run{run}.txt", backend.key()));
-            let _ = std::fs::write(
-                &file,
-                format!(
-                    "{} run {run}: no progress for {} s after {last} commands\n\n{text}",
-                    backend.key(),
-                    stall.as_secs()
-                ),
-            );
-            let _ = child.kill();
-            let _ = child.wait();
-            break HangOutcome::Hang {
-                file,
-                summary: format!(
-                    "no progress for {} s after {last} commands; threads:\n{}",
-                    stall.as_secs(),
-                    summarise_stacks(&text)
-                ),
-            };
-        }
-    };
-    drop(rx);
-    let _ = reader.join();
-    outcome
+    }
 }
 
 fn section_hangs(root: &Path, verdicts: &mut Vec<Verdict>) {

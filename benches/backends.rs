@@ -2,8 +2,10 @@
 //! every figure, ratio and target in one run.
 //!
 //! ```text
-//! cargo bench --bench backends                          # the full run (docs/PERFORMANCE.md)
-//! OPSLEDGER_BENCH_QUICK=1 cargo bench --bench backends  # a smoke run (~1-2 min)
+//! cargo bench --bench backends                          # the full run (~11 min; docs/PERFORMANCE.md)
+//! OPSLEDGER_BENCH_QUICK=1 cargo bench --bench backends  # a smoke run (~20 s)
+//! OPSLEDGER_BENCH_SECTIONS=2 OPSLEDGER_BENCH_CONTENDERS=sqlite,service \
+//!   OPSLEDGER_BENCH_LOG_EVENTS=1000000,10000000 cargo bench --bench backends  # the 10M point (~10 min)
 //! ```
 //!
 //! Contenders:
@@ -69,8 +71,8 @@
 //!   hung runs are written;
 //! - `OPSLEDGER_BENCH_SECTIONS` (default `123`);
 //! - `OPSLEDGER_BENCH_CONTENDERS` (default `sqlite,sled,service`): sections 1 and 2 run only
-//!   these (to profile one, or to add a 10M-event point without sled's hour of bulk loading;
-//!   ratios against a contender left out show `–`);
+//!   these (to profile one, or to add a 10M-event point without sled's ~20 minutes of bulk
+//!   loading; ratios against a contender left out show `–`);
 //! - `OPSLEDGER_BENCH_DIR`: where to build (default: a temporary directory, removed after).
 //!
 //! Targets (engine/service unless absolute): commands/s >= 1.0x (1 thread, both durabilities)

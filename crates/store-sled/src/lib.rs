@@ -89,9 +89,9 @@
 //!
 //! | mode | acknowledged when | a process crash (SIGKILL, panic, OOM) keeps | a power loss / kernel crash keeps |
 //! |---|---|---|---|
-//! | [`Buffered`](Durability::Buffered) | the records are in sled's in-process write buffer | every append acknowledged more than ~`flush_every_ms` (default 500 ms) before the crash; the rest may be lost | the same bound: sled's flusher writes *and* fsyncs every `flush_every_ms` (plus the time that fsync takes) |
-//! | [`PerCommit`](Durability::PerCommit) | sled `flush()` **and** an `fdatasync` of sled's log file `<dir>/db` returned, one per append | every acknowledged append | every acknowledged append, provided the device honours cache flushes (true for enterprise drives and correctly configured virtual disks; not for drives that lie about `FLUSH`) |
-//! | [`GroupCommit`](Durability::GroupCommit) | a flush + `fdatasync` that started after the append was written returned; concurrent appenders share it | every acknowledged append | every acknowledged append (same proviso) |
+//! | [`Buffered`](opsledger_store::Durability::Buffered) | the records are in sled's in-process write buffer | every append acknowledged more than ~`flush_every_ms` (default 500 ms) before the crash; the rest may be lost | the same bound: sled's flusher writes *and* fsyncs every `flush_every_ms` (plus the time that fsync takes) |
+//! | [`PerCommit`](opsledger_store::Durability::PerCommit) | sled `flush()` **and** an `fdatasync` of sled's log file `<dir>/db` returned, one per append | every acknowledged append | every acknowledged append, provided the device honours cache flushes (true for enterprise drives and correctly configured virtual disks; not for drives that lie about `FLUSH`) |
+//! | [`GroupCommit`](opsledger_store::Durability::GroupCommit) | a flush + `fdatasync` that started after the append was written returned; concurrent appenders share it | every acknowledged append | every acknowledged append (same proviso) |
 //!
 //! In every mode a crash leaves a prefix of the commit order: no torn append, no gap, no
 //! index entry past the log (sled recovers a prefix of its log, and a multi-event append is
@@ -118,7 +118,12 @@
 //! most `subscription_buffer` events. Measured figures against SQLite are in
 //! `docs/PERFORMANCE.md` ("Event store").
 //!
-//! [`Clock`]: clock::Clock
+//! [`Clock`]: opsledger_store::Clock
+//! [`StoreError::Corrupt`]: opsledger_store::StoreError::Corrupt
+//! [`StoreError::Poisoned`]: opsledger_store::StoreError::Poisoned
+//! [`StoreError::Io`]: opsledger_store::StoreError::Io
+//! [`MemoryStore`]: opsledger_store::MemoryStore
+//! [`Durability`]: opsledger_store::Durability
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

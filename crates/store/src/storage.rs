@@ -2,7 +2,7 @@
 //! of work that commit both together.
 //!
 //! A backend crate implements [`Storage`] (and [`EventStore`] for its log), runs the exported
-//! contract suite ([`crate::contract`]) unchanged, and is handed to the engine's builder.
+//! contract suite (`contract` module, feature `contract`) unchanged, and is handed to the engine's builder.
 
 use std::path::Path;
 

@@ -3,21 +3,25 @@
 //! A backend crate adds `opsledger-store = { features = ["contract"] }` to its dev-dependencies
 //! and, in one test file:
 //!
-//! ```ignore
+//! ```no_run
+//! # // The memory backend stands in for a backend crate's store here.
+//! # use opsledger_store::MemoryStore as MyStore;
 //! fn make(config: opsledger_store::StoreConfig) -> opsledger_store::contract::Harness {
-//!     let dir = tempfile::tempdir().unwrap();
 //!     opsledger_store::contract::harness(config, |config| {
-//!         (Box::new(MyStore::open(dir.path(), config).unwrap()), Box::new(dir))
+//!         // A disk backend returns its `tempfile::TempDir` here, to outlive the store.
+//!         (Box::new(MyStore::new(config).unwrap()), Box::new(()))
 //!     })
 //! }
 //! opsledger_store::contract_suite!(make);
 //!
 //! #[test]
 //! fn matches_the_model_across_reopens() {
-//!     opsledger_store::contract::model::check(48, &|dir, config| {
-//!         Box::new(MyStore::open(dir, config).unwrap())
+//!     // `true`: the sequences reopen the store from its directory (a disk backend).
+//!     opsledger_store::contract::model::check(48, false, &|_dir, config| {
+//!         Box::new(MyStore::new(config).unwrap())
 //!     });
 //! }
+//! # fn main() {}
 //! ```
 //!
 //! [`contract_suite!`](crate::contract_suite) expands to one `#[test]` per check of

@@ -116,17 +116,23 @@ pub fn open_storage(dir: &Path, config: StoreConfig, read_only: bool) -> Result<
     Ok(storage)
 }
 
-/// Creates the default backend (SQLite) in `dir`, which must not hold data yet.
-pub fn create_storage(dir: &Path, config: StoreConfig) -> Result<Box<dyn Storage>> {
+/// Creates a backend in `dir`, which must not hold data yet: `kind` `Sled` for the sled
+/// backend, anything else for the default, SQLite (import, migrate).
+pub fn create_storage(
+    dir: &Path,
+    config: StoreConfig,
+    kind: DirectoryKind,
+) -> Result<Box<dyn Storage>> {
     if directory_kind(dir)? != DirectoryKind::Empty {
         return Err(incompatible(dir, "holds opsledger data already"));
     }
     std::fs::create_dir_all(dir).map_err(|e| EngineError::Store(StoreError::Io(e)))?;
-    Ok(Box::new(SqliteStorage::open(
-        dir,
-        config,
-        SqliteOptions::default(),
-    )?))
+    Ok(match kind {
+        DirectoryKind::Sled => Box::new(SledStorage::open(dir, config, SledOptions::default())?),
+        DirectoryKind::Sqlite | DirectoryKind::Empty => {
+            Box::new(SqliteStorage::open(dir, config, SqliteOptions::default())?)
+        }
+    })
 }
 
 impl EngineBuilder {

@@ -26,7 +26,6 @@ use crate::output::{self, emit};
 use crate::progress;
 use crate::replay::{self, Original, Replayer};
 use opsledger::store::{Durability, EventStore, ManualClock, Storage, StoredEvent};
-use opsledger_store_sled::{SledOptions, SledStorage};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -124,12 +123,11 @@ fn create(partial: &Path, store: StoreKind) -> CliResult<(Arc<ManualClock>, Box<
     std::fs::create_dir_all(partial)
         .map_err(|e| CliError::data(format!("cannot create {}: {e}", partial.display())))?;
     let (clock, config) = replay::clock_and_config();
-    let created: Result<Box<dyn Storage>, String> = match store {
-        StoreKind::Sqlite => opsledger::create_storage(partial, config).map_err(|e| e.to_string()),
-        StoreKind::Sled => SledStorage::open(partial, config, SledOptions::default())
-            .map(|s| Box::new(s) as Box<dyn Storage>)
-            .map_err(|e| e.to_string()),
+    let kind = match store {
+        StoreKind::Sqlite => opsledger::DirectoryKind::Sqlite,
+        StoreKind::Sled => opsledger::DirectoryKind::Sled,
     };
+    let created = opsledger::create_storage(partial, config, kind).map_err(|e| e.to_string());
     let storage = created.map_err(|e| {
         data_error(
             &format!("cannot create the {store} log in {}", partial.display()),

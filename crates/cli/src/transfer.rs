@@ -438,12 +438,13 @@ fn write_log(file: &Path, target: &Path, total: u64) -> CliResult {
     std::fs::create_dir_all(target)
         .map_err(|e| CliError::data(format!("cannot create {}: {e}", target.display())))?;
     let (clock, config) = replay::clock_and_config();
-    let store = opsledger::create_storage(target, config).map_err(|e| {
-        data_error(
-            &format!("cannot create the log in {}", target.display()),
-            &e,
-        )
-    })?;
+    let store = opsledger::create_storage(target, config, opsledger::DirectoryKind::Sqlite)
+        .map_err(|e| {
+            data_error(
+                &format!("cannot create the log in {}", target.display()),
+                &e,
+            )
+        })?;
     let bar = progress::events(total, "import");
     let mut lines = Lines::open(file)?;
     let appended = (|| {

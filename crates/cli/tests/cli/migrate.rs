@@ -214,7 +214,12 @@ fn a_failure_after_copying_removes_the_partial_copy() {
     // written and checked, then building the projections fails, and the copy goes.
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("source");
-    let storage = opsledger::create_storage(&source, StoreConfig::default()).unwrap();
+    let storage = opsledger::create_storage(
+        &source,
+        StoreConfig::default(),
+        opsledger::DirectoryKind::Sqlite,
+    )
+    .unwrap();
     storage
         .log()
         .append_multi(vec![AppendRequest::new(

@@ -154,7 +154,9 @@ pub enum StoreError {
     #[error("not supported: {0}")]
     Unsupported(String),
     /// The database is held by another process (opened for writing elsewhere).
-    #[error("{path} is in use by another process (open for writing there); stop that process, or open the database read-only")]
+    #[error(
+        "{path} is in use by another process (open for writing there); stop that process, or open the database read-only"
+    )]
     Locked {
         /// The file or directory that is locked.
         path: std::path::PathBuf,

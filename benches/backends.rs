@@ -80,6 +80,8 @@
 //! cold open <= 20 ms and RSS after open <= 64 MiB at every length, flat (the longest log's
 //! figure <= 1.5x the shortest's); no hang. The bench prints verdicts; it asserts nothing.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -88,7 +90,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use opsledger::core::incident::{CloseCode, IncidentCommand, IncidentEvent, ResolutionSource};
+use opsledger::core::incident::{CloseCode, IncidentCommand, IncidentEvent};
 use opsledger::core::{Actor, Impact, IncidentId, Role, Urgency};
 use opsledger::store::{
     AppendRequest, EventStore, ExpectedVersion, NewEvent, StoreConfig, StreamId,
@@ -1076,8 +1078,6 @@ fn section_throughput(root: &Path, verdicts: &mut Vec<Verdict>) {
 
 /// Incidents `from..to` of the large log, as the engine records them (numbering included).
 fn bulk_engine_appends(from: u64, to: u64, at: DateTime<Utc>) -> Vec<Vec<AppendRequest>> {
-    let impacts = [Impact::High, Impact::Medium, Impact::Low];
-    let urgencies = [Urgency::High, Urgency::Medium, Urgency::Low];
     let matrix = opsledger::core::PriorityMatrix::default();
     let by: opsledger::core::ActorId = "loader".into();
     let numbers = StreamId::new("numbers-incident").expect("stream");
@@ -1102,56 +1102,14 @@ fn bulk_engine_appends(from: u64, to: u64, at: DateTime<Utc>) -> Vec<Vec<AppendR
     };
     for n in from..to {
         let inc = id(n, 7);
-        let group: opsledger::core::GroupId = format!("g{}", n % 50).as_str().into();
-        let (impact, urgency) = (impacts[(n % 3) as usize], urgencies[(n / 3 % 3) as usize]);
         numbering.push(meta(
             "number.allocated",
             format!("{{\"kind\":\"incident\",\"id\":\"{}\"}}", inc.0).into_bytes(),
         ));
-        let mut events = vec![ev(IncidentEvent::Opened {
-            policy_version: Default::default(),
-            id: inc,
-            title: format!("Incident {n}"),
-            description: String::new(),
-            caller: "carol".into(),
-            impact,
-            urgency,
-            priority: matrix.priority(impact, urgency),
-            service: Some(format!("s{}", n % 20).as_str().into()),
-            cis: vec![format!("ci{}", n % 1000).as_str().into()],
-            group: Some(group.clone()),
-            assignee: None,
-            alert: None,
-            at,
-            by: by.clone(),
-        })];
-        if n % 4 == 0 {
-            let agent: opsledger::core::ActorId = format!("agent{}", n % 200).as_str().into();
-            events.push(ev(IncidentEvent::Assigned {
-                id: inc,
-                group: Some(group.clone()),
-                assignee: Some(agent),
-                previous_group: Some(group),
-                previous_assignee: None,
-                at,
-                by: by.clone(),
-            }));
-            events.push(ev(IncidentEvent::Acknowledged {
-                id: inc,
-                at,
-                by: by.clone(),
-            }));
-            if n % 40 == 0 {
-                events.push(ev(IncidentEvent::Resolved {
-                    id: inc,
-                    code: CloseCode::SolvedPermanently,
-                    notes: "fixed".into(),
-                    source: ResolutionSource::Direct,
-                    at,
-                    by: by.clone(),
-                }));
-            }
-        }
+        let events: Vec<NewEvent> = common::bulk_incident(n, inc, at, &by, &matrix)
+            .into_iter()
+            .map(ev)
+            .collect();
         let stream = StreamId::new(format!("incident-{}", inc.0)).expect("stream");
         batch.push(AppendRequest::new(
             stream,

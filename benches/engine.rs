@@ -35,6 +35,8 @@
 //!    and snapshots are current).
 //! 3. Latency of filtered queue queries over all those records.
 
+mod common;
+
 use chrono::{DateTime, Utc};
 use opsledger::core::incident::{CloseCode, IncidentCommand, IncidentEvent};
 use opsledger::core::{Actor, Impact, IncidentId, Priority, Role, Urgency};
@@ -443,9 +445,6 @@ fn grow(engine: &Engine, from: u64, to: u64) {
 /// incident streams at a time. The engine's next open projects them (the "first open after
 /// the build"). Returns the number of events written.
 fn grow_bulk(dir: &Path, from: u64, to: u64) -> u64 {
-    use opsledger::core::incident::ResolutionSource;
-    let impacts = [Impact::High, Impact::Medium, Impact::Low];
-    let urgencies = [Urgency::High, Urgency::Medium, Urgency::Low];
     let matrix = opsledger::core::PriorityMatrix::default();
     let store = SqliteStore::open(
         dir.join(DATABASE_FILE),
@@ -468,52 +467,10 @@ fn grow_bulk(dir: &Path, from: u64, to: u64) -> u64 {
             causation_id: None,
             payload: serde_json::to_vec(&e).expect("json"),
         };
-        let group: opsledger::core::GroupId = format!("g{}", n % 50).as_str().into();
-        let (impact, urgency) = (impacts[(n % 3) as usize], urgencies[(n / 3 % 3) as usize]);
-        let mut events = vec![ev(IncidentEvent::Opened {
-            policy_version: Default::default(),
-            id: inc,
-            title: format!("Incident {n}"),
-            description: String::new(),
-            caller: "carol".into(),
-            impact,
-            urgency,
-            priority: matrix.priority(impact, urgency),
-            service: Some(format!("s{}", n % 20).as_str().into()),
-            cis: vec![format!("ci{}", n % 1000).as_str().into()],
-            group: Some(group.clone()),
-            assignee: None,
-            alert: None,
-            at,
-            by: by.clone(),
-        })];
-        if n % 4 == 0 {
-            let agent: opsledger::core::ActorId = format!("agent{}", n % 200).as_str().into();
-            events.push(ev(IncidentEvent::Assigned {
-                id: inc,
-                group: Some(group.clone()),
-                assignee: Some(agent),
-                previous_group: Some(group),
-                previous_assignee: None,
-                at,
-                by: by.clone(),
-            }));
-            events.push(ev(IncidentEvent::Acknowledged {
-                id: inc,
-                at,
-                by: by.clone(),
-            }));
-            if n % 40 == 0 {
-                events.push(ev(IncidentEvent::Resolved {
-                    id: inc,
-                    code: CloseCode::SolvedPermanently,
-                    notes: "fixed".into(),
-                    source: ResolutionSource::Direct,
-                    at,
-                    by: by.clone(),
-                }));
-            }
-        }
+        let events: Vec<NewEvent> = common::bulk_incident(n, inc, at, &by, &matrix)
+            .into_iter()
+            .map(ev)
+            .collect();
         written += events.len() as u64;
         let stream = StreamId::new(format!("incident-{}", inc.0)).expect("stream");
         batch.push(AppendRequest::new(

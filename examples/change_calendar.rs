@@ -128,11 +128,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut policy = Policy::default();
     policy.approvals.normal.board = vec!["cora".into(), "carl".into(), "cleo".into()];
     policy.approvals.normal.quorum = Quorum::Majority;
-    policy.blackout_windows.push(NamedWindow {
-        name: "quarter-end freeze".into(),
-        window: TimeWindow::new(at(5, 0), at(6, 0)),
-        scope: CiScope::All,
-    });
+    policy.blackout_windows.push(NamedWindow::once(
+        "quarter-end freeze",
+        TimeWindow::new(at(5, 0), at(6, 0)),
+        CiScope::All,
+    ));
     let clock = Arc::new(ManualClock::new(at(2, 9))); // Monday 2 March, 09:00
     let engine = Engine::in_memory(
         EngineConfig::default()

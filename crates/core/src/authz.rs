@@ -79,11 +79,17 @@ pub enum Permission {
     /// granted by default: admins). Whoever holds it can read every event and write where the
     /// server may.
     EngineBackup,
+    /// Publish a new version of the policy (SLAs, calendars, CAB, windows, catalogue, grants;
+    /// not granted by default: admins). Whoever holds it can grant any permission to any role.
+    PolicyPublish,
+    /// Set the time of a server started with a manual clock (tests and demos; not granted by
+    /// default: admins).
+    EngineClock,
 }
 
 impl Permission {
     /// Every permission, in declaration order.
-    pub const ALL: [Permission; 29] = [
+    pub const ALL: [Permission; 31] = [
         Permission::IncidentOpen,
         Permission::IncidentWork,
         Permission::IncidentEscalateFunctional,
@@ -113,6 +119,8 @@ impl Permission {
         Permission::EngineVerify,
         Permission::EngineRebuild,
         Permission::EngineBackup,
+        Permission::PolicyPublish,
+        Permission::EngineClock,
     ];
 
     /// Stable snake_case name, as used in error payloads.
@@ -147,6 +155,8 @@ impl Permission {
             Permission::EngineVerify => "engine_verify",
             Permission::EngineRebuild => "engine_rebuild",
             Permission::EngineBackup => "engine_backup",
+            Permission::PolicyPublish => "policy_publish",
+            Permission::EngineClock => "engine_clock",
         }
     }
 }
@@ -159,6 +169,7 @@ impl fmt::Display for Permission {
 
 /// Which roles hold which permission. [`Role::Admin`] holds every permission regardless.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AuthorizationRules {
     /// Roles granted each permission. A permission missing from the map is granted to admins only.
     pub grants: BTreeMap<Permission, BTreeSet<Role>>,

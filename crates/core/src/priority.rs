@@ -81,6 +81,7 @@ impl fmt::Display for Priority {
 /// Maps (impact, urgency) to a priority. Rows are impact High, Medium, Low; columns urgency
 /// High, Medium, Low.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PriorityMatrix {
     /// `cells[impact][urgency]`.
     pub cells: [[Priority; 3]; 3],

@@ -679,11 +679,7 @@ fn given_a_board_that_can_never_reach_min_approvals_or_repeats_a_member_then_it_
 fn given_an_empty_window_or_template_id_when_validated_then_it_is_refused() {
     use opsledger_core::window::{CiScope, NamedWindow};
     let mut p = policy();
-    p.blackout_windows = vec![NamedWindow {
-        name: "freeze".into(),
-        window: win(10, 10),
-        scope: CiScope::All,
-    }];
+    p.blackout_windows = vec![NamedWindow::once("freeze", win(10, 10), CiScope::All)];
     assert_eq!(
         p.validate(),
         Err(DomainError::validation(
@@ -692,11 +688,11 @@ fn given_an_empty_window_or_template_id_when_validated_then_it_is_refused() {
         ))
     );
     let mut p = policy();
-    p.maintenance_windows = vec![NamedWindow {
-        name: "nightly".into(),
-        window: win(0, 10),
-        scope: CiScope::Only(vec![]),
-    }];
+    p.maintenance_windows = vec![NamedWindow::once(
+        "nightly",
+        win(0, 10),
+        CiScope::Only(vec![]),
+    )];
     assert!(p.validate().is_err());
     let mut p = policy();
     p.standard_changes.push(p.standard_changes[0].clone());

@@ -55,11 +55,7 @@ fn entry(n: u128, window: TimeWindow, cis: &[&str], assignee: Option<&str>) -> S
 }
 
 fn named(name: &str, window: TimeWindow, scope: CiScope) -> NamedWindow {
-    NamedWindow {
-        name: name.to_owned(),
-        window,
-        scope,
-    }
+    NamedWindow::once(name.to_owned(), window, scope)
 }
 
 #[test]
@@ -302,11 +298,7 @@ fn arb_named() -> impl Strategy<Value = NamedWindow> {
         arb_window(),
         arb_scope(),
     )
-        .prop_map(|(name, window, scope)| NamedWindow {
-            name: name.to_owned(),
-            window,
-            scope,
-        })
+        .prop_map(|(name, window, scope)| NamedWindow::once(name.to_owned(), window, scope))
 }
 
 fn arb_relation() -> impl Strategy<Value = CiRelation> {
@@ -411,11 +403,17 @@ fn reference(
             let maintenance: Vec<&NamedWindow> = policy
                 .maintenance_windows
                 .iter()
-                .filter(|m| m.scope.includes(&x) && !hours(&m.window).is_empty())
+                .filter(|m| {
+                    m.scope.includes(&x)
+                        && !hours(&m.window.expect("the model generates one-off windows"))
+                            .is_empty()
+                })
                 .collect();
-            let every_hour_covered = mine
-                .iter()
-                .all(|hour| maintenance.iter().any(|m| hours(&m.window).contains(hour)));
+            let every_hour_covered = mine.iter().all(|hour| {
+                maintenance.iter().any(|m| {
+                    hours(&m.window.expect("the model generates one-off windows")).contains(hour)
+                })
+            });
             if !maintenance.is_empty() && !mine.is_empty() && !every_hour_covered {
                 out.push(Conflict::OutsideMaintenanceWindow {
                     ci: x.clone(),
@@ -424,7 +422,12 @@ fn reference(
                 });
             }
             for b in &policy.blackout_windows {
-                if b.scope.includes(&x) && share_an_hour(&b.window, &cand.window) {
+                if b.scope.includes(&x)
+                    && share_an_hour(
+                        &b.window.expect("the model generates one-off windows"),
+                        &cand.window,
+                    )
+                {
                     out.push(Conflict::InsideBlackout {
                         ci: x.clone(),
                         affected: affected.clone(),
@@ -438,7 +441,12 @@ fn reference(
     // A freeze over every CI applies to a change naming none.
     if cand.cis.is_empty() {
         for b in &policy.blackout_windows {
-            if b.scope == CiScope::All && share_an_hour(&b.window, &cand.window) {
+            if b.scope == CiScope::All
+                && share_an_hour(
+                    &b.window.expect("the model generates one-off windows"),
+                    &cand.window,
+                )
+            {
                 out.push(Conflict::InsideGlobalBlackout {
                     blackout: b.name.clone(),
                 });

@@ -79,18 +79,18 @@ fn arb_policy() -> impl Strategy<Value = Policy> {
             p.approvals.normal = normal_rules[normal].clone();
             p.approvals.emergency = emergency_rules[emergency].clone();
             if blackout {
-                p.blackout_windows = vec![NamedWindow {
-                    name: "freeze".to_owned(),
-                    window: win(240, 300),
-                    scope: CiScope::Only(vec![CiId::new("db-01")]),
-                }];
+                p.blackout_windows = vec![NamedWindow::once(
+                    "freeze",
+                    win(240, 300),
+                    CiScope::Only(vec![CiId::new("db-01")]),
+                )];
             }
             if maintenance {
-                p.maintenance_windows = vec![NamedWindow {
-                    name: "web-nightly".to_owned(),
-                    window: win(0, 600),
-                    scope: CiScope::Only(vec![CiId::new("web-01")]),
-                }];
+                p.maintenance_windows = vec![NamedWindow::once(
+                    "web-nightly",
+                    win(0, 600),
+                    CiScope::Only(vec![CiId::new("web-01")]),
+                )];
             }
             p
         },
@@ -765,7 +765,7 @@ fn check_invariants(policy: &Policy, trace: &[Traced]) -> Result<(), TestCaseErr
                     CiScope::All => true,
                     CiScope::Only(only) => only.iter().any(|ci| c.cis.contains(ci)),
                 };
-                let overlaps = rest.is_some_and(|r| b.window.overlaps(&r));
+                let overlaps = rest.is_some_and(|r| !b.occurrences(&r).is_empty());
                 let accepted = c.accepted_conflicts.iter().any(|a| {
                     a.conflicts.iter().any(|x| {
                         matches!(x, Conflict::InsideBlackout { blackout, .. }

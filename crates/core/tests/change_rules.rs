@@ -665,11 +665,11 @@ fn an_approver_votes_again_in_a_new_round() {
 
 fn blackout_policy() -> Policy {
     let mut p = policy();
-    p.blackout_windows = vec![NamedWindow {
-        name: "quarter-end".to_owned(),
-        window: win(100, 300),
-        scope: CiScope::All,
-    }];
+    p.blackout_windows = vec![NamedWindow::once(
+        "quarter-end",
+        win(100, 300),
+        CiScope::All,
+    )];
     p
 }
 
@@ -830,11 +830,11 @@ fn accepted_conflicts_are_recorded_in_the_event_and_the_record() {
 #[test]
 fn missed_maintenance_window_and_double_booked_assignee_are_warnings() {
     let mut p = policy();
-    p.maintenance_windows = vec![NamedWindow {
-        name: "db-sunday".to_owned(),
-        window: win(0, 60),
-        scope: CiScope::Only(vec![CiId::new("db-01")]),
-    }];
+    p.maintenance_windows = vec![NamedWindow::once(
+        "db-sunday",
+        win(0, 60),
+        CiScope::Only(vec![CiId::new("db-01")]),
+    )];
     let calendar = vec![booked(1, win(100, 200), &["web-01"], Some("alice"))];
     let (events, state) = given::<ChangeDecider>(events_to(ChangeStatusKind::New))
         .by(alice())
@@ -1307,11 +1307,7 @@ fn without_cis(change_type: ChangeType) -> ChangeCommand {
 
 fn freeze_policy(window: opsledger_core::TimeWindow) -> Policy {
     let mut p = policy();
-    p.blackout_windows = vec![NamedWindow {
-        name: "freeze".to_owned(),
-        window,
-        scope: CiScope::All,
-    }];
+    p.blackout_windows = vec![NamedWindow::once("freeze", window, CiScope::All)];
     p
 }
 

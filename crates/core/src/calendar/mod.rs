@@ -104,6 +104,7 @@ pub const SEARCH_HORIZON_DAYS: i64 = 36_525;
 /// A calendar as written by an operator, before validation; the wire form of a
 /// [`BusinessCalendar`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CalendarSpec {
     /// Which calendar.
     pub id: CalendarId,

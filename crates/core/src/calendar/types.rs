@@ -228,6 +228,7 @@ impl fmt::Display for ClockTime {
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
 )]
+#[serde(deny_unknown_fields)]
 pub struct ClockInterval {
     /// First wall-clock time inside the interval.
     pub start: ClockTime,
@@ -290,6 +291,7 @@ impl fmt::Display for ClockInterval {
 /// then `12:00-18:00`, is allowed); [`BusinessCalendar::new`](super::BusinessCalendar::new)
 /// checks this. A missing or empty day has no working time.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct WeeklySchedule {
     /// Monday's working intervals.
     #[serde(default)]

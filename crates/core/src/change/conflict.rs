@@ -283,7 +283,7 @@ pub(super) fn each_conflict(
     let blackouts: Vec<&NamedWindow> = policy
         .blackout_windows
         .iter()
-        .filter(|b| b.window.is_valid() && b.window.overlaps(&window))
+        .filter(|b| !b.occurrences(&window).is_empty())
         .collect();
 
     for (ci, affected, link) in related_cis(candidate) {
@@ -296,8 +296,13 @@ pub(super) fn each_conflict(
                 other_window: *other_window,
             });
         }
-        let maintenance = in_scope(&policy.maintenance_windows, ci);
-        if !maintenance.is_empty() && !union_covers(&maintenance, &window) {
+        let has_maintenance = policy
+            .maintenance_windows
+            .iter()
+            .any(|w| w.can_occur() && w.scope.includes(ci));
+        if has_maintenance
+            && !union_covers(&in_scope(&policy.maintenance_windows, ci, &window), &window)
+        {
             emit(Conflict::OutsideMaintenanceWindow {
                 ci: ci.clone(),
                 affected: affected.clone(),
@@ -373,11 +378,12 @@ fn related_cis(candidate: &ScheduleCandidate) -> BTreeSet<(&CiId, &CiId, CiLink)
     out
 }
 
-fn in_scope(windows: &[NamedWindow], ci: &CiId) -> Vec<TimeWindow> {
+/// The occurrences of the windows whose scope includes `ci` that overlap `range`.
+fn in_scope(windows: &[NamedWindow], ci: &CiId, range: &TimeWindow) -> Vec<TimeWindow> {
     windows
         .iter()
-        .filter(|w| w.window.is_valid() && w.scope.includes(ci))
-        .map(|w| w.window)
+        .filter(|w| w.scope.includes(ci))
+        .flat_map(|w| w.occurrences(range))
         .collect()
 }
 

@@ -123,6 +123,7 @@ impl fmt::Display for CalendarKey {
 /// that version: an operator can publish next year's holidays as a new calendar version without
 /// re-versioning every definition, and no running or finished clock changes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CalendarRef {
     /// Which calendar.
     pub id: CalendarId,
@@ -195,6 +196,7 @@ impl fmt::Display for SlaMetric {
 
 /// Which records a definition attaches to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SlaScope {
     /// The kind of record.
     pub kind: RecordKind,
@@ -333,6 +335,7 @@ impl HoldReasonKind {
 ///   `reopened` (the clock continues from the elapsed time it stopped at).
 /// - `cancel`: `canceled`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SlaConditions {
     /// Signals that start the clock (the first one does; later ones are ignored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -422,6 +425,7 @@ impl fmt::Display for Percent {
 /// command (for incidents `escalate_functional` / `escalate_hierarchical`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(deny_unknown_fields)]
 pub enum BreachEscalation {
     /// Hand over to another group.
     Functional {
@@ -438,6 +442,7 @@ pub enum BreachEscalation {
 /// What happens at breach. An `sla.breached` event is always recorded; the escalation, if any,
 /// travels in it so that the process manager needs no policy lookup.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BreachAction {
     /// Escalate the record at breach.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -472,6 +477,7 @@ pub enum ReattachStart {
 
 /// One version of one SLA definition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SlaDefinition {
     /// Which definition.
     pub id: SlaDefinitionId,
@@ -483,7 +489,10 @@ pub struct SlaDefinition {
     pub applies_to: SlaScope,
     /// What it measures.
     pub metric: SlaMetric,
-    /// Business time allowed (exact; on the wire `[seconds, nanoseconds]`).
+    /// Business time allowed. On the wire a text of hours, minutes and seconds (`"4h"`,
+    /// `"1h30m"`, `"90s"`), or the exact `[seconds, nanoseconds]` pair.
+    #[serde(with = "target_text")]
+    #[schemars(with = "target_text::TargetRepr")]
     pub target: Duration,
     /// The business calendar it measures in.
     pub calendar: CalendarRef,
@@ -591,5 +600,91 @@ impl SlaDefinition {
     pub fn sorted_thresholds(&self) -> Vec<Percent> {
         let set: BTreeSet<Percent> = self.thresholds.iter().copied().collect();
         set.into_iter().collect()
+    }
+}
+
+/// The wire form of [`SlaDefinition::target`]: `"4h"`, `"1h30m"`, `"45m"`, `"90s"`, or the exact
+/// `[seconds, nanoseconds]` pair (what a sub-second target is written as).
+pub(crate) mod target_text {
+    use chrono::Duration;
+    use schemars::JsonSchema;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// A target as written.
+    #[derive(Serialize, Deserialize, JsonSchema)]
+    #[serde(untagged)]
+    pub(crate) enum TargetRepr {
+        /// Hours, minutes and seconds: `4h`, `1h30m`, `90s`.
+        Text(#[schemars(regex(pattern = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"))] String),
+        /// Exact seconds and nanoseconds.
+        Exact((i64, i32)),
+    }
+
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        if d.subsec_nanos() != 0 || d.num_seconds() < 0 {
+            return TargetRepr::Exact((d.num_seconds(), d.subsec_nanos())).serialize(s);
+        }
+        TargetRepr::Text(format(d.num_seconds())).serialize(s)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        use serde::de::Error;
+        match TargetRepr::deserialize(d).map_err(|_| {
+            D::Error::custom("a target is a text such as \"4h\", \"1h30m\" or \"90s\"")
+        })? {
+            TargetRepr::Text(text) => parse(&text).map_err(D::Error::custom),
+            TargetRepr::Exact((secs, nanos)) => u32::try_from(nanos)
+                .ok()
+                .and_then(|n| Duration::new(secs, n))
+                .ok_or_else(|| D::Error::custom("the target is out of range")),
+        }
+    }
+
+    /// `4h`, `1h30m`, `0s`.
+    pub(crate) fn format(mut secs: i64) -> String {
+        if secs == 0 {
+            return "0s".to_owned();
+        }
+        let mut out = String::new();
+        for (unit, size) in [("h", 3600), ("m", 60), ("s", 1)] {
+            let n = secs / size;
+            secs %= size;
+            if n > 0 {
+                out.push_str(&format!("{n}{unit}"));
+            }
+        }
+        out
+    }
+
+    /// Reads `[<n>h][<n>m][<n>s]`, at least one part, units in that order.
+    pub(crate) fn parse(text: &str) -> Result<Duration, String> {
+        let bad = || {
+            format!(
+                "{text:?} is not a duration: write hours, minutes and seconds as in \"4h\", \"1h30m\" or \"90s\" (a business day is whatever the calendar says, so there is no day unit)"
+            )
+        };
+        let mut rest = text.trim();
+        if rest.is_empty() {
+            return Err(bad());
+        }
+        let mut total: i64 = 0;
+        for (unit, size) in [('h', 3600i64), ('m', 60), ('s', 1)] {
+            if let Some(at) = rest.find(unit) {
+                let digits = &rest[..at];
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad());
+                }
+                let n: i64 = digits.parse().map_err(|_| bad())?;
+                total = n
+                    .checked_mul(size)
+                    .and_then(|v| total.checked_add(v))
+                    .ok_or_else(bad)?;
+                rest = &rest[at + 1..];
+            }
+        }
+        if !rest.is_empty() {
+            return Err(bad());
+        }
+        Duration::try_seconds(total).ok_or_else(bad)
     }
 }

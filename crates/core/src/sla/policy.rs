@@ -9,6 +9,12 @@ use crate::priority::Priority;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// The longest target a definition may have: 366 days of business time. A longer one is
+/// almost certainly a unit mistake, and no clock could breach within the calendar's search
+/// horizon anyway.
+pub const MAX_TARGET: chrono::Duration = chrono::Duration::days(366);
 
 /// SLA definitions and business calendars, all versions.
 ///
@@ -17,6 +23,7 @@ use std::collections::BTreeSet;
 /// exactly those. "In force" (what new records get) is the newest version of each definition,
 /// unless that version is retired.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SlaPolicy {
     /// Every version of every definition.
     #[serde(default)]
@@ -24,6 +31,24 @@ pub struct SlaPolicy {
     /// Every version of every calendar.
     #[serde(default)]
     pub calendars: Vec<BusinessCalendar>,
+    /// Versions that earlier policy documents held and this one no longer lists: exact
+    /// lookups ([`SlaPolicy::definition`], [`SlaPolicy::calendar`]) fall back to them, so that
+    /// a record pinned to a version keeps resolving after a newer document drops it. Never
+    /// in force, not part of the document (not serialized, ignored by `==`).
+    #[serde(skip)]
+    #[schemars(skip)]
+    archive: Archive,
+}
+
+/// See [`SlaPolicy`]'s `archive`.
+#[derive(Debug, Clone, Default)]
+struct Archive(Arc<(Vec<SlaDefinition>, Vec<BusinessCalendar>)>);
+
+impl PartialEq for Archive {
+    fn eq(&self, _: &Self) -> bool {
+        // The archive is derived from the history, not part of the document.
+        true
+    }
 }
 
 /// Why an SLA policy is not usable. [`SlaPolicy::validate`] reports every problem at once.
@@ -86,6 +111,12 @@ pub enum SlaPolicyError {
         /// The threshold.
         percent: u8,
     },
+    /// A target longer than [`MAX_TARGET`] (a year of business time).
+    #[error("{definition} has a target longer than a year of business time")]
+    TargetTooLong {
+        /// The definition.
+        definition: SlaKey,
+    },
     /// No signal starts the clock.
     #[error("{definition} has no start condition")]
     NoStartCondition {
@@ -124,83 +155,174 @@ impl SlaPolicy {
         Self {
             definitions,
             calendars,
+            archive: Archive::default(),
         }
+    }
+
+    /// This policy with `earlier`'s versions (and its archive) kept for exact lookups: every
+    /// definition and calendar version `earlier` can resolve that this policy does not list.
+    /// The engine chains the published documents this way, so that pins outlive the document
+    /// that introduced them.
+    pub fn with_archive_of(mut self, earlier: &SlaPolicy) -> Self {
+        let mut definitions = Vec::new();
+        let mut calendars = Vec::new();
+        let older_definitions = earlier.definitions.iter().chain(&earlier.archive.0.0);
+        for d in older_definitions {
+            let key = d.key();
+            if self.definition(&key).is_none()
+                && !definitions.iter().any(|x: &SlaDefinition| x.key() == key)
+            {
+                definitions.push(d.clone());
+            }
+        }
+        for c in earlier.calendars.iter().chain(&earlier.archive.0.1) {
+            let key = CalendarKey {
+                id: c.id().clone(),
+                version: c.version(),
+            };
+            if self.calendar(&key).is_none()
+                && !calendars
+                    .iter()
+                    .any(|x: &BusinessCalendar| x.id() == &key.id && x.version() == key.version)
+            {
+                calendars.push(c.clone());
+            }
+        }
+        self.archive = Archive(Arc::new((definitions, calendars)));
+        self
+    }
+
+    /// The archived versions (see [`SlaPolicy::with_archive_of`]): definitions, calendars.
+    pub fn archived(&self) -> (&[SlaDefinition], &[BusinessCalendar]) {
+        (&self.archive.0.0, &self.archive.0.1)
     }
 
     /// Checks every definition and calendar and reports every problem found (empty list: none),
     /// in the order of the definitions.
     pub fn validate(&self) -> Result<(), Vec<SlaPolicyError>> {
+        let errors: Vec<SlaPolicyError> = self.problems().into_iter().map(|(_, e)| e).collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Every problem [`SlaPolicy::validate`] reports, each with the path of the value at fault
+    /// relative to the SLA policy (`definitions[2].target`, `calendars[0]`).
+    pub fn problems(&self) -> Vec<(String, SlaPolicyError)> {
         let mut errors = Vec::new();
         let mut calendars = BTreeSet::new();
-        for calendar in &self.calendars {
+        for (i, calendar) in self.calendars.iter().enumerate() {
             let key = CalendarKey {
                 id: calendar.id().clone(),
                 version: calendar.version(),
             };
             if !calendars.insert(key.clone()) {
-                errors.push(SlaPolicyError::DuplicateCalendar { calendar: key });
+                errors.push((
+                    format!("calendars[{i}]"),
+                    SlaPolicyError::DuplicateCalendar { calendar: key },
+                ));
             }
         }
         let mut keys = BTreeSet::new();
-        for def in &self.definitions {
+        for (i, def) in self.definitions.iter().enumerate() {
+            let at = |field: &str| format!("definitions[{i}]{field}");
             let key = def.key();
             if def.id.as_str().trim().is_empty() {
-                errors.push(SlaPolicyError::BlankId {
-                    version: def.version.0,
-                });
+                errors.push((
+                    at(".id"),
+                    SlaPolicyError::BlankId {
+                        version: def.version.0,
+                    },
+                ));
             }
             if !keys.insert(key.clone()) {
-                errors.push(SlaPolicyError::DuplicateDefinition {
-                    definition: key.clone(),
-                });
+                errors.push((
+                    at(""),
+                    SlaPolicyError::DuplicateDefinition {
+                        definition: key.clone(),
+                    },
+                ));
             }
             if def.name.trim().is_empty() {
-                errors.push(SlaPolicyError::BlankName {
-                    definition: key.clone(),
-                });
+                errors.push((
+                    at(".name"),
+                    SlaPolicyError::BlankName {
+                        definition: key.clone(),
+                    },
+                ));
             }
             if self.resolve_calendar(&def.calendar).is_none() {
-                errors.push(SlaPolicyError::DanglingCalendar {
-                    definition: key.clone(),
-                    calendar: def.calendar.id.clone(),
-                    version: def.calendar.version.map(|v| v.0),
-                });
+                errors.push((
+                    at(".calendar"),
+                    SlaPolicyError::DanglingCalendar {
+                        definition: key.clone(),
+                        calendar: def.calendar.id.clone(),
+                        version: def.calendar.version.map(|v| v.0),
+                    },
+                ));
             }
             if def.target <= chrono::Duration::zero() {
-                errors.push(SlaPolicyError::EmptyTarget {
-                    definition: key.clone(),
-                });
+                errors.push((
+                    at(".target"),
+                    SlaPolicyError::EmptyTarget {
+                        definition: key.clone(),
+                    },
+                ));
+            } else if def.target > MAX_TARGET {
+                errors.push((
+                    at(".target"),
+                    SlaPolicyError::TargetTooLong {
+                        definition: key.clone(),
+                    },
+                ));
             }
             let mut seen = BTreeSet::new();
-            for p in &def.thresholds {
+            for (j, p) in def.thresholds.iter().enumerate() {
                 if !(1..=99).contains(&p.0) {
-                    errors.push(SlaPolicyError::ThresholdOutOfRange {
-                        definition: key.clone(),
-                        percent: p.0,
-                    });
+                    errors.push((
+                        at(&format!(".thresholds[{j}]")),
+                        SlaPolicyError::ThresholdOutOfRange {
+                            definition: key.clone(),
+                            percent: p.0,
+                        },
+                    ));
                 }
                 if !seen.insert(*p) {
-                    errors.push(SlaPolicyError::DuplicateThreshold {
-                        definition: key.clone(),
-                        percent: p.0,
-                    });
+                    errors.push((
+                        at(&format!(".thresholds[{j}]")),
+                        SlaPolicyError::DuplicateThreshold {
+                            definition: key.clone(),
+                            percent: p.0,
+                        },
+                    ));
                 }
             }
             let conditions = def.conditions();
             if conditions.start.is_empty() {
-                errors.push(SlaPolicyError::NoStartCondition {
-                    definition: key.clone(),
-                });
+                errors.push((
+                    at(".conditions.start"),
+                    SlaPolicyError::NoStartCondition {
+                        definition: key.clone(),
+                    },
+                ));
             }
             if conditions.stop.is_empty() {
-                errors.push(SlaPolicyError::NoStopCondition {
-                    definition: key.clone(),
-                });
+                errors.push((
+                    at(".conditions.stop"),
+                    SlaPolicyError::NoStopCondition {
+                        definition: key.clone(),
+                    },
+                ));
             }
             if !conditions.pause_on_hold.is_empty() && conditions.resume.is_empty() {
-                errors.push(SlaPolicyError::PauseWithoutResume {
-                    definition: key.clone(),
-                });
+                errors.push((
+                    at(".conditions.resume"),
+                    SlaPolicyError::PauseWithoutResume {
+                        definition: key.clone(),
+                    },
+                ));
             }
             let blank_target = match &def.on_breach.escalation {
                 None => false,
@@ -210,20 +332,20 @@ impl SlaPolicy {
                 Some(super::BreachEscalation::Hierarchical { to }) => to.as_str().trim().is_empty(),
             };
             if blank_target {
-                errors.push(SlaPolicyError::BlankEscalationTarget { definition: key });
+                errors.push((
+                    at(".on_breach.escalation"),
+                    SlaPolicyError::BlankEscalationTarget { definition: key },
+                ));
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        errors
     }
 
     /// Exactly one version of one definition.
     pub fn definition(&self, key: &SlaKey) -> Option<&SlaDefinition> {
         self.definitions
             .iter()
+            .chain(&self.archive.0.0)
             .find(|d| d.id == key.id && d.version == key.version)
     }
 
@@ -263,6 +385,7 @@ impl SlaPolicy {
     pub fn calendar(&self, key: &CalendarKey) -> Option<&BusinessCalendar> {
         self.calendars
             .iter()
+            .chain(&self.archive.0.1)
             .find(|c| c.id() == &key.id && c.version() == key.version)
     }
 

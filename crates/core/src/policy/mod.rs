@@ -10,12 +10,17 @@ use crate::error::DomainError;
 use crate::ids::ActorId;
 use crate::priority::PriorityMatrix;
 use crate::sla::{CalendarRef, SlaPolicy};
-use crate::window::{CiScope, NamedWindow};
+use crate::window::NamedWindow;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
+
+mod check;
+pub mod document;
+
+pub use check::PolicyIssue;
 
 /// Version of a policy document; increases with every change an operator makes.
 ///
@@ -47,8 +52,11 @@ impl fmt::Display for PolicyVersion {
 
 /// Everything `decide` may consult besides the record's own state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Policy {
-    /// Version of this policy.
+    /// Version of this policy: set by the engine when it publishes the document (a value
+    /// written in a document is replaced). 0 in a document that was never published.
+    #[serde(default)]
     pub version: PolicyVersion,
     /// Impact x urgency -> priority.
     pub priority_matrix: PriorityMatrix,
@@ -91,6 +99,7 @@ impl Default for Policy {
 
 /// Incident settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct IncidentPolicy {
     /// How long a resolved incident waits for its caller before the engine's timer may
     /// auto-close it (`AutoClose` is refused earlier), counted from the latest resolution as
@@ -157,99 +166,21 @@ impl Policy {
         None
     }
 
-    /// Checks that the policy makes sense before an engine puts it in force. `decide` never
-    /// calls this (a decision works with whatever policy it is given); the engine validates a
-    /// policy once, when it is loaded or replaced. Refused, each as a
-    /// [`DomainError::Validation`] naming the field:
-    /// - an approval rule (normal or emergency) with no approver role: nobody could approve,
-    ///   and the roles of board members could never qualify;
-    /// - `min_approvals` of 0;
-    /// - a `Majority` or `All` quorum without a board (it would silently mean `min_approvals`);
-    /// - a board with a blank or repeated member, or smaller than `min_approvals`;
-    /// - a maintenance or blackout window that is empty (`start >= end`), has a blank name or a
-    ///   CI scope naming no CI;
-    /// - a standard-change template with a blank or repeated id;
-    /// - a limit of 0.
-    ///
-    /// It cannot check that board members hold an approver role: roles come from the identity
-    /// system with each command. A member without one is refused when voting.
+    /// Checks that the policy makes sense before an engine puts it in force: the first of
+    /// [`Policy::issues`] (which lists the rules), as a [`DomainError::Validation`] naming its
+    /// path. `decide` never calls this (a decision works with whatever policy it is given); the
+    /// engine validates a policy before it publishes it.
     pub fn validate(&self) -> Result<(), DomainError> {
-        if let Err(errors) = self.sla.validate()
-            && let Some(first) = errors.first()
-        {
-            return Err(DomainError::validation(
-                "sla",
-                format!("{first} ({} problem(s) in all)", errors.len()),
-            ));
+        match self.issues().into_iter().next() {
+            None => Ok(()),
+            Some(issue) => Err(issue.into()),
         }
-        self.approvals.normal.validate("approvals.normal")?;
-        self.approvals.emergency.validate("approvals.emergency")?;
-        for (field, windows) in [
-            ("maintenance_windows", &self.maintenance_windows),
-            ("blackout_windows", &self.blackout_windows),
-        ] {
-            for (i, w) in windows.iter().enumerate() {
-                let field = format!("{field}[{i}]");
-                if w.name.trim().is_empty() {
-                    return Err(DomainError::validation(
-                        format!("{field}.name"),
-                        "must not be empty",
-                    ));
-                }
-                if !w.window.is_valid() {
-                    return Err(DomainError::validation(
-                        format!("{field}.window"),
-                        "must start before it ends",
-                    ));
-                }
-                if let CiScope::Only(cis) = &w.scope
-                    && cis.is_empty()
-                {
-                    return Err(DomainError::validation(
-                        format!("{field}.scope"),
-                        "names no CI; use scope `all` for every CI",
-                    ));
-                }
-            }
-        }
-        let mut templates = BTreeSet::new();
-        for (i, t) in self.standard_changes.iter().enumerate() {
-            if t.id.trim().is_empty() {
-                return Err(DomainError::validation(
-                    format!("standard_changes[{i}].id"),
-                    "must not be empty",
-                ));
-            }
-            if !templates.insert(t.id.as_str()) {
-                return Err(DomainError::validation(
-                    format!("standard_changes[{i}].id"),
-                    format!("template `{}` is listed twice", t.id),
-                ));
-            }
-        }
-        for (field, value) in [
-            ("limits.max_title_bytes", self.limits.max_title_bytes),
-            ("limits.max_text_bytes", self.limits.max_text_bytes),
-            ("limits.max_links", self.limits.max_links),
-        ] {
-            if value == 0 {
-                return Err(DomainError::validation(field, "must be at least 1"));
-            }
-        }
-        if let Some(reference) = &self.incident.auto_close_calendar
-            && self.sla.resolve_calendar(reference).is_none()
-        {
-            return Err(DomainError::validation(
-                "incident.auto_close_calendar",
-                format!("calendar `{}` is not among sla.calendars", reference.id),
-            ));
-        }
-        Ok(())
     }
 }
 
 /// Hard limits on what one command may carry. Exceeding one is a validation error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Longest title, in bytes.
     pub max_title_bytes: usize,
@@ -304,6 +235,7 @@ pub enum Quorum {
 /// board member must **also** hold one of `approver_roles` when voting, or the vote is refused
 /// (`NotAnApprover`): keep the board and the role grants of the identity system in step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ApprovalRule {
     /// An approval counts only from an actor holding one of these roles.
     pub approver_roles: BTreeSet<Role>,
@@ -339,59 +271,6 @@ impl ApprovalRule {
         by_quorum.max(floor)
     }
 
-    /// The checks of [`Policy::validate`] for one rule; `field` names the rule.
-    fn validate(&self, field: &str) -> Result<(), DomainError> {
-        if self.approver_roles.is_empty() {
-            return Err(DomainError::validation(
-                format!("{field}.approver_roles"),
-                "names no role: nobody could ever approve, whoever is on the board",
-            ));
-        }
-        if self.min_approvals == 0 {
-            return Err(DomainError::validation(
-                format!("{field}.min_approvals"),
-                "must be at least 1",
-            ));
-        }
-        match self.quorum {
-            Quorum::Any => {}
-            Quorum::Majority | Quorum::All => {
-                if self.board.is_empty() {
-                    return Err(DomainError::validation(
-                        format!("{field}.quorum"),
-                        "majority and all count the members of a board; name the board or use any",
-                    ));
-                }
-            }
-        }
-        let mut members = BTreeSet::new();
-        for member in &self.board {
-            if member.as_str().trim().is_empty() {
-                return Err(DomainError::validation(
-                    format!("{field}.board"),
-                    "a member id is blank",
-                ));
-            }
-            if !members.insert(member) {
-                return Err(DomainError::validation(
-                    format!("{field}.board"),
-                    format!("{member} is listed twice"),
-                ));
-            }
-        }
-        let size = u32::try_from(members.len()).unwrap_or(u32::MAX);
-        if !self.board.is_empty() && self.min_approvals > size {
-            return Err(DomainError::validation(
-                format!("{field}.min_approvals"),
-                format!(
-                    "{} approvals can never be reached by a board of {size}",
-                    self.min_approvals
-                ),
-            ));
-        }
-        Ok(())
-    }
-
     /// Whether enough distinct actors could ever approve a change raised by `requester`: false
     /// when no role may approve, or when the board (requester excluded) is smaller than
     /// [`ApprovalRule::required_approvals`]. With no board the answer is true, because the
@@ -410,6 +289,7 @@ impl ApprovalRule {
 
 /// Approval rules per change type. Standard changes are pre-authorised and need none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ApprovalPolicy {
     /// Normal changes: the CAB.
     pub normal: ApprovalRule,
@@ -441,6 +321,7 @@ impl Default for ApprovalPolicy {
 /// [`Policy::standard_changes`] when it is requested and again when it is submitted (a
 /// template withdrawn from the catalogue no longer pre-authorises anything).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StandardChangeTemplate {
     /// Stable template id, referenced by `ChangeType::Standard { template }`.
     pub id: String,

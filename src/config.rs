@@ -96,8 +96,12 @@ pub struct EngineConfig {
     /// `opsledger_store`'s crate documentation for what a crash keeps in each). Default
     /// `PerCommit`.
     pub durability: Durability,
-    /// The rules in force (priority matrix, grants, approvals, windows, limits).
-    pub policy: Policy,
+    /// The policy to put in force when the engine opens: recorded as version 1 of a new log,
+    /// or published as the next version when it differs from the log's current one (as the
+    /// system actor). `None` (the default) keeps the log's policy, and starts a new log with
+    /// [`Policy::default`]. Later versions are published with
+    /// [`Engine::publish_policy`](crate::Engine::publish_policy).
+    pub policy: Option<Policy>,
     /// The clock: decision time (`Context.now`) and the store's `recorded_at`. Inject a
     /// [`ManualClock`](opsledger_store::ManualClock) for deterministic tests.
     pub clock: Arc<dyn Clock>,
@@ -155,7 +159,7 @@ impl Default for EngineConfig {
         };
         Self {
             durability: Durability::default(),
-            policy: Policy::default(),
+            policy: None,
             clock: Arc::new(SystemClock),
             ids: Arc::new(UuidV7),
             cache_records: 10_000,
@@ -187,7 +191,7 @@ impl EngineConfig {
 
     /// The configuration with another policy.
     pub fn with_policy(mut self, policy: Policy) -> Self {
-        self.policy = policy;
+        self.policy = Some(policy);
         self
     }
 

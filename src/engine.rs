@@ -37,6 +37,7 @@ use uuid::Uuid;
 mod follow_ups;
 mod open;
 mod pipeline;
+pub(crate) mod policy;
 mod projection;
 mod recovery;
 pub(crate) mod scheduler;
@@ -44,6 +45,10 @@ pub(crate) mod sla;
 mod whatif;
 
 pub use open::{DirectoryKind, EngineBuilder, create_storage, directory_kind, open_storage};
+pub use policy::{
+    DIFF_MAX_RECORDS, MovedTarget, POLICY_PUBLISHED, POLICY_STREAM, PolicyDiff, PolicyPublished,
+    PolicyRevision, PublishPolicy, TargetAt,
+};
 
 /// Events read per call while the projector catches up.
 const PROJECT_PAGE: usize = 1_000;
@@ -86,7 +91,10 @@ pub(crate) struct Inner {
     snapshots: Snapshots,
     pub(crate) cache: StateCache,
     pub(crate) config: EngineConfig,
-    policy: RwLock<Arc<Policy>>,
+    /// Every published policy version (see `engine/policy.rs`).
+    policies: RwLock<policy::PolicyBook>,
+    /// Serializes publishes.
+    publishing: Mutex<()>,
     projector: Mutex<()>,
     checkpoint: AtomicU64,
     pm_persisted: AtomicU64,
@@ -188,7 +196,8 @@ impl Engine {
     ///     .storage(|config| Ok(Box::new(MemoryStorage::new(MemoryStore::new(config)?))))
     ///     .config(EngineConfig::default())
     ///     .open()?;
-    /// assert_eq!(engine.head()?, 0);
+    /// // A new log starts with the policy's version 1.
+    /// assert_eq!(engine.head()?, 1);
     /// # Ok::<(), opsledger::EngineError>(())
     /// ```
     pub fn builder() -> EngineBuilder {
@@ -221,7 +230,10 @@ impl Engine {
             meta,
             snapshots: Snapshots::new(snaps, config.snapshot_every),
             cache: StateCache::new(config.cache_records),
-            policy: RwLock::new(Arc::new(config.policy.clone())),
+            policies: RwLock::new(policy::PolicyBook::provisional(
+                config.policy.clone().unwrap_or_default(),
+            )),
+            publishing: Mutex::new(()),
             config,
             projector: Mutex::new(()),
             checkpoint: AtomicU64::new(0),
@@ -238,7 +250,9 @@ impl Engine {
             open_report: OpenReport::default(),
         };
         let started = std::time::Instant::now();
+        inner.load_policies()?;
         inner.open_report = inner.recover()?;
+        inner.settle_policy()?;
         inner.open_report.recover = started.elapsed();
         inner.open_report.log_open = storage_open;
         Ok(Self {
@@ -309,10 +323,64 @@ impl Engine {
         }
     }
 
-    /// Replaces the policy for commands decided from now on (history is not rewritten: events
-    /// record what the policy said when they were decided).
-    pub fn set_policy(&self, policy: Policy) {
-        *self.inner.policy.write() = Arc::new(policy);
+    /// Publishes a new version of the policy, in force for every command appended after it
+    /// (history is not rewritten: records keep the SLA versions they pinned, and as-of views
+    /// answer under the version in force at their instant).
+    ///
+    /// Needs [`Permission::PolicyPublish`](opsledger_core::Permission::PolicyPublish). Refused
+    /// with [`EngineError::InvalidPolicy`] (every problem, each with its path) when the
+    /// document is invalid or gives a published SLA definition or calendar version other
+    /// content; with [`EngineError::Conflict`] on the `policy` stream when
+    /// `request.expected_version` is not the current version. A document equal to the current
+    /// version writes nothing (`changed: false`). The document's own `version` is replaced by
+    /// the next version number.
+    ///
+    /// ```
+    /// use opsledger::{Engine, EngineConfig, PublishPolicy};
+    /// use opsledger::core::{Actor, Policy, Role};
+    ///
+    /// let engine = Engine::in_memory(EngineConfig::default())?;
+    /// assert_eq!(engine.policy().version.0, 1);
+    /// let mut document = Policy::default();
+    /// document.incident.auto_close_after_days = 3;
+    /// let admin = Actor::new("ada", [Role::Admin]);
+    /// let published = engine.publish_policy(&admin, document, PublishPolicy::default())?;
+    /// assert_eq!(published.version.0, 2);
+    /// assert_eq!(engine.policy().incident.auto_close_after_days, 3);
+    /// # Ok::<(), opsledger::EngineError>(())
+    /// ```
+    pub fn publish_policy(
+        &self,
+        actor: &Actor,
+        document: Policy,
+        request: PublishPolicy,
+    ) -> Result<PolicyPublished> {
+        self.inner.publish_policy(actor, document, request)
+    }
+
+    /// Every problem of `document` if it were published now (empty: none): its own and
+    /// against the history. Writes nothing.
+    pub fn validate_policy(&self, document: &Policy) -> Vec<opsledger_core::policy::PolicyIssue> {
+        self.inner.policy_issues(document)
+    }
+
+    /// What publishing `document` would change: every setting, and the open records whose SLA
+    /// targets would move if they were pinned again. Writes nothing.
+    pub fn diff_policy(&self, document: &Policy) -> Result<PolicyDiff> {
+        self.inner.diff_policy(document)
+    }
+
+    /// Every published version, oldest first.
+    pub fn policy_history(&self) -> Vec<PolicyRevision> {
+        self.inner.policies.read().revisions().to_vec()
+    }
+
+    /// One published version.
+    pub fn policy_revision(
+        &self,
+        version: opsledger_core::policy::PolicyVersion,
+    ) -> Option<PolicyRevision> {
+        self.inner.policies.read().version(version).cloned()
     }
 
     /// Registers a hook that sees every event after the built-in read models (the seam for
@@ -460,10 +528,6 @@ impl Inner {
         self.storage().log()
     }
 
-    pub(crate) fn policy(&self) -> Arc<Policy> {
-        self.policy.read().clone()
-    }
-
     pub(crate) fn loader(&self) -> Loader<'_> {
         Loader {
             store: self.store(),
@@ -532,8 +596,8 @@ impl crate::read_side::ReadSide for Inner {
         &self.config
     }
 
-    fn policy(&self) -> Arc<Policy> {
-        Inner::policy(self)
+    fn policy_at(&self, position: Option<u64>) -> Arc<Policy> {
+        Inner::policy_at(self, position)
     }
 
     fn loader(&self) -> Loader<'_> {

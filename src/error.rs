@@ -1,6 +1,7 @@
 //! The engine's error type: every failure is a typed value with a stable code.
 
 use opsledger_core::DomainError;
+use opsledger_core::policy::PolicyIssue;
 use opsledger_store::StoreError;
 
 /// Why the engine refused or failed a command or a query.
@@ -79,13 +80,28 @@ pub enum EngineError {
     /// The configuration is inconsistent.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// A policy document was refused: every problem, each with the path of the value at
+    /// fault. Nothing was published.
+    #[error("invalid policy: {}", issues_text(issues))]
+    InvalidPolicy {
+        /// The problems, in document order.
+        issues: Vec<PolicyIssue>,
+    },
+}
+
+fn issues_text(issues: &[PolicyIssue]) -> String {
+    let shown: Vec<String> = issues.iter().take(3).map(ToString::to_string).collect();
+    match issues.len() {
+        0..=3 => shown.join("; "),
+        n => format!("{}; and {} more", shown.join("; "), n - 3),
+    }
 }
 
 impl EngineError {
     /// Stable machine-readable code. Domain errors keep their own code (for example
     /// `invalid_transition`, `forbidden`); the others are `store`, `not_found`,
     /// `idempotency_key_reused`, `conflict`, `retries_exhausted`, `invalid_input`,
-    /// `limit_exceeded`, `decode`, `views` and `invalid_config`.
+    /// `limit_exceeded`, `decode`, `views`, `invalid_config` and `invalid_policy`.
     pub fn code(&self) -> &'static str {
         match self {
             EngineError::Domain(e) => e.code(),
@@ -99,6 +115,7 @@ impl EngineError {
             EngineError::Decode { .. } => "decode",
             EngineError::Views(_) => "views",
             EngineError::InvalidConfig(_) => "invalid_config",
+            EngineError::InvalidPolicy { .. } => "invalid_policy",
         }
     }
 
@@ -113,7 +130,8 @@ impl EngineError {
             | EngineError::RetriesExhausted { .. }
             | EngineError::InvalidInput { .. }
             | EngineError::LimitExceeded { .. }
-            | EngineError::InvalidConfig(_) => "client",
+            | EngineError::InvalidConfig(_)
+            | EngineError::InvalidPolicy { .. } => "client",
             EngineError::Store(_) | EngineError::Decode { .. } | EngineError::Views(_) => "server",
         }
     }

@@ -157,8 +157,9 @@ pub use config::{EngineConfig, EngineLimits, Hooks, IdGenerator, SequentialIds, 
 pub use engine::scheduler::{KEPT_ERRORS, SchedulerError, SchedulerHandle, SchedulerStats};
 pub use engine::sla::{SlaExplanation, TickFailure, TickReport};
 pub use engine::{
-    DirectoryKind, Engine, EngineBuilder, EngineStats, OpenReport, create_storage, directory_kind,
-    open_storage,
+    DIFF_MAX_RECORDS, DirectoryKind, Engine, EngineBuilder, EngineStats, MovedTarget, OpenReport,
+    POLICY_PUBLISHED, POLICY_STREAM, PolicyDiff, PolicyPublished, PolicyRevision, PublishPolicy,
+    TargetAt, create_storage, directory_kind, open_storage,
 };
 pub use error::{EngineError, Result};
 pub use faults::{FaultPoint, Faults};

@@ -30,8 +30,8 @@ pub(crate) trait ReadSide: Send + Sync {
     fn views(&self) -> Arc<dyn Kv>;
     /// The engine's configuration (limits, clock).
     fn config(&self) -> &EngineConfig;
-    /// The policy in force.
-    fn policy(&self) -> Arc<Policy>;
+    /// The policy in force when the event at `position` was appended (`None`: now).
+    fn policy_at(&self, position: Option<u64>) -> Arc<Policy>;
     /// Loads record states (cache, snapshot, stream tail).
     fn loader(&self) -> Loader<'_>;
     /// A record's human number.

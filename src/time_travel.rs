@@ -73,6 +73,12 @@ impl<'e> ReadView<'e> {
         })
     }
 
+    /// The policy in force at this view's instant: the current version for a live view, the
+    /// version in force when the view's last event was appended for an as-of view.
+    pub fn policy(&self) -> Arc<opsledger_core::Policy> {
+        self.side.policy_at(self.bound())
+    }
+
     /// The instant this view is as of (`None`: now).
     pub fn as_of(&self) -> Option<DateTime<Utc>> {
         self.as_of
@@ -356,7 +362,7 @@ impl<'e> ReadView<'e> {
         calendar::calendar(
             &*self.kv()?,
             query,
-            &inner.policy(),
+            &inner.policy_at(self.bound()),
             inner.config().limits.max_page_size,
         )
     }

@@ -333,12 +333,12 @@ impl Inner {
         let _calendar_guard = reads_calendar(command).then(|| self.calendar_lock.lock());
         let creates = command.creates();
         let _number_guard = creates.then(|| self.numbering[kind_index(kind)].lock());
-        let policy = self.policy();
         let stream = record.stream();
         let store = self.store();
         let ids = &self.config.ids;
         let attempts = self.config.max_attempts;
         for attempt in 1..=attempts {
+            let policy = self.policy();
             let (version, state) = self.loader().latest(&record)?;
             // A concurrent request with the same key may have won since the check before the
             // locks: its outcome, never an error, is this request's answer.
@@ -469,7 +469,7 @@ impl Inner {
                 };
                 return Ok((outcome, Vec::new()));
             }
-            match self.commit_append(requests) {
+            match self.commit_append(requests, policy.version) {
                 Ok(outcomes) => {
                     let (Some(first), Some(last)) = (outcomes.first(), outcomes.last()) else {
                         return Err(EngineError::Store(StoreError::Backend(
@@ -513,6 +513,13 @@ impl Inner {
                         follow_ups_truncated: false,
                     };
                     return Ok((outcome, events));
+                }
+                Err(EngineError::Conflict {
+                    record: conflicted, ..
+                }) if conflicted == super::policy::POLICY_STREAM => {
+                    // A new policy version was published while this command was decided
+                    // under the previous one: decide again under the new one.
+                    self.retries.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(EngineError::Store(StoreError::WrongExpectedVersion {
                     stream: conflicted,

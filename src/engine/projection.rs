@@ -2,6 +2,7 @@
 //! checkpoint, rebuilds.
 
 use super::*;
+use opsledger_core::policy::PolicyVersion;
 
 impl Inner {
     // ---- projection -----------------------------------------------------------------------
@@ -38,9 +39,19 @@ impl Inner {
 
     /// Runs `f` inside a unit of work of the backend (see [`Self::with_projector`]).
     pub(crate) fn in_unit<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.in_unit_or(f, || {})
+    }
+
+    /// [`Self::in_unit`], also running `undo` when what `f` did is not stored after all (`f`
+    /// failed, or the unit did not commit), while the unit still excludes other writers.
+    pub(crate) fn in_unit_or<T>(
+        &self,
+        f: impl FnOnce() -> Result<T>,
+        undo: impl Fn(),
+    ) -> Result<T> {
         let unit = self.storage().begin_unit()?;
         if !unit.is_transactional() {
-            let value = f()?;
+            let value = f().inspect_err(|_| undo())?;
             unit.commit()?;
             return Ok(value);
         }
@@ -52,6 +63,7 @@ impl Inner {
         let forget = || {
             self.checkpoint.store(checkpoint, Ordering::Release);
             self.cache.clear();
+            undo();
         };
         match f() {
             Ok(value) => {
@@ -70,9 +82,27 @@ impl Inner {
     /// unit, so that the command and its read models commit together or not at all (a
     /// projection failure then fails the command and stores nothing). Elsewhere the caller
     /// projects after the append, as a separate step.
-    pub(super) fn commit_append(&self, requests: Vec<AppendRequest>) -> Result<Vec<AppendOutcome>> {
+    ///
+    /// `decided_under` is the policy version the events were decided under: if another
+    /// version was published since, nothing is appended and the answer is a conflict on the
+    /// `policy` stream, which the callers retry with the new version (see `engine/policy.rs`).
+    pub(super) fn commit_append(
+        &self,
+        requests: Vec<AppendRequest>,
+        decided_under: PolicyVersion,
+    ) -> Result<Vec<AppendOutcome>> {
         self.in_unit(|| {
+            let book = self.policies.read();
+            let current = book.current().version;
+            if current != decided_under {
+                return Err(EngineError::Conflict {
+                    record: super::policy::POLICY_STREAM.to_owned(),
+                    expected: u64::from(decided_under.0),
+                    actual: u64::from(current.0),
+                });
+            }
             let outcomes = self.store().append_multi(requests)?;
+            drop(book);
             if self.storage().transactional_units()
                 && let Some(last) = outcomes.iter().map(|o| o.last_position.0).max()
             {

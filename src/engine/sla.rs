@@ -296,9 +296,9 @@ impl Inner {
     ) -> Result<Vec<StoredEvent>> {
         let record = engine_ref(command.record());
         let stream = sla_stream(record)?;
-        let policy = self.policy();
         let attempts = self.config.max_attempts;
         for attempt in 1..=attempts {
+            let policy = self.policy();
             let (version, state) = self.sla_record(record, None)?;
             let ctx = Context::new(self.config.clock.now(), actor.clone(), policy.clone());
             let events = SlaDecider::decide(&state, command, &ctx)?;
@@ -328,7 +328,10 @@ impl Inner {
                 ExpectedVersion::Exact(Version(version))
             };
             let store = self.store();
-            match self.commit_append(vec![AppendRequest::new(stream.clone(), expect, new_events)]) {
+            match self.commit_append(
+                vec![AppendRequest::new(stream.clone(), expect, new_events)],
+                policy.version,
+            ) {
                 Ok(outcomes) => {
                     let (Some(first), Some(last)) = (outcomes.first(), outcomes.last()) else {
                         return Err(EngineError::Store(StoreError::Backend(
@@ -346,6 +349,11 @@ impl Inner {
                 Err(EngineError::Store(StoreError::WrongExpectedVersion { .. })) => {
                     self.retries.fetch_add(1, Ordering::Relaxed);
                     backoff(attempt);
+                }
+                Err(EngineError::Conflict { record, .. })
+                    if record == super::policy::POLICY_STREAM =>
+                {
+                    self.retries.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(e) => return Err(e),
             }

@@ -523,6 +523,14 @@ impl LogScan {
             self.caused.entry(cause).or_default().push(event.event_id);
             return;
         }
+        if stream == opsledger::POLICY_STREAM {
+            // The policy's version 1, recorded by the first open.
+            assert_eq!(
+                event.version.0, 1,
+                "the engine publishes no other version here"
+            );
+            return;
+        }
         let Some(command) = event.correlation_id.and_then(command_of) else {
             self.strangers.push(format!(
                 "{} {} at {} (correlation {:?})",

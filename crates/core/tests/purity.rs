@@ -84,7 +84,10 @@ fn core_depends_only_on_pure_crates() {
         "schemars",
         "serde",
         "serde_json",
+        // Reads policy documents: text in, values out, no IO.
+        "serde_path_to_error",
         "thiserror",
+        "toml",
         "uuid",
     ];
     for line in deps

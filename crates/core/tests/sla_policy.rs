@@ -461,7 +461,7 @@ fn an_invalid_sla_policy_makes_the_whole_policy_invalid() {
         .expect_err("a definition naming no known calendar is invalid");
     assert_eq!(err.code(), "validation");
     assert!(
-        matches!(&err, opsledger_core::DomainError::Validation { field, .. } if field == "sla"),
+        matches!(&err, opsledger_core::DomainError::Validation { field, .. } if field == "sla.definitions[0].calendar"),
         "{err:?}"
     );
 }

@@ -14,7 +14,7 @@
 //!
 //! let issues = document::parse("[incident]\nauto_close_after_dayz = 3\n", PolicyFormat::Toml)
 //!     .unwrap_err();
-//! assert_eq!(issues[0].path, "incident");
+//! assert_eq!(issues[0].path, "incident.auto_close_after_dayz");
 //! assert!(issues[0].message.contains("auto_close_after_dayz"));
 //! ```
 

@@ -52,7 +52,7 @@ impl fmt::Display for PolicyVersion {
 
 /// Everything `decide` may consult besides the record's own state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Policy {
     /// Version of this policy: set by the engine when it publishes the document (a value
     /// written in a document is replaced). 0 in a document that was never published.
@@ -180,7 +180,7 @@ impl Policy {
 
 /// Hard limits on what one command may carry. Exceeding one is a validation error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Longest title, in bytes.
     pub max_title_bytes: usize,
@@ -241,15 +241,28 @@ pub struct ApprovalRule {
     pub approver_roles: BTreeSet<Role>,
     /// The named board (CAB). When empty, anyone with an approver role counts (and only
     /// `Quorum::Any` makes sense: [`Policy::validate`] refuses `Majority`/`All` without a
-    /// board). Each member must also hold one of `approver_roles` when voting.
+    /// board). Each member must also hold one of `approver_roles` when voting. Default: none.
+    #[serde(default)]
     pub board: Vec<ActorId>,
-    /// How many must approve.
+    /// How many must approve. Default `any`.
+    #[serde(default = "Quorum::any")]
     pub quorum: Quorum,
-    /// Lower bound on approvals, whatever the quorum says (at least 1).
+    /// Lower bound on approvals, whatever the quorum says (at least 1). Default 1.
+    #[serde(default = "ApprovalRule::one")]
     pub min_approvals: u32,
 }
 
+impl Quorum {
+    fn any() -> Self {
+        Quorum::Any
+    }
+}
+
 impl ApprovalRule {
+    fn one() -> u32 {
+        1
+    }
+
     /// The board members who may vote on a change raised by `requester` (duplicates removed,
     /// the requester excluded). Empty when the rule names no board.
     pub fn eligible_board<'a>(&'a self, requester: &ActorId) -> BTreeSet<&'a ActorId> {
@@ -289,7 +302,7 @@ impl ApprovalRule {
 
 /// Approval rules per change type. Standard changes are pre-authorised and need none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ApprovalPolicy {
     /// Normal changes: the CAB.
     pub normal: ApprovalRule,

@@ -551,7 +551,13 @@ fn a_policy_can_grant_an_engine_permission_to_a_role() {
         Permission::EngineTick,
         [Role::Manager].into_iter().collect(),
     );
-    rig.engine.set_policy(policy);
+    rig.engine
+        .publish_policy(
+            &opsledger::Actor::new("ada", [Role::Admin]),
+            policy,
+            opsledger::PublishPolicy::default(),
+        )
+        .expect("published");
     let manager = actor("mia", &["manager"]);
     // then a manager may tick, and still may not rebuild.
     rig.ok("admin.tick", json!({"actor": manager}));

@@ -72,8 +72,10 @@ fn a_new_log_starts_with_the_default_policy_as_version_1() {
     assert_eq!(history[0].position, 1);
     assert_eq!(history[0].published_by.as_str(), "opsledger");
     assert_eq!(history[0].reason, "initial policy");
-    let mut expected = Policy::default();
-    expected.version = PolicyVersion(1);
+    let expected = Policy {
+        version: PolicyVersion(1),
+        ..Policy::default()
+    };
     assert_eq!(*engine.policy(), expected);
     let first = engine.events(1, 1).unwrap();
     assert_eq!(first[0].stream.as_str(), POLICY_STREAM);
@@ -383,7 +385,7 @@ fn diff_lists_the_changed_settings_and_the_open_records_whose_targets_would_move
 /// The priority matrix tells which version decided an opening: version `n` maps high impact
 /// and high urgency to this priority.
 fn marker(n: u32) -> Priority {
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         Priority::Low
     } else {
         Priority::Critical

@@ -24,6 +24,8 @@
 //! | `fix_change_outcome` | `change.closed` of a change that fixes problems | `RecordFixChangeOutcome` on each such problem (a successful change moves the problem on, per the core's rule) |
 //! | `link_mirror` | a link recorded on one side | the same link on the other side (parent/child, duplicate, problem/incident, change/problem, change/caused incident) |
 //! | `duplicate_problem` | `problem.marked_duplicate` | links the duplicate's incidents and fixing changes to the original |
+//! | `hold_move` | `problem.marked_duplicate` while the original is open | `PutOnHold` awaiting the original on each incident on hold awaiting the duplicate (so the original's fix resolves them) |
+//! | `hold_release` | `incident.put_on_hold` awaiting a problem that is not open, `problem.resolved` without a fix, `problem.canceled`, `problem.closed`, `problem.marked_duplicate` of a problem no longer open | a work note saying why, then `Resume`, on each incident on hold awaiting the problem: no incident waits for a problem that will not fix it |
 //! | `sla_attach` | `incident.opened`, `problem.created`, `incident.reprioritized`, `problem.reprioritized` | `attach` (`reattach`) of the policy's applicable SLA definitions on the record's SLA stream (run by the engine, see `Engine::tick` for the timer half) |
 //! | `sla_escalation` | `sla.breached` of an incident whose definition asks for an escalation at breach | `escalate_functional` / `escalate_hierarchical` on the incident ([`react_to_sla`]) |
 //!
@@ -36,7 +38,9 @@ use crate::error::Result;
 use crate::projections::view::RecordView;
 use crate::record::{RecordEvent, RecordRef, RecordStatus};
 use opsledger_core::change::{ChangeCommand, ChangeEvent, CloseCode as ChangeCloseCode};
-use opsledger_core::incident::{CancelReason, IncidentCommand, IncidentEvent, IncidentStatusKind};
+use opsledger_core::incident::{
+    CancelReason, HoldReason, IncidentCommand, IncidentEvent, IncidentStatusKind,
+};
 use opsledger_core::problem::{ProblemCommand, ProblemEvent, ResolutionCode};
 use opsledger_core::sla::{BreachEscalation, SlaEvent};
 use opsledger_core::{IncidentId, ProblemId, RecordKind};
@@ -168,6 +172,31 @@ fn react_incident(
     use IncidentEvent as E;
     let mut out = Vec::new();
     match e {
+        E::PutOnHold {
+            id,
+            reason: HoldReason::AwaitingProblem { problem },
+            ..
+        } => {
+            // The incident decider cannot see the problem: a hold on a problem that is no
+            // longer open (or does not exist) would never be released, so it is released now.
+            let awaited = facts.view(RecordRef::problem(*problem))?;
+            let still_held = incident_view(facts, *id)?.is_some_and(|v| {
+                v.incident().is_some_and(|d| {
+                    d.hold == Some(HoldReason::AwaitingProblem { problem: *problem })
+                })
+            });
+            if still_held && !awaited.as_ref().is_some_and(|v| v.open) {
+                let state = awaited.map_or_else(
+                    || "does not exist".to_owned(),
+                    |v| format!("is {}", v.status.name().replace('_', " ")),
+                );
+                let note = format!(
+                    "{} {state}, so nothing will release this hold; work resumes here",
+                    problem_number(facts, *problem)?
+                );
+                release(&[*id], &note, &mut out);
+            }
+        }
         E::Resolved {
             id, code, notes, ..
         } => {
@@ -354,13 +383,38 @@ fn react_problem(e: &ProblemEvent, facts: &dyn Facts) -> Result<Vec<Reaction>> {
             }
         }
         E::MarkedDuplicate {
-            id: _,
+            id,
             of,
             linked_incidents,
             fixing_changes,
             ..
         } => {
             let original = facts.view(RecordRef::problem(*of))?;
+            // The incidents waiting for the duplicate wait for the original from now on (one
+            // `incident.put_on_hold` each says so); if the original is no longer open, nothing
+            // will fix them: they go back to work.
+            let waiting = facts.incidents_awaiting(*id)?;
+            match original.as_ref().filter(|v| v.open) {
+                Some(_) => {
+                    for incident in &waiting {
+                        out.push(Reaction {
+                            process: HOLD_MOVE,
+                            command: Command::Incident(IncidentCommand::PutOnHold {
+                                id: *incident,
+                                reason: HoldReason::AwaitingProblem { problem: *of },
+                            }),
+                        });
+                    }
+                }
+                None => {
+                    let note = format!(
+                        "{} was marked a duplicate of {}, which is no longer open; work resumes here",
+                        problem_number(facts, *id)?,
+                        problem_number(facts, *of)?
+                    );
+                    release(&waiting, &note, &mut out);
+                }
+            }
             let Some(detail) = original.as_ref().and_then(|v| v.problem()) else {
                 return Ok(out);
             };
@@ -387,8 +441,33 @@ fn react_problem(e: &ProblemEvent, facts: &dyn Facts) -> Result<Vec<Reaction>> {
                 }
             }
         }
-        E::Resolved { .. }
-        | E::Created { .. }
+        E::Resolved {
+            id, code, notes, ..
+        } => {
+            let note = format!(
+                "{} was resolved without a fix ({}): {notes}; work resumes here",
+                problem_number(facts, *id)?,
+                code.name().replace('_', " ")
+            );
+            release(&facts.incidents_awaiting(*id)?, &note, &mut out);
+        }
+        E::Canceled { id, reason, .. } => {
+            let note = format!(
+                "{} was canceled: {reason}; work resumes here",
+                problem_number(facts, *id)?
+            );
+            release(&facts.incidents_awaiting(*id)?, &note, &mut out);
+        }
+        E::Closed { id, .. } => {
+            // Normally nobody waits any more (resolution released them); a hold placed on a
+            // resolved problem is released at its close.
+            let note = format!(
+                "{} was closed; work resumes here",
+                problem_number(facts, *id)?
+            );
+            release(&facts.incidents_awaiting(*id)?, &note, &mut out);
+        }
+        E::Created { .. }
         | E::Assigned { .. }
         | E::Reprioritized { .. }
         | E::Assessed { .. }
@@ -396,14 +475,42 @@ fn react_problem(e: &ProblemEvent, facts: &dyn Facts) -> Result<Vec<Reaction>> {
         | E::RootCauseRecorded { .. }
         | E::KnownErrorPublished { .. }
         | E::FixStarted { .. }
-        | E::Canceled { .. }
-        | E::Closed { .. }
         | E::Reanalyzed { .. }
         | E::IncidentUnlinked { .. }
         | E::FixChangeOutcomeRecorded { .. }
         | E::WorkNoteAdded { .. } => {}
     }
     Ok(out)
+}
+
+/// The process that moves a duplicate's waiting incidents to the original problem.
+pub(crate) const HOLD_MOVE: &str = "hold_move";
+/// The process that returns incidents waiting for a problem that will not fix them to work.
+pub(crate) const HOLD_RELEASE: &str = "hold_release";
+
+/// A problem's human number (its id when it has none yet).
+fn problem_number(facts: &dyn Facts, id: ProblemId) -> Result<String> {
+    Ok(facts
+        .view(RecordRef::problem(id))?
+        .and_then(|v| v.number)
+        .map_or_else(|| id.to_string(), |n| n.to_string()))
+}
+
+/// A work note saying why, then `Resume`, on each incident of `waiting`.
+fn release(waiting: &[IncidentId], note: &str, out: &mut Vec<Reaction>) {
+    for incident in waiting {
+        out.push(Reaction {
+            process: HOLD_RELEASE,
+            command: Command::Incident(IncidentCommand::AddWorkNote {
+                id: *incident,
+                text: note.to_owned(),
+            }),
+        });
+        out.push(Reaction {
+            process: HOLD_RELEASE,
+            command: Command::Incident(IncidentCommand::Resume { id: *incident }),
+        });
+    }
 }
 
 fn react_change(e: &ChangeEvent, facts: &dyn Facts) -> Result<Vec<Reaction>> {

@@ -4,6 +4,7 @@ mod concurrency;
 mod crash_loop;
 mod engine_fixes;
 mod failures;
+mod holds;
 mod idempotency;
 mod lifecycle;
 mod paging;

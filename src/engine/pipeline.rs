@@ -469,7 +469,7 @@ impl Inner {
                 };
                 return Ok((outcome, Vec::new()));
             }
-            match self.commit_append(requests, policy.version) {
+            match self.commit_append(requests, &policy) {
                 Ok(outcomes) => {
                     let (Some(first), Some(last)) = (outcomes.first(), outcomes.last()) else {
                         return Err(EngineError::Store(StoreError::Backend(

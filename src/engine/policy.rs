@@ -207,22 +207,6 @@ fn policy_stream() -> StreamId {
         .unwrap_or_else(|_| unreachable!("a fixed ASCII name is a valid stream id"))
 }
 
-fn text_of(d: chrono::Duration) -> String {
-    let secs = d.num_seconds();
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 || out.is_empty() {
-        out.push_str(&format!("{s}s"));
-    }
-    out
-}
-
 impl Inner {
     /// The current version's policy.
     pub(crate) fn policy(&self) -> Arc<Policy> {
@@ -259,11 +243,7 @@ impl Inner {
             (true, Some(configured)) => (configured, "configured when the engine opened"),
             (true, None) => return Ok(()),
         };
-        let issues = self.policy_issues(&document);
-        if !issues.is_empty() {
-            return Err(EngineError::InvalidPolicy { issues });
-        }
-        self.publish_unchecked(&actor, document, None, reason.to_owned())
+        self.publish_checked(&actor, document, None, reason.to_owned())
             .map(|_| ())
     }
 
@@ -323,14 +303,11 @@ impl Inner {
                 limit: self.policy().limits.max_text_bytes as u64,
             });
         }
-        let issues = self.policy_issues(&document);
-        if !issues.is_empty() {
-            return Err(EngineError::InvalidPolicy { issues });
-        }
-        self.publish_unchecked(actor, document, request.expected_version, request.reason)
+        self.publish_checked(actor, document, request.expected_version, request.reason)
     }
 
-    fn publish_unchecked(
+    /// Validates (under the publish lock, against the history as it is then) and publishes.
+    fn publish_checked(
         &self,
         actor: &Actor,
         mut document: Policy,
@@ -338,6 +315,10 @@ impl Inner {
         reason: String,
     ) -> Result<PolicyPublished> {
         let _one_at_a_time = self.publishing.lock();
+        let issues = self.policy_issues(&document);
+        if !issues.is_empty() {
+            return Err(EngineError::InvalidPolicy { issues });
+        }
         let (current_version, unchanged, stream_version) = {
             let book = self.policies.read();
             let current = book.current();
@@ -393,24 +374,43 @@ impl Inner {
         } else {
             ExpectedVersion::Exact(Version(stream_version))
         };
-        let request = AppendRequest::new(policy_stream(), expect, vec![new]);
+        let request = AppendRequest::new(policy_stream(), expect, vec![new.clone()]);
         let previous = self.policies.read().clone();
+        // Put back only what is not stored: on a transactional backend, whatever fails inside
+        // the unit rolls the append back too; elsewhere, once the append succeeded the version
+        // is in the log and the book must keep it, whatever fails after.
         let undo = || *self.policies.write() = previous.clone();
         let position = self.in_unit_or(
             || {
                 let mut book = self.policies.write();
                 let outcome = self.store().append_multi(vec![request])?;
                 let position = outcome.first().map_or(0, |o| o.last_position.0);
-                let stored = self
+                let stored = match self
                     .store()
-                    .read_all(opsledger_store::Position(position), 1)?;
-                let Some(event) = stored.first() else {
-                    return Err(EngineError::invalid("policy", "the version was not stored"));
+                    .read_all(opsledger_store::Position(position), 1)
+                {
+                    Ok(mut events) if !events.is_empty() => events.remove(0),
+                    // The event is stored; only its recorded instant is not known here.
+                    Ok(_) | Err(_) => StoredEvent {
+                        position: opsledger_store::Position(position),
+                        stream: policy_stream(),
+                        version: Version(stream_version + 1),
+                        event_id: new.event_id,
+                        event_type: new.event_type.clone(),
+                        schema_version: new.schema_version,
+                        occurred_at: new.occurred_at,
+                        recorded_at: new.occurred_at,
+                        actor: new.actor.clone(),
+                        correlation_id: None,
+                        causation_id: None,
+                        payload: Vec::new(),
+                        checksum: 0,
+                    },
                 };
-                book.push(event, published.clone());
+                book.push(&stored, published.clone());
                 drop(book);
                 if self.storage().transactional_units() {
-                    self.project_to(position, &stored)?;
+                    self.project_to(position, std::slice::from_ref(&stored))?;
                 }
                 Ok(position)
             },
@@ -516,7 +516,7 @@ impl Inner {
                 Some(TargetAt {
                     definition: i.pin.definition.clone(),
                     name: i.name.clone(),
-                    target: text_of(i.target),
+                    target: opsledger_core::sla::format_target(i.target),
                     due_at: status.due_at.or(status.breached),
                 })
             });
@@ -527,7 +527,7 @@ impl Inner {
                 Some(TargetAt {
                     definition: definition.key(),
                     name: definition.name.clone(),
-                    target: text_of(definition.target),
+                    target: opsledger_core::sla::format_target(definition.target),
                     due_at: status.due_at.or(status.breached),
                 })
             });

@@ -2,7 +2,6 @@
 //! checkpoint, rebuilds.
 
 use super::*;
-use opsledger_core::policy::PolicyVersion;
 
 impl Inner {
     // ---- projection -----------------------------------------------------------------------
@@ -83,22 +82,25 @@ impl Inner {
     /// projection failure then fails the command and stores nothing). Elsewhere the caller
     /// projects after the append, as a separate step.
     ///
-    /// `decided_under` is the policy version the events were decided under: if another
-    /// version was published since, nothing is appended and the answer is a conflict on the
-    /// `policy` stream, which the callers retry with the new version (see `engine/policy.rs`).
+    /// `decided_under` is the policy the events were decided under: if it is no longer the
+    /// current one (a version was published since, or the one it saw was rolled back), nothing
+    /// is appended and the answer is a conflict on the `policy` stream, which the callers
+    /// retry under the current policy (see `engine/policy.rs`). Policies are compared by
+    /// identity, not by version number, so a rolled-back version and the one published after
+    /// it under the same number are told apart.
     pub(super) fn commit_append(
         &self,
         requests: Vec<AppendRequest>,
-        decided_under: PolicyVersion,
+        decided_under: &Arc<Policy>,
     ) -> Result<Vec<AppendOutcome>> {
         self.in_unit(|| {
             let book = self.policies.read();
-            let current = book.current().version;
-            if current != decided_under {
+            let current = &book.current().policy;
+            if !Arc::ptr_eq(current, decided_under) {
                 return Err(EngineError::Conflict {
                     record: super::policy::POLICY_STREAM.to_owned(),
-                    expected: u64::from(decided_under.0),
-                    actual: u64::from(current.0),
+                    expected: u64::from(decided_under.version.0),
+                    actual: u64::from(current.version.0),
                 });
             }
             let outcomes = self.store().append_multi(requests)?;

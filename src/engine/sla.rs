@@ -330,7 +330,7 @@ impl Inner {
             let store = self.store();
             match self.commit_append(
                 vec![AppendRequest::new(stream.clone(), expect, new_events)],
-                policy.version,
+                &policy,
             ) {
                 Ok(outcomes) => {
                     let (Some(first), Some(last)) = (outcomes.first(), outcomes.last()) else {

@@ -189,22 +189,25 @@ pub const MAX_WEEKLY_EXPANSION_DAYS: i64 = 3_660;
 impl WeeklyWindow {
     /// The occurrences that share at least one instant with `range`, in order.
     pub fn occurrences(&self, range: &TimeWindow) -> Vec<TimeWindow> {
-        let tz = self.time_zone.tz();
         let mut out = Vec::new();
         if !range.is_valid() || self.days.is_empty() {
             return out;
         }
-        // An occurrence lasts at most a day, so one that overlaps the range started at most a
-        // day (plus a clock change) before it.
-        let Some(mut date) = range
-            .start
-            .with_timezone(&tz)
-            .date_naive()
-            .checked_sub_days(chrono::Days::new(2))
-        else {
+        // Dates are taken in UTC and widened by two days on each side: an occurrence lasts at
+        // most a day and no zone is more than a day from UTC. UTC dates cannot overflow where a
+        // far instant in a zone east of UTC would.
+        let (Some(mut date), Some(last)) = (
+            range
+                .start
+                .date_naive()
+                .checked_sub_days(chrono::Days::new(2)),
+            range
+                .end
+                .date_naive()
+                .checked_add_days(chrono::Days::new(2)),
+        ) else {
             return out;
         };
-        let last = range.end.with_timezone(&tz).date_naive();
         for _ in 0..MAX_WEEKLY_EXPANSION_DAYS {
             if date > last {
                 break;
@@ -238,12 +241,13 @@ impl WeeklyWindow {
 /// goes back, the first instant after the gap when it goes forward.
 fn local_instant(zone: TimeZoneName, date: NaiveDate, time: ClockTime) -> Option<DateTime<Utc>> {
     let tz = zone.tz();
-    let local =
-        date.and_hms_opt(0, 0, 0)? + Duration::seconds(i64::from(time.seconds_from_midnight()));
+    let local = date
+        .and_hms_opt(0, 0, 0)?
+        .checked_add_signed(Duration::seconds(i64::from(time.seconds_from_midnight())))?;
     (0..=4 * 60)
         .find_map(|minutes| {
-            tz.from_local_datetime(&(local + Duration::minutes(minutes)))
-                .earliest()
+            let probe = local.checked_add_signed(Duration::minutes(minutes))?;
+            tz.from_local_datetime(&probe).earliest()
         })
         .map(|t| t.with_timezone(&Utc))
 }

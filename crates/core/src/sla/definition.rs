@@ -603,6 +603,12 @@ impl SlaDefinition {
     }
 }
 
+/// A target as people read it and as documents write it (`4h`, `1h30m`, `90s`); fractions of
+/// a second are left out.
+pub fn format_target(target: Duration) -> String {
+    target_text::format(target.num_seconds().max(0))
+}
+
 /// The wire form of [`SlaDefinition::target`]: `"4h"`, `"1h30m"`, `"45m"`, `"90s"`, or the exact
 /// `[seconds, nanoseconds]` pair (what a sub-second target is written as).
 pub(crate) mod target_text {
@@ -660,7 +666,7 @@ pub(crate) mod target_text {
     pub(crate) fn parse(text: &str) -> Result<Duration, String> {
         let bad = || {
             format!(
-                "{text:?} is not a duration: write hours, minutes and seconds as in \"4h\", \"1h30m\" or \"90s\" (a business day is whatever the calendar says, so there is no day unit)"
+                "`{text}` is not a duration: write hours, minutes and seconds as in \"4h\", \"1h30m\" or \"90s\" (a business day is whatever the calendar says, so there is no day unit)"
             )
         };
         let mut rest = text.trim();

@@ -140,7 +140,7 @@ pub use decide::SlaDecider;
 pub use definition::{
     BreachAction, BreachEscalation, CalendarKey, CalendarRef, EffectiveConditions, HoldReasonKind,
     Percent, ReattachStart, SlaConditions, SlaDefinition, SlaDefinitionId, SlaKey, SlaMetric,
-    SlaPin, SlaScope, SlaTrigger, SlaVersion,
+    SlaPin, SlaScope, SlaTrigger, SlaVersion, format_target,
 };
 pub use event::SlaEvent;
 pub use explain::{ExplainKind, ExplainSpan, evaluate_in, explain, explain_in};

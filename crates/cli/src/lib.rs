@@ -1,6 +1,6 @@
 //! The `opsledger` binary: the engine behind JSON-RPC 2.0 (HTTP and stdio), a client for it,
 //! and the operator's tools (verify, export/import, migrate, backup, rebuild, KPIs, diagrams,
-//! schemas).
+//! schemas, the policy's versions).
 //!
 //! Every subcommand and its options are listed by `opsledger --help` and described, with
 //! examples, in the crate README. The library part exists so that the binary's pieces can be
@@ -23,6 +23,7 @@ pub mod error;
 pub mod kpi;
 pub mod migrate;
 mod output;
+pub mod policy;
 mod progress;
 pub mod rebuild;
 mod replay;
@@ -54,6 +55,7 @@ pub fn main() -> ExitCode {
         Command::Kpi(args) => kpi::run(args),
         Command::Diagram(args) => docs::diagram(args),
         Command::Schema(args) => docs::schema(args),
+        Command::Policy(args) => policy::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -145,7 +145,9 @@ impl Door {
     fn call(&self, method: &str, params: Value, access: Access) -> CliResult<Result<Value, Value>> {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let reply = match self {
-            Door::Remote { url, token } => call::over_http(url, token.as_deref(), &body.to_string())?,
+            Door::Remote { url, token } => {
+                call::over_http(url, token.as_deref(), &body.to_string())?
+            }
             Door::Local(dir) => in_process(dir, &body.to_string(), access)?,
         };
         let mut reply: Value = serde_json::from_str(&reply)
@@ -195,7 +197,10 @@ fn refused(document: Option<&str>, error: &Value) -> CliError {
     let issues = error
         .pointer("/data/details/issues")
         .and_then(|v| Vec::<PolicyIssue>::deserialize(v).ok());
-    match (error.pointer("/data/domain_code").and_then(Value::as_str), issues) {
+    match (
+        error.pointer("/data/domain_code").and_then(Value::as_str),
+        issues,
+    ) {
         (Some("invalid_policy"), Some(issues)) => {
             report_issues(document.unwrap_or("the document"), &issues);
         }
@@ -474,7 +479,13 @@ fn history(args: &PolicyTarget) -> CliResult {
     table
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(["Version", "In force from", "Published by", "Reason", "Position"]);
+        .set_header([
+            "Version",
+            "In force from",
+            "Published by",
+            "Reason",
+            "Position",
+        ]);
     for r in &revisions {
         table.add_row(vec![
             Cell::new(format!("v{}", r.version)),

@@ -154,7 +154,10 @@ fn open_engine(
         let current = engine.policy_history().pop();
         match current {
             Some(r) if r.position > opened_at => {
-                emit_err(&format!("policy {} published from {}", r.version, file.name));
+                emit_err(&format!(
+                    "policy {} published from {}",
+                    r.version, file.name
+                ));
             }
             Some(r) => emit_err(&format!(
                 "policy {} is already in force as {}",

@@ -476,7 +476,15 @@ impl Drop for StdioServer {
 
 /// A 24x7 calendar, as TOML.
 pub fn calendar() -> String {
-    let days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+    let days = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
     let weekly: String = days
         .iter()
         .map(|d| format!("{d} = [{{ start = \"00:00\", end = \"24:00\" }}]\n"))
@@ -524,4 +532,3 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&path, text).unwrap();
     path
 }
-

@@ -69,10 +69,7 @@ fn serve_policy_publishes_once_and_a_restart_keeps_it() {
     let server = serve(&[]);
     let current = server.rpc("policy.get", json!({}), Some(AGENT_TOKEN));
     assert_eq!(current["version"], 2);
-    assert_eq!(
-        current["document"]["sla"]["definitions"][0]["target"],
-        "4h"
-    );
+    assert_eq!(current["document"]["sla"]["definitions"][0]["target"], "4h");
     assert!(server.stop().0.success());
 
     // Serving the same file again publishes nothing.
@@ -242,10 +239,20 @@ fn policy_publish_get_history_and_diff_on_a_data_directory() {
     // instant before the publication, the version then in force.
     let toml = ok(&["policy", "get", "--data", d]);
     assert!(toml.starts_with("# policy v2, in force from "), "{toml}");
-    assert!(toml.contains("# published by ada: CHG0000042 approved"), "{toml}");
+    assert!(
+        toml.contains("# published by ada: CHG0000042 approved"),
+        "{toml}"
+    );
     assert!(toml.contains(r#"id = "p1-resolution""#), "{toml}");
     let first: Value = serde_json::from_str(&ok(&[
-        "policy", "get", "--data", d, "--version", "1", "--format", "json",
+        "policy",
+        "get",
+        "--data",
+        d,
+        "--version",
+        "1",
+        "--format",
+        "json",
     ]))
     .unwrap();
     assert_eq!(first["version"], 1);
@@ -330,7 +337,10 @@ fn policy_commands_over_http_and_a_manual_clock() {
     let o = remote(&["publish", s(&file)], AGENT_TOKEN);
     assert_exit(&o, 1);
     assert!(stderr(&o).contains("policy_publish"), "{}", stderr(&o));
-    let o = remote(&["publish", s(&file), "--reason", "SLA for P1"], ADMIN_TOKEN);
+    let o = remote(
+        &["publish", s(&file), "--reason", "SLA for P1"],
+        ADMIN_TOKEN,
+    );
     assert_exit(&o, 0);
     assert!(
         stdout(&o).starts_with(&format!("policy v2 published from {}", file.display())),
@@ -344,7 +354,11 @@ fn policy_commands_over_http_and_a_manual_clock() {
     assert_exit(&o, 0);
     let document: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(document["sla"]["definitions"][0]["target"], "4h");
-    let bad = write(dir.path(), "bad.toml", "[incident]\nauto_close_after_dayz = 3\n");
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "[incident]\nauto_close_after_dayz = 3\n",
+    );
     let o = remote(&["validate", s(&bad)], AGENT_TOKEN);
     assert_exit(&o, 1);
     assert!(

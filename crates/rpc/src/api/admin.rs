@@ -121,7 +121,9 @@ impl SettableClock {
         let engine_clock = engine.clock();
         let same = std::ptr::addr_eq(Arc::as_ptr(&engine_clock), Arc::as_ptr(&clock));
         if !same {
-            tracing::warn!("the manual clock given is not the engine's clock: admin.set_clock is off");
+            tracing::warn!(
+                "the manual clock given is not the engine's clock: admin.set_clock is off"
+            );
             return None;
         }
         Some(SettableClock {
@@ -281,7 +283,12 @@ pub(super) fn methods(engine: &Arc<Engine>, manual_clock: Option<Arc<ManualClock
         .by_name_only()
         .summary("Moves a manual engine clock forward (tests and demos)")
         .description("Sets the engine clock, which stamps every recorded event and which `admin.tick` and the SLA scheduler read, to `now`. Only on a server started with a manual clock (`opsledger serve --clock manual`); otherwise `not_supported`. The clock only moves forward: an instant before its present (or before the last recorded event) is refused with `invalid_input` and nothing changes. Needs the `engine_clock` permission (by default: the `admin` role).");
-        for code in ["forbidden", "unknown_role", "not_supported", "invalid_input"] {
+        for code in [
+            "forbidden",
+            "unknown_role",
+            "not_supported",
+            "invalid_input",
+        ] {
             if let Some(row) = errors::error_code(code) {
                 m = m.error(row.code, format!("{}: {}", row.domain_code, row.meaning));
             }

@@ -253,11 +253,7 @@ pub fn unknown_role(role: &str) -> MethodError {
 
 /// `not_supported` for an operation this server was not set up to offer.
 pub fn not_supported(operation: &str, message: impl Into<String>) -> MethodError {
-    rejection(
-        "not_supported",
-        message,
-        json!({ "operation": operation }),
-    )
+    rejection("not_supported", message, json!({ "operation": operation }))
 }
 
 /// `invalid_input` for a value the adapter refuses before the engine sees it.

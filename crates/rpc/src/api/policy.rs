@@ -244,9 +244,10 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
     };
     let validate = {
         let engine = engine.clone();
-        Method::new("policy.validate", move |_: &CallContext, p: DocumentParams| {
-            validate(&engine, p)
-        })
+        Method::new(
+            "policy.validate",
+            move |_: &CallContext, p: DocumentParams| validate(&engine, p),
+        )
         .by_name_only()
     };
     let diff = {
@@ -258,9 +259,10 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
     };
     let publish = {
         let engine = engine.clone();
-        Method::new("policy.publish", move |ctx: &CallContext, p: PublishParams| {
-            publish(&engine, ctx, p)
-        })
+        Method::new(
+            "policy.publish",
+            move |ctx: &CallContext, p: PublishParams| publish(&engine, ctx, p),
+        )
         .by_name_only()
     };
     vec![

@@ -9,7 +9,15 @@ use std::sync::Barrier;
 /// A 24x7 calendar and a P1 resolution SLA of `target` (definition version `version`), as
 /// TOML: the rest of the policy is the default.
 fn p1_document(target: &str, version: u32) -> String {
-    let days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+    let days = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
     let weekly: String = days
         .iter()
         .map(|d| format!("{d} = [{{ start = \"00:00\", end = \"24:00\" }}]\n"))
@@ -152,10 +160,7 @@ fn an_invalid_document_is_refused_with_every_problem_and_nothing_is_written() {
     assert_eq!(refuse(object), ["sla.archive"]);
     // An unknown IANA zone.
     let zone = p1_document("4h", 1).replace(r#""UTC""#, r#""Europe/Atlantis""#);
-    let e = rig.err(
-        "policy.publish",
-        json!({"document": zone, "actor": root()}),
-    );
+    let e = rig.err("policy.publish", json!({"document": zone, "actor": root()}));
     assert_eq!(issue_paths(&e), ["sla.calendars[0].time_zone"]);
     assert!(
         e["data"]["details"]["issues"][0]["message"]
@@ -172,10 +177,7 @@ fn an_invalid_document_is_refused_with_every_problem_and_nothing_is_written() {
     assert_eq!(issue_paths(&e), [""]);
     assert!(e["message"].as_str().unwrap().contains("line 1"), "{e}");
     // A document that is neither an object nor text is a params error.
-    let e = rig.err(
-        "policy.publish",
-        json!({"document": 42, "actor": root()}),
-    );
+    let e = rig.err("policy.publish", json!({"document": 42, "actor": root()}));
     assert_eq!((code(&e), &e["data"]["path"]), (-32602, &json!("document")));
     assert_eq!(rig.head(), head);
 }
@@ -243,10 +245,7 @@ fn validate_and_diff_write_nothing_and_diff_names_moved_targets() {
     );
     assert_eq!(sniffed["valid"], true, "{sniffed}");
     // An object is JSON: `toml` contradicts it.
-    let e = rig.err(
-        "policy.validate",
-        json!({"document": {}, "format": "toml"}),
-    );
+    let e = rig.err("policy.validate", json!({"document": {}, "format": "toml"}));
     assert_eq!((code(&e), &e["data"]["path"]), (-32602, &json!("format")));
 
     let diff = rig.ok("policy.diff", json!({"document": p1_document("2h", 2)}));
@@ -293,12 +292,18 @@ fn policy_get_reads_a_version_now_by_number_and_as_of_an_instant() {
     assert_eq!(now["version"], 2);
     assert_eq!(now["reason"], "SLA for P1");
     assert_eq!(now["published_by"], "root");
-    assert_eq!(now["document"]["sla"]["definitions"][0]["id"], "p1-resolution");
+    assert_eq!(
+        now["document"]["sla"]["definitions"][0]["id"],
+        "p1-resolution"
+    );
     let then = rig.ok("policy.get", json!({"as_of": before}));
     assert_eq!(then["version"], 1, "{then}");
     assert_eq!(then["position"], 1);
     assert_eq!(then["document"]["sla"]["definitions"], json!([]));
-    assert_eq!(rig.ok("policy.get", json!({"as_of": rig.now()}))["version"], 2);
+    assert_eq!(
+        rig.ok("policy.get", json!({"as_of": rig.now()}))["version"],
+        2
+    );
     assert_eq!(rig.ok("policy.get", json!({"version": 1})), then);
 
     let e = rig.err("policy.get", json!({"version": 9}));
@@ -371,10 +376,7 @@ fn a_manual_clock_moved_past_the_target_makes_the_tick_record_the_breach() {
     assert_eq!(sla[0]["breached"], Value::Null, "{sla}");
 
     let later = start() + Duration::hours(5);
-    let set = rig.ok(
-        "admin.set_clock",
-        json!({"now": later, "actor": root()}),
-    );
+    let set = rig.ok("admin.set_clock", json!({"now": later, "actor": root()}));
     assert_eq!(set, json!({"now": later}));
     assert_eq!(rig.now(), later);
     // The tick runs at the engine clock's now: the thresholds and the breach are recorded.
@@ -383,7 +385,8 @@ fn a_manual_clock_moved_past_the_target_makes_the_tick_record_the_breach() {
     assert_eq!(tick["breaches_recorded"], 1, "{tick}");
     assert_eq!(tick["thresholds_recorded"], 2, "{tick}");
     let sla = rig.ok("query.sla", json!({"id": "INC0000001"}));
-    let breached_at = (start() + Duration::hours(4)).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    let breached_at =
+        (start() + Duration::hours(4)).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
     assert_eq!(sla[0]["breached"], breached_at, "{sla}");
     let events = rig.ok("events.read", json!({"after": 0, "max": 100}));
     let breach = events["events"]
@@ -405,7 +408,11 @@ fn the_clock_only_moves_forward_and_only_for_the_permitted() {
         "admin.set_clock",
         json!({"now": now - Duration::seconds(1), "actor": root()}),
     );
-    assert_eq!((code(&e), domain_code(&e)), (-32023, "invalid_input"), "{e}");
+    assert_eq!(
+        (code(&e), domain_code(&e)),
+        (-32023, "invalid_input"),
+        "{e}"
+    );
     assert_eq!(e["data"]["details"]["field"], "now");
     assert_eq!(rig.now(), now, "the clock did not move");
     let e = rig.err(
@@ -432,11 +439,16 @@ fn without_a_manual_clock_set_clock_is_not_supported() {
         "admin.set_clock",
         json!({"now": now + Duration::hours(1), "actor": root()}),
     );
-    assert_eq!((code(&e), domain_code(&e)), (-32031, "not_supported"), "{e}");
+    assert_eq!(
+        (code(&e), domain_code(&e)),
+        (-32031, "not_supported"),
+        "{e}"
+    );
     assert_eq!(rig.now(), now);
     // A manual clock that is not the engine's is not taken either.
     let foreign = std::sync::Arc::new(opsledger::ManualClock::new(now));
-    let registry = opsledger_rpc::api::registry_with_clock(rig.engine.clone(), Some(foreign.clone()));
+    let registry =
+        opsledger_rpc::api::registry_with_clock(rig.engine.clone(), Some(foreign.clone()));
     let rpc = opsledger_rpc::Dispatcher::new(registry);
     let e = call_with(
         &rpc,

@@ -323,10 +323,6 @@ impl Inner {
                 limit: self.policy().limits.max_text_bytes as u64,
             });
         }
-        let issues = self.policy_issues(&document);
-        if !issues.is_empty() {
-            return Err(EngineError::InvalidPolicy { issues });
-        }
         self.publish_unchecked(actor, document, request.expected_version, request.reason)
     }
 
@@ -365,6 +361,13 @@ impl Inner {
                 changed: false,
                 position: None,
             });
+        }
+        // Checked under the publishing lock, against the version now current: checked before
+        // it, two publishers could each give the same SLA definition or calendar version
+        // other content, and the second would rewrite what records pinned.
+        let issues = self.policy_issues(&document);
+        if !issues.is_empty() {
+            return Err(EngineError::InvalidPolicy { issues });
         }
         let version = PolicyVersion(
             u32::try_from(stream_version + 1)

@@ -347,6 +347,36 @@ fn two_publishers_from_the_same_version_one_wins_one_conflicts() {
 }
 
 #[test]
+fn two_publishers_cannot_both_give_one_sla_version_their_own_content() {
+    // Neither pins a version: each document is checked against the history under the
+    // publishing lock, so the second sees the first's definition and is refused.
+    for _ in 0..20 {
+        let rig = Rig::manual(None);
+        let barrier = Barrier::new(2);
+        let outcomes: Vec<Result<Value, Value>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ["4h", "6h"]
+                .into_iter()
+                .map(|target| {
+                    let (rig, barrier) = (&rig, &barrier);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        rig.call(
+                            "policy.publish",
+                            json!({"document": p1_document(target, 1), "actor": root()}),
+                        )
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let lost: Vec<&Value> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+        assert_eq!(lost.len(), 1, "{outcomes:?}");
+        assert_eq!(issue_paths(lost[0]), ["sla.definitions[0]"]);
+        assert_eq!(history(&rig).as_array().unwrap().len(), 2);
+    }
+}
+
+#[test]
 fn only_a_policy_publisher_may_publish() {
     let rig = Rig::manual(None);
     let head = rig.head();

@@ -112,9 +112,17 @@
 //!   auto-closes resolved incidents, each exactly once, looking only at records whose indexed
 //!   due instant has passed (the due index lives in the read models, kept by the projector).
 //! - **KPIs.** [`ReadView::kpis`] folds the log up to the view into the core's `KpiInput`.
+//! - **Policy.** Every version of the policy (SLAs, calendars, CAB, windows, catalogue, grants)
+//!   is a `policy.published` event of the stream [`POLICY_STREAM`]; a new log starts with the
+//!   configured (or default) policy as version 1. [`Engine::publish_policy`] adds a version
+//!   (validated with every problem's path, authorised, idempotent, guarded by an expected
+//!   version); every command is decided under the version current when it is appended, and
+//!   [`ReadView::policy`] answers with the version in force at the view's instant. Records keep
+//!   the SLA definition and calendar versions they pinned whatever is published later. See
+//!   `docs/POLICY.md` for the document.
 //!
 //! Layout of the facade:
-//! - [`Engine`] (open, execute, view, subscribe, tick) and [`ReadView`] (every query, SLA
+//! - [`Engine`] (open, execute, view, subscribe, tick, publish_policy) and [`ReadView`] (every query, SLA
 //!   clocks and KPIs included, now or as of an instant); [`TickReport`], [`SlaExplanation`];
 //! - [`Command`], [`CommandEnvelope`], [`Outcome`]: what goes in and comes out;
 //! - [`EngineConfig`], [`EngineError`]: configuration and errors with stable codes;

@@ -475,7 +475,10 @@ impl Inner {
                 message: e.to_string(),
             },
         };
-        let command = match self.sla_reaction(decoded, &self.policy()) {
+        // The policy the causing event was decided under: a re-run at open, or a publish
+        // between the event and its follow-up, attaches what was in force when it happened.
+        let in_force = self.policy_at(Some(event.position.0));
+        let command = match self.sla_reaction(decoded, &in_force) {
             Ok(Some(c)) => c,
             Ok(None) => return None,
             Err(e) => return Some(skipped(&e)),

@@ -53,7 +53,7 @@ impl Inner {
     }
 
     /// The what-if report of the records opened in `window`, as of position `up_to` and
-    /// instant `now`: `proposed` against the SLA policy in force.
+    /// instant `now`: `proposed` against the SLA policy in force at `up_to`.
     pub(crate) fn sla_what_if(
         &self,
         window: &TimeWindow,
@@ -89,7 +89,8 @@ impl Inner {
             }
             order.push(record.kind);
         }
-        let current = self.policy();
+        // The baseline is the policy in force at the view's position (for a live view: now).
+        let current = self.policy_at(Some(up_to));
         let incident_histories: Vec<RecordHistory<'_, IncidentEvent>> = incidents
             .iter()
             .map(|(id, events)| RecordHistory {

@@ -7,6 +7,7 @@ mod failures;
 mod idempotency;
 mod lifecycle;
 mod paging;
+mod policy;
 mod process;
 mod rebuild;
 mod restart;

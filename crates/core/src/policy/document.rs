@@ -2,8 +2,9 @@
 //! reported at its path, written back, and compared with another.
 //!
 //! A document is a [`Policy`] on the wire. Unknown keys are refused at any depth, so that a
-//! misspelt setting is an error and not a silently ignored line. `version` may be left out: the
-//! engine numbers the versions it publishes.
+//! misspelt setting is an error and not a silently ignored line. Every section may be left
+//! out and then takes its default ([`Policy::default`]); `version` is set by the engine when
+//! it publishes the document.
 //!
 //! ```
 //! use opsledger_core::policy::document::{self, PolicyFormat};
@@ -11,17 +12,21 @@
 //! let policy = document::parse("[incident]\nauto_close_after_days = 3\n", PolicyFormat::Toml)
 //!     .expect("a valid document");
 //! assert_eq!(policy.incident.auto_close_after_days, 3);
+//! assert_eq!(policy.limits, Default::default());
 //!
 //! let issues = document::parse("[incident]\nauto_close_after_dayz = 3\n", PolicyFormat::Toml)
 //!     .unwrap_err();
 //! assert_eq!(issues[0].path, "incident.auto_close_after_dayz");
-//! assert!(issues[0].message.contains("auto_close_after_dayz"));
+//! assert!(issues[0].message.starts_with("unknown field `auto_close_after_dayz`"));
 //! ```
 
 use super::{Policy, PolicyIssue};
+use crate::actor::Role;
+use crate::authz::Permission;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The two notations of a document.
@@ -94,16 +99,45 @@ pub fn from_value(value: Value) -> Result<Policy, Vec<PolicyIssue>> {
             "a policy document is an object (a table in TOML)",
         )]);
     }
-    let policy: Policy = serde_path_to_error::deserialize(value).map_err(|e| {
+    let policy: Policy = serde_path_to_error::deserialize(&value).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
-        vec![PolicyIssue::new(path, e.into_inner().to_string())]
+        vec![name_grant_key(
+            &value,
+            PolicyIssue::new(path, e.into_inner().to_string()),
+        )]
     })?;
     let issues = policy.issues();
     if issues.is_empty() {
         Ok(policy)
     } else {
         Err(issues)
+    }
+}
+
+/// serde_path_to_error cannot name a map key that is read as an enum: it writes `?` instead.
+/// The one such map of a document is `authorization.grants` (keyed by permission), so an issue
+/// under it is put at the first entry whose permission or roles do not read.
+fn name_grant_key(document: &Value, issue: PolicyIssue) -> PolicyIssue {
+    const UNNAMED: &str = "authorization.grants.?";
+    let Some(rest) = issue.path.strip_prefix(UNNAMED) else {
+        return issue;
+    };
+    let Some(grants) = document
+        .pointer("/authorization/grants")
+        .and_then(Value::as_object)
+    else {
+        return issue;
+    };
+    let at_fault = grants.iter().find(|(key, roles)| {
+        serde_json::from_value::<Permission>(Value::String((*key).clone())).is_err()
+            || BTreeSet::<Role>::deserialize(*roles).is_err()
+    });
+    match at_fault {
+        Some((key, _)) => {
+            PolicyIssue::new(format!("authorization.grants.{key}{rest}"), issue.message)
+        }
+        None => issue,
     }
 }
 

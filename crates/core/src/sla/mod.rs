@@ -144,7 +144,7 @@ pub use definition::{
 };
 pub use event::SlaEvent;
 pub use explain::{ExplainKind, ExplainSpan, evaluate_in, explain, explain_in};
-pub use policy::{SlaPolicy, SlaPolicyError};
+pub use policy::{MAX_TARGET, SlaPolicy, SlaPolicyError};
 pub use signal::{SignalKind, SlaSignal, SlaSource};
 pub use state::{
     AttachedInstance, ClockStart, RecordRef, SlaInstance, SlaInstanceNo, SlaInstanceStatus,

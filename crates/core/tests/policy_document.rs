@@ -1313,5 +1313,8 @@ fn a_section_left_out_takes_its_default() {
     assert_eq!(policy.limits, defaults.limits);
     assert_eq!(policy.priority_matrix, defaults.priority_matrix);
     assert!(policy.blackout_windows.is_empty());
-    assert!(!policy.sla.definitions.is_empty(), "the sections given are kept");
+    assert!(
+        !policy.sla.definitions.is_empty(),
+        "the sections given are kept"
+    );
 }

@@ -54,7 +54,9 @@ fn read_events(server: &Server, token: &str, head: u64) -> Vec<(u64, Value)> {
 fn the_readme_story_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = write_tokens(dir.path());
-    let policy = write(dir.path(), "policy.toml", &p1_policy("4h", 1));
+    // The README serves the example policy.
+    let policy =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy/policy.toml");
     let server = Server::start(
         &dir.path().join("data"),
         &[
@@ -69,11 +71,20 @@ fn the_readme_story_over_http() {
 
     let opened = call_ok(&at, "incident.open", open_params());
     assert_eq!(opened["number"], "INC0000001");
-    // The policy served puts a live SLA clock on the P1 incident.
+    // The policy served puts live SLA clocks on the P1 incident.
     let sla = call_ok(&at, "query.sla", json!({"id": "INC0000001"}));
-    assert_eq!(sla[0]["definition"]["id"], "p1-resolution", "{sla}");
-    assert_eq!(sla[0]["state"]["state"], "running", "{sla}");
-    assert_eq!(sla[0]["target"], json!([4 * 3600, 0]), "{sla}");
+    let resolution = sla
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["metric"] == "resolution")
+        .unwrap_or_else(|| panic!("no resolution clock: {sla}"));
+    assert_eq!(
+        resolution["definition"],
+        json!({"id": "p1-resolution", "version": 2})
+    );
+    assert_eq!(resolution["state"]["state"], "running", "{sla}");
+    assert_eq!(resolution["target"], json!([4 * 3600, 0]), "{sla}");
     call_ok(
         &at,
         "incident.assign",

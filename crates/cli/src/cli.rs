@@ -10,7 +10,8 @@ pub const DEFAULT_DATA_DIR: &str = "./opsledger-data";
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
-  1  the operation answered no: `call` got a JSON-RPC error, `verify` found faults
+  1  the operation answered no: `call` got a JSON-RPC error, `verify` found faults,
+     `policy validate` found problems, `policy publish` was refused
   2  invalid command line or input (nothing was written)
   3  data directory or engine failure (missing, not empty, locked, corrupt, I/O)
   4  transport failure (server unreachable, HTTP error such as 401 or 413, cannot bind)";

@@ -7,7 +7,7 @@
 //! tested and documented; its API is not meant for other crates.
 //!
 //! Exit codes: 0 success; 1 the operation answered no (`call` got a JSON-RPC error, `verify`
-//! found faults); 2 invalid command line or input (nothing was written); 3 data directory or
+//! found faults, `policy validate` found problems, `policy publish` was refused); 2 invalid command line or input (nothing was written); 3 data directory or
 //! engine failure; 4 transport failure. See [`error::Failure`].
 
 #![forbid(unsafe_code)]

@@ -130,7 +130,9 @@ pub fn rpc_url(url: &str) -> CliResult<reqwest::Url> {
     Ok(parsed)
 }
 
-fn over_http(url: &str, token: Option<&str>, body: &str) -> CliResult<String> {
+/// POSTs a JSON-RPC `body` to `url` (see [`rpc_url`]) with an optional bearer token; the
+/// reply's text, or a transport error (unreachable, 401 with a hint, another HTTP status).
+pub fn over_http(url: &str, token: Option<&str>, body: &str) -> CliResult<String> {
     let url = rpc_url(url)?;
     let client = reqwest::blocking::Client::builder()
         .connect_timeout(Duration::from_secs(10))

@@ -10,7 +10,8 @@ pub const DEFAULT_DATA_DIR: &str = "./opsledger-data";
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
-  1  the operation answered no: `call` got a JSON-RPC error, `verify` found faults
+  1  the operation answered no: `call` got a JSON-RPC error, `verify` found faults,
+     `policy validate` found problems, `policy publish` was refused
   2  invalid command line or input (nothing was written)
   3  data directory or engine failure (missing, not empty, locked, corrupt, I/O)
   4  transport failure (server unreachable, HTTP error such as 401 or 413, cannot bind)";
@@ -50,6 +51,9 @@ pub enum Command {
     Diagram(DiagramArgs),
     /// Print or write the JSON Schemas of commands, events and states, or the OpenRPC document.
     Schema(SchemaArgs),
+    /// Read, check, compare and publish the policy (SLAs, calendars, grants, approvals,
+    /// windows), on a data directory or a running server.
+    Policy(PolicyArgs),
 }
 
 /// `--data DIR`.
@@ -98,6 +102,16 @@ pub struct ServeArgs {
     /// The scheduler's interval, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub tick_interval: u64,
+    /// A policy document (TOML or JSON) to put in force: published as the next version when
+    /// it differs from the version in force (one line on stderr says which). An invalid
+    /// document stops the server before anything is written, with every problem listed.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// The engine clock. `manual` starts at the present and then moves only when an admin
+    /// calls `admin.set_clock` (tests and demos: SLA targets fall due without waiting); only
+    /// on a loopback address or with --stdio.
+    #[arg(long, value_enum, value_name = "CLOCK", default_value = "system")]
+    pub clock: ClockKind,
     /// Also register the JSON-RPC specification's example methods (conformance tests only).
     #[cfg(feature = "spec-fixtures")]
     #[arg(long, hide = true)]
@@ -122,6 +136,15 @@ impl ServeArgs {
             false
         }
     }
+}
+
+/// Which clock the engine of `serve` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClockKind {
+    /// The operating system's clock.
+    System,
+    /// A clock that starts at the present and moves only with `admin.set_clock`.
+    Manual,
 }
 
 /// `opsledger call`.
@@ -304,4 +327,113 @@ pub struct SchemaArgs {
     /// Write one file per document into DIR (created if missing) instead of printing.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+/// `opsledger policy`.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// What to do with the policy.
+    #[command(subcommand)]
+    pub command: PolicyCommand,
+}
+
+/// The `policy` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Print a published version's document (TOML by default).
+    Get(PolicyGetArgs),
+    /// Check a document without publishing it: every problem, `path: message` (exit 1 when
+    /// there is one).
+    Validate(PolicyFileArgs),
+    /// What publishing a document would change: settings, and the SLA targets of open
+    /// records.
+    Diff(PolicyFileArgs),
+    /// Publish a document as the next version (an admin's permission by default).
+    Publish(PolicyPublishArgs),
+    /// The published versions, oldest first.
+    History(PolicyTarget),
+}
+
+/// Where the policy lives: a data directory, or a running server.
+#[derive(Debug, Args)]
+pub struct PolicyTarget {
+    /// The data directory (default ./opsledger-data). A directory a server is using is read
+    /// through a consistent copy; publish to it with --url instead.
+    #[arg(long, value_name = "DIR", conflicts_with = "url")]
+    pub data: Option<PathBuf>,
+    /// A running server, e.g. http://127.0.0.1:7700 (`/rpc` is added when the URL has no
+    /// path).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// The bearer token for --url.
+    #[arg(
+        long,
+        env = "OPSLEDGER_TOKEN",
+        hide_env_values = true,
+        requires = "url"
+    )]
+    pub token: Option<String>,
+}
+
+/// The notation of a policy document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyFormatArg {
+    /// TOML.
+    Toml,
+    /// JSON.
+    Json,
+}
+
+/// `opsledger policy get`.
+#[derive(Debug, Args)]
+pub struct PolicyGetArgs {
+    /// Where the policy lives.
+    #[command(flatten)]
+    pub target: PolicyTarget,
+    /// This version (1 is the first) instead of the one in force.
+    #[arg(long, value_name = "N", conflicts_with = "as_of")]
+    pub version: Option<u32>,
+    /// The version in force at this recorded instant (RFC 3339) instead.
+    #[arg(long, value_name = "RFC3339")]
+    pub as_of: Option<String>,
+    /// How to print the document.
+    #[arg(long, value_enum, default_value = "toml")]
+    pub format: PolicyFormatArg,
+}
+
+/// `opsledger policy validate|diff FILE`.
+#[derive(Debug, Args)]
+pub struct PolicyFileArgs {
+    /// Where the policy lives (its history is checked too).
+    #[command(flatten)]
+    pub target: PolicyTarget,
+    /// The document (`-`: stdin).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The document's notation (default: from the file name, `.toml` or `.json`, else JSON
+    /// when the text starts with `{`, else TOML).
+    #[arg(long, value_enum)]
+    pub format: Option<PolicyFormatArg>,
+}
+
+/// `opsledger policy publish FILE`.
+#[derive(Debug, Args)]
+pub struct PolicyPublishArgs {
+    /// The document and where the policy lives.
+    #[command(flatten)]
+    pub document: PolicyFileArgs,
+    /// Why, for the history (for example the change that approved it).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Publish only if this is still the version in force (two editors who started from the
+    /// same version cannot both publish).
+    #[arg(long, value_name = "N")]
+    pub expected_version: Option<u32>,
+    /// Who publishes, on a data directory (over --url the token decides).
+    #[arg(long, value_name = "ID", conflicts_with = "url")]
+    pub actor: Option<String>,
+    /// A role of --actor (repeatable); publishing needs `policy_publish`, by default the
+    /// `admin` role's.
+    #[arg(long = "role", value_name = "ROLE", requires = "actor")]
+    pub roles: Vec<String>,
 }

@@ -62,6 +62,12 @@ pub fn open_engine(data: &Path, create: bool) -> CliResult<Engine> {
         .map_err(|e| data_error(&format!("cannot open {}", data.display()), &e))
 }
 
+/// [`open_engine`] with another configuration (`serve`: a policy to put in force, a manual
+/// clock). The engine's error is returned as it is, for the caller to explain.
+pub fn open_engine_with(data: &Path, config: EngineConfig) -> Result<Engine, EngineError> {
+    Engine::open(data, config)
+}
+
 /// The store configuration the engine uses for its log, with another durability mode and
 /// clock (the engine has no upcasters; its payload limit is the store's ceiling).
 pub fn store_config(durability: Durability) -> StoreConfig {

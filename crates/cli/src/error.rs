@@ -8,7 +8,8 @@ use std::process::ExitCode;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
     /// The operation ran and answered "no": `call` got a JSON-RPC error object, `verify`
-    /// found faults. Exit code 1.
+    /// found faults, `policy validate` found problems, the server refused a `policy`
+    /// subcommand. Exit code 1.
     Refused,
     /// The command line or an input (params JSON, an import file, a date) is invalid; nothing
     /// was written. Exit code 2 (clap's own usage errors use 2 as well).

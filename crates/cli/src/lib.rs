@@ -1,13 +1,13 @@
 //! The `opsledger` binary: the engine behind JSON-RPC 2.0 (HTTP and stdio), a client for it,
 //! and the operator's tools (verify, export/import, migrate, backup, rebuild, KPIs, diagrams,
-//! schemas).
+//! schemas, the policy's versions).
 //!
 //! Every subcommand and its options are listed by `opsledger --help` and described, with
 //! examples, in the crate README. The library part exists so that the binary's pieces can be
 //! tested and documented; its API is not meant for other crates.
 //!
 //! Exit codes: 0 success; 1 the operation answered no (`call` got a JSON-RPC error, `verify`
-//! found faults); 2 invalid command line or input (nothing was written); 3 data directory or
+//! found faults, `policy validate` found problems, `policy publish` was refused); 2 invalid command line or input (nothing was written); 3 data directory or
 //! engine failure; 4 transport failure. See [`error::Failure`].
 
 #![forbid(unsafe_code)]
@@ -23,6 +23,7 @@ pub mod error;
 pub mod kpi;
 pub mod migrate;
 mod output;
+pub mod policy;
 mod progress;
 pub mod rebuild;
 mod replay;
@@ -54,6 +55,7 @@ pub fn main() -> ExitCode {
         Command::Kpi(args) => kpi::run(args),
         Command::Diagram(args) => docs::diagram(args),
         Command::Schema(args) => docs::schema(args),
+        Command::Policy(args) => policy::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,10 +1,13 @@
 //! `opsledger serve`: the engine behind JSON-RPC 2.0, over HTTP or stdio.
 
 use crate::binding;
-use crate::cli::ServeArgs;
+use crate::cli::{ClockKind, ServeArgs};
 use crate::data;
-use crate::error::{CliError, CliResult};
-use opsledger::{Engine, SchedulerHandle};
+use crate::error::{CliError, CliResult, Failure, data_error};
+use crate::output::emit_err;
+use crate::policy::{DocumentFile, report_issues};
+use opsledger::core::Policy;
+use opsledger::{Engine, EngineError, ManualClock, SchedulerHandle};
 use opsledger_rpc::transport::http::is_loopback;
 use opsledger_rpc::transport::{
     HttpConfig, HttpError, HttpServer, StdioOptions, TokenStore, serve_stdio_with,
@@ -36,6 +39,22 @@ pub fn run(args: &ServeArgs) -> CliResult {
     if args.token_file.is_some() && tokens.is_empty() {
         return Err(CliError::usage("the token file holds no token"));
     }
+    if args.clock == ClockKind::Manual && !args.stdio && !is_loopback(&args.listen) {
+        return Err(CliError::usage(format!(
+            "refusing --clock manual on {}: whoever may call admin.set_clock there could move \
+             the engine's time. A manual clock is for tests and demos: listen on a loopback \
+             address such as 127.0.0.1, or use --stdio",
+            args.listen
+        )));
+    }
+    let policy = match &args.policy {
+        Some(path) => {
+            let file = DocumentFile::read(path, None)?;
+            let policy = file.parse()?;
+            Some((file, policy))
+        }
+        None => None,
+    };
     if !args.stdio && !is_loopback(&args.listen) && tokens.is_empty() {
         return Err(CliError::usage(format!(
             "refusing to listen on {} without bearer tokens: anyone who can reach it could act \
@@ -54,10 +73,15 @@ pub fn run(args: &ServeArgs) -> CliResult {
 
     // A directory this run creates is removed again if the server cannot even start.
     let created = !args.data.exists();
-    let engine = Arc::new(data::open_engine(&args.data, true)?);
+    let manual_clock = (args.clock == ClockKind::Manual).then(|| Arc::new(ManualClock::new(now())));
+    let engine = open_engine(args, policy.as_ref(), manual_clock.clone(), created)?;
+    let engine = Arc::new(engine);
     tracing::info!(data = %args.data.display(), head = engine.head().unwrap_or(0), "engine open");
+    if let Some(clock) = &manual_clock {
+        start_manual_clock(&engine, clock);
+    }
     let scheduler = start_scheduler(args, &engine);
-    let dispatcher = Arc::new(dispatcher(args, engine.clone())?);
+    let dispatcher = Arc::new(dispatcher(args, engine.clone(), manual_clock)?);
 
     let (served, started) = if args.stdio {
         (runtime.block_on(serve_stdio(dispatcher, args)), true)
@@ -87,6 +111,83 @@ pub fn run(args: &ServeArgs) -> CliResult {
     }
     served?;
     closed
+}
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+}
+
+/// Opens the engine on the data directory with the policy to put in force and the manual
+/// clock, if any; says on stderr whether the policy was published. A policy the history
+/// refuses (an SLA version published before with other content) is listed problem by
+/// problem; nothing is written.
+fn open_engine(
+    args: &ServeArgs,
+    policy: Option<&(DocumentFile, Policy)>,
+    manual_clock: Option<Arc<ManualClock>>,
+    created: bool,
+) -> CliResult<Engine> {
+    let mut config = data::engine_config();
+    if let Some((_, policy)) = policy {
+        config = config.with_policy(policy.clone());
+    }
+    if let Some(clock) = manual_clock {
+        config = config.with_clock(clock);
+    }
+    let engine = match data::open_engine_with(&args.data, config) {
+        Ok(engine) => engine,
+        Err(e) => {
+            if created {
+                let _ = std::fs::remove_dir_all(&args.data);
+            }
+            return Err(match (e, policy) {
+                (EngineError::InvalidPolicy { issues }, Some((file, _))) => {
+                    report_issues(&file.name, &issues);
+                    CliError::reported(Failure::Usage)
+                }
+                (e, _) => data_error(&format!("cannot open {}", args.data.display()), &e),
+            });
+        }
+    };
+    if let Some((file, _)) = policy {
+        let opened_at = engine.stats().map(|s| s.open.head).unwrap_or_default();
+        let current = engine.policy_history().pop();
+        match current {
+            Some(r) if r.position > opened_at => {
+                emit_err(&format!(
+                    "policy {} published from {}",
+                    r.version, file.name
+                ));
+            }
+            Some(r) => emit_err(&format!(
+                "policy {} is already in force as {}",
+                file.name, r.version
+            )),
+            None => {}
+        }
+    }
+    Ok(engine)
+}
+
+/// A manual clock never starts behind the log: it is set to the last recorded instant when
+/// that is later than the present (a clock moved forward in an earlier run).
+fn start_manual_clock(engine: &Engine, clock: &ManualClock) {
+    use opsledger::Clock;
+    let last = engine
+        .head()
+        .ok()
+        .filter(|&head| head > 0)
+        .and_then(|head| engine.events(head, 1).ok())
+        .and_then(|events| events.first().map(|e| e.recorded_at));
+    if let Some(last) = last
+        && last > clock.now()
+    {
+        clock.set(last);
+    }
+    tracing::warn!(
+        now = %clock.now(),
+        "the engine clock is manual: it moves only with admin.set_clock"
+    );
 }
 
 /// Bearer tokens are secrets: say so when the file is readable by other users.
@@ -134,9 +235,13 @@ fn start_scheduler(args: &ServeArgs, engine: &Arc<Engine>) -> Option<SchedulerHa
     }))
 }
 
-fn dispatcher(args: &ServeArgs, engine: Arc<Engine>) -> CliResult<Dispatcher> {
+fn dispatcher(
+    args: &ServeArgs,
+    engine: Arc<Engine>,
+    manual_clock: Option<Arc<ManualClock>>,
+) -> CliResult<Dispatcher> {
     #[allow(unused_mut)]
-    let mut registry: MethodRegistry = binding::registry(engine);
+    let mut registry: MethodRegistry = binding::registry_with_clock(engine, manual_clock);
     if args.spec_fixtures() {
         register_spec_fixtures(&mut registry)?;
     }

@@ -18,7 +18,8 @@
 //!   event stream `GET /events` fed by an [`transport::EventSource`].
 //!
 //! - [`api`]: the engine binding: [`api::registry`] and [`api::dispatcher`] serve every
-//!   command, query, event read and admin operation of an [`opsledger::Engine`] as a method,
+//!   command, query, event read, policy operation and admin operation of an
+//!   [`opsledger::Engine`] as a method ([`api::registry_with_clock`] adds a manual clock),
 //!   and [`api::EngineEvents`] feeds `GET /events` from the engine's log. The reference
 //!   (methods, identity rules per transport, error codes, limits) is `docs/RPC.md`.
 //!

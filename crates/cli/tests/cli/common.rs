@@ -473,3 +473,62 @@ impl Drop for StdioServer {
         let _ = self.child.wait();
     }
 }
+
+/// A 24x7 calendar, as TOML.
+pub fn calendar() -> String {
+    let days = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
+    let weekly: String = days
+        .iter()
+        .map(|d| format!("{d} = [{{ start = \"00:00\", end = \"24:00\" }}]\n"))
+        .collect();
+    format!(
+        r#"[[sla.calendars]]
+id = "24x7"
+version = 1
+time_zone = "UTC"
+
+[sla.calendars.weekly]
+{weekly}
+"#
+    )
+}
+
+/// A P1 resolution SLA of `target` (definition version `version`) on the 24x7 calendar.
+pub fn definition(target: &str, version: u32) -> String {
+    format!(
+        r#"[[sla.definitions]]
+id = "p1-resolution"
+version = {version}
+name = "P1 resolution: {target}"
+applies_to = {{ kind = "incident", priorities = ["critical"] }}
+metric = "resolution"
+target = "{target}"
+calendar = {{ id = "24x7" }}
+
+"#
+    )
+}
+
+/// The 24x7 calendar and one P1 resolution SLA; the rest of the policy is the default.
+pub fn p1_policy(target: &str, version: u32) -> String {
+    format!(
+        "# P1 incidents are resolved within {target}, around the clock.\n{}{}",
+        calendar(),
+        definition(target, version)
+    )
+}
+
+/// Writes `text` to `dir/name`.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}

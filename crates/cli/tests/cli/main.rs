@@ -7,5 +7,6 @@ mod common;
 mod conformance;
 mod docs;
 mod migrate;
+mod policy;
 mod story;
 mod transfer;

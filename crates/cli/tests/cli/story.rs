@@ -1,5 +1,5 @@
-//! The README's walk-through, through the binary: `serve` over HTTP with `call --url` and
-//! `GET /events`, and the same story with `call --data`.
+//! The README's walk-through, through the binary: `serve --policy` over HTTP with
+//! `call --url` and `GET /events`, and the same story with `call --data`.
 
 use crate::common::*;
 use serde_json::{Value, json};
@@ -54,15 +54,37 @@ fn read_events(server: &Server, token: &str, head: u64) -> Vec<(u64, Value)> {
 fn the_readme_story_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = write_tokens(dir.path());
+    // The README serves the example policy.
+    let policy =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy/policy.toml");
     let server = Server::start(
         &dir.path().join("data"),
-        &["--token-file", tokens.to_str().unwrap()],
+        &[
+            "--token-file",
+            tokens.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
     );
     let url = server.base();
     let at = ["--url", url.as_str(), "--token", ALICE_TOKEN];
 
     let opened = call_ok(&at, "incident.open", open_params());
     assert_eq!(opened["number"], "INC0000001");
+    // The policy served puts live SLA clocks on the P1 incident.
+    let sla = call_ok(&at, "query.sla", json!({"id": "INC0000001"}));
+    let resolution = sla
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["metric"] == "resolution")
+        .unwrap_or_else(|| panic!("no resolution clock: {sla}"));
+    assert_eq!(
+        resolution["definition"],
+        json!({"id": "p1-resolution", "version": 2})
+    );
+    assert_eq!(resolution["state"]["state"], "running", "{sla}");
+    assert_eq!(resolution["target"], json!([4 * 3600, 0]), "{sla}");
     call_ok(
         &at,
         "incident.assign",
@@ -131,6 +153,10 @@ fn the_readme_story_over_http() {
 
     let (status, log) = server.stop();
     assert!(status.success(), "{status:?}\n{log}");
+    assert!(
+        log.contains(&format!("policy v1 published from {}", policy.display())),
+        "{log}"
+    );
     // Closed cleanly: the offline tools can read what the server wrote.
     let exported = ok(&[
         "export",

@@ -115,7 +115,10 @@ def test_errors(http_server):
     # says so, so the next request opens a new one.
     huge = http_server.post('{"pad": "' + "x" * (2 * 1024 * 1024) + '"}', "alice", raw=True)
     assert huge.status_code == 413 and huge.headers["connection"] == "close"
-    # Nothing of the above was written: one incident, its two or three events.
+    # Nothing of the above was written: the policy's first version (a new log starts with
+    # it), then one incident, its two or three events.
     events = http_server.ok("alice", "events.read", {"max": 1000})["events"]
-    assert {e["stream"].split("-")[0] for e in events} <= {"numbers", "incident", "sla"}
+    assert [e["event_type"] for e in events if e["stream"] == "policy"] == ["policy.published"]
+    assert events[0]["stream"] == "policy"
+    assert {e["stream"].split("-")[0] for e in events[1:]} <= {"numbers", "incident", "sla"}
     assert sum(1 for e in events if e["event_type"] == "incident.opened") == 1

@@ -66,5 +66,7 @@ def test_errors_and_end_of_input(tmp_path):
     server.send("")  # blank lines are skipped
     assert isinstance(server.call("query.stats"), Ok)
     page = server.ok("events.read", {"max": 10})
-    assert page["head"] == 0 and page["events"] == [], "refused calls wrote nothing"
+    # A new log holds the policy's first version; the refused calls wrote nothing after it.
+    assert page["head"] == 1, page
+    assert [e["event_type"] for e in page["events"]] == ["policy.published"], "refused calls wrote nothing"
     assert server.close() == 0

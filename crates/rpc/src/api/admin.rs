@@ -1,19 +1,19 @@
-//! The `admin.*` methods: SLA tick, log verification, read-model rebuild, online backup. The
-//! engine decides who may call them (permissions `engine_tick`, `engine_verify`,
-//! `engine_rebuild`, `engine_backup` in the policy's grants; by default only the `admin` role);
-//! anyone else gets `forbidden` (-32005).
+//! The `admin.*` methods: SLA tick, log verification, read-model rebuild, online backup, and
+//! setting a manual clock. The engine decides who may call them (permissions `engine_tick`,
+//! `engine_verify`, `engine_rebuild`, `engine_backup`, `engine_clock` in the policy's grants;
+//! by default only the `admin` role); anyone else gets `forbidden` (-32005).
 
 use super::errors::{self, engine_error};
 use super::params::{ActorParam, acting_actor};
 use super::results::TickResult;
 use crate::{CallContext, Method, MethodError};
 use chrono::{DateTime, Utc};
-use opsledger::Engine;
 use opsledger::core::{Actor, Permission};
+use opsledger::{Clock, Engine, ManualClock};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Params of an admin method without arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -87,6 +87,83 @@ pub struct BackupResult {
     pub bytes: u64,
 }
 
+/// `admin.set_clock` params.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetClockParams {
+    /// The engine clock's new instant (RFC 3339): not before its current one, nor before the
+    /// last recorded event.
+    pub now: DateTime<Utc>,
+    /// Who acts, on trusted local transports only (see the command methods).
+    #[serde(default)]
+    pub actor: Option<ActorParam>,
+}
+
+/// The engine clock after `admin.set_clock`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ClockResult {
+    /// The engine clock's instant.
+    pub now: DateTime<Utc>,
+}
+
+/// The engine's manual clock, moved forward one caller at a time: the check that the new
+/// instant is not behind and the move happen under one lock, so two callers can never take it
+/// back between them.
+struct SettableClock {
+    clock: Arc<ManualClock>,
+    moving: Mutex<()>,
+}
+
+impl SettableClock {
+    /// `clock` if it is the one `engine` reads.
+    fn of(engine: &Engine, clock: Option<Arc<ManualClock>>) -> Option<SettableClock> {
+        let clock = clock?;
+        let engine_clock = engine.clock();
+        let same = std::ptr::addr_eq(Arc::as_ptr(&engine_clock), Arc::as_ptr(&clock));
+        if !same {
+            tracing::warn!(
+                "the manual clock given is not the engine's clock: admin.set_clock is off"
+            );
+            return None;
+        }
+        Some(SettableClock {
+            clock,
+            moving: Mutex::new(()),
+        })
+    }
+
+    /// Moves the clock to `to`, refusing an instant before the clock's now or the log's last
+    /// recorded instant (`recorded_at` never goes back).
+    fn set(&self, engine: &Engine, to: DateTime<Utc>) -> Result<DateTime<Utc>, MethodError> {
+        let _one_at_a_time = self
+            .moving
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = self.clock.now();
+        let head = engine.head().map_err(engine_error)?;
+        let last_recorded = match head {
+            0 => None,
+            head => engine
+                .events(head, 1)
+                .map_err(engine_error)?
+                .first()
+                .map(|e| e.recorded_at),
+        };
+        let floor = last_recorded.map_or(now, |t| t.max(now));
+        if to < floor {
+            return Err(errors::invalid_input(
+                "now",
+                format!(
+                    "{to} is before {floor}, the engine clock's present; the clock only moves \
+                     forward (the log's recorded instants never go back)"
+                ),
+            ));
+        }
+        self.clock.set(to);
+        Ok(to)
+    }
+}
+
 /// The acting actor, if the engine's policy grants it `permission` (by default admins only).
 fn admin(
     engine: &Engine,
@@ -99,8 +176,8 @@ fn admin(
     Ok(actor)
 }
 
-/// The `admin.*` methods.
-pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
+/// The `admin.*` methods; `admin.set_clock` moves `manual_clock` if it is the engine's clock.
+pub(super) fn methods(engine: &Arc<Engine>, manual_clock: Option<Arc<ManualClock>>) -> Vec<Method> {
     let doc = |m: Method| {
         let mut m = m.by_name_only();
         for code in ["forbidden", "unknown_role", "store", "views"] {
@@ -186,7 +263,39 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
         .summary("Writes a consistent copy of the log and read models to a new directory")
         .description("Copies the engine's data (the log and the read models, as of one instant) into `to`, a new directory on the server, while the server keeps serving. The copy is written beside `to` and renamed into place when complete, so `to` is either a whole copy or absent. It is a data directory: `opsledger serve --data <to>` opens it. `to` must be an absolute path that does not exist yet (nor `<to>.partial`), in an existing directory; otherwise -32602. A backend that cannot copy itself while in use answers `store`. Needs the `engine_backup` permission (by default: the `admin` role).")
     };
-    vec![tick, verify, rebuild, backup]
+    let set_clock = {
+        let engine = engine.clone();
+        let clock = SettableClock::of(&engine, manual_clock);
+        let mut m = Method::new(
+            "admin.set_clock",
+            move |ctx: &CallContext, p: SetClockParams| -> Result<ClockResult, MethodError> {
+                admin(&engine, ctx, p.actor, Permission::EngineClock)?;
+                let Some(clock) = &clock else {
+                    return Err(errors::not_supported(
+                        "admin.set_clock",
+                        "this server runs on the system clock; start it with `--clock manual` \
+                         to set its time",
+                    ));
+                };
+                clock.set(&engine, p.now).map(|now| ClockResult { now })
+            },
+        )
+        .by_name_only()
+        .summary("Moves a manual engine clock forward (tests and demos)")
+        .description("Sets the engine clock, which stamps every recorded event and which `admin.tick` and the SLA scheduler read, to `now`. Only on a server started with a manual clock (`opsledger serve --clock manual`); otherwise `not_supported`. The clock only moves forward: an instant before its present (or before the last recorded event) is refused with `invalid_input` and nothing changes. Needs the `engine_clock` permission (by default: the `admin` role).");
+        for code in [
+            "forbidden",
+            "unknown_role",
+            "not_supported",
+            "invalid_input",
+        ] {
+            if let Some(row) = errors::error_code(code) {
+                m = m.error(row.code, format!("{}: {}", row.domain_code, row.meaning));
+            }
+        }
+        m
+    };
+    vec![tick, verify, rebuild, backup, set_clock]
 }
 
 /// Refuses a backup target the caller cannot have meant: relative (to the server's working

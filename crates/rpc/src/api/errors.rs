@@ -140,11 +140,21 @@ pub const ERROR_CODES: &[ErrorCode] = &[
         -32023,
         "Malformed input the domain does not see (idempotency key, cursor, number)",
     ),
+    row(
+        "invalid_policy",
+        -32024,
+        "The policy document was refused: every problem is in data.details.issues, each with its path; nothing was published",
+    ),
     // This adapter's codes, -32030..
     row(
         "unknown_role",
         -32030,
         "The acting identity names a role the engine does not know",
+    ),
+    row(
+        "not_supported",
+        -32031,
+        "This server does not offer the operation (admin.set_clock on a server without a manual clock)",
     ),
     // Server-side failures: stable codes, no details on the wire, -32050..
     server_row(
@@ -204,6 +214,7 @@ pub fn engine_error(error: EngineError) -> MethodError {
         }
         EngineError::InvalidInput { field, reason } => json!({ "field": field, "reason": reason }),
         EngineError::LimitExceeded { what, limit } => json!({ "what": what, "limit": limit }),
+        EngineError::InvalidPolicy { issues } => json!({ "issues": issues }),
         other => {
             tracing::error!(code = other.code(), error = %other, "engine failure");
             Value::Null
@@ -237,6 +248,21 @@ pub fn unknown_role(role: &str) -> MethodError {
         "unknown_role",
         format!("the identity names an unknown role {role:?}"),
         json!({ "role": role }),
+    )
+}
+
+/// `not_supported` for an operation this server was not set up to offer.
+pub fn not_supported(operation: &str, message: impl Into<String>) -> MethodError {
+    rejection("not_supported", message, json!({ "operation": operation }))
+}
+
+/// `invalid_input` for a value the adapter refuses before the engine sees it.
+pub fn invalid_input(field: &str, reason: impl Into<String>) -> MethodError {
+    let reason = reason.into();
+    rejection(
+        "invalid_input",
+        format!("invalid {field}: {reason}"),
+        json!({ "field": field, "reason": reason }),
     )
 }
 

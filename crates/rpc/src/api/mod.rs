@@ -30,7 +30,10 @@
 //!   `query.open_alerts`, `query.incidents_awaiting`, `query.stats`; each takes `as_of`.
 //! - **events** ([`events`]): `events.read` and the long-poll `events.subscribe`;
 //!   [`EngineEvents`] feeds the HTTP transport's `GET /events`.
-//! - **admin** ([`admin`]): `admin.tick`, `admin.verify`, `admin.rebuild`, `admin.backup` (role
+//! - **policy** ([`policy`]): `policy.get`, `policy.history` (read only), `policy.validate`,
+//!   `policy.diff` (write nothing), `policy.publish` (permission `policy_publish`).
+//! - **admin** ([`admin`]): `admin.tick`, `admin.verify`, `admin.rebuild`, `admin.backup`, and
+//!   `admin.set_clock` on an engine running on a manual clock ([`registry_with_clock`]) (role
 //!   `admin`).
 //!
 //! Who acts: [`CallContext::acting_identity`](crate::CallContext::acting_identity) decides. On
@@ -50,25 +53,40 @@ pub mod commands;
 pub mod errors;
 pub mod events;
 pub mod params;
+pub mod policy;
 pub mod queries;
 pub mod results;
 
 pub use events::EngineEvents;
 
 use crate::{Dispatcher, Limits, Method, MethodRegistry};
-use opsledger::Engine;
+use opsledger::{Engine, ManualClock};
 use std::sync::Arc;
 
 /// The API's title in the OpenRPC document.
 pub const API_TITLE: &str = "opsledger";
 
-/// Every method of the engine's API, registered in name order.
+/// Every method of the engine's API, registered in name order. `admin.set_clock` answers
+/// `not_supported`: see [`registry_with_clock`].
 pub fn registry(engine: Arc<Engine>) -> MethodRegistry {
+    registry_with_clock(engine, None)
+}
+
+/// [`registry`], for an engine that may run on a manual clock: `manual_clock` is the
+/// [`ManualClock`] the engine was opened with (`EngineConfig::with_clock`), which
+/// `admin.set_clock` moves forward (tests and demos: make SLA targets fall due without
+/// waiting). A clock that is not the engine's own is ignored (`admin.set_clock` answers
+/// `not_supported`), so that the method can never move a clock the engine does not read.
+pub fn registry_with_clock(
+    engine: Arc<Engine>,
+    manual_clock: Option<Arc<ManualClock>>,
+) -> MethodRegistry {
     let mut methods: Vec<Method> = Vec::new();
     methods.extend(commands::methods(&engine));
     methods.extend(queries::methods(&engine));
     methods.extend(events::methods(&engine));
-    methods.extend(admin::methods(&engine));
+    methods.extend(policy::methods(&engine));
+    methods.extend(admin::methods(&engine, manual_clock));
     methods.sort_by(|a, b| a.name().cmp(b.name()));
     let mut registry = MethodRegistry::new(API_TITLE, env!("CARGO_PKG_VERSION")).with_description(
         "opsledger, an event-sourced ITIL workflow engine (incidents, problems, changes, SLAs, KPIs), over JSON-RPC 2.0. Error codes: see docs/RPC.md.",

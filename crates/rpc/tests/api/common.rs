@@ -77,6 +77,24 @@ impl Rig {
         Rig::around(engine, clock)
     }
 
+    /// An in-memory engine at [`start`] under `policy` (the library's default, without SLAs,
+    /// when `None`), served with its manual clock: `admin.set_clock` moves it.
+    pub fn manual(policy: Option<Policy>) -> Rig {
+        let clock = Arc::new(ManualClock::new(start()));
+        let mut config = EngineConfig::default()
+            .with_clock(clock.clone())
+            .with_ids(Arc::new(SequentialIds::new(7)));
+        if let Some(policy) = policy {
+            config = config.with_policy(policy);
+        }
+        let engine = Arc::new(Engine::in_memory(config).unwrap());
+        let rpc = Dispatcher::with_limits(
+            api::registry_with_clock(engine.clone(), Some(clock.clone())),
+            Limits::default(),
+        );
+        Rig { engine, clock, rpc }
+    }
+
     fn around(engine: Arc<Engine>, clock: Arc<ManualClock>) -> Rig {
         let rpc = api::dispatcher(engine.clone(), Limits::default());
         Rig { engine, clock, rpc }

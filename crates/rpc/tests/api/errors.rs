@@ -529,6 +529,17 @@ fn the_error_table_maps_every_engine_and_domain_code() {
             "invalid_input",
         ),
         (
+            "a refused policy document",
+            EngineError::InvalidPolicy {
+                issues: vec![opsledger::core::policy::PolicyIssue::new(
+                    "incident.auto_close_after_dayz",
+                    "unknown field",
+                )],
+            },
+            -32024,
+            "invalid_policy",
+        ),
+        (
             "an engine limit",
             EngineError::LimitExceeded {
                 what: "payload".into(),

@@ -4,5 +4,6 @@ mod backup;
 mod common;
 mod errors;
 mod http;
+mod policy;
 mod properties;
 mod story;

@@ -391,14 +391,18 @@ mod tests {
         assert!(
             refused(r#"{"in_memory": true, "policy": "/no/such/p.toml"}"#).contains("cannot read")
         );
-        let m =
-            refused(r#"{"in_memory": true, "policy": {"incident": {"auto_close_after_dayz": 3}}}"#);
+        // A complete document (the default policy's), with one setting changed or misspelt.
+        let mut document = serde_json::to_value(Policy::default()).unwrap();
+        document["incident"] = serde_json::json!({"auto_close_after_dayz": 3});
+        let config = serde_json::json!({"in_memory": true, "policy": document});
+        let m = refused(&config.to_string());
         assert!(m.contains("\n  incident.auto_close_after_dayz: "), "{m}");
-        let config = OpenConfig::parse(
-            r#"{"in_memory": true, "policy": {"incident": {"auto_close_after_days": 3}}}"#,
-        )
-        .unwrap();
-        let engine = config.open().unwrap();
+        document["incident"] = serde_json::json!({"auto_close_after_days": 3});
+        let config = serde_json::json!({"in_memory": true, "policy": document});
+        let engine = OpenConfig::parse(&config.to_string())
+            .unwrap()
+            .open()
+            .unwrap();
         assert_eq!(engine.policy().incident.auto_close_after_days, 3);
     }
 }

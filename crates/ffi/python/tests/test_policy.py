@@ -28,71 +28,26 @@ def instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def always_calendar(time_zone: str = "UTC") -> Dict[str, Any]:
-    day = [{"start": "00:00", "end": "24:00"}]
-    week = {d: day for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")}
-    return {"id": "24x7", "version": 1, "time_zone": time_zone, "weekly": week}
-
-
-def p1_definition(id: str, metric: str, target: str, version: int = 1) -> Dict[str, Any]:
-    return {
-        "id": id,
-        "version": version,
-        "name": f"P1 {metric}: {target}",
-        "applies_to": {"kind": "incident", "priorities": ["critical"]},
-        "metric": metric,
-        "target": target,
-        "calendar": {"id": "24x7"},
-        "thresholds": [50, 75, 90],
-    }
+POLICIES = Path(__file__).resolve().parent / "policies"
+#: A complete document: P1 response within 15 minutes, P1 resolution within 4 hours, 24x7.
+P1_JSON = POLICIES / "p1.json"
+#: A complete TOML document: P1 response within 15 minutes, 24x7 (no resolution clock).
+P1_RESPONSE_TOML = POLICIES / "p1-response.toml"
 
 
 def p1_policy() -> Dict[str, Any]:
-    """P1 incidents: a response clock of 15 minutes and a resolution clock of 4 hours, 24x7.
-    (The default policy has no SLA definition.)"""
-    return {
-        "sla": {
-            "calendars": [always_calendar()],
-            "definitions": [
-                p1_definition("p1-response", "response", "15m"),
-                p1_definition("p1-resolution", "resolution", "4h"),
-            ],
-        }
-    }
+    """The document of ``p1.json``, to change in a test. (The default policy has no SLA
+    definition.)"""
+    return json.loads(P1_JSON.read_text())
 
 
 def p1_policy_v2() -> Dict[str, Any]:
     """The P1 resolution target cut to 2 hours: version 2 of the definition; version 1 stays in
     the document, as published versions never change."""
     policy = p1_policy()
-    policy["sla"]["definitions"].append(p1_definition("p1-resolution", "resolution", "2h", version=2))
+    v2 = dict(policy["sla"]["definitions"][1], version=2, name="P1 resolution: 2h", target="2h")
+    policy["sla"]["definitions"].append(v2)
     return policy
-
-
-P1_POLICY_TOML = """
-[[sla.calendars]]
-id = "24x7"
-version = 1
-time_zone = "UTC"
-[sla.calendars.weekly]
-monday = [{ start = "00:00", end = "24:00" }]
-tuesday = [{ start = "00:00", end = "24:00" }]
-wednesday = [{ start = "00:00", end = "24:00" }]
-thursday = [{ start = "00:00", end = "24:00" }]
-friday = [{ start = "00:00", end = "24:00" }]
-saturday = [{ start = "00:00", end = "24:00" }]
-sunday = [{ start = "00:00", end = "24:00" }]
-
-[[sla.definitions]]
-id = "p1-response"
-version = 1
-name = "P1 response: 15m"
-applies_to = { kind = "incident", priorities = ["critical"] }
-metric = "response"
-target = "15m"
-calendar = { id = "24x7" }
-thresholds = [50, 75, 90]
-"""
 
 
 def invalid_policy() -> Dict[str, Any]:
@@ -135,17 +90,13 @@ def snapshot(directory: Path) -> Dict[str, bytes]:
 # -- opening with a policy and a clock -----------------------------------------------------------
 
 
-def test_an_engine_opened_with_a_policy_gives_p1_incidents_sla_clocks(tmp_path: Path) -> None:
+def test_an_engine_opened_with_a_policy_gives_p1_incidents_sla_clocks() -> None:
     with Engine.in_memory(policy=p1_policy()) as engine:
         number = open_p1(engine)
         assert sorted(clocks(engine, number)) == ["p1-resolution", "p1-response"]
         assert policy_versions(engine) == 1
 
-    toml_file = tmp_path / "policy.toml"
-    toml_file.write_text(P1_POLICY_TOML)
-    json_file = tmp_path / "policy.json"
-    json_file.write_text(json.dumps(p1_policy()))
-    for source, expected in [(toml_file, ["p1-response"]), (str(json_file), ["p1-resolution", "p1-response"])]:
+    for source, expected in [(P1_RESPONSE_TOML, ["p1-response"]), (str(P1_JSON), ["p1-resolution", "p1-response"])]:
         with Engine.in_memory(policy=source) as engine:
             assert sorted(clocks(engine, open_p1(engine))) == expected, source
 
@@ -277,10 +228,10 @@ def test_published_policy_applies_to_new_incidents_and_old_ones_keep_their_pins(
         path = tmp_path / "v3.json"
         path.write_text(json.dumps(v3))
         assert engine.publish_policy(path, expected_version=2, actor=ADMIN)["version"] == 3
-        assert engine.publish_policy(P1_POLICY_TOML, actor=ADMIN)["version"] == 4
+        assert engine.publish_policy(P1_RESPONSE_TOML.read_text(), actor=ADMIN)["version"] == 4
         assert sorted(clocks(engine, open_p1(engine))) == ["p1-response"]
         # Published versions never change: other content under p1-response v1 is refused.
-        changed = P1_POLICY_TOML.replace("thresholds = [50, 75, 90]", "thresholds = [80]")
+        changed = P1_RESPONSE_TOML.read_text().replace("thresholds = [50, 75, 90]", "thresholds = [80]")
         with pytest.raises(InvalidPolicy) as refused:
             engine.publish_policy(changed, actor=ADMIN)
         assert [i.path for i in refused.value.issues] == ["sla.definitions[0]"]
@@ -302,7 +253,7 @@ def test_an_invalid_document_raises_invalid_policy_with_every_issue_and_writes_n
         checked = engine.validate_policy(invalid_policy())
         assert checked["valid"] is False
         assert {i["path"] for i in checked["issues"]} == INVALID_PATHS
-        assert engine.validate_policy(P1_POLICY_TOML) == {"valid": True, "issues": []}
+        assert engine.validate_policy(P1_RESPONSE_TOML) == {"valid": True, "issues": []}
         assert engine.diff_policy(p1_policy_v2())["from_version"] == 1
 
         # Text that is not TOML: one issue for the document as a whole.

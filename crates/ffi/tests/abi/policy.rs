@@ -3,6 +3,8 @@
 //! when it has problems; a manual clock that stamps events and times SLA clocks.
 
 use crate::support::*;
+use opsledger::Policy;
+use opsledger::core::policy::document;
 use opsledger_ffi::OpsledgerStatus;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -49,41 +51,30 @@ fn p1_definition(id: &str, metric: &str, target: &str) -> Value {
     })
 }
 
-/// A policy with a P1 response clock of 15 minutes and a P1 resolution clock of 4 hours on a
-/// 24x7 calendar (the default policy has no SLA definition at all).
+/// A complete document: the default policy (which has no SLA definition at all) with a P1
+/// response clock of 15 minutes and a P1 resolution clock of 4 hours on a 24x7 calendar.
 fn p1_policy() -> Value {
-    json!({"sla": {
+    let mut policy = serde_json::to_value(Policy::default()).unwrap();
+    // The engine numbers the versions it publishes: a document leaves it out.
+    policy.as_object_mut().unwrap().remove("version");
+    policy["sla"] = json!({
         "calendars": [always_calendar("UTC")],
         "definitions": [
             p1_definition("p1-response", "response", "15m"),
             p1_definition("p1-resolution", "resolution", "4h"),
         ],
-    }})
+    });
+    policy
 }
 
-const P1_POLICY_TOML: &str = r#"
-[[sla.calendars]]
-id = "24x7"
-version = 1
-time_zone = "UTC"
-[sla.calendars.weekly]
-monday = [{ start = "00:00", end = "24:00" }]
-tuesday = [{ start = "00:00", end = "24:00" }]
-wednesday = [{ start = "00:00", end = "24:00" }]
-thursday = [{ start = "00:00", end = "24:00" }]
-friday = [{ start = "00:00", end = "24:00" }]
-saturday = [{ start = "00:00", end = "24:00" }]
-sunday = [{ start = "00:00", end = "24:00" }]
-
-[[sla.definitions]]
-id = "p1-response"
-version = 1
-name = "P1 response: 15m"
-applies_to = { kind = "incident", priorities = ["critical"] }
-metric = "response"
-target = "15m"
-calendar = { id = "24x7" }
-"#;
+/// [`p1_policy`] without the resolution clock, in TOML.
+fn p1_response_toml() -> String {
+    let mut policy = p1_policy();
+    policy["sla"]["definitions"].as_array_mut().unwrap().pop();
+    let text = document::to_toml(&document::from_value(policy).unwrap());
+    assert!(text.contains("[[sla.definitions]]"), "{text}");
+    text
+}
 
 /// Opens a P1 incident (high impact, high urgency) as the agent; its number.
 fn open_p1(h: &Handle) -> String {
@@ -178,7 +169,7 @@ fn a_policy_object_is_in_force_for_new_incidents() {
 fn a_policy_file_is_read_in_the_notation_its_extension_names() {
     let dir = tempfile::tempdir().unwrap();
     let toml = dir.path().join("policy.toml");
-    std::fs::write(&toml, P1_POLICY_TOML).unwrap();
+    std::fs::write(&toml, p1_response_toml()).unwrap();
     let json_file = dir.path().join("policy.json");
     std::fs::write(&json_file, p1_policy().to_string()).unwrap();
 

@@ -604,7 +604,7 @@ class Engine:
     # The policy is versioned history: each published version is an event of the log, in
     # force for every command appended after it; records keep the SLA versions they pinned.
 
-    def policy(self, version: Optional[int] = None, *, as_of: Optional[Instant] = None) -> JSON:
+    def policy(self, version: Optional[int] = None, as_of: Optional[Instant] = None) -> JSON:
         """``policy.get``: the version in force now, a given ``version``, or the one in force
         ``as_of`` an instant: ``{"version", "published_at", "published_by", "reason",
         "position", "document"}``."""
@@ -661,10 +661,12 @@ class Engine:
 
     def set_clock(self, now: Instant, *, actor: Optional[Actor] = None) -> JSON:
         """``admin.set_clock``: moves the manual clock of an engine opened with
-        ``clock="manual"`` (or a datetime) to ``now``; returns ``{"now"}``. Events are stamped
-        and SLA clocks evaluated at the new instant; :meth:`tick` records what became due.
-        Needs the ``engine_clock`` permission (by default: admins); refused for an engine on
-        the system clock."""
+        ``clock="manual"`` (or a datetime) to ``now`` (a timezone-aware datetime or an RFC 3339
+        string); returns ``{"now"}``. Events are stamped and SLA clocks evaluated at the new
+        instant; :meth:`tick` records what became due. The clock only moves forward (an
+        instant before it, or before the last recorded event, is refused). Needs the
+        ``engine_clock`` permission (by default: admins); an engine on the system clock
+        refuses it (``domain_code`` ``"not_supported"``)."""
         return self.call("admin.set_clock", now=_instant(now), actor=actor)
 
     def tick(self, now: Optional[Instant] = None, *, actor: Optional[Actor] = None) -> JSON:

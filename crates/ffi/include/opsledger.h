@@ -67,10 +67,17 @@ extern "C" {
 //
 // `config_json` is a UTF-8 JSON object of `len` bytes, not NUL-terminated:
 // `{"data_dir": "/path", "durability": "buffered" | "per_commit" | "group_commit"}` or
-// `{"in_memory": true}`, optionally with `cache_records`, `snapshot_every`, `max_attempts`
-// and `actor` (`{"id": "alice", "roles": ["agent"]}`, the default acting identity). Unknown
-// keys are refused. An empty configuration (`len == 0`) is refused too: the caller must say
-// where the log lives.
+// `{"in_memory": true}`, optionally with `cache_records`, `snapshot_every`, `max_attempts`,
+// `actor` (`{"id": "alice", "roles": ["agent"]}`, the default acting identity), `policy` (the
+// policy to put in force: a policy document as a JSON object, or the path of a `.toml` or
+// `.json` document, relative to the working directory) and `clock` (`"system"`, the default;
+// `"manual"` or `{"manual": "2026-03-02T09:00:00Z"}`: a clock that stands still until
+// `admin.set_clock` moves it). Unknown keys are refused, at every depth. An empty
+// configuration (`len == 0`) is refused too: the caller must say where the log lives.
+//
+// A policy document with problems is `INVALID_CONFIG`, and nothing is created or written:
+// the message's first line says so and each further line is one problem, `  path: message`
+// (`(document)` for the document as a whole).
 //
 // Returns `OK` and a handle in `*out`, or `NULL_ARGUMENT`, `INVALID_UTF8`, `INVALID_CONFIG`,
 // `OPEN_FAILED`, `PANICKED` with `*out` set to NULL.

@@ -3,11 +3,13 @@
 //! ```json
 //! {"data_dir": "/var/lib/opsledger", "durability": "group_commit"}
 //! {"in_memory": true}
+//! {"data_dir": "data", "policy": "policies/policy.toml", "clock": {"manual": "2026-03-02T09:00:00Z"}}
 //! ```
 //!
-//! Keys (unknown keys are refused, so a misspelt option is an error, not a default):
-//! - `data_dir` (string): open or create the engine in this directory (sled), as
-//!   `Engine::open` does;
+//! Keys (unknown keys are refused at every depth, so a misspelt option is an error, not a
+//! default):
+//! - `data_dir` (string): open or create the engine in this directory, as `Engine::open`
+//!   does (SQLite for a new directory, the backend found in an existing one);
 //! - `in_memory` (bool): an engine whose log lives in memory (`Engine::in_memory`). Exactly one
 //!   of `data_dir` and `in_memory: true` is required;
 //! - `durability` (`"buffered"`, `"per_commit"` (the default), `"group_commit"`): the
@@ -16,19 +18,38 @@
 //!   `EngineConfig` fields of the same names;
 //! - `actor` (`{"id": "...", "roles": ["..."]}`): the default acting identity of calls whose
 //!   params name no actor (the context's default identity, as on stdio);
+//! - `policy`: the policy to put in force (`EngineConfig::with_policy`): a policy document as a
+//!   JSON object, or the path of a `.toml` or `.json` document (a relative path is relative to
+//!   the process's working directory). It is read with the core's document reader before
+//!   anything is opened: a document with problems is refused with every problem, each as
+//!   `path: message` on a line of its own, and nothing is created or written. A new log
+//!   records it as version 1; an existing log gets it as its next version when it differs
+//!   from the current one, and keeps its current version when it does not. Without `policy`
+//!   an existing log keeps its policy and a new one starts with the default policy;
+//! - `clock`: the engine's clock, which stamps every event and decides when SLA clocks run
+//!   out. `"system"` (the default) is the wall clock; `"manual"` is a clock that stands still
+//!   at the instant the engine opened until `admin.set_clock` moves it, and
+//!   `{"manual": "2026-03-02T09:00:00Z"}` one that starts at the given RFC 3339 instant. A
+//!   manual clock lets a caller walk through SLA thresholds, breaches and auto-closes without
+//!   waiting for them (tests, demonstrations);
 //! - `spec_fixtures` (bool): registers the JSON-RPC specification's example methods
 //!   (`subtract`, `sum`, ...) next to the engine's. Only in builds with the `spec-fixtures`
 //!   feature (tests and CI); elsewhere `true` is refused.
 
+use opsledger::core::policy::PolicyIssue;
+use opsledger::core::policy::document::{self, PolicyFormat};
 use opsledger::store::Durability;
-use opsledger::{Engine, EngineConfig, EngineError};
+use opsledger::{Clock, Engine, EngineConfig, EngineError, ManualClock, Policy, SystemClock};
 use opsledger_rpc::Identity;
 use serde::Deserialize;
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
 
-/// The parsed configuration.
+/// The configuration as written: `policy` and `clock` are read further by [`OpenConfig::parse`].
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct OpenConfig {
+struct Written {
     data_dir: Option<String>,
     #[serde(default)]
     in_memory: bool,
@@ -37,7 +58,25 @@ pub(crate) struct OpenConfig {
     snapshot_every: Option<u64>,
     max_attempts: Option<u32>,
     actor: Option<ActorConfig>,
+    policy: Option<Value>,
+    clock: Option<Value>,
     #[serde(default)]
+    spec_fixtures: bool,
+}
+
+/// The parsed configuration.
+#[derive(Debug)]
+pub(crate) struct OpenConfig {
+    data_dir: Option<String>,
+    durability: Option<DurabilityName>,
+    cache_records: Option<usize>,
+    snapshot_every: Option<u64>,
+    max_attempts: Option<u32>,
+    actor: Option<ActorConfig>,
+    /// The policy document read from `policy`, and where it came from (for messages).
+    policy: Option<(Policy, String)>,
+    /// The manual clock of `clock: "manual"`; `None`: the system clock.
+    manual_clock: Option<Arc<ManualClock>>,
     spec_fixtures: bool,
 }
 
@@ -67,16 +106,16 @@ pub(crate) enum OpenError {
 }
 
 impl OpenConfig {
-    /// Parses a configuration document.
+    /// Parses a configuration document, reading the policy document it names.
     pub(crate) fn parse(text: &str) -> Result<OpenConfig, OpenError> {
         if text.trim().is_empty() {
             return Err(OpenError::Config(
                 "empty configuration: give {\"data_dir\": \"...\"} or {\"in_memory\": true}".into(),
             ));
         }
-        let config: OpenConfig = serde_json::from_str(text)
+        let written: Written = serde_json::from_str(text)
             .map_err(|e| OpenError::Config(format!("configuration: {e}")))?;
-        match (&config.data_dir, config.in_memory) {
+        match (&written.data_dir, written.in_memory) {
             (Some(_), true) => {
                 return Err(OpenError::Config(
                     "`data_dir` and `in_memory: true` exclude each other".into(),
@@ -92,17 +131,35 @@ impl OpenConfig {
             }
             _ => {}
         }
-        if config.in_memory && config.durability.is_some() {
+        if written.in_memory && written.durability.is_some() {
             return Err(OpenError::Config(
                 "`durability` applies to a `data_dir` engine only".into(),
             ));
         }
-        if config.spec_fixtures && !cfg!(feature = "spec-fixtures") {
+        if written.spec_fixtures && !cfg!(feature = "spec-fixtures") {
             return Err(OpenError::Config(
                 "`spec_fixtures` needs a build with the `spec-fixtures` feature".into(),
             ));
         }
-        Ok(config)
+        let manual_clock = match written.clock {
+            None => None,
+            Some(clock) => manual_clock(clock).map_err(OpenError::Config)?,
+        };
+        let policy = match written.policy {
+            None => None,
+            Some(policy) => Some(read_policy(policy)?),
+        };
+        Ok(OpenConfig {
+            data_dir: written.data_dir,
+            durability: written.durability,
+            cache_records: written.cache_records,
+            snapshot_every: written.snapshot_every,
+            max_attempts: written.max_attempts,
+            actor: written.actor,
+            policy,
+            manual_clock,
+            spec_fixtures: written.spec_fixtures,
+        })
     }
 
     /// The default acting identity, if the configuration names one.
@@ -115,6 +172,11 @@ impl OpenConfig {
     /// Whether the specification's example methods are to be registered.
     pub(crate) fn spec_fixtures(&self) -> bool {
         self.spec_fixtures
+    }
+
+    /// The engine's clock when the configuration asks for a manual one.
+    pub(crate) fn manual_clock(&self) -> Option<&Arc<ManualClock>> {
+        self.manual_clock.as_ref()
     }
 
     /// Opens the engine the configuration describes.
@@ -136,15 +198,112 @@ impl OpenConfig {
         if let Some(n) = self.max_attempts {
             config.max_attempts = n;
         }
+        if let Some(clock) = &self.manual_clock {
+            config = config.with_clock(Arc::clone(clock) as Arc<dyn Clock>);
+        }
+        if let Some((policy, _)) = &self.policy {
+            config = config.with_policy(policy.clone());
+        }
         let opened = match &self.data_dir {
             Some(dir) => Engine::open(dir, config),
             None => Engine::in_memory(config),
         };
         opened.map_err(|e| match e {
             EngineError::InvalidConfig(what) => OpenError::Config(what),
+            // Checked against the log's history (an SLA definition or calendar version
+            // published before with other content): refused before anything was published.
+            EngineError::InvalidPolicy { issues } => {
+                let source = self.policy.as_ref().map_or("the log", |(_, s)| s.as_str());
+                OpenError::Config(refused_policy(source, &issues))
+            }
             other => OpenError::Open(other.to_string()),
         })
     }
+}
+
+/// Reads `clock`: `"system"`, `"manual"` or `{"manual": "<RFC 3339 instant>"}`.
+fn manual_clock(clock: Value) -> Result<Option<Arc<ManualClock>>, String> {
+    const EXPECTED: &str =
+        "`clock` is \"system\", \"manual\" or {\"manual\": \"<RFC 3339 instant>\"}";
+    match clock {
+        Value::String(name) if name == "system" => Ok(None),
+        Value::String(name) if name == "manual" => {
+            Ok(Some(Arc::new(ManualClock::new(SystemClock.now()))))
+        }
+        Value::Object(mut fields) => {
+            let start = fields
+                .remove("manual")
+                .ok_or_else(|| format!("{EXPECTED}; got an object without `manual`"))?;
+            if let Some(key) = fields.keys().next() {
+                return Err(format!("unknown field `clock.{key}`: {EXPECTED}"));
+            }
+            let text = match &start {
+                Value::String(text) => text.clone(),
+                other => {
+                    return Err(format!(
+                        "`clock.manual` is an RFC 3339 instant, not {other}"
+                    ));
+                }
+            };
+            let start = serde_json::from_value(start).map_err(|e| {
+                format!("`clock.manual` is not an RFC 3339 instant ({text:?}): {e}")
+            })?;
+            Ok(Some(Arc::new(ManualClock::new(start))))
+        }
+        other => Err(format!("{EXPECTED}; got {other}")),
+    }
+}
+
+/// Reads `policy`: a document object, or the path of a `.toml` or `.json` document. Returns
+/// the policy and where it came from.
+fn read_policy(policy: Value) -> Result<(Policy, String), OpenError> {
+    let (read, source) = match policy {
+        Value::Object(_) => (
+            document::from_value(policy),
+            "the document given".to_owned(),
+        ),
+        Value::String(path) => {
+            let format = PolicyFormat::from_path(Path::new(&path)).ok_or_else(|| {
+                OpenError::Config(format!(
+                    "`policy`: {path:?} is neither a .toml nor a .json file"
+                ))
+            })?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| OpenError::Config(format!("`policy`: cannot read {path:?}: {e}")))?;
+            (document::parse(&text, format), format!("{path:?}"))
+        }
+        other => {
+            return Err(OpenError::Config(format!(
+                "`policy` is a policy document (an object) or the path of a .toml or .json \
+                 file; got {other}"
+            )));
+        }
+    };
+    match read {
+        Ok(policy) => Ok((policy, source)),
+        Err(issues) => Err(OpenError::Config(refused_policy(&source, &issues))),
+    }
+}
+
+/// The message of a refused policy: a first line, then one line per issue, `  path: message`
+/// (the document itself, at the empty path, is written `(document)`), in document order.
+fn refused_policy(source: &str, issues: &[PolicyIssue]) -> String {
+    let mut message = format!(
+        "`policy` ({source}) is not a valid policy: {} issue{}",
+        issues.len(),
+        if issues.len() == 1 { "" } else { "s" }
+    );
+    for issue in issues {
+        let path = if issue.path.is_empty() {
+            "(document)"
+        } else {
+            issue.path.as_str()
+        };
+        // One line per issue: a message never continues on the next line.
+        let text = issue.message.replace(['\r', '\n'], " ");
+        message.push_str(&format!("\n  {path}: {text}"));
+    }
+    message
 }
 
 #[cfg(test)]
@@ -182,5 +341,68 @@ mod tests {
     fn engine_limits_are_checked_by_the_engine() {
         let config = OpenConfig::parse(r#"{"in_memory": true, "snapshot_every": 0}"#).unwrap();
         assert!(matches!(config.open(), Err(OpenError::Config(_))));
+    }
+
+    #[test]
+    fn clocks_are_system_or_manual() {
+        let parse =
+            |clock: &str| OpenConfig::parse(&format!(r#"{{"in_memory": true, "clock": {clock}}}"#));
+        assert!(parse(r#""system""#).unwrap().manual_clock().is_none());
+        assert!(parse(r#""manual""#).unwrap().manual_clock().is_some());
+        let started = parse(r#"{"manual": "2026-03-02T10:00:00+01:00"}"#).unwrap();
+        let clock = started.manual_clock().unwrap();
+        assert_eq!(clock.now().to_rfc3339(), "2026-03-02T09:00:00+00:00");
+
+        let refused = |clock: &str| match parse(clock) {
+            Err(OpenError::Config(m)) => m,
+            other => panic!("{clock} should be refused, got {other:?}"),
+        };
+        assert!(refused(r#""sundial""#).contains(r#""system", "manual""#));
+        assert!(refused("1").contains("`clock`"));
+        assert!(refused(r#"{"manual": "yesterday"}"#).contains("RFC 3339"));
+        assert!(refused(r#"{"manual": 5}"#).contains("`clock.manual`"));
+        assert!(refused(r#"{"start": "2026-03-02T09:00:00Z"}"#).contains("without `manual`"));
+        let extra = refused(r#"{"manual": "2026-03-02T09:00:00Z", "speed": 2}"#);
+        assert!(extra.contains("unknown field `clock.speed`"), "{extra}");
+    }
+
+    #[test]
+    fn a_refused_policy_lists_every_issue_on_its_own_line() {
+        let issues = [
+            PolicyIssue::new("", "not TOML: expected `=`\nat line 1"),
+            PolicyIssue::new("sla.definitions[0].target", "must be positive"),
+        ];
+        let message = refused_policy("\"p.toml\"", &issues);
+        let lines: Vec<&str> = message.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "`policy` (\"p.toml\") is not a valid policy: 2 issues",
+                "  (document): not TOML: expected `=` at line 1",
+                "  sla.definitions[0].target: must be positive",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_policy_is_an_object_or_a_document_path() {
+        assert!(refused(r#"{"in_memory": true, "policy": 1}"#).contains("the path of a .toml"));
+        assert!(refused(r#"{"in_memory": true, "policy": "p.yaml"}"#).contains("neither"));
+        assert!(
+            refused(r#"{"in_memory": true, "policy": "/no/such/p.toml"}"#).contains("cannot read")
+        );
+        // A complete document (the default policy's), with one setting changed or misspelt.
+        let mut document = serde_json::to_value(Policy::default()).unwrap();
+        document["incident"] = serde_json::json!({"auto_close_after_dayz": 3});
+        let config = serde_json::json!({"in_memory": true, "policy": document});
+        let m = refused(&config.to_string());
+        assert!(m.contains("\n  incident.auto_close_after_dayz: "), "{m}");
+        document["incident"] = serde_json::json!({"auto_close_after_days": 3});
+        let config = serde_json::json!({"in_memory": true, "policy": document});
+        let engine = OpenConfig::parse(&config.to_string())
+            .unwrap()
+            .open()
+            .unwrap();
+        assert_eq!(engine.policy().incident.auto_close_after_days, 3);
     }
 }

@@ -46,7 +46,7 @@
 mod config;
 
 use config::{OpenConfig, OpenError};
-use opsledger::Engine;
+use opsledger::{Engine, ManualClock};
 use opsledger_rpc::{CallContext, Dispatcher, Limits, MethodRegistry, TransportKind};
 use std::cell::RefCell;
 use std::ffi::c_char;
@@ -113,7 +113,7 @@ const _: () = {
 /// only).
 fn registry(engine: &Arc<Engine>, config: &OpenConfig) -> MethodRegistry {
     #[allow(unused_mut)]
-    let mut registry = opsledger_rpc::api::registry(Arc::clone(engine));
+    let mut registry = api_registry(engine, config.manual_clock());
     #[cfg(feature = "spec-fixtures")]
     if config.spec_fixtures() {
         // The example names are not the engine's: registration cannot clash.
@@ -136,6 +136,18 @@ fn registry(engine: &Arc<Engine>, config: &OpenConfig) -> MethodRegistry {
     #[cfg(not(feature = "spec-fixtures"))]
     let _ = config.spec_fixtures();
     registry
+}
+
+/// The engine binding's methods, given the engine's manual clock when it has one
+/// (`clock: "manual"`), which `admin.set_clock` moves.
+///
+/// Adapter, the one place that changes when the binding takes the clock: until
+/// `opsledger_rpc::api::registry_with_clock(engine, manual_clock)` serves `admin.set_clock`,
+/// the binding's plain registry is used and the manual clock only stamps events and times SLA
+/// clocks (`admin.tick` reads it).
+fn api_registry(engine: &Arc<Engine>, manual_clock: Option<&Arc<ManualClock>>) -> MethodRegistry {
+    let _ = manual_clock;
+    opsledger_rpc::api::registry(Arc::clone(engine))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -283,10 +295,17 @@ fn into_buffer(text: String) -> (*mut u8, usize) {
 ///
 /// `config_json` is a UTF-8 JSON object of `len` bytes, not NUL-terminated:
 /// `{"data_dir": "/path", "durability": "buffered" | "per_commit" | "group_commit"}` or
-/// `{"in_memory": true}`, optionally with `cache_records`, `snapshot_every`, `max_attempts`
-/// and `actor` (`{"id": "alice", "roles": ["agent"]}`, the default acting identity). Unknown
-/// keys are refused. An empty configuration (`len == 0`) is refused too: the caller must say
-/// where the log lives.
+/// `{"in_memory": true}`, optionally with `cache_records`, `snapshot_every`, `max_attempts`,
+/// `actor` (`{"id": "alice", "roles": ["agent"]}`, the default acting identity), `policy` (the
+/// policy to put in force: a policy document as a JSON object, or the path of a `.toml` or
+/// `.json` document, relative to the working directory) and `clock` (`"system"`, the default;
+/// `"manual"` or `{"manual": "2026-03-02T09:00:00Z"}`: a clock that stands still until
+/// `admin.set_clock` moves it). Unknown keys are refused, at every depth. An empty
+/// configuration (`len == 0`) is refused too: the caller must say where the log lives.
+///
+/// A policy document with problems is `INVALID_CONFIG`, and nothing is created or written:
+/// the message's first line says so and each further line is one problem, `  path: message`
+/// (`(document)` for the document as a whole).
 ///
 /// Returns `OK` and a handle in `*out`, or `NULL_ARGUMENT`, `INVALID_UTF8`, `INVALID_CONFIG`,
 /// `OPEN_FAILED`, `PANICKED` with `*out` set to NULL.

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import opsledger
 
-README = Path(__file__).resolve().parents[4] / "README.md"
+REPOSITORY = Path(__file__).resolve().parents[4]
+README = REPOSITORY / "README.md"
 PACKAGE_README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -55,3 +56,13 @@ def test_the_package_readme_example_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("-32005 forbidden"), done.stdout
     assert "incident.resolved" in done.stdout
+
+
+def test_the_package_readme_policy_walkthrough_prints_what_it_shows() -> None:
+    text = PACKAGE_README.read_text()
+    section = text.split("\n## Policies and SLA clocks\n", 1)[1].split("\n## ", 1)[0]
+    code, shown = re.findall(r"```python\n(.*?)```\n+```\n(.*?)```", section, re.S)[0]
+    assert "examples/policy/policy.toml" in code
+    done = run(code, REPOSITORY)  # the example policy's path is relative to the repository
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == shown

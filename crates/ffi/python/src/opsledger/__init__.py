@@ -8,7 +8,18 @@ Pure ctypes: no compile step. The C library (``libopsledger_ffi``) is found thro
 ...     engine.open_incident("Checkout fails", caller="bob", actor="alice")
 """
 
-from ._engine import AbiError, Actor, Engine, OpsledgerError, debug_live_buffers
+from ._engine import (
+    AbiError,
+    Actor,
+    ClockChoice,
+    Engine,
+    InvalidPolicy,
+    OpsledgerError,
+    PolicyDocument,
+    PolicyIssue,
+    PolicySource,
+    debug_live_buffers,
+)
 from ._native import ABI_VERSION, LibraryNotFound, Status, find_library, native
 
 __version__ = "0.1.0"
@@ -23,9 +34,14 @@ __all__ = [
     "ABI_VERSION",
     "AbiError",
     "Actor",
+    "ClockChoice",
     "Engine",
+    "InvalidPolicy",
     "LibraryNotFound",
     "OpsledgerError",
+    "PolicyDocument",
+    "PolicyIssue",
+    "PolicySource",
     "Status",
     "debug_live_buffers",
     "find_library",

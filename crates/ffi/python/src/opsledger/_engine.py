@@ -16,6 +16,7 @@ from typing import (
     Iterator,
     List,
     Mapping,
+    NamedTuple,
     Optional,
     Sequence,
     Tuple,
@@ -37,6 +38,42 @@ def _instant(value: Optional[Instant]) -> Optional[str]:
     if value.tzinfo is None:
         raise ValueError("datetimes must be timezone-aware (e.g. datetime.now(timezone.utc))")
     return value.isoformat()
+
+
+PolicyDocument = Union[Mapping[str, Any], str, "os.PathLike[str]"]
+"""A policy document for :meth:`Engine.publish_policy` and friends: a ``dict`` (the document
+as JSON), a ``str`` holding TOML or JSON text, or a path (``pathlib.Path``) to a ``.toml`` or
+``.json`` file."""
+
+PolicySource = Union[Mapping[str, Any], str, "os.PathLike[str]"]
+"""The policy an engine opens with (the configuration's ``policy`` key): a ``dict`` (the
+document as JSON), or the path (``str`` or ``pathlib.Path``) of a ``.toml`` or ``.json`` file."""
+
+ClockChoice = Union[str, datetime]
+"""The engine's clock: ``"system"`` (the default), ``"manual"`` (stands still at the instant of
+opening until :meth:`Engine.set_clock` moves it), or a timezone-aware ``datetime`` (a manual
+clock starting at that instant)."""
+
+
+class PolicyIssue(NamedTuple):
+    """One problem of a policy document: ``path`` into the document (such as
+    ``"sla.definitions[2].target"``; empty for the document as a whole) and ``message``."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+def _issues(items: Any) -> List[PolicyIssue]:
+    if not isinstance(items, list):
+        return []
+    return [
+        PolicyIssue(str(i.get("path", "")), str(i.get("message", "")))
+        for i in items
+        if isinstance(i, Mapping)
+    ]
 
 
 class OpsledgerError(Exception):
@@ -62,7 +99,26 @@ class OpsledgerError(Exception):
 
     @classmethod
     def from_object(cls, error: Mapping[str, Any]) -> "OpsledgerError":
-        return cls(int(error.get("code", 0)), str(error.get("message", "")), error.get("data"))
+        """The exception for a JSON-RPC error object: :class:`InvalidPolicy` for a refused
+        policy document, else :class:`OpsledgerError`."""
+        code, message, data = int(error.get("code", 0)), str(error.get("message", "")), error.get("data")
+        if isinstance(data, Mapping) and data.get("domain_code") == InvalidPolicy.DOMAIN_CODE:
+            return InvalidPolicy(code, message, data)
+        return cls(code, message, data)
+
+
+class InvalidPolicy(OpsledgerError):
+    """A policy document was refused (``domain_code`` ``"invalid_policy"``): nothing was
+    published. :attr:`issues` lists every problem, each with the path of the value at fault."""
+
+    DOMAIN_CODE = "invalid_policy"
+
+    def __init__(self, code: int, message: str, data: JSON = None) -> None:
+        super().__init__(code, message, data)
+        details = data.get("details") if isinstance(data, Mapping) else None
+        found = details.get("issues") if isinstance(details, Mapping) else None
+        #: Every problem of the document, in document order.
+        self.issues: List[PolicyIssue] = _issues(found)
 
 
 class AbiError(Exception):
@@ -79,6 +135,27 @@ class AbiError(Exception):
         #: The status (a :class:`Status` when known; None when refused on the Python side).
         self.status = known
         self.message = message
+        #: When the open configuration's ``policy`` was refused (``INVALID_CONFIG``): every
+        #: problem of the document, in document order; otherwise empty.
+        self.issues: List[PolicyIssue] = (
+            _config_issues(message) if known == Status.INVALID_CONFIG else []
+        )
+
+
+def _config_issues(message: str) -> List[PolicyIssue]:
+    """The problems of a refused ``policy`` key: the library's message is a first line naming
+    the key, then one ``  path: message`` line per problem (``(document)`` for the empty
+    path)."""
+    first, *rest = message.split("\n")
+    if not first.startswith("`policy`"):
+        return []
+    issues = []
+    for line in rest:
+        if not line.startswith("  "):
+            continue
+        path, _, text = line[2:].partition(": ")
+        issues.append(PolicyIssue("" if path == "(document)" else path, text))
+    return issues
 
 
 def _actor(actor: Optional[Actor]) -> Optional[Dict[str, Any]]:
@@ -92,6 +169,60 @@ def _actor(actor: Optional[Actor]) -> Optional[Dict[str, Any]]:
 def _clean(params: Mapping[str, Any]) -> Dict[str, Any]:
     """Drops None values: optional params are left out rather than sent as null."""
     return {k: v for k, v in params.items() if v is not None}
+
+
+def _policy_source(policy: PolicySource) -> Union[Dict[str, Any], str]:
+    """The configuration's ``policy`` value: the document, or a file path."""
+    if isinstance(policy, Mapping):
+        return dict(policy)
+    if isinstance(policy, (str, os.PathLike)):
+        return os.fspath(policy)
+    raise TypeError(
+        f"policy is a dict (the document) or the path of a .toml or .json file, not {type(policy).__name__}"
+    )
+
+
+def _clock(clock: ClockChoice) -> Union[str, Dict[str, Any]]:
+    """The configuration's ``clock`` value."""
+    if isinstance(clock, datetime):
+        return {"manual": _instant(clock)}
+    if isinstance(clock, str):
+        return clock
+    raise TypeError(f"clock is \"system\", \"manual\" or a datetime, not {type(clock).__name__}")
+
+
+def _options(
+    config: Dict[str, Any],
+    actor: Optional[Actor],
+    policy: Optional[PolicySource],
+    clock: Optional[ClockChoice],
+) -> Dict[str, Any]:
+    if actor is not None:
+        config["actor"] = _actor(actor)
+    if policy is not None:
+        config["policy"] = _policy_source(policy)
+    if clock is not None:
+        config["clock"] = _clock(clock)
+    return config
+
+
+def _document(document: PolicyDocument) -> Tuple[Any, Optional[str]]:
+    """A policy document as the ``policy.*`` methods take it: ``(document, format)``."""
+    if isinstance(document, Mapping):
+        return dict(document), None
+    if isinstance(document, os.PathLike):
+        path = os.fspath(document)
+        suffix = os.path.splitext(path)[1].lower()
+        if suffix not in (".toml", ".json"):
+            raise ValueError(f"{path}: a policy file is a .toml or a .json file")
+        with open(path, encoding="utf-8") as f:
+            return f.read(), suffix[1:]
+    if isinstance(document, str):
+        # As the engine's reader sniffs: JSON when the text opens an object, TOML otherwise.
+        return document, "json" if document.lstrip().startswith("{") else "toml"
+    raise TypeError(
+        f"a policy document is a dict, TOML or JSON text, or a pathlib.Path, not {type(document).__name__}"
+    )
 
 
 class Engine:
@@ -130,28 +261,43 @@ class Engine:
         *,
         durability: Optional[str] = None,
         actor: Optional[Actor] = None,
+        policy: Optional[PolicySource] = None,
+        clock: Optional[ClockChoice] = None,
         **options: Any,
     ) -> "Engine":
         """Opens (creating if needed) the engine in ``data_dir``.
 
         ``durability``: ``"buffered"``, ``"per_commit"`` (default) or ``"group_commit"``.
-        ``actor``: the default acting identity of calls that name none. Further ``options``
+        ``actor``: the default acting identity of calls that name none.
+        ``policy``: the policy to put in force, a ``dict`` (the document) or the path of a
+        ``.toml`` or ``.json`` file: version 1 of a new log, the next version of an existing
+        one when it differs from the current one. Without it, the log keeps its policy.
+        ``clock``: ``"system"`` (default), ``"manual"`` or a timezone-aware ``datetime`` (a
+        manual clock starting then, moved by :meth:`set_clock`). Further ``options``
         (``cache_records``, ``snapshot_every``, ``max_attempts``) are passed on.
+
+        Raises :class:`AbiError`: ``INVALID_CONFIG`` for a refused configuration (a policy
+        document with problems lists them in :attr:`AbiError.issues`; nothing is created or
+        written), ``OPEN_FAILED`` when the directory cannot be opened.
         """
         config: Dict[str, Any] = {"data_dir": os.fspath(data_dir), **options}
         if durability is not None:
             config["durability"] = durability
-        if actor is not None:
-            config["actor"] = _actor(actor)
-        return cls(config)
+        return cls(_options(config, actor, policy, clock))
 
     @classmethod
-    def in_memory(cls, *, actor: Optional[Actor] = None, **options: Any) -> "Engine":
-        """An engine whose log lives in memory: nothing survives :meth:`close`."""
+    def in_memory(
+        cls,
+        *,
+        actor: Optional[Actor] = None,
+        policy: Optional[PolicySource] = None,
+        clock: Optional[ClockChoice] = None,
+        **options: Any,
+    ) -> "Engine":
+        """An engine whose log lives in memory: nothing survives :meth:`close`. ``actor``,
+        ``policy``, ``clock`` and ``options`` as for :meth:`open`."""
         config: Dict[str, Any] = {"in_memory": True, **options}
-        if actor is not None:
-            config["actor"] = _actor(actor)
-        return cls(config)
+        return cls(_options(config, actor, policy, clock))
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -454,6 +600,83 @@ class Engine:
         q = {"window": {"start": _instant(start), "end": _instant(end)}, **query}
         return self.call("query.kpis", query=q, as_of=_instant(as_of))
 
+    # -- policy and time ------------------------------------------------------------------------
+    # The policy is versioned history: each published version is an event of the log, in
+    # force for every command appended after it; records keep the SLA versions they pinned.
+
+    def policy(self, version: Optional[int] = None, as_of: Optional[Instant] = None) -> JSON:
+        """``policy.get``: the version in force now, a given ``version``, or the one in force
+        ``as_of`` an instant: ``{"version", "published_at", "published_by", "reason",
+        "position", "document"}``."""
+        return self.call("policy.get", version=version, as_of=_instant(as_of))
+
+    def policy_history(self) -> List[JSON]:
+        """``policy.history``: every published version, oldest first, without the documents:
+        ``[{"version", "published_at", "published_by", "reason", "position"}, ...]``."""
+        return self.call("policy.history")
+
+    def validate_policy(self, document: PolicyDocument) -> JSON:
+        """``policy.validate``: ``{"valid": bool, "issues": [{"path", "message"}, ...]}``, the
+        document's own problems and those against the published history. Writes nothing."""
+        doc, fmt = _document(document)
+        return self.call("policy.validate", document=doc, format=fmt)
+
+    def diff_policy(self, document: PolicyDocument) -> JSON:
+        """``policy.diff``: what publishing ``document`` would change, ``{"from_version",
+        "changes", "moved_targets", "records_truncated"}``. Writes nothing."""
+        doc, fmt = _document(document)
+        return self.call("policy.diff", document=doc, format=fmt)
+
+    def publish_policy(
+        self,
+        document: PolicyDocument,
+        *,
+        reason: str = "",
+        expected_version: Optional[int] = None,
+        actor: Optional[Actor] = None,
+    ) -> JSON:
+        """``policy.publish``: puts ``document`` in force as the next version, for every command
+        appended after it (running SLA clocks keep their pins). Returns ``{"version",
+        "changed", "position"}``; ``changed`` is false (and nothing is written) when the
+        document equals the current version.
+
+        ``document``: a ``dict``, TOML or JSON text (``str``), or a ``pathlib.Path`` to a
+        ``.toml`` or ``.json`` file. ``expected_version``: publish only if this is still the
+        current version. Needs the ``policy_publish`` permission (by default: admins).
+
+        Raises :class:`InvalidPolicy` (with :attr:`InvalidPolicy.issues`) for a document with
+        problems, :class:`OpsledgerError` with ``domain_code`` ``"conflict"`` when
+        ``expected_version`` is not current and ``"forbidden"`` without the permission; nothing
+        is published then.
+        """
+        doc, fmt = _document(document)
+        return self.call(
+            "policy.publish",
+            document=doc,
+            format=fmt,
+            reason=reason or None,
+            expected_version=expected_version,
+            actor=actor,
+        )
+
+    def set_clock(self, now: Instant, *, actor: Optional[Actor] = None) -> JSON:
+        """``admin.set_clock``: moves the manual clock of an engine opened with
+        ``clock="manual"`` (or a datetime) to ``now`` (a timezone-aware datetime or an RFC 3339
+        string); returns ``{"now"}``. Events are stamped and SLA clocks evaluated at the new
+        instant; :meth:`tick` records what became due. The clock only moves forward (an
+        instant before it, or before the last recorded event, is refused). Needs the
+        ``engine_clock`` permission (by default: admins); an engine on the system clock
+        refuses it (``domain_code`` ``"not_supported"``)."""
+        return self.call("admin.set_clock", now=_instant(now), actor=actor)
+
+    def tick(self, now: Optional[Instant] = None, *, actor: Optional[Actor] = None) -> JSON:
+        """``admin.tick``: records the SLA thresholds and breaches that became due by ``now``
+        (default: the engine's clock), carries out their escalations and auto-closes resolved
+        incidents past their delay, each exactly once: ``{"now", "records_due",
+        "thresholds_recorded", "breaches_recorded", "auto_closed", "escalations",
+        "failures"}``. Needs the ``engine_tick`` permission (by default: admins)."""
+        return self.call("admin.tick", now=_instant(now), actor=actor)
+
     # -- the event log --------------------------------------------------------------------------
 
     def events(
@@ -541,8 +764,13 @@ def _debug_panic(engine: Engine) -> int:
 __all__ = [
     "AbiError",
     "Actor",
+    "ClockChoice",
     "Instant",
     "Engine",
+    "InvalidPolicy",
     "OpsledgerError",
+    "PolicyDocument",
+    "PolicyIssue",
+    "PolicySource",
     "debug_live_buffers",
 ]

@@ -140,14 +140,8 @@ fn registry(engine: &Arc<Engine>, config: &OpenConfig) -> MethodRegistry {
 
 /// The engine binding's methods, given the engine's manual clock when it has one
 /// (`clock: "manual"`), which `admin.set_clock` moves.
-///
-/// Adapter, the one place that changes when the binding takes the clock: until
-/// `opsledger_rpc::api::registry_with_clock(engine, manual_clock)` serves `admin.set_clock`,
-/// the binding's plain registry is used and the manual clock only stamps events and times SLA
-/// clocks (`admin.tick` reads it).
 fn api_registry(engine: &Arc<Engine>, manual_clock: Option<&Arc<ManualClock>>) -> MethodRegistry {
-    let _ = manual_clock;
-    opsledger_rpc::api::registry(Arc::clone(engine))
+    opsledger_rpc::api::registry_with_clock(Arc::clone(engine), manual_clock.cloned())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -514,7 +514,7 @@ const CASES: &[Case] = &[
         when: |v| set(v, "/sla/definitions/6/target", json!("2d")),
         then: &[(
             "sla.definitions[6].target",
-            "\"2d\" is not a duration: write hours, minutes and seconds as in \"4h\", \
+            "`2d` is not a duration: write hours, minutes and seconds as in \"4h\", \
              \"1h30m\" or \"90s\" (a business day is whatever the calendar says, so there is no \
              day unit)",
         )],
@@ -522,12 +522,12 @@ const CASES: &[Case] = &[
     Case {
         given: "an SLA target in words",
         when: |v| set(v, "/sla/definitions/6/target", json!("4 hours")),
-        then: &[("sla.definitions[6].target", "\"4 hours\" is not a duration")],
+        then: &[("sla.definitions[6].target", "`4 hours` is not a duration")],
     },
     Case {
         given: "an SLA target with its units out of order",
         when: |v| set(v, "/sla/definitions/6/target", json!("30m4h")),
-        then: &[("sla.definitions[6].target", "\"30m4h\" is not a duration")],
+        then: &[("sla.definitions[6].target", "`30m4h` is not a duration")],
     },
     Case {
         given: "an SLA target that is a number",
@@ -1317,4 +1317,46 @@ fn a_section_left_out_takes_its_default() {
         !policy.sla.definitions.is_empty(),
         "the sections given are kept"
     );
+}
+
+#[test]
+fn a_key_given_twice_in_a_json_object_is_refused() {
+    let text = r#"{"incident": {"auto_close_after_days": 3, "auto_close_after_days": 4}}"#;
+    let issues = document::parse(text, PolicyFormat::Json).unwrap_err();
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert!(issues[0].path.starts_with("incident"), "{issues:?}");
+    assert!(
+        issues[0]
+            .message
+            .contains("duplicate field `auto_close_after_days`"),
+        "{issues:?}"
+    );
+    // JSON text is read as JSON whatever format the caller guessed.
+    let issues = document::parse(text, PolicyFormat::Toml).unwrap_err();
+    assert!(issues[0].message.contains("duplicate field"), "{issues:?}");
+}
+
+#[test]
+fn weekly_windows_expand_without_panicking_at_the_ends_of_time() {
+    let policy = example();
+    let ends = [
+        (
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MIN_UTC + Duration::days(30),
+        ),
+        (
+            DateTime::<Utc>::MAX_UTC - Duration::days(30),
+            DateTime::<Utc>::MAX_UTC,
+        ),
+    ];
+    for (start, end) in ends {
+        for w in policy
+            .maintenance_windows
+            .iter()
+            .chain(&policy.blackout_windows)
+        {
+            // Far instants may have no occurrence; they must not panic.
+            let _ = w.occurrences(&TimeWindow::new(start, end));
+        }
+    }
 }

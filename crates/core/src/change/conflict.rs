@@ -285,6 +285,14 @@ pub(super) fn each_conflict(
         .iter()
         .filter(|b| !b.occurrences(&window).is_empty())
         .collect();
+    // Each maintenance window is expanded once (weekly ones can have many occurrences), not
+    // once per CI.
+    let maintenance: Vec<(&NamedWindow, Vec<TimeWindow>)> = policy
+        .maintenance_windows
+        .iter()
+        .filter(|w| w.can_occur())
+        .map(|w| (w, w.occurrences(&window)))
+        .collect();
 
     for (ci, affected, link) in related_cis(candidate) {
         for (other, other_window) in by_ci.get(ci).into_iter().flatten() {
@@ -296,13 +304,15 @@ pub(super) fn each_conflict(
                 other_window: *other_window,
             });
         }
-        let has_maintenance = policy
-            .maintenance_windows
-            .iter()
-            .any(|w| w.can_occur() && w.scope.includes(ci));
-        if has_maintenance
-            && !union_covers(&in_scope(&policy.maintenance_windows, ci, &window), &window)
-        {
+        let mut has_maintenance = false;
+        let mut covering = Vec::new();
+        for (w, occurrences) in &maintenance {
+            if w.scope.includes(ci) {
+                has_maintenance = true;
+                covering.extend_from_slice(occurrences);
+            }
+        }
+        if has_maintenance && !union_covers(&covering, &window) {
             emit(Conflict::OutsideMaintenanceWindow {
                 ci: ci.clone(),
                 affected: affected.clone(),
@@ -376,15 +386,6 @@ fn related_cis(candidate: &ScheduleCandidate) -> BTreeSet<(&CiId, &CiId, CiLink)
         }
     }
     out
-}
-
-/// The occurrences of the windows whose scope includes `ci` that overlap `range`.
-fn in_scope(windows: &[NamedWindow], ci: &CiId, range: &TimeWindow) -> Vec<TimeWindow> {
-    windows
-        .iter()
-        .filter(|w| w.scope.includes(ci))
-        .flat_map(|w| w.occurrences(range))
-        .collect()
 }
 
 /// Whether the union of `windows` covers all of `target` (a sweep over windows sorted by start).

@@ -259,9 +259,18 @@ fn first_overlap(a: &NamedWindow, b: &NamedWindow) -> Option<DateTime<Utc>> {
     };
     let xs = a.occurrences(&probe);
     let ys = b.occurrences(&probe);
-    xs.iter()
-        .flat_map(|x| ys.iter().map(move |y| (x, y)))
-        .filter(|(x, y)| x.overlaps(y))
-        .map(|(x, y)| x.start.max(y.start))
-        .min()
+    // Both lists are sorted by start and their items do not overlap each other: a sweep finds
+    // the first shared instant in one pass.
+    let (mut i, mut j) = (0, 0);
+    while let (Some(x), Some(y)) = (xs.get(i), ys.get(j)) {
+        if x.overlaps(y) {
+            return Some(x.start.max(y.start));
+        }
+        if x.end <= y.end {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    None
 }

@@ -64,19 +64,35 @@ impl PolicyFormat {
 /// the wrong type or out of its range, an unknown time zone), else every problem of
 /// [`Policy::issues`]. Each comes with its path; nothing is partially accepted.
 pub fn parse(text: &str, format: PolicyFormat) -> Result<Policy, Vec<PolicyIssue>> {
+    // No TOML document starts with `{`: such a text is JSON whatever the caller guessed.
+    let format = match PolicyFormat::sniff(text) {
+        PolicyFormat::Json => PolicyFormat::Json,
+        PolicyFormat::Toml => format,
+    };
     let value = match format {
-        PolicyFormat::Json => serde_json::from_str::<Value>(text).map_err(|e| {
-            vec![PolicyIssue::new(
-                "",
-                format!("not JSON: {e} (line {}, column {})", e.line(), e.column()),
-            )]
-        })?,
+        PolicyFormat::Json => {
+            let value = serde_json::from_str::<Value>(text).map_err(|e| {
+                vec![PolicyIssue::new(
+                    "",
+                    format!("not JSON: {e} (line {}, column {})", e.line(), e.column()),
+                )]
+            })?;
+            if !value.is_object() {
+                return from_value(value);
+            }
+            // Read from the text itself too, where a key given twice in one object is an
+            // error (a JSON value keeps the last one silently).
+            let mut text_reader = serde_json::Deserializer::from_str(text);
+            let read = serde_path_to_error::deserialize::<_, Policy>(&mut text_reader);
+            return checked(read.map_err(|e| path_issue(&value, e)));
+        }
         PolicyFormat::Toml => {
             let table = toml::from_str::<toml::Table>(text).map_err(|e| {
                 let at = e
                     .span()
                     .map(|s| {
-                        let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                        let before = &text.as_bytes()[..s.start.min(text.len())];
+                        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
                         format!(" (line {line})")
                     })
                     .unwrap_or_default();
@@ -99,14 +115,23 @@ pub fn from_value(value: Value) -> Result<Policy, Vec<PolicyIssue>> {
             "a policy document is an object (a table in TOML)",
         )]);
     }
-    let policy: Policy = serde_path_to_error::deserialize(&value).map_err(|e| {
-        let path = e.path().to_string();
-        let path = if path == "." { String::new() } else { path };
-        vec![name_grant_key(
-            &value,
-            PolicyIssue::new(path, e.into_inner().to_string()),
-        )]
-    })?;
+    let read = serde_path_to_error::deserialize(&value).map_err(|e| path_issue(&value, e));
+    checked(read)
+}
+
+/// The issue of a reading error, at its path.
+fn path_issue<E: std::fmt::Display>(
+    document: &Value,
+    e: serde_path_to_error::Error<E>,
+) -> PolicyIssue {
+    let path = e.path().to_string();
+    let path = if path == "." { String::new() } else { path };
+    name_grant_key(document, PolicyIssue::new(path, e.into_inner().to_string()))
+}
+
+/// A document that was read, checked against [`Policy::issues`].
+fn checked(read: Result<Policy, PolicyIssue>) -> Result<Policy, Vec<PolicyIssue>> {
+    let policy = read.map_err(|issue| vec![issue])?;
     let issues = policy.issues();
     if issues.is_empty() {
         Ok(policy)
@@ -142,8 +167,11 @@ fn name_grant_key(document: &Value, issue: PolicyIssue) -> PolicyIssue {
 }
 
 /// The document as TOML (instants and dates quoted).
+///
+/// Every document this crate reads can be written as TOML; should one ever not be, its JSON
+/// form is returned instead (which [`parse`] reads back the same, whatever format it is told).
 pub fn to_toml(policy: &Policy) -> String {
-    toml::to_string_pretty(policy).unwrap_or_else(|e| format!("# not representable in TOML: {e}\n"))
+    toml::to_string_pretty(policy).unwrap_or_else(|_| to_json(policy))
 }
 
 /// The document as indented JSON.

@@ -14,7 +14,7 @@
 //!   that the version it was decided under is still current, and appends while holding it; a
 //!   publish appends and swaps the book under the write lock inside its unit (rolling the swap
 //!   back if the unit does not commit). So no command decided under version n is appended
-//!   after version n+1, on any backend.
+//!   after version n+1, on any backend (within the one engine that has the data directory open).
 //! - **Immutability.** A published SLA definition version or calendar version never changes:
 //!   a document that gives an existing `(id, version)` other content is refused (a changed
 //!   definition is a new version), so every pin keeps its meaning.

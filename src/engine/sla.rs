@@ -636,6 +636,15 @@ impl Inner {
             })
             .filter(|r| r.kind != RecordKind::Change)
             .collect();
+        // A new policy version may change the auto-close delay: every resolved incident's
+        // due instant is recomputed with it (SLA clocks measure against their pins and do not
+        // move).
+        if batch
+            .iter()
+            .any(|e| e.stream.as_str() == super::policy::POLICY_STREAM)
+        {
+            records.extend(self.resolved_incidents()?);
+        }
         records.sort_unstable();
         records.dedup();
         let now = self.config.clock.now();
@@ -842,6 +851,30 @@ impl Inner {
             report.auto_closed.push(record);
         }
         Ok(())
+    }
+
+    /// Every resolved incident, from the queue index.
+    fn resolved_incidents(&self) -> Result<Vec<RecordRef>> {
+        let mut out = Vec::new();
+        let mut filter = crate::projections::queue::QueueFilter::incidents().status(
+            crate::record::RecordStatus::Incident(IncidentStatusKind::Resolved),
+        );
+        filter.limit = 1_000;
+        let now = self.config.clock.now();
+        loop {
+            let page = crate::projections::queue::query(
+                &*self.views,
+                &filter,
+                now,
+                filter.limit,
+                usize::MAX,
+            )?;
+            out.extend(page.items.iter().map(|v| v.record));
+            match page.next {
+                Some(next) => filter.cursor = Some(next),
+                None => return Ok(out),
+            }
+        }
     }
 
     /// Every record with an SLA stream, among the streams of events up to `up_to`.

@@ -394,7 +394,9 @@ fn marker(n: u32) -> Priority {
 
 #[test]
 fn commands_racing_publishes_are_decided_under_the_version_in_force_when_appended() {
-    let (engine, _clock) = memory_engine();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let engine = disk_engine(dir.path(), &clock, 1);
     let start = Arc::new(Barrier::new(4));
     let writers: Vec<_> = (0..3u32)
         .map(|w| {
@@ -425,7 +427,13 @@ fn commands_racing_publishes_are_decided_under_the_version_in_force_when_appende
         let mut document = Policy::default();
         document.priority_matrix.cells[0][0] = marker(n);
         publish(&engine, document);
-        std::thread::sleep(std::time::Duration::from_millis(1));
+        // Let some openings land under this version before the next (bounded wait: the
+        // writers may be done).
+        let at = head(&engine);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+        while head(&engine) == at && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
     }
     for w in writers {
         w.join().unwrap();
@@ -538,4 +546,106 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_publish_whose_unit_does_not_commit_leaves_nothing_behind() {
+    if test_backend() != "sqlite" {
+        // On sled a publish and its projection are separate writes: the version is stored
+        // once appended, whatever the projection does (the next catch-up projects it).
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let faults = opsledger::Faults::new();
+    let engine = open_on_disk(
+        dir.path(),
+        opsledger::EngineConfig {
+            faults: faults.clone(),
+            ..config(&clock, 1)
+        },
+    )
+    .unwrap();
+    let before = (head(&engine), engine.policy_history().len(), engine.policy());
+    faults.fail_next(opsledger::FaultPoint::Projection, 1);
+    let err = engine
+        .publish_policy(
+            &admin(),
+            with_sla(vec![response("response", 1, 30)]),
+            PublishPolicy::default(),
+        )
+        .unwrap_err();
+    assert_ne!(err.code(), "invalid_policy", "{err}");
+    assert_eq!(head(&engine), before.0);
+    assert_eq!(engine.policy_history().len(), before.1);
+    assert!(Arc::ptr_eq(&engine.policy(), &before.2), "the book is put back");
+    // Commands still run, under the version that is in force.
+    exec(&engine, &agent(), open_incident(inc(1), "after the failed publish"));
+    assert!(clocks(&engine, RecordRef::incident(inc(1))).is_empty());
+    // And the same document publishes as version 2 once the fault is gone.
+    let published = publish(&engine, with_sla(vec![response("response", 1, 30)]));
+    assert_eq!(published.version, PolicyVersion(2));
+}
+
+#[test]
+fn concurrent_publishes_cannot_give_one_definition_version_two_contents() {
+    let (engine, _clock) = memory_engine();
+    let barrier = Arc::new(Barrier::new(2));
+    let handles: Vec<_> = [30, 45]
+        .into_iter()
+        .map(|minutes| {
+            let engine = engine.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                engine.publish_policy(
+                    &admin(),
+                    with_sla(vec![response("response", 1, minutes)]),
+                    PublishPolicy::default(),
+                )
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    let refused = results.iter().find_map(|r| r.as_ref().err()).unwrap();
+    assert_eq!(refused.code(), "invalid_policy");
+    let targets: std::collections::BTreeSet<i64> = engine
+        .policy_history()
+        .iter()
+        .flat_map(|r| r.policy.sla.definitions.clone())
+        .map(|d| d.target.num_minutes())
+        .collect();
+    assert_eq!(targets.len(), 1, "response v1 has one content: {targets:?}");
+}
+
+#[test]
+fn an_as_of_view_before_the_first_version_answers_with_version_1() {
+    // A log written before policy versions were recorded gets version 1 when it is next
+    // opened; views of instants before that answer with it, the policy the log was written
+    // under as far as the log can tell.
+    let (engine, clock) = memory_engine();
+    let first = engine.policy_history()[0].published_at;
+    let before = first - Duration::days(1);
+    clock.advance(Duration::minutes(5));
+    publish(&engine, with_sla(vec![response("response", 1, 30)]));
+    let view = engine.view(Some(before)).unwrap();
+    assert_eq!(view.position(), 0);
+    assert_eq!(view.policy().version, PolicyVersion(1));
+}
+
+#[test]
+fn a_shorter_auto_close_delay_applies_to_incidents_already_resolved() {
+    let (engine, clock) = memory_engine();
+    exec(&engine, &agent(), open_incident(inc(1), "resolved under 7 days"));
+    exec(&engine, &agent(), assign(inc(1), "service-desk", "alice"));
+    exec(&engine, &agent(), resolve(inc(1), "restarted the pool"));
+    clock.advance(Duration::days(2));
+    let report = engine.tick(clock_now(&engine)).unwrap();
+    assert!(report.auto_closed.is_empty(), "7 days have not passed");
+    let mut document = Policy::default();
+    document.incident.auto_close_after_days = 1;
+    publish(&engine, document);
+    let report = engine.tick(clock_now(&engine)).unwrap();
+    assert_eq!(report.auto_closed, vec![RecordRef::incident(inc(1))], "{report:?}");
 }

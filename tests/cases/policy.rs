@@ -566,7 +566,11 @@ fn a_publish_whose_unit_does_not_commit_leaves_nothing_behind() {
         },
     )
     .unwrap();
-    let before = (head(&engine), engine.policy_history().len(), engine.policy());
+    let before = (
+        head(&engine),
+        engine.policy_history().len(),
+        engine.policy(),
+    );
     faults.fail_next(opsledger::FaultPoint::Projection, 1);
     let err = engine
         .publish_policy(
@@ -578,9 +582,16 @@ fn a_publish_whose_unit_does_not_commit_leaves_nothing_behind() {
     assert_ne!(err.code(), "invalid_policy", "{err}");
     assert_eq!(head(&engine), before.0);
     assert_eq!(engine.policy_history().len(), before.1);
-    assert!(Arc::ptr_eq(&engine.policy(), &before.2), "the book is put back");
+    assert!(
+        Arc::ptr_eq(&engine.policy(), &before.2),
+        "the book is put back"
+    );
     // Commands still run, under the version that is in force.
-    exec(&engine, &agent(), open_incident(inc(1), "after the failed publish"));
+    exec(
+        &engine,
+        &agent(),
+        open_incident(inc(1), "after the failed publish"),
+    );
     assert!(clocks(&engine, RecordRef::incident(inc(1))).is_empty());
     // And the same document publishes as version 2 once the fault is gone.
     let published = publish(&engine, with_sla(vec![response("response", 1, 30)]));
@@ -607,7 +618,11 @@ fn concurrent_publishes_cannot_give_one_definition_version_two_contents() {
         })
         .collect();
     let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
     let refused = results.iter().find_map(|r| r.as_ref().err()).unwrap();
     assert_eq!(refused.code(), "invalid_policy");
     let targets: std::collections::BTreeSet<i64> = engine
@@ -637,7 +652,11 @@ fn an_as_of_view_before_the_first_version_answers_with_version_1() {
 #[test]
 fn a_shorter_auto_close_delay_applies_to_incidents_already_resolved() {
     let (engine, clock) = memory_engine();
-    exec(&engine, &agent(), open_incident(inc(1), "resolved under 7 days"));
+    exec(
+        &engine,
+        &agent(),
+        open_incident(inc(1), "resolved under 7 days"),
+    );
     exec(&engine, &agent(), assign(inc(1), "service-desk", "alice"));
     exec(&engine, &agent(), resolve(inc(1), "restarted the pool"));
     clock.advance(Duration::days(2));
@@ -647,5 +666,59 @@ fn a_shorter_auto_close_delay_applies_to_incidents_already_resolved() {
     document.incident.auto_close_after_days = 1;
     publish(&engine, document);
     let report = engine.tick(clock_now(&engine)).unwrap();
-    assert_eq!(report.auto_closed, vec![RecordRef::incident(inc(1))], "{report:?}");
+    assert_eq!(
+        report.auto_closed,
+        vec![RecordRef::incident(inc(1))],
+        "{report:?}"
+    );
+}
+
+/// `policy.published` version 1 as stored: a log holding it must open and read it back. A
+/// change to the policy types that no longer reads it needs an upcaster, not an edit of this
+/// file.
+#[test]
+fn a_stored_policy_version_of_schema_1_reads_back() {
+    use opsledger::store::{
+        EventStore, ExpectedVersion, MemoryStorage, MemoryStore, NewEvent, StreamId,
+    };
+    let golden = include_str!("../golden/policy_published_v1.json");
+    let clock = clock();
+    let engine = Engine::builder()
+        .storage(move |config| {
+            let store = MemoryStore::new(config)?;
+            store.append(
+                &StreamId::new(POLICY_STREAM)?,
+                ExpectedVersion::NoStream,
+                vec![NewEvent {
+                    event_id: opsledger::Uuid::from_u128(1),
+                    event_type: opsledger::POLICY_PUBLISHED.to_owned(),
+                    schema_version: 1,
+                    occurred_at: t0(),
+                    actor: "ada".to_owned(),
+                    correlation_id: None,
+                    causation_id: None,
+                    payload: golden.as_bytes().to_vec(),
+                }],
+            )?;
+            Ok(Box::new(MemoryStorage::new(store)))
+        })
+        .config(config(&clock, 1))
+        .open()
+        .unwrap();
+    let history = engine.policy_history();
+    assert_eq!(history.len(), 1, "no second version is published at open");
+    assert_eq!(history[0].published_by.as_str(), "ada");
+    let example = opsledger::core::policy::document::parse(
+        include_str!("../../examples/policy/policy.toml"),
+        opsledger::core::policy::document::PolicyFormat::Toml,
+    )
+    .unwrap();
+    let read = (*history[0].policy).clone();
+    assert_eq!(
+        read,
+        Policy {
+            version: PolicyVersion(1),
+            ..example
+        }
+    );
 }

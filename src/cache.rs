@@ -16,10 +16,11 @@ use crate::error::{EngineError, Result};
 use crate::kv::{Kv, prefix_end};
 use crate::projections::StateSource;
 use crate::record::{AnyState, RecordRef, fold_stored};
+use lru::LruCache;
 use opsledger_store::{EventStore, StoredEvent, Version};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroUsize;
 use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
 
@@ -86,81 +87,23 @@ const SNAPSHOT_NAMESPACE: Uuid = Uuid::from_u128(0x6f70_736c_6564_6765_7273_6e61
 /// Events read per call while folding a stream.
 const FOLD_PAGE: usize = 1_000;
 
-/// A bounded least-recently-used map.
-struct Lru<K, V> {
-    capacity: usize,
-    tick: u64,
-    entries: HashMap<K, (V, u64)>,
-    order: BTreeMap<u64, K>,
-}
-
-impl<K: std::hash::Hash + Eq + Clone, V: Clone> Lru<K, V> {
-    fn new(capacity: usize) -> Self {
-        Self {
-            capacity: capacity.max(1),
-            tick: 0,
-            entries: HashMap::new(),
-            order: BTreeMap::new(),
-        }
-    }
-
-    fn touch(&mut self, key: &K) -> Option<V> {
-        self.tick += 1;
-        let tick = self.tick;
-        let (value, old) = {
-            let entry = self.entries.get_mut(key)?;
-            let old = entry.1;
-            entry.1 = tick;
-            (entry.0.clone(), old)
-        };
-        self.order.remove(&old);
-        self.order.insert(tick, key.clone());
-        Some(value)
-    }
-
-    fn peek(&self, key: &K) -> Option<&V> {
-        self.entries.get(key).map(|(v, _)| v)
-    }
-
-    fn insert(&mut self, key: K, value: V) {
-        self.tick += 1;
-        let tick = self.tick;
-        if let Some((_, old)) = self.entries.insert(key.clone(), (value, tick)) {
-            self.order.remove(&old);
-        }
-        self.order.insert(tick, key);
-        while self.entries.len() > self.capacity {
-            let Some((_, oldest)) = self.order.pop_first() else {
-                break;
-            };
-            self.entries.remove(&oldest);
-        }
-    }
-
-    fn clear(&mut self) {
-        self.entries.clear();
-        self.order.clear();
-    }
-
-    fn len(&self) -> usize {
-        self.entries.len()
-    }
-}
-
 /// The cache of hot record states.
 pub(crate) struct StateCache {
-    lru: Mutex<Lru<RecordRef, (u64, Arc<AnyState>)>>,
+    lru: Mutex<LruCache<RecordRef, (u64, Arc<AnyState>)>>,
 }
 
 impl StateCache {
+    /// A cache of at most `capacity` records (at least one).
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            lru: Mutex::new(Lru::new(capacity)),
+            lru: Mutex::new(LruCache::new(
+                NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN),
+            )),
         }
     }
 
     pub(crate) fn get(&self, record: &RecordRef) -> Option<(u64, Arc<AnyState>)> {
-        self.lru.lock().touch(record)
+        self.lru.lock().get(record).cloned()
     }
 
     /// Stores `state` at `version` unless a newer one is cached.
@@ -169,7 +112,7 @@ impl StateCache {
         if lru.peek(&record).is_some_and(|(v, _)| *v >= version) {
             return;
         }
-        lru.insert(record, (version, state));
+        lru.put(record, (version, state));
     }
 
     pub(crate) fn clear(&self) {

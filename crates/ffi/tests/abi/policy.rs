@@ -190,11 +190,18 @@ fn a_policy_file_is_read_in_the_notation_its_extension_names() {
     let number = open_p1(&h);
     assert_eq!(clock_ids(&h, &number), ["p1-response"]);
 
-    // The notation follows the extension: JSON text in a .toml file is not TOML.
+    // No TOML document starts with `{`: JSON text in a .toml file is read as the JSON it is.
     let misnamed = dir.path().join("json-inside.toml");
     std::fs::write(&misnamed, p1_policy().to_string()).unwrap();
-    let message = refused(&json!({"in_memory": true, "policy": misnamed}));
+    let h = open(json!({"in_memory": true, "policy": misnamed}));
+    let number = open_p1(&h);
+    assert_eq!(clock_ids(&h, &number), ["p1-resolution", "p1-response"]);
+    // TOML that does not parse is refused with where.
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "[incident\nauto_close_after_days = 3\n").unwrap();
+    let message = refused(&json!({"in_memory": true, "policy": broken}));
     assert!(message.contains("\n  (document): not TOML"), "{message}");
+    assert!(message.contains("line 1"), "{message}");
 }
 
 #[test]

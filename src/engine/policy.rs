@@ -315,6 +315,18 @@ impl Inner {
         reason: String,
     ) -> Result<PolicyPublished> {
         let _one_at_a_time = self.publishing.lock();
+        // A stale expected version first: the editor must look at what was published since,
+        // whatever else is wrong with the document.
+        let current_version = self.policies.read().current().version;
+        if let Some(expected) = expected
+            && expected != current_version
+        {
+            return Err(EngineError::Conflict {
+                record: POLICY_STREAM.to_owned(),
+                expected: u64::from(expected.0),
+                actual: u64::from(current_version.0),
+            });
+        }
         let issues = self.policy_issues(&document);
         if !issues.is_empty() {
             return Err(EngineError::InvalidPolicy { issues });
@@ -331,15 +343,6 @@ impl Inner {
             };
             (current.version, unchanged, stream_version)
         };
-        if let Some(expected) = expected
-            && expected != current_version
-        {
-            return Err(EngineError::Conflict {
-                record: POLICY_STREAM.to_owned(),
-                expected: u64::from(expected.0),
-                actual: u64::from(current_version.0),
-            });
-        }
         if unchanged {
             return Ok(PolicyPublished {
                 version: current_version,

@@ -395,7 +395,7 @@ impl Inner {
                 RecordRef::incident(*id),
                 *priority,
                 *at,
-                format!("reprioritised from {previous_priority:?} to {priority:?}"),
+                format!("reprioritised from {previous_priority} to {priority}"),
                 policy,
             ),
             RecordEvent::Problem(ProblemEvent::Created {
@@ -421,7 +421,7 @@ impl Inner {
                 RecordRef::problem(*id),
                 *priority,
                 *at,
-                format!("reprioritised to {priority:?}"),
+                format!("reprioritised to {priority}"),
                 policy,
             ),
             RecordEvent::Incident(_) | RecordEvent::Problem(_) | RecordEvent::Change(_) => Ok(None),

@@ -97,7 +97,7 @@ pub enum DomainError {
         actor: ActorId,
     },
     /// Implementation was attempted outside the approved window.
-    #[error("implementation at {now} is outside the approved window {window:?}")]
+    #[error("implementation at {} is outside the approved window {window}", now.format("%Y-%m-%d %H:%M:%S UTC"))]
     OutsideApprovedWindow {
         /// When it was attempted.
         now: DateTime<Utc>,

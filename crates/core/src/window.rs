@@ -46,6 +46,39 @@ impl TimeWindow {
     }
 }
 
+impl std::fmt::Display for TimeWindow {
+    /// `2026-03-03 22:00-23:00 UTC` within one UTC day, `2026-03-03 22:00 - 2026-03-04 01:00
+    /// UTC` across days (seconds shown only when not zero).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let time = |t: &DateTime<Utc>| {
+            if t.timestamp_subsec_nanos() == 0 && t.timestamp().rem_euclid(60) == 0 {
+                t.format("%H:%M").to_string()
+            } else {
+                t.format("%H:%M:%S").to_string()
+            }
+        };
+        let (start, end) = (&self.start, &self.end);
+        if start.date_naive() == end.date_naive() {
+            write!(
+                f,
+                "{} {}-{} UTC",
+                start.format("%Y-%m-%d"),
+                time(start),
+                time(end)
+            )
+        } else {
+            write!(
+                f,
+                "{} {} - {} {} UTC",
+                start.format("%Y-%m-%d"),
+                time(start),
+                end.format("%Y-%m-%d"),
+                time(end)
+            )
+        }
+    }
+}
+
 /// Which configuration items a maintenance or blackout window applies to.
 ///
 /// On the wire: the word `"all"`, or the list of CI ids (`["db-01", "db-02"]`). Omitted, a
@@ -310,5 +343,30 @@ impl NamedWindow {
             (None, Some(weekly)) => weekly.occurrences(range),
             _ => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(d: u32, h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, d, h, m, s)
+            .single()
+            .expect("valid")
+    }
+
+    #[test]
+    fn a_window_reads_as_dates_and_times_in_utc() {
+        let same_day = TimeWindow::new(at(3, 22, 0, 0), at(3, 23, 0, 0));
+        assert_eq!(same_day.to_string(), "2026-03-03 22:00-23:00 UTC");
+        let overnight = TimeWindow::new(at(3, 22, 0, 0), at(4, 1, 30, 0));
+        assert_eq!(
+            overnight.to_string(),
+            "2026-03-03 22:00 - 2026-03-04 01:30 UTC"
+        );
+        let seconds = TimeWindow::new(at(3, 22, 0, 5), at(3, 22, 0, 6));
+        assert_eq!(seconds.to_string(), "2026-03-03 22:00:05-22:00:06 UTC");
     }
 }

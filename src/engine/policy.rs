@@ -440,6 +440,7 @@ impl Inner {
             p.sla = p.sla.with_archive_of(&current.sla);
             p
         };
+        self.catch_up()?;
         let now = self.config.clock.now();
         let mut moved_targets = Vec::new();
         let mut seen = 0usize;

@@ -3,6 +3,7 @@
 //!
 //! Run with `cargo run --example major_incident`.
 
+use opsledger::core::Named;
 use opsledger::core::incident::{CloseCode, IncidentCommand};
 use opsledger::core::{Actor, Impact, IncidentId, Role, Urgency};
 use opsledger::{
@@ -120,10 +121,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .record(RecordRef::incident(main))?
         .ok_or("missing")?;
     println!(
-        "  {} \"{}\": major incident {:?}, child {}",
+        "  {} \"{}\": major incident {}, child {}",
         major.number.map(|n| n.to_string()).unwrap_or_default(),
         major.title,
-        major.incident().map(|d| d.major),
+        major
+            .incident()
+            .map(|d| d.major.name().replace('_', " "))
+            .unwrap_or_default(),
         incidents[1]
             .number
             .map(|n| n.to_string())
@@ -177,9 +181,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("    - {item}");
     }
     println!(
-        "  {} is {:?}",
+        "  {} is {}",
         major.number.map(|n| n.to_string()).unwrap_or_default(),
-        closed.status.kind()
+        closed.status.kind().name().replace('_', " ")
     );
 
     println!("\n== Timeline of the major incident (event types)");

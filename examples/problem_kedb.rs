@@ -5,6 +5,7 @@
 //! Run with `cargo run --example problem_kedb`.
 
 use chrono::{Duration, TimeZone, Utc};
+use opsledger::core::Named;
 use opsledger::core::change::{ChangeCommand, ChangeType, CloseCode as ChangeClose, Risk};
 use opsledger::core::incident::{HoldReason, IncidentCommand};
 use opsledger::core::problem::ProblemCommand;
@@ -245,8 +246,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|n| n.to_string())
             .unwrap_or_default();
         println!(
-            "  {number}: {:?} — {}",
-            i.status.kind(),
+            "  {number}: {} — {}",
+            i.status.kind().name().replace('_', " "),
             i.resolution.map(|r| r.notes).unwrap_or_default()
         );
     }

@@ -69,7 +69,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         alert: None,
     })?;
     for f in &opened.follow_ups {
-        println!("follow-up {} on {}", f.process, f.record);
+        let on = f
+            .number
+            .map_or_else(|| f.record.to_string(), |n| n.to_string());
+        println!("follow-up {} on {on}", f.process);
     }
     // 17:00 the agent waits for the caller's logs; they arrive Wednesday 10:00.
     clock.set(at("2026-01-06T17:00:00Z"));
@@ -101,21 +104,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for sla in engine.view(None)?.sla_explain(record)? {
         let s = &sla.status;
         println!(
-            "\n{} ({}): {:?}, elapsed {} min of {} min, paused {} min, breached at {:?}",
+            "\n{} ({}): {}, elapsed {} min of {} min, paused {} min, {}",
             sla.instance.name,
             s.definition.id,
             s.outcome(),
             s.elapsed.num_minutes(),
             s.target.num_minutes(),
             s.paused.num_minutes(),
-            s.breached,
+            s.breached.map_or_else(
+                || "not breached".to_owned(),
+                |at| format!("breached at {}", at.format("%Y-%m-%d %H:%M UTC"))
+            ),
         );
         for span in &sla.spans {
             println!(
                 "  {} .. {}  {:<40} counted {:>4} min, elapsed after {:>4} min{}",
                 span.from.format("%a %H:%M"),
                 span.to.format("%a %H:%M"),
-                format!("{:?}", span.kind),
+                span.kind.to_string(),
                 span.business_time_counted.num_minutes(),
                 span.elapsed_after.num_minutes(),
                 if span.over_target {

@@ -29,6 +29,19 @@ pub enum HoldReason {
     },
 }
 
+impl std::fmt::Display for HoldReason {
+    /// `awaiting caller`, `awaiting problem`, `awaiting vendor`, `awaiting change` (the record
+    /// waited for is named by whoever has its human number).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HoldReason::AwaitingCaller => "awaiting caller",
+            HoldReason::AwaitingProblem { .. } => "awaiting problem",
+            HoldReason::AwaitingVendor => "awaiting vendor",
+            HoldReason::AwaitingChange { .. } => "awaiting change",
+        })
+    }
+}
+
 /// How an incident was resolved, modelled on ServiceNow's close codes.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,

@@ -35,6 +35,21 @@ pub enum ExplainKind {
     },
 }
 
+impl std::fmt::Display for ExplainKind {
+    /// `running`, `outside hours`, `holiday`, `paused (awaiting caller)`, `stopped`,
+    /// `canceled (replaced by a reattachment)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExplainKind::Running => f.write_str("running"),
+            ExplainKind::OutsideHours => f.write_str("outside hours"),
+            ExplainKind::Holiday => f.write_str("holiday"),
+            ExplainKind::Paused { reason } => write!(f, "paused ({reason})"),
+            ExplainKind::Stopped => f.write_str("stopped"),
+            ExplainKind::Canceled { cause } => write!(f, "canceled ({cause})"),
+        }
+    }
+}
+
 /// One span of a clock's history: `[from, to)`, what the clock did, and what it counted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ExplainSpan {

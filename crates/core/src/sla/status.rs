@@ -23,6 +23,16 @@ pub enum SlaCancelCause {
     Reattached,
 }
 
+impl std::fmt::Display for SlaCancelCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SlaCancelCause::Record => "the record was canceled",
+            SlaCancelCause::Explicit => "canceled explicitly",
+            SlaCancelCause::Reattached => "replaced by a reattachment",
+        })
+    }
+}
+
 /// The bounds an SLA instance puts on its definition's clock. The default (no bounds) is the
 /// clock of a plain attachment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -93,6 +103,17 @@ pub enum SlaOutcome {
     Breached,
     /// Canceled: excluded from compliance.
     Canceled,
+}
+
+impl std::fmt::Display for SlaOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SlaOutcome::Pending => "pending",
+            SlaOutcome::Met => "met",
+            SlaOutcome::Breached => "breached",
+            SlaOutcome::Canceled => "canceled",
+        })
+    }
 }
 
 /// A warning threshold the clock has crossed.

@@ -25,10 +25,11 @@ pub fn run(args: &CallArgs) -> CliResult {
     }
     request.insert("id".into(), json!(1));
     let body = Value::Object(request).to_string();
-    let reply = match &args.url {
-        Some(url) => over_http(url, args.token.as_deref(), &body)?,
+    let reply = match &args.target.url {
+        Some(url) => over_http(url, args.target.token.as_deref(), &body)?,
         None => {
             let data = args
+                .target
                 .data
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));

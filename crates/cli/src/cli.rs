@@ -150,22 +150,10 @@ pub enum ClockKind {
 /// `opsledger call`.
 #[derive(Debug, Args)]
 pub struct CallArgs {
-    /// Call in-process on this data directory (created if missing; trusted local caller).
-    /// Without --data and --url: ./opsledger-data.
-    #[arg(long, value_name = "DIR", conflicts_with = "url")]
-    pub data: Option<PathBuf>,
-    /// Call a running server, e.g. http://127.0.0.1:7700 (`/rpc` is added when the URL has
-    /// no path).
-    #[arg(long, value_name = "URL")]
-    pub url: Option<String>,
-    /// The bearer token for --url.
-    #[arg(
-        long,
-        env = "OPSLEDGER_TOKEN",
-        hide_env_values = true,
-        requires = "url"
-    )]
-    pub token: Option<String>,
+    /// Where to call: a data directory in process (created if missing; a trusted local caller)
+    /// or a running server.
+    #[command(flatten)]
+    pub target: Target,
     /// The acting actor, added to the params as `"actor": {"id", "roles"}` unless they name
     /// one (in-process only: over HTTP the token decides who acts).
     #[arg(long, value_name = "ID", conflicts_with = "url")]
@@ -351,14 +339,14 @@ pub enum PolicyCommand {
     /// Publish a document as the next version (an admin's permission by default).
     Publish(PolicyPublishArgs),
     /// The published versions, oldest first.
-    History(PolicyTarget),
+    History(Target),
 }
 
-/// Where the policy lives: a data directory, or a running server.
+/// Where a subcommand acts: a data directory in process, or a running server.
 #[derive(Debug, Args)]
-pub struct PolicyTarget {
-    /// The data directory (default ./opsledger-data). A directory a server is using is read
-    /// through a consistent copy; publish to it with --url instead.
+pub struct Target {
+    /// The data directory, opened in process (default ./opsledger-data). While a server holds
+    /// it, go through the server with --url.
     #[arg(long, value_name = "DIR", conflicts_with = "url")]
     pub data: Option<PathBuf>,
     /// A running server, e.g. http://127.0.0.1:7700 (`/rpc` is added when the URL has no
@@ -389,7 +377,7 @@ pub enum PolicyFormatArg {
 pub struct PolicyGetArgs {
     /// Where the policy lives.
     #[command(flatten)]
-    pub target: PolicyTarget,
+    pub target: Target,
     /// This version (1 is the first) instead of the one in force.
     #[arg(long, value_name = "N", conflicts_with = "as_of")]
     pub version: Option<u32>,
@@ -406,7 +394,7 @@ pub struct PolicyGetArgs {
 pub struct PolicyFileArgs {
     /// Where the policy lives (its history is checked too).
     #[command(flatten)]
-    pub target: PolicyTarget,
+    pub target: Target,
     /// The document (`-`: stdin).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,

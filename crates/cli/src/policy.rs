@@ -6,7 +6,7 @@ use crate::binding;
 use crate::call;
 use crate::cli::{
     DEFAULT_DATA_DIR, PolicyArgs, PolicyCommand, PolicyFileArgs, PolicyFormatArg, PolicyGetArgs,
-    PolicyPublishArgs, PolicyTarget,
+    PolicyPublishArgs, Target,
 };
 use crate::data;
 use crate::error::{CliError, CliResult, Failure, data_error};
@@ -126,7 +126,7 @@ enum Access {
 }
 
 impl Door {
-    fn of(target: &PolicyTarget) -> Door {
+    fn of(target: &Target) -> Door {
         match &target.url {
             Some(url) => Door::Remote {
                 url: url.clone(),
@@ -469,7 +469,7 @@ fn publish(args: &PolicyPublishArgs) -> CliResult {
     }
 }
 
-fn history(args: &PolicyTarget) -> CliResult {
+fn history(args: &Target) -> CliResult {
     let door = Door::of(args);
     let result = door
         .call("policy.history", json!({}), Access::Read)?

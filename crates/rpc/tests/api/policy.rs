@@ -45,6 +45,16 @@ thresholds = [50, 75]
 }
 
 /// Params of an `incident.open` that the default matrix makes P1 (critical).
+/// A rig with a manual clock and the P1 policy (4 hours) published as version 2.
+fn p1_rig() -> Rig {
+    let rig = Rig::manual(None);
+    rig.ok(
+        "policy.publish",
+        json!({"document": p1_document("4h", 1), "actor": root()}),
+    );
+    rig
+}
+
 fn p1_params(title: &str) -> Value {
     json!({"title": title, "caller": "carol", "impact": "high", "urgency": "high"})
 }
@@ -184,11 +194,7 @@ fn an_invalid_document_is_refused_with_every_problem_and_nothing_is_written() {
 
 #[test]
 fn a_changed_sla_definition_needs_a_new_version() {
-    let rig = Rig::manual(None);
-    rig.ok(
-        "policy.publish",
-        json!({"document": p1_document("4h", 1), "actor": root()}),
-    );
+    let rig = p1_rig();
     let head = rig.head();
     // The same (id, version) with another target: refused by the history check, in validate,
     // diff and publish alike.
@@ -218,11 +224,7 @@ fn a_changed_sla_definition_needs_a_new_version() {
 
 #[test]
 fn validate_and_diff_write_nothing_and_diff_names_moved_targets() {
-    let rig = Rig::manual(None);
-    rig.ok(
-        "policy.publish",
-        json!({"document": p1_document("4h", 1), "actor": root()}),
-    );
+    let rig = p1_rig();
     rig.ok("incident.open", by(&desk(), p1_params("Checkout down")));
     let head = rig.head();
     let versions = history(&rig);
@@ -396,11 +398,7 @@ fn only_a_policy_publisher_may_publish() {
 
 #[test]
 fn a_manual_clock_moved_past_the_target_makes_the_tick_record_the_breach() {
-    let rig = Rig::manual(None);
-    rig.ok(
-        "policy.publish",
-        json!({"document": p1_document("4h", 1), "actor": root()}),
-    );
+    let rig = p1_rig();
     rig.ok("incident.open", by(&desk(), p1_params("Checkout down")));
     let sla = rig.ok("query.sla", json!({"id": "INC0000001"}));
     assert_eq!(sla[0]["breached"], Value::Null, "{sla}");

@@ -41,6 +41,7 @@ use opsledger_core::change::{ChangeCommand, ChangeEvent, CloseCode as ChangeClos
 use opsledger_core::incident::{
     CancelReason, HoldReason, IncidentCommand, IncidentEvent, IncidentStatusKind,
 };
+use opsledger_core::policy::ChildSyncPolicy;
 use opsledger_core::problem::{ProblemCommand, ProblemEvent, ResolutionCode};
 use opsledger_core::sla::{BreachEscalation, SlaEvent};
 use opsledger_core::{IncidentId, ProblemId, RecordKind};
@@ -123,25 +124,39 @@ fn incident_view(facts: &dyn Facts, id: IncidentId) -> Result<Option<RecordView>
     facts.view(RecordRef::incident(id))
 }
 
-/// Whether the cascade caused by a parent's `incident.resolved` (`resolved == true`) or
-/// `incident.reopened` at stream version `cause_version` is stale: the parent's current status
-/// is no longer the one the cause produced, or (with a known version) a later event of the
-/// parent's stream undid it (a reopen after the resolution, a resolution or cancellation after
-/// the reopen), even if a still later event restored the status.
+/// A parent's transition whose cascade reaches its children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cascade {
+    /// `incident.resolved`: `parent_resolution` (or `parent_release` under `ignore`).
+    Resolved,
+    /// `incident.reopened`: `parent_reopen`.
+    Reopened,
+    /// `incident.put_on_hold`: `parent_hold`.
+    Held,
+    /// `incident.resumed`: `parent_resume`.
+    Resumed,
+}
+
+/// Whether the cascade caused by a parent's `cascade` event at stream version `cause_version`
+/// is stale: the parent's current status is no longer one the cause produced, or (with a known
+/// version) a later event of the parent's stream undid it (a reopen after the resolution; a
+/// resolution or cancellation after the reopen; a resumption, resolution or cancellation after
+/// the hold; a hold after the resumption), even if a still later event restored the status.
 fn cascade_is_stale(
     facts: &dyn Facts,
     parent: &RecordView,
-    resolved: bool,
+    cascade: Cascade,
     cause_version: Option<u64>,
 ) -> Result<bool> {
     use IncidentStatusKind as K;
     let RecordStatus::Incident(status) = parent.status else {
         return Ok(true);
     };
-    let current_ok = if resolved {
-        matches!(status, K::Resolved | K::Closed)
-    } else {
-        !matches!(status, K::Resolved | K::Closed | K::Canceled)
+    let current_ok = match cascade {
+        Cascade::Resolved => matches!(status, K::Resolved | K::Closed),
+        Cascade::Reopened => !matches!(status, K::Resolved | K::Closed | K::Canceled),
+        Cascade::Held => status == K::OnHold,
+        Cascade::Resumed => status != K::OnHold,
     };
     if !current_ok {
         return Ok(true);
@@ -155,61 +170,232 @@ fn cascade_is_stale(
     Ok(facts
         .events_after(parent.record, version)?
         .iter()
-        .any(|later| match later {
-            RecordEvent::Incident(IncidentEvent::Reopened { .. }) => resolved,
-            RecordEvent::Incident(
-                IncidentEvent::Resolved { .. } | IncidentEvent::Canceled { .. },
-            ) => !resolved,
-            _ => false,
+        .any(|later| {
+            let RecordEvent::Incident(later) = later else {
+                return false;
+            };
+            match cascade {
+                Cascade::Resolved => matches!(later, IncidentEvent::Reopened { .. }),
+                Cascade::Reopened => matches!(
+                    later,
+                    IncidentEvent::Resolved { .. } | IncidentEvent::Canceled { .. }
+                ),
+                Cascade::Held => matches!(
+                    later,
+                    IncidentEvent::Resumed { .. }
+                        | IncidentEvent::Resolved { .. }
+                        | IncidentEvent::Canceled { .. }
+                ),
+                Cascade::Resumed => matches!(later, IncidentEvent::PutOnHold { .. }),
+            }
         }))
 }
+
+/// The parent `id`'s view when its `cascade` is not stale, else `None`.
+fn live_parent(
+    facts: &dyn Facts,
+    id: IncidentId,
+    cascade: Cascade,
+    cause_version: Option<u64>,
+) -> Result<Option<RecordView>> {
+    match incident_view(facts, id)? {
+        Some(parent) if !cascade_is_stale(facts, &parent, cascade, cause_version)? => {
+            Ok(Some(parent))
+        }
+        Some(_) | None => Ok(None),
+    }
+}
+
+/// The children of a parent's view, each with its current view.
+fn children_of(facts: &dyn Facts, parent: &RecordView) -> Result<Vec<(IncidentId, RecordView)>> {
+    let mut out = Vec::new();
+    for child in parent
+        .incident()
+        .map(|d| d.children.clone())
+        .unwrap_or_default()
+    {
+        if let Some(view) = incident_view(facts, child)? {
+            out.push((child, view));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `view` is an incident on hold awaiting its parent `parent`.
+fn awaits_parent(view: &RecordView, parent: IncidentId) -> bool {
+    view.incident()
+        .is_some_and(|d| d.hold == Some(HoldReason::AwaitingParent { parent }))
+}
+
+/// An incident's human number (its id when it has none yet).
+fn incident_number(facts: &dyn Facts, id: IncidentId) -> Result<String> {
+    Ok(incident_view(facts, id)?
+        .and_then(|v| v.number)
+        .map_or_else(|| id.to_string(), |n| n.to_string()))
+}
+
+/// A work note saying why, then `Resume`, on each child of `parent` on hold awaiting it
+/// (`parent_release`): a parent that will not resume releases its children.
+fn release_children(
+    facts: &dyn Facts,
+    parent: &RecordView,
+    id: IncidentId,
+    why: &str,
+    out: &mut Vec<Reaction>,
+) -> Result<()> {
+    let waiting: Vec<IncidentId> = children_of(facts, parent)?
+        .into_iter()
+        .filter(|(_, v)| awaits_parent(v, id))
+        .map(|(child, _)| child)
+        .collect();
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    let note = format!(
+        "parent {} {why}, so nothing will release this hold; work resumes here",
+        incident_number(facts, id)?
+    );
+    for child in waiting {
+        out.push(Reaction {
+            process: PARENT_RELEASE,
+            command: Command::Incident(IncidentCommand::AddWorkNote {
+                id: child,
+                text: note.clone(),
+            }),
+        });
+        out.push(Reaction {
+            process: PARENT_RELEASE,
+            command: Command::Incident(IncidentCommand::Resume { id: child }),
+        });
+    }
+    Ok(())
+}
+
+/// The process that puts in-progress children on hold with their parent.
+pub(crate) const PARENT_HOLD: &str = "parent_hold";
+/// The process that resumes the children held for their parent when it resumes.
+pub(crate) const PARENT_RESUME: &str = "parent_resume";
+/// The process that resumes children held for a parent that was canceled (or resolved
+/// without them): nothing else would.
+pub(crate) const PARENT_RELEASE: &str = "parent_release";
+/// The process that cancels an open incident its original recorded as a duplicate.
+pub(crate) const DUPLICATE_CANCEL: &str = "duplicate_cancel";
 
 fn react_incident(
     e: &IncidentEvent,
     cause_version: Option<u64>,
+    sync: &ChildSyncPolicy,
     facts: &dyn Facts,
 ) -> Result<Vec<Reaction>> {
     use IncidentEvent as E;
     let mut out = Vec::new();
     match e {
-        E::PutOnHold {
-            id,
-            reason: HoldReason::AwaitingProblem { problem },
-            ..
-        } => {
-            // The incident decider cannot see the problem: a hold on a problem that is no
-            // longer open (or does not exist) would never be released, so it is released now.
-            let awaited = facts.view(RecordRef::problem(*problem))?;
-            let still_held = incident_view(facts, *id)?.is_some_and(|v| {
-                v.incident().is_some_and(|d| {
-                    d.hold == Some(HoldReason::AwaitingProblem { problem: *problem })
-                })
+        E::PutOnHold { id, reason, .. } => {
+            if let HoldReason::AwaitingProblem { problem } = reason {
+                // The incident decider cannot see the problem: a hold on a problem that is no
+                // longer open (or does not exist) would never be released, so it is released now.
+                let awaited = facts.view(RecordRef::problem(*problem))?;
+                let still_held = incident_view(facts, *id)?.is_some_and(|v| {
+                    v.incident().is_some_and(|d| {
+                        d.hold == Some(HoldReason::AwaitingProblem { problem: *problem })
+                    })
+                });
+                if still_held && !awaited.as_ref().is_some_and(|v| v.open) {
+                    let state = awaited.map_or_else(
+                        || "does not exist".to_owned(),
+                        |v| format!("is {}", v.status.name().replace('_', " ")),
+                    );
+                    let note = format!(
+                        "{} {state}, so nothing will release this hold; work resumes here",
+                        problem_number(facts, *problem)?
+                    );
+                    release(&[*id], &note, &mut out);
+                }
+            }
+            // A parent on hold holds its children in progress (a new child has no work to
+            // pause; one already on hold keeps its own reason).
+            if sync.on_hold.follows()
+                && let Some(parent) = live_parent(facts, *id, Cascade::Held, cause_version)?
+            {
+                for (child, view) in children_of(facts, &parent)? {
+                    if view.status == RecordStatus::Incident(IncidentStatusKind::InProgress) {
+                        out.push(Reaction {
+                            process: PARENT_HOLD,
+                            command: Command::Incident(IncidentCommand::PutOnHold {
+                                id: child,
+                                reason: HoldReason::AwaitingParent { parent: *id },
+                            }),
+                        });
+                    }
+                }
+            }
+        }
+        E::Resumed { id, .. } => {
+            // Only the children held for this parent resume, never one held for its own reason.
+            if sync.resumed.follows()
+                && let Some(parent) = live_parent(facts, *id, Cascade::Resumed, cause_version)?
+            {
+                for (child, view) in children_of(facts, &parent)? {
+                    if awaits_parent(&view, *id) {
+                        out.push(Reaction {
+                            process: PARENT_RESUME,
+                            command: Command::Incident(IncidentCommand::Resume { id: child }),
+                        });
+                    }
+                }
+            }
+        }
+        E::Canceled { id, reason, .. } => {
+            // A canceled parent never resumes: the children held for it go back to work.
+            if let Some(parent) = incident_view(facts, *id)? {
+                release_children(facts, &parent, *id, "was canceled", &mut out)?;
+            }
+            if let CancelReason::Duplicate { of } = reason {
+                let linked = incident_view(facts, *of)?
+                    .and_then(|v| v.incident().map(|d| d.duplicates.contains(id)));
+                if linked == Some(false) {
+                    out.push(mirror(Command::Incident(IncidentCommand::LinkDuplicate {
+                        id: *of,
+                        duplicate: *id,
+                    })));
+                }
+            }
+        }
+        E::DuplicateLinked { id, duplicate, .. } => {
+            // The duplicate leaves the backlog: canceled as a duplicate of this incident (its
+            // SLA clocks are canceled with it), unless it is already resolved, closed or
+            // canceled.
+            let open = incident_view(facts, *duplicate)?.is_some_and(|v| {
+                matches!(
+                    v.status,
+                    RecordStatus::Incident(
+                        IncidentStatusKind::New
+                            | IncidentStatusKind::InProgress
+                            | IncidentStatusKind::OnHold
+                    )
+                )
             });
-            if still_held && !awaited.as_ref().is_some_and(|v| v.open) {
-                let state = awaited.map_or_else(
-                    || "does not exist".to_owned(),
-                    |v| format!("is {}", v.status.name().replace('_', " ")),
-                );
-                let note = format!(
-                    "{} {state}, so nothing will release this hold; work resumes here",
-                    problem_number(facts, *problem)?
-                );
-                release(&[*id], &note, &mut out);
+            if open {
+                out.push(Reaction {
+                    process: DUPLICATE_CANCEL,
+                    command: Command::Incident(IncidentCommand::Cancel {
+                        id: *duplicate,
+                        reason: CancelReason::Duplicate { of: *id },
+                    }),
+                });
             }
         }
         E::Resolved {
             id, code, notes, ..
         } => {
-            if let Some(parent) = incident_view(facts, *id)?
-                && !cascade_is_stale(facts, &parent, true, cause_version)?
-            {
-                for child in parent
-                    .incident()
-                    .map(|d| d.children.clone())
-                    .unwrap_or_default()
-                {
-                    let open = incident_view(facts, child)?.is_some_and(|v| v.open);
-                    if open {
+            if let Some(parent) = live_parent(facts, *id, Cascade::Resolved, cause_version)? {
+                if !sync.resolved.follows() {
+                    // The children stay as they are, but none waits for a resolved parent.
+                    release_children(facts, &parent, *id, "was resolved", &mut out)?;
+                    return Ok(out);
+                }
+                for (child, view) in children_of(facts, &parent)? {
+                    if view.open {
                         out.push(Reaction {
                             process: "parent_resolution",
                             command: Command::Incident(IncidentCommand::ResolveFromParent {
@@ -224,18 +410,11 @@ fn react_incident(
             }
         }
         E::Reopened { id, .. } => {
-            if let Some(parent) = incident_view(facts, *id)?
-                && !cascade_is_stale(facts, &parent, false, cause_version)?
+            if sync.reopened.follows()
+                && let Some(parent) = live_parent(facts, *id, Cascade::Reopened, cause_version)?
             {
-                for child in parent
-                    .incident()
-                    .map(|d| d.children.clone())
-                    .unwrap_or_default()
-                {
-                    let resolved = incident_view(facts, child)?.is_some_and(|v| {
-                        v.status == RecordStatus::Incident(IncidentStatusKind::Resolved)
-                    });
-                    if resolved {
+                for (child, view) in children_of(facts, &parent)? {
+                    if view.status == RecordStatus::Incident(IncidentStatusKind::Resolved) {
                         out.push(Reaction {
                             process: "parent_reopen",
                             command: Command::Incident(IncidentCommand::ReopenFromParent {
@@ -266,20 +445,6 @@ fn react_incident(
                 })));
             }
         }
-        E::Canceled {
-            id,
-            reason: CancelReason::Duplicate { of },
-            ..
-        } => {
-            let linked = incident_view(facts, *of)?
-                .and_then(|v| v.incident().map(|d| d.duplicates.contains(id)));
-            if linked == Some(false) {
-                out.push(mirror(Command::Incident(IncidentCommand::LinkDuplicate {
-                    id: *of,
-                    duplicate: *id,
-                })));
-            }
-        }
         E::ProblemLinked { id, problem, .. } => {
             let linked = facts
                 .view(RecordRef::problem(*problem))?
@@ -304,13 +469,12 @@ fn react_incident(
                 )));
             }
         }
-        E::Canceled { .. }
-        | E::Opened { .. }
+        // A child never closes with its parent: closing (or auto-closing) a parent does
+        // nothing to its children.
+        E::Opened { .. }
         | E::Acknowledged { .. }
         | E::Assigned { .. }
         | E::Reassigned { .. }
-        | E::PutOnHold { .. }
-        | E::Resumed { .. }
         | E::Closed { .. }
         | E::AutoClosed { .. }
         | E::Reprioritized { .. }
@@ -320,7 +484,6 @@ fn react_incident(
         | E::MajorAccepted { .. }
         | E::MajorRejected { .. }
         | E::ReviewPublished { .. }
-        | E::DuplicateLinked { .. }
         | E::AlertCorrelated { .. }
         | E::ImpactStartRecorded { .. }
         | E::DetectionRecorded { .. }
@@ -636,7 +799,7 @@ pub fn react_to_sla(event: &SlaEvent) -> Vec<Reaction> {
 /// version is unknown here: cascades are guarded on the parent's current status only; prefer
 /// [`react_to`].
 pub fn react(event: &RecordEvent, facts: &dyn Facts) -> Result<Vec<Reaction>> {
-    react_to(event, None, facts)
+    react_to(event, None, &ChildSyncPolicy::default(), facts)
 }
 
 /// The follow-up commands `event`, stored at stream version `cause_version`, calls for, given
@@ -651,10 +814,11 @@ pub fn react(event: &RecordEvent, facts: &dyn Facts) -> Result<Vec<Reaction>> {
 pub fn react_to(
     event: &RecordEvent,
     cause_version: Option<u64>,
+    sync: &ChildSyncPolicy,
     facts: &dyn Facts,
 ) -> Result<Vec<Reaction>> {
     match event {
-        RecordEvent::Incident(e) => react_incident(e, cause_version, facts),
+        RecordEvent::Incident(e) => react_incident(e, cause_version, sync, facts),
         RecordEvent::Problem(e) => react_problem(e, facts),
         RecordEvent::Change(e) => react_change(e, facts),
     }

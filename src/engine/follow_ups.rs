@@ -268,6 +268,9 @@ impl Inner {
                         RecordEvent::Incident(
                             opsledger_core::incident::IncidentEvent::Resolved { .. }
                                 | opsledger_core::incident::IncidentEvent::Reopened { .. }
+                                | opsledger_core::incident::IncidentEvent::PutOnHold { .. }
+                                | opsledger_core::incident::IncidentEvent::Resumed { .. }
+                                | opsledger_core::incident::IncidentEvent::Canceled { .. }
                         )
                     )
                     .then(|| {
@@ -275,7 +278,10 @@ impl Inner {
                             decoded.record().id.as_u128() % self.cascade_locks.len() as u128;
                         self.cascade_locks[usize::try_from(stripe).unwrap_or(0)].lock()
                     });
-                    match process::react_to(decoded, Some(event.version.0), &facts) {
+                    // The parent/child sync in force when the cause was appended.
+                    let policy = self.policy_at(Some(event.position.0));
+                    let sync = &policy.incident.child_sync;
+                    match process::react_to(decoded, Some(event.version.0), sync, &facts) {
                         Ok(r) => r,
                         Err(e) => {
                             incomplete |= !is_refusal(&e);

@@ -96,6 +96,7 @@ fn hold(reason: &HoldReason) -> String {
         HoldReason::AwaitingProblem { problem } => format!("awaiting problem {problem}"),
         HoldReason::AwaitingVendor => "awaiting vendor".to_owned(),
         HoldReason::AwaitingChange { change } => format!("awaiting change {change}"),
+        HoldReason::AwaitingParent { parent } => format!("awaiting parent {parent}"),
     }
 }
 

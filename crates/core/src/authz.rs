@@ -187,7 +187,8 @@ impl Default for AuthorizationRules {
             // The system escalates at breach when an SLA definition asks it to.
             (P::IncidentEscalateFunctional, &[Agent, Manager, System]),
             (P::IncidentEscalateHierarchical, &[Agent, Manager, System]),
-            (P::IncidentCancel, &[Agent, Manager]),
+            // The system cancels an open incident recorded as another's duplicate.
+            (P::IncidentCancel, &[Agent, Manager, System]),
             // A requester confirms the resolution of their own incident; `decide` checks ownership.
             (P::IncidentClose, &[Requester, Agent, Manager]),
             (P::IncidentAutoClose, &[System]),

@@ -146,6 +146,7 @@ fn policy(tight: bool) -> Policy {
         incident: IncidentPolicy {
             auto_close_after_days: 1,
             auto_close_calendar: None,
+            ..IncidentPolicy::default()
         },
         ..Policy::default()
     }
@@ -1120,6 +1121,7 @@ fn every_event_type_matches_its_serde_tag() {
         incident: IncidentPolicy {
             auto_close_after_days: 0,
             auto_close_calendar: None,
+            ..IncidentPolicy::default()
         },
         ..Policy::default()
     };

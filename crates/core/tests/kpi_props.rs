@@ -475,6 +475,7 @@ fn build(w: &World) -> Desk {
         incident: IncidentPolicy {
             auto_close_after_days: AUTO_CLOSE_AFTER_DAYS,
             auto_close_calendar: None,
+            ..IncidentPolicy::default()
         },
         ..Policy::default()
     });

@@ -301,6 +301,15 @@ fn decide_existing(
                     "the incident is already on hold for this reason",
                 ));
             }
+            // Only the linked parent is waited for: its resumption is what releases the hold.
+            if let HoldReason::AwaitingParent { parent } = reason
+                && inc.parent != Some(*parent)
+            {
+                return Err(DomainError::validation(
+                    "reason.parent",
+                    format!("{parent} is not this incident's parent"),
+                ));
+            }
             IncidentEvent::PutOnHold {
                 id,
                 reason: reason.clone(),

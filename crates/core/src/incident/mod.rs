@@ -15,7 +15,10 @@
 //!   empty one is not. A functional escalation hands over to another group one tier up, clears
 //!   the assignee and also counts as a reassignment. A hierarchical escalation raises the level
 //!   and names the manager; it changes no assignment.
-//! - **Hold**: InProgress <-> OnHold, repeatable; the reason may change while on hold.
+//! - **Hold**: InProgress <-> OnHold, repeatable; the reason may change while on hold. A hold
+//!   `AwaitingParent { parent }` names the incident's linked parent, else it is refused (the
+//!   engine puts children on hold so when their parent goes on hold, and resumes them when it
+//!   resumes: `policy.incident.child_sync`).
 //! - **Resolve** needs a close code and non-blank notes, from InProgress or OnHold. A child is
 //!   resolved from its parent (code and notes copied into the command), also from New. A fixed
 //!   problem resolves ("solved permanently", `ResolveFromProblem`) only an incident on hold
@@ -42,7 +45,8 @@
 //! - **Cancel** (from New, InProgress, OnHold): duplicate of another incident (never itself),
 //!   not an incident, or another reason in words. Canceling an accepted major incident also
 //!   needs [`Permission::MajorIncidentDecide`] (it undoes a manager's decision). The original
-//!   records the duplicate with `LinkDuplicate`.
+//!   records the duplicate with `LinkDuplicate` (the engine then cancels an open duplicate as
+//!   a duplicate of the original, and the other way round links a duplicate canceled first).
 //! - **Parent/child**: `LinkParent` on the child, `LinkChild` on the parent. No self-links, and
 //!   an incident's parent cannot also be its child. The engine's process managers send the
 //!   cross-record commands; this module never reads another incident.

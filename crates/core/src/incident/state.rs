@@ -9,7 +9,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-/// Why an incident waits (ServiceNow hold reasons 1, 3, 4, 5). SLA policies pause on some of them.
+/// Why an incident waits (ServiceNow hold reasons 1, 3, 4, 5, and the parent's hold). SLA
+/// policies pause on some of them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum HoldReason {
@@ -27,10 +28,18 @@ pub enum HoldReason {
         /// The change waited for.
         change: ChangeId,
     },
+    /// Held because its parent incident went on hold (the `parent_hold` process, per the
+    /// policy's `incident.child_sync.on_hold`); the parent's resumption resumes it. Only the
+    /// incident's linked parent may be named.
+    AwaitingParent {
+        /// The parent incident waited for.
+        parent: IncidentId,
+    },
 }
 
 impl std::fmt::Display for HoldReason {
-    /// `awaiting caller`, `awaiting problem`, `awaiting vendor`, `awaiting change` (the record
+    /// `awaiting caller`, `awaiting problem`, `awaiting vendor`, `awaiting change`,
+    /// `awaiting parent` (the record
     /// waited for is named by whoever has its human number).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -38,6 +47,7 @@ impl std::fmt::Display for HoldReason {
             HoldReason::AwaitingProblem { .. } => "awaiting problem",
             HoldReason::AwaitingVendor => "awaiting vendor",
             HoldReason::AwaitingChange { .. } => "awaiting change",
+            HoldReason::AwaitingParent { .. } => "awaiting parent",
         })
     }
 }

@@ -75,7 +75,8 @@ pub struct Policy {
     /// SLA definitions and business calendars, every version (records pin the ones they use).
     #[serde(default)]
     pub sla: SlaPolicy,
-    /// Incident rules that are settings rather than code (the auto-close delay).
+    /// Incident rules that are settings rather than code (the auto-close delay, the
+    /// parent/child sync).
     #[serde(default)]
     pub incident: IncidentPolicy,
 }
@@ -112,6 +113,56 @@ pub struct IncidentPolicy {
     /// delay; `None` counts calendar days of 24 hours.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_close_calendar: Option<CalendarRef>,
+    /// What a parent's transitions do to its children (the parent/child sync of the engine's
+    /// process managers). Every key defaults to `follow`, as ServiceNow syncs children.
+    #[serde(default)]
+    pub child_sync: ChildSyncPolicy,
+}
+
+/// Whether children follow one transition of their parent.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildSync {
+    /// The children follow their parent (see [`ChildSyncPolicy`] for which children, and how).
+    #[default]
+    Follow,
+    /// The parent's transition leaves its children as they are.
+    Ignore,
+}
+
+impl ChildSync {
+    /// Whether the children follow.
+    pub const fn follows(self) -> bool {
+        matches!(self, ChildSync::Follow)
+    }
+}
+
+/// What a parent incident's transitions do to its children (the engine's process managers send
+/// the commands, as the system actor). A child never closes with its parent: its own caller
+/// confirms it, or its own auto-close timer closes it.
+///
+/// | parent event | child effect (`follow`) | which children |
+/// |---|---|---|
+/// | put on hold (`on_hold`) | put on hold `awaiting_parent` | in progress (a new child has no work to pause; one on hold already keeps its own reason) |
+/// | resumed (`resumed`) | resumed | on hold `awaiting_parent` of this parent (never one held for its own reason) |
+/// | resolved (`resolved`) | resolved with the parent's code and notes | open (new, in progress, on hold) |
+/// | reopened (`reopened`) | reopened | resolved (not closed) |
+///
+/// Whatever the settings, a child on hold awaiting a parent that is canceled, or resolved
+/// while `resolved` is `ignore`, is resumed with a work note: nothing else would release it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChildSyncPolicy {
+    /// The parent is put on hold. Default `follow`.
+    pub on_hold: ChildSync,
+    /// The parent resumes work after a hold. Default `follow`.
+    pub resumed: ChildSync,
+    /// The parent is resolved. Default `follow`.
+    pub resolved: ChildSync,
+    /// The parent is reopened. Default `follow`.
+    pub reopened: ChildSync,
 }
 
 impl IncidentPolicy {
@@ -125,6 +176,7 @@ impl Default for IncidentPolicy {
         Self {
             auto_close_after_days: Self::default_auto_close_after_days(),
             auto_close_calendar: None,
+            child_sync: ChildSyncPolicy::default(),
         }
     }
 }

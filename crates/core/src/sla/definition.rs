@@ -298,15 +298,18 @@ pub enum HoldReasonKind {
     AwaitingVendor,
     /// [`HoldReason::AwaitingChange`].
     AwaitingChange,
+    /// [`HoldReason::AwaitingParent`].
+    AwaitingParent,
 }
 
 impl HoldReasonKind {
     /// Every kind, in declaration order.
-    pub const ALL: [HoldReasonKind; 4] = [
+    pub const ALL: [HoldReasonKind; 5] = [
         HoldReasonKind::AwaitingCaller,
         HoldReasonKind::AwaitingProblem,
         HoldReasonKind::AwaitingVendor,
         HoldReasonKind::AwaitingChange,
+        HoldReasonKind::AwaitingParent,
     ];
 
     /// The kind of a hold reason.
@@ -316,6 +319,7 @@ impl HoldReasonKind {
             HoldReason::AwaitingProblem { .. } => HoldReasonKind::AwaitingProblem,
             HoldReason::AwaitingVendor => HoldReasonKind::AwaitingVendor,
             HoldReason::AwaitingChange { .. } => HoldReasonKind::AwaitingChange,
+            HoldReason::AwaitingParent { .. } => HoldReasonKind::AwaitingParent,
         }
     }
 }
@@ -327,7 +331,8 @@ impl HoldReasonKind {
 /// Defaults:
 /// - `start`: `opened`.
 /// - `pause_on_hold`: `awaiting_caller`, `awaiting_vendor` (waiting on the customer or a
-///   supplier; waiting on our own problem or change management does not stop our clock).
+///   supplier; waiting on our own problem or change management, or on the parent incident,
+///   does not stop our clock).
 /// - `resume`: `resumed`.
 /// - `stop`: response: `acknowledged`, `assigned_to_person`, `resolved`, `closed`;
 ///   resolution: `resolved`, `closed`.

@@ -11,8 +11,10 @@
 //!
 //! Reactions read the *current* read models, which may be later than their cause (a racing
 //! command, the re-run at open). The parent cascades are therefore guarded on their cause
-//! (see [`react_to`]): a `parent_resolution` whose parent was reopened since, or a
-//! `parent_reopen` whose parent was resolved or canceled since, is stale and yields nothing;
+//! (see [`react_to`]): a `parent_resolution` whose parent was reopened since, a
+//! `parent_reopen` whose parent was resolved or canceled since, a `parent_hold` whose parent
+//! resumed, was resolved or canceled since, or a `parent_resume` whose parent went on hold
+//! again since, is stale and yields nothing;
 //! the engine runs each cascade (guard and follow-ups) under one lock, so an opposite cascade
 //! racing it sees all of its follow-ups.
 //!
@@ -20,6 +22,10 @@
 //! |---|---|---|
 //! | `parent_resolution` | `incident.resolved` of a parent | `ResolveFromParent` on each open child, with the parent's code and notes |
 //! | `parent_reopen` | `incident.reopened` of a parent | `ReopenFromParent` on each resolved child |
+//! | `parent_hold` | `incident.put_on_hold` of a parent | `PutOnHold` awaiting the parent on each child in progress (not a new one, not one on hold for its own reason) |
+//! | `parent_resume` | `incident.resumed` of a parent | `Resume` on each child on hold awaiting this parent (never one held for its own reason) |
+//! | `parent_release` | `incident.canceled` of a parent; `incident.resolved` of a parent while `resolved` is `ignore`; `incident.put_on_hold` awaiting a parent that is not on hold | a work note saying why, then `Resume`, on each child on hold awaiting that parent |
+//! | `duplicate_cancel` | `incident.duplicate_linked` (the original records a duplicate) | `Cancel` of the duplicate as a duplicate of the original, unless it is resolved, closed or canceled already (its SLA clocks are canceled with it) |
 //! | `problem_fix` | `problem.resolved` with `fix_applied` | `ResolveFromProblem` on each incident on hold awaiting the problem |
 //! | `fix_change_outcome` | `change.closed` of a change that fixes problems | `RecordFixChangeOutcome` on each such problem (a successful change moves the problem on, per the core's rule) |
 //! | `link_mirror` | a link recorded on one side | the same link on the other side (parent/child, duplicate, problem/incident, change/problem, change/caused incident) |
@@ -28,6 +34,11 @@
 //! | `hold_release` | `incident.put_on_hold` awaiting a problem that is not open, `problem.resolved` without a fix, `problem.canceled`, `problem.closed`, `problem.marked_duplicate` of a problem no longer open | a work note saying why, then `Resume`, on each incident on hold awaiting the problem: no incident waits for a problem that will not fix it |
 //! | `sla_attach` | `incident.opened`, `problem.created`, `incident.reprioritized`, `problem.reprioritized` | `attach` (`reattach`) of the policy's applicable SLA definitions on the record's SLA stream (run by the engine, see `Engine::tick` for the timer half) |
 //! | `sla_escalation` | `sla.breached` of an incident whose definition asks for an escalation at breach | `escalate_functional` / `escalate_hierarchical` on the incident ([`react_to_sla`]) |
+//!
+//! The four parent cascades each follow one key of the policy's `incident.child_sync`
+//! (`on_hold`, `resumed`, `resolved`, `reopened`; `follow` or `ignore`, in force when the
+//! cause was appended; docs/POLICY.md has the table). A child never closes with its parent:
+//! `incident.closed` and `incident.auto_closed` of a parent call for nothing.
 //!
 //! Alerts are routed by the engine itself (see [`Command::Alert`]).
 //! Major incidents need no process: the core refuses `Close` of an accepted major incident
@@ -310,6 +321,32 @@ fn react_incident(
                         problem_number(facts, *problem)?
                     );
                     release(&[*id], &note, &mut out);
+                }
+            }
+            // A hold awaiting a parent that is not on hold (placed by hand, or racing the
+            // parent's resumption) would never be released: it is released now.
+            if let HoldReason::AwaitingParent { parent } = reason {
+                let held = incident_view(facts, *parent)?.is_some_and(|v| {
+                    v.status == RecordStatus::Incident(IncidentStatusKind::OnHold)
+                });
+                let still_held =
+                    incident_view(facts, *id)?.is_some_and(|v| awaits_parent(&v, *parent));
+                if still_held && !held {
+                    let note = format!(
+                        "parent {} is not on hold, so nothing will release this hold; work resumes here",
+                        incident_number(facts, *parent)?
+                    );
+                    out.push(Reaction {
+                        process: PARENT_RELEASE,
+                        command: Command::Incident(IncidentCommand::AddWorkNote {
+                            id: *id,
+                            text: note,
+                        }),
+                    });
+                    out.push(Reaction {
+                        process: PARENT_RELEASE,
+                        command: Command::Incident(IncidentCommand::Resume { id: *id }),
+                    });
                 }
             }
             // A parent on hold holds its children in progress (a new child has no work to
@@ -795,9 +832,9 @@ pub fn react_to_sla(event: &SlaEvent) -> Vec<Reaction> {
     }]
 }
 
-/// The follow-up commands `event` calls for, given the read models. The cause's stream
-/// version is unknown here: cascades are guarded on the parent's current status only; prefer
-/// [`react_to`].
+/// The follow-up commands `event` calls for, given the read models, under the default
+/// parent/child sync. The cause's stream version is unknown here: cascades are guarded on the
+/// parent's current status only; prefer [`react_to`].
 pub fn react(event: &RecordEvent, facts: &dyn Facts) -> Result<Vec<Reaction>> {
     react_to(event, None, &ChildSyncPolicy::default(), facts)
 }
@@ -806,11 +843,13 @@ pub fn react(event: &RecordEvent, facts: &dyn Facts) -> Result<Vec<Reaction>> {
 /// the read models.
 ///
 /// Process managers read *current* read models, which may be later than the cause (racing
-/// commands, or the re-run at open). The cascades `parent_resolution` and `parent_reopen` are
-/// therefore guarded on their cause: they yield nothing (the reaction is stale) unless the
-/// parent is still resolved (or closed) / still open, and, with `cause_version`, no later
-/// event of the parent's stream ([`Facts::events_after`]) reopened it / resolved or canceled
-/// it. The newer event has its own reaction.
+/// commands, or the re-run at open). The cascades `parent_resolution`, `parent_reopen`,
+/// `parent_hold` and `parent_resume` are therefore guarded on their cause: they yield nothing
+/// (the reaction is stale) unless the parent is still resolved (or closed) / still open / still
+/// on hold / not on hold, and, with `cause_version`, no later event of the parent's stream
+/// ([`Facts::events_after`]) reopened it / resolved or canceled it / resumed, resolved or
+/// canceled it / put it on hold. The newer event has its own reaction. `sync` is the policy's
+/// `incident.child_sync` in force when the cause was appended.
 pub fn react_to(
     event: &RecordEvent,
     cause_version: Option<u64>,

@@ -7,3 +7,4 @@ mod http;
 mod policy;
 mod properties;
 mod story;
+mod sync;

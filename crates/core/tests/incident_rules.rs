@@ -348,6 +348,41 @@ fn the_hold_reason_may_change_while_on_hold_but_not_to_itself() {
 }
 
 #[test]
+fn a_hold_awaiting_a_parent_names_the_linked_parent() {
+    let hold = |parent| IncidentCommand::PutOnHold {
+        id: INC,
+        reason: HoldReason::AwaitingParent { parent },
+    };
+    // No parent linked: refused, naming the field.
+    in_progress()
+        .when(hold(PARENT))
+        .then_error(DomainError::validation(
+            "reason.parent",
+            format!("{PARENT} is not this incident's parent"),
+        ));
+    // Another incident than the linked parent: refused too.
+    let child = opened_in(
+        IncidentStatusKind::InProgress,
+        vec![valid_command(IncidentCommandKind::LinkParent)],
+    );
+    given_cmds(&child)
+        .when(hold(OTHER))
+        .then_error_code("validation");
+    // The linked parent: on hold awaiting it.
+    let state = given_cmds(&child)
+        .when(hold(PARENT))
+        .then_ok()
+        .1
+        .expect("incident");
+    assert_eq!(
+        state.status,
+        IncidentStatus::OnHold {
+            reason: HoldReason::AwaitingParent { parent: PARENT }
+        }
+    );
+}
+
+#[test]
 fn a_new_incident_cannot_be_put_on_hold() {
     given_status(IncidentStatusKind::New)
         .when(IncidentCommand::PutOnHold {

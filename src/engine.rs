@@ -105,7 +105,8 @@ pub(crate) struct Inner {
     /// Events projected into the read models since the engine opened (catch-up, rebuilds and
     /// commands): handed to the backend at close, which may use it to size its housekeeping.
     projected: AtomicU64,
-    /// Serializes the parent cascades (`parent_resolution`, `parent_reopen`) of one parent
+    /// Serializes the parent cascades (`parent_resolution`, `parent_reopen`, `parent_hold`,
+    /// `parent_resume`, `parent_release`) of one parent
     /// (striped by its id): a cascade checks its cause is not stale and runs its follow-ups
     /// under it, so a racing opposite cascade sees all of them.
     cascade_locks: Vec<Mutex<()>>,

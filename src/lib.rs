@@ -95,8 +95,10 @@
 //!   its follow-ups cannot run (the read models cannot catch up, or a follow-up fails for a
 //!   reason other than a domain refusal), the process checkpoint stays before the command and
 //!   the next open re-runs them. A domain refusal is reported as `Skipped` and is final.
-//!   Parent cascades are guarded on their cause: stale ones (the parent was reopened /
-//!   resolved since) do nothing (see [`process::react_to`]).
+//!   Parent cascades (children follow their parent's hold, resumption, resolution and
+//!   reopening per the policy's `incident.child_sync`; never its close) are guarded on their
+//!   cause: stale ones (the parent was reopened / resolved / resumed / held again since) do
+//!   nothing (see [`process::react_to`]).
 //! - **Rebuilds.** Clearing the read models (rebuild, schema change, inconsistent checkpoint)
 //!   first durably marks them as being rebuilt; the mark is removed once they reach the head,
 //!   so a crash mid-rebuild (or read models without a checkpoint) forces a rebuild at open.

@@ -129,7 +129,11 @@ fn child_on_hold_for_itself(engine: &Engine) {
 }
 
 fn parent_on_hold(engine: &Engine) {
-    exec(engine, &agent(), hold(inc(PARENT), HoldReason::AwaitingVendor));
+    exec(
+        engine,
+        &agent(),
+        hold(inc(PARENT), HoldReason::AwaitingVendor),
+    );
 }
 
 fn child_for_itself_then_parent_on_hold(engine: &Engine) {
@@ -148,7 +152,11 @@ fn put_parent_on_hold(engine: &Engine) {
 }
 
 fn resume_parent(engine: &Engine) {
-    exec(engine, &agent(), IncidentCommand::Resume { id: inc(PARENT) });
+    exec(
+        engine,
+        &agent(),
+        IncidentCommand::Resume { id: inc(PARENT) },
+    );
 }
 
 fn resolve_parent(engine: &Engine) {
@@ -315,7 +323,11 @@ fn each_parent_transition_reaches_its_children_as_the_policy_says() {
 fn a_held_child_names_its_parent_and_the_follow_up_says_which_process_held_it() {
     let (engine, _clock) = engine_with(ChildSyncPolicy::default());
     family(&engine);
-    let outcome = exec(&engine, &agent(), hold(inc(PARENT), HoldReason::AwaitingCaller));
+    let outcome = exec(
+        &engine,
+        &agent(),
+        hold(inc(PARENT), HoldReason::AwaitingCaller),
+    );
     let held: Vec<_> = outcome
         .follow_ups
         .iter()
@@ -332,9 +344,16 @@ fn a_held_child_names_its_parent_and_the_follow_up_says_which_process_held_it() 
     let last = timeline.last().unwrap();
     assert_eq!(last.actor, "opsledger:parent_hold");
     // A change of the parent's reason while on hold leaves the held child as it is.
-    let outcome = exec(&engine, &agent(), hold(inc(PARENT), HoldReason::AwaitingVendor));
+    let outcome = exec(
+        &engine,
+        &agent(),
+        hold(inc(PARENT), HoldReason::AwaitingVendor),
+    );
     assert!(
-        outcome.follow_ups.iter().all(|f| f.process != "parent_hold"),
+        outcome
+            .follow_ups
+            .iter()
+            .all(|f| f.process != "parent_hold"),
         "{:#?}",
         outcome.follow_ups
     );
@@ -376,7 +395,12 @@ fn a_hold_awaiting_a_parent_names_the_linked_parent_and_one_not_on_hold_is_relea
     )
     .unwrap_err();
     assert_eq!(refused.code(), "validation");
-    assert!(refused.to_string().contains("is not this incident's parent"), "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("is not this incident's parent"),
+        "{refused}"
+    );
     assert_eq!(engine.head().unwrap(), head);
     // Its parent, by hand, while the parent works: nothing would release it, so it resumes.
     exec(
@@ -495,7 +519,11 @@ fn a_duplicate_recorded_on_its_original_is_canceled_with_the_link_and_its_clock_
     exec(&engine, &agent(), open_incident(inc(1), "VPN down"));
     exec(&engine, &agent(), open_incident(inc(2), "cannot reach VPN"));
     exec(&engine, &agent(), assign(inc(2), "service-desk", "bob"));
-    let running = engine.view(None).unwrap().sla(RecordRef::incident(inc(2))).unwrap();
+    let running = engine
+        .view(None)
+        .unwrap()
+        .sla(RecordRef::incident(inc(2)))
+        .unwrap();
     assert!(
         matches!(running[0].state, SlaState::Running { .. }),
         "{running:?}"
@@ -525,7 +553,11 @@ fn a_duplicate_recorded_on_its_original_is_canceled_with_the_link_and_its_clock_
     // The link stays on both sides, once (the mirror sees it already recorded).
     let original = view.record(RecordRef::incident(inc(1))).unwrap().unwrap();
     assert_eq!(original.incident().unwrap().duplicates, vec![inc(2)]);
-    assert!(view.record(RecordRef::incident(inc(2))).unwrap().is_some_and(|v| !v.open));
+    assert!(
+        view.record(RecordRef::incident(inc(2)))
+            .unwrap()
+            .is_some_and(|v| !v.open)
+    );
     // Its clock stopped at the cancellation and counts no further.
     let clocks = view.sla(RecordRef::incident(inc(2))).unwrap();
     assert_eq!(clocks.len(), 1);
@@ -534,12 +566,20 @@ fn a_duplicate_recorded_on_its_original_is_canceled_with_the_link_and_its_clock_
     };
     assert_eq!(*since, clock.now());
     clock.advance(Duration::hours(8));
-    let later = engine.view(None).unwrap().sla(RecordRef::incident(inc(2))).unwrap();
+    let later = engine
+        .view(None)
+        .unwrap()
+        .sla(RecordRef::incident(inc(2)))
+        .unwrap();
     assert!(later[0].breached.is_none(), "{later:?}");
     assert_eq!(later[0].elapsed, clocks[0].elapsed);
     let report = engine.tick(clock.now()).unwrap();
     assert!(report.failures.is_empty(), "{report:?}");
-    let after_tick = engine.view(None).unwrap().sla(RecordRef::incident(inc(2))).unwrap();
+    let after_tick = engine
+        .view(None)
+        .unwrap()
+        .sla(RecordRef::incident(inc(2)))
+        .unwrap();
     assert!(after_tick[0].breached.is_none(), "{after_tick:?}");
 }
 
@@ -569,7 +609,10 @@ fn a_duplicate_already_resolved_or_canceled_is_linked_and_left_as_it_is() {
             },
         );
         assert!(
-            outcome.follow_ups.iter().all(|f| f.process != "duplicate_cancel"),
+            outcome
+                .follow_ups
+                .iter()
+                .all(|f| f.process != "duplicate_cancel"),
             "{:#?}",
             outcome.follow_ups
         );

@@ -209,6 +209,18 @@ fn the_example_says_what_its_comments_say() {
         p.auto_close_due(utc("2026-12-23T15:00:00Z")),
         Some(utc("2026-12-29T23:00:00Z"))
     );
+
+    // Parent/child sync: every key `follow`, written out (the defaults); the engine may cancel
+    // a duplicate recorded on its original.
+    assert_eq!(
+        p.incident.child_sync,
+        opsledger_core::policy::ChildSyncPolicy::default()
+    );
+    assert!(p.incident.child_sync.on_hold.follows() && p.incident.child_sync.resumed.follows());
+    assert!(
+        p.authorization.grants[&Permission::IncidentCancel].contains(&Role::System),
+        "system may cancel duplicates"
+    );
 }
 
 // ------------------------------------------------------------------------------------------
@@ -655,6 +667,16 @@ const CASES: &[Case] = &[
             "incident.auto_close_calendar",
             "calendar `berlin-office` is not among sla.calendars",
         )],
+    },
+    Case {
+        given: "a child sync setting that is neither follow nor ignore",
+        when: |v| set(v, "/incident/child_sync/on_hold", json!("sometimes")),
+        then: &[("incident.child_sync.on_hold", "unknown variant `sometimes`")],
+    },
+    Case {
+        given: "a misspelt child sync key",
+        when: |v| insert(v, "/incident/child_sync", "on_hlod", json!("follow")),
+        then: &[("incident.child_sync.on_hlod", "unknown field `on_hlod`")],
     },
     Case {
         given: "a limit of zero",

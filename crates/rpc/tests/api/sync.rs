@@ -30,12 +30,18 @@ fn processes(result: &Value) -> Vec<(String, String, String)> {
 
 /// INC0000001 (parent) and INC0000002 (child), both in progress.
 fn family(rig: &Rig) -> String {
-    let parent = rig.ok("incident.open", by(&desk(), open_params("VPN gateway down")));
+    let parent = rig.ok(
+        "incident.open",
+        by(&desk(), open_params("VPN gateway down")),
+    );
     rig.ok("incident.open", by(&desk(), open_params("cannot connect")));
     for n in ["INC0000001", "INC0000002"] {
         rig.ok(
             "incident.assign",
-            by(&eve(), json!({"id": n, "group": "network", "assignee": "eve.network"})),
+            by(
+                &eve(),
+                json!({"id": n, "group": "network", "assignee": "eve.network"}),
+            ),
         );
     }
     rig.ok(
@@ -51,7 +57,10 @@ fn a_parent_on_hold_holds_its_child_and_its_resumption_resumes_it() {
     let parent_id = family(&rig);
     let held = rig.ok(
         "incident.put_on_hold",
-        by(&eve(), json!({"id": "INC0000001", "reason": {"kind": "awaiting_vendor"}})),
+        by(
+            &eve(),
+            json!({"id": "INC0000001", "reason": {"kind": "awaiting_vendor"}}),
+        ),
     );
     assert!(
         processes(&held).contains(&(
@@ -105,7 +114,10 @@ fn a_published_child_sync_ignore_leaves_children_as_they_are() {
     assert!(text.contains("\"on_hold\":\"ignore\""), "{text}");
     rig.ok(
         "incident.put_on_hold",
-        by(&eve(), json!({"id": "INC0000001", "reason": {"kind": "awaiting_vendor"}})),
+        by(
+            &eve(),
+            json!({"id": "INC0000001", "reason": {"kind": "awaiting_vendor"}}),
+        ),
     );
     assert_eq!(status(&rig, "INC0000002"), json!({"status": "in_progress"}));
     // A misspelt key is refused with its path, and nothing is published.
@@ -114,7 +126,10 @@ fn a_published_child_sync_ignore_leaves_children_as_they_are() {
         "policy.publish",
         json!({"document": "[incident.child_sync]\non_hold = \"sometimes\"\n", "actor": root()}),
     );
-    assert!(refused.to_string().contains("incident.child_sync.on_hold"), "{refused}");
+    assert!(
+        refused.to_string().contains("incident.child_sync.on_hold"),
+        "{refused}"
+    );
     assert_eq!(rig.head(), head);
 }
 
@@ -122,7 +137,10 @@ fn a_published_child_sync_ignore_leaves_children_as_they_are() {
 fn link_duplicate_cancels_the_duplicate_and_its_sla_clocks() {
     let rig = Rig::memory();
     let original = rig.ok("incident.open", by(&desk(), open_params("mail down")));
-    rig.ok("incident.open", by(&desk(), open_params("cannot send mail")));
+    rig.ok(
+        "incident.open",
+        by(&desk(), open_params("cannot send mail")),
+    );
     let running = rig.ok("query.sla", json!({"id": "INC0000002"}));
     assert!(
         running
@@ -135,7 +153,10 @@ fn link_duplicate_cancels_the_duplicate_and_its_sla_clocks() {
     rig.advance(10);
     let linked = rig.ok(
         "incident.link_duplicate",
-        by(&eve(), json!({"id": "INC0000001", "duplicate": "INC0000002"})),
+        by(
+            &eve(),
+            json!({"id": "INC0000001", "duplicate": "INC0000002"}),
+        ),
     );
     assert!(
         processes(&linked).contains(&(

@@ -72,7 +72,7 @@ proptest! {
         let engine = Engine::in_memory(sla_config(&clock)).unwrap();
         // Each text is checked against the records numbered when it was written: a refusal
         // may name a record that exists only later.
-        let mut check = |engine: &Engine, texts: Vec<String>| -> Result<(), TestCaseError> {
+        let check = |engine: &Engine, texts: Vec<String>| -> Result<(), TestCaseError> {
             let numbered = numbered_ids(engine);
             for text in &texts {
                 if let Some(problem) = internals(text, &numbered) {

@@ -266,7 +266,9 @@ impl Engine {
     /// projects the events into the read models (so the caller reads its own writes), then
     /// runs the process managers' follow-ups.
     pub fn execute(&self, envelope: CommandEnvelope) -> Result<Outcome> {
-        self.inner.execute(envelope)
+        self.inner
+            .execute(envelope)
+            .map_err(|e| self.inner.name_records_in(e))
     }
 
     /// A view of the read models now (`None`) or as of a recorded instant. An as-of view
@@ -552,6 +554,53 @@ impl Inner {
             .get(&keys::number_of(record.kind, &record.id))?
             .and_then(|b| b.try_into().ok().map(u64::from_be_bytes))
             .map(|n| HumanNumber::new(record.kind, n)))
+    }
+
+    /// The human number of the record `id` names, whatever its kind.
+    pub(crate) fn number_of_id(&self, id: uuid::Uuid) -> Option<HumanNumber> {
+        [
+            RecordKind::Incident,
+            RecordKind::Problem,
+            RecordKind::Change,
+        ]
+        .into_iter()
+        .find_map(|kind| self.number_of(RecordRef { kind, id }).ok().flatten())
+    }
+
+    /// `text` with the records it names written as their human numbers.
+    pub(crate) fn name_records(&self, text: &str) -> String {
+        numbers::name_records(text, |id| self.number_of_id(id))
+    }
+
+    /// `error` with the records its free text names written as their human numbers.
+    pub(crate) fn name_records_in(&self, error: EngineError) -> EngineError {
+        use opsledger_core::DomainError as D;
+        let name = |text: String| self.name_records(&text);
+        match error {
+            EngineError::Domain(D::Validation { field, reason }) => {
+                EngineError::Domain(D::Validation {
+                    field,
+                    reason: name(reason),
+                })
+            }
+            EngineError::Domain(D::NotAnApprover { actor, reason }) => {
+                EngineError::Domain(D::NotAnApprover {
+                    actor,
+                    reason: name(reason),
+                })
+            }
+            EngineError::Domain(D::AlreadyExists { kind, id, name }) => {
+                let name = name.or_else(|| {
+                    uuid::Uuid::parse_str(&id)
+                        .ok()
+                        .and_then(|uuid| self.number_of(RecordRef { kind, id: uuid }).ok())
+                        .flatten()
+                        .map(|n| n.to_string())
+                });
+                EngineError::Domain(D::AlreadyExists { kind, id, name })
+            }
+            other => other,
+        }
     }
 
     pub(crate) fn stream_events(

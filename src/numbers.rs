@@ -124,3 +124,65 @@ pub(crate) fn allocation_payload(record: RecordRef) -> Vec<u8> {
     })
     .unwrap_or_default()
 }
+
+/// `text` with every record id that has a human number written as that number
+/// (`PRB0000003` for `0190a9e6-…`): generated text for people names records the way people do.
+/// Ids without a number (unknown records, events) stay as they are.
+pub(crate) fn name_records(text: &str, number: impl Fn(Uuid) -> Option<HumanNumber>) -> String {
+    const LEN: usize = 36;
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i + LEN <= bytes.len() {
+        let starts_word = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        let ends_word = bytes
+            .get(i + LEN)
+            .is_none_or(|b| !b.is_ascii_alphanumeric());
+        if starts_word
+            && ends_word
+            && looks_like_uuid(&bytes[i..i + LEN])
+            && let Ok(id) = Uuid::parse_str(&text[i..i + LEN])
+            && let Some(n) = number(id)
+        {
+            out.push_str(&text[copied..i]);
+            out.push_str(&n.to_string());
+            i += LEN;
+            copied = i;
+            continue;
+        }
+        i += 1;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// `8-4-4-4-12` hexadecimal digits.
+fn looks_like_uuid(b: &[u8]) -> bool {
+    b.iter().enumerate().all(|(i, c)| match i {
+        8 | 13 | 18 | 23 => *c == b'-',
+        _ => c.is_ascii_hexdigit(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_with_numbers_are_named_by_them_and_others_stay() {
+        let known = Uuid::parse_str("0190a9e6-0000-7000-8000-000000000001").unwrap();
+        let unknown = "0190a9e6-0000-7000-8000-0000000000ff";
+        let lookup = |id: Uuid| (id == known).then(|| HumanNumber::new(RecordKind::Problem, 3));
+        let text = format!("problem {known} is a duplicate of {unknown}; see {known}.");
+        assert_eq!(
+            name_records(&text, lookup),
+            format!("problem PRB0000003 is a duplicate of {unknown}; see PRB0000003.")
+        );
+        // Part of a longer token: left alone.
+        let glued = format!("x{known}");
+        assert_eq!(name_records(&glued, lookup), glued);
+        assert_eq!(name_records("", lookup), "");
+        assert_eq!(name_records("ünïcödé text", lookup), "ünïcödé text");
+    }
+}

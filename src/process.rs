@@ -27,7 +27,7 @@
 //! | `parent_release` | `incident.canceled` of a parent; `incident.resolved` of a parent while `resolved` is `ignore`; `incident.put_on_hold` awaiting a parent that is not on hold | a work note saying why, then `Resume`, on each child on hold awaiting that parent |
 //! | `duplicate_cancel` | `incident.duplicate_linked` (the original records a duplicate) | `Cancel` of the duplicate as a duplicate of the original, unless it is resolved, closed or canceled already (its SLA clocks are canceled with it) |
 //! | `problem_fix` | `problem.resolved` with `fix_applied` | `ResolveFromProblem` on each incident on hold awaiting the problem |
-//! | `fix_change_outcome` | `change.closed` of a change that fixes problems | `RecordFixChangeOutcome` on each such problem (a successful change moves the problem on, per the core's rule) |
+//! | `fix_change_outcome` | `change.closed` or `change.canceled` of a change that fixes problems | `RecordFixChangeOutcome` (closed) or `RecordFixChangeCanceled` (canceled) on each problem still waiting for it, naming the change by its number (a successful change moves the problem on, per the core's rule; a canceled one is no longer waited for) |
 //! | `link_mirror` | a link recorded on one side | the same link on the other side (parent/child, duplicate, problem/incident, change/problem, change/caused incident) |
 //! | `duplicate_problem` | `problem.marked_duplicate` | links the duplicate's incidents and fixing changes to the original |
 //! | `hold_move` | `problem.marked_duplicate` while the original is open | `PutOnHold` awaiting the original on each incident on hold awaiting the duplicate (so the original's fix resolves them) |
@@ -55,7 +55,7 @@ use opsledger_core::incident::{
 use opsledger_core::policy::ChildSyncPolicy;
 use opsledger_core::problem::{ProblemCommand, ProblemEvent, ResolutionCode};
 use opsledger_core::sla::{BreachEscalation, SlaEvent};
-use opsledger_core::{IncidentId, ProblemId, RecordKind};
+use opsledger_core::{ChangeId, IncidentId, ProblemId, RecordKind};
 use uuid::Uuid;
 
 /// Namespace of derived follow-up event ids.
@@ -722,28 +722,23 @@ fn react_change(e: &ChangeEvent, facts: &dyn Facts) -> Result<Vec<Reaction>> {
                 ChangeCloseCode::Successful | ChangeCloseCode::SuccessfulWithIssues => true,
                 ChangeCloseCode::Unsuccessful { .. } => false,
             };
-            let view = facts.view(RecordRef::change(*id))?;
-            for problem in view
-                .and_then(|v| v.change().map(|d| d.fixes_problems.clone()))
-                .unwrap_or_default()
-            {
-                let pending = facts.view(RecordRef::problem(problem))?.and_then(|v| {
-                    v.problem().map(|d| {
-                        d.fixing_changes.get(id)
-                            == Some(&opsledger_core::problem::FixOutcome::Pending)
-                    })
-                });
-                if pending == Some(true) {
-                    out.push(Reaction {
-                        process: "fix_change_outcome",
-                        command: Command::Problem(ProblemCommand::RecordFixChangeOutcome {
-                            id: problem,
-                            change: *id,
-                            successful,
-                        }),
-                    });
+            fix_outcomes(*id, facts, &mut out, |problem, change_name| {
+                ProblemCommand::RecordFixChangeOutcome {
+                    id: problem,
+                    change: *id,
+                    successful,
+                    change_name,
                 }
-            }
+            })?;
+        }
+        E::Canceled { id, .. } => {
+            fix_outcomes(*id, facts, &mut out, |problem, change_name| {
+                ProblemCommand::RecordFixChangeCanceled {
+                    id: problem,
+                    change: *id,
+                    change_name,
+                }
+            })?;
         }
         E::ProblemLinked { id, problem, .. } => {
             let linked = facts
@@ -780,10 +775,41 @@ fn react_change(e: &ChangeEvent, facts: &dyn Facts) -> Result<Vec<Reaction>> {
         | E::RevertedToNew { .. }
         | E::ImplementationStarted { .. }
         | E::Implemented { .. }
-        | E::Canceled { .. }
         | E::WorkNoteAdded { .. } => {}
     }
     Ok(out)
+}
+
+/// The process that records a fixing change's outcome on the problems it fixes.
+pub(crate) const FIX_CHANGE_OUTCOME: &str = "fix_change_outcome";
+
+/// `command(problem, change's number)` for each problem that waits for the outcome of `change`
+/// (its fix is still pending there).
+fn fix_outcomes(
+    change: ChangeId,
+    facts: &dyn Facts,
+    out: &mut Vec<Reaction>,
+    command: impl Fn(ProblemId, Option<String>) -> ProblemCommand,
+) -> Result<()> {
+    let view = facts.view(RecordRef::change(change))?;
+    let name = view.as_ref().and_then(|v| v.number).map(|n| n.to_string());
+    for problem in view
+        .and_then(|v| v.change().map(|d| d.fixes_problems.clone()))
+        .unwrap_or_default()
+    {
+        let pending = facts.view(RecordRef::problem(problem))?.and_then(|v| {
+            v.problem().map(|d| {
+                d.fixing_changes.get(&change) == Some(&opsledger_core::problem::FixOutcome::Pending)
+            })
+        });
+        if pending == Some(true) {
+            out.push(Reaction {
+                process: FIX_CHANGE_OUTCOME,
+                command: Command::Problem(command(problem, name.clone())),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The process that carries out an SLA definition's escalation at breach.

@@ -308,6 +308,16 @@ impl<'e> ReadView<'e> {
         for e in events {
             let event = decode_as(record.kind, &e)?;
             let (what, why) = describe(&event);
+            // Generated text names records by number; `why` is what people wrote, kept as is.
+            let what = crate::numbers::name_records(&what, |id| {
+                [
+                    RecordKind::Incident,
+                    RecordKind::Problem,
+                    RecordKind::Change,
+                ]
+                .into_iter()
+                .find_map(|kind| inner.number_of(RecordRef { kind, id }).ok().flatten())
+            });
             let caused_by = match e.causation_id {
                 Some(c) => match store.event_by_id(c)? {
                     Some(cause) if cause.position.0 <= bound => Some(describe_ref(&cause)?),

@@ -236,10 +236,10 @@ impl Inner {
             process: process.to_owned(),
             cause,
             record,
-            number: None,
+            number: self.number_of(record).ok().flatten(),
             result: FollowUpResult::Skipped {
                 code: e.code().to_owned(),
-                message: e.to_string(),
+                message: self.name_records(&e.to_string()),
             },
         };
         'events: while let Some((event, known, depth)) = queue.pop_front() {

@@ -347,9 +347,7 @@ fn change(e: &ChangeEvent) -> (String, Option<String>) {
             ..
         } => (
             format!(
-                "planned for {} .. {}{}{}",
-                window.start,
-                window.end,
+                "planned for {window}{}{}",
                 if warnings.is_empty() {
                     String::new()
                 } else {
@@ -384,7 +382,7 @@ fn change(e: &ChangeEvent) -> (String, Option<String>) {
         E::Scheduled {
             window, accepted, ..
         } => (
-            format!("scheduled for {} .. {}", window.start, window.end),
+            format!("scheduled for {window}"),
             accepted.as_ref().map(|a| a.reason.clone()),
         ),
         E::Rejected { round, reason, .. } => {

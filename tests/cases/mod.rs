@@ -6,6 +6,7 @@ mod crash_loop;
 mod engine_fixes;
 mod failures;
 mod holds;
+mod human_text;
 mod idempotency;
 mod lifecycle;
 mod paging;

@@ -265,6 +265,79 @@ fn unsuccessful_fixing_change_leaves_the_problem_in_fix() {
 }
 
 #[test]
+fn a_canceled_fixing_change_is_no_longer_waited_for_and_notes_name_changes_by_number() {
+    let (engine, clock) = memory_engine();
+    let a = agent();
+    exec(&engine, &a, open_incident(inc(1), "Checkout slow"));
+    exec(&engine, &a, assign(inc(1), "dba", "alice"));
+    exec(
+        &engine,
+        &problem_manager(),
+        create_problem(prb(1), "Pool exhaustion"),
+    );
+    exec(&engine, &a, await_problem(inc(1), prb(1)));
+    problem_to_fix(&engine, prb(1));
+    change_to_scheduled(&engine, chg(1), "db-orders-01", window(60, 120));
+    change_to_scheduled(&engine, chg(2), "db-orders-02", window(60, 120));
+    for c in [chg(1), chg(2)] {
+        exec(
+            &engine,
+            &problem_manager(),
+            ProblemCommand::LinkFixingChange {
+                id: prb(1),
+                change: c,
+            },
+        );
+    }
+    clock.set(t(70));
+    // The first fix succeeds while the second is still pending: the problem keeps waiting.
+    change_implement_and_close(&engine, chg(1), true);
+    let p = engine.view(None).unwrap().problem(prb(1)).unwrap().unwrap();
+    assert_eq!(p.status.kind(), ProblemStatusKind::FixInProgress);
+    // Canceling the second one is recorded on the problem, which then has its fix.
+    let o = exec(
+        &engine,
+        &change_manager(),
+        ChangeCommand::Cancel {
+            id: chg(2),
+            reason: "Not needed after the first fix".into(),
+        },
+    );
+    let processes: Vec<&str> = o.follow_ups.iter().map(|f| f.process.as_str()).collect();
+    assert_eq!(
+        processes,
+        ["fix_change_outcome", "problem_fix"],
+        "{:?}",
+        o.follow_ups
+    );
+    let view = engine.view(None).unwrap();
+    let p = view.problem(prb(1)).unwrap().unwrap();
+    assert_eq!(p.status.kind(), ProblemStatusKind::Resolved);
+    assert_eq!(p.fixing_changes.get(&chg(2)), Some(&FixOutcome::Canceled));
+    let number = view
+        .number_of(RecordRef::change(chg(2)))
+        .unwrap()
+        .unwrap()
+        .to_string();
+    let incident = view.incident(inc(1)).unwrap().unwrap();
+    let notes = incident.resolution.unwrap().notes;
+    assert!(notes.contains(&number), "{notes}");
+    assert!(!notes.contains(&chg(2).to_string()), "{notes}");
+    // The timeline's generated text names records by number too.
+    let entries = view.timeline(RecordRef::problem(prb(1))).unwrap();
+    let whats: Vec<&str> = entries.iter().map(|e| e.what.as_str()).collect();
+    assert!(
+        whats.contains(&format!("fixing change {number} closed: canceled").as_str()),
+        "{whats:?}"
+    );
+    for what in whats {
+        assert!(!what.contains(&chg(1).to_string()), "{what}");
+        assert!(!what.contains(&chg(2).to_string()), "{what}");
+        assert!(!what.contains(&inc(1).to_string()), "{what}");
+    }
+}
+
+#[test]
 fn rerunning_process_managers_applies_nothing_twice() {
     let (engine, clock) = memory_engine();
     family(&engine);

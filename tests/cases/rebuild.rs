@@ -11,7 +11,7 @@ use opsledger::{Command, Engine, RecordRef, RecordStatus};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
-enum Op {
+pub(crate) enum Op {
     /// The natural next step of an incident (open, assign, resolve, close).
     Step(u32),
     Open(u32),
@@ -37,7 +37,7 @@ enum Op {
     Tick(u8),
 }
 
-fn op() -> impl Strategy<Value = Op> {
+pub(crate) fn op() -> impl Strategy<Value = Op> {
     let i = 1u32..5;
     let p = 1u32..3;
     let c = 1u32..3;
@@ -154,7 +154,7 @@ fn change_step(engine: &Engine, id: ChangeId) -> Vec<(Actor, Command)> {
     vec![(cmd.0, Command::Change(cmd.1))]
 }
 
-fn commands(engine: &Engine, op: &Op) -> Vec<(Actor, Command)> {
+pub(crate) fn commands(engine: &Engine, op: &Op) -> Vec<(Actor, Command)> {
     let a = agent();
     let one = |c: IncidentCommand| vec![(a.clone(), Command::Incident(c))];
     match op {
@@ -333,7 +333,9 @@ fn rebuild_equals_incremental_on_sled() {
 }
 
 /// A 24x7 response (20 min) and resolution (2 h) SLA for every incident.
-fn sla_config(clock: &std::sync::Arc<opsledger::ManualClock>) -> opsledger::EngineConfig {
+pub(crate) fn sla_config(
+    clock: &std::sync::Arc<opsledger::ManualClock>,
+) -> opsledger::EngineConfig {
     use opsledger::core::calendar::BusinessCalendar;
     use opsledger::core::sla::{
         CalendarRef, SlaDefinition, SlaKey, SlaMetric, SlaPolicy, SlaScope,

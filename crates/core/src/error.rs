@@ -25,12 +25,15 @@ pub enum DomainError {
         id: String,
     },
     /// A creating command targets a record that already exists.
-    #[error("{kind} {id} already exists")]
+    #[error("{kind} {} already exists", name.as_deref().unwrap_or(id))]
     AlreadyExists {
         /// Kind of record.
         kind: RecordKind,
         /// Its id.
         id: String,
+        /// How people name it (its human number), when the engine knows it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
     },
     /// The command names another record than the state it was decided against.
     #[error("command for {kind} {command_id} was decided against {kind} {state_id}")]

@@ -210,6 +210,7 @@ fn every_state_command_pair_follows_the_table() {
                             DomainError::AlreadyExists {
                                 kind: RecordKind::Change,
                                 id: cid().to_string(),
+                                name: None,
                             }
                         }
                         Some(state) => DomainError::InvalidTransition {

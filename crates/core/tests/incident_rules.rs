@@ -101,6 +101,7 @@ fn opening_an_existing_incident_is_already_exists() {
         .then_error(DomainError::AlreadyExists {
             kind: RecordKind::Incident,
             id: INC.to_string(),
+            name: None,
         });
 }
 

@@ -21,6 +21,7 @@ fn expected_refusal(from: Option<IncidentStatusKind>, kind: IncidentCommandKind)
         Some(_) if kind.is_create() => DomainError::AlreadyExists {
             kind: RecordKind::Incident,
             id: INC.to_string(),
+            name: None,
         },
         Some(state) => DomainError::InvalidTransition {
             kind: RecordKind::Incident,

@@ -122,10 +122,10 @@ fn side_command() -> BoxedStrategy<ProblemCommand> {
         1 => (problem(), incident()).prop_map(|(id, incident)| ProblemCommand::UnlinkIncident { id, incident }),
         2 => (problem(), change()).prop_map(|(id, change)| ProblemCommand::LinkFixingChange { id, change }),
         3 => (problem(), change(), prop::bool::weighted(0.7)).prop_map(|(id, change, successful)| {
-            ProblemCommand::RecordFixChangeOutcome { id, change, successful }
+            ProblemCommand::RecordFixChangeOutcome { id, change, successful, change_name: None }
         }),
         1 => (problem(), change()).prop_map(|(id, change)| {
-            ProblemCommand::RecordFixChangeCanceled { id, change }
+            ProblemCommand::RecordFixChangeCanceled { id, change, change_name: None }
         }),
         1 => (problem(), text()).prop_map(|(id, text)| ProblemCommand::AddWorkNote { id, text }),
     ]
@@ -246,12 +246,17 @@ fn advance(state: &Option<Problem>, pick: u8) -> ProblemCommand {
             },
             (2, _, Some(change)) => ProblemCommand::LinkFixingChange { id, change },
             (_, Some(change), _) if pick.is_multiple_of(5) => {
-                ProblemCommand::RecordFixChangeCanceled { id, change }
+                ProblemCommand::RecordFixChangeCanceled {
+                    id,
+                    change,
+                    change_name: None,
+                }
             }
             (_, Some(change), _) => ProblemCommand::RecordFixChangeOutcome {
                 id,
                 change,
                 successful: !pick.is_multiple_of(3),
+                change_name: None,
             },
             (_, None, Some(change)) => ProblemCommand::LinkFixingChange { id, change },
             (_, None, None) => ProblemCommand::ResolveFixed {

@@ -121,16 +121,19 @@ fn valid_commands(kind: C) -> Vec<ProblemCommand> {
                 id,
                 change: change_id(1),
                 successful: true,
+                change_name: None,
             },
             ProblemCommand::RecordFixChangeOutcome {
                 id,
                 change: change_id(1),
                 successful: false,
+                change_name: None,
             },
         ],
         C::RecordFixChangeCanceled => vec![ProblemCommand::RecordFixChangeCanceled {
             id,
             change: change_id(1),
+            change_name: None,
         }],
         C::AddWorkNote => vec![ProblemCommand::AddWorkNote {
             id,
@@ -171,6 +174,7 @@ fn cases(from: Option<S>, kind: C) -> Vec<(Vec<ProblemEvent>, ProblemCommand)> {
                     id: pid(),
                     change: change_id(2),
                     successful: true,
+                    change_name: None,
                 },
             ],
         );
@@ -179,6 +183,7 @@ fn cases(from: Option<S>, kind: C) -> Vec<(Vec<ProblemEvent>, ProblemCommand)> {
             ProblemCommand::RecordFixChangeCanceled {
                 id: pid(),
                 change: change_id(1),
+                change_name: None,
             },
         ));
     }
@@ -223,7 +228,8 @@ fn every_state_and_command_pair_obeys_the_table() {
                         result,
                         Err(DomainError::AlreadyExists {
                             kind: RecordKind::Problem,
-                            id: pid().to_string()
+                            id: pid().to_string(),
+                            name: None,
                         }),
                         "{label}"
                     ),
@@ -938,6 +944,7 @@ fn outcome(change: u16, successful: bool) -> ProblemCommand {
         id: pid(),
         change: change_id(change),
         successful,
+        change_name: None,
     }
 }
 
@@ -1293,6 +1300,7 @@ fn canceled(change: u16) -> ProblemCommand {
     ProblemCommand::RecordFixChangeCanceled {
         id: pid(),
         change: change_id(change),
+        change_name: None,
     }
 }
 

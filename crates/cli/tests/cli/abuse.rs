@@ -257,6 +257,34 @@ fn a_public_address_without_tokens_is_refused_and_nothing_is_created() {
     ]);
     assert_exit(&o, 2);
     assert!(!data.exists());
+    // So is a token granting a role the engine does not know, or the engine's own role: at
+    // start, naming the token by its place and never by its value.
+    for (roles, says) in [
+        (r#"["agent", "service_desk"]"#, "service_desk"),
+        (r#"["system"]"#, "system role"),
+    ] {
+        std::fs::write(
+            &bad,
+            format!(r#"{{"0123456789abcdef-token": {{"actor": "x", "roles": {roles}}}}}"#),
+        )
+        .unwrap();
+        let o = run(&[
+            "serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--token-file",
+            bad.to_str().unwrap(),
+        ]);
+        assert_exit(&o, 2);
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+        assert!(stderr(&o).contains("token #1"), "{}", stderr(&o));
+        assert!(
+            !stderr(&o).contains("0123456789abcdef-token"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!data.exists());
+    }
 }
 
 #[test]

@@ -48,6 +48,7 @@ impl Decider for ChangeDecider {
             return Err(DomainError::AlreadyExists {
                 kind: RecordKind::Change,
                 id: change.id.to_string(),
+                name: None,
             });
         }
         if cmd.id() != change.id {
@@ -175,6 +176,7 @@ fn decide_existing(
         ChangeCommand::Request { .. } => Err(DomainError::AlreadyExists {
             kind: RecordKind::Change,
             id: id.to_string(),
+            name: None,
         }),
 
         ChangeCommand::Update {

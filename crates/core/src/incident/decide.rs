@@ -259,6 +259,7 @@ fn decide_existing(
         return Err(DomainError::AlreadyExists {
             kind: RecordKind::Incident,
             id: cmd.id().to_string(),
+            name: None,
         });
     }
     if cmd.id() != inc.id {
@@ -284,6 +285,7 @@ fn decide_existing(
             return Err(DomainError::AlreadyExists {
                 kind: RecordKind::Incident,
                 id: id.to_string(),
+                name: None,
             });
         }
         IncidentCommand::Acknowledge { .. } => IncidentEvent::Acknowledged { id, at, by },

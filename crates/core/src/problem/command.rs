@@ -177,6 +177,10 @@ pub enum ProblemCommand {
         change: ChangeId,
         /// Whether it closed successfully.
         successful: bool,
+        /// How people name the change (its human number, `CHG0000001`); the resolution notes
+        /// use it, and the change id when it is absent.
+        #[serde(default)]
+        change_name: Option<String>,
     },
     /// Record that a linked fixing change was canceled (sent by the engine's process manager
     /// on `change.canceled`): it fixes nothing and is no longer waited for.
@@ -185,6 +189,9 @@ pub enum ProblemCommand {
         id: ProblemId,
         /// The linked change.
         change: ChangeId,
+        /// How people name the change, as in [`ProblemCommand::RecordFixChangeOutcome`].
+        #[serde(default)]
+        change_name: Option<String>,
     },
     /// Add an internal work note.
     AddWorkNote {

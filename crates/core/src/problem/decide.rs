@@ -58,6 +58,7 @@ fn identify<'a>(
         (Some(p), true) => Err(DomainError::AlreadyExists {
             kind: RecordKind::Problem,
             id: p.id.to_string(),
+            name: None,
         }),
         (Some(p), false) if p.id != cmd.id() => Err(DomainError::WrongRecord {
             kind: RecordKind::Problem,
@@ -116,6 +117,7 @@ impl Step<'_> {
                     return Err(DomainError::AlreadyExists {
                         kind: RecordKind::Problem,
                         id: id.to_string(),
+                        name: None,
                     });
                 }
                 validate::title("title", title, &limits)?;
@@ -405,6 +407,7 @@ impl Step<'_> {
                 id,
                 change,
                 successful,
+                change_name,
             } => {
                 let p = existing(current, *id)?;
                 let outcome = if *successful {
@@ -412,11 +415,15 @@ impl Step<'_> {
                 } else {
                     FixOutcome::Unsuccessful
                 };
-                self.fix_change_outcome(p, *change, outcome)
+                self.fix_change_outcome(p, *change, change_name.as_deref(), outcome)
             }
-            ProblemCommand::RecordFixChangeCanceled { id, change } => {
+            ProblemCommand::RecordFixChangeCanceled {
+                id,
+                change,
+                change_name,
+            } => {
                 let p = existing(current, *id)?;
-                self.fix_change_outcome(p, *change, FixOutcome::Canceled)
+                self.fix_change_outcome(p, *change, change_name.as_deref(), FixOutcome::Canceled)
             }
             ProblemCommand::AddWorkNote { id, text } => {
                 let p = existing(current, *id)?;
@@ -463,8 +470,12 @@ impl Step<'_> {
         &self,
         p: &Problem,
         change: ChangeId,
+        change_name: Option<&str>,
         outcome: FixOutcome,
     ) -> Result<Vec<ProblemEvent>, DomainError> {
+        if let Some(name) = change_name {
+            validate::required_text("change_name", name, self.ctx.policy.limits.max_title_bytes)?;
+        }
         match p.fixing_changes.get(&change) {
             None => {
                 return Err(DomainError::validation(
@@ -491,12 +502,13 @@ impl Step<'_> {
             .fixing_changes
             .iter()
             .any(|(c, o)| *c != change && o.is_pending());
+        let named = change_name.map_or_else(|| change.to_string(), str::to_owned);
         let notes = match outcome {
             FixOutcome::Successful => Some(format!(
-                "fixing change {change} closed successfully; no fixing change pending"
+                "fixing change {named} closed successfully; no fixing change pending"
             )),
             FixOutcome::Canceled if p.fix_succeeded_at.is_some() => Some(format!(
-                "fixing change {change} was canceled; an earlier fixing change succeeded and \
+                "fixing change {named} was canceled; an earlier fixing change succeeded and \
                  no fixing change is pending"
             )),
             FixOutcome::Canceled | FixOutcome::Unsuccessful | FixOutcome::Pending => None,

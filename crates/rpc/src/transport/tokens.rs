@@ -4,8 +4,8 @@
 //!
 //! ```json
 //! {
-//!   "3f9a1c0e5b7d2a4c6e8f0a1b": { "actor": "alice", "roles": ["service_desk"] },
-//!   "b2d4f6a8c0e1f3a5b7c9d1e3": { "actor": "carol", "roles": ["cab", "change_manager"] }
+//!   "3f9a1c0e5b7d2a4c6e8f0a1b": { "actor": "alice", "roles": ["agent"] },
+//!   "b2d4f6a8c0e1f3a5b7c9d1e3": { "actor": "carol", "roles": ["cab_member", "change_manager"] }
 //! }
 //! ```
 //!
@@ -15,6 +15,7 @@
 //! the time taken nor which entry matched reveals anything about the tokens.
 
 use crate::context::Identity;
+use opsledger::core::Role;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -49,6 +50,24 @@ pub enum TokenError {
     /// An identity has an empty actor.
     #[error("token #{index} maps to an empty actor")]
     EmptyActor {
+        /// The token's place in the file (1-based, in sorted order).
+        index: usize,
+    },
+    /// An identity names a role the engine does not know.
+    #[error("token #{index} grants {role:?}, which is not a role (roles: {known})")]
+    UnknownRole {
+        /// The token's place in the file (1-based, in sorted order).
+        index: usize,
+        /// The unknown name.
+        role: String,
+        /// The roles there are, comma-separated.
+        known: String,
+    },
+    /// An identity grants the engine's own `system` role, which no caller may hold.
+    #[error(
+        "token #{index} grants the system role, which is the engine's own: no token may hold it"
+    )]
+    SystemRole {
         /// The token's place in the file (1-based, in sorted order).
         index: usize,
     },
@@ -129,6 +148,24 @@ impl TokenStore {
         }
         if identity.actor.trim().is_empty() {
             return Err(TokenError::EmptyActor { index });
+        }
+        for name in &identity.roles {
+            match serde_json::from_value::<Role>(serde_json::Value::String(name.clone())) {
+                Ok(Role::System) => return Err(TokenError::SystemRole { index }),
+                Ok(_) => {}
+                Err(_) => {
+                    return Err(TokenError::UnknownRole {
+                        index,
+                        role: name.clone(),
+                        known: Role::ALL
+                            .iter()
+                            .filter(|r| **r != Role::System)
+                            .map(|r| r.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
+            }
         }
         if self.authenticate(token).is_some() {
             return Err(TokenError::Duplicate { index });
@@ -215,5 +252,37 @@ mod tests {
             s.insert(A, Identity::new("b", [""; 0])),
             Err(TokenError::Duplicate { index: 2 })
         ));
+    }
+
+    #[test]
+    fn refuses_unknown_roles_and_the_system_role_when_loaded() {
+        let unknown = TokenStore::from_json(&format!(
+            r#"{{"{A}": {{"actor": "alice", "roles": ["agent", "service_desk"]}}}}"#
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(&unknown, TokenError::UnknownRole { index: 1, role, .. } if role == "service_desk"),
+            "{unknown:?}"
+        );
+        let message = unknown.to_string();
+        assert!(
+            message.contains("cab_member") && !message.contains("system"),
+            "{message}"
+        );
+        assert!(!message.contains(A), "{message}");
+        assert!(matches!(
+            TokenStore::from_json(&format!(
+                r#"{{"{A}": {{"actor": "cron", "roles": ["system"]}}}}"#
+            )),
+            Err(TokenError::SystemRole { index: 1 })
+        ));
+        // Every role a person may hold is accepted.
+        let all: Vec<&str> = Role::ALL
+            .iter()
+            .filter(|r| **r != Role::System)
+            .map(|r| r.as_str())
+            .collect();
+        let mut s = TokenStore::new();
+        s.insert(A, Identity::new("a", all)).unwrap();
     }
 }

@@ -384,6 +384,7 @@ fn the_error_table_maps_every_engine_and_domain_code() {
             domain(DomainError::AlreadyExists {
                 kind: RecordKind::Incident,
                 id: "x".into(),
+                name: None,
             }),
             -32002,
             "already_exists",

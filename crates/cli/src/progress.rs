@@ -1,7 +1,6 @@
 //! Progress bars on stderr, shown only when stderr is a terminal.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
-use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::time::Duration;
 

@@ -108,3 +108,16 @@ fn forbidden(reader: &Actor, what: String) -> EngineError {
         what,
     }
 }
+
+impl crate::Engine {
+    /// `Ok(())` when `reader` may read views across records or the log (`what`, in words,
+    /// names it in the error); [`EngineError::ReadForbidden`] for a reader who reads only
+    /// their own records. The same rule as [`ReadView::require_reads_all`], for adapters that
+    /// read the log without a view (`events.read`, the event stream).
+    pub fn require_reads_all(&self, reader: &Actor, what: &str) -> Result<()> {
+        if reader.reads_own_records_only() {
+            return Err(forbidden(reader, what.to_owned()));
+        }
+        Ok(())
+    }
+}

@@ -2,8 +2,8 @@
 //!
 //! Queries need no actor: an embedder or a trusted adapter reads everything. An adapter that
 //! serves end users reads through these methods with the acting [`Actor`] instead. A reader who
-//! [reads only their own records](Actor::reads_own_records_only) (every role they hold is
-//! `caller` or `requester`) sees the incidents they are the caller of, with internal work notes
+//! [reads only their own records](Actor::reads_own_records_only) (no role but `caller` or
+//! `requester`, or none at all) sees the incidents they are the caller of, with internal work notes
 //! filtered out of the timeline, and nothing else: another record, or a view across records
 //! (KPIs, the log, the KEDB), is [`EngineError::ReadForbidden`]. Anyone else reads everything,
 //! each timeline entry marked with its [`Visibility`](crate::Visibility).

@@ -136,6 +136,12 @@ fn a_caller_is_refused_other_records_and_views_across_records() {
         "forbidden"
     );
     engine.require_reads_all(&agent(), "the KPIs").unwrap();
+    // Reading everything takes a role that works records: no role at all reads as an end user.
+    let nobody = Actor::new("nobody", []);
+    assert_eq!(
+        engine.require_reads_all(&nobody, "the KPIs").unwrap_err().code(),
+        "forbidden"
+    );
 }
 
 #[test]

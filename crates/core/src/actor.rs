@@ -114,10 +114,11 @@ impl Actor {
     }
 
     /// Whether the actor is an end user who reads only the incidents they are the caller of:
-    /// every role they hold is [`Role::Caller`] or [`Role::Requester`] (and they hold one).
-    /// Such a reader sees their own incidents with internal work notes filtered out, and no
-    /// queue, KPI or log that shows other records. Any other role reads everything.
+    /// they hold no role but [`Role::Caller`] and [`Role::Requester`] (an actor with no role at
+    /// all included: reading everything takes a role that works records). Such a reader sees
+    /// their own incidents with internal work notes filtered out, and no queue, KPI or log that
+    /// shows other records.
     pub fn reads_own_records_only(&self) -> bool {
-        !self.roles.is_empty() && self.roles.iter().all(|r| r.is_end_user())
+        self.roles.iter().all(|r| r.is_end_user())
     }
 }

@@ -40,7 +40,7 @@ pub struct RecordParams {
     #[serde(default)]
     pub as_of: Option<DateTime<Utc>>,
     /// Read as this actor (trusted local callers only; over HTTP the bearer token's identity
-    /// reads): a reader whose roles are only `caller` or `requester` reads only the incidents
+    /// reads): a reader with no role but `caller` or `requester` reads only the incidents
     /// they are the caller of, without internal work notes. Absent: the transport's identity,
     /// if any, else everything.
     #[serde(default)]
@@ -175,7 +175,7 @@ pub struct QueueParams {
     #[serde(default)]
     pub as_of: Option<DateTime<Utc>>,
     /// Read as this actor (trusted local callers only; over HTTP the bearer token's identity
-    /// reads): a reader whose roles are only `caller` or `requester` reads only the incidents
+    /// reads): a reader with no role but `caller` or `requester` reads only the incidents
     /// they are the caller of, without internal work notes. Absent: the transport's identity,
     /// if any, else everything.
     #[serde(default)]
@@ -241,7 +241,7 @@ pub struct TimelineParams {
     #[serde(default)]
     pub as_of: Option<DateTime<Utc>>,
     /// Read as this actor (trusted local callers only; over HTTP the bearer token's identity
-    /// reads): a reader whose roles are only `caller` or `requester` reads only the incidents
+    /// reads): a reader with no role but `caller` or `requester` reads only the incidents
     /// they are the caller of, without internal work notes. Absent: the transport's identity,
     /// if any, else everything.
     #[serde(default)]
@@ -664,7 +664,7 @@ where
 
 fn documented(mut m: Method, summary: &str, description: &str, codes: &[&str]) -> Method {
     m = m.summary(summary).description(format!(
-        "{description}\n\nReads only; needs no actor. An identity whose roles are only `caller` or `requester` (a bearer token's, or the `actor` a trusted local caller names where the params take one) reads only the incidents it is the caller of, without internal work notes, and is refused (`forbidden`) anything else. `as_of` (RFC 3339) reads the log as recorded up to that instant."
+        "{description}\n\nReads only; needs no actor. An identity with no role but `caller` or `requester` (a bearer token's, or the `actor` a trusted local caller names where the params take one) reads only the incidents it is the caller of, without internal work notes, and is refused (`forbidden`) anything else. `as_of` (RFC 3339) reads the log as recorded up to that instant."
     ));
     for code in codes {
         if let Some(row) = errors::error_code(code) {

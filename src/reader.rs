@@ -94,7 +94,10 @@ impl ReadView<'_> {
         if let Some(caller) = &filter.caller
             && *caller != reader.id
         {
-            return Err(forbidden(reader, format!("the incidents of caller {caller}")));
+            return Err(forbidden(
+                reader,
+                format!("the incidents of caller {caller}"),
+            ));
         }
         let mut own = filter.clone();
         own.caller = Some(reader.id.clone());

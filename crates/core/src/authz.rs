@@ -201,7 +201,10 @@ impl Default for AuthorizationRules {
             (P::IncidentAutoClose, &[System]),
             // Reopening children with their parent is a process manager's work.
             // A caller rejects a resolution of their own incident within the policy's window.
-            (P::IncidentReopen, &[Requester, Caller, Agent, Manager, System]),
+            (
+                P::IncidentReopen,
+                &[Requester, Caller, Agent, Manager, System],
+            ),
             (P::MajorIncidentPropose, &[Agent, Manager]),
             (P::MajorIncidentDecide, &[Manager]),
             (P::ReviewPublish, &[Manager, ProblemManager]),

@@ -768,7 +768,13 @@ fn check_guards(
         let resumed = produced
             .iter()
             .any(|e| matches!(e, IncidentEvent::Resumed { .. }));
-        prop_assert_eq!(resumed, should_resume, "comment by {:?} on {:?}", ctx.actor, before.status);
+        prop_assert_eq!(
+            resumed,
+            should_resume,
+            "comment by {:?} on {:?}",
+            ctx.actor,
+            before.status
+        );
         prop_assert!(
             matches!(produced.first(), Some(IncidentEvent::CommentAdded { .. })),
             "a comment records the comment first"

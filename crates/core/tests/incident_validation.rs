@@ -135,7 +135,9 @@ fn a_requester_may_only_open_comment_close_and_reopen_their_own_incident() {
         let others = decide_as(&events, &valid_command(kind), dave());
         let needed = permission_of(kind);
         match needed {
-            Permission::IncidentClose | Permission::IncidentReopen | Permission::IncidentComment => {
+            Permission::IncidentClose
+            | Permission::IncidentReopen
+            | Permission::IncidentComment => {
                 assert!(own.is_ok(), "carol may {kind:?} her incident: {own:?}");
                 assert_eq!(
                     others,

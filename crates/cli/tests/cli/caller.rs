@@ -30,13 +30,33 @@ fn a_caller_comments_from_the_command_line_and_a_stranger_is_refused() {
     assert_eq!(done["events"][0]["event_type"], "incident.comment_added");
     let params = json!({"id": "INC0000001", "text": "me too"}).to_string();
     let refused = run(&[
-        "call", "--data", data, "--actor", "dave", "--roles", "caller",
-        "incident.add_comment", &params,
+        "call",
+        "--data",
+        data,
+        "--actor",
+        "dave",
+        "--roles",
+        "caller",
+        "incident.add_comment",
+        &params,
     ]);
     assert_exit(&refused, 1);
-    assert!(stderr(&refused).contains("forbidden"), "{}", stderr(&refused));
-    let timeline = call_ok(&["--data", data], "query.timeline", json!({"id": "INC0000001"}));
-    let last = timeline["entries"].as_array().unwrap().last().unwrap().clone();
+    assert!(
+        stderr(&refused).contains("forbidden"),
+        "{}",
+        stderr(&refused)
+    );
+    let timeline = call_ok(
+        &["--data", data],
+        "query.timeline",
+        json!({"id": "INC0000001"}),
+    );
+    let last = timeline["entries"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(last["event_type"], "incident.comment_added");
     assert_eq!(last["visibility"], "public");
 }
@@ -98,7 +118,10 @@ fn a_tokens_file_grants_the_caller_role_and_scopes_its_reads() {
     let (status, text) = server.post(body.to_string(), Some(CAROL_CALLER_TOKEN));
     assert_eq!(status, 200);
     let reply: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(reply["error"]["data"]["domain_code"], "forbidden", "{reply}");
+    assert_eq!(
+        reply["error"]["data"]["domain_code"], "forbidden",
+        "{reply}"
+    );
     let (status, _) = server.stop();
     assert!(status.success());
 }

@@ -231,11 +231,7 @@ pub(crate) static TABLE: TransitionTable<S, C> = TransitionTable {
             S::InProgress,
             "by the caller, awaiting caller, resume_on_caller_comment",
         ),
-        keep(
-            S::OnHold,
-            C::AddComment,
-            "caller: own incident; otherwise",
-        ),
+        keep(S::OnHold, C::AddComment, "caller: own incident; otherwise"),
         keep(S::Resolved, C::AddComment, "caller: own incident"),
     ],
 };

@@ -2,9 +2,9 @@
 //! ([`EngineEvents`]).
 
 use super::errors::{self, engine_error};
+use super::params::reading_actor;
 use super::results::WireEvent;
 use crate::transport::{EventSource, EventSourceError, StreamEvent};
-use super::params::reading_actor;
 use crate::{CallContext, Identity, Method, MethodError};
 use opsledger::{Engine, StoredEvent};
 use schemars::JsonSchema;

@@ -252,15 +252,18 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
     };
     let diff = {
         let engine = engine.clone();
-        Method::new("policy.diff", move |ctx: &CallContext, p: DocumentParams| {
-            // The diff lists open records whose SLA targets would move.
-            if let Some(reader) = reading_actor(ctx, None)? {
-                engine
-                    .require_reads_all(&reader, "a policy diff across records")
-                    .map_err(engine_error)?;
-            }
-            diff(&engine, p)
-        })
+        Method::new(
+            "policy.diff",
+            move |ctx: &CallContext, p: DocumentParams| {
+                // The diff lists open records whose SLA targets would move.
+                if let Some(reader) = reading_actor(ctx, None)? {
+                    engine
+                        .require_reads_all(&reader, "a policy diff across records")
+                        .map_err(engine_error)?;
+                }
+                diff(&engine, p)
+            },
+        )
         .by_name_only()
     };
     let publish = {

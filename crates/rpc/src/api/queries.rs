@@ -8,13 +8,11 @@ use chrono::{DateTime, Utc};
 use opsledger::core::kpi::{KpiQuery, KpiReport};
 use opsledger::core::sla::{SlaPolicy, SlaStatus, WhatIfReport};
 use opsledger::core::window::TimeWindow;
-use opsledger::core::{
-    Actor, ActorId, CiId, GroupId, IncidentId, Priority, RecordKind, ServiceId,
-};
+use opsledger::core::{Actor, ActorId, CiId, GroupId, IncidentId, Priority, RecordKind, ServiceId};
 use opsledger::{
-    CalendarEntry, EngineError, CalendarQuery, Cursor, Engine, KedbQuery, KnownErrorEntry, OpenAlert,
-    QueueFilter, ReadView, RecordEvent, RecordRef, RecordState, RecordStatus, RecordView,
-    SlaExplanation, TimelineEntry, Uuid, Visibility,
+    CalendarEntry, CalendarQuery, Cursor, Engine, EngineError, KedbQuery, KnownErrorEntry,
+    OpenAlert, QueueFilter, ReadView, RecordEvent, RecordRef, RecordState, RecordStatus,
+    RecordView, SlaExplanation, TimelineEntry, Uuid, Visibility,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -710,7 +708,12 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
             ONE,
         ),
         documented(
-            across(engine, "query.sla_what_if", "an SLA what-if across records", sla_what_if),
+            across(
+                engine,
+                "query.sla_what_if",
+                "an SLA what-if across records",
+                sla_what_if,
+            ),
             "Replays a window under a proposed SLA policy",
             "The records opened in `window`, replayed under `proposed` and under the policy in force, compared per record and in total. Writes nothing.",
             READ,
@@ -740,7 +743,12 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
             READ,
         ),
         documented(
-            across(engine, "query.incidents_awaiting", "the incidents awaiting a problem", incidents_awaiting),
+            across(
+                engine,
+                "query.incidents_awaiting",
+                "the incidents awaiting a problem",
+                incidents_awaiting,
+            ),
             "Incidents on hold awaiting a problem",
             "The incidents on hold `awaiting_problem` for this problem (by number or UUID).",
             ONE,

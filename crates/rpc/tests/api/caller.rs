@@ -33,15 +33,24 @@ fn desk_rig() -> Rig {
     );
     rig.ok(
         "incident.add_work_note",
-        by(&desk(), json!({"id": "INC0000001", "text": "gateway logs show TLS errors"})),
+        by(
+            &desk(),
+            json!({"id": "INC0000001", "text": "gateway logs show TLS errors"}),
+        ),
     );
     rig.ok(
         "incident.add_comment",
-        by(&desk(), json!({"id": "INC0000001", "text": "Which client version do you run?"})),
+        by(
+            &desk(),
+            json!({"id": "INC0000001", "text": "Which client version do you run?"}),
+        ),
     );
     rig.ok(
         "incident.put_on_hold",
-        by(&desk(), json!({"id": "INC0000001", "reason": {"kind": "awaiting_caller"}})),
+        by(
+            &desk(),
+            json!({"id": "INC0000001", "reason": {"kind": "awaiting_caller"}}),
+        ),
     );
     rig
 }
@@ -61,7 +70,10 @@ fn the_callers_comment_resumes_and_a_strangers_is_refused_with_nothing_written()
     let head = rig.head();
     let e = rig.err(
         "incident.add_comment",
-        by(&caller("dave"), json!({"id": "INC0000001", "text": "me too"})),
+        by(
+            &caller("dave"),
+            json!({"id": "INC0000001", "text": "me too"}),
+        ),
     );
     assert_eq!(domain_code(&e), "forbidden", "{e}");
     assert_eq!(e["data"]["details"]["permission"], "incident_comment");
@@ -75,7 +87,10 @@ fn the_callers_comment_resumes_and_a_strangers_is_refused_with_nothing_written()
 
     let done = rig.ok(
         "incident.add_comment",
-        by(&caller("carol"), json!({"id": "INC0000001", "text": "Version 4.2, screenshot attached"})),
+        by(
+            &caller("carol"),
+            json!({"id": "INC0000001", "text": "Version 4.2, screenshot attached"}),
+        ),
     );
     let types: Vec<&str> = done["events"]
         .as_array()
@@ -112,8 +127,14 @@ fn a_caller_reads_only_their_own_incidents_without_work_notes() {
         by(&caller("carol"), json!({"id": "INC0000001"})),
     );
     let types = entry_types(&own);
-    assert!(types.contains(&"incident.comment_added".to_owned()), "{types:?}");
-    assert!(!types.contains(&"incident.work_note_added".to_owned()), "{types:?}");
+    assert!(
+        types.contains(&"incident.comment_added".to_owned()),
+        "{types:?}"
+    );
+    assert!(
+        !types.contains(&"incident.work_note_added".to_owned()),
+        "{types:?}"
+    );
     assert_eq!(types.len() + 1, entry_types(&all).len());
 
     let record = rig.ok(
@@ -166,7 +187,10 @@ fn caller_is_a_role_name_an_actor_may_claim_and_system_is_still_refused() {
     let rig = desk_rig();
     let e = rig.err(
         "incident.add_comment",
-        by(&actor("carol", &["callerr"]), json!({"id": "INC0000001", "text": "hi"})),
+        by(
+            &actor("carol", &["callerr"]),
+            json!({"id": "INC0000001", "text": "hi"}),
+        ),
     );
     assert_eq!(code(&e), -32602, "{e}");
     rig.ok(
@@ -266,7 +290,10 @@ async fn a_caller_token_gets_scoped_views_and_is_refused_views_across_records() 
         .unwrap_err();
     assert_eq!(code(&e), -32097, "{e}");
     for (method, params) in [
-        ("query.kpis", json!({"query": {"window": {"start": start(), "end": start()}}})),
+        (
+            "query.kpis",
+            json!({"query": {"window": {"start": start(), "end": start()}}}),
+        ),
         ("query.stats", json!({})),
         ("query.open_alerts", json!({})),
         ("events.read", json!({})),
@@ -283,13 +310,21 @@ async fn a_caller_token_gets_scoped_views_and_is_refused_views_across_records() 
     // Dave's reply on carol's incident is refused; carol's own is written.
     let head = engine.head().unwrap();
     let e = client
-        .call(DAVE, "incident.add_comment", json!({"id": "INC0000001", "text": "me too"}))
+        .call(
+            DAVE,
+            "incident.add_comment",
+            json!({"id": "INC0000001", "text": "me too"}),
+        )
         .await
         .unwrap_err();
     assert_eq!(domain_code(&e), "forbidden", "{e}");
     assert_eq!(engine.head().unwrap(), head);
     let done = client
-        .call(CAROL, "incident.add_comment", json!({"id": "INC0000001", "text": "Version 4.2"}))
+        .call(
+            CAROL,
+            "incident.add_comment",
+            json!({"id": "INC0000001", "text": "Version 4.2"}),
+        )
         .await
         .unwrap();
     assert_eq!(done["events"][1]["event_type"], "incident.resumed");

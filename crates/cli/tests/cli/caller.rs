@@ -1,4 +1,4 @@
-//! The caller's channel through the binary: `incident.add_comment` with `--actor/--roles
+//! The caller's channel through the binary: `incident.add_comment` with `--actor/--role
 //! caller` on a data directory, and a tokens file granting the `caller` role to an end user
 //! who then reads only their own incidents over HTTP.
 
@@ -10,7 +10,7 @@ const SAM_AGENT_TOKEN: &str = "sam-the-agent-token-012345678901";
 
 fn open(data: &str, title: &str, caller: &str) -> Value {
     call_ok(
-        &["--data", data, "--actor", "sam", "--roles", "agent"],
+        &["--data", data, "--actor", "sam", "--role", "agent"],
         "incident.open",
         json!({"title": title, "caller": caller, "impact": "low", "urgency": "low"}),
     )
@@ -23,7 +23,7 @@ fn a_caller_comments_from_the_command_line_and_a_stranger_is_refused() {
     let data = s(&data);
     open(data, "VPN drops", "carol");
     let done = call_ok(
-        &["--data", data, "--actor", "carol", "--roles", "caller"],
+        &["--data", data, "--actor", "carol", "--role", "caller"],
         "incident.add_comment",
         json!({"id": "INC0000001", "text": "It drops every 10 minutes"}),
     );
@@ -35,7 +35,7 @@ fn a_caller_comments_from_the_command_line_and_a_stranger_is_refused() {
         data,
         "--actor",
         "dave",
-        "--roles",
+        "--role",
         "caller",
         "incident.add_comment",
         &params,

@@ -64,7 +64,8 @@ impl ReadView<'_> {
     /// [`Self::timeline_page`] for `reader` ([`Self::require_readable`] first): a reader who
     /// reads only their own records gets the [`Visibility::Public`] entries of the page (work
     /// notes filtered out; the page may hold fewer than `limit` entries, `next` still says
-    /// where to go on); anyone else gets every entry, each marked with its visibility.
+    /// where to go on), without references to events of other records (`caused_by`,
+    /// `caused`); anyone else gets every entry, each marked with its visibility.
     pub fn timeline_page_for(
         &self,
         reader: &Actor,
@@ -76,6 +77,17 @@ impl ReadView<'_> {
         let (mut entries, next) = self.timeline_page(record, from_version, limit)?;
         if reader.reads_own_records_only() {
             entries.retain(|entry| entry.visibility == Visibility::Public);
+            // What caused an entry, or what it caused, on other records is not theirs to see.
+            for entry in &mut entries {
+                entry.caused.retain(|effect| effect.record == Some(record));
+                if entry
+                    .caused_by
+                    .as_ref()
+                    .is_some_and(|cause| cause.record != Some(record))
+                {
+                    entry.caused_by = None;
+                }
+            }
         }
         Ok((entries, next))
     }

@@ -217,3 +217,34 @@ fn the_caller_confirms_or_rejects_a_resolution() {
         },
     );
 }
+
+#[test]
+fn a_callers_timeline_names_no_event_of_another_record() {
+    let (engine, _clock) = desk();
+    // Linking carol's incident under dave's: the engine mirrors the link on dave's.
+    exec(
+        &engine,
+        &agent(),
+        IncidentCommand::LinkParent {
+            id: inc(1),
+            parent: inc(3),
+        },
+    );
+    let view = engine.view(None).unwrap();
+    let record = RecordRef::incident(inc(1));
+    let linked = |reader: &Actor| {
+        view.timeline_page_for(reader, record, 1, 100)
+            .unwrap()
+            .0
+            .into_iter()
+            .find(|e| e.event_type == "incident.parent_linked")
+            .unwrap()
+    };
+    let seen_by_worker = linked(&agent());
+    assert_eq!(seen_by_worker.caused.len(), 1, "{seen_by_worker:?}");
+    assert_eq!(
+        seen_by_worker.caused[0].record,
+        Some(RecordRef::incident(inc(3)))
+    );
+    assert!(linked(&carol()).caused.is_empty());
+}

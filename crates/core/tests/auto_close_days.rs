@@ -34,6 +34,7 @@ fn policy(days: u32, calendar: Option<BusinessCalendar>) -> Policy {
         incident: IncidentPolicy {
             auto_close_after_days: days,
             auto_close_calendar: reference,
+            ..IncidentPolicy::default()
         },
         sla: SlaPolicy::new(vec![], calendar.into_iter().collect()),
         ..Policy::default()

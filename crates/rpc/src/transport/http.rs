@@ -503,11 +503,20 @@ struct EventsQuery {
 async fn events_handler(
     State(state): State<Arc<AppState>>,
     Query(query): Query<EventsQuery>,
+    context: Option<axum::Extension<CallContext>>,
     headers: HeaderMap,
 ) -> Response {
     let Some(source) = state.events.clone() else {
         return (StatusCode::NOT_FOUND, "this server has no event stream\n").into_response();
     };
+    let identity = context.as_ref().and_then(|c| c.0.identity().cloned());
+    if !source.allows(identity.as_ref()) {
+        return (
+            StatusCode::FORBIDDEN,
+            "this identity reads only its own records, not the event stream\n",
+        )
+            .into_response();
+    }
     let Ok(permit) = state.subscribers.clone().try_acquire_owned() else {
         let mut response = (
             StatusCode::SERVICE_UNAVAILABLE,

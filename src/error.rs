@@ -87,6 +87,16 @@ pub enum EngineError {
         /// The problems, in document order.
         issues: Vec<PolicyIssue>,
     },
+    /// A reader who reads only the incidents they are the caller of
+    /// ([`Actor::reads_own_records_only`](opsledger_core::Actor::reads_own_records_only))
+    /// asked for something else: another record, or a view across records. Code `forbidden`.
+    #[error("{actor} reads only the incidents they are the caller of, not {what}")]
+    ReadForbidden {
+        /// Who asked.
+        actor: opsledger_core::ActorId,
+        /// What they asked for, in words (a record's number, "the KPIs").
+        what: String,
+    },
 }
 
 fn issues_text(issues: &[PolicyIssue]) -> String {
@@ -116,6 +126,7 @@ impl EngineError {
             EngineError::Views(_) => "views",
             EngineError::InvalidConfig(_) => "invalid_config",
             EngineError::InvalidPolicy { .. } => "invalid_policy",
+            EngineError::ReadForbidden { .. } => "forbidden",
         }
     }
 
@@ -123,7 +134,7 @@ impl EngineError {
     /// (bad input, conflict, unknown record), or `server` (store, read models, decoding).
     pub fn category(&self) -> &'static str {
         match self {
-            EngineError::Domain(_) => "domain",
+            EngineError::Domain(_) | EngineError::ReadForbidden { .. } => "domain",
             EngineError::NotFound { .. }
             | EngineError::IdempotencyKeyReused { .. }
             | EngineError::Conflict { .. }

@@ -154,6 +154,7 @@ mod numbers;
 pub mod process;
 mod projections;
 mod read_side;
+mod reader;
 mod record;
 mod time_travel;
 
@@ -183,6 +184,7 @@ pub use projections::view::{ChangeDetail, IncidentDetail, ProblemDetail, RecordV
 pub use record::{KINDS, RecordEvent, RecordRef, RecordState, RecordStatus, decode_event};
 pub use time_travel::ReadView;
 
+pub use opsledger_core::incident::Visibility;
 pub use opsledger_core::{Actor, DomainError, Policy, RecordKind, Role};
 pub use opsledger_store::{
     Clock, Durability, ManualClock, Position, StoreError, StoredEvent, Subscription, SystemClock,

@@ -524,7 +524,8 @@ fn react_incident(
         | E::AlertCorrelated { .. }
         | E::ImpactStartRecorded { .. }
         | E::DetectionRecorded { .. }
-        | E::WorkNoteAdded { .. } => {}
+        | E::WorkNoteAdded { .. }
+        | E::CommentAdded { .. } => {}
     }
     Ok(out)
 }

@@ -7,7 +7,9 @@
 use crate::error::{EngineError, Result};
 use chrono::{DateTime, Utc};
 use opsledger_core::change::{Change, ChangeDecider, ChangeEvent, ChangeStatusKind};
-use opsledger_core::incident::{Incident, IncidentDecider, IncidentEvent, IncidentStatusKind};
+use opsledger_core::incident::{
+    Incident, IncidentDecider, IncidentEvent, IncidentStatusKind, Visibility,
+};
 use opsledger_core::problem::{Problem, ProblemDecider, ProblemEvent, ProblemStatusKind};
 use opsledger_core::{ChangeId, Decider, DomainEvent, IncidentId, Named, ProblemId, RecordKind};
 use opsledger_store::{NewEvent, StoredEvent, StreamId};
@@ -330,6 +332,17 @@ pub enum RecordEvent {
 }
 
 impl RecordEvent {
+    /// Who may read the event: work notes (of every kind of record) are
+    /// [`Visibility::Internal`], everything else is [`Visibility::Public`].
+    pub fn visibility(&self) -> Visibility {
+        match self {
+            RecordEvent::Incident(e) => e.visibility(),
+            RecordEvent::Problem(ProblemEvent::WorkNoteAdded { .. })
+            | RecordEvent::Change(ChangeEvent::WorkNoteAdded { .. }) => Visibility::Internal,
+            RecordEvent::Problem(_) | RecordEvent::Change(_) => Visibility::Public,
+        }
+    }
+
     /// The record the event belongs to.
     pub fn record(&self) -> RecordRef {
         match self {

@@ -340,6 +340,7 @@ impl<'e> ReadView<'e> {
                 }
             }
             out.push(TimelineEntry {
+                visibility: event.visibility(),
                 position: e.position.0,
                 version: e.version.0,
                 event_id: e.event_id,

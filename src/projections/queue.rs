@@ -39,6 +39,10 @@ pub struct QueueFilter {
     /// Assignee.
     #[serde(default)]
     pub assignee: Option<ActorId>,
+    /// Only incidents whose caller this is (records of other kinds have no caller: none
+    /// match). Filtered while scanning, not indexed.
+    #[serde(default)]
+    pub caller: Option<ActorId>,
     /// Affected service.
     #[serde(default)]
     pub service: Option<ServiceId>,
@@ -72,6 +76,7 @@ impl QueueFilter {
             priorities: Vec::new(),
             group: None,
             assignee: None,
+            caller: None,
             service: None,
             ci: None,
             opened_after: None,
@@ -124,6 +129,12 @@ impl QueueFilter {
     /// Only this assignee.
     pub fn assignee(mut self, assignee: impl Into<ActorId>) -> Self {
         self.assignee = Some(assignee.into());
+        self
+    }
+
+    /// Only incidents of this caller.
+    pub fn caller(mut self, caller: impl Into<ActorId>) -> Self {
+        self.caller = Some(caller.into());
         self
     }
 
@@ -407,6 +418,11 @@ fn matches(view: &RecordView, filter: &QueueFilter) -> bool {
     }
     if let Some(a) = &filter.assignee
         && view.assignee.as_ref() != Some(a)
+    {
+        return false;
+    }
+    if let Some(caller) = &filter.caller
+        && view.caller() != Some(caller)
     {
         return false;
     }

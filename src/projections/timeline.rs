@@ -7,7 +7,9 @@ use crate::numbers::HumanNumber;
 use crate::record::{RecordEvent, RecordRef};
 use chrono::{DateTime, Utc};
 use opsledger_core::change::ChangeEvent;
-use opsledger_core::incident::{HoldReason, IncidentEvent, ReopenSource, ResolutionSource};
+use opsledger_core::incident::{
+    HoldReason, IncidentEvent, ReopenSource, ResolutionSource, Visibility,
+};
 use opsledger_core::problem::ProblemEvent;
 use serde::Serialize;
 use uuid::Uuid;
@@ -33,6 +35,8 @@ pub struct TimelineEntry {
     pub what: String,
     /// Why: the reason, notes or comment the event carries.
     pub why: Option<String>,
+    /// Who may read it: `internal` for work notes, `public` (the caller sees it) otherwise.
+    pub visibility: Visibility,
     /// The request or workflow it belongs to.
     pub correlation_id: Option<Uuid>,
     /// The event that caused it (follow-ups of process managers).
@@ -255,6 +259,7 @@ fn incident(e: &IncidentEvent) -> (String, Option<String>) {
         E::ProblemLinked { problem, .. } => (format!("linked to problem {problem}"), None),
         E::CausingChangeLinked { change, .. } => (format!("caused by change {change}"), None),
         E::WorkNoteAdded { text, .. } => ("work note".to_owned(), Some(text.clone())),
+        E::CommentAdded { text, .. } => ("comment".to_owned(), Some(text.clone())),
     }
 }
 

@@ -61,6 +61,16 @@ pub struct RecordView {
     pub detail: ViewDetail,
 }
 
+impl RecordView {
+    /// The incident's caller (`None` for problems and changes).
+    pub fn caller(&self) -> Option<&ActorId> {
+        match &self.detail {
+            ViewDetail::Incident(i) => Some(&i.caller),
+            ViewDetail::Problem(_) | ViewDetail::Change(_) => None,
+        }
+    }
+}
+
 /// Kind-specific part of a [`RecordView`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]

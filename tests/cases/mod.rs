@@ -1,5 +1,6 @@
 mod api;
 mod bad_commands;
+mod caller_view;
 mod child_sync;
 mod concurrency;
 mod crash_loop;

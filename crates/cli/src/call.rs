@@ -149,7 +149,7 @@ pub fn over_http(url: &str, token: Option<&str>, body: &str) -> CliResult<String
     }
     let response = request
         .send()
-        .map_err(|e| CliError::transport(format!("cannot reach {url}: {e}")))?;
+        .map_err(|e| CliError::transport(format!("cannot reach {url}: {}", why_unreachable(&e))))?;
     let status = response.status();
     let text = response
         .text()
@@ -164,6 +164,29 @@ pub fn over_http(url: &str, token: Option<&str>, body: &str) -> CliResult<String
             "{url}: HTTP {status}: {}",
             text.trim()
         ))),
+    }
+}
+
+/// Why a request did not get an answer, in the words an operator looks for: the innermost
+/// cause (`Connection refused (os error 111)`), named by kind (timed out, TLS), rather than
+/// the client's `error sending request for url`.
+fn why_unreachable(e: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let innermost = cause.to_string();
+    let lower = innermost.to_ascii_lowercase();
+    if e.is_timeout() {
+        format!("timed out ({innermost})")
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("ssl") {
+        format!("TLS failed ({innermost})")
+    } else if lower.contains("refused") {
+        "connection refused (is the server running, and on this address?)".to_owned()
+    } else if e.is_connect() {
+        format!("cannot connect ({innermost})")
+    } else {
+        innermost
     }
 }
 

@@ -87,7 +87,8 @@ pub fn run(args: &ServeArgs) -> CliResult {
         (runtime.block_on(serve_stdio(dispatcher, args)), true)
     } else {
         let events = binding::events(engine.clone());
-        match runtime.block_on(serve_http(dispatcher, events, tokens, args)) {
+        let probe = readiness(engine.clone());
+        match runtime.block_on(serve_http(dispatcher, events, tokens, probe, args)) {
             Ok(()) => (Ok(()), true),
             Err((e, started)) => (Err(e), started),
         }
@@ -293,10 +294,31 @@ async fn shutdown_signal() {
     }
 }
 
+/// How far the read models may trail the log and the server still count as ready: on the
+/// embedded SQLite store they never trail (one transaction); on sled they catch up within
+/// moments of a write.
+const READY_MAX_LAG: u64 = 1_000;
+
+/// `GET /readyz`: the store answers, and the read models are current (within
+/// [`READY_MAX_LAG`] events of the log's head).
+fn readiness(engine: Arc<Engine>) -> opsledger_rpc::transport::ReadinessProbe {
+    Arc::new(move || {
+        let stats = engine
+            .stats()
+            .map_err(|e| format!("the store does not answer ({})", e.code()))?;
+        let lag = stats.head.saturating_sub(stats.views_checkpoint);
+        if lag > READY_MAX_LAG {
+            return Err(format!("the read models are {lag} events behind the log"));
+        }
+        Ok(())
+    })
+}
+
 async fn serve_http(
     dispatcher: Arc<Dispatcher>,
     events: Option<Arc<dyn opsledger_rpc::transport::EventSource>>,
     tokens: TokenStore,
+    readiness: opsledger_rpc::transport::ReadinessProbe,
     args: &ServeArgs,
 ) -> Result<(), (CliError, bool)> {
     let config = HttpConfig {
@@ -317,6 +339,7 @@ async fn serve_http(
             HttpError::Bind { .. } => CliError::transport(e.to_string()),
         })
         .map_err(|e| (e, false))?;
+    server.set_readiness(readiness);
     let addr = server.local_addr();
     {
         let mut out = std::io::stdout().lock();

@@ -13,8 +13,12 @@ use std::fmt;
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
-    /// Reports incidents and requests changes; may confirm or reject a resolution of their own incident.
+    /// Reports incidents and requests changes; may comment on, confirm or reject the resolution
+    /// of an incident they are the caller of.
     Requester,
+    /// An end user: comments on, confirms or rejects the resolution of incidents they are the
+    /// caller of, and reads only those (work notes filtered out), nothing else.
+    Caller,
     /// Service-desk or resolver-group engineer working records.
     Agent,
     /// Team lead or duty manager: escalations, major incidents, cancellations.
@@ -36,8 +40,9 @@ pub enum Role {
 
 impl Role {
     /// Every role, in declaration order.
-    pub const ALL: [Role; 8] = [
+    pub const ALL: [Role; 9] = [
         Role::Requester,
+        Role::Caller,
         Role::Agent,
         Role::Manager,
         Role::ProblemManager,
@@ -47,10 +52,26 @@ impl Role {
         Role::System,
     ];
 
+    /// Whether the role is an end user's ([`Role::Requester`], [`Role::Caller`]), whose reads
+    /// are limited to their own incidents ([`Actor::reads_own_records_only`]).
+    pub const fn is_end_user(self) -> bool {
+        match self {
+            Role::Requester | Role::Caller => true,
+            Role::Agent
+            | Role::Manager
+            | Role::ProblemManager
+            | Role::ChangeManager
+            | Role::CabMember
+            | Role::Admin
+            | Role::System => false,
+        }
+    }
+
     /// Stable snake_case name.
     pub const fn as_str(self) -> &'static str {
         match self {
             Role::Requester => "requester",
+            Role::Caller => "caller",
             Role::Agent => "agent",
             Role::Manager => "manager",
             Role::ProblemManager => "problem_manager",
@@ -90,5 +111,14 @@ impl Actor {
     /// Whether the actor holds `role`.
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
+    }
+
+    /// Whether the actor is an end user who reads only the incidents they are the caller of:
+    /// they hold no role but [`Role::Caller`] and [`Role::Requester`] (an actor with no role at
+    /// all included: reading everything takes a role that works records). Such a reader sees
+    /// their own incidents with internal work notes filtered out, and no queue, KPI or log that
+    /// shows other records.
+    pub fn reads_own_records_only(&self) -> bool {
+        self.roles.iter().all(|r| r.is_end_user())
     }
 }

@@ -20,8 +20,12 @@ use std::fmt;
 pub enum Permission {
     /// Open an incident or report an alert.
     IncidentOpen,
-    /// Work an incident: acknowledge, assign, hold, resume, resolve, reprioritise, link, comment.
+    /// Work an incident: acknowledge, assign, hold, resume, resolve, reprioritise, link, add
+    /// internal work notes.
     IncidentWork,
+    /// Add a comment the caller sees. An actor who may not work incidents (a caller or a
+    /// requester) comments only on incidents they are the caller of.
+    IncidentComment,
     /// Escalate functionally (to another group or tier).
     IncidentEscalateFunctional,
     /// Escalate hierarchically (to management).
@@ -89,9 +93,10 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, in declaration order.
-    pub const ALL: [Permission; 31] = [
+    pub const ALL: [Permission; 32] = [
         Permission::IncidentOpen,
         Permission::IncidentWork,
+        Permission::IncidentComment,
         Permission::IncidentEscalateFunctional,
         Permission::IncidentEscalateHierarchical,
         Permission::IncidentCancel,
@@ -128,6 +133,7 @@ impl Permission {
         match self {
             Permission::IncidentOpen => "incident_open",
             Permission::IncidentWork => "incident_work",
+            Permission::IncidentComment => "incident_comment",
             Permission::IncidentEscalateFunctional => "incident_escalate_functional",
             Permission::IncidentEscalateHierarchical => "incident_escalate_hierarchical",
             Permission::IncidentCancel => "incident_cancel",
@@ -181,19 +187,25 @@ impl Default for AuthorizationRules {
         use Role::*;
         // `System` is the engine: it holds what its timers and process managers send (the
         // cross-record commands are ordinary work commands on the other record), nothing more.
-        let rows: [(Permission, &[Role]); 25] = [
+        let rows: [(Permission, &[Role]); 26] = [
             (P::IncidentOpen, &[Requester, Agent, Manager]),
             (P::IncidentWork, &[Agent, Manager, System]),
+            // Callers and requesters on their own incidents (`decide` checks); workers on any.
+            (P::IncidentComment, &[Requester, Caller, Agent, Manager]),
             // The system escalates at breach when an SLA definition asks it to.
             (P::IncidentEscalateFunctional, &[Agent, Manager, System]),
             (P::IncidentEscalateHierarchical, &[Agent, Manager, System]),
             // The system cancels an open incident recorded as another's duplicate.
             (P::IncidentCancel, &[Agent, Manager, System]),
-            // A requester confirms the resolution of their own incident; `decide` checks ownership.
-            (P::IncidentClose, &[Requester, Agent, Manager]),
+            // A caller confirms the resolution of their own incident; `decide` checks ownership.
+            (P::IncidentClose, &[Requester, Caller, Agent, Manager]),
             (P::IncidentAutoClose, &[System]),
             // Reopening children with their parent is a process manager's work.
-            (P::IncidentReopen, &[Requester, Agent, Manager, System]),
+            // A caller rejects a resolution of their own incident within the policy's window.
+            (
+                P::IncidentReopen,
+                &[Requester, Caller, Agent, Manager, System],
+            ),
             (P::MajorIncidentPropose, &[Agent, Manager]),
             (P::MajorIncidentDecide, &[Manager]),
             (P::ReviewPublish, &[Manager, ProblemManager]),

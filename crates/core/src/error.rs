@@ -129,6 +129,21 @@ pub enum DomainError {
         /// The overlay's state: `proposed` or `accepted`.
         major: MajorStatusKind,
     },
+    /// A caller tried to reject (reopen) a resolution after the policy's window
+    /// (`policy.incident.caller_reject_days` calendar days after the resolution) had ended.
+    #[error(
+        "the caller may reject a resolution only within {days} day(s) of it: resolved at {}, the window ended at {}",
+        resolved_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        window_ended_at.format("%Y-%m-%d %H:%M:%S UTC")
+    )]
+    RejectWindowClosed {
+        /// The window, in calendar days after the resolution.
+        days: u32,
+        /// When the incident was resolved.
+        resolved_at: DateTime<Utc>,
+        /// When the window ended.
+        window_ended_at: DateTime<Utc>,
+    },
 }
 
 impl DomainError {
@@ -149,6 +164,7 @@ impl DomainError {
             DomainError::ScheduleConflict { .. } => "schedule_conflict",
             DomainError::ReviewRequired => "review_required",
             DomainError::MajorIncidentNoAutoClose { .. } => "major_incident_no_auto_close",
+            DomainError::RejectWindowClosed { .. } => "reject_window_closed",
         }
     }
 

@@ -12,7 +12,7 @@ use fixtures::{CHANGE, CHILD, INC, OTHER, PARENT, PROBLEM, PROBLEM2};
 use opsledger_core::incident::{
     AlertSource, CancelReason, CloseCode, HoldReason, Incident, IncidentCommand,
     IncidentCommandKind, IncidentDecider, IncidentEvent, IncidentStatus, IncidentStatusKind,
-    ResolutionSource,
+    ReopenSource, ResolutionSource,
 };
 use opsledger_core::policy::{IncidentPolicy, Limits};
 use opsledger_core::testing::{actor, t0};
@@ -50,7 +50,7 @@ fn actors() -> [Actor; 12] {
         actor("alice", &[Role::Agent]),
         actor("mona", &[Role::Manager]),
         actor("carol", &[Role::Requester]),
-        actor("dave", &[Role::Requester]),
+        actor("dave", &[Role::Caller]),
         actor("nobody", &[]),
         actor("pat", &[Role::ProblemManager]),
         actor("alice", &[Role::Agent]),
@@ -89,6 +89,7 @@ fn kinds() -> Vec<usize> {
             | K::RecordDetection
             | K::LinkCausingChange
             | K::AddWorkNote => 2,
+            K::AddComment => 4,
         };
         weighted.extend(std::iter::repeat_n(i, weight));
     }
@@ -146,6 +147,8 @@ fn policy(tight: bool) -> Policy {
         incident: IncidentPolicy {
             auto_close_after_days: 1,
             auto_close_calendar: None,
+            resume_on_caller_comment: false,
+            caller_reject_days: 1,
             ..IncidentPolicy::default()
         },
         ..Policy::default()
@@ -509,6 +512,10 @@ fn build(
             id,
             text: g.text(0),
         },
+        K::AddComment => IncidentCommand::AddComment {
+            id,
+            text: g.text(0),
+        },
     }
 }
 
@@ -726,10 +733,62 @@ fn check_guards(
                 "{:?} canceled an accepted major incident without major_incident_decide",
                 cmd
             ),
+            IncidentEvent::CommentAdded { .. } => prop_assert!(
+                works(&ctx.actor) || ctx.actor.id == before.caller,
+                "{:?} commented on an incident of caller {} without working incidents",
+                ctx.actor,
+                before.caller
+            ),
+            IncidentEvent::Reopened {
+                source: ReopenSource::Direct { .. },
+                ..
+            } if !works(&ctx.actor) => {
+                prop_assert_eq!(&ctx.actor.id, &before.caller, "a stranger reopened");
+                let window = Duration::days(i64::from(ctx.policy.incident.caller_reject_days));
+                let resolved = before.resolved_at.expect("a resolved incident");
+                prop_assert!(
+                    ctx.now <= resolved + window,
+                    "the caller rejected at {} after the window since {} ended",
+                    ctx.now,
+                    resolved
+                );
+            }
             _ => {}
         }
     }
+    // A comment resumes exactly when the caller answers an incident awaiting them, and the
+    // policy says so.
+    if let IncidentCommand::AddComment { .. } = cmd {
+        let awaiting = before.status
+            == IncidentStatus::OnHold {
+                reason: HoldReason::AwaitingCaller,
+            };
+        let should_resume = awaiting
+            && ctx.actor.id == before.caller
+            && ctx.policy.incident.resume_on_caller_comment;
+        let resumed = produced
+            .iter()
+            .any(|e| matches!(e, IncidentEvent::Resumed { .. }));
+        prop_assert_eq!(
+            resumed,
+            should_resume,
+            "comment by {:?} on {:?}",
+            ctx.actor,
+            before.status
+        );
+        prop_assert!(
+            matches!(produced.first(), Some(IncidentEvent::CommentAdded { .. })),
+            "a comment records the comment first"
+        );
+    }
     Ok(())
+}
+
+/// Whether `actor` may work incidents under the default grants (written out independently).
+fn works(actor: &Actor) -> bool {
+    [Role::Agent, Role::Manager, Role::Admin, Role::System]
+        .iter()
+        .any(|r| actor.has_role(*r))
 }
 
 fn count(events: &[IncidentEvent], pred: impl Fn(&IncidentEvent) -> bool) -> usize {
@@ -842,6 +901,11 @@ fn check_invariants(
         inc.work_note_count as usize,
         count(events, |e| matches!(e, IncidentEvent::WorkNoteAdded { .. })),
         "work_note_count == work note events"
+    );
+    prop_assert_eq!(
+        inc.comment_count as usize,
+        count(events, |e| matches!(e, IncidentEvent::CommentAdded { .. })),
+        "comment_count == comment events"
     );
     // A canceled incident never became resolved afterwards, and stays canceled.
     if let Some(c) = events
@@ -1102,6 +1166,7 @@ fn every_event_type_matches_its_serde_tag() {
         valid_command(IncidentCommandKind::LinkProblem),
         valid_command(IncidentCommandKind::LinkCausingChange),
         valid_command(IncidentCommandKind::AddWorkNote),
+        valid_command(IncidentCommandKind::AddComment),
         valid_command(IncidentCommandKind::ResolveFromParent),
         valid_command(IncidentCommandKind::ReopenFromParent),
         valid_command(IncidentCommandKind::Resolve),
@@ -1151,7 +1216,7 @@ fn every_event_type_matches_its_serde_tag() {
         assert_eq!(json["type"].as_str(), Some(e.event_type()));
         types.insert(e.event_type());
     }
-    assert_eq!(types.len(), 27, "every event type was produced: {types:?}");
+    assert_eq!(types.len(), 28, "every event type was produced: {types:?}");
 }
 
 #[test]

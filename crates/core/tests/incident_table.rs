@@ -5,7 +5,7 @@ mod fixtures;
 
 use fixtures::*;
 use opsledger_core::incident::{
-    Incident, IncidentCommand, IncidentCommandKind, IncidentEvent, IncidentStatusKind,
+    HoldReason, Incident, IncidentCommand, IncidentCommandKind, IncidentEvent, IncidentStatusKind,
     MajorCommandKind, MajorStatusKind,
 };
 use opsledger_core::testing::admin;
@@ -75,6 +75,25 @@ fn cases(
         // goes back to New.
         (Some(S::Resolved), K::Reopen | K::ReopenFromParent) => {
             out.push((history(&never_acknowledged_child()), valid_command(kind)));
+        }
+        // A comment on hold: the fixture awaits a problem (stays on hold); the caller's own
+        // comment on an incident awaiting them resumes it. The table test acts as `root`.
+        (Some(S::OnHold), K::AddComment) => {
+            let mut open = open_cmd();
+            if let IncidentCommand::Open { caller, .. } = &mut open {
+                *caller = admin().id;
+            }
+            out.push((
+                history(&[
+                    open,
+                    valid_command(K::Acknowledge),
+                    IncidentCommand::PutOnHold {
+                        id: INC,
+                        reason: HoldReason::AwaitingCaller,
+                    },
+                ]),
+                valid_command(kind),
+            ));
         }
         _ => {}
     }

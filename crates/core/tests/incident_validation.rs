@@ -68,6 +68,7 @@ fn permission_of(kind: IncidentCommandKind) -> Permission {
         K::Close => Permission::IncidentClose,
         K::AutoClose => Permission::IncidentAutoClose,
         K::Reopen | K::ReopenFromParent => Permission::IncidentReopen,
+        K::AddComment => Permission::IncidentComment,
         K::Cancel => Permission::IncidentCancel,
         K::EscalateFunctional => Permission::IncidentEscalateFunctional,
         K::EscalateHierarchical => Permission::IncidentEscalateHierarchical,
@@ -128,13 +129,15 @@ fn an_actor_without_roles_is_forbidden_every_command_naming_the_permission() {
 }
 
 #[test]
-fn a_requester_may_only_open_close_and_reopen_their_own_incident() {
+fn a_requester_may_only_open_comment_close_and_reopen_their_own_incident() {
     for (events, kind) in allowed_pairs() {
         let own = decide_as(&events, &valid_command(kind), carol());
         let others = decide_as(&events, &valid_command(kind), dave());
         let needed = permission_of(kind);
         match needed {
-            Permission::IncidentClose | Permission::IncidentReopen => {
+            Permission::IncidentClose
+            | Permission::IncidentReopen
+            | Permission::IncidentComment => {
                 assert!(own.is_ok(), "carol may {kind:?} her incident: {own:?}");
                 assert_eq!(
                     others,

@@ -101,7 +101,12 @@ fn weight(kind: IncidentCommandKind) -> usize {
         | K::RecordImpactStart
         | K::RecordDetection
         | K::ReopenFromParent => 2,
-        K::Cancel | K::RejectMajor | K::LinkProblem | K::ResolveFromProblem | K::AddWorkNote => 1,
+        K::Cancel
+        | K::RejectMajor
+        | K::LinkProblem
+        | K::ResolveFromProblem
+        | K::AddWorkNote
+        | K::AddComment => 1,
         K::Open
         | K::EscalateHierarchical
         | K::LinkChild
@@ -253,7 +258,8 @@ fn command(
         | K::LinkDuplicate
         | K::CorrelateAlert
         | K::LinkCausingChange
-        | K::AddWorkNote => {
+        | K::AddWorkNote
+        | K::AddComment => {
             if kind == K::Open {
                 IncidentCommand::Open {
                     id,

@@ -345,6 +345,17 @@ fn an_unreachable_server_is_a_transport_error() {
     let o = run(&["call", "--url", "http://127.0.0.1:9", "rpc.discover"]);
     assert_exit(&o, 4);
     assert!(stderr(&o).contains("cannot reach"), "{}", stderr(&o));
+    // Said in an operator's words, with the URL, not the client library's.
+    assert!(
+        stderr(&o).contains("http://127.0.0.1:9/rpc: connection refused"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !stderr(&o).contains("error sending request"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod abuse;
 mod backup;
+mod caller;
 mod common;
 mod conformance;
 mod docs;

@@ -122,3 +122,12 @@ def test_errors(http_server):
     assert events[0]["stream"] == "policy"
     assert {e["stream"].split("-")[0] for e in events[1:]} <= {"numbers", "incident", "sla"}
     assert sum(1 for e in events if e["event_type"] == "incident.opened") == 1
+
+
+def test_probes_answer_a_load_balancer_without_a_token(http_server):
+    health = requests.get(http_server.base + "/healthz", timeout=TIMEOUT)
+    assert (health.status_code, health.text) == (200, "ok\n")
+    ready = requests.get(http_server.base + "/readyz", timeout=TIMEOUT)
+    assert (ready.status_code, ready.text) == (200, "ready\n")
+    # The probes are the only thing open without a token.
+    assert requests.get(http_server.base + "/events", timeout=TIMEOUT).status_code == 401

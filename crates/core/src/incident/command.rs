@@ -275,11 +275,20 @@ pub enum IncidentCommand {
         /// The change.
         change: ChangeId,
     },
-    /// Add an internal work note.
+    /// Add an internal work note (workers only; a caller never sees it).
     AddWorkNote {
         /// Target.
         id: IncidentId,
         /// The note.
+        text: String,
+    },
+    /// Add a comment the caller sees. The caller (or a requester) comments on their own
+    /// incident; workers on any. The caller's comment on an incident on hold awaiting the
+    /// caller resumes it when `policy.incident.resume_on_caller_comment` is on.
+    AddComment {
+        /// Target.
+        id: IncidentId,
+        /// The comment.
         text: String,
     },
 }
@@ -348,6 +357,8 @@ pub enum IncidentCommandKind {
     LinkCausingChange,
     /// [`IncidentCommand::AddWorkNote`].
     AddWorkNote,
+    /// [`IncidentCommand::AddComment`].
+    AddComment,
 }
 
 impl Named for IncidentCommandKind {
@@ -381,6 +392,7 @@ impl Named for IncidentCommandKind {
         IncidentCommandKind::LinkProblem,
         IncidentCommandKind::LinkCausingChange,
         IncidentCommandKind::AddWorkNote,
+        IncidentCommandKind::AddComment,
     ];
 
     fn name(self) -> &'static str {
@@ -414,6 +426,7 @@ impl Named for IncidentCommandKind {
             IncidentCommandKind::LinkProblem => "link_problem",
             IncidentCommandKind::LinkCausingChange => "link_causing_change",
             IncidentCommandKind::AddWorkNote => "add_work_note",
+            IncidentCommandKind::AddComment => "add_comment",
         }
     }
 }
@@ -450,7 +463,8 @@ impl IncidentCommandKind {
             | IncidentCommandKind::RecordDetection
             | IncidentCommandKind::LinkProblem
             | IncidentCommandKind::LinkCausingChange
-            | IncidentCommandKind::AddWorkNote => false,
+            | IncidentCommandKind::AddWorkNote
+            | IncidentCommandKind::AddComment => false,
         }
     }
 
@@ -485,7 +499,8 @@ impl IncidentCommandKind {
             | IncidentCommandKind::RecordDetection
             | IncidentCommandKind::LinkProblem
             | IncidentCommandKind::LinkCausingChange
-            | IncidentCommandKind::AddWorkNote => None,
+            | IncidentCommandKind::AddWorkNote
+            | IncidentCommandKind::AddComment => None,
         }
     }
 }
@@ -559,6 +574,7 @@ impl IncidentCommand {
             IncidentCommand::LinkProblem { .. } => IncidentCommandKind::LinkProblem,
             IncidentCommand::LinkCausingChange { .. } => IncidentCommandKind::LinkCausingChange,
             IncidentCommand::AddWorkNote { .. } => IncidentCommandKind::AddWorkNote,
+            IncidentCommand::AddComment { .. } => IncidentCommandKind::AddComment,
         }
     }
 
@@ -593,7 +609,8 @@ impl IncidentCommand {
             | IncidentCommand::RecordDetection { id, .. }
             | IncidentCommand::LinkProblem { id, .. }
             | IncidentCommand::LinkCausingChange { id, .. }
-            | IncidentCommand::AddWorkNote { id, .. } => *id,
+            | IncidentCommand::AddWorkNote { id, .. }
+            | IncidentCommand::AddComment { id, .. } => *id,
         }
     }
 }

@@ -46,8 +46,8 @@ impl Decider for IncidentDecider {
 enum Scope {
     /// Anyone holding the permission.
     Any,
-    /// Whoever holds the permission, but an actor who may not work incidents (a requester)
-    /// only on an incident they are the caller of.
+    /// Whoever holds the permission, but an actor who may not work incidents (a caller or a
+    /// requester) only on an incident they are the caller of.
     CallerUnlessWorker,
 }
 
@@ -65,6 +65,7 @@ fn permission(kind: IncidentCommandKind) -> (Permission, Scope) {
         K::ProposeMajor => (P::MajorIncidentPropose, Scope::Any),
         K::AcceptMajor | K::RejectMajor => (P::MajorIncidentDecide, Scope::Any),
         K::PublishReview => (P::ReviewPublish, Scope::Any),
+        K::AddComment => (P::IncidentComment, Scope::CallerUnlessWorker),
         K::Acknowledge
         | K::Assign
         | K::PutOnHold
@@ -242,7 +243,8 @@ fn decide_open(cmd: &IncidentCommand, ctx: &Context) -> Result<Vec<IncidentEvent
         | IncidentCommand::RecordDetection { id, .. }
         | IncidentCommand::LinkProblem { id, .. }
         | IncidentCommand::LinkCausingChange { id, .. }
-        | IncidentCommand::AddWorkNote { id, .. } => Err(DomainError::NotFound {
+        | IncidentCommand::AddWorkNote { id, .. }
+        | IncidentCommand::AddComment { id, .. } => Err(DomainError::NotFound {
             kind: RecordKind::Incident,
             id: id.to_string(),
         }),
@@ -333,6 +335,7 @@ fn decide_existing(
         }
         IncidentCommand::Reopen { reason, .. } => {
             validate::text("reason", reason, limits)?;
+            caller_may_still_reject(inc, ctx)?;
             IncidentEvent::Reopened {
                 id,
                 source: ReopenSource::Direct {
@@ -730,8 +733,64 @@ fn decide_existing(
                 by,
             }
         }
+        IncidentCommand::AddComment { text, .. } => return add_comment(inc, text, ctx),
     };
     Ok(vec![event])
+}
+
+/// A comment the caller sees; the caller's own comment on an incident awaiting them resumes it
+/// when the policy says so (both events in one decision).
+fn add_comment(
+    inc: &Incident,
+    text: &str,
+    ctx: &Context,
+) -> Result<Vec<IncidentEvent>, DomainError> {
+    let limits = &ctx.policy.limits;
+    validate::text("text", text, limits)?;
+    let count = usize::try_from(inc.comment_count).unwrap_or(usize::MAX);
+    validate::links("comments", count.saturating_add(1), limits)?;
+    let (id, at, by) = (inc.id, ctx.now, ctx.actor.id.clone());
+    let resumes = ctx.policy.incident.resume_on_caller_comment
+        && ctx.actor.id == inc.caller
+        && inc.status
+            == (IncidentStatus::OnHold {
+                reason: HoldReason::AwaitingCaller,
+            });
+    let mut events = vec![IncidentEvent::CommentAdded {
+        id,
+        text: text.to_owned(),
+        at,
+        by: by.clone(),
+    }];
+    if resumes {
+        events.push(IncidentEvent::Resumed { id, at, by });
+    }
+    Ok(events)
+}
+
+/// The caller's window to reject a resolution: an actor who may not work incidents (the
+/// caller, a requester) reopens only within `policy.incident.caller_reject_days` of the
+/// latest resolution; workers are not limited.
+fn caller_may_still_reject(inc: &Incident, ctx: &Context) -> Result<(), DomainError> {
+    let incident_policy = &ctx.policy.incident;
+    if ctx
+        .policy
+        .authorization
+        .allows(&ctx.actor, Permission::IncidentWork)
+    {
+        return Ok(());
+    }
+    let Some(resolved_at) = inc.resolved_at else {
+        return Ok(());
+    };
+    match incident_policy.caller_reject_until(resolved_at) {
+        Some(until) if ctx.now > until => Err(DomainError::RejectWindowClosed {
+            days: incident_policy.caller_reject_days,
+            resolved_at,
+            window_ended_at: until,
+        }),
+        Some(_) | None => Ok(()),
+    }
 }
 
 /// The auto-close guard: the policy's auto-close delay ([`Policy::auto_close_due`]) has

@@ -415,7 +415,7 @@ pub enum IncidentEvent {
         /// Recorded by.
         by: ActorId,
     },
-    /// A work note was added.
+    /// An internal work note was added ([`Visibility::Internal`]).
     #[serde(rename = "incident.work_note_added")]
     WorkNoteAdded {
         /// Incident.
@@ -427,6 +427,48 @@ pub enum IncidentEvent {
         /// Recorded by.
         by: ActorId,
     },
+    /// A comment the caller sees was added ([`Visibility::Public`]).
+    #[serde(rename = "incident.comment_added")]
+    CommentAdded {
+        /// Incident.
+        id: IncidentId,
+        /// The comment.
+        text: String,
+        /// Recorded at.
+        at: DateTime<Utc>,
+        /// Recorded by.
+        by: ActorId,
+    },
+}
+
+/// Who may read an event: everyone who may read the record, or its workers only. The event's
+/// type carries it (a work note is internal, a comment public), so it is stored with the event
+/// and never changes.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// The caller sees it too.
+    Public,
+    /// Only those who work the record see it (work notes).
+    Internal,
+}
+
+impl Visibility {
+    /// Stable snake_case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for Visibility {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl IncidentEvent {
@@ -474,7 +516,43 @@ impl IncidentEvent {
             | IncidentEvent::AlertCorrelated { at, .. }
             | IncidentEvent::ProblemLinked { at, .. }
             | IncidentEvent::CausingChangeLinked { at, .. }
-            | IncidentEvent::WorkNoteAdded { at, .. } => *at,
+            | IncidentEvent::WorkNoteAdded { at, .. }
+            | IncidentEvent::CommentAdded { at, .. } => *at,
+        }
+    }
+
+    /// Who may read the event: work notes are [`Visibility::Internal`], everything else
+    /// (comments included) is [`Visibility::Public`].
+    pub fn visibility(&self) -> Visibility {
+        match self {
+            IncidentEvent::WorkNoteAdded { .. } => Visibility::Internal,
+            IncidentEvent::Opened { .. }
+            | IncidentEvent::Acknowledged { .. }
+            | IncidentEvent::Assigned { .. }
+            | IncidentEvent::Reassigned { .. }
+            | IncidentEvent::PutOnHold { .. }
+            | IncidentEvent::Resumed { .. }
+            | IncidentEvent::Resolved { .. }
+            | IncidentEvent::Reopened { .. }
+            | IncidentEvent::Closed { .. }
+            | IncidentEvent::AutoClosed { .. }
+            | IncidentEvent::Canceled { .. }
+            | IncidentEvent::Reprioritized { .. }
+            | IncidentEvent::EscalatedFunctionally { .. }
+            | IncidentEvent::EscalatedHierarchically { .. }
+            | IncidentEvent::MajorProposed { .. }
+            | IncidentEvent::MajorAccepted { .. }
+            | IncidentEvent::MajorRejected { .. }
+            | IncidentEvent::ReviewPublished { .. }
+            | IncidentEvent::ParentLinked { .. }
+            | IncidentEvent::ChildLinked { .. }
+            | IncidentEvent::DuplicateLinked { .. }
+            | IncidentEvent::AlertCorrelated { .. }
+            | IncidentEvent::ImpactStartRecorded { .. }
+            | IncidentEvent::DetectionRecorded { .. }
+            | IncidentEvent::ProblemLinked { .. }
+            | IncidentEvent::CausingChangeLinked { .. }
+            | IncidentEvent::CommentAdded { .. } => Visibility::Public,
         }
     }
 
@@ -506,7 +584,8 @@ impl IncidentEvent {
             | IncidentEvent::DetectionRecorded { id, at, by, .. }
             | IncidentEvent::ProblemLinked { id, at, by, .. }
             | IncidentEvent::CausingChangeLinked { id, at, by, .. }
-            | IncidentEvent::WorkNoteAdded { id, at, by, .. } => (*id, *at, by),
+            | IncidentEvent::WorkNoteAdded { id, at, by, .. }
+            | IncidentEvent::CommentAdded { id, at, by, .. } => (*id, *at, by),
         }
     }
 }
@@ -542,6 +621,7 @@ impl DomainEvent for IncidentEvent {
             IncidentEvent::ProblemLinked { .. } => "incident.problem_linked",
             IncidentEvent::CausingChangeLinked { .. } => "incident.causing_change_linked",
             IncidentEvent::WorkNoteAdded { .. } => "incident.work_note_added",
+            IncidentEvent::CommentAdded { .. } => "incident.comment_added",
         }
     }
 

@@ -73,6 +73,7 @@ fn opened(event: &IncidentEvent) -> Option<Incident> {
             canceled_at: None,
             resolution: None,
             work_note_count: 0,
+            comment_count: 0,
             updated_at: *at,
         }),
         IncidentEvent::Acknowledged { .. }
@@ -100,7 +101,8 @@ fn opened(event: &IncidentEvent) -> Option<Incident> {
         | IncidentEvent::DetectionRecorded { .. }
         | IncidentEvent::ProblemLinked { .. }
         | IncidentEvent::CausingChangeLinked { .. }
-        | IncidentEvent::WorkNoteAdded { .. } => None,
+        | IncidentEvent::WorkNoteAdded { .. }
+        | IncidentEvent::CommentAdded { .. } => None,
     }
 }
 
@@ -327,6 +329,10 @@ fn apply(mut inc: Incident, event: &IncidentEvent) -> Incident {
         IncidentEvent::CausingChangeLinked { change, .. } => inc.caused_by_changes.insert(*change),
         IncidentEvent::WorkNoteAdded { .. } => {
             inc.work_note_count = inc.work_note_count.saturating_add(1);
+            true
+        }
+        IncidentEvent::CommentAdded { .. } => {
+            inc.comment_count = inc.comment_count.saturating_add(1);
             true
         }
     };

@@ -29,9 +29,17 @@
 //!   resolved children through `ReopenFromParent` (also counted). Either goes back to
 //!   InProgress, or to New when nobody ever acknowledged the incident (a child its parent
 //!   resolved from New): InProgress always has `acknowledged_at`.
-//! - **Close** confirms a resolution. A requester (an actor who may not work incidents) may
-//!   close or reopen only an incident they are the caller of. Children never close with their
-//!   parent.
+//! - **Close** confirms a resolution. A caller or requester (an actor who may not work
+//!   incidents) may close or reopen only an incident they are the caller of, and reopen (reject
+//!   the resolution) only within `policy.incident.caller_reject_days` calendar days of it
+//!   ([`DomainError::RejectWindowClosed`] after that); workers are not limited by the window.
+//!   Children never close with their parent.
+//! - **Comments and work notes**: `AddComment` records a comment the caller sees
+//!   ([`Visibility::Public`]), `AddWorkNote` an internal note ([`Visibility::Internal`]). The
+//!   caller (or a requester) comments only on incidents they are the caller of
+//!   ([`Permission::IncidentComment`]); workers comment on any. A comment by the caller on an
+//!   incident on hold awaiting the caller also resumes it (`incident.resumed` in the same
+//!   decision) when `policy.incident.resume_on_caller_comment` is on (the default).
 //! - **AutoClose** is the engine's timer ([`Permission::IncidentAutoClose`], granted by default
 //!   to [`Role::System`] only): it is refused (a validation error naming `auto_close`) until
 //!   `policy.incident.auto_close_after_days` have passed since the latest resolution: calendar
@@ -67,6 +75,8 @@
 //!   by `policy.limits`. `incident.opened` and the record pin `policy.version`.
 //!
 //! [`DomainError::ReviewRequired`]: crate::DomainError::ReviewRequired
+//! [`DomainError::RejectWindowClosed`]: crate::DomainError::RejectWindowClosed
+//! [`Permission::IncidentComment`]: crate::Permission::IncidentComment
 //! [`DomainError::MajorIncidentNoAutoClose`]: crate::DomainError::MajorIncidentNoAutoClose
 //! [`Permission::IncidentAutoClose`]: crate::Permission::IncidentAutoClose
 //! [`Permission::MajorIncidentDecide`]: crate::Permission::MajorIncidentDecide
@@ -81,7 +91,7 @@ mod table;
 
 pub use command::{AlertSource, IncidentCommand, IncidentCommandKind, MajorCommandKind};
 pub use decide::IncidentDecider;
-pub use event::{AlertOrigin, IncidentEvent, ReopenSource};
+pub use event::{AlertOrigin, IncidentEvent, ReopenSource, Visibility};
 pub use state::{
     AlertInfo, CancelReason, CloseCode, Escalation, HoldReason, Incident, IncidentStatus,
     IncidentStatusKind, MajorOverlay, MajorStatus, MajorStatusKind, PublishedReview, Resolution,

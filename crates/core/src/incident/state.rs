@@ -484,6 +484,9 @@ pub struct Incident {
     pub resolution: Option<Resolution>,
     /// Number of work notes (the texts live in the event log).
     pub work_note_count: u32,
+    /// Number of comments the caller sees (the texts live in the event log).
+    #[serde(default)]
+    pub comment_count: u32,
     /// Instant of the latest applied event.
     pub updated_at: DateTime<Utc>,
 }

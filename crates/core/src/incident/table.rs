@@ -79,13 +79,13 @@ pub(crate) static TABLE: TransitionTable<S, C> = TransitionTable {
             RESOLVED,
             C::Reopen,
             S::InProgress,
-            "acknowledged before; requester: own incident",
+            "acknowledged before; caller: own incident, within caller_reject_days",
         ),
         row(
             RESOLVED,
             C::Reopen,
             S::New,
-            "never acknowledged; requester: own incident",
+            "never acknowledged; caller: own incident, within caller_reject_days",
         ),
         row(
             RESOLVED,
@@ -104,7 +104,7 @@ pub(crate) static TABLE: TransitionTable<S, C> = TransitionTable {
             RESOLVED,
             C::Close,
             S::Closed,
-            "requester: own incident; accepted major: review published since the latest reopen",
+            "caller: own incident; accepted major: review published since the latest reopen",
         ),
         row(
             RESOLVED,
@@ -222,6 +222,17 @@ pub(crate) static TABLE: TransitionTable<S, C> = TransitionTable {
         keep(S::InProgress, C::AddWorkNote, ""),
         keep(S::OnHold, C::AddWorkNote, ""),
         keep(S::Resolved, C::AddWorkNote, ""),
+        // Comments the caller sees: the caller on their own incident, workers on any.
+        keep(S::New, C::AddComment, "caller: own incident"),
+        keep(S::InProgress, C::AddComment, "caller: own incident"),
+        row(
+            ON_HOLD,
+            C::AddComment,
+            S::InProgress,
+            "by the caller, awaiting caller, resume_on_caller_comment",
+        ),
+        keep(S::OnHold, C::AddComment, "caller: own incident; otherwise"),
+        keep(S::Resolved, C::AddComment, "caller: own incident"),
     ],
 };
 

@@ -249,7 +249,8 @@ impl IncidentFact {
             | IncidentEvent::AlertCorrelated { .. }
             | IncidentEvent::ProblemLinked { .. }
             | IncidentEvent::CausingChangeLinked { .. }
-            | IncidentEvent::WorkNoteAdded { .. } => return None,
+            | IncidentEvent::WorkNoteAdded { .. }
+            | IncidentEvent::CommentAdded { .. } => return None,
         };
         Some(fact)
     }

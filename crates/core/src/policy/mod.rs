@@ -113,6 +113,16 @@ pub struct IncidentPolicy {
     /// delay; `None` counts calendar days of 24 hours.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_close_calendar: Option<CalendarRef>,
+    /// Whether a comment by the caller on an incident on hold awaiting the caller resumes it
+    /// (the comment and `incident.resumed` are recorded together). Default on.
+    #[serde(default = "IncidentPolicy::default_resume_on_caller_comment")]
+    pub resume_on_caller_comment: bool,
+    /// How many calendar days (of 24 hours) after the latest resolution its caller may still
+    /// reject it (reopen with a reason); confirming (closing) is never limited. Workers reopen
+    /// at any time until the incident is closed. Default 7, the default auto-close delay, so a
+    /// caller may reject for as long as the incident waits for them.
+    #[serde(default = "IncidentPolicy::default_caller_reject_days")]
+    pub caller_reject_days: u32,
     /// What a parent's transitions do to its children (the parent/child sync of the engine's
     /// process managers). Every key defaults to `follow`, as ServiceNow syncs children.
     #[serde(default)]
@@ -180,6 +190,21 @@ impl IncidentPolicy {
     fn default_auto_close_after_days() -> u32 {
         7
     }
+
+    fn default_resume_on_caller_comment() -> bool {
+        true
+    }
+
+    fn default_caller_reject_days() -> u32 {
+        7
+    }
+
+    /// The end of the window in which the caller may reject a resolution recorded at
+    /// `resolved_at` (`None` when the instant overflows: never ends).
+    pub fn caller_reject_until(&self, resolved_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        Duration::try_days(i64::from(self.caller_reject_days))
+            .and_then(|window| resolved_at.checked_add_signed(window))
+    }
 }
 
 impl Default for IncidentPolicy {
@@ -187,6 +212,8 @@ impl Default for IncidentPolicy {
         Self {
             auto_close_after_days: Self::default_auto_close_after_days(),
             auto_close_calendar: None,
+            resume_on_caller_comment: Self::default_resume_on_caller_comment(),
+            caller_reject_days: Self::default_caller_reject_days(),
             child_sync: ChildSyncPolicy::default(),
         }
     }

@@ -152,7 +152,8 @@ impl SlaSource for IncidentEvent {
             | IncidentEvent::DetectionRecorded { .. }
             | IncidentEvent::ProblemLinked { .. }
             | IncidentEvent::CausingChangeLinked { .. }
-            | IncidentEvent::WorkNoteAdded { .. } => return None,
+            | IncidentEvent::WorkNoteAdded { .. }
+            | IncidentEvent::CommentAdded { .. } => return None,
         };
         Some(SlaSignal {
             at: self.at(),

@@ -174,7 +174,8 @@ pub fn commands_to(
         | K::RecordDetection
         | K::LinkProblem
         | K::LinkCausingChange
-        | K::AddWorkNote => {}
+        | K::AddWorkNote
+        | K::AddComment => {}
     }
     let major_accepted = for_cmd == K::PublishReview;
     cmds.extend(path_to(status, major_accepted));
@@ -340,6 +341,10 @@ pub fn valid_command(kind: IncidentCommandKind) -> IncidentCommand {
             problem: PROBLEM2,
         },
         K::LinkCausingChange => IncidentCommand::LinkCausingChange { id, change: CHANGE },
+        K::AddComment => IncidentCommand::AddComment {
+            id,
+            text: "Could you try again from the shop terminal?".to_owned(),
+        },
         K::AddWorkNote => IncidentCommand::AddWorkNote {
             id,
             text: "Gateway logs show TLS handshake failures".to_owned(),

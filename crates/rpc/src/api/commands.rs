@@ -110,6 +110,7 @@ fn incident_errors(kind: IncidentCommandKind) -> Vec<&'static str> {
     }
     match kind {
         IncidentCommandKind::Close => e.push("review_required"),
+        IncidentCommandKind::Reopen => e.push("reject_window_closed"),
         IncidentCommandKind::AutoClose => e.push("major_incident_no_auto_close"),
         _ => {}
     }

@@ -72,7 +72,7 @@ pub const ERROR_CODES: &[ErrorCode] = &[
     row(
         "forbidden",
         -32005,
-        "The acting actor lacks the permission (or role) the call needs",
+        "The acting actor lacks the permission (or role) the call needs, or reads only the incidents they are the caller of",
     ),
     row(
         "validation",
@@ -118,6 +118,11 @@ pub const ERROR_CODES: &[ErrorCode] = &[
         "major_incident_no_auto_close",
         -32014,
         "A major incident is never auto-closed",
+    ),
+    row(
+        "reject_window_closed",
+        -32015,
+        "The caller's window to reject the resolution (policy.incident.caller_reject_days) has ended",
     ),
     // The engine's own errors (EngineError::code), -32020..
     row(
@@ -215,6 +220,7 @@ pub fn engine_error(error: EngineError) -> MethodError {
         EngineError::InvalidInput { field, reason } => json!({ "field": field, "reason": reason }),
         EngineError::LimitExceeded { what, limit } => json!({ "what": what, "limit": limit }),
         EngineError::InvalidPolicy { issues } => json!({ "issues": issues }),
+        EngineError::ReadForbidden { actor, what } => json!({ "actor": actor, "what": what }),
         other => {
             tracing::error!(code = other.code(), error = %other, "engine failure");
             Value::Null

@@ -2,9 +2,10 @@
 //! ([`EngineEvents`]).
 
 use super::errors::{self, engine_error};
+use super::params::reading_actor;
 use super::results::WireEvent;
 use crate::transport::{EventSource, EventSourceError, StreamEvent};
-use crate::{CallContext, Method, MethodError};
+use crate::{CallContext, Identity, Method, MethodError};
 use opsledger::{Engine, StoredEvent};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -143,12 +144,23 @@ fn page(engine: &Engine, after: u64, events: Vec<StoredEvent>) -> Result<EventsP
     })
 }
 
+/// The log shows every record: refused to a reader who reads only their own records.
+fn require_reads_log(engine: &Engine, ctx: &CallContext) -> Result<(), MethodError> {
+    match reading_actor(ctx, None)? {
+        Some(reader) => engine
+            .require_reads_all(&reader, "the event log")
+            .map_err(engine_error),
+        None => Ok(()),
+    }
+}
+
 /// The `events.*` methods.
 pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
     let limit_row = errors::error_code("limit_exceeded").map(|r| (r.code, r.meaning));
     let read = {
         let engine = engine.clone();
-        Method::new("events.read", move |_: &CallContext, p: ReadParams| {
+        Method::new("events.read", move |ctx: &CallContext, p: ReadParams| {
+            require_reads_log(&engine, ctx)?;
             let max = bounded_max(p.max)?;
             let events = engine
                 .events(p.after.saturating_add(1), max)
@@ -167,6 +179,7 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
         Method::new(
             "events.subscribe",
             move |ctx: &CallContext, p: SubscribeParams| {
+                require_reads_log(&engine, ctx)?;
                 let max = bounded_max(p.max)?;
                 let timeout_ms = p.timeout_ms.unwrap_or(DEFAULT_SUBSCRIBE_TIMEOUT_MS);
                 if timeout_ms > MAX_SUBSCRIBE_TIMEOUT_MS {
@@ -218,6 +231,24 @@ impl EngineEvents {
 }
 
 impl EventSource for EngineEvents {
+    fn allows(&self, identity: Option<&Identity>) -> bool {
+        // Unknown roles are refused here as on every method.
+        match identity {
+            None => true,
+            Some(identity) => {
+                let ctx = CallContext::authenticated(identity.clone());
+                match reading_actor(&ctx, None) {
+                    Ok(Some(reader)) => self
+                        .engine
+                        .require_reads_all(&reader, "the event log")
+                        .is_ok(),
+                    Ok(None) => true,
+                    Err(_) => false,
+                }
+            }
+        }
+    }
+
     fn head(&self) -> Result<u64, EventSourceError> {
         self.engine
             .head()

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 pub struct ActorParam {
     /// The actor's id.
     pub id: String,
-    /// The roles the actor holds: `requester`, `agent`, `manager`, `problem_manager`,
+    /// The roles the actor holds: `requester`, `caller`, `agent`, `manager`, `problem_manager`,
     /// `change_manager`, `cab_member`, `admin` (`system` is the engine's own and is refused).
     #[serde(default)]
     pub roles: Vec<String>,
@@ -68,6 +68,20 @@ pub fn acting_actor(ctx: &CallContext, claimed: Option<ActorParam>) -> Result<Ac
         ));
     }
     Ok(Actor::new(identity.actor, roles))
+}
+
+/// The actor a query reads as: the actor a trusted local caller names in the params, else the
+/// identity the transport established (a bearer token, a local default). `None` when there is
+/// no identity at all (a trusted local caller naming none, a loopback server without tokens):
+/// such a reader reads everything, as before identities existed.
+pub fn reading_actor(
+    ctx: &CallContext,
+    claimed: Option<ActorParam>,
+) -> Result<Option<Actor>, MethodError> {
+    if claimed.is_none() && ctx.identity().is_none() {
+        return Ok(None);
+    }
+    acting_actor(ctx, claimed).map(Some)
 }
 
 /// Parses a human number of `kind` (`INC0000001`, `PRB…`, `CHG…`); `None` for anything else.

@@ -10,7 +10,7 @@
 //! published before may not be given other content.
 
 use super::errors::{self, engine_error};
-use super::params::{ActorParam, acting_actor};
+use super::params::{ActorParam, acting_actor, reading_actor};
 use crate::{CallContext, Method, MethodError};
 use chrono::{DateTime, Utc};
 use opsledger::core::policy::document::{self, PolicyFormat};
@@ -252,9 +252,18 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
     };
     let diff = {
         let engine = engine.clone();
-        Method::new("policy.diff", move |_: &CallContext, p: DocumentParams| {
-            diff(&engine, p)
-        })
+        Method::new(
+            "policy.diff",
+            move |ctx: &CallContext, p: DocumentParams| {
+                // The diff lists open records whose SLA targets would move.
+                if let Some(reader) = reading_actor(ctx, None)? {
+                    engine
+                        .require_reads_all(&reader, "a policy diff across records")
+                        .map_err(engine_error)?;
+                }
+                diff(&engine, p)
+            },
+        )
         .by_name_only()
     };
     let publish = {

@@ -1,18 +1,18 @@
 //! The `query.*` methods: every one reads now, or as of a recorded instant (`as_of`, RFC 3339).
 
 use super::errors::{self, engine_error};
-use super::params::require_record;
+use super::params::{ActorParam, reading_actor, resolve_record};
 use super::results::number_text;
 use crate::{CallContext, Method, MethodError};
 use chrono::{DateTime, Utc};
 use opsledger::core::kpi::{KpiQuery, KpiReport};
 use opsledger::core::sla::{SlaPolicy, SlaStatus, WhatIfReport};
 use opsledger::core::window::TimeWindow;
-use opsledger::core::{ActorId, CiId, GroupId, IncidentId, Priority, RecordKind, ServiceId};
+use opsledger::core::{Actor, ActorId, CiId, GroupId, IncidentId, Priority, RecordKind, ServiceId};
 use opsledger::{
-    CalendarEntry, CalendarQuery, Cursor, Engine, KedbQuery, KnownErrorEntry, OpenAlert,
-    QueueFilter, ReadView, RecordEvent, RecordRef, RecordState, RecordStatus, RecordView,
-    SlaExplanation, TimelineEntry, Uuid,
+    CalendarEntry, CalendarQuery, Cursor, Engine, EngineError, KedbQuery, KnownErrorEntry,
+    OpenAlert, QueueFilter, ReadView, RecordEvent, RecordRef, RecordState, RecordStatus,
+    RecordView, SlaExplanation, TimelineEntry, Uuid, Visibility,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -37,6 +37,12 @@ pub struct RecordParams {
     /// Read as of this recorded instant (RFC 3339); default now.
     #[serde(default)]
     pub as_of: Option<DateTime<Utc>>,
+    /// Read as this actor (trusted local callers only; over HTTP the bearer token's identity
+    /// reads): a reader with no role but `caller` or `requester` reads only the incidents
+    /// they are the caller of, without internal work notes. Absent: the transport's identity,
+    /// if any, else everything.
+    #[serde(default)]
+    pub actor: Option<ActorParam>,
 }
 
 /// One record: its summary view and its full state.
@@ -54,15 +60,44 @@ pub struct RecordResult {
     pub state: RecordState,
 }
 
-fn record(engine: &Engine, p: RecordParams) -> Result<RecordResult, MethodError> {
+/// The record a query names, if `reader` may read it: a reader who reads only their own
+/// records gets `forbidden` alike for another's record and for one that does not exist.
+fn readable_record(
+    v: &ReadView<'_>,
+    reader: Option<&Actor>,
+    id: &str,
+    kind: Option<RecordKind>,
+) -> Result<RecordRef, MethodError> {
+    match (resolve_record(v, id, kind, "id")?, reader) {
+        (Some(record), Some(reader)) => {
+            v.require_readable(reader, record).map_err(engine_error)?;
+            Ok(record)
+        }
+        (Some(record), None) => Ok(record),
+        (None, Some(reader)) if reader.reads_own_records_only() => {
+            Err(engine_error(EngineError::ReadForbidden {
+                actor: reader.id.clone(),
+                what: id.to_owned(),
+            }))
+        }
+        (None, Some(_) | None) => Err(errors::not_found(id)),
+    }
+}
+
+fn record(
+    engine: &Engine,
+    ctx: &CallContext,
+    p: RecordParams,
+) -> Result<RecordResult, MethodError> {
     if p.version.is_some() && p.as_of.is_some() {
         return Err(MethodError::invalid_params_at(
             "version",
             "give either `version` or `as_of`, not both",
         ));
     }
+    let reader = reading_actor(ctx, p.actor)?;
     let live = view(engine, p.as_of)?;
-    let record = require_record(&live, &p.id, p.kind, "id")?;
+    let record = readable_record(&live, reader.as_ref(), &p.id, p.kind)?;
     let number = number_text(live.number_of(record).map_err(engine_error)?);
     if let Some(version) = p.version {
         let state = engine
@@ -110,6 +145,9 @@ pub struct QueueParams {
     /// Assignee.
     #[serde(default)]
     pub assignee: Option<ActorId>,
+    /// Only incidents of this caller.
+    #[serde(default)]
+    pub caller: Option<ActorId>,
     /// Affected service.
     #[serde(default)]
     pub service: Option<ServiceId>,
@@ -134,6 +172,12 @@ pub struct QueueParams {
     /// Read as of this recorded instant (RFC 3339); default now.
     #[serde(default)]
     pub as_of: Option<DateTime<Utc>>,
+    /// Read as this actor (trusted local callers only; over HTTP the bearer token's identity
+    /// reads): a reader with no role but `caller` or `requester` reads only the incidents
+    /// they are the caller of, without internal work notes. Absent: the transport's identity,
+    /// if any, else everything.
+    #[serde(default)]
+    pub actor: Option<ActorParam>,
 }
 
 /// A page of a queue.
@@ -146,13 +190,15 @@ pub struct QueuePage {
     pub next_cursor: Option<String>,
 }
 
-fn queue(engine: &Engine, p: QueueParams) -> Result<QueuePage, MethodError> {
+fn queue(engine: &Engine, ctx: &CallContext, p: QueueParams) -> Result<QueuePage, MethodError> {
+    let reader = reading_actor(ctx, p.actor)?;
     let mut filter = QueueFilter::new(p.kind);
     filter.statuses = p.statuses;
     filter.open_only = p.open_only;
     filter.priorities = p.priorities;
     filter.group = p.group;
     filter.assignee = p.assignee;
+    filter.caller = p.caller;
     filter.service = p.service;
     filter.ci = p.ci;
     filter.opened_after = p.opened_after;
@@ -162,9 +208,12 @@ fn queue(engine: &Engine, p: QueueParams) -> Result<QueuePage, MethodError> {
         filter.limit = limit;
     }
     filter.cursor = p.cursor.map(Cursor);
-    let page = view(engine, p.as_of)?
-        .queue(&filter)
-        .map_err(engine_error)?;
+    let v = view(engine, p.as_of)?;
+    let page = match &reader {
+        Some(reader) => v.queue_for(reader, &filter),
+        None => v.queue(&filter),
+    }
+    .map_err(engine_error)?;
     Ok(QueuePage {
         items: page.items,
         next_cursor: page.next.map(|c| c.0),
@@ -189,6 +238,12 @@ pub struct TimelineParams {
     /// Read as of this recorded instant (RFC 3339); default now.
     #[serde(default)]
     pub as_of: Option<DateTime<Utc>>,
+    /// Read as this actor (trusted local callers only; over HTTP the bearer token's identity
+    /// reads): a reader with no role but `caller` or `requester` reads only the incidents
+    /// they are the caller of, without internal work notes. Absent: the transport's identity,
+    /// if any, else everything.
+    #[serde(default)]
+    pub actor: Option<ActorParam>,
 }
 
 /// Another event referred to by a timeline entry.
@@ -230,6 +285,8 @@ pub struct WireTimelineEntry {
     /// Why, when given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
+    /// `internal` (a work note: workers only) or `public` (the caller sees it too).
+    pub visibility: Visibility,
     /// Correlation id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<Uuid>,
@@ -278,6 +335,7 @@ fn entry(e: TimelineEntry) -> WireTimelineEntry {
         actor: e.actor,
         what: e.what,
         why: e.why,
+        visibility: e.visibility,
         correlation_id: e.correlation_id,
         causation_id: e.causation_id,
         caused_by: e.caused_by.map(event_ref),
@@ -286,16 +344,24 @@ fn entry(e: TimelineEntry) -> WireTimelineEntry {
     }
 }
 
-fn timeline(engine: &Engine, p: TimelineParams) -> Result<TimelinePage, MethodError> {
+fn timeline(
+    engine: &Engine,
+    ctx: &CallContext,
+    p: TimelineParams,
+) -> Result<TimelinePage, MethodError> {
+    let reader = reading_actor(ctx, p.actor)?;
     let v = view(engine, p.as_of)?;
-    let record = require_record(&v, &p.id, p.kind, "id")?;
+    let record = readable_record(&v, reader.as_ref(), &p.id, p.kind)?;
     let limit = p
         .limit
         .unwrap_or(engine.config().limits.max_timeline)
         .max(1);
-    let (entries, next_version) = v
-        .timeline_page(record, p.from_version.unwrap_or(1), limit)
-        .map_err(engine_error)?;
+    let from_version = p.from_version.unwrap_or(1);
+    let (entries, next_version) = match &reader {
+        Some(reader) => v.timeline_page_for(reader, record, from_version, limit),
+        None => v.timeline_page(record, from_version, limit),
+    }
+    .map_err(engine_error)?;
     Ok(TimelinePage {
         record,
         entries: entries.into_iter().map(entry).collect(),
@@ -317,15 +383,25 @@ pub struct RecordAtParams {
     pub as_of: Option<DateTime<Utc>>,
 }
 
-fn sla(engine: &Engine, p: RecordAtParams) -> Result<Vec<SlaStatus>, MethodError> {
+fn sla(
+    engine: &Engine,
+    ctx: &CallContext,
+    p: RecordAtParams,
+) -> Result<Vec<SlaStatus>, MethodError> {
+    let reader = reading_actor(ctx, None)?;
     let v = view(engine, p.as_of)?;
-    let record = require_record(&v, &p.id, p.kind, "id")?;
+    let record = readable_record(&v, reader.as_ref(), &p.id, p.kind)?;
     v.sla(record).map_err(engine_error)
 }
 
-fn sla_explain(engine: &Engine, p: RecordAtParams) -> Result<Vec<SlaExplanation>, MethodError> {
+fn sla_explain(
+    engine: &Engine,
+    ctx: &CallContext,
+    p: RecordAtParams,
+) -> Result<Vec<SlaExplanation>, MethodError> {
+    let reader = reading_actor(ctx, None)?;
     let v = view(engine, p.as_of)?;
-    let record = require_record(&v, &p.id, p.kind, "id")?;
+    let record = readable_record(&v, reader.as_ref(), &p.id, p.kind)?;
     v.sla_explain(record).map_err(engine_error)
 }
 
@@ -501,7 +577,8 @@ pub struct IncidentRef {
 
 fn incidents_awaiting(engine: &Engine, p: AwaitingParams) -> Result<Vec<IncidentRef>, MethodError> {
     let v = view(engine, p.as_of)?;
-    let problem = require_record(&v, &p.problem, Some(RecordKind::Problem), "problem")?;
+    let problem = resolve_record(&v, &p.problem, Some(RecordKind::Problem), "problem")?
+        .ok_or_else(|| errors::not_found(&p.problem))?;
     let ids = v
         .incidents_awaiting(opsledger::core::ProblemId(problem.id))
         .map_err(engine_error)?;
@@ -545,9 +622,26 @@ fn stats(engine: &Engine, p: AsOfParams) -> Result<StatsResult, MethodError> {
     })
 }
 
+/// A query of one record or of a reader's own records: it reads as the reader itself.
 fn query<P, R>(
     engine: &Arc<Engine>,
     name: &str,
+    f: fn(&Engine, &CallContext, P) -> Result<R, MethodError>,
+) -> Method
+where
+    P: serde::de::DeserializeOwned + JsonSchema + 'static,
+    R: Serialize + JsonSchema + 'static,
+{
+    let engine = engine.clone();
+    Method::new(name, move |ctx: &CallContext, p: P| f(&engine, ctx, p)).by_name_only()
+}
+
+/// A query across records (`what`, in words, for the error): refused to a reader who reads
+/// only their own records (`Engine::require_reads_all`).
+fn across<P, R>(
+    engine: &Arc<Engine>,
+    name: &str,
+    what: &'static str,
     f: fn(&Engine, P) -> Result<R, MethodError>,
 ) -> Method
 where
@@ -555,12 +649,20 @@ where
     R: Serialize + JsonSchema + 'static,
 {
     let engine = engine.clone();
-    Method::new(name, move |_: &CallContext, p: P| f(&engine, p)).by_name_only()
+    Method::new(name, move |ctx: &CallContext, p: P| {
+        if let Some(reader) = reading_actor(ctx, None)? {
+            engine
+                .require_reads_all(&reader, what)
+                .map_err(engine_error)?;
+        }
+        f(&engine, p)
+    })
+    .by_name_only()
 }
 
 fn documented(mut m: Method, summary: &str, description: &str, codes: &[&str]) -> Method {
     m = m.summary(summary).description(format!(
-        "{description}\n\nReads only; needs no actor. `as_of` (RFC 3339) reads the log as recorded up to that instant."
+        "{description}\n\nReads only; needs no actor. An identity with no role but `caller` or `requester` (a bearer token's, or the `actor` a trusted local caller names where the params take one) reads only the incidents it is the caller of, without internal work notes, and is refused (`forbidden`) anything else. `as_of` (RFC 3339) reads the log as recorded up to that instant."
     ));
     for code in codes {
         if let Some(row) = errors::error_code(code) {
@@ -572,8 +674,8 @@ fn documented(mut m: Method, summary: &str, description: &str, codes: &[&str]) -
 
 /// Every query method.
 pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
-    const READ: &[&str] = &["limit_exceeded", "invalid_input"];
-    const ONE: &[&str] = &["not_found", "limit_exceeded", "invalid_input"];
+    const READ: &[&str] = &["forbidden", "limit_exceeded", "invalid_input"];
+    const ONE: &[&str] = &["not_found", "forbidden", "limit_exceeded", "invalid_input"];
     vec![
         documented(
             query(engine, "query.record", record),
@@ -584,7 +686,7 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
         documented(
             query(engine, "query.queue", queue),
             "A page of a work queue, filtered, with a cursor",
-            "Records of one kind filtered by status, openness, priority, group, assignee, service, CI, opening time and age; `next_cursor` continues.",
+            "Records of one kind filtered by status, openness, priority, group, assignee, caller, service, CI, opening time and age; `next_cursor` continues.",
             READ,
         ),
         documented(
@@ -606,43 +708,53 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
             ONE,
         ),
         documented(
-            query(engine, "query.sla_what_if", sla_what_if),
+            across(
+                engine,
+                "query.sla_what_if",
+                "an SLA what-if across records",
+                sla_what_if,
+            ),
             "Replays a window under a proposed SLA policy",
             "The records opened in `window`, replayed under `proposed` and under the policy in force, compared per record and in total. Writes nothing.",
             READ,
         ),
         documented(
-            query(engine, "query.kpis", kpis),
+            across(engine, "query.kpis", "the KPIs", kpis),
             "KPIs over a window",
             "MTTA, MTTR, MTTD, SLA compliance, reopen and reassignment rates, backlog, change success rate and the rest, over the log as of the view.",
             READ,
         ),
         documented(
-            query(engine, "query.kedb", kedb),
+            across(engine, "query.kedb", "the known-error database", kedb),
             "Searches the known-error database, a page at a time",
             "Known errors matching words, a symptom, a CI or a service, best match first; `next_cursor` continues.",
             READ,
         ),
         documented(
-            query(engine, "query.calendar", calendar),
+            across(engine, "query.calendar", "the change calendar", calendar),
             "A page of the change calendar, with conflicts",
             "Scheduled and planned changes overlapping `window` (all when absent), by window start, each with its conflicts under the policy in force; `next_cursor` continues.",
             READ,
         ),
         documented(
-            query(engine, "query.open_alerts", open_alerts),
+            across(engine, "query.open_alerts", "the open alerts", open_alerts),
             "Alert dedup keys held by open incidents",
             "Each open alert key with its incident and occurrence count.",
             READ,
         ),
         documented(
-            query(engine, "query.incidents_awaiting", incidents_awaiting),
+            across(
+                engine,
+                "query.incidents_awaiting",
+                "the incidents awaiting a problem",
+                incidents_awaiting,
+            ),
             "Incidents on hold awaiting a problem",
             "The incidents on hold `awaiting_problem` for this problem (by number or UUID).",
             ONE,
         ),
         documented(
-            query(engine, "query.stats", stats),
+            across(engine, "query.stats", "the engine's counters", stats),
             "Engine counters",
             "The log head, read-model and process checkpoints, cache size and conflicts retried; `position` is the last position a view as of `as_of` reflects.",
             READ,

@@ -33,6 +33,14 @@ pub trait EventSource: Send + Sync + 'static {
     /// The position of the last stored event (0 when the log is empty).
     fn head(&self) -> Result<u64, EventSourceError>;
 
+    /// Whether `identity` (the bearer token's; `None` without tokens) may read the stream.
+    /// Every event of every record goes by, so a source may refuse identities that read only
+    /// their own records. Default: everyone.
+    fn allows(&self, identity: Option<&crate::Identity>) -> bool {
+        let _ = identity;
+        true
+    }
+
     /// Up to `max` events with positions greater than `after`, in increasing position order.
     /// When there are none yet, waits up to `timeout` for some to arrive, then returns what it
     /// has (possibly nothing). Must never return an event at or below `after`, nor skip one.

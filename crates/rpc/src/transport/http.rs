@@ -24,8 +24,12 @@
 //!   [`HttpConfig::event_send_timeout`] is dropped (it can reconnect with `Last-Event-ID`).
 //!   503 when [`HttpConfig::max_event_subscribers`] streams are open; 404 when the server has
 //!   no event source.
+//! - `GET /healthz`: 200 `ok` while the process serves (liveness). `GET /readyz`: 200 `ready`
+//!   when the [`ReadinessProbe`] set with [`HttpServer::set_readiness`] says so (no probe:
+//!   ready), 503 `not ready: <why>` otherwise and while shutting down. Both answer without
+//!   authentication and say nothing about the data, so a load balancer can probe them.
 //!
-//! Authentication: when tokens are configured, every route needs
+//! Authentication: when tokens are configured, every other route needs
 //! `Authorization: Bearer <token>`; otherwise 401 with `WWW-Authenticate: Bearer
 //! realm="opsledger"` (plus `error="invalid_token"` for a wrong token). The token's identity
 //! becomes the call's [`CallContext`] ([`Trust::Authenticated`](crate::Trust::Authenticated));
@@ -157,7 +161,12 @@ pub fn is_loopback(addr: &SocketAddr) -> bool {
     }
 }
 
+/// What `GET /readyz` asks: `Ok(())` when the server can answer calls, else why not (a short
+/// text for operators, without data). It runs on the blocking pool.
+pub type ReadinessProbe = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
 struct AppState {
+    readiness: std::sync::OnceLock<ReadinessProbe>,
     dispatcher: Arc<Dispatcher>,
     events: Option<Arc<dyn EventSource>>,
     tokens: TokenStore,
@@ -168,6 +177,7 @@ struct AppState {
 
 /// A bound, not yet serving, HTTP server.
 pub struct HttpServer {
+    state: Arc<AppState>,
     listener: TcpListener,
     local_addr: SocketAddr,
     router: Router,
@@ -222,6 +232,7 @@ impl HttpServer {
         })?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let state = Arc::new(AppState {
+            readiness: std::sync::OnceLock::new(),
             dispatcher,
             events,
             tokens: config.tokens.clone(),
@@ -229,19 +240,26 @@ impl HttpServer {
             shutdown: shutdown_rx,
             config: config.clone(),
         });
-        let router = router(state, &config);
+        let router = router(state.clone(), &config);
         tracing::info!(
             %local_addr,
             authentication = !config.tokens.is_empty(),
             "JSON-RPC over HTTP: POST /rpc, GET /events"
         );
         Ok(HttpServer {
+            state,
             listener,
             local_addr,
             router,
             config,
             shutdown_tx,
         })
+    }
+
+    /// Sets what `GET /readyz` asks (once; a second probe is ignored). Without one, a serving
+    /// server is ready.
+    pub fn set_readiness(&self, probe: ReadinessProbe) {
+        let _ = self.state.readiness.set(probe);
     }
 
     /// The bound address (with the actual port when port 0 was asked for).
@@ -318,10 +336,41 @@ fn router(state: Arc<AppState>, config: &HttpConfig) -> Router {
             .layer(DefaultBodyLimit::max(config.max_body_bytes)),
     );
     let events = Router::new().route("/events", get(events_handler));
+    let probes = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz));
     rpc.merge(events)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .merge(probes)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Liveness: the process accepts and answers requests.
+async fn healthz() -> Response {
+    (StatusCode::OK, "ok\n").into_response()
+}
+
+/// Readiness: not shutting down, and the probe (if any) says ready.
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let not_ready = |why: String| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response()
+    };
+    if *state.shutdown.borrow() {
+        return not_ready("shutting down".to_owned());
+    }
+    let Some(probe) = state.readiness.get().cloned() else {
+        return (StatusCode::OK, "ready\n").into_response();
+    };
+    match tokio::task::spawn_blocking(move || probe()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Err(why)) => not_ready(why),
+        Err(_) => not_ready("the readiness probe failed".to_owned()),
+    }
 }
 
 fn unauthorized(invalid_token: bool) -> Response {
@@ -454,11 +503,20 @@ struct EventsQuery {
 async fn events_handler(
     State(state): State<Arc<AppState>>,
     Query(query): Query<EventsQuery>,
+    context: Option<axum::Extension<CallContext>>,
     headers: HeaderMap,
 ) -> Response {
     let Some(source) = state.events.clone() else {
         return (StatusCode::NOT_FOUND, "this server has no event stream\n").into_response();
     };
+    let identity = context.as_ref().and_then(|c| c.0.identity().cloned());
+    if !source.allows(identity.as_ref()) {
+        return (
+            StatusCode::FORBIDDEN,
+            "this identity reads only its own records, not the event stream\n",
+        )
+            .into_response();
+    }
     let Ok(permit) = state.subscribers.clone().try_acquire_owned() else {
         let mut response = (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -16,7 +16,7 @@ mod tokens;
 
 pub use events::{EventSource, EventSourceError, MemoryEventSource, StreamEvent};
 #[cfg(feature = "http")]
-pub use http::{HttpConfig, HttpError, HttpServer};
+pub use http::{HttpConfig, HttpError, HttpServer, ReadinessProbe};
 pub use stdio::{StdioOptions, serve_stdio, serve_stdio_with};
 #[cfg(feature = "http")]
 pub use tokens::{MIN_TOKEN_LEN, TokenError, TokenStore};

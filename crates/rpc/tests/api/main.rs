@@ -1,6 +1,7 @@
 //! The engine over JSON-RPC (`opsledger_rpc::api`): one harness, shared fixtures in `common`.
 
 mod backup;
+mod caller;
 mod common;
 mod errors;
 mod http;

@@ -3,7 +3,7 @@
 use crate::common::{check_reply, dispatcher, parse};
 use opsledger_rpc::testing::{SPEC_EXAMPLES, check_response};
 use opsledger_rpc::transport::{
-    EventSource, HttpConfig, HttpError, HttpServer, MemoryEventSource, TokenStore,
+    EventSource, HttpConfig, HttpError, HttpServer, MemoryEventSource, ReadinessProbe, TokenStore,
 };
 use opsledger_rpc::{Identity, codes};
 use reqwest::StatusCode;
@@ -52,14 +52,26 @@ fn tokens() -> TokenStore {
     let mut t = TokenStore::new();
     t.insert(ALICE_TOKEN, Identity::new("alice", ["agent"]))
         .unwrap();
-    t.insert(BOB_TOKEN, Identity::new("bob", ["cab"])).unwrap();
+    t.insert(BOB_TOKEN, Identity::new("bob", ["cab_member"]))
+        .unwrap();
     t
 }
 
 async fn start(config: HttpConfig, events: Option<Arc<dyn EventSource>>) -> Running {
+    start_with(config, events, None).await
+}
+
+async fn start_with(
+    config: HttpConfig,
+    events: Option<Arc<dyn EventSource>>,
+    readiness: Option<ReadinessProbe>,
+) -> Running {
     let server = HttpServer::bind(Arc::new(dispatcher()), events, config)
         .await
         .unwrap();
+    if let Some(probe) = readiness {
+        server.set_readiness(probe);
+    }
     let addr = server.local_addr();
     assert!(addr.ip().is_loopback() && addr.port() != 0);
     let (tx, rx) = oneshot::channel::<()>();
@@ -263,6 +275,52 @@ async fn bearer_tokens_decide_the_actor() {
     assert_eq!(refused.status(), StatusCode::OK);
     let v = parse(&refused.text().await.unwrap());
     assert_eq!(v["error"]["code"], codes::ACTOR_NOT_ALLOWED);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn probes_answer_without_a_token_and_say_nothing_about_the_data() {
+    let ready = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = ready.clone();
+    let probe: ReadinessProbe = Arc::new(move || {
+        if flag.load(std::sync::atomic::Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err("the read models are 5000 events behind the log".to_owned())
+        }
+    });
+    let config = HttpConfig {
+        tokens: tokens(),
+        ..loopback_config()
+    };
+    let server = start_with(config, None, Some(probe)).await;
+    let get = |path: &'static str| {
+        let url = server.url(path);
+        async move { client().get(url).send().await.unwrap() }
+    };
+    let health = get("/healthz").await;
+    assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(health.text().await.unwrap(), "ok\n");
+    let readiness = get("/readyz").await;
+    assert_eq!(readiness.status(), StatusCode::OK);
+    assert_eq!(readiness.text().await.unwrap(), "ready\n");
+    ready.store(false, std::sync::atomic::Ordering::SeqCst);
+    let readiness = get("/readyz").await;
+    assert_eq!(readiness.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        readiness.text().await.unwrap(),
+        "not ready: the read models are 5000 events behind the log\n"
+    );
+    // Everything else still needs the token.
+    let rpc = post(
+        &server.url("/rpc"),
+        r#"{"jsonrpc":"2.0","method":"whoami","id":1}"#,
+        None,
+    )
+    .await;
+    assert_eq!(rpc.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(get("/events").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(get("/healthz/x").await.status(), StatusCode::NOT_FOUND);
     server.stop().await;
 }
 

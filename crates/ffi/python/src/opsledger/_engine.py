@@ -482,8 +482,13 @@ class Engine:
         return self.call("incident.assign", id=id, group=group, assignee=assignee, actor=actor, **extra)
 
     def add_incident_note(self, id: str, text: str, *, actor: Optional[Actor] = None, **extra: Any) -> JSON:
-        """``incident.add_work_note``."""
+        """``incident.add_work_note``: an internal note the caller never sees."""
         return self.call("incident.add_work_note", id=id, text=text, actor=actor, **extra)
+
+    def add_incident_comment(self, id: str, text: str, *, actor: Optional[Actor] = None, **extra: Any) -> JSON:
+        """``incident.add_comment``: a comment the caller sees. The caller's own comment on an
+        incident on hold awaiting them also resumes it (policy ``resume_on_caller_comment``)."""
+        return self.call("incident.add_comment", id=id, text=text, actor=actor, **extra)
 
     def resolve_incident(
         self, id: str, *, code: str, notes: str, actor: Optional[Actor] = None, **extra: Any
@@ -579,12 +584,18 @@ class Engine:
         ``{"items": [...], "next_cursor": cursor or absent}``."""
         return self.call("query.queue", kind=kind, as_of=_instant(as_of), **filters)
 
-    def timeline(self, id: str, *, as_of: Optional[Instant] = None) -> List[JSON]:
-        """``query.timeline``: every audit-trail entry of the record, oldest first (all pages)."""
+    def timeline(
+        self, id: str, *, as_of: Optional[Instant] = None, actor: Optional[Actor] = None
+    ) -> List[JSON]:
+        """``query.timeline``: every audit-trail entry of the record, oldest first (all pages),
+        each with its ``visibility`` (``"public"`` or ``"internal"``). With ``actor`` whose
+        roles are only ``caller``/``requester``: only their own incident, work notes left out."""
         entries: List[JSON] = []
         from_version: Optional[int] = None
         while True:
-            page = self.call("query.timeline", id=id, as_of=_instant(as_of), from_version=from_version)
+            page = self.call(
+                "query.timeline", id=id, as_of=_instant(as_of), from_version=from_version, actor=actor
+            )
             entries.extend(page["entries"])
             from_version = page.get("next_version")
             if from_version is None:

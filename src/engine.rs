@@ -266,9 +266,35 @@ impl Engine {
     /// projects the events into the read models (so the caller reads its own writes), then
     /// runs the process managers' follow-ups.
     pub fn execute(&self, envelope: CommandEnvelope) -> Result<Outcome> {
-        self.inner
-            .execute(envelope)
-            .map_err(|e| self.inner.name_records_in(e))
+        let own_records_only = envelope.actor.reads_own_records_only();
+        let actor = envelope.actor.id.clone();
+        let target = envelope.command.target();
+        self.inner.execute(envelope).map_err(|e| match e {
+            // An end user is told the same of a record that does not exist as of one that is
+            // not theirs, so that commands do not tell which records exist, nor their state.
+            EngineError::Domain(
+                opsledger_core::DomainError::NotFound { .. }
+                | opsledger_core::DomainError::Forbidden { .. },
+            ) if own_records_only && !self.is_callers(target, &actor) => {
+                EngineError::ReadForbidden {
+                    actor,
+                    what: crate::reader::OTHER_RECORD.to_owned(),
+                }
+            }
+            e => self.inner.name_records_in(e),
+        })
+    }
+
+    /// Whether `record` is an incident whose caller is `actor`.
+    fn is_callers(&self, record: Option<RecordRef>, actor: &ActorId) -> bool {
+        let Some(record) = record.filter(|r| r.kind == RecordKind::Incident) else {
+            return false;
+        };
+        self.view(None)
+            .and_then(|v| v.incident(IncidentId(record.id)))
+            .ok()
+            .flatten()
+            .is_some_and(|incident| incident.caller == *actor)
     }
 
     /// A view of the read models now (`None`) or as of a recorded instant. An as-of view

@@ -181,6 +181,7 @@ pub use projections::kedb::{KedbQuery, KnownErrorEntry, OpenAlert};
 pub use projections::queue::{Cursor, Page, QueueFilter};
 pub use projections::timeline::{EventRef, TimelineEntry, describe};
 pub use projections::view::{ChangeDetail, IncidentDetail, ProblemDetail, RecordView, ViewDetail};
+pub use reader::OTHER_RECORD;
 pub use record::{KINDS, RecordEvent, RecordRef, RecordState, RecordStatus, decode_event};
 pub use time_travel::ReadView;
 

@@ -369,17 +369,27 @@ fn react_incident(
         }
         E::Resumed { id, .. } => {
             // Only the children held for this parent resume, never one held for its own reason.
-            if sync.resumed.follows()
-                && let Some(parent) = live_parent(facts, *id, Cascade::Resumed, cause_version)?
-            {
-                for (child, view) in children_of(facts, &parent)? {
-                    if awaits_parent(&view, *id) {
-                        out.push(Reaction {
-                            process: PARENT_RESUME,
-                            command: Command::Incident(IncidentCommand::Resume { id: child }),
-                        });
+            if sync.resumed.follows() {
+                if let Some(parent) = live_parent(facts, *id, Cascade::Resumed, cause_version)? {
+                    for (child, view) in children_of(facts, &parent)? {
+                        if awaits_parent(&view, *id) {
+                            out.push(Reaction {
+                                process: PARENT_RESUME,
+                                command: Command::Incident(IncidentCommand::Resume { id: child }),
+                            });
+                        }
                     }
                 }
+            } else if let Some(parent) = live_parent(facts, *id, Cascade::Resumed, cause_version)? {
+                // `resumed = ignore` (which the policy allows only with `on_hold = ignore`):
+                // children held for this parent under an earlier version would wait forever.
+                release_children(
+                    facts,
+                    &parent,
+                    *id,
+                    "resumed and the policy does not resume its children",
+                    &mut out,
+                )?;
             }
         }
         E::Canceled { id, reason, .. } => {
@@ -412,7 +422,11 @@ fn react_incident(
                     )
                 )
             });
-            if open {
+            // An original that is itself canceled (two incidents recorded as duplicates of each
+            // other) keeps nothing open: the duplicate stays.
+            let original_canceled = incident_view(facts, *id)?
+                .is_some_and(|v| v.status == RecordStatus::Incident(IncidentStatusKind::Canceled));
+            if open && !original_canceled {
                 out.push(Reaction {
                     process: DUPLICATE_CANCEL,
                     command: Command::Incident(IncidentCommand::Cancel {

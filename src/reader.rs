@@ -42,11 +42,8 @@ impl ReadView<'_> {
         if own {
             return Ok(());
         }
-        let what = match self.number_of(record)? {
-            Some(number) => number.to_string(),
-            None => format!("this {}", record.kind),
-        };
-        Err(forbidden(reader, what))
+        // The same words whether the record exists or not, and whatever its kind.
+        Err(forbidden(reader, OTHER_RECORD.to_owned()))
     }
 
     /// [`Self::record`] for `reader` ([`Self::require_readable`] first).
@@ -116,6 +113,10 @@ impl ReadView<'_> {
         self.queue(&own)
     }
 }
+
+/// How a refusal names a record that is not the reader's: the same words for every record, so
+/// that the refusal says nothing about whether it exists, its number or its kind.
+pub const OTHER_RECORD: &str = "that record";
 
 fn forbidden(reader: &Actor, what: String) -> EngineError {
     EngineError::ReadForbidden {

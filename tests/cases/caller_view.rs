@@ -74,13 +74,8 @@ fn a_strangers_comment_is_forbidden_and_writes_nothing() {
     let head = engine.head().unwrap();
     let err = try_exec(&engine, &dave(), comment(inc(1), "me too")).unwrap_err();
     assert_eq!(err.code(), "forbidden", "{err}");
-    assert!(
-        matches!(
-            &err,
-            EngineError::Domain(opsledger::DomainError::Forbidden { .. })
-        ),
-        "{err:?}"
-    );
+    // Told as for any record not theirs (see below): nothing about carol's incident.
+    assert!(matches!(&err, EngineError::ReadForbidden { .. }), "{err:?}");
     assert_eq!(engine.head().unwrap(), head, "nothing written");
 }
 
@@ -124,7 +119,7 @@ fn a_caller_is_refused_other_records_and_views_across_records() {
     assert_eq!(err.code(), "forbidden");
     assert_eq!(
         err.to_string(),
-        "carol reads only the incidents they are the caller of, not INC0000003"
+        "carol reads only the incidents they are the caller of, not that record"
     );
     let err = view.timeline_page_for(&carol(), daves, 1, 10).unwrap_err();
     assert_eq!(err.code(), "forbidden");
@@ -247,4 +242,53 @@ fn a_callers_timeline_names_no_event_of_another_record() {
         Some(RecordRef::incident(inc(3)))
     );
     assert!(linked(&carol()).caused.is_empty());
+}
+
+#[test]
+fn a_callers_command_on_another_record_says_nothing_about_it() {
+    let (engine, _clock) = desk();
+    // Dave's incident, resolved then closed: a stranger's close, reopen or comment is refused
+    // before its state is looked at, with the words used for a record that does not exist.
+    exec(&engine, &agent(), assign(inc(3), "service-desk", "alice"));
+    exec(&engine, &agent(), resolve(inc(3), "VPN profile replaced"));
+    exec(&engine, &agent(), close(inc(3)));
+    let head = engine.head().unwrap();
+    let mut messages = Vec::new();
+    for command in [
+        comment(inc(3), "me too"),
+        close(inc(3)),
+        IncidentCommand::Reopen {
+            id: inc(3),
+            reason: "still broken".into(),
+        },
+        comment(inc(99), "anyone there?"),
+    ] {
+        let err = try_exec(&engine, &carol(), command).unwrap_err();
+        assert_eq!(err.code(), "forbidden", "{err}");
+        assert!(!err.to_string().contains("closed"), "{err}");
+        messages.push(err.to_string());
+    }
+    assert_eq!(engine.head().unwrap(), head, "nothing is written");
+    assert!(
+        messages.iter().all(|m| *m == messages[3]),
+        "one refusal for all: {messages:?}"
+    );
+    // On her own incident, a refusal still says what is wrong.
+    let err = try_exec(
+        &engine,
+        &carol(),
+        IncidentCommand::Cancel {
+            id: inc(1),
+            reason: opsledger::core::incident::CancelReason::NotAnIncident,
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("incident_cancel"), "{err}");
+    // A missing incident and a closed one that is not hers read the same.
+    assert_eq!(
+        messages[3].replace(&inc(99).to_string(), ""),
+        messages[3],
+        "no id echoed"
+    );
+    assert!(messages[3].ends_with("that record"), "{}", messages[3]);
 }

@@ -235,14 +235,6 @@ fn each_parent_transition_reaches_its_children_as_the_policy_says() {
         },
         Row {
             key: "resumed",
-            setting: Ignore,
-            given: parent_on_hold,
-            when: resume_parent,
-            child: 2,
-            then: awaiting_parent,
-        },
-        Row {
-            key: "resumed",
             setting: Follow,
             given: child_for_itself_then_parent_on_hold,
             when: resume_parent,
@@ -493,6 +485,42 @@ fn a_policy_published_later_decides_the_sync_from_then_on() {
     assert_eq!(status(&engine, inc(2)), IncidentStatus::InProgress);
 }
 
+#[test]
+fn resume_may_be_ignored_only_with_hold_and_children_held_before_are_released() {
+    // `on_hold = follow` with `resumed = ignore` would leave children waiting forever.
+    let clock = clock();
+    let refused = Engine::in_memory(
+        config(&clock, 1).with_policy(policy(sync_with("resumed", ChildSync::Ignore))),
+    );
+    let message = refused.err().expect("refused").to_string();
+    assert!(message.contains("incident.child_sync.resumed"), "{message}");
+    // Children held under a version that followed the hold are released, with a note, when
+    // the parent resumes under a version that ignores both.
+    let (engine, _clock) = engine_with(ChildSyncPolicy::default());
+    family(&engine);
+    parent_on_hold(&engine);
+    assert_eq!(status(&engine, inc(2)), awaiting_parent());
+    let ignore = ChildSyncPolicy {
+        on_hold: ChildSync::Ignore,
+        resumed: ChildSync::Ignore,
+        ..ChildSyncPolicy::default()
+    };
+    engine
+        .publish_policy(
+            &opsledger::core::Actor::new("ada", [opsledger::core::Role::Admin]),
+            policy(ignore),
+            opsledger::PublishPolicy::default(),
+        )
+        .unwrap();
+    resume_parent(&engine);
+    assert_eq!(status(&engine, inc(2)), IncidentStatus::InProgress);
+    let note = last_note(&engine, inc(2));
+    assert!(
+        note.contains("resumed and the policy does not resume its children"),
+        "{note}"
+    );
+}
+
 // ---- duplicates ----------------------------------------------------------------------------
 
 fn sla_policy() -> Policy {
@@ -627,6 +655,37 @@ fn a_duplicate_already_resolved_or_canceled_is_linked_and_left_as_it_is() {
 }
 
 #[test]
+fn an_original_that_is_itself_canceled_cancels_no_duplicate() {
+    let (engine, _clock) = engine_with(ChildSyncPolicy::default());
+    for i in 1..=2 {
+        exec(&engine, &agent(), open_incident(inc(i), "printer jam"));
+        exec(&engine, &agent(), assign(inc(i), "service-desk", "bob"));
+    }
+    // 2 is recorded as a duplicate of 1 and canceled; then 2 records 1 as its duplicate.
+    exec(
+        &engine,
+        &agent(),
+        IncidentCommand::LinkDuplicate {
+            id: inc(1),
+            duplicate: inc(2),
+        },
+    );
+    assert_eq!(status(&engine, inc(2)).kind(), IncidentStatusKind::Canceled);
+    let _ = try_exec(
+        &engine,
+        &agent(),
+        IncidentCommand::LinkDuplicate {
+            id: inc(2),
+            duplicate: inc(1),
+        },
+    );
+    assert_eq!(
+        status(&engine, inc(1)).kind(),
+        IncidentStatusKind::InProgress
+    );
+}
+
+#[test]
 fn the_duplicate_cancel_runs_once_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
@@ -746,8 +805,7 @@ proptest! {
     /// setting: a parent's hold holds exactly its children in progress (or none under
     /// `ignore`), its resumption resumes exactly the children held for it (never one held for
     /// its own reason; none under `ignore`), its close changes no child, a child's own command
-    /// changes no other incident, and (with `resumed = follow`) no child waits for a parent
-    /// that is not on hold.
+    /// changes no other incident, and no child waits for a parent that is not on hold.
     #[test]
     fn children_follow_their_parent_as_the_policy_says(
         on_hold in any::<bool>(),
@@ -755,6 +813,8 @@ proptest! {
         new_child in any::<bool>(),
         ops in proptest::collection::vec(op(), 1..24),
     ) {
+        // Holding children with the parent but not resuming them is refused by the policy.
+        prop_assume!(!on_hold || resumed);
         let setting = |follow: bool| if follow { ChildSync::Follow } else { ChildSync::Ignore };
         let sync = ChildSyncPolicy {
             on_hold: setting(on_hold),
@@ -819,14 +879,12 @@ proptest! {
             if !op.parent() {
                 prop_assert_eq!(&before[&PARENT], &after[&PARENT], "{:?} changed the parent", op);
             }
-            if resumed {
-                let parent_held = after[&PARENT].kind() == IncidentStatusKind::OnHold;
-                for i in CHILDREN {
-                    prop_assert!(
-                        parent_held || after[&i] != parent_hold,
-                        "child {} waits for a parent that is {:?}", i, after[&PARENT]
-                    );
-                }
+            let parent_held = after[&PARENT].kind() == IncidentStatusKind::OnHold;
+            for i in CHILDREN {
+                prop_assert!(
+                    parent_held || after[&i] != parent_hold,
+                    "child {} waits for a parent that is {:?}", i, after[&PARENT]
+                );
             }
         }
     }

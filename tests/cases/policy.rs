@@ -714,11 +714,33 @@ fn a_stored_policy_version_of_schema_1_reads_back() {
     )
     .unwrap();
     let read = (*history[0].policy).clone();
-    assert_eq!(
-        read,
-        Policy {
-            version: PolicyVersion(1),
-            ..example
+    // The stored document predates settings and grants added since: it reads back as the
+    // example did then, every newer setting taking its default and the grants as stored.
+    let mut then = Policy {
+        version: PolicyVersion(1),
+        ..example
+    };
+    then.incident.resume_on_caller_comment = true;
+    then.incident.caller_reject_days = Policy::default().incident.caller_reject_days;
+    then.incident.child_sync = Policy::default().incident.child_sync;
+    {
+        use opsledger::core::{Permission, Role};
+        let grants = &mut then.authorization.grants;
+        grants.remove(&Permission::IncidentComment);
+        for permission in [Permission::IncidentClose, Permission::IncidentReopen] {
+            if let Some(roles) = grants.get_mut(&permission) {
+                roles.remove(&Role::Caller);
+            }
         }
-    );
+        if let Some(roles) = grants.get_mut(&Permission::IncidentCancel) {
+            roles.remove(&Role::System);
+        }
+    }
+    assert_eq!(read, then);
+    // Such a log keeps its grants until a new version is published: the engine does not
+    // cancel duplicates there (the system role may not cancel), and callers may not comment.
+    assert!(!read.authorization.allows(
+        &opsledger::core::Actor::new("engine", [opsledger::core::Role::System]),
+        opsledger::core::Permission::IncidentCancel
+    ));
 }

@@ -289,6 +289,21 @@ fn a_canceled_fixing_change_is_no_longer_waited_for_and_notes_name_changes_by_nu
             },
         );
     }
+    // The name a fix outcome carries into the notes is a change number and nothing else.
+    let head = engine.head().unwrap();
+    let refused = try_exec(
+        &engine,
+        &problem_manager(),
+        ProblemCommand::RecordFixChangeOutcome {
+            id: prb(1),
+            change: chg(1),
+            successful: true,
+            change_name: Some("see https://example.com/phish".into()),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(refused.code(), "validation", "{refused}");
+    assert_eq!(engine.head().unwrap(), head);
     clock.set(t(70));
     // The first fix succeeds while the second is still pending: the problem keeps waiting.
     change_implement_and_close(&engine, chg(1), true);

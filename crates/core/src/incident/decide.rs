@@ -271,6 +271,17 @@ fn decide_existing(
             state_id: inc.id.to_string(),
         });
     }
+    // Someone who may act on this incident only as its caller, and is not its caller, is
+    // refused before the state is looked at: the refusal says nothing about the incident.
+    if matches!(permission(kind).1, Scope::CallerUnlessWorker)
+        && ctx.actor.id != inc.caller
+        && !ctx
+            .policy
+            .authorization
+            .allows(&ctx.actor, Permission::IncidentWork)
+    {
+        authorize(inc, kind, ctx)?;
+    }
     TABLE.check(Some(inc.status.kind()), kind)?;
     if let Some(major) = kind.major() {
         MAJOR_TABLE.check(Some(inc.major.status.kind()), major)?;

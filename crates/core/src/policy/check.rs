@@ -81,6 +81,14 @@ impl Policy {
         ] {
             window_issues(field, windows, &mut out);
         }
+        let sync = &self.incident.child_sync;
+        if sync.on_hold.follows() && !sync.resumed.follows() {
+            out.push(PolicyIssue::new(
+                "incident.child_sync.resumed",
+                "must be `follow` while `on_hold` is `follow`: children put on hold with their \
+                 parent would wait for a resume that never comes",
+            ));
+        }
         let mut ids = BTreeSet::new();
         let mut names = BTreeSet::new();
         for (i, t) in self.standard_changes.iter().enumerate() {

@@ -177,8 +177,8 @@ pub enum ProblemCommand {
         change: ChangeId,
         /// Whether it closed successfully.
         successful: bool,
-        /// How people name the change (its human number, `CHG0000001`); the resolution notes
-        /// use it, and the change id when it is absent.
+        /// How people name the change: its human number (`CHG0000001`, nothing else is
+        /// accepted); the resolution notes use it, and the change id when it is absent.
         #[serde(default)]
         change_name: Option<String>,
     },

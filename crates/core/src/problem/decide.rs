@@ -474,7 +474,15 @@ impl Step<'_> {
         outcome: FixOutcome,
     ) -> Result<Vec<ProblemEvent>, DomainError> {
         if let Some(name) = change_name {
-            validate::required_text("change_name", name, self.ctx.policy.limits.max_title_bytes)?;
+            // A change's human number, nothing else: the text goes into resolution notes.
+            let digits = name.strip_prefix("CHG").unwrap_or_default();
+            if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(DomainError::validation(
+                    "change_name",
+                    "must be a change number such as CHG0000001",
+                ));
+            }
         }
         match p.fixing_changes.get(&change) {
             None => {

@@ -15,7 +15,7 @@ use opsledger::core::Named;
 use opsledger::core::change::{ChangeCommand, ChangeCommandKind};
 use opsledger::core::incident::{IncidentCommand, IncidentCommandKind};
 use opsledger::core::problem::{ProblemCommand, ProblemCommandKind};
-use opsledger::{AlertReport, Command, CommandEnvelope, Engine, Uuid};
+use opsledger::{AlertReport, Command, CommandEnvelope, Engine, EngineError, Uuid};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -359,7 +359,9 @@ fn method(engine: Arc<Engine>, spec: Spec) -> Method {
             let mut value = Value::Object(params);
             let root = validator.schema();
             let mut lookup = Lookup::new(&engine);
-            resolve_numbers(&mut value, root, root, &mut |n| lookup.find(n))?;
+            if let Err(e) = resolve_numbers(&mut value, root, root, &mut |n| lookup.find(n)) {
+                return Err(not_theirs_or(ctx, &value, e));
+            }
             validator.check(&value)?;
             let Value::Object(mut params) = value else {
                 return Err(MethodError::invalid_params_at(
@@ -381,14 +383,19 @@ fn method(engine: Arc<Engine>, spec: Spec) -> Method {
                 params.insert("id".into(), Value::String(id.to_string()));
             }
             let command = decode(params, variant)?;
+            let own_records_only = actor.reads_own_records_only();
             let mut envelope = CommandEnvelope::new(actor, command);
             envelope.idempotency_key = idempotency_key;
             envelope.expected_version = expected_version;
             envelope.correlation_id = correlation_id;
-            engine
-                .execute(envelope)
-                .map(|o| CommandResult::from(&o))
-                .map_err(engine_error)
+            let outcome = engine.execute(envelope).map_err(engine_error)?;
+            let mut result = CommandResult::from(&outcome);
+            if own_records_only {
+                // An end user sees what their command did to their own record, not what the
+                // engine did in turn to others (a parent's children, a problem's incidents).
+                result.follow_ups.retain(|f| f.record == outcome.record);
+            }
+            Ok(result)
         }
     };
     let mut description = description;
@@ -409,4 +416,28 @@ fn method(engine: Arc<Engine>, spec: Spec) -> Method {
         }
     }
     m
+}
+
+/// `e`, or, when `e` says a number names no record and the acting actor reads only their own
+/// records, the refusal they get for any record not theirs: a command does not tell an end
+/// user which records exist.
+fn not_theirs_or(ctx: &CallContext, params: &Value, e: MethodError) -> MethodError {
+    let not_found = e
+        .data()
+        .and_then(|d| d.get("domain_code"))
+        .is_some_and(|c| c == "not_found");
+    if !not_found {
+        return e;
+    }
+    let claimed: Option<ActorParam> = params
+        .get("actor")
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok());
+    match acting_actor(ctx, claimed) {
+        Ok(actor) if actor.reads_own_records_only() => engine_error(EngineError::ReadForbidden {
+            actor: actor.id,
+            what: opsledger::OTHER_RECORD.to_owned(),
+        }),
+        Ok(_) | Err(_) => e,
+    }
 }

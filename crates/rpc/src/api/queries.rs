@@ -77,7 +77,7 @@ fn readable_record(
         (None, Some(reader)) if reader.reads_own_records_only() => {
             Err(engine_error(EngineError::ReadForbidden {
                 actor: reader.id.clone(),
-                what: id.to_owned(),
+                what: opsledger::OTHER_RECORD.to_owned(),
             }))
         }
         (None, Some(_) | None) => Err(errors::not_found(id)),

@@ -76,7 +76,16 @@ fn the_callers_comment_resumes_and_a_strangers_is_refused_with_nothing_written()
         ),
     );
     assert_eq!(domain_code(&e), "forbidden", "{e}");
-    assert_eq!(e["data"]["details"]["permission"], "incident_comment");
+    // The same refusal as for a record that does not exist: nothing about carol's incident.
+    let missing = rig.err(
+        "incident.add_comment",
+        by(
+            &caller("dave"),
+            json!({"id": "INC0000099", "text": "me too"}),
+        ),
+    );
+    assert_eq!(e["message"], missing["message"], "{e} / {missing}");
+    assert_eq!(e["data"], missing["data"]);
     assert_eq!(rig.head(), head, "nothing written");
     let e = rig.err(
         "incident.add_comment",

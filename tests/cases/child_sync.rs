@@ -492,7 +492,10 @@ fn resume_may_be_ignored_only_with_hold_and_children_held_before_are_released() 
     let refused = Engine::in_memory(
         config(&clock, 1).with_policy(policy(sync_with("resumed", ChildSync::Ignore))),
     );
-    let message = refused.err().expect("refused").to_string();
+    let Err(refused) = refused else {
+        panic!("on_hold = follow with resumed = ignore must be refused");
+    };
+    let message = refused.to_string();
     assert!(message.contains("incident.child_sync.resumed"), "{message}");
     // Children held under a version that followed the hold are released, with a note, when
     // the parent resumes under a version that ignores both.

@@ -154,6 +154,7 @@ mod projections;
 mod read_side;
 mod record;
 mod time_travel;
+pub mod webhooks;
 
 /// The pure domain: lifecycles, policy, ids (the `opsledger-core` crate).
 pub use opsledger_core as core;

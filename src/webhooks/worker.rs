@@ -178,12 +178,18 @@ impl Inner {
         let now = self.config.clock.now();
         let due: Vec<DeliveryId> = {
             let mut pending = self.webhook_pending.lock();
-            let picked: Vec<DeliveryId> = pending
+            // In outbox order, which is the order of the events in the log.
+            let mut ready: Vec<(u64, DeliveryId)> = pending
                 .due
                 .iter()
                 .filter(|(id, (at, _))| *at <= now && !pending.running.contains(*id))
-                .map(|(id, _)| *id)
+                .map(|(id, (_, version))| (*version, *id))
+                .collect();
+            ready.sort_unstable();
+            let picked: Vec<DeliveryId> = ready
+                .into_iter()
                 .take(config.batch.max(1))
+                .map(|(_, id)| id)
                 .collect();
             pending.running.extend(picked.iter().copied());
             picked

@@ -17,3 +17,4 @@ mod sla;
 mod sla_scheduler;
 mod subscriptions;
 mod time_travel;
+mod webhooks;

@@ -552,3 +552,103 @@ impl Engine {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Command, CommandEnvelope, EngineConfig};
+    use opsledger_core::incident::IncidentCommand;
+    use opsledger_core::webhook::{WebhookFilter, WebhookSettings};
+    use opsledger_core::{Actor, Impact, IncidentId, Role, Urgency};
+    use std::sync::Barrier;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use uuid::Uuid;
+
+    struct Counting(AtomicUsize);
+
+    impl WebhookTransport for Counting {
+        fn send(&self, _: &WebhookRequest) -> AttemptResult {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            AttemptResult::Delivered { status: 204 }
+        }
+    }
+
+    /// Workers that all read the delivery at the same version race for the claim: one
+    /// appends `attempt_started`, the others lose the append and send nothing. That is what
+    /// holds across replicas sharing a log, and across restarts.
+    #[test]
+    fn of_racing_workers_exactly_one_claims_each_attempt() {
+        let engine = Engine::in_memory(EngineConfig::default()).expect("engine");
+        let manager = Actor::new("mia", [Role::Manager]);
+        engine
+            .create_webhook(
+                &manager,
+                super::super::CreateWebhook {
+                    id: None,
+                    settings: WebhookSettings {
+                        url: "http://127.0.0.1:9/".into(),
+                        description: String::new(),
+                        filter: WebhookFilter::default(),
+                        template: None,
+                        enabled: true,
+                    },
+                    secret: None,
+                },
+            )
+            .expect("webhook");
+        let transport = Counting(AtomicUsize::new(0));
+        let config = WebhookWorkerConfig::default();
+        let mut lost = 0;
+        for round in 0..10u128 {
+            let id = IncidentId(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + round));
+            let open = IncidentCommand::Open {
+                id,
+                title: "Checkout down".into(),
+                description: String::new(),
+                caller: "carol".into(),
+                impact: Impact::Medium,
+                urgency: Urgency::Medium,
+                service: None,
+                cis: Vec::new(),
+                group: None,
+                assignee: None,
+                alert: None,
+            };
+            let agent = Actor::new("ann", [Role::Agent]);
+            engine
+                .execute(CommandEnvelope::new(agent, Command::Incident(open)))
+                .expect("open");
+            let inner = &engine.inner;
+            inner.queue_deliveries(1000).expect("queue");
+            inner.learn_outbox().expect("outbox");
+            let before = transport.0.load(Ordering::SeqCst);
+            let ids: Vec<DeliveryId> = inner.webhook_pending.lock().due.keys().copied().collect();
+            let barrier = Barrier::new(6);
+            let reports: Vec<DeliveryReport> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..6)
+                    .map(|_| {
+                        s.spawn(|| {
+                            let mut report = DeliveryReport::default();
+                            barrier.wait();
+                            for id in &ids {
+                                inner
+                                    .deliver_one(*id, &transport, &config, &mut report)
+                                    .expect("deliver");
+                            }
+                            report
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().expect("thread")).collect()
+            });
+            let attempted: usize = reports.iter().map(|r| r.attempted).sum();
+            lost += reports.iter().map(|r| r.lost_races).sum::<usize>();
+            assert_eq!(attempted, 1, "round {round}: {reports:?}");
+            assert_eq!(transport.0.load(Ordering::SeqCst) - before, 1);
+            inner.webhook_pending.lock().due.clear();
+        }
+        // The losers did race (not merely arrive after the winner): seen at least once.
+        assert!(lost > 0, "no append race happened in 10 rounds");
+    }
+}

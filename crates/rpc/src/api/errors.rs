@@ -119,6 +119,16 @@ pub const ERROR_CODES: &[ErrorCode] = &[
         -32014,
         "A major incident is never auto-closed",
     ),
+    row(
+        "unsafe_webhook_url",
+        -32017,
+        "The webhook URL is not http(s) or names a link-local, cloud metadata or unspecified address",
+    ),
+    row(
+        "unknown_event_type",
+        -32018,
+        "A webhook filter names an event type the engine never records",
+    ),
     // The engine's own errors (EngineError::code), -32020..
     row(
         "conflict",

@@ -10,3 +10,4 @@ mod migrate;
 mod policy;
 mod story;
 mod transfer;
+mod webhooks;

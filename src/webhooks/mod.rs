@@ -552,3 +552,9 @@ impl Engine {
         Ok(Delivery::evolve(Some(d), &event).unwrap_or_else(|| unreachable!("a delivery stays")))
     }
 }
+
+/// The receivers' guide, `docs/WEBHOOKS.md`: payload, headers, signature verification and
+/// delivery guarantees. Included here so that its Rust verification snippet is compiled and
+/// run as a doctest.
+#[doc = include_str!("../../docs/WEBHOOKS.md")]
+pub mod guide {}

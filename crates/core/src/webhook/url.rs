@@ -3,7 +3,8 @@
 //! by the delivery transport for every address the host name resolves to.
 
 use crate::error::DomainError;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+// `core::net`: address values only, no IO.
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Longest URL accepted, in bytes.
 pub const MAX_URL_BYTES: usize = 2048;

@@ -48,7 +48,9 @@ use opsledger_core::webhook::{
 use opsledger_core::{
     Actor, ActorId, Context, Decider, DeliveryId, DomainEvent, Permission, WebhookId,
 };
-use opsledger_store::{AppendRequest, ExpectedVersion, NewEvent, StoreError, StoredEvent, StreamId, Version};
+use opsledger_store::{
+    AppendRequest, ExpectedVersion, NewEvent, StoreError, StoredEvent, StreamId, Version,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -224,7 +226,8 @@ impl WebhookBook {
     fn apply(&mut self, position: u64, event: WebhookEvent) {
         let id = webhook_of(&event);
         let state = self.current.remove(&id).unwrap_or_default();
-        self.current.insert(id, WebhookDecider::evolve(state, &event));
+        self.current
+            .insert(id, WebhookDecider::evolve(state, &event));
         self.history.push((position, event));
     }
 
@@ -291,7 +294,8 @@ pub(crate) fn new_event<E: Serialize + DomainEvent>(
         actor: actor.to_owned(),
         correlation_id: None,
         causation_id: None,
-        payload: serde_json::to_vec(event).map_err(|e| EngineError::invalid("event", e.to_string()))?,
+        payload: serde_json::to_vec(event)
+            .map_err(|e| EngineError::invalid("event", e.to_string()))?,
     })
 }
 
@@ -320,7 +324,11 @@ impl Inner {
     pub(crate) fn append_webhook_events(&self, requests: Vec<AppendRequest>) -> Result<u64> {
         let last = self.in_unit(|| {
             let outcomes = self.store().append_multi(requests)?;
-            let last = outcomes.iter().map(|o| o.last_position.0).max().unwrap_or(0);
+            let last = outcomes
+                .iter()
+                .map(|o| o.last_position.0)
+                .max()
+                .unwrap_or(0);
             if self.storage().transactional_units() {
                 self.project_to(last, &[])?;
             }
@@ -475,24 +483,27 @@ impl Engine {
         let outbox = fixed_stream(OUTBOX_STREAM);
         let head = inner.store().stream_version(&outbox)?.0;
         let from = head.saturating_sub(MAX_DELIVERIES_SCAN as u64) + 1;
-        let entries = inner.store().read_stream(&outbox, Version(from), MAX_DELIVERIES_SCAN)?;
+        let entries = inner
+            .store()
+            .read_stream(&outbox, Version(from), MAX_DELIVERIES_SCAN)?;
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
         for e in entries.iter().rev() {
             if out.len() >= limit {
                 break;
             }
-            let entry: OutboxEntry = serde_json::from_slice(&e.payload).map_err(|err| {
-                EngineError::Decode {
+            let entry: OutboxEntry =
+                serde_json::from_slice(&e.payload).map_err(|err| EngineError::Decode {
                     position: e.position.0,
                     reason: err.to_string(),
-                }
-            })?;
+                })?;
             if query.webhook.is_some_and(|w| w != entry.webhook) || !seen.insert(entry.delivery) {
                 continue;
             }
             if let (Some(d), _) = inner.load_delivery(entry.delivery)?
-                && query.status.is_none_or(|s| s == DeliveryStatusKind::of(&d.status))
+                && query
+                    .status
+                    .is_none_or(|s| s == DeliveryStatusKind::of(&d.status))
             {
                 out.push(d);
             }
@@ -534,7 +545,12 @@ impl Engine {
             AppendRequest::new(
                 delivery_stream(delivery),
                 ExpectedVersion::Exact(Version(version)),
-                vec![new_event(inner.config.ids.new_id(), &event, now, actor.id.as_str())?],
+                vec![new_event(
+                    inner.config.ids.new_id(),
+                    &event,
+                    now,
+                    actor.id.as_str(),
+                )?],
             ),
             outbox::outbox_request(&entry, now, actor.id.as_str())?,
         ];

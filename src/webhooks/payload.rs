@@ -8,10 +8,10 @@ use crate::projections::get_view;
 use crate::projections::timeline::describe;
 use crate::projections::view::{RecordView, ViewDetail};
 use crate::record::{RecordRef, decode_event};
+use opsledger_core::RecordKind;
 use opsledger_core::sla::SlaEvent;
 use opsledger_core::webhook::delivery::Delivery;
 use opsledger_core::webhook::{Webhook, render_template};
-use opsledger_core::RecordKind;
 use opsledger_store::StoredEvent;
 use serde_json::{Value, json};
 
@@ -79,10 +79,25 @@ fn related(view: &RecordView) -> Vec<(&'static str, RecordRef)> {
     match &view.detail {
         ViewDetail::Incident(d) => {
             out.extend(d.parent.map(|p| ("parent", RecordRef::incident(p))));
-            out.extend(d.children.iter().map(|c| ("child", RecordRef::incident(*c))));
-            out.extend(d.duplicate_of.map(|p| ("duplicate_of", RecordRef::incident(p))));
-            out.extend(d.duplicates.iter().map(|c| ("duplicate", RecordRef::incident(*c))));
-            out.extend(d.problems.iter().map(|p| ("problem", RecordRef::problem(*p))));
+            out.extend(
+                d.children
+                    .iter()
+                    .map(|c| ("child", RecordRef::incident(*c))),
+            );
+            out.extend(
+                d.duplicate_of
+                    .map(|p| ("duplicate_of", RecordRef::incident(p))),
+            );
+            out.extend(
+                d.duplicates
+                    .iter()
+                    .map(|c| ("duplicate", RecordRef::incident(*c))),
+            );
+            out.extend(
+                d.problems
+                    .iter()
+                    .map(|p| ("problem", RecordRef::problem(*p))),
+            );
             out.extend(
                 d.caused_by_changes
                     .iter()
@@ -90,7 +105,11 @@ fn related(view: &RecordView) -> Vec<(&'static str, RecordRef)> {
             );
         }
         ViewDetail::Problem(d) => {
-            out.extend(d.incidents.iter().map(|i| ("incident", RecordRef::incident(*i))));
+            out.extend(
+                d.incidents
+                    .iter()
+                    .map(|i| ("incident", RecordRef::incident(*i))),
+            );
             out.extend(
                 d.fixing_changes
                     .keys()
@@ -98,7 +117,11 @@ fn related(view: &RecordView) -> Vec<(&'static str, RecordRef)> {
             );
         }
         ViewDetail::Change(d) => {
-            out.extend(d.fixes_problems.iter().map(|p| ("fixes_problem", RecordRef::problem(*p))));
+            out.extend(
+                d.fixes_problems
+                    .iter()
+                    .map(|p| ("fixes_problem", RecordRef::problem(*p))),
+            );
             out.extend(
                 d.caused_incidents
                     .iter()
@@ -146,9 +169,9 @@ pub(crate) fn build(
     let label = number.clone().unwrap_or_else(|| record.id.to_string());
     let summary = format!("{label}: {what}");
     let link = |n: &Option<String>| {
-        link_base.zip(n.as_ref()).map(|(base, n)| {
-            format!("{}/{n}", base.trim_end_matches('/'))
-        })
+        link_base
+            .zip(n.as_ref())
+            .map(|(base, n)| format!("{}/{n}", base.trim_end_matches('/')))
     };
     let mut related_out = Vec::new();
     if let Some(v) = &view {
@@ -163,7 +186,9 @@ pub(crate) fn build(
             }));
         }
     }
-    let at = event.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let at = event
+        .recorded_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let priority = view.as_ref().and_then(|v| v.priority);
     let status = view.as_ref().map(|v| v.status.to_string());
     let title = view.as_ref().map(|v| v.title.clone());
@@ -216,7 +241,8 @@ pub(crate) fn build(
                 },
                 "links": { "related": related_out },
             });
-            serde_json::to_vec(&value).map_err(|e| EngineError::invalid("payload", e.to_string()))?
+            serde_json::to_vec(&value)
+                .map_err(|e| EngineError::invalid("payload", e.to_string()))?
         }
     };
     if body.len() > MAX_PAYLOAD_BYTES {

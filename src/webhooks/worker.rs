@@ -552,7 +552,6 @@ impl Engine {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,7 +600,9 @@ mod tests {
         let config = WebhookWorkerConfig::default();
         let mut lost = 0;
         for round in 0..10u128 {
-            let id = IncidentId(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + round));
+            let id = IncidentId(Uuid::from_u128(
+                0x0190_0000_0000_7000_8000_0000_0000_0000 + round,
+            ));
             let open = IncidentCommand::Open {
                 id,
                 title: "Checkout down".into(),
@@ -640,7 +641,10 @@ mod tests {
                         })
                     })
                     .collect();
-                handles.into_iter().map(|h| h.join().expect("thread")).collect()
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("thread"))
+                    .collect()
             });
             let attempted: usize = reports.iter().map(|r| r.attempted).sum();
             lost += reports.iter().map(|r| r.lost_races).sum::<usize>();

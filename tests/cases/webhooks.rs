@@ -136,10 +136,14 @@ fn a_matching_event_is_delivered_once_signed_with_number_words_actor_and_links()
     exec(&engine, &agent(), open_incident(inc(1), "Checkout down"));
     exec(&engine, &agent(), note(inc(1), "looking"));
     let transport = Scripted::default();
-    let report = engine.deliver_webhooks(&transport, &worker(3)).expect("pass");
+    let report = engine
+        .deliver_webhooks(&transport, &worker(3))
+        .expect("pass");
     assert_eq!((report.queued, report.succeeded), (1, 1), "{report:?}");
     // Passes after it find nothing new: one delivery per (webhook, event).
-    let again = engine.deliver_webhooks(&transport, &worker(3)).expect("pass");
+    let again = engine
+        .deliver_webhooks(&transport, &worker(3))
+        .expect("pass");
     assert_eq!((again.queued, again.attempted), (0, 0));
     let seen = transport.seen.lock().clone();
     assert_eq!(seen.len(), 1);
@@ -203,7 +207,9 @@ fn filters_select_by_priority_group_and_service() {
         ),
     );
     let transport = Scripted::default();
-    engine.deliver_webhooks(&transport, &worker(3)).expect("pass");
+    engine
+        .deliver_webhooks(&transport, &worker(3))
+        .expect("pass");
     let seen = transport.seen.lock().clone();
     assert!(!seen.is_empty());
     for r in &seen {
@@ -223,7 +229,13 @@ fn server_errors_retry_with_backoff_then_succeed() {
     assert_eq!(r.next_due, Some(clock.now() + Duration::seconds(10)));
     // Not due yet: nothing is sent.
     clock.set(clock.now() + Duration::seconds(9));
-    assert_eq!(engine.deliver_webhooks(&transport, &config).expect("pass").attempted, 0);
+    assert_eq!(
+        engine
+            .deliver_webhooks(&transport, &config)
+            .expect("pass")
+            .attempted,
+        0
+    );
     clock.set(clock.now() + Duration::seconds(1));
     let r = engine.deliver_webhooks(&transport, &config).expect("pass");
     assert_eq!((r.attempted, r.failed), (1, 1));
@@ -233,9 +245,15 @@ fn server_errors_retry_with_backoff_then_succeed() {
     let r = engine.deliver_webhooks(&transport, &config).expect("pass");
     assert_eq!((r.attempted, r.succeeded), (1, 1));
     let seen = transport.seen.lock().clone();
-    let ids: Vec<_> = seen.iter().map(|r| r.header("Opsledger-Delivery")).collect();
+    let ids: Vec<_> = seen
+        .iter()
+        .map(|r| r.header("Opsledger-Delivery"))
+        .collect();
     assert_eq!(ids.len(), 3);
-    assert!(ids.iter().all(|id| *id == ids[0]), "one delivery id: {ids:?}");
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "one delivery id: {ids:?}"
+    );
     let attempts: Vec<_> = seen.iter().map(|r| r.header("Opsledger-Attempt")).collect();
     assert_eq!(attempts, [Some("1"), Some("2"), Some("3")]);
     // The body is the same for every attempt; only the timestamp and signature move.
@@ -256,7 +274,9 @@ fn the_last_failure_dead_letters_and_a_redelivery_starts_a_new_sequence() {
         .clone();
     // Redelivery while a sequence runs is refused, writing nothing.
     let head = engine.head().expect("head");
-    let e = engine.redeliver(&manager(), pending.id).expect_err("running");
+    let e = engine
+        .redeliver(&manager(), pending.id)
+        .expect_err("running");
     assert_eq!(e.code(), "validation");
     assert_eq!(engine.head().expect("head"), head);
     clock.set(clock.now() + Duration::seconds(10));
@@ -273,13 +293,28 @@ fn the_last_failure_dead_letters_and_a_redelivery_starts_a_new_sequence() {
         )
         .expect("list");
     assert_eq!(dead.len(), 1);
-    assert!(dead[0].last_error.as_deref().unwrap_or_default().contains("2 attempts"));
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("2 attempts")
+    );
     // Nothing more happens by itself, however long we wait.
     clock.set(clock.now() + Duration::hours(5));
-    assert_eq!(engine.deliver_webhooks(&transport, &config).expect("pass").attempted, 0);
+    assert_eq!(
+        engine
+            .deliver_webhooks(&transport, &config)
+            .expect("pass")
+            .attempted,
+        0
+    );
     // Agents may not redeliver; managers may.
     assert_eq!(
-        engine.redeliver(&agent(), pending.id).expect_err("agent").code(),
+        engine
+            .redeliver(&agent(), pending.id)
+            .expect_err("agent")
+            .code(),
         "forbidden"
     );
     let again = engine.redeliver(&manager(), pending.id).expect("redeliver");
@@ -290,7 +325,10 @@ fn the_last_failure_dead_letters_and_a_redelivery_starts_a_new_sequence() {
     assert_eq!(seen.len(), 3);
     assert_eq!(seen[2].header("Opsledger-Sequence"), Some("2"));
     assert_eq!(seen[2].header("Opsledger-Attempt"), Some("1"));
-    assert_eq!(seen[2].header("Opsledger-Delivery"), seen[0].header("Opsledger-Delivery"));
+    assert_eq!(
+        seen[2].header("Opsledger-Delivery"),
+        seen[0].header("Opsledger-Delivery")
+    );
 }
 
 /// A transport that dies mid-request, as a process killed while the receiver holds it.
@@ -330,14 +368,19 @@ fn an_attempt_cut_off_mid_request_is_retried_after_its_lease_with_the_same_id() 
     let d = &engine
         .webhook_deliveries(&manager(), DeliveryQuery::default())
         .expect("list")[0];
-    assert_eq!(seen[0].header("Opsledger-Delivery"), Some(d.id.to_string().as_str()));
+    assert_eq!(
+        seen[0].header("Opsledger-Delivery"),
+        Some(d.id.to_string().as_str())
+    );
     assert_eq!((d.sequence, d.total_attempts), (1, 2));
     assert_eq!(d.status, DeliveryStatus::Succeeded);
 }
 
 #[test]
 fn sla_warnings_and_breaches_are_notifiable() {
-    use opsledger::core::sla::{CalendarRef, SlaDefinition, SlaKey, SlaMetric, SlaPolicy, SlaScope};
+    use opsledger::core::sla::{
+        CalendarRef, SlaDefinition, SlaKey, SlaMetric, SlaPolicy, SlaScope,
+    };
     use opsledger::core::{BusinessCalendar, Policy, RecordKind};
     let clock = clock();
     let policy = Policy {
@@ -362,7 +405,11 @@ fn sla_warnings_and_breaches_are_notifiable() {
         &engine,
         "http://127.0.0.1:9/",
         WebhookFilter {
-            event_types: ["sla.threshold_crossed".to_owned(), "sla.breached".to_owned()].into(),
+            event_types: [
+                "sla.threshold_crossed".to_owned(),
+                "sla.breached".to_owned(),
+            ]
+            .into(),
             ..WebhookFilter::default()
         },
     );
@@ -370,16 +417,30 @@ fn sla_warnings_and_breaches_are_notifiable() {
     clock.set(t(31));
     engine.tick(clock.now()).expect("tick");
     let transport = Scripted::default();
-    engine.deliver_webhooks(&transport, &worker(3)).expect("pass");
+    engine
+        .deliver_webhooks(&transport, &worker(3))
+        .expect("pass");
     let seen = transport.seen.lock().clone();
-    let kinds: Vec<_> = seen.iter().map(|r| r.header("Opsledger-Event").map(str::to_owned)).collect();
+    let kinds: Vec<_> = seen
+        .iter()
+        .map(|r| r.header("Opsledger-Event").map(str::to_owned))
+        .collect();
     assert_eq!(
         kinds,
-        [Some("sla.threshold_crossed".to_owned()), Some("sla.breached".to_owned())]
+        [
+            Some("sla.threshold_crossed".to_owned()),
+            Some("sla.breached".to_owned())
+        ]
     );
     let breach = body(&seen[1]);
     assert_eq!(breach["record"]["number"], "INC0000001");
-    assert!(breach["what"].as_str().expect("what").starts_with("SLA breached"), "{breach}");
+    assert!(
+        breach["what"]
+            .as_str()
+            .expect("what")
+            .starts_with("SLA breached"),
+        "{breach}"
+    );
 }
 
 #[test]
@@ -402,20 +463,44 @@ fn bad_subscriptions_are_typed_errors_and_write_nothing() {
             .expect_err(url)
             .code()
     };
-    assert_eq!(code("ftp://files.example/", WebhookFilter::default(), None), "unsafe_webhook_url");
-    assert_eq!(code("http://169.254.169.254/latest", WebhookFilter::default(), None), "unsafe_webhook_url");
-    assert_eq!(code("http://[fe80::1]/", WebhookFilter::default(), None), "unsafe_webhook_url");
     assert_eq!(
-        code("http://metadata.google.internal/computeMetadata/v1/", WebhookFilter::default(), None),
+        code("ftp://files.example/", WebhookFilter::default(), None),
+        "unsafe_webhook_url"
+    );
+    assert_eq!(
+        code(
+            "http://169.254.169.254/latest",
+            WebhookFilter::default(),
+            None
+        ),
+        "unsafe_webhook_url"
+    );
+    assert_eq!(
+        code("http://[fe80::1]/", WebhookFilter::default(), None),
+        "unsafe_webhook_url"
+    );
+    assert_eq!(
+        code(
+            "http://metadata.google.internal/computeMetadata/v1/",
+            WebhookFilter::default(),
+            None
+        ),
         "unsafe_webhook_url"
     );
     let unknown = WebhookFilter {
         event_types: ["incident.teleported".to_owned()].into(),
         ..WebhookFilter::default()
     };
-    assert_eq!(code("https://ok.example/", unknown, None), "unknown_event_type");
     assert_eq!(
-        code("https://ok.example/", WebhookFilter::default(), Some("x".repeat(5000))),
+        code("https://ok.example/", unknown, None),
+        "unknown_event_type"
+    );
+    assert_eq!(
+        code(
+            "https://ok.example/",
+            WebhookFilter::default(),
+            Some("x".repeat(5000))
+        ),
         "limit_exceeded"
     );
     // An agent lacks webhook_manage.
@@ -480,7 +565,10 @@ fn secrets_are_given_once_and_never_listed() {
     engine.delete_webhook(&manager(), id).expect("delete");
     assert!(engine.webhooks(&manager()).expect("list").is_empty());
     assert_eq!(
-        engine.delete_webhook(&manager(), id).expect_err("gone").code(),
+        engine
+            .delete_webhook(&manager(), id)
+            .expect_err("gone")
+            .code(),
         "validation"
     );
 }
@@ -552,7 +640,11 @@ fn http() -> HttpTransport {
 
 fn loopback_engine(port: u16) -> (Engine, Arc<ManualClock>) {
     let (engine, clock) = memory_engine();
-    subscribe(&engine, &format!("http://127.0.0.1:{port}/hook"), WebhookFilter::default());
+    subscribe(
+        &engine,
+        &format!("http://127.0.0.1:{port}/hook"),
+        WebhookFilter::default(),
+    );
     exec(&engine, &agent(), open_incident(inc(1), "Checkout down"));
     (engine, clock)
 }
@@ -577,7 +669,10 @@ fn loopback_receiver_gets_a_signed_request_it_can_verify() {
     };
     let mut message = format!("{}.", header("opsledger-timestamp")).into_bytes();
     message.extend_from_slice(&request.body);
-    assert_eq!(header("opsledger-signature"), format!("v1={}", hex_hmac(SECRET, &message)));
+    assert_eq!(
+        header("opsledger-signature"),
+        format!("v1={}", hex_hmac(SECRET, &message))
+    );
     assert!(opsledger::webhooks::verify(
         SECRET.as_bytes(),
         &header("opsledger-timestamp"),
@@ -599,9 +694,21 @@ fn loopback_5xx_then_success() {
     let r = engine.deliver_webhooks(&http(), &config).expect("pass");
     assert_eq!(r.failed, 1);
     clock.set(clock.now() + Duration::seconds(10));
-    assert_eq!(engine.deliver_webhooks(&http(), &config).expect("pass").failed, 1);
+    assert_eq!(
+        engine
+            .deliver_webhooks(&http(), &config)
+            .expect("pass")
+            .failed,
+        1
+    );
     clock.set(clock.now() + Duration::seconds(20));
-    assert_eq!(engine.deliver_webhooks(&http(), &config).expect("pass").succeeded, 1);
+    assert_eq!(
+        engine
+            .deliver_webhooks(&http(), &config)
+            .expect("pass")
+            .succeeded,
+        1
+    );
     let d = &engine
         .webhook_deliveries(&manager(), DeliveryQuery::default())
         .expect("list")[0];
@@ -623,11 +730,23 @@ fn loopback_receiver_down_for_a_while_then_up() {
     let d = &engine
         .webhook_deliveries(&manager(), DeliveryQuery::default())
         .expect("list")[0];
-    assert!(d.last_error.as_deref().unwrap_or_default().contains("connect"), "{d:?}");
+    assert!(
+        d.last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("connect"),
+        "{d:?}"
+    );
     let listener = TcpListener::bind(("127.0.0.1", port)).expect("rebind");
     let got = receiver(listener, vec![]);
     clock.set(clock.now() + Duration::seconds(10));
-    assert_eq!(engine.deliver_webhooks(&http(), &config).expect("pass").succeeded, 1);
+    assert_eq!(
+        engine
+            .deliver_webhooks(&http(), &config)
+            .expect("pass")
+            .succeeded,
+        1
+    );
     assert_eq!(got.lock().len(), 1);
 }
 
@@ -639,11 +758,21 @@ fn loopback_slow_receiver_times_out_without_holding_the_worker() {
     let (engine, _clock) = loopback_engine(port);
     let started = std::time::Instant::now();
     let r = engine.deliver_webhooks(&http(), &worker(5)).expect("pass");
-    assert!(started.elapsed() < StdDuration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < StdDuration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(r.failed, 1);
     let d = &engine
         .webhook_deliveries(&manager(), DeliveryQuery::default())
         .expect("list")[0];
-    assert!(d.last_error.as_deref().unwrap_or_default().contains("timed out"), "{d:?}");
+    assert!(
+        d.last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("timed out"),
+        "{d:?}"
+    );
     assert!(matches!(d.status, DeliveryStatus::RetryScheduled { .. }));
 }

@@ -235,8 +235,7 @@ fn check_args(args: &ServeArgs) -> CliResult {
     if args.tick_interval == 0 {
         return Err(CliError::usage("--tick-interval must be at least 1"));
     }
-    if args.webhook_poll_ms == 0 || args.webhook_timeout_ms == 0 || args.webhook_max_attempts == 0
-    {
+    if args.webhook_poll_ms == 0 || args.webhook_timeout_ms == 0 || args.webhook_max_attempts == 0 {
         return Err(CliError::usage(
             "--webhook-poll-ms, --webhook-timeout-ms and --webhook-max-attempts must be at least 1",
         ));
@@ -266,7 +265,9 @@ fn start_webhooks(args: &ServeArgs, engine: &Arc<Engine>) -> CliResult<Option<We
         ..WebhookWorkerConfig::default()
     };
     tracing::info!(poll_ms = args.webhook_poll_ms, "webhook worker running");
-    Ok(Some(engine.start_webhook_worker(config, Arc::new(transport))))
+    Ok(Some(
+        engine.start_webhook_worker(config, Arc::new(transport)),
+    ))
 }
 
 fn start_scheduler(args: &ServeArgs, engine: &Arc<Engine>) -> Option<SchedulerHandle> {

@@ -121,14 +121,19 @@ struct ActorConfig {
 fn webhook_config(value: Value) -> Result<WebhookWorkerConfig, String> {
     let written: WebhooksConfig = match value {
         Value::Bool(true) => WebhooksConfig::default(),
-        other => serde_json::from_value(other).map_err(|e| format!("configuration: webhooks: {e}"))?,
+        other => {
+            serde_json::from_value(other).map_err(|e| format!("configuration: webhooks: {e}"))?
+        }
     };
     let ms = |v: u64| chrono::Duration::milliseconds(i64::try_from(v).unwrap_or(i64::MAX / 2));
     let defaults = WebhookWorkerConfig::default();
     let timeout = written.timeout_ms.unwrap_or(10_000);
     let first = written.first_delay_ms.unwrap_or(30_000);
     if timeout == 0 || written.poll_ms == Some(0) || written.max_attempts == Some(0) {
-        return Err("configuration: webhooks: poll_ms, timeout_ms and max_attempts must be at least 1".into());
+        return Err(
+            "configuration: webhooks: poll_ms, timeout_ms and max_attempts must be at least 1"
+                .into(),
+        );
     }
     Ok(WebhookWorkerConfig {
         retry: RetryPolicy {

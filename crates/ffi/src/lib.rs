@@ -336,8 +336,9 @@ pub unsafe extern "C" fn opsledger_engine_open(
                     .unwrap_or_default()
                     .saturating_sub(std::time::Duration::from_secs(1))
                     .max(std::time::Duration::from_millis(1));
-                let transport = HttpTransport::new(timeout.min(std::time::Duration::from_secs(5)), timeout)
-                    .map_err(|m| Failure::new(OpsledgerStatus::OpenFailed, m))?;
+                let transport =
+                    HttpTransport::new(timeout.min(std::time::Duration::from_secs(5)), timeout)
+                        .map_err(|m| Failure::new(OpsledgerStatus::OpenFailed, m))?;
                 Some(engine.start_webhook_worker(worker.clone(), Arc::new(transport)))
             }
             None => None,

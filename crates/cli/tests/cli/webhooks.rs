@@ -73,7 +73,8 @@ fn holding_receiver(listener: TcpListener, seen: mpsc::Sender<Headers>) {
                 });
                 continue;
             }
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
         }
     });
 }
@@ -113,14 +114,18 @@ fn kill_9_mid_delivery_then_restart_keeps_one_attempt_sequence() {
         Some(MIA_TOKEN),
     );
     // The worker sends attempt 1; the receiver holds it; the server dies mid-request.
-    let first = rx.recv_timeout(Duration::from_secs(20)).expect("attempt 1 arrives");
+    let first = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("attempt 1 arrives");
     assert_eq!(header(&first, "opsledger-attempt"), "1");
     let _log = server.kill9();
 
     // Restarted on the same data: once the attempt's lease (4 s) ran out, attempt 2 follows,
     // the same delivery.
     let server = Server::start(&data, &args);
-    let second = rx.recv_timeout(Duration::from_secs(30)).expect("attempt 2 arrives");
+    let second = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("attempt 2 arrives");
     let delivery = header(&first, "opsledger-delivery");
     assert!(!delivery.is_empty());
     assert_eq!(header(&second, "opsledger-delivery"), delivery);
@@ -136,7 +141,11 @@ fn kill_9_mid_delivery_then_restart_keeps_one_attempt_sequence() {
     assert_eq!(all[0]["status"], "succeeded");
     assert_eq!(all[0]["total_attempts"], 2);
     // The secret is in the log but no event shows it.
-    let events = server.rpc("events.read", json!({"after": 0, "max": 1000}), Some(MIA_TOKEN));
+    let events = server.rpc(
+        "events.read",
+        json!({"after": 0, "max": 1000}),
+        Some(MIA_TOKEN),
+    );
     assert!(!events.to_string().contains(&secret));
     assert!(events.to_string().contains("[redacted]"));
     let (status, _) = server.stop();
@@ -153,9 +162,18 @@ fn bad_webhooks_over_http_are_typed_errors() {
     let before = head(&server);
     for (params, code) in [
         (json!({"url": "file:///etc/passwd"}), "unsafe_webhook_url"),
-        (json!({"url": "http://169.254.169.254/latest/meta-data"}), "unsafe_webhook_url"),
-        (json!({"url": "https://x.example/", "filter": {"event_types": ["nope.nope"]}}), "unknown_event_type"),
-        (json!({"url": "https://x.example/", "template": "x".repeat(5000)}), "limit_exceeded"),
+        (
+            json!({"url": "http://169.254.169.254/latest/meta-data"}),
+            "unsafe_webhook_url",
+        ),
+        (
+            json!({"url": "https://x.example/", "filter": {"event_types": ["nope.nope"]}}),
+            "unknown_event_type",
+        ),
+        (
+            json!({"url": "https://x.example/", "template": "x".repeat(5000)}),
+            "limit_exceeded",
+        ),
     ] {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": "webhook.create", "params": params});
         let (_, text) = server.post(body.to_string(), Some(MIA_TOKEN));

@@ -49,7 +49,9 @@ impl RetryPolicy {
     /// The wait after failed attempt `attempt` (1-based): `first_delay * 2^(attempt-1)`,
     /// capped at `max_delay`.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1i32.checked_shl(attempt.saturating_sub(1).min(30)).unwrap_or(i32::MAX);
+        let factor = 1i32
+            .checked_shl(attempt.saturating_sub(1).min(30))
+            .unwrap_or(i32::MAX);
         self.first_delay
             .checked_mul(factor)
             .map_or(self.max_delay, |d| d.min(self.max_delay))
@@ -440,7 +442,11 @@ impl Delivery {
 
     /// A manual redelivery: only once the current sequence is finished (delivered or
     /// dead-lettered), so that two sequences never run at once.
-    pub fn redeliver(&self, by: &ActorId, now: DateTime<Utc>) -> Result<DeliveryEvent, DomainError> {
+    pub fn redeliver(
+        &self,
+        by: &ActorId,
+        now: DateTime<Utc>,
+    ) -> Result<DeliveryEvent, DomainError> {
         match self.status {
             DeliveryStatus::Succeeded | DeliveryStatus::DeadLettered => {
                 Ok(DeliveryEvent::RedeliveryRequested {

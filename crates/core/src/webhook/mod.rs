@@ -12,9 +12,7 @@ mod template;
 mod url;
 
 pub use template::{MAX_TEMPLATE_BYTES, TEMPLATE_FIELDS, check_template, render_template};
-pub use url::{
-    MAX_URL_BYTES, METADATA_HOSTS, UrlHost, WebhookUrl, address_refused, check_url,
-};
+pub use url::{MAX_URL_BYTES, METADATA_HOSTS, UrlHost, WebhookUrl, address_refused, check_url};
 
 use crate::authz::Permission;
 use crate::context::Context;
@@ -230,7 +228,9 @@ mod double_option {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<String>>, D::Error> {
         Option::<String>::deserialize(d).map(Some)
     }
 }
@@ -491,7 +491,9 @@ impl Decider for WebhookDecider {
                 w.updated_at = *at;
                 WebhookState(Some(w))
             }
-            (WebhookEvent::Updated { .. } | WebhookEvent::Deleted { .. }, None) => WebhookState(None),
+            (WebhookEvent::Updated { .. } | WebhookEvent::Deleted { .. }, None) => {
+                WebhookState(None)
+            }
         }
     }
 }
@@ -543,9 +545,12 @@ mod tests {
     #[test]
     fn managers_create_agents_may_not() {
         let state = WebhookState::default();
-        let cmd = create("https://hooks.example.com/x", WebhookFilter::default(), None);
-        let events =
-            WebhookDecider::decide(&state, &cmd, &ctx(&[Role::Manager])).expect("manager");
+        let cmd = create(
+            "https://hooks.example.com/x",
+            WebhookFilter::default(),
+            None,
+        );
+        let events = WebhookDecider::decide(&state, &cmd, &ctx(&[Role::Manager])).expect("manager");
         assert_eq!(events.len(), 1);
         let e = WebhookDecider::decide(&state, &cmd, &ctx(&[Role::Agent])).expect_err("agent");
         assert_eq!(e.code(), "forbidden");
@@ -558,13 +563,21 @@ mod tests {
     fn bad_input_is_typed() {
         let state = WebhookState::default();
         let c = ctx(&[Role::Admin]);
-        let code = |cmd| WebhookDecider::decide(&state, &cmd, &c).expect_err("refused").code();
+        let code = |cmd| {
+            WebhookDecider::decide(&state, &cmd, &c)
+                .expect_err("refused")
+                .code()
+        };
         assert_eq!(
             code(create("ftp://x.example/", WebhookFilter::default(), None)),
             "unsafe_webhook_url"
         );
         assert_eq!(
-            code(create("http://169.254.169.254/", WebhookFilter::default(), None)),
+            code(create(
+                "http://169.254.169.254/",
+                WebhookFilter::default(),
+                None
+            )),
             "unsafe_webhook_url"
         );
         let filter = WebhookFilter {
@@ -615,6 +628,9 @@ mod tests {
         let w = WebhookId(Uuid::from_u128(1));
         let e = Uuid::from_u128(2);
         assert_eq!(delivery_id(w, e), delivery_id(w, e));
-        assert_ne!(delivery_id(w, e), delivery_id(WebhookId(Uuid::from_u128(3)), e));
+        assert_ne!(
+            delivery_id(w, e),
+            delivery_id(WebhookId(Uuid::from_u128(3)), e)
+        );
     }
 }

@@ -9,16 +9,25 @@ pub const MAX_TEMPLATE_BYTES: usize = 4096;
 
 /// The placeholders a template may use, with what each becomes.
 pub const TEMPLATE_FIELDS: [(&str, &str); 12] = [
-    ("number", "the record's human number (INC0000001), or its id before it has one"),
+    (
+        "number",
+        "the record's human number (INC0000001), or its id before it has one",
+    ),
     ("summary", "what happened, in words, with the number first"),
     ("what", "what happened, in words"),
-    ("event_type", "the event type (incident.resolved, sla.breached)"),
+    (
+        "event_type",
+        "the event type (incident.resolved, sla.breached)",
+    ),
     ("actor", "who did it"),
     ("at", "when it was recorded (RFC 3339, UTC)"),
     ("record_kind", "incident, problem or change"),
     ("record_id", "the record's id"),
     ("title", "the record's title"),
-    ("priority", "the record's priority (critical, high, ...) or empty"),
+    (
+        "priority",
+        "the record's priority (critical, high, ...) or empty",
+    ),
     ("status", "the record's status"),
     ("delivery", "the delivery id (the same for every attempt)"),
 ];
@@ -67,7 +76,11 @@ pub fn render_template(template: &str, value: impl Fn(&str) -> Option<String>) -
         };
         let text = value(after[..end].trim()).unwrap_or_default();
         let quoted = serde_json::to_string(&text).unwrap_or_default();
-        out.push_str(quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or_default());
+        out.push_str(
+            quoted
+                .get(1..quoted.len().saturating_sub(1))
+                .unwrap_or_default(),
+        );
         rest = &after[end + 2..];
     }
     out.push_str(rest);

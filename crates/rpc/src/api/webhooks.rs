@@ -10,7 +10,9 @@ use opsledger::Engine;
 use opsledger::core::webhook::delivery::Delivery;
 use opsledger::core::webhook::{WebhookChanges, WebhookFilter, WebhookSettings};
 use opsledger::core::{DeliveryId, WebhookId};
-use opsledger::webhooks::{CreatedWebhook, CreateWebhook, DeliveryQuery, DeliveryStatusKind, WebhookInfo};
+use opsledger::webhooks::{
+    CreateWebhook, CreatedWebhook, DeliveryQuery, DeliveryStatusKind, WebhookInfo,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -117,7 +119,11 @@ pub struct Deleted {
     pub deleted: bool,
 }
 
-fn create(engine: &Engine, ctx: &CallContext, p: CreateParams) -> Result<CreatedWebhook, MethodError> {
+fn create(
+    engine: &Engine,
+    ctx: &CallContext,
+    p: CreateParams,
+) -> Result<CreatedWebhook, MethodError> {
     let actor = acting_actor(ctx, p.actor)?;
     let request = CreateWebhook {
         id: p.id,
@@ -146,9 +152,10 @@ fn documented(mut m: Method, summary: &str, description: &str, codes: &[&str]) -
 /// The `webhook.*` methods.
 pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
     let e = engine.clone();
-    let create = Method::new("webhook.create", move |ctx: &CallContext, p: CreateParams| {
-        create(&e, ctx, p)
-    })
+    let create = Method::new(
+        "webhook.create",
+        move |ctx: &CallContext, p: CreateParams| create(&e, ctx, p),
+    )
     .by_name_only();
     let e = engine.clone();
     let list = Method::new(
@@ -164,7 +171,8 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
         "webhook.update",
         move |ctx: &CallContext, p: UpdateParams| -> Result<WebhookInfo, MethodError> {
             let actor = acting_actor(ctx, p.actor)?;
-            e.update_webhook(&actor, p.id, p.changes).map_err(engine_error)
+            e.update_webhook(&actor, p.id, p.changes)
+                .map_err(engine_error)
         },
     )
     .by_name_only();
@@ -234,7 +242,13 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
             delete,
             "Deletes a webhook subscription",
             "Nothing more is queued for it; its unfinished deliveries are dead-lettered. Needs `webhook_manage`.",
-            &["forbidden", "unknown_role", "validation", "conflict", "store"],
+            &[
+                "forbidden",
+                "unknown_role",
+                "validation",
+                "conflict",
+                "store",
+            ],
         ),
         documented(
             deliveries,
@@ -246,7 +260,14 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
             redeliver,
             "Sends a delivery again",
             "Starts a new attempt sequence (same delivery id, `Opsledger-Sequence` one higher) for a delivery that succeeded or was dead-lettered; refused with `validation` while a sequence runs. Needs `webhook_manage`.",
-            &["forbidden", "unknown_role", "not_found", "validation", "conflict", "store"],
+            &[
+                "forbidden",
+                "unknown_role",
+                "not_found",
+                "validation",
+                "conflict",
+                "store",
+            ],
         ),
     ]
 }

@@ -196,9 +196,23 @@ impl Inner {
         };
         let mut first_error = None;
         for id in due {
-            let result = self.deliver_one(id, transport, config, &mut report);
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                self.deliver_one(id, transport, config, &mut report)
+            }));
             let mut pending = self.webhook_pending.lock();
             pending.running.remove(&id);
+            // A panicking transport leaves a claimed attempt without an outcome: its lease
+            // runs out and the next attempt follows. The panic goes on to the caller.
+            let result = match result {
+                Ok(result) => result,
+                Err(panic) => {
+                    if let Some(entry) = pending.due.get_mut(&id) {
+                        entry.0 = now;
+                    }
+                    drop(pending);
+                    std::panic::resume_unwind(panic);
+                }
+            };
             match result {
                 Ok(Some(next)) => {
                     if let Some(entry) = pending.due.get_mut(&id) {

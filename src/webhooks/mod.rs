@@ -3,7 +3,7 @@
 //! - **Subscriptions** are events of the `webhooks` stream (`webhook.created`, `.updated`,
 //!   `.deleted`), decided by the core's [`WebhookDecider`] and appended at the stream's
 //!   version (so two editors cannot both write from the same state). The engine keeps them in
-//!   a [`book`](WebhookBook) read from that stream, refreshed from its tail before each use
+//!   a book read from that stream, refreshed from its tail before each use
 //!   (another engine on the same log may have written).
 //! - **The outbox is in the log.** The worker reads the log after its checkpoint, folds the
 //!   subscription events it meets (so each event is matched against the subscriptions in

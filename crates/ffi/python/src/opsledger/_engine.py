@@ -717,7 +717,8 @@ class Engine:
 
     def update_webhook(self, id: str, *, actor: Optional[Actor] = None, **changes: Any) -> JSON:
         """``webhook.update``: changes ``url``, ``description``, ``filter``, ``template``,
-        ``enabled`` or ``secret`` (the fields given)."""
+        ``enabled`` or ``secret`` (the fields given; None values are left out, so remove a
+        template with ``engine.request("webhook.update", {"id": id, "template": None})``)."""
         return self.call("webhook.update", id=id, actor=actor, **changes)
 
     def delete_webhook(self, id: str, *, actor: Optional[Actor] = None) -> JSON:

@@ -321,8 +321,9 @@ fn random_secret() -> String {
 impl Inner {
     /// Appends events outside the command pipeline (subscriptions, deliveries), and moves the
     /// read models' checkpoint over them in the same unit where units are transactions.
-    pub(crate) fn append_webhook_events(&self, requests: Vec<AppendRequest>) -> Result<u64> {
-        let last = self.in_unit(|| {
+    /// Returns whether anything was written (false: an idempotent retry of stored events).
+    pub(crate) fn append_webhook_events(&self, requests: Vec<AppendRequest>) -> Result<bool> {
+        let written = self.in_unit(|| {
             let outcomes = self.store().append_multi(requests)?;
             let last = outcomes
                 .iter()
@@ -332,12 +333,12 @@ impl Inner {
             if self.storage().transactional_units() {
                 self.project_to(last, &[])?;
             }
-            Ok(last)
+            Ok(outcomes.iter().any(|o| !o.was_duplicate))
         })?;
         if !self.storage().transactional_units() {
             self.catch_up()?;
         }
-        Ok(last)
+        Ok(written)
     }
 
     pub(crate) fn with_webhook_book<T>(&self, f: impl FnOnce(&WebhookBook) -> T) -> Result<T> {

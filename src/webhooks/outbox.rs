@@ -164,17 +164,10 @@ impl Inner {
                 actor,
             )?,
         ];
-        match self.append_webhook_events_checked(requests) {
+        match self.append_webhook_events(requests) {
             Ok(written) => Ok(written),
             Err(e) if lost_race(&e) => Ok(false),
             Err(e) => Err(e),
         }
-    }
-
-    /// [`Inner::append_webhook_events`], telling a write from an idempotent retry.
-    fn append_webhook_events_checked(&self, requests: Vec<AppendRequest>) -> Result<bool> {
-        let before = self.store().head()?.0;
-        let last = self.append_webhook_events(requests)?;
-        Ok(last > before)
     }
 }

@@ -474,12 +474,22 @@ impl Drop for WebhookWorker {
     }
 }
 
+type ErrorCallback = Box<dyn Fn(&str) + Send + 'static>;
+
 fn run(
     engine: &Weak<Inner>,
     shared: &Shared,
     transport: &dyn WebhookTransport,
     config: &WebhookWorkerConfig,
+    on_error: Option<ErrorCallback>,
 ) {
+    let report = |message: String| {
+        if let Some(callback) = &on_error {
+            // A panicking callback must not take the thread down.
+            let _ = catch_unwind(AssertUnwindSafe(|| callback(&message)));
+        }
+        keep(shared, message);
+    };
     loop {
         if *shared.stop.lock() {
             return;
@@ -501,14 +511,21 @@ fn run(
                 t.dead_lettered += r.dead_lettered;
                 t.lost_races += r.lost_races;
                 t.next_due = r.next_due;
+                drop(t);
                 if let Some(due) = r.next_due
                     && let Ok(until) = (due - now).to_std()
                 {
                     wait = wait.min(until.max(Duration::from_millis(10)));
                 }
+                if r.dead_lettered > 0 {
+                    report(format!(
+                        "dead_lettered: {} webhook deliveries gave up (webhook.deliveries lists them; webhook.redeliver sends one again)",
+                        r.dead_lettered
+                    ));
+                }
             }
-            Ok(Err(e)) => keep(shared, format!("{}: {e}", e.code())),
-            Err(_) => keep(shared, "panic: a delivery pass panicked".to_owned()),
+            Ok(Err(e)) => report(format!("{}: {e}", e.code())),
+            Err(_) => report("panic: a delivery pass panicked".to_owned()),
         }
         let mut stop = shared.stop.lock();
         if !*stop {
@@ -547,13 +564,34 @@ impl Engine {
         config: WebhookWorkerConfig,
         transport: Arc<dyn WebhookTransport>,
     ) -> WebhookWorker {
+        self.spawn_webhook_worker(config, transport, None)
+    }
+
+    /// [`Engine::start_webhook_worker`], calling `on_error` (on the worker thread) with each
+    /// failed pass and each pass that dead-lettered deliveries, as well as keeping them, so
+    /// that a server can log them: a notification channel must not fail silently.
+    pub fn start_webhook_worker_with(
+        &self,
+        config: WebhookWorkerConfig,
+        transport: Arc<dyn WebhookTransport>,
+        on_error: impl Fn(&str) + Send + 'static,
+    ) -> WebhookWorker {
+        self.spawn_webhook_worker(config, transport, Some(Box::new(on_error)))
+    }
+
+    fn spawn_webhook_worker(
+        &self,
+        config: WebhookWorkerConfig,
+        transport: Arc<dyn WebhookTransport>,
+        on_error: Option<ErrorCallback>,
+    ) -> WebhookWorker {
         let shared = Arc::new(Shared::default());
         let engine = Arc::downgrade(&self.inner);
         let thread = std::thread::Builder::new()
             .name("opsledger-webhooks".into())
             .spawn({
                 let shared = shared.clone();
-                move || run(&engine, &shared, &*transport, &config)
+                move || run(&engine, &shared, &*transport, &config, on_error)
             });
         let thread = match thread {
             Ok(t) => Some(t),

@@ -118,6 +118,15 @@ fn assert_signed(request: &WebhookRequest) {
     );
 }
 
+/// The one delivery of a test that queued one.
+fn only_delivery(engine: &Engine) -> opsledger::core::webhook::delivery::Delivery {
+    let all = engine
+        .webhook_deliveries(&manager(), DeliveryQuery::default())
+        .expect("deliveries");
+    assert_eq!(all.len(), 1, "{all:?}");
+    all[0].clone()
+}
+
 fn body(request: &WebhookRequest) -> Value {
     serde_json::from_slice(&request.body).expect("JSON body")
 }
@@ -268,10 +277,7 @@ fn the_last_failure_dead_letters_and_a_redelivery_starts_a_new_sequence() {
     let transport = Scripted::with([unavailable(), unavailable()]);
     let config = worker(2);
     engine.deliver_webhooks(&transport, &config).expect("pass");
-    let pending = engine
-        .webhook_deliveries(&manager(), DeliveryQuery::default())
-        .expect("list")[0]
-        .clone();
+    let pending = only_delivery(&engine);
     // Redelivery while a sequence runs is refused, writing nothing.
     let head = engine.head().expect("head");
     let e = engine
@@ -365,9 +371,7 @@ fn an_attempt_cut_off_mid_request_is_retried_after_its_lease_with_the_same_id() 
     assert_eq!((r.queued, r.attempted, r.succeeded), (0, 1, 1), "{r:?}");
     let seen = transport.seen.lock().clone();
     assert_eq!(seen[0].header("Opsledger-Attempt"), Some("2"));
-    let d = &engine
-        .webhook_deliveries(&manager(), DeliveryQuery::default())
-        .expect("list")[0];
+    let d = only_delivery(&engine);
     assert_eq!(
         seen[0].header("Opsledger-Delivery"),
         Some(d.id.to_string().as_str())
@@ -709,9 +713,7 @@ fn loopback_5xx_then_success() {
             .succeeded,
         1
     );
-    let d = &engine
-        .webhook_deliveries(&manager(), DeliveryQuery::default())
-        .expect("list")[0];
+    let d = only_delivery(&engine);
     assert_eq!((d.total_attempts, d.last_status), (3, Some(200)));
     assert_eq!(got.lock().len(), 3);
 }
@@ -727,9 +729,7 @@ fn loopback_receiver_down_for_a_while_then_up() {
     let config = worker(5);
     let r = engine.deliver_webhooks(&http(), &config).expect("pass");
     assert_eq!(r.failed, 1);
-    let d = &engine
-        .webhook_deliveries(&manager(), DeliveryQuery::default())
-        .expect("list")[0];
+    let d = only_delivery(&engine);
     assert!(
         d.last_error
             .as_deref()
@@ -764,9 +764,7 @@ fn loopback_slow_receiver_times_out_without_holding_the_worker() {
         started.elapsed()
     );
     assert_eq!(r.failed, 1);
-    let d = &engine
-        .webhook_deliveries(&manager(), DeliveryQuery::default())
-        .expect("list")[0];
+    let d = only_delivery(&engine);
     assert!(
         d.last_error
             .as_deref()

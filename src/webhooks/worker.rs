@@ -512,9 +512,10 @@ fn run(
                 t.lost_races += r.lost_races;
                 t.next_due = r.next_due;
                 drop(t);
-                if let Some(due) = r.next_due
-                    && let Ok(until) = (due - now).to_std()
-                {
+                // Sooner when something falls due before the next poll (at once when a pass
+                // left due work, over its batch size).
+                if let Some(due) = r.next_due {
+                    let until = (due - now).to_std().unwrap_or_default();
                     wait = wait.min(until.max(Duration::from_millis(10)));
                 }
                 if r.dead_lettered > 0 {

@@ -126,8 +126,8 @@ impl WebhookFilter {
 /// Every event type a subscription may ask for: the events of incidents, problems, changes
 /// and SLA clocks (`sla.threshold_crossed` is the SLA warning, `sla.breached` the breach), read
 /// from the events' schemas so that a new event type is notifiable without a list to update.
-pub fn notifiable_event_types() -> &'static BTreeSet<&'static str> {
-    static NAMES: OnceLock<BTreeSet<&'static str>> = OnceLock::new();
+pub fn notifiable_event_types() -> &'static BTreeSet<String> {
+    static NAMES: OnceLock<BTreeSet<String>> = OnceLock::new();
     NAMES.get_or_init(|| {
         use crate::catalog::schema_for;
         let schemas = [
@@ -142,7 +142,7 @@ pub fn notifiable_event_types() -> &'static BTreeSet<&'static str> {
             let variants = value["oneOf"].as_array().cloned().unwrap_or_default();
             for v in variants {
                 if let Some(name) = v["properties"]["type"]["const"].as_str() {
-                    names.insert(&*Box::leak(name.to_owned().into_boxed_str()));
+                    names.insert(name.to_owned());
                 }
             }
         }

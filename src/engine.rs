@@ -87,7 +87,7 @@ impl std::fmt::Debug for Engine {
 pub(crate) struct Inner {
     storage: Option<Box<dyn Storage>>,
     pub(crate) views: Arc<dyn Kv>,
-    meta: Arc<dyn Kv>,
+    pub(crate) meta: Arc<dyn Kv>,
     snapshots: Snapshots,
     pub(crate) cache: StateCache,
     pub(crate) config: EngineConfig,
@@ -113,6 +113,10 @@ pub(crate) struct Inner {
     alert_locks: Vec<Mutex<()>>,
     pm: Mutex<PmState>,
     hooks: RwLock<Vec<Arc<dyn EventHook>>>,
+    /// Webhook subscriptions, read from the `webhooks` stream (see `webhooks/`).
+    pub(crate) webhooks: Mutex<crate::webhooks::WebhookBook>,
+    /// Unfinished webhook deliveries this engine knows of.
+    pub(crate) webhook_pending: Mutex<crate::webhooks::Pending>,
     path: Option<PathBuf>,
     open_report: OpenReport,
 }
@@ -247,6 +251,8 @@ impl Engine {
             alert_locks: (0..ALERT_STRIPES).map(|_| Mutex::new(())).collect(),
             pm: Mutex::new(PmState::default()),
             hooks: RwLock::new(hooks),
+            webhooks: Mutex::new(Default::default()),
+            webhook_pending: Mutex::new(Default::default()),
             path,
             open_report: OpenReport::default(),
         };

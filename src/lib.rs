@@ -157,6 +157,7 @@ mod read_side;
 mod reader;
 mod record;
 mod time_travel;
+pub mod webhooks;
 
 /// The pure domain: lifecycles, policy, ids (the `opsledger-core` crate).
 pub use opsledger_core as core;

@@ -15,7 +15,7 @@ impl Inner {
 
     /// Brings the read models to at least `target` (and to the head as of taking the lock).
     /// `known` may hold events the caller already read (consecutive positions).
-    pub(super) fn project_to(&self, target: u64, known: &[StoredEvent]) -> Result<()> {
+    pub(crate) fn project_to(&self, target: u64, known: &[StoredEvent]) -> Result<()> {
         if self.checkpoint.load(Ordering::Acquire) >= target {
             return Ok(());
         }

@@ -20,3 +20,4 @@ mod sla;
 mod sla_scheduler;
 mod subscriptions;
 mod time_travel;
+mod webhooks;

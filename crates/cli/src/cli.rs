@@ -102,6 +102,29 @@ pub struct ServeArgs {
     /// The scheduler's interval, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub tick_interval: u64,
+    /// Do not run the webhook delivery worker (subscriptions are still recorded, and their
+    /// deliveries queued and sent once a server with the worker runs).
+    #[arg(long)]
+    pub no_webhooks: bool,
+    /// How often the webhook worker looks for events to deliver, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub webhook_poll_ms: u64,
+    /// The longest one webhook request may take, in milliseconds (a slower receiver is a
+    /// failed attempt); an attempt's lease is this plus one second.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
+    /// Attempts per webhook delivery before it is dead-lettered.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub webhook_max_attempts: u32,
+    /// The wait after a first failed attempt, in milliseconds (doubled after each further one).
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub webhook_first_delay_ms: u64,
+    /// The longest wait between attempts, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 3_600_000)]
+    pub webhook_max_delay_ms: u64,
+    /// Base URL of record links in webhook payloads (`<base>/INC0000001`).
+    #[arg(long, value_name = "URL")]
+    pub webhook_link_base: Option<String>,
     /// A policy document (TOML or JSON) to put in force: published as the next version when
     /// it differs from the version in force (one line on stderr says which). An invalid
     /// document stops the server before anything is written, with every problem listed.

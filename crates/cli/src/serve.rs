@@ -7,6 +7,8 @@ use crate::error::{CliError, CliResult, Failure, data_error};
 use crate::output::emit_err;
 use crate::policy::{DocumentFile, report_issues};
 use opsledger::core::Policy;
+use opsledger::core::webhook::delivery::RetryPolicy;
+use opsledger::webhooks::{HttpTransport, WebhookWorker, WebhookWorkerConfig};
 use opsledger::{Engine, EngineError, ManualClock, SchedulerHandle};
 use opsledger_rpc::transport::http::is_loopback;
 use opsledger_rpc::transport::{
@@ -81,6 +83,7 @@ pub fn run(args: &ServeArgs) -> CliResult {
         start_manual_clock(&engine, clock);
     }
     let scheduler = start_scheduler(args, &engine);
+    let webhooks = start_webhooks(args, &engine)?;
     let dispatcher = Arc::new(dispatcher(args, engine.clone(), manual_clock)?);
 
     let (served, started) = if args.stdio {
@@ -97,6 +100,17 @@ pub fn run(args: &ServeArgs) -> CliResult {
     if let Some(scheduler) = scheduler {
         let stats = scheduler.stop();
         tracing::info!(ticks = stats.ticks, "scheduler stopped");
+    }
+    if let Some(worker) = webhooks {
+        let errors = worker.errors();
+        let totals = worker.stop();
+        tracing::info!(
+            attempted = totals.attempted,
+            succeeded = totals.succeeded,
+            dead_lettered = totals.dead_lettered,
+            errors = errors.len(),
+            "webhook worker stopped"
+        );
     }
     // Blocking work still running (an event read waits at most EVENT_POLL) holds the engine;
     // give it the time to finish so the engine can be closed, not only flushed. (On stdio, a
@@ -222,7 +236,39 @@ fn check_args(args: &ServeArgs) -> CliResult {
     if args.tick_interval == 0 {
         return Err(CliError::usage("--tick-interval must be at least 1"));
     }
+    if args.webhook_poll_ms == 0 || args.webhook_timeout_ms == 0 || args.webhook_max_attempts == 0 {
+        return Err(CliError::usage(
+            "--webhook-poll-ms, --webhook-timeout-ms and --webhook-max-attempts must be at least 1",
+        ));
+    }
     Ok(())
+}
+
+/// Starts the webhook delivery worker with the real HTTP transport.
+fn start_webhooks(args: &ServeArgs, engine: &Arc<Engine>) -> CliResult<Option<WebhookWorker>> {
+    if args.no_webhooks {
+        return Ok(None);
+    }
+    let total = Duration::from_millis(args.webhook_timeout_ms);
+    let transport = HttpTransport::new(total.min(Duration::from_secs(5)), total)
+        .map_err(|e| CliError::data(format!("cannot build the webhook HTTP client: {e}")))?;
+    let ms = |v: u64| chrono::Duration::milliseconds(i64::try_from(v).unwrap_or(i64::MAX / 2));
+    let config = WebhookWorkerConfig {
+        retry: RetryPolicy {
+            max_attempts: args.webhook_max_attempts,
+            first_delay: ms(args.webhook_first_delay_ms),
+            max_delay: ms(args.webhook_max_delay_ms.max(args.webhook_first_delay_ms)),
+            lease: ms(args.webhook_timeout_ms) + chrono::Duration::seconds(1),
+        },
+        poll_interval: Duration::from_millis(args.webhook_poll_ms),
+        worker_id: format!("opsledger-serve-{}", std::process::id()),
+        link_base: args.webhook_link_base.clone(),
+        ..WebhookWorkerConfig::default()
+    };
+    tracing::info!(poll_ms = args.webhook_poll_ms, "webhook worker running");
+    Ok(Some(
+        engine.start_webhook_worker(config, Arc::new(transport)),
+    ))
 }
 
 fn start_scheduler(args: &ServeArgs, engine: &Arc<Engine>) -> Option<SchedulerHandle> {

@@ -89,11 +89,15 @@ pub enum Permission {
     /// Set the time of a server started with a manual clock (tests and demos; not granted by
     /// default: admins).
     EngineClock,
+    /// Create, change and delete webhook subscriptions, read their deliveries and redeliver
+    /// (by default: managers and admins). Whoever holds it can have any event sent to any
+    /// URL the engine accepts.
+    WebhookManage,
 }
 
 impl Permission {
     /// Every permission, in declaration order.
-    pub const ALL: [Permission; 32] = [
+    pub const ALL: [Permission; 33] = [
         Permission::IncidentOpen,
         Permission::IncidentWork,
         Permission::IncidentComment,
@@ -126,6 +130,7 @@ impl Permission {
         Permission::EngineBackup,
         Permission::PolicyPublish,
         Permission::EngineClock,
+        Permission::WebhookManage,
     ];
 
     /// Stable snake_case name, as used in error payloads.
@@ -163,6 +168,7 @@ impl Permission {
             Permission::EngineBackup => "engine_backup",
             Permission::PolicyPublish => "policy_publish",
             Permission::EngineClock => "engine_clock",
+            Permission::WebhookManage => "webhook_manage",
         }
     }
 }
@@ -187,7 +193,7 @@ impl Default for AuthorizationRules {
         use Role::*;
         // `System` is the engine: it holds what its timers and process managers send (the
         // cross-record commands are ordinary work commands on the other record), nothing more.
-        let rows: [(Permission, &[Role]); 26] = [
+        let rows: [(Permission, &[Role]); 27] = [
             (P::IncidentOpen, &[Requester, Agent, Manager]),
             (P::IncidentWork, &[Agent, Manager, System]),
             // Callers and requesters on their own incidents (`decide` checks); workers on any.
@@ -223,6 +229,7 @@ impl Default for AuthorizationRules {
             (P::ChangeCancel, &[ChangeManager]),
             (P::ChangeRevert, &[ChangeManager]),
             (P::ChangeClose, &[Agent, ChangeManager]),
+            (P::WebhookManage, &[Manager]),
         ];
         Self {
             grants: rows

@@ -144,6 +144,21 @@ pub enum DomainError {
         /// When the window ended.
         window_ended_at: DateTime<Utc>,
     },
+    /// A webhook URL the engine will not call: not http(s), or naming a link-local, cloud
+    /// metadata or unspecified address.
+    #[error("webhook URL {url:?} refused: {reason}")]
+    UnsafeWebhookUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A webhook filter names an event type the engine never records.
+    #[error("unknown event type {name:?} (see the event schemas for the names)")]
+    UnknownEventType {
+        /// The name as given.
+        name: String,
+    },
 }
 
 impl DomainError {
@@ -165,6 +180,8 @@ impl DomainError {
             DomainError::ReviewRequired => "review_required",
             DomainError::MajorIncidentNoAutoClose { .. } => "major_incident_no_auto_close",
             DomainError::RejectWindowClosed { .. } => "reject_window_closed",
+            DomainError::UnsafeWebhookUrl { .. } => "unsafe_webhook_url",
+            DomainError::UnknownEventType { .. } => "unknown_event_type",
         }
     }
 

@@ -61,6 +61,17 @@ uuid_id!(
     ChangeId,
     "change"
 );
+uuid_id!(
+    /// Identifies one webhook subscription (chosen by the caller, like record ids).
+    WebhookId,
+    "webhook"
+);
+uuid_id!(
+    /// Identifies the delivery of one event to one webhook: UUID v5 of the webhook and the
+    /// event ([`crate::webhook::delivery_id`]), the same on every replica and after a restart.
+    DeliveryId,
+    "delivery"
+);
 
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {

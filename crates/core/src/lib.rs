@@ -9,7 +9,8 @@
 //! - [`ids`], [`actor`], [`priority`], [`window`]: value types;
 //! - [`policy`], [`authz`], [`context`]: what a decision may consult;
 //! - [`decider`], [`transition`], [`error`]: the shape every lifecycle shares;
-//! - [`incident`], [`problem`], [`change`]: the three lifecycles, each with its transition table.
+//! - [`incident`], [`problem`], [`change`]: the three lifecycles, each with its transition table;
+//! - [`webhook`]: outbound notification subscriptions and the delivery state machine.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -33,6 +34,7 @@ pub mod sla;
 pub mod testing;
 pub mod transition;
 pub mod validate;
+pub mod webhook;
 pub mod window;
 
 pub use actor::{Actor, Role};
@@ -41,7 +43,10 @@ pub use calendar::{BusinessCalendar, CalendarSpan, SpanKind};
 pub use context::Context;
 pub use decider::{Decider, DomainEvent};
 pub use error::DomainError;
-pub use ids::{ActorId, ChangeId, CiId, GroupId, IncidentId, ProblemId, RecordKind, ServiceId};
+pub use ids::{
+    ActorId, ChangeId, CiId, DeliveryId, GroupId, IncidentId, ProblemId, RecordKind, ServiceId,
+    WebhookId,
+};
 pub use kpi::{KpiInput, KpiQuery, KpiReport};
 pub use policy::Policy;
 pub use priority::{Impact, Priority, PriorityMatrix, Urgency};

@@ -32,13 +32,20 @@
 //!   `{"manual": "2026-03-02T09:00:00Z"}` one that starts at the given RFC 3339 instant. A
 //!   manual clock lets a caller walk through SLA thresholds, breaches and auto-closes without
 //!   waiting for them (tests, demonstrations);
+//! - `webhooks`: runs the webhook delivery worker with the HTTP transport while the handle is
+//!   open (docs/WEBHOOKS.md): `true` for the defaults, or `{"poll_ms", "timeout_ms",
+//!   "max_attempts", "first_delay_ms", "max_delay_ms", "link_base"}` (each optional; defaults
+//!   1000, 10000, 8, 30000, 3600000, none). Without it subscriptions are recorded and their
+//!   deliveries queued, and sent once a worker runs (here or in `opsledger serve`);
 //! - `spec_fixtures` (bool): registers the JSON-RPC specification's example methods
 //!   (`subtract`, `sum`, ...) next to the engine's. Only in builds with the `spec-fixtures`
 //!   feature (tests and CI); elsewhere `true` is refused.
 
 use opsledger::core::policy::PolicyIssue;
 use opsledger::core::policy::document::{self, PolicyFormat};
+use opsledger::core::webhook::delivery::RetryPolicy;
 use opsledger::store::Durability;
+use opsledger::webhooks::WebhookWorkerConfig;
 use opsledger::{Clock, Engine, EngineConfig, EngineError, ManualClock, Policy, SystemClock};
 use opsledger_rpc::Identity;
 use serde::Deserialize;
@@ -60,8 +67,21 @@ struct Written {
     actor: Option<ActorConfig>,
     policy: Option<Value>,
     clock: Option<Value>,
+    webhooks: Option<Value>,
     #[serde(default)]
     spec_fixtures: bool,
+}
+
+/// `webhooks` as an object.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhooksConfig {
+    poll_ms: Option<u64>,
+    timeout_ms: Option<u64>,
+    max_attempts: Option<u32>,
+    first_delay_ms: Option<u64>,
+    max_delay_ms: Option<u64>,
+    link_base: Option<String>,
 }
 
 /// The parsed configuration.
@@ -77,6 +97,8 @@ pub(crate) struct OpenConfig {
     policy: Option<(Policy, String)>,
     /// The manual clock of `clock: "manual"`; `None`: the system clock.
     manual_clock: Option<Arc<ManualClock>>,
+    /// The webhook worker to run, if asked for.
+    webhooks: Option<WebhookWorkerConfig>,
     spec_fixtures: bool,
 }
 
@@ -94,6 +116,38 @@ struct ActorConfig {
     id: String,
     #[serde(default)]
     roles: Vec<String>,
+}
+
+fn webhook_config(value: Value) -> Result<WebhookWorkerConfig, String> {
+    let written: WebhooksConfig = match value {
+        Value::Bool(true) => WebhooksConfig::default(),
+        other => {
+            serde_json::from_value(other).map_err(|e| format!("configuration: webhooks: {e}"))?
+        }
+    };
+    let ms = |v: u64| chrono::Duration::milliseconds(i64::try_from(v).unwrap_or(i64::MAX / 2));
+    let defaults = WebhookWorkerConfig::default();
+    let timeout = written.timeout_ms.unwrap_or(10_000);
+    let first = written.first_delay_ms.unwrap_or(30_000);
+    if timeout == 0 || written.poll_ms == Some(0) || written.max_attempts == Some(0) {
+        return Err(
+            "configuration: webhooks: poll_ms, timeout_ms and max_attempts must be at least 1"
+                .into(),
+        );
+    }
+    Ok(WebhookWorkerConfig {
+        retry: RetryPolicy {
+            max_attempts: written.max_attempts.unwrap_or(defaults.retry.max_attempts),
+            first_delay: ms(first),
+            max_delay: ms(written.max_delay_ms.unwrap_or(3_600_000).max(first)),
+            lease: ms(timeout) + chrono::Duration::seconds(1),
+        },
+        poll_interval: written
+            .poll_ms
+            .map_or(defaults.poll_interval, std::time::Duration::from_millis),
+        link_base: written.link_base,
+        ..defaults
+    })
 }
 
 /// Why a configuration was refused or an engine did not open.
@@ -149,7 +203,12 @@ impl OpenConfig {
             None => None,
             Some(policy) => Some(read_policy(policy)?),
         };
+        let webhooks = match written.webhooks {
+            None | Some(Value::Bool(false)) => None,
+            Some(value) => Some(webhook_config(value).map_err(OpenError::Config)?),
+        };
         Ok(OpenConfig {
+            webhooks,
             data_dir: written.data_dir,
             durability: written.durability,
             cache_records: written.cache_records,
@@ -172,6 +231,11 @@ impl OpenConfig {
     /// Whether the specification's example methods are to be registered.
     pub(crate) fn spec_fixtures(&self) -> bool {
         self.spec_fixtures
+    }
+
+    /// The webhook worker's configuration, when one is to run.
+    pub(crate) fn webhooks(&self) -> Option<&WebhookWorkerConfig> {
+        self.webhooks.as_ref()
     }
 
     /// The engine's clock when the configuration asks for a manual one.

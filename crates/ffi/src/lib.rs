@@ -46,6 +46,7 @@
 mod config;
 
 use config::{OpenConfig, OpenError};
+use opsledger::webhooks::{HttpTransport, WebhookWorker};
 use opsledger::{Engine, ManualClock};
 use opsledger_rpc::{CallContext, Dispatcher, Limits, MethodRegistry, TransportKind};
 use std::cell::RefCell;
@@ -100,6 +101,8 @@ pub struct OpsledgerEngine {
     engine: Arc<Engine>,
     context: CallContext,
     poisoned: AtomicBool,
+    /// The webhook delivery worker, when the configuration asks for one.
+    webhooks: Option<WebhookWorker>,
 }
 
 // The handle is shared across threads by C callers: keep it Send + Sync.
@@ -324,7 +327,24 @@ pub unsafe extern "C" fn opsledger_engine_open(
         let config = OpenConfig::parse(text).map_err(open_failure)?;
         let engine = Arc::new(config.open().map_err(open_failure)?);
         let dispatcher = Dispatcher::with_limits(registry(&engine, &config), Limits::default());
+        let webhooks = match config.webhooks() {
+            Some(worker) => {
+                let timeout = worker
+                    .retry
+                    .lease
+                    .to_std()
+                    .unwrap_or_default()
+                    .saturating_sub(std::time::Duration::from_secs(1))
+                    .max(std::time::Duration::from_millis(1));
+                let transport =
+                    HttpTransport::new(timeout.min(std::time::Duration::from_secs(5)), timeout)
+                        .map_err(|m| Failure::new(OpsledgerStatus::OpenFailed, m))?;
+                Some(engine.start_webhook_worker(worker.clone(), Arc::new(transport)))
+            }
+            None => None,
+        };
         let handle = Box::new(OpsledgerEngine {
+            webhooks,
             dispatcher,
             engine,
             context: CallContext::local(TransportKind::InProcess, config.identity()),
@@ -363,8 +383,15 @@ pub unsafe extern "C" fn opsledger_engine_close(engine: *mut OpsledgerEngine) ->
         // at most once (caller contract), so we own it again here.
         let handle = unsafe { Box::from_raw(engine) };
         let OpsledgerEngine {
-            dispatcher, engine, ..
+            dispatcher,
+            engine,
+            webhooks,
+            ..
         } = *handle;
+        // The worker holds a weak reference only; stop it before the engine closes.
+        if let Some(worker) = webhooks {
+            worker.stop();
+        }
         // The dispatcher's methods hold clones of the engine: drop them first, so that the
         // engine is closed (and its data directory released) here, not later.
         drop(dispatcher);

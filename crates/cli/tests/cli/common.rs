@@ -346,6 +346,11 @@ impl Server {
         (status, log)
     }
 
+    /// SIGKILL (`kill -9`): no shutdown, no flush beyond what the engine made durable.
+    pub fn kill9(mut self) -> String {
+        self.kill().1
+    }
+
     fn kill(&mut self) -> (Option<ExitStatus>, String) {
         let status = self.child.take().map(|mut c| {
             let _ = c.kill();

@@ -11,3 +11,4 @@ mod migrate;
 mod policy;
 mod story;
 mod transfer;
+mod webhooks;

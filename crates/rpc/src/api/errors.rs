@@ -124,6 +124,16 @@ pub const ERROR_CODES: &[ErrorCode] = &[
         -32015,
         "The caller's window to reject the resolution (policy.incident.caller_reject_days) has ended",
     ),
+    row(
+        "unsafe_webhook_url",
+        -32017,
+        "The webhook URL is not http(s) or names a link-local, cloud metadata or unspecified address",
+    ),
+    row(
+        "unknown_event_type",
+        -32018,
+        "A webhook filter names an event type the engine never records",
+    ),
     // The engine's own errors (EngineError::code), -32020..
     row(
         "conflict",

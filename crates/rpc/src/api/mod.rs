@@ -35,6 +35,8 @@
 //! - **admin** ([`admin`]): `admin.tick`, `admin.verify`, `admin.rebuild`, `admin.backup`, and
 //!   `admin.set_clock` on an engine running on a manual clock ([`registry_with_clock`]) (role
 //!   `admin`).
+//! - **webhooks** ([`webhooks`]): `webhook.create`, `webhook.list`, `webhook.update`,
+//!   `webhook.delete`, `webhook.deliveries`, `webhook.redeliver` (permission `webhook_manage`).
 //!
 //! Who acts: [`CallContext::acting_identity`](crate::CallContext::acting_identity) decides. On
 //! trusted local transports (stdio, in-process, the C ABI) the params' `actor`
@@ -56,6 +58,7 @@ pub mod params;
 pub mod policy;
 pub mod queries;
 pub mod results;
+pub mod webhooks;
 
 pub use events::EngineEvents;
 
@@ -87,6 +90,7 @@ pub fn registry_with_clock(
     methods.extend(events::methods(&engine));
     methods.extend(policy::methods(&engine));
     methods.extend(admin::methods(&engine, manual_clock));
+    methods.extend(webhooks::methods(&engine));
     methods.sort_by(|a, b| a.name().cmp(b.name()));
     let mut registry = MethodRegistry::new(API_TITLE, env!("CARGO_PKG_VERSION")).with_description(
         "opsledger, an event-sourced ITIL workflow engine (incidents, problems, changes, SLAs, KPIs), over JSON-RPC 2.0. Error codes: see docs/RPC.md.",

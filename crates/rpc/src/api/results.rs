@@ -39,13 +39,34 @@ pub struct WireEvent {
     pub payload: Box<RawValue>,
 }
 
+/// A stored payload as JSON; anything else is passed on as a string rather than lost.
+fn plain(payload: &[u8]) -> Box<RawValue> {
+    serde_json::from_slice::<Box<RawValue>>(payload).unwrap_or_else(|_| {
+        serde_json::value::to_raw_value(&String::from_utf8_lossy(payload))
+            .unwrap_or_else(|_| RawValue::NULL.to_owned())
+    })
+}
+
+/// A webhook event's payload with its `secret` replaced by `"[redacted]"`: the signing secret
+/// is in the log (the only source of truth) but no reader of events is shown it.
+fn redacted(payload: &[u8]) -> Box<RawValue> {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(payload).unwrap_or(serde_json::Value::Null);
+    if let Some(secret) = value.get_mut("secret")
+        && !secret.is_null()
+    {
+        *secret = serde_json::Value::String("[redacted]".into());
+    }
+    serde_json::value::to_raw_value(&value).unwrap_or_else(|_| RawValue::NULL.to_owned())
+}
+
 impl From<&StoredEvent> for WireEvent {
     fn from(e: &StoredEvent) -> Self {
-        // Stored payloads are JSON; anything else is passed on as a string rather than lost.
-        let payload = serde_json::from_slice::<Box<RawValue>>(&e.payload).unwrap_or_else(|_| {
-            serde_json::value::to_raw_value(&String::from_utf8_lossy(&e.payload))
-                .unwrap_or_else(|_| RawValue::NULL.to_owned())
-        });
+        let payload = if e.event_type.starts_with("webhook.") {
+            redacted(&e.payload)
+        } else {
+            plain(&e.payload)
+        };
         WireEvent {
             position: e.position.0,
             stream: e.stream.as_str().to_owned(),

@@ -688,6 +688,71 @@ class Engine:
         "failures"}``. Needs the ``engine_tick`` permission (by default: admins)."""
         return self.call("admin.tick", now=_instant(now), actor=actor)
 
+    # -- webhooks -------------------------------------------------------------------------------
+
+    def create_webhook(
+        self,
+        url: str,
+        *,
+        filter: Optional[Mapping[str, Any]] = None,
+        template: Optional[str] = None,
+        description: Optional[str] = None,
+        secret: Optional[str] = None,
+        enabled: Optional[bool] = None,
+        actor: Optional[Actor] = None,
+        **extra: Any,
+    ) -> JSON:
+        """``webhook.create``: a subscription POSTing the events ``filter`` selects
+        (``event_types``, ``kinds``, ``priorities``, ``groups``, ``services``) to ``url``,
+        signed with HMAC-SHA256 (docs/WEBHOOKS.md). Returns ``{"webhook", "secret"}``: the
+        secret (given, or generated) is never shown again. Refused with ``domain_code``
+        ``unsafe_webhook_url``, ``unknown_event_type`` or ``limit_exceeded``, writing nothing.
+        Deliveries are sent while a worker runs: open the engine with ``webhooks=True`` (or
+        ``{"poll_ms": ..., "timeout_ms": ..., "max_attempts": ...}``). Needs the
+        ``webhook_manage`` permission (by default: managers and admins)."""
+        return self.call(
+            "webhook.create",
+            url=url,
+            filter=filter,
+            template=template,
+            description=description,
+            secret=secret,
+            enabled=enabled,
+            actor=actor,
+            **extra,
+        )
+
+    def webhooks(self, *, actor: Optional[Actor] = None) -> List[JSON]:
+        """``webhook.list``: the subscriptions, without their secrets."""
+        return self.call("webhook.list", actor=actor)
+
+    def update_webhook(self, id: str, *, actor: Optional[Actor] = None, **changes: Any) -> JSON:
+        """``webhook.update``: changes ``url``, ``description``, ``filter``, ``template``,
+        ``enabled`` or ``secret`` (the fields given; None values are left out, so remove a
+        template with ``engine.request("webhook.update", {"id": id, "template": None})``)."""
+        return self.call("webhook.update", id=id, actor=actor, **changes)
+
+    def delete_webhook(self, id: str, *, actor: Optional[Actor] = None) -> JSON:
+        """``webhook.delete``: nothing more is sent; unfinished deliveries are dead-lettered."""
+        return self.call("webhook.delete", id=id, actor=actor)
+
+    def webhook_deliveries(
+        self,
+        *,
+        webhook: Optional[str] = None,
+        status: Optional[str] = None,
+        limit: Optional[int] = None,
+        actor: Optional[Actor] = None,
+    ) -> List[JSON]:
+        """``webhook.deliveries``: deliveries, newest first (``status``: ``pending``,
+        ``in_flight``, ``retry_scheduled``, ``succeeded``, ``dead_lettered``)."""
+        return self.call("webhook.deliveries", webhook=webhook, status=status, limit=limit, actor=actor)
+
+    def redeliver(self, delivery: str, *, actor: Optional[Actor] = None) -> JSON:
+        """``webhook.redeliver``: a new attempt sequence for a delivery that succeeded or was
+        dead-lettered."""
+        return self.call("webhook.redeliver", delivery=delivery, actor=actor)
+
     # -- the event log --------------------------------------------------------------------------
 
     def events(

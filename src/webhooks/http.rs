@@ -4,8 +4,9 @@
 //! delivery: a name that resolved to a public address when the subscription was created may
 //! not later lead to the metadata service).
 //!
-//! This build speaks plain `http://` only; `https://` URLs fail with an error naming the
-//! missing TLS support (terminate TLS in a local relay, see examples/webhooks/).
+//! `https://` receivers are spoken to over TLS (rustls), their certificates verified against
+//! the system's certificate store; a receiver whose certificate does not verify is an attempt
+//! that failed.
 
 use super::worker::{WebhookRequest, WebhookTransport};
 use opsledger_core::webhook::address_refused;

@@ -689,6 +689,38 @@ fn loopback_receiver_gets_a_signed_request_it_can_verify() {
 }
 
 #[test]
+fn an_https_receiver_is_spoken_to_in_tls_never_in_clear() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, first_byte) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut first = [0u8; 1];
+            if std::io::Read::read_exact(&mut stream, &mut first).is_ok() {
+                let _ = tx.send(first[0]);
+            }
+        }
+    });
+    let request = WebhookRequest {
+        delivery: opsledger::core::DeliveryId(opsledger::Uuid::from_u128(7)),
+        url: format!("https://127.0.0.1:{port}/hook"),
+        headers: vec![("opsledger-signature".into(), "v1=00".into())],
+        body: b"{}".to_vec(),
+    };
+    let result = http().send(&request);
+    // 0x16: a TLS handshake record (the ClientHello), not `POST /hook`.
+    assert_eq!(
+        first_byte.recv_timeout(StdDuration::from_secs(5)),
+        Ok(0x16),
+        "the receiver got no TLS handshake ({result:?})"
+    );
+    assert!(
+        matches!(result, AttemptResult::Failed { .. }),
+        "a receiver that does not finish the handshake fails the attempt: {result:?}"
+    );
+}
+
+#[test]
 fn loopback_5xx_then_success() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();

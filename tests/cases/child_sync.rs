@@ -36,6 +36,17 @@ fn engine_with(sync: ChildSyncPolicy) -> (Engine, Arc<ManualClock>) {
     (engine, clock)
 }
 
+/// Publishes the policy with `sync` as its next version.
+fn publish(engine: &Engine, sync: ChildSyncPolicy) {
+    engine
+        .publish_policy(
+            &opsledger::core::Actor::new("ada", [opsledger::core::Role::Admin]),
+            policy(sync),
+            opsledger::PublishPolicy::default(),
+        )
+        .unwrap();
+}
+
 /// Every key `follow` but `key`, which is `setting`.
 fn sync_with(key: &str, setting: ChildSync) -> ChildSyncPolicy {
     let mut sync = ChildSyncPolicy::default();
@@ -474,13 +485,7 @@ fn a_policy_published_later_decides_the_sync_from_then_on() {
         on_hold: ChildSync::Ignore,
         ..ChildSyncPolicy::default()
     };
-    engine
-        .publish_policy(
-            &opsledger::core::Actor::new("ada", [opsledger::core::Role::Admin]),
-            policy(ignore),
-            opsledger::PublishPolicy::default(),
-        )
-        .unwrap();
+    publish(&engine, ignore);
     parent_on_hold(&engine);
     assert_eq!(status(&engine, inc(2)), IncidentStatus::InProgress);
 }
@@ -508,13 +513,7 @@ fn resume_may_be_ignored_only_with_hold_and_children_held_before_are_released() 
         resumed: ChildSync::Ignore,
         ..ChildSyncPolicy::default()
     };
-    engine
-        .publish_policy(
-            &opsledger::core::Actor::new("ada", [opsledger::core::Role::Admin]),
-            policy(ignore),
-            opsledger::PublishPolicy::default(),
-        )
-        .unwrap();
+    publish(&engine, ignore);
     resume_parent(&engine);
     assert_eq!(status(&engine, inc(2)), IncidentStatus::InProgress);
     let note = last_note(&engine, inc(2));

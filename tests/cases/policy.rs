@@ -727,6 +727,7 @@ fn a_stored_policy_version_of_schema_1_reads_back() {
         use opsledger::core::{Permission, Role};
         let grants = &mut then.authorization.grants;
         grants.remove(&Permission::IncidentComment);
+        grants.remove(&Permission::WebhookManage);
         for permission in [Permission::IncidentClose, Permission::IncidentReopen] {
             if let Some(roles) = grants.get_mut(&permission) {
                 roles.remove(&Role::Caller);

@@ -18,6 +18,7 @@ use crate::projections::calendar::{CalendarEntry, CalendarQuery};
 use crate::projections::kedb::{KedbQuery, KnownErrorEntry, OpenAlert};
 use crate::projections::kpi::{self, StoredOutcome};
 use crate::projections::queue::{Page, QueueFilter};
+use crate::projections::tables::Tables;
 use crate::projections::timeline::{EventRef, TimelineEntry, describe};
 use crate::projections::view::RecordView;
 use crate::projections::{self, ReplayStates, calendar, get_view, kedb, keys, queue};
@@ -46,7 +47,15 @@ pub struct ReadView<'e> {
     side: &'e dyn ReadSide,
     as_of: Option<DateTime<Utc>>,
     position: u64,
-    replay: Mutex<Option<Arc<MemoryKv>>>,
+    replay: Mutex<Option<Replayed>>,
+}
+
+/// The read models of an as-of view, replayed from the log: keys in memory and the SQL tables
+/// in an in-memory database.
+#[derive(Clone)]
+struct Replayed {
+    kv: Arc<MemoryKv>,
+    tables: Tables,
 }
 
 impl std::fmt::Debug for ReadView<'_> {
@@ -98,9 +107,21 @@ impl<'e> ReadView<'e> {
         if self.as_of.is_none() {
             return Ok(self.side.views().clone());
         }
+        Ok(self.replayed()?.kv)
+    }
+
+    /// The SQL read models this view queries.
+    fn tables(&self) -> Result<Tables> {
+        if self.as_of.is_none() {
+            return Ok(self.side.tables().clone());
+        }
+        Ok(self.replayed()?.tables)
+    }
+
+    fn replayed(&self) -> Result<Replayed> {
         let mut slot = self.replay.lock();
-        if let Some(kv) = slot.as_ref() {
-            return Ok(kv.clone());
+        if let Some(r) = slot.as_ref() {
+            return Ok(r.clone());
         }
         let limit = self.side.config().limits.max_as_of_replay_events;
         if self.position > limit {
@@ -110,12 +131,15 @@ impl<'e> ReadView<'e> {
             });
         }
         let kv = Arc::new(MemoryKv::new());
+        let tables = Tables::new(opsledger_store_sqlite::SqliteSpaces::in_memory()?.tables());
+        tables.ensure_schema()?;
         let mut states = ReplayStates::default();
         for page in LogPages::new(self.side.log(), 1, self.position, REPLAY_PAGE) {
-            projections::apply_batch(&*kv, &mut states, &page?)?;
+            projections::apply_batch(&*kv, Some(&tables), &mut states, &page?)?;
         }
-        *slot = Some(kv.clone());
-        Ok(kv)
+        let replayed = Replayed { kv, tables };
+        *slot = Some(replayed.clone());
+        Ok(replayed)
     }
 
     /// The view of one record. As of an instant it folds that record's stream alone (up to
@@ -125,8 +149,8 @@ impl<'e> ReadView<'e> {
             return get_view(&*self.kv()?, record);
         };
         let replayed = self.replay.lock().clone();
-        if let Some(kv) = replayed {
-            return get_view(&*kv, record);
+        if let Some(r) = replayed {
+            return get_view(&*r.kv, record);
         }
         let inner = self.side;
         let events = inner.stream_events(&record.stream(), Some(bound), usize::MAX)?;
@@ -363,7 +387,11 @@ impl<'e> ReadView<'e> {
     /// Searches the known-error database: a page of the matches, best first (pass `next` as
     /// the query's `cursor` for the following one).
     pub fn known_errors(&self, query: &KedbQuery) -> Result<Page<KnownErrorEntry>> {
-        kedb::search(&*self.kv()?, query, self.side.config().limits.max_page_size)
+        kedb::search(
+            &*self.tables()?.sql,
+            query,
+            self.side.config().limits.max_page_size,
+        )
     }
 
     /// A page of the change calendar, by window start, with each entry's conflicts under the

@@ -39,7 +39,7 @@ const LIVE: u8 = b'o';
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct KpiRow {
     /// The record's facts, as an input holding that record alone.
-    input: KpiInput,
+    pub(crate) input: KpiInput,
     /// An incident's priorities over time (opened, then each reprioritisation), to give each
     /// SLA outcome the priority its record had when the clock was attached.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -82,14 +82,14 @@ pub(crate) fn is_outcome_key(key: &[u8]) -> bool {
     matches!(key.first(), Some(&OUTCOMES | &LIVE))
 }
 
-/// Folds one record's events of a batch into its KPI row.
+/// Folds one record's events of a batch into its KPI row; answers the row when it changed.
 pub(crate) fn apply(
     ov: &mut Overlay<'_>,
     record: RecordRef,
     events: &[&StoredEvent],
-) -> Result<()> {
+) -> Result<Option<KpiRow>> {
     if record.kind == RecordKind::Problem {
-        return Ok(());
+        return Ok(None);
     }
     let key = row_key(record);
     let mut row: KpiRow = match ov.get(&key)? {
@@ -118,10 +118,11 @@ pub(crate) fn apply(
             RecordEvent::Problem(_) => {}
         }
     }
-    if changed {
-        ov.put(key, serde_json::to_vec(&row).map_err(EngineError::views)?);
+    if !changed {
+        return Ok(None);
     }
-    Ok(())
+    ov.put(key, serde_json::to_vec(&row).map_err(EngineError::views)?);
+    Ok(Some(row))
 }
 
 /// The priority an incident had at `at` (its first one if `at` precedes them all).

@@ -69,6 +69,7 @@ mod compute;
 mod input;
 mod query;
 mod report;
+mod summary;
 mod trace;
 
 pub use compute::{KpiInput, compute};
@@ -81,3 +82,4 @@ pub use report::{
     AgeBuckets, AgeFigure, BacklogFigure, ChangeSuccessFigure, DurationFigure, GroupKey,
     GroupReport, KpiReport, MatureRatio, Ratio, ReassignmentFigure, SlaFigure,
 };
+pub use summary::{ChangeSummary, IncidentSummary, Routing, StandingResolution};

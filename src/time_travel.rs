@@ -472,7 +472,9 @@ impl<'e> ReadView<'e> {
         };
         let mut query = query.clone();
         if query.as_of.is_none() {
-            query.as_of = self.as_of;
+            // Now for a live view: backlog ages and maturity run to the query's instant, not
+            // to the last recorded event (a quiet weekend would understate them by days).
+            query.as_of = Some(self.clock_now());
         }
         Ok(compute(&query, &input))
     }
@@ -487,9 +489,11 @@ impl<'e> ReadView<'e> {
         let (stored, live) = kpi::load_outcomes(&*views)?;
         let fill = |s: StoredOutcome| {
             let mut outcome = s.outcome;
-            if let Some(p) = priorities.get(&IncidentId(outcome.record.uuid())) {
+            let id = IncidentId(outcome.record.uuid());
+            if let Some(p) = priorities.get(&id) {
                 outcome.priority = kpi::priority_at(p, s.attached_at);
             }
+            held_by_group(&mut outcome, input.incidents.get(&id));
             outcome
         };
         input.sla.extend(stored.into_iter().map(fill));
@@ -550,11 +554,13 @@ impl<'e> ReadView<'e> {
             let incident = state.as_ref().and_then(RecordState::as_incident);
             let (outcomes, _) = inner.kpi_outcomes(record, self.bound(), now, incident)?;
             let p = priorities.get(&IncidentId(record.id));
+            let history = input.incidents.get(&IncidentId(record.id)).cloned();
             input.sla.extend(outcomes.into_iter().map(|s| {
                 let mut outcome = s.outcome;
                 if let Some(p) = p {
                     outcome.priority = kpi::priority_at(p, s.attached_at);
                 }
+                held_by_group(&mut outcome, history.as_ref());
                 outcome
             }));
         }
@@ -572,6 +578,18 @@ impl<'e> ReadView<'e> {
             !matches!(k.first(), Some(b'X' | b'D' | b'E')) && !projections::kpi::is_outcome_key(k)
         });
         Ok(all)
+    }
+}
+
+/// Gives an SLA outcome the group that held its record when the clock stopped (or breached,
+/// while it runs): a breach escalated to another group later stays with the group that had it.
+fn held_by_group(
+    outcome: &mut opsledger_core::kpi::SlaOutcome,
+    history: Option<&opsledger_core::kpi::IncidentHistory>,
+) {
+    let decided = outcome.stopped.map(|s| s.at).or(outcome.breach());
+    if let (Some(at), Some(h)) = (decided, history) {
+        outcome.group = h.group_at(at);
     }
 }
 

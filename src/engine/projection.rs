@@ -210,7 +210,29 @@ impl Inner {
             for page in opsledger_store::LogPages::new(self.store(), 1, upto, PROJECT_PAGE) {
                 projections::apply_batch(&scratch, Some(&only), &mut states, &page?)?;
             }
-            Ok(())
+            // SLA clocks are computed from the store, not folded from batches.
+            let now = self.config.clock.now();
+            let mut sql = Vec::new();
+            for record in self.sla_streams_upto(upto)? {
+                if record.kind != RecordKind::Incident {
+                    continue;
+                }
+                let (_, state) = self.loader().latest(&record)?;
+                let incident = match state.as_ref() {
+                    AnyState::Incident(i) => i.as_ref(),
+                    _ => None,
+                };
+                let (outcomes, _) = self.kpi_outcomes(record, None, now, incident)?;
+                let row = projections::kpi::history_with(&*self.views, record, &[])?;
+                only.sla_rows(
+                    record,
+                    self.number_of(record)?,
+                    &outcomes,
+                    row.as_ref(),
+                    &mut sql,
+                );
+            }
+            only.apply(&sql)
         })
     }
 

@@ -179,3 +179,44 @@ pub(crate) fn load_outcomes(kv: &dyn Kv) -> Result<(Vec<StoredOutcome>, Vec<Uuid
     }
     Ok((outcomes, live))
 }
+
+/// An incident's KPI history and priorities over time: its `K` row with the events of `batch`
+/// on its stream folded in (the row as the batch will leave it).
+pub(crate) fn history_with(
+    kv: &dyn Kv,
+    record: RecordRef,
+    batch: &[StoredEvent],
+) -> Result<Option<KpiRow>> {
+    let mut row: KpiRow = match kv.get(&row_key(record))? {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(EngineError::views)?,
+        None => KpiRow::default(),
+    };
+    let stream = record.stream();
+    for e in batch.iter().filter(|e| e.stream == stream) {
+        if let RecordEvent::Incident(ev) = decode_as(record.kind, e)? {
+            if let IncidentEvent::Opened { priority, at, .. }
+            | IncidentEvent::Reprioritized { priority, at, .. } = &ev
+            {
+                row.priorities.push((*at, *priority));
+            }
+            row.input.push_incident_event(&ev);
+        }
+    }
+    Ok((!row.input.incidents.is_empty()).then_some(row))
+}
+
+impl KpiRow {
+    /// The incident's priority when an instance was attached at `at`.
+    pub(crate) fn priority_at(&self, at: DateTime<Utc>) -> Priority {
+        priority_at(&self.priorities, at)
+    }
+
+    /// The incident's assignment group at `at`.
+    pub(crate) fn group_at(&self, at: DateTime<Utc>) -> Option<opsledger_core::GroupId> {
+        self.input
+            .incidents
+            .values()
+            .next()
+            .and_then(|h| h.group_at(at))
+    }
+}

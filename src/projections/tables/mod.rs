@@ -32,12 +32,12 @@ fn opt_instant(t: Option<DateTime<Utc>>) -> SqlValue {
     t.map_or(SqlValue::Null, instant)
 }
 
-fn millis(t: DateTime<Utc>) -> SqlValue {
-    SqlValue::Integer(t.timestamp_millis())
+fn micros(t: DateTime<Utc>) -> SqlValue {
+    SqlValue::Integer(t.timestamp_micros())
 }
 
-fn opt_millis(t: Option<DateTime<Utc>>) -> SqlValue {
-    t.map_or(SqlValue::Null, millis)
+fn opt_micros(t: Option<DateTime<Utc>>) -> SqlValue {
+    t.map_or(SqlValue::Null, micros)
 }
 
 fn text(s: impl ToString) -> SqlValue {
@@ -271,30 +271,30 @@ impl Tables {
         };
         let res = s.resolution.as_ref();
         out.push(SqlStatement::new(
-            "INSERT OR REPLACE INTO kpi_incidents(incident, number, opened_at, opened_ms,
-                 priority, assignment_group, service, is_open, acknowledged_at, acknowledged_ms,
-                 ack_priority, ack_group, ack_service, resolved_at, resolved_ms,
+            "INSERT OR REPLACE INTO kpi_incidents(incident, number, opened_at, opened_us,
+                 priority, assignment_group, service, is_open, acknowledged_at, acknowledged_us,
+                 ack_priority, ack_group, ack_service, resolved_at, resolved_us,
                  resolved_priority, resolved_group, resolved_service, resolution_source,
                  held_to_resolve_ms, reassignments, reopens, held_ms, on_hold_since,
-                 on_hold_since_ms, major, first_review_at)
+                 on_hold_since_us, major, first_review_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
                  ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
             vec![
                 text(history.id.0),
                 opt_text(number),
                 instant(s.opened_at),
-                millis(s.opened_at),
+                micros(s.opened_at),
                 label(&s.routing.priority),
                 opt_text(s.routing.group.as_ref()),
                 opt_text(s.routing.service.as_ref()),
                 SqlValue::from(s.open),
                 opt_instant(ack_at),
-                opt_millis(ack_at),
+                opt_micros(ack_at),
                 ack.map_or(SqlValue::Null, |r| label(&r.priority)),
                 opt_text(ack.and_then(|r| r.group.as_ref())),
                 opt_text(ack.and_then(|r| r.service.as_ref())),
                 opt_instant(res.map(|r| r.at)),
-                opt_millis(res.map(|r| r.at)),
+                opt_micros(res.map(|r| r.at)),
                 res.map_or(SqlValue::Null, |r| label(&r.routing.priority)),
                 opt_text(res.and_then(|r| r.routing.group.as_ref())),
                 opt_text(res.and_then(|r| r.routing.service.as_ref())),
@@ -304,7 +304,7 @@ impl Tables {
                 SqlValue::from(s.reopens),
                 SqlValue::Integer(s.held_ms),
                 opt_instant(s.on_hold_since),
-                opt_millis(s.on_hold_since),
+                opt_micros(s.on_hold_since),
                 SqlValue::from(s.major),
                 opt_instant(s.first_review_at),
             ],
@@ -326,7 +326,7 @@ impl Tables {
         };
         out.push(SqlStatement::new(
             "INSERT OR REPLACE INTO kpi_changes(change, number, change_type, requested_at,
-                 requested_ms, implemented_at, implemented_ms, unauthorized, closed_at, closed_ms,
+                 requested_us, implemented_at, implemented_us, unauthorized, closed_at, closed_us,
                  outcome, caused_incident)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             vec![
@@ -334,13 +334,13 @@ impl Tables {
                 opt_text(number),
                 label(&s.kind),
                 instant(s.requested_at),
-                millis(s.requested_at),
+                micros(s.requested_at),
                 opt_instant(s.implementation.map(|i| i.0)),
-                opt_millis(s.implementation.map(|i| i.0)),
+                opt_micros(s.implementation.map(|i| i.0)),
                 s.implementation
                     .map_or(SqlValue::Null, |i| SqlValue::from(i.1)),
                 opt_instant(s.closed.map(|c| c.0)),
-                opt_millis(s.closed.map(|c| c.0)),
+                opt_micros(s.closed.map(|c| c.0)),
                 s.closed.map_or(SqlValue::Null, |c| label(&c.1)),
                 SqlValue::from(s.caused_incident),
             ],
@@ -555,5 +555,71 @@ fn known_error_rows(view: &RecordView, out: &mut Vec<SqlStatement>) {
             "INSERT OR IGNORE INTO known_error_cis(problem, ci) VALUES (?1, ?2)",
             vec![id.clone(), text(ci)],
         ));
+    }
+}
+
+impl Tables {
+    /// The `sla_clocks` rows of an incident: every instance with a start, as computed when the
+    /// incident or its SLA stream last changed; priority as attached, group as it stood when
+    /// the clock stopped (or breached, while it runs).
+    pub(crate) fn sla_rows(
+        &self,
+        record: RecordRef,
+        number: Option<HumanNumber>,
+        outcomes: &[super::kpi::StoredOutcome],
+        row: Option<&super::kpi::KpiRow>,
+        out: &mut Vec<SqlStatement>,
+    ) {
+        if !self.writes(&schema::KPI) {
+            return;
+        }
+        out.push(SqlStatement::new(
+            "DELETE FROM sla_clocks WHERE incident = ?1",
+            vec![text(record.id)],
+        ));
+        for s in outcomes {
+            let o = &s.outcome;
+            let decided_at = o.stopped.map(|st| st.at).or(o.breach());
+            let priority = row.map_or(o.priority, |r| r.priority_at(s.attached_at));
+            let group = match (row, decided_at) {
+                (Some(r), Some(at)) => r.group_at(at),
+                _ => o.group.clone(),
+            };
+            let state = if o.canceled_at.is_some() {
+                "canceled"
+            } else if o.stopped.is_some() {
+                "stopped"
+            } else {
+                "running"
+            };
+            out.push(SqlStatement::new(
+                "INSERT OR REPLACE INTO sla_clocks(incident, number, definition, cycle, metric,
+                     priority, held_by_group, service, state, started_at, target_ms,
+                     breached_at, breached_us, stopped_at, stopped_us, elapsed_ms, canceled_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                     ?17)",
+                vec![
+                    text(record.id),
+                    opt_text(number),
+                    text(&o.definition),
+                    SqlValue::from(o.cycle),
+                    label(&o.metric),
+                    label(&priority),
+                    opt_text(group.as_ref()),
+                    opt_text(o.service.as_ref()),
+                    text(state),
+                    instant(o.started_at),
+                    SqlValue::Integer(o.target_ms),
+                    opt_instant(o.breach()),
+                    opt_micros(o.breach()),
+                    opt_instant(o.stopped.map(|st| st.at)),
+                    opt_micros(o.stopped.map(|st| st.at)),
+                    o.stopped.map_or(SqlValue::Null, |st| {
+                        SqlValue::Integer(st.business_elapsed_ms)
+                    }),
+                    opt_instant(o.canceled_at),
+                ],
+            ));
+        }
     }
 }

@@ -196,18 +196,18 @@ CREATE TABLE IF NOT EXISTS kpi_incidents(
     incident           TEXT PRIMARY KEY,
     number             TEXT,
     opened_at          TEXT NOT NULL,
-    opened_ms          INTEGER NOT NULL,
+    opened_us          INTEGER NOT NULL,
     priority           TEXT NOT NULL,
     assignment_group   TEXT,
     service            TEXT,
     is_open            INTEGER NOT NULL,
     acknowledged_at    TEXT,
-    acknowledged_ms    INTEGER,
+    acknowledged_us    INTEGER,
     ack_priority       TEXT,
     ack_group          TEXT,
     ack_service        TEXT,
     resolved_at        TEXT,
-    resolved_ms        INTEGER,
+    resolved_us        INTEGER,
     resolved_priority  TEXT,
     resolved_group     TEXT,
     resolved_service   TEXT,
@@ -217,28 +217,28 @@ CREATE TABLE IF NOT EXISTS kpi_incidents(
     reopens            INTEGER NOT NULL,
     held_ms            INTEGER NOT NULL,
     on_hold_since      TEXT,
-    on_hold_since_ms   INTEGER,
+    on_hold_since_us   INTEGER,
     major              INTEGER NOT NULL,
     first_review_at    TEXT
 );
-CREATE INDEX IF NOT EXISTS kpi_incidents_by_ack ON kpi_incidents(acknowledged_ms);
-CREATE INDEX IF NOT EXISTS kpi_incidents_by_resolution ON kpi_incidents(resolved_ms);
-CREATE INDEX IF NOT EXISTS kpi_incidents_open ON kpi_incidents(is_open, opened_ms);
+CREATE INDEX IF NOT EXISTS kpi_incidents_by_ack ON kpi_incidents(acknowledged_us);
+CREATE INDEX IF NOT EXISTS kpi_incidents_by_resolution ON kpi_incidents(resolved_us);
+CREATE INDEX IF NOT EXISTS kpi_incidents_open ON kpi_incidents(is_open, opened_us);
 CREATE TABLE IF NOT EXISTS kpi_changes(
     change          TEXT PRIMARY KEY,
     number          TEXT,
     change_type     TEXT NOT NULL,
     requested_at    TEXT NOT NULL,
-    requested_ms    INTEGER NOT NULL,
+    requested_us    INTEGER NOT NULL,
     implemented_at  TEXT,
-    implemented_ms  INTEGER,
+    implemented_us  INTEGER,
     unauthorized    INTEGER,
     closed_at       TEXT,
-    closed_ms       INTEGER,
+    closed_us       INTEGER,
     outcome         TEXT,
     caused_incident INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS kpi_changes_by_close ON kpi_changes(closed_ms);
+CREATE INDEX IF NOT EXISTS kpi_changes_by_close ON kpi_changes(closed_us);
 CREATE TABLE IF NOT EXISTS sla_clocks(
     incident      TEXT NOT NULL,
     number        TEXT,
@@ -252,36 +252,36 @@ CREATE TABLE IF NOT EXISTS sla_clocks(
     started_at    TEXT NOT NULL,
     target_ms     INTEGER NOT NULL,
     breached_at   TEXT,
-    breached_ms   INTEGER,
+    breached_us   INTEGER,
     stopped_at    TEXT,
-    stopped_ms    INTEGER,
+    stopped_us    INTEGER,
     elapsed_ms    INTEGER,
     canceled_at   TEXT,
     PRIMARY KEY(incident, definition, cycle)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS sla_clocks_by_stop ON sla_clocks(stopped_ms);
+CREATE INDEX IF NOT EXISTS sla_clocks_by_stop ON sla_clocks(stopped_us);
 CREATE VIEW IF NOT EXISTS v_incident_kpis AS
     SELECT strftime('%Y-%W', resolved_at) AS week, resolved_priority AS priority,
            count(*) AS resolved,
-           avg(resolved_ms - opened_ms) / 60000.0 AS mttr_minutes
-    FROM kpi_incidents WHERE resolved_ms IS NOT NULL
+           avg(resolved_us - opened_us) / 60000000.0 AS mttr_minutes
+    FROM kpi_incidents WHERE resolved_us IS NOT NULL
     GROUP BY week, priority;
 CREATE VIEW IF NOT EXISTS v_sla_compliance AS
     SELECT held_by_group AS assignment_group, metric, priority,
-           sum(breached_ms IS NULL OR breached_ms > stopped_ms) AS met,
+           sum(breached_us IS NULL) AS met,
            count(*) AS decided
     FROM sla_clocks
-    WHERE canceled_at IS NULL AND stopped_ms IS NOT NULL
+    WHERE canceled_at IS NULL AND stopped_us IS NOT NULL
     GROUP BY held_by_group, metric, priority;
 CREATE VIEW IF NOT EXISTS v_backlog AS
     SELECT incident, number, priority, assignment_group, service, opened_at,
-           (CAST(strftime('%s', 'now') AS INTEGER) * 1000 - opened_ms) AS age_ms
+           (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 - opened_us) / 1000 AS age_ms
     FROM kpi_incidents WHERE is_open = 1;
 CREATE VIEW IF NOT EXISTS v_change_success AS
     SELECT strftime('%Y-%m', closed_at) AS month, count(*) AS closed,
            sum(outcome IN ('successful', 'successful_with_issues')) AS successful,
            sum(caused_incident) AS caused_incidents
-    FROM kpi_changes WHERE closed_ms IS NOT NULL
+    FROM kpi_changes WHERE closed_us IS NOT NULL
     GROUP BY month;
 ",
     tables: &["kpi_incidents", "kpi_changes", "sla_clocks"],

@@ -18,7 +18,7 @@ use crate::projections::calendar::{CalendarEntry, CalendarQuery};
 use crate::projections::kedb::{KedbQuery, KnownErrorEntry, OpenAlert};
 use crate::projections::kpi::{self, StoredOutcome};
 use crate::projections::queue::{Page, QueueFilter};
-use crate::projections::tables::Tables;
+use crate::projections::tables::{Tables, kpi_report};
 use crate::projections::timeline::{EventRef, TimelineEntry, describe};
 use crate::projections::view::RecordView;
 use crate::projections::{self, ReplayStates, calendar, get_view, kedb, keys, queue};
@@ -29,6 +29,7 @@ use opsledger_core::Priority;
 use opsledger_core::change::Change;
 use opsledger_core::incident::Incident;
 use opsledger_core::incident::IncidentEvent;
+use opsledger_core::kpi::BacklogSample;
 use opsledger_core::kpi::{ChangeFact, KpiInput, KpiQuery, KpiReport, compute};
 use opsledger_core::problem::Problem;
 use opsledger_core::sla::{SlaPolicy, SlaStatus, WhatIfReport};
@@ -38,6 +39,7 @@ use opsledger_store::{LogPages, Position};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
+use uuid::Uuid;
 
 /// Events read per call while replaying.
 const REPLAY_PAGE: usize = 1_000;
@@ -465,6 +467,68 @@ impl<'e> ReadView<'e> {
     /// An outcome's priority is the record's priority when the instance was attached; its
     /// group and service are the record's at this view's instant.
     pub fn kpis(&self, query: &KpiQuery) -> Result<KpiReport> {
+        if self.as_of.is_none() && query.as_of.is_none() && kpi_report::answers(query) {
+            return self.kpis_from_tables(query);
+        }
+        self.kpis_by_fold(query)
+    }
+
+    /// A live wall-clock report from the KPI tables ([`kpi_report`]): SQL aggregates, the
+    /// running SLA clocks evaluated now, and for a window ending before now the backlog of
+    /// the incidents open at its end folded alone.
+    fn kpis_from_tables(&self, query: &KpiQuery) -> Result<KpiReport> {
+        let inner = self.side;
+        let now = self.clock_now();
+        let mut query = query.clone();
+        query.as_of = Some(now);
+        let views = inner.views();
+        let tables = inner.tables();
+        let mut live_sla = Vec::new();
+        for row in tables.sql.query_all(
+            "SELECT DISTINCT incident FROM sla_clocks WHERE incident_live = 1",
+            &[],
+        )? {
+            let Some(id) = row.first().and_then(opsledger_store::SqlValue::as_str) else {
+                continue;
+            };
+            let id = Uuid::parse_str(id).map_err(|e| EngineError::Views(e.to_string()))?;
+            let record = RecordRef::incident(IncidentId(id));
+            let state = self.state(record)?;
+            let incident = state.as_ref().and_then(RecordState::as_incident);
+            let (outcomes, _) = inner.kpi_outcomes(record, None, now, incident)?;
+            let k = kpi::history_with(&*views, record, &[])?;
+            let history = k.as_ref().and_then(|k| k.input.incidents.values().next());
+            live_sla.extend(outcomes.into_iter().map(|s| {
+                let mut outcome = s.outcome;
+                if let Some(k) = &k {
+                    outcome.priority = k.priority_at(s.attached_at);
+                }
+                held_by_group(&mut outcome, history);
+                outcome
+            }));
+        }
+        let backlog_at = |id: Uuid, at: DateTime<Utc>| -> Result<Option<BacklogSample>> {
+            let record = RecordRef::incident(IncidentId(id));
+            let k = kpi::history_with(&*views, record, &[])?;
+            Ok(k.as_ref()
+                .and_then(|k| k.input.incidents.values().next())
+                .and_then(|h| h.backlog_at(at, query.exclude_on_hold)))
+        };
+        kpi_report::report(
+            &*tables.sql,
+            &query,
+            now,
+            kpi_report::Extras {
+                live_sla,
+                backlog_at: &backlog_at,
+            },
+        )
+    }
+
+    /// [`ReadView::kpis`] by a fold of every record's KPI facts, never from the SQL
+    /// aggregates (what the aggregates are checked against).
+    #[doc(hidden)]
+    pub fn kpis_by_fold(&self, query: &KpiQuery) -> Result<KpiReport> {
         let input = if self.as_of.is_none() {
             self.kpi_input_from_views()?
         } else {

@@ -222,12 +222,13 @@ impl Inner {
                     AnyState::Incident(i) => i.as_ref(),
                     _ => None,
                 };
-                let (outcomes, _) = self.kpi_outcomes(record, None, now, incident)?;
+                let (outcomes, live) = self.kpi_outcomes(record, None, now, incident)?;
                 let row = projections::kpi::history_with(&*self.views, record, &[])?;
                 only.sla_rows(
                     record,
                     self.number_of(record)?,
                     &outcomes,
+                    live,
                     row.as_ref(),
                     &mut sql,
                 );

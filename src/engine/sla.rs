@@ -675,7 +675,7 @@ impl Inner {
                 None => crate::numbers::allocated_in(batch, record),
             };
             self.tables
-                .sla_rows(record, number, &outcomes, row.as_ref(), &mut sql);
+                .sla_rows(record, number, &outcomes, live, row.as_ref(), &mut sql);
             let (final_value, live_value) = if live {
                 (None, Some(Vec::new()))
             } else if outcomes.is_empty() {

@@ -9,6 +9,7 @@
 //! a batch twice (a backend without transactions, after a crash) leaves the same rows, and a
 //! rebuild from the log gives what incremental updates gave.
 
+pub(crate) mod kpi_report;
 pub(crate) mod schema;
 
 use super::view::{RecordView, ViewDetail};
@@ -270,17 +271,21 @@ impl Tables {
             None => (None, None),
         };
         let res = s.resolution.as_ref();
+        let det = s.detection.as_ref();
+        let id = text(history.id.0);
         out.push(SqlStatement::new(
             "INSERT OR REPLACE INTO kpi_incidents(incident, number, opened_at, opened_us,
                  priority, assignment_group, service, is_open, acknowledged_at, acknowledged_us,
                  ack_priority, ack_group, ack_service, resolved_at, resolved_us,
                  resolved_priority, resolved_group, resolved_service, resolution_source,
-                 held_to_resolve_ms, reassignments, reopens, held_ms, on_hold_since,
-                 on_hold_since_us, major, first_review_at)
+                 resolved_reassignments, held_to_resolve_us, reassignments, reopens, held_us,
+                 on_hold_since, on_hold_since_us, major, first_review_at, first_review_us,
+                 detected_at, detected_us, mttd_ms, mttd_priority, mttd_group, mttd_service)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
+                 ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33,
+                 ?34, ?35)",
             vec![
-                text(history.id.0),
+                id.clone(),
                 opt_text(number),
                 instant(s.opened_at),
                 micros(s.opened_at),
@@ -299,16 +304,60 @@ impl Tables {
                 opt_text(res.and_then(|r| r.routing.group.as_ref())),
                 opt_text(res.and_then(|r| r.routing.service.as_ref())),
                 res.map_or(SqlValue::Null, |r| label(&r.source)),
-                res.map_or(SqlValue::Null, |r| SqlValue::Integer(r.held_ms)),
+                res.map_or(SqlValue::Null, |r| SqlValue::from(r.reassignments)),
+                res.map_or(SqlValue::Null, |r| SqlValue::Integer(r.held_us)),
                 SqlValue::from(s.reassignments),
                 SqlValue::from(s.reopens),
-                SqlValue::Integer(s.held_ms),
+                SqlValue::Integer(s.held_us),
                 opt_instant(s.on_hold_since),
                 opt_micros(s.on_hold_since),
                 SqlValue::from(s.major),
                 opt_instant(s.first_review_at),
+                opt_micros(s.first_review_at),
+                opt_instant(det.map(|d| d.detected_at)),
+                opt_micros(det.map(|d| d.detected_at)),
+                det.map_or(SqlValue::Null, |d| SqlValue::Integer(d.ms)),
+                det.map_or(SqlValue::Null, |d| label(&d.routing.priority)),
+                opt_text(det.and_then(|d| d.routing.group.as_ref())),
+                opt_text(det.and_then(|d| d.routing.service.as_ref())),
             ],
         ));
+        out.push(SqlStatement::new(
+            "DELETE FROM kpi_resolutions WHERE incident = ?1",
+            vec![id.clone()],
+        ));
+        for (seq, r) in s.resolutions.iter().enumerate() {
+            out.push(SqlStatement::new(
+                "INSERT INTO kpi_resolutions(incident, seq, resolved_at, resolved_us, reopened_us,
+                     priority, assignment_group, service)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                vec![
+                    id.clone(),
+                    SqlValue::from(seq as u64),
+                    instant(r.at),
+                    micros(r.at),
+                    opt_micros(r.reopened_at),
+                    label(&r.routing.priority),
+                    opt_text(r.routing.group.as_ref()),
+                    opt_text(r.routing.service.as_ref()),
+                ],
+            ));
+        }
+        out.push(SqlStatement::new(
+            "DELETE FROM kpi_open_spans WHERE incident = ?1",
+            vec![id.clone()],
+        ));
+        for (seq, (from, to)) in s.open_spans.iter().enumerate() {
+            out.push(SqlStatement::new(
+                "INSERT INTO kpi_open_spans(incident, seq, from_us, to_us) VALUES (?1, ?2, ?3, ?4)",
+                vec![
+                    id.clone(),
+                    SqlValue::from(seq as u64),
+                    micros(*from),
+                    opt_micros(*to),
+                ],
+            ));
+        }
     }
 
     /// The KPI row of a change's KPI facts.
@@ -567,6 +616,7 @@ impl Tables {
         record: RecordRef,
         number: Option<HumanNumber>,
         outcomes: &[super::kpi::StoredOutcome],
+        live: bool,
         row: Option<&super::kpi::KpiRow>,
         out: &mut Vec<SqlStatement>,
     ) {
@@ -595,9 +645,10 @@ impl Tables {
             out.push(SqlStatement::new(
                 "INSERT OR REPLACE INTO sla_clocks(incident, number, definition, cycle, metric,
                      priority, held_by_group, service, state, started_at, target_ms,
-                     breached_at, breached_us, stopped_at, stopped_us, elapsed_ms, canceled_at)
+                     breached_at, breached_us, stopped_at, stopped_us, elapsed_ms, canceled_at,
+                     incident_live)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17)",
+                     ?17, ?18)",
                 vec![
                     text(record.id),
                     opt_text(number),
@@ -618,6 +669,7 @@ impl Tables {
                         SqlValue::Integer(st.business_elapsed_ms)
                     }),
                     opt_instant(o.canceled_at),
+                    SqlValue::from(live),
                 ],
             ));
         }

@@ -193,37 +193,67 @@ pub(crate) const KPI: Model = Model {
     version: 1,
     create: "
 CREATE TABLE IF NOT EXISTS kpi_incidents(
-    incident           TEXT PRIMARY KEY,
-    number             TEXT,
-    opened_at          TEXT NOT NULL,
-    opened_us          INTEGER NOT NULL,
-    priority           TEXT NOT NULL,
-    assignment_group   TEXT,
-    service            TEXT,
-    is_open            INTEGER NOT NULL,
-    acknowledged_at    TEXT,
-    acknowledged_us    INTEGER,
-    ack_priority       TEXT,
-    ack_group          TEXT,
-    ack_service        TEXT,
-    resolved_at        TEXT,
-    resolved_us        INTEGER,
-    resolved_priority  TEXT,
-    resolved_group     TEXT,
-    resolved_service   TEXT,
-    resolution_source  TEXT,
-    held_to_resolve_ms INTEGER,
-    reassignments      INTEGER NOT NULL,
-    reopens            INTEGER NOT NULL,
-    held_ms            INTEGER NOT NULL,
-    on_hold_since      TEXT,
-    on_hold_since_us   INTEGER,
-    major              INTEGER NOT NULL,
-    first_review_at    TEXT
+    incident               TEXT PRIMARY KEY,
+    number                 TEXT,
+    opened_at              TEXT NOT NULL,
+    opened_us              INTEGER NOT NULL,
+    priority               TEXT NOT NULL,
+    assignment_group       TEXT,
+    service                TEXT,
+    is_open                INTEGER NOT NULL,
+    acknowledged_at        TEXT,
+    acknowledged_us        INTEGER,
+    ack_priority           TEXT,
+    ack_group              TEXT,
+    ack_service            TEXT,
+    resolved_at            TEXT,
+    resolved_us            INTEGER,
+    resolved_priority      TEXT,
+    resolved_group         TEXT,
+    resolved_service       TEXT,
+    resolution_source      TEXT,
+    resolved_reassignments INTEGER,
+    held_to_resolve_us     INTEGER,
+    reassignments          INTEGER NOT NULL,
+    reopens                INTEGER NOT NULL,
+    held_us                INTEGER NOT NULL,
+    on_hold_since          TEXT,
+    on_hold_since_us       INTEGER,
+    major                  INTEGER NOT NULL,
+    first_review_at        TEXT,
+    first_review_us        INTEGER,
+    detected_at            TEXT,
+    detected_us            INTEGER,
+    mttd_ms                INTEGER,
+    mttd_priority          TEXT,
+    mttd_group             TEXT,
+    mttd_service           TEXT
 );
 CREATE INDEX IF NOT EXISTS kpi_incidents_by_ack ON kpi_incidents(acknowledged_us);
 CREATE INDEX IF NOT EXISTS kpi_incidents_by_resolution ON kpi_incidents(resolved_us);
 CREATE INDEX IF NOT EXISTS kpi_incidents_open ON kpi_incidents(is_open, opened_us);
+CREATE INDEX IF NOT EXISTS kpi_incidents_by_detection ON kpi_incidents(detected_us)
+    WHERE detected_us IS NOT NULL;
+CREATE TABLE IF NOT EXISTS kpi_resolutions(
+    incident         TEXT NOT NULL,
+    seq              INTEGER NOT NULL,
+    resolved_at      TEXT NOT NULL,
+    resolved_us      INTEGER NOT NULL,
+    reopened_us      INTEGER,
+    priority         TEXT NOT NULL,
+    assignment_group TEXT,
+    service          TEXT,
+    PRIMARY KEY(incident, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kpi_resolutions_by_time ON kpi_resolutions(resolved_us);
+CREATE TABLE IF NOT EXISTS kpi_open_spans(
+    incident TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    from_us  INTEGER NOT NULL,
+    to_us    INTEGER,
+    PRIMARY KEY(incident, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kpi_open_spans_by_time ON kpi_open_spans(from_us, to_us);
 CREATE TABLE IF NOT EXISTS kpi_changes(
     change          TEXT PRIMARY KEY,
     number          TEXT,
@@ -257,9 +287,12 @@ CREATE TABLE IF NOT EXISTS sla_clocks(
     stopped_us    INTEGER,
     elapsed_ms    INTEGER,
     canceled_at   TEXT,
+    incident_live INTEGER NOT NULL,
     PRIMARY KEY(incident, definition, cycle)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sla_clocks_by_stop ON sla_clocks(stopped_us);
+CREATE INDEX IF NOT EXISTS sla_clocks_by_breach ON sla_clocks(breached_us);
+CREATE INDEX IF NOT EXISTS sla_clocks_live ON sla_clocks(incident_live, incident);
 CREATE VIEW IF NOT EXISTS v_incident_kpis AS
     SELECT strftime('%Y-%W', resolved_at) AS week, resolved_priority AS priority,
            count(*) AS resolved,
@@ -284,7 +317,13 @@ CREATE VIEW IF NOT EXISTS v_change_success AS
     FROM kpi_changes WHERE closed_us IS NOT NULL
     GROUP BY month;
 ",
-    tables: &["kpi_incidents", "kpi_changes", "sla_clocks"],
+    tables: &[
+        "kpi_incidents",
+        "kpi_resolutions",
+        "kpi_open_spans",
+        "kpi_changes",
+        "sla_clocks",
+    ],
     views: &[
         "v_incident_kpis",
         "v_sla_compliance",

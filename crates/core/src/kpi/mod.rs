@@ -72,7 +72,9 @@ mod report;
 mod summary;
 mod trace;
 
-pub use compute::{KpiInput, compute};
+pub use compute::{
+    DurationTotal, GroupTotals, KpiInput, MatureTotal, SlaTotal, compute, nearest_rank,
+};
 pub use input::{
     ChangeFact, ChangeHistory, ChangeKind, ChangeOutcome, IncidentFact, IncidentHistory,
     RecordHistory, RecordRef, Recorded, ResolutionKind, SlaMetric, SlaOutcome, SlaStop,
@@ -82,4 +84,7 @@ pub use report::{
     AgeBuckets, AgeFigure, BacklogFigure, ChangeSuccessFigure, DurationFigure, GroupKey,
     GroupReport, KpiReport, MatureRatio, Ratio, ReassignmentFigure, SlaFigure,
 };
-pub use summary::{ChangeSummary, IncidentSummary, Routing, StandingResolution};
+pub use summary::{
+    BacklogSample, ChangeSummary, Detection, IncidentSummary, ResolutionRecord, Routing,
+    StandingResolution,
+};

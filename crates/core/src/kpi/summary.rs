@@ -4,7 +4,7 @@
 //! record's whole history (no horizon), on the wall clock.
 
 use super::input::{ChangeHistory, ChangeKind, ChangeOutcome, IncidentHistory, ResolutionKind};
-use super::trace::{Attrs, Overlay, trace_change, trace_incident};
+use super::trace::{Attrs, Overlay, open_spans, trace_change, trace_incident};
 use crate::ids::{GroupId, ServiceId};
 use crate::priority::Priority;
 use chrono::{DateTime, Utc};
@@ -41,8 +41,30 @@ pub struct StandingResolution {
     pub source: ResolutionKind,
     /// Reassignments before it.
     pub reassignments: u32,
-    /// Wall-clock time on hold between the opening and the resolution, in milliseconds.
-    pub held_ms: i64,
+    /// Wall-clock time on hold between the opening and the resolution, in microseconds.
+    pub held_us: i64,
+}
+
+/// One applied resolution (the standing one and every earlier one a reopen ended).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolutionRecord {
+    /// When it was resolved.
+    pub at: DateTime<Utc>,
+    /// Routing when it was resolved.
+    pub routing: Routing,
+    /// The reopen that ended it, if any.
+    pub reopened_at: Option<DateTime<Utc>>,
+}
+
+/// Time to detect: from the recorded start of impact to its detection (or the opening).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detection {
+    /// When it was detected (the detection recorded, else the opening).
+    pub detected_at: DateTime<Utc>,
+    /// Wall-clock milliseconds from the start of impact to the detection.
+    pub ms: i64,
+    /// Routing after the latest impact-start or detection fact.
+    pub routing: Routing,
 }
 
 /// One incident's KPI facts (see the module documentation).
@@ -62,14 +84,37 @@ pub struct IncidentSummary {
     pub reopens: u32,
     /// Reassignments so far.
     pub reassignments: u32,
-    /// Wall-clock time in finished stretches on hold, in milliseconds.
-    pub held_ms: i64,
+    /// Wall-clock time in finished stretches on hold, in microseconds.
+    pub held_us: i64,
     /// Since when it is on hold, if it is.
     pub on_hold_since: Option<DateTime<Utc>>,
     /// Whether it is an accepted major incident.
     pub major: bool,
     /// When its first post-incident review was published.
     pub first_review_at: Option<DateTime<Utc>>,
+    /// Every applied resolution, in order.
+    pub resolutions: Vec<ResolutionRecord>,
+    /// The stretches during which it was open (`[from, to)`, `to` `None` while it is).
+    pub open_spans: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
+    /// Time to detect, when an impact start was recorded no later than the detection.
+    pub detection: Option<Detection>,
+}
+
+/// An open incident in a backlog: its routing and age at the backlog instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BacklogSample {
+    /// Routing at that instant.
+    pub routing: Routing,
+    /// Age in milliseconds (less time on hold when asked).
+    pub age_ms: i64,
+}
+
+fn us(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    if to <= from {
+        0
+    } else {
+        (to - from).num_microseconds().unwrap_or(i64::MAX)
+    }
 }
 
 fn ms(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
@@ -89,10 +134,10 @@ impl IncidentHistory {
             routing: Routing::from(&r.attrs),
             source: r.source,
             reassignments: r.reassignments,
-            held_ms: t
+            held_us: t
                 .holds
                 .iter()
-                .map(|h| ms(h.start.max(t.opened_at), h.end.unwrap_or(r.at).min(r.at)))
+                .map(|h| us(h.start.max(t.opened_at), h.end.unwrap_or(r.at).min(r.at)))
                 .sum(),
         });
         Some(IncidentSummary {
@@ -103,14 +148,69 @@ impl IncidentHistory {
             resolution,
             reopens: t.reopens,
             reassignments: t.reassignments,
-            held_ms: t
+            held_us: t
                 .holds
                 .iter()
-                .filter_map(|h| h.end.map(|end| ms(h.start, end)))
+                .filter_map(|h| h.end.map(|end| us(h.start.max(t.opened_at), end)))
                 .sum(),
             on_hold_since: t.holds.last().filter(|h| h.end.is_none()).map(|h| h.start),
             major: t.major == Overlay::Accepted,
             first_review_at: t.first_review,
+            resolutions: t
+                .resolutions
+                .iter()
+                .map(|r| ResolutionRecord {
+                    at: r.at,
+                    routing: Routing::from(&r.attrs),
+                    reopened_at: r.reopened_at,
+                })
+                .collect(),
+            open_spans: open_spans(self.facts.iter()),
+            detection: match (t.impact_start, &t.mttd_attrs) {
+                (Some(impact), Some(attrs)) => {
+                    let detected_at = t.detection.unwrap_or(t.opened_at);
+                    (impact <= detected_at).then(|| Detection {
+                        detected_at,
+                        ms: ms(impact, detected_at),
+                        routing: Routing::from(attrs),
+                    })
+                }
+                _ => None,
+            },
+        })
+    }
+
+    /// The incident in a backlog at `at`: `None` unless it was open then. Its age runs from the
+    /// opening to `at` on the wall clock, less time on hold when `exclude_on_hold`.
+    pub fn backlog_at(&self, at: DateTime<Utc>, exclude_on_hold: bool) -> Option<BacklogSample> {
+        let t = trace_incident(self.visible(at))?;
+        if !t.status.is_open() {
+            return None;
+        }
+        let held: i64 = if exclude_on_hold {
+            t.holds
+                .iter()
+                .map(|h| {
+                    let start = h.start.max(t.opened_at);
+                    let end = h.end.unwrap_or(at).min(at);
+                    if end <= start {
+                        0
+                    } else {
+                        (end - start).num_microseconds().unwrap_or(0)
+                    }
+                })
+                .sum()
+        } else {
+            0
+        };
+        let all = if at <= t.opened_at {
+            0
+        } else {
+            (at - t.opened_at).num_microseconds().unwrap_or(i64::MAX)
+        };
+        Some(BacklogSample {
+            routing: Routing::from(&t.attrs),
+            age_ms: chrono::Duration::microseconds(all - held).num_milliseconds(),
         })
     }
 

@@ -103,6 +103,7 @@ fn incident_id(n: u64) -> IncidentId {
     IncidentId(Uuid::from_u64_pair(0x0190_0000_0000_7000, n))
 }
 
+/// Groups `g0` to `g48`: incident `n` is in `g(4n mod 50)`, always an even one.
 const GROUPS: u64 = 50;
 
 /// When incident `n` is opened, acknowledged, resolved and closed (spread over the year).
@@ -340,7 +341,7 @@ fn queue_engine(engine: &Engine, samples: u64, round: u64) -> Vec<Duration> {
     let mut out = Vec::new();
     for i in 0..samples {
         let filter = QueueFilter::incidents()
-            .group(format!("g{}", (i * 7 + round) % GROUPS).as_str())
+            .group(format!("g{}", ((i * 7 + round) * 2) % GROUPS).as_str())
             .limit(50);
         let started = Instant::now();
         let page = view.queue(&filter).expect("queue");
@@ -362,7 +363,7 @@ fn queue_service(db: &Connection, samples: u64, round: u64) -> Vec<Duration> {
             )
             .expect("prepare");
         let n = s
-            .query_map(params![format!("g{}", (i * 7 + round) % GROUPS)], |r| {
+            .query_map(params![format!("g{}", ((i * 7 + round) * 2) % GROUPS)], |r| {
                 r.get::<_, String>(0)
             })
             .expect("query")

@@ -233,7 +233,11 @@ impl Inner {
                     &mut sql,
                 );
             }
-            only.apply(&sql)
+            only.apply(&sql)?;
+            for (record, due) in self.due_entries()? {
+                only.due_row(record, Some(due))?;
+            }
+            Ok(())
         })
     }
 

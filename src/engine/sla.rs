@@ -149,6 +149,12 @@ fn due_of_key(record: RecordRef) -> Vec<u8> {
     k
 }
 
+/// The instant of a due key (`D ‖ instant ‖ ...`).
+fn instant_from_due_key(key: &[u8]) -> Option<DateTime<Utc>> {
+    let bytes: [u8; 8] = key.get(1..9)?.try_into().ok()?;
+    DateTime::from_timestamp_millis((u64::from_be_bytes(bytes) ^ (1 << 63)) as i64)
+}
+
 fn record_from_due_key(key: &[u8]) -> Option<RecordRef> {
     let kind = match *key.get(9)? {
         1 => RecordKind::Incident,
@@ -588,13 +594,29 @@ impl Inner {
     }
 
     /// Writes `record`'s due-index entries for `due`.
+    /// Every entry of the due index (what the SQL `sla_due` table is rebuilt from alone).
+    pub(crate) fn due_entries(&self) -> Result<Vec<(RecordRef, DateTime<Utc>)>> {
+        let end = [DUE + 1];
+        self.views
+            .range(&[DUE], &end, false)
+            .filter_map(|item| match item {
+                Ok((k, _)) => record_from_due_key(&k)
+                    .zip(instant_from_due_key(&k))
+                    .map(Ok),
+                Err(e) => Some(Err(e)),
+            })
+            .collect()
+    }
+
     fn write_due(&self, record: RecordRef, due: Option<DateTime<Utc>>) -> Result<()> {
+        let at = due;
         let due = due.map(instant_bytes);
         let of = due_of_key(record);
         let old = self.views.get(&of)?;
         if old.as_deref() == due.as_ref().map(|d| &d[..]) {
             return Ok(());
         }
+        self.tables.due_row(record, at)?;
         let mut ops = Vec::with_capacity(3);
         if let Some(old) = old.and_then(|o| <[u8; 8]>::try_from(o).ok()) {
             ops.push((due_key(old, record), None));

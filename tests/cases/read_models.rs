@@ -376,6 +376,7 @@ fn dump_tables(dir: &Path) -> BTreeMap<String, Vec<Vec<Value>>> {
         "kpi_incidents",
         "kpi_changes",
         "sla_clocks",
+        "sla_due",
     ] {
         // `known_errors.id` is a row number: compare what it numbers.
         let columns = if table == "known_errors" {
@@ -441,8 +442,11 @@ proptest! {
         // A new version of one read model: dropped at open and rebuilt alone.
         {
             let db = rusqlite::Connection::open(read_models_database(dir.path())).expect("open");
-            db.execute("UPDATE read_models SET version = 0 WHERE name = 'kpi'", [])
-                .expect("update");
+            db.execute(
+                "UPDATE read_models SET version = 0 WHERE name IN ('kpi', 'sla_due')",
+                [],
+            )
+            .expect("update");
             db.execute("DELETE FROM timeline WHERE position = (SELECT max(position) FROM timeline)", [])
                 .expect("delete");
         }
@@ -452,6 +456,7 @@ proptest! {
         prop_assert_eq!(&after["kpi_incidents"], &incremental["kpi_incidents"]);
         prop_assert_eq!(&after["kpi_changes"], &incremental["kpi_changes"]);
         prop_assert_eq!(&after["sla_clocks"], &incremental["sla_clocks"]);
+        prop_assert_eq!(&after["sla_due"], &incremental["sla_due"]);
         // The timeline's version did not change: it was left alone (the row deleted above
         // stays deleted), which shows only the changed model was rebuilt.
         prop_assert_eq!(after["timeline"].len() + 1, incremental["timeline"].len());

@@ -675,3 +675,22 @@ impl Tables {
         }
     }
 }
+
+impl Tables {
+    /// The tick's due index: when the record next needs the tick (a threshold, a breach, an
+    /// auto-close), or no row; to the millisecond, as the tick's own index keeps it.
+    pub(crate) fn due_row(&self, record: RecordRef, due: Option<DateTime<Utc>>) -> Result<()> {
+        if !self.writes(&schema::DUE) {
+            return Ok(());
+        }
+        let due = due.and_then(|at| DateTime::from_timestamp_millis(at.timestamp_millis()));
+        let statement = match due {
+            Some(at) => SqlStatement::new(
+                "INSERT OR REPLACE INTO sla_due(record, kind, due_at, due_us) VALUES (?1, ?2, ?3, ?4)",
+                vec![text(record.id), text(record.kind), instant(at), micros(at)],
+            ),
+            None => SqlStatement::new("DELETE FROM sla_due WHERE record = ?1", vec![text(record.id)]),
+        };
+        self.apply(&[statement])
+    }
+}

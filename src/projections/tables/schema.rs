@@ -332,12 +332,29 @@ CREATE VIEW IF NOT EXISTS v_change_success AS
     ],
 };
 
+pub(crate) const DUE: Model = Model {
+    name: "sla_due",
+    version: 1,
+    create: "
+CREATE TABLE IF NOT EXISTS sla_due(
+    record TEXT PRIMARY KEY,
+    kind   TEXT NOT NULL,
+    due_at TEXT NOT NULL,
+    due_us INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sla_due_by_time ON sla_due(due_us);
+",
+    tables: &["sla_due"],
+    views: &[],
+};
+
 /// Every SQL read model, in creation order.
-pub(crate) const MODELS: [&Model; 6] = [
+pub(crate) const MODELS: [&Model; 7] = [
     &RECORDS,
     &TIMELINE,
     &KNOWN_ERRORS,
     &CHANGE_CALENDAR,
     &OPEN_ALERTS,
     &KPI,
+    &DUE,
 ];

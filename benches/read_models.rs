@@ -363,9 +363,10 @@ fn queue_service(db: &Connection, samples: u64, round: u64) -> Vec<Duration> {
             )
             .expect("prepare");
         let n = s
-            .query_map(params![format!("g{}", ((i * 7 + round) * 2) % GROUPS)], |r| {
-                r.get::<_, String>(0)
-            })
+            .query_map(
+                params![format!("g{}", ((i * 7 + round) * 2) % GROUPS)],
+                |r| r.get::<_, String>(0),
+            )
             .expect("query")
             .count();
         out.push(started.elapsed());

@@ -168,7 +168,7 @@ pub(crate) fn apply_batch(
             last_event.recorded_at,
         );
         if let Some(t) = tables {
-            t.record_rows(&new, &mut sql);
+            t.record_rows(old.as_ref(), &new, &mut sql);
         }
         let old_keys = old.map(|v| v.index_keys()).unwrap_or_default();
         let new_keys = new.index_keys();

@@ -159,17 +159,49 @@ impl Tables {
         Ok(())
     }
 
-    /// The rows of one record's current view.
-    pub(crate) fn record_rows(&self, view: &RecordView, out: &mut Vec<SqlStatement>) {
+    /// The rows of one record's current view; `old` is the view they were written from
+    /// before (what did not change is not written again).
+    pub(crate) fn record_rows(
+        &self,
+        old: Option<&RecordView>,
+        view: &RecordView,
+        out: &mut Vec<SqlStatement>,
+    ) {
         let id = text(view.record.id);
         let number = opt_text(view.number);
         if self.writes(&schema::RECORDS) {
-            record_row(view, out);
+            record_row(old, view, out);
         }
-        if self.writes(&schema::KNOWN_ERRORS) {
+        let same = |f: &dyn Fn(&RecordView) -> String| old.is_some_and(|o| f(o) == f(view));
+        let known_error = |v: &RecordView| {
+            format!(
+                "{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
+                v.problem().map(|d| &d.known_error),
+                v.problem_status(),
+                v.title,
+                v.number,
+                v.priority,
+                v.service,
+                v.cis
+            )
+        };
+        if self.writes(&schema::KNOWN_ERRORS) && !(self.only.is_none() && same(&known_error)) {
             known_error_rows(view, out);
         }
-        if self.writes(&schema::CHANGE_CALENDAR) && view.record.kind == RecordKind::Change {
+        let calendar = |v: &RecordView| {
+            format!(
+                "{:?}{:?}{:?}{}{:?}",
+                v.calendar_window(),
+                v.change().map(|d| d.booked.is_some()),
+                v.number,
+                v.title,
+                v.status
+            )
+        };
+        if self.writes(&schema::CHANGE_CALENDAR)
+            && view.record.kind == RecordKind::Change
+            && !(self.only.is_none() && same(&calendar))
+        {
             match (view.calendar_window(), view.change()) {
                 (Some(w), Some(d)) => out.push(SqlStatement::new(
                     "INSERT INTO change_calendar(change, number, title, status, booked,
@@ -195,7 +227,18 @@ impl Tables {
                 )),
             }
         }
-        if self.writes(&schema::OPEN_ALERTS) && view.record.kind == RecordKind::Incident {
+        let alert = |v: &RecordView| {
+            format!(
+                "{:?}{}{:?}",
+                v.incident().map(|d| &d.alert),
+                v.open,
+                v.number
+            )
+        };
+        if self.writes(&schema::OPEN_ALERTS)
+            && view.record.kind == RecordKind::Incident
+            && !(self.only.is_none() && same(&alert))
+        {
             out.push(SqlStatement::new(
                 "DELETE FROM open_alerts WHERE incident = ?1",
                 vec![id.clone()],
@@ -397,7 +440,7 @@ impl Tables {
     }
 }
 
-fn record_row(view: &RecordView, out: &mut Vec<SqlStatement>) {
+fn record_row(old: Option<&RecordView>, view: &RecordView, out: &mut Vec<SqlStatement>) {
     let id = text(view.record.id);
     let (caller, requester, hold, major, change_type, risk, reassignments, reopens) =
         match &view.detail {
@@ -475,6 +518,9 @@ fn record_row(view: &RecordView, out: &mut Vec<SqlStatement>) {
             SqlValue::from(view.position),
         ],
     ));
+    if old.is_some_and(|o| o.cis == view.cis && links(o) == links(view)) {
+        return;
+    }
     out.push(SqlStatement::new(
         "DELETE FROM record_cis WHERE record = ?1",
         vec![id.clone()],
@@ -689,7 +735,10 @@ impl Tables {
                 "INSERT OR REPLACE INTO sla_due(record, kind, due_at, due_us) VALUES (?1, ?2, ?3, ?4)",
                 vec![text(record.id), text(record.kind), instant(at), micros(at)],
             ),
-            None => SqlStatement::new("DELETE FROM sla_due WHERE record = ?1", vec![text(record.id)]),
+            None => SqlStatement::new(
+                "DELETE FROM sla_due WHERE record = ?1",
+                vec![text(record.id)],
+            ),
         };
         self.apply(&[statement])
     }

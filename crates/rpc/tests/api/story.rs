@@ -90,6 +90,27 @@ fn story(mut rig: Rig, midway: impl FnOnce(Rig) -> Rig) {
     assert!(kedb.get("next_cursor").is_none(), "{kedb}");
     let bad = rig.err("query.kedb", json!({"text": "vpn", "cursor": "zz"}));
     assert_eq!(domain_code(&bad), "invalid_input");
+    // Full-text syntax in the words is only words; a malformed query names the character.
+    for text in [
+        "vpn OR anything",
+        "NEAR(vpn",
+        "vpn*",
+        "\"vpn\"",
+        "100%",
+        "vpn\u{0}",
+    ] {
+        let found = rig.ok("query.kedb", json!({"text": text}));
+        assert!(
+            found["items"].as_array().unwrap().len() <= 1,
+            "{text}: {found}"
+        );
+    }
+    let bad = rig.err("query.kedb", json!({"text": "vpn \"tunnel"}));
+    assert_eq!(domain_code(&bad), "invalid_input");
+    assert!(
+        bad["message"].as_str().unwrap().contains("character 5"),
+        "{bad}"
+    );
     let awaiting = rig.ok("query.incidents_awaiting", json!({"problem": "PRB0000001"}));
     assert_eq!(
         awaiting,

@@ -36,7 +36,7 @@ const OUTCOMES: u8 = b'O';
 const LIVE: u8 = b'o';
 
 /// The KPI facts of one record.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct KpiRow {
     /// The record's facts, as an input holding that record alone.
     pub(crate) input: KpiInput,
@@ -82,20 +82,22 @@ pub(crate) fn is_outcome_key(key: &[u8]) -> bool {
     matches!(key.first(), Some(&OUTCOMES | &LIVE))
 }
 
-/// Folds one record's events of a batch into its KPI row; answers the row when it changed.
+/// Folds one record's events of a batch into its KPI row; answers the row before and after
+/// when it changed.
 pub(crate) fn apply(
     ov: &mut Overlay<'_>,
     record: RecordRef,
     events: &[&StoredEvent],
-) -> Result<Option<KpiRow>> {
+) -> Result<Option<(KpiRow, KpiRow)>> {
     if record.kind == RecordKind::Problem {
         return Ok(None);
     }
     let key = row_key(record);
-    let mut row: KpiRow = match ov.get(&key)? {
+    let before: KpiRow = match ov.get(&key)? {
         Some(bytes) => serde_json::from_slice(&bytes).map_err(EngineError::views)?,
         None => KpiRow::default(),
     };
+    let mut row = before.clone();
     let mut changed = false;
     for e in events {
         match decode_as(record.kind, e)? {
@@ -122,7 +124,7 @@ pub(crate) fn apply(
         return Ok(None);
     }
     ov.put(key, serde_json::to_vec(&row).map_err(EngineError::views)?);
-    Ok(Some(row))
+    Ok(Some((before, row)))
 }
 
 /// The priority an incident had at `at` (its first one if `at` precedes them all).

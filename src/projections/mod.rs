@@ -126,12 +126,14 @@ pub(crate) fn apply_batch(
         let kpi_row = kpi::apply(&mut ov, record, evs)?;
         let number = number_in(&ov, record)?;
         if let Some(t) = tables {
-            if let Some(row) = &kpi_row {
+            if let Some((before, row)) = &kpi_row {
                 for history in row.input.incidents.values() {
-                    t.incident_kpi_row(history, number, &mut sql);
+                    let old = before.input.incidents.values().next();
+                    t.incident_kpi_row(old, history, number, &mut sql);
                 }
                 for history in row.input.changes.values() {
-                    t.change_kpi_row(history, number, &mut sql);
+                    let old = before.input.changes.values().next();
+                    t.change_kpi_row(old, history, number, &mut sql);
                 }
             }
             let name = |text: &str| {

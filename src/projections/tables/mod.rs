@@ -299,6 +299,7 @@ impl Tables {
     /// The KPI row of an incident's KPI facts.
     pub(crate) fn incident_kpi_row(
         &self,
+        before: Option<&IncidentHistory>,
         history: &IncidentHistory,
         number: Option<HumanNumber>,
         out: &mut Vec<SqlStatement>,
@@ -309,6 +310,14 @@ impl Tables {
         let Some(s) = history.summary() else {
             return;
         };
+        // Rows of the history before this batch: what did not change is not written again
+        // (a work note changes no KPI fact). A rebuild of this model alone writes all.
+        let old = before
+            .filter(|_| self.only.is_none())
+            .and_then(IncidentHistory::summary);
+        if old.as_ref() == Some(&s) {
+            return;
+        }
         let (ack_at, ack) = match &s.first_ack {
             Some((at, r)) => (Some(*at), Some(r)),
             None => (None, None),
@@ -365,6 +374,12 @@ impl Tables {
                 opt_text(det.and_then(|d| d.routing.service.as_ref())),
             ],
         ));
+        if old
+            .as_ref()
+            .is_some_and(|o| o.resolutions == s.resolutions && o.open_spans == s.open_spans)
+        {
+            return;
+        }
         out.push(SqlStatement::new(
             "DELETE FROM kpi_resolutions WHERE incident = ?1",
             vec![id.clone()],
@@ -406,6 +421,7 @@ impl Tables {
     /// The KPI row of a change's KPI facts.
     pub(crate) fn change_kpi_row(
         &self,
+        before: Option<&ChangeHistory>,
         history: &ChangeHistory,
         number: Option<HumanNumber>,
         out: &mut Vec<SqlStatement>,
@@ -416,6 +432,14 @@ impl Tables {
         let Some(s) = history.summary() else {
             return;
         };
+        if before
+            .filter(|_| self.only.is_none())
+            .and_then(ChangeHistory::summary)
+            .as_ref()
+            == Some(&s)
+        {
+            return;
+        }
         out.push(SqlStatement::new(
             "INSERT OR REPLACE INTO kpi_changes(change, number, change_type, requested_at,
                  requested_us, implemented_at, implemented_us, unauthorized, closed_at, closed_us,

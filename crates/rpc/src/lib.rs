@@ -40,6 +40,7 @@ mod error;
 pub mod limits;
 pub mod openrpc;
 mod registry;
+mod strict;
 #[cfg(any(test, feature = "spec-fixtures"))]
 pub mod testing;
 pub mod transport;

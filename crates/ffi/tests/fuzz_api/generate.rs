@@ -193,7 +193,7 @@ impl Generator {
                 _ => {}
             }
             let target = self.resolve(schema);
-            if target as *const Value != schema as *const Value {
+            if !std::ptr::eq(target, schema) {
                 return self.value(target, rng, depth + 1);
             }
         }

@@ -394,3 +394,21 @@ fn the_wire_version_is_published_and_in_the_changelog() {
         "docs/CHANGELOG.md has no entry for {API_VERSION}"
     );
 }
+
+#[test]
+fn reading_after_the_last_possible_position_is_an_empty_page() {
+    // Found by the API fuzzer: `after` = u64::MAX overflowed inside the subscription.
+    let rig = Rig::memory();
+    given_records(&rig);
+    for (method, params) in [
+        ("events.read", json!({"after": u64::MAX})),
+        (
+            "events.subscribe",
+            json!({"after": u64::MAX, "timeout_ms": 5}),
+        ),
+    ] {
+        let page = rig.ok(method, params);
+        assert_eq!(page["events"], json!([]), "{method}: {page}");
+        assert_eq!(page["next"], json!(u64::MAX), "{method}: {page}");
+    }
+}

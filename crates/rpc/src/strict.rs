@@ -186,6 +186,8 @@ fn walk(
         return walk_open(value, &keys, root, path, depth);
     }
     match value {
+        // No schema here takes an object: the type check reports it better than its keys.
+        Value::Object(_) if keys.is_empty() => None,
         Value::Object(object) => {
             for (key, inner) in object {
                 let subs = sub_schemas(&keys, key);
@@ -541,5 +543,7 @@ mod tests {
             "list[1].y"
         );
         assert_eq!(problem(json!({"nope": 1})).unwrap().0, "nope");
+        // An object where a string goes is a type error, left to the decoder.
+        assert_eq!(problem(json!({"window": {"start": {"x": 1}}})), None);
     }
 }

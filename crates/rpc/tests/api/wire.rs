@@ -256,6 +256,10 @@ fn unknown_keys_are_refused_at_any_depth() {
         json!({"id": "INC0000001", "verison": 1}),
         "verison",
     );
+    // An object where a value of another type goes is a type error at the field, not keys.
+    let mut params = by(&desk(), open_params("Typed"));
+    params["impact"] = json!({"level": "high"});
+    refused_at(&rig, "incident.open", params, "impact");
     // The same params without the stray keys pass.
     rig.ok(
         "query.kpis",

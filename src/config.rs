@@ -89,6 +89,10 @@ impl Default for EngineLimits {
     }
 }
 
+/// The largest [`EngineConfig::cache_records`]: the LRU cache reserves room for all its
+/// records when the engine opens, so a larger figure is refused rather than allocated.
+pub const MAX_CACHE_RECORDS: usize = 1_000_000;
+
 /// Everything an engine needs besides its location.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -107,7 +111,8 @@ pub struct EngineConfig {
     pub clock: Arc<dyn Clock>,
     /// New ids (see [`IdGenerator`]).
     pub ids: Arc<dyn IdGenerator>,
-    /// Records whose state the LRU cache keeps in memory. Default 10,000.
+    /// Records whose state the LRU cache keeps in memory. Default 10,000; at most
+    /// [`MAX_CACHE_RECORDS`] (the cache reserves its table up front).
     pub cache_records: usize,
     /// A snapshot of a record's state is written every this many events of its stream (and
     /// whenever loading a record had to fold at least this many). Default 64.
@@ -233,8 +238,10 @@ impl EngineConfig {
         if self.max_attempts == 0 {
             return bad("max_attempts must be >= 1");
         }
-        if self.cache_records == 0 {
-            return bad("cache_records must be >= 1");
+        if self.cache_records == 0 || self.cache_records > MAX_CACHE_RECORDS {
+            return bad(&format!(
+                "cache_records must be between 1 and {MAX_CACHE_RECORDS}"
+            ));
         }
         if self.limits.max_page_size == 0 || self.limits.max_scan == 0 {
             return bad("max_page_size and max_scan must be >= 1");

@@ -165,7 +165,9 @@ pub use opsledger_core as core;
 pub use opsledger_store as store;
 
 pub use command::{AlertReport, Command, CommandEnvelope, FollowUp, FollowUpResult, Outcome};
-pub use config::{EngineConfig, EngineLimits, Hooks, IdGenerator, SequentialIds, UuidV7};
+pub use config::{
+    EngineConfig, EngineLimits, Hooks, IdGenerator, MAX_CACHE_RECORDS, SequentialIds, UuidV7,
+};
 pub use engine::scheduler::{KEPT_ERRORS, SchedulerError, SchedulerHandle, SchedulerStats};
 pub use engine::sla::{SlaExplanation, TickFailure, TickReport};
 pub use engine::{

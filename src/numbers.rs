@@ -17,19 +17,11 @@ use std::str::FromStr;
 use uuid::Uuid;
 
 /// A record's human number: kind prefix and a dense sequence number from 1.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-)]
+///
+/// Serialized as its text (`"INC0000001"`) everywhere: on the wire and in the read models.
+/// Deserializing also accepts the `{"kind", "value"}` object that read models written before
+/// wire version 0.2.0 hold, so an existing directory needs no rebuild.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HumanNumber {
     /// Which sequence.
     pub kind: RecordKind,
@@ -98,6 +90,72 @@ impl FromStr for HumanNumber {
             return Err(bad());
         }
         Ok(Self { kind, value })
+    }
+}
+
+impl Serialize for HumanNumber {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        /// What read models written before numbers became strings hold.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Legacy {
+            kind: RecordKind,
+            value: u64,
+        }
+        struct NumberVisitor;
+        impl<'de> serde::de::Visitor<'de> for NumberVisitor {
+            type Value = HumanNumber;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a record number such as INC0000001")
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                text: &str,
+            ) -> std::result::Result<HumanNumber, E> {
+                text.parse()
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(text), &self))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<HumanNumber, A::Error> {
+                let legacy =
+                    Legacy::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                if legacy.value == 0 {
+                    return Err(serde::de::Error::invalid_value(
+                        serde::de::Unexpected::Unsigned(0),
+                        &"a sequence number from 1",
+                    ));
+                }
+                Ok(HumanNumber::new(legacy.kind, legacy.value))
+            }
+        }
+        deserializer.deserialize_any(NumberVisitor)
+    }
+}
+
+impl schemars::JsonSchema for HumanNumber {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "HumanNumber".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A record's human number: `INC`, `PRB` or `CHG` and a sequence number from 1 in at least seven digits (`INC0000001`).",
+            "type": "string",
+            "pattern": "^(INC|PRB|CHG)[0-9]{7,}$",
+        })
     }
 }
 
@@ -180,6 +238,40 @@ pub(crate) fn allocated_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_serialize_as_their_text_and_read_back_either_form() {
+        let n = HumanNumber::new(RecordKind::Change, 42);
+        assert_eq!(
+            serde_json::to_value(n).unwrap(),
+            serde_json::json!("CHG0000042")
+        );
+        assert_eq!(
+            serde_json::from_str::<HumanNumber>("\"CHG0000042\"").unwrap(),
+            n
+        );
+        // Read models written by earlier versions hold the object form.
+        assert_eq!(
+            serde_json::from_str::<HumanNumber>(r#"{"kind":"change","value":42}"#).unwrap(),
+            n
+        );
+        for bad in [
+            "\"CHG\"",
+            "\"XYZ0000001\"",
+            "\"INC0000000\"",
+            r#"{"kind":"change","value":0}"#,
+            r#"{"kind":"change","value":1,"extra":true}"#,
+            "42",
+        ] {
+            let e = serde_json::from_str::<HumanNumber>(bad)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("INC0000001") || e.contains("unknown field") || e.contains("from 1"),
+                "{bad}: {e}"
+            );
+        }
+    }
 
     #[test]
     fn ids_with_numbers_are_named_by_them_and_others_stay() {

@@ -453,8 +453,10 @@ impl<'e> ReadView<'e> {
     /// [`what_if`](opsledger_core::sla::what_if) (per record and in total). Writes nothing:
     /// the log and the read models are untouched. Both sides attach definitions by the same
     /// rule, so a difference is due to the policies alone (the records' pinned history is not
-    /// consulted: see the core's `whatif` module).
+    /// consulted: see the core's `whatif` module). A window that does not end after it starts
+    /// is `invalid_input` (`window`).
     pub fn sla_what_if(&self, window: &TimeWindow, proposed: &SlaPolicy) -> Result<WhatIfReport> {
+        require_ordered("window", window)?;
         self.side
             .sla_what_if(window, proposed, self.position, self.clock_now())
     }
@@ -466,7 +468,10 @@ impl<'e> ReadView<'e> {
     ///
     /// An outcome's priority is the record's priority when the instance was attached; its
     /// group and service are the record's at this view's instant.
+    ///
+    /// A window that does not end after it starts is `invalid_input` (`query.window`).
     pub fn kpis(&self, query: &KpiQuery) -> Result<KpiReport> {
+        require_ordered("query.window", &query.window)?;
         if self.as_of.is_none() && query.as_of.is_none() && kpi_report::answers(query) {
             return self.kpis_from_tables(query);
         }
@@ -529,6 +534,7 @@ impl<'e> ReadView<'e> {
     /// aggregates (what the aggregates are checked against).
     #[doc(hidden)]
     pub fn kpis_by_fold(&self, query: &KpiQuery) -> Result<KpiReport> {
+        require_ordered("query.window", &query.window)?;
         let input = if self.as_of.is_none() {
             self.kpi_input_from_views()?
         } else {
@@ -681,4 +687,21 @@ fn last_position_at(side: &dyn ReadSide, head: u64, t: DateTime<Utc>) -> Result<
         }
     }
     Ok(lo)
+}
+
+/// A reporting window must end after it starts: an inverted or empty window is a caller's
+/// mistake (swapped bounds, one instant twice), refused rather than answered with zeros.
+fn require_ordered(field: &str, window: &TimeWindow) -> Result<()> {
+    if window.is_valid() {
+        Ok(())
+    } else {
+        Err(EngineError::invalid(
+            field,
+            format!(
+                "the window starts at {} and ends at {}: it must end after it starts",
+                window.start.to_rfc3339(),
+                window.end.to_rfc3339()
+            ),
+        ))
+    }
 }

@@ -818,7 +818,10 @@ fn kpi_query(now: DateTime<Utc>) -> impl Strategy<Value = KpiQuery> {
                 let window = match w {
                     0 => TimeWindow::new(t0() - Duration::days(1), now + Duration::days(1)),
                     1 => TimeWindow::new(t0(), t0() + Duration::hours(6)),
-                    2 => TimeWindow::new(t0() + Duration::hours(3), now - Duration::hours(2)),
+                    2 => TimeWindow::new(
+                        t0() + Duration::hours(3),
+                        (now - Duration::hours(2)).max(t0() + Duration::hours(4)),
+                    ),
                     _ => TimeWindow::new(now - Duration::hours(8), now),
                 };
                 let mut q = KpiQuery::new(window).group_by(

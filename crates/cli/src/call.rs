@@ -6,7 +6,7 @@ use crate::data;
 use crate::error::{CliError, CliResult, Failure};
 use crate::output::{emit_err, emit_line};
 use opsledger_rpc::{CallContext, Dispatcher, TransportKind};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,14 +17,16 @@ use std::time::Duration;
 pub fn run(args: &CallArgs) -> CliResult {
     let params = read_params(args.params.as_deref())?;
     let params = inject_actor(params, args.actor.as_deref(), &args.roles)?;
-    let mut request = Map::new();
-    request.insert("jsonrpc".into(), json!("2.0"));
-    request.insert("method".into(), json!(args.method));
-    if let Some(params) = params {
-        request.insert("params".into(), params);
-    }
-    request.insert("id".into(), json!(1));
-    let body = Value::Object(request).to_string();
+    // The params go out as written: parsing them into a map would keep only the last of two
+    // values of a key, which the server refuses.
+    let body = match params {
+        Some(params) => format!(
+            r#"{{"jsonrpc":"2.0","method":{},"params":{},"id":1}}"#,
+            json!(args.method),
+            params.trim()
+        ),
+        None => json!({"jsonrpc": "2.0", "method": args.method, "id": 1}).to_string(),
+    };
     let reply = match &args.target.url {
         Some(url) => over_http(url, args.target.token.as_deref(), &body)?,
         None => {
@@ -39,8 +41,9 @@ pub fn run(args: &CallArgs) -> CliResult {
     print_reply(&reply)
 }
 
-/// The params argument as JSON: an object or an array (`-`: read from stdin).
-fn read_params(arg: Option<&str>) -> CliResult<Option<Value>> {
+/// The params argument, checked to be a JSON object or array (`-`: read from stdin), as its
+/// text.
+fn read_params(arg: Option<&str>) -> CliResult<Option<String>> {
     let text = match arg {
         None => return Ok(None),
         Some("-") => {
@@ -55,19 +58,20 @@ fn read_params(arg: Option<&str>) -> CliResult<Option<Value>> {
     let value: Value = serde_json::from_str(&text)
         .map_err(|e| CliError::usage(format!("PARAMS_JSON is not valid JSON: {e}")))?;
     match value {
-        Value::Object(_) | Value::Array(_) => Ok(Some(value)),
+        Value::Object(_) | Value::Array(_) => Ok(Some(text)),
         other => Err(CliError::usage(format!(
             "PARAMS_JSON must be a JSON object (by name) or array (by position), not {other}"
         ))),
     }
 }
 
-/// Adds `"actor": {"id", "roles"}` to by-name params that do not name one.
+/// Adds `"actor": {"id", "roles"}` to by-name params that do not name one (as the object's
+/// first member; the rest of the text stays as written).
 fn inject_actor(
-    params: Option<Value>,
+    params: Option<String>,
     actor: Option<&str>,
     roles: &[String],
-) -> CliResult<Option<Value>> {
+) -> CliResult<Option<String>> {
     let Some(actor) = actor else {
         return Ok(params);
     };
@@ -75,13 +79,18 @@ fn inject_actor(
         return Err(CliError::usage("--actor must not be empty"));
     }
     let identity = json!({"id": actor, "roles": roles});
-    match params {
-        None => Ok(Some(json!({ "actor": identity }))),
-        Some(Value::Object(mut map)) => {
-            map.entry("actor").or_insert(identity);
-            Ok(Some(Value::Object(map)))
+    let Some(text) = params else {
+        return Ok(Some(json!({ "actor": identity }).to_string()));
+    };
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(map)) if map.contains_key("actor") => Ok(Some(text)),
+        Ok(Value::Object(map)) => {
+            // Checked to be an object: the text starts with `{` after any whitespace.
+            let rest = text.trim_start().strip_prefix('{').unwrap_or_default();
+            let separator = if map.is_empty() { "" } else { "," };
+            Ok(Some(format!(r#"{{"actor":{identity}{separator}{rest}"#)))
         }
-        Some(_) => Err(CliError::usage(
+        _ => Err(CliError::usage(
             "--actor needs by-name params (a JSON object); put the actor into by-position params yourself",
         )),
     }
@@ -209,4 +218,37 @@ fn print_reply(reply: &str) -> CliResult {
 
 fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_actor_joins_params_that_stay_as_written() {
+        let roles = ["agent".to_owned()];
+        let with = |p: &str| inject_actor(Some(p.to_owned()), Some("alice"), &roles).unwrap();
+        let actor = r#""actor":{"id":"alice","roles":["agent"]}"#;
+        // A key given twice stays twice, for the server to refuse.
+        assert_eq!(
+            with(r#" {"a":1,"a":2}"#).unwrap(),
+            format!(r#"{{{actor},"a":1,"a":2}}"#)
+        );
+        assert_eq!(with("{ }").unwrap(), format!("{{{actor} }}"));
+        assert_eq!(
+            with(r#"{"actor":{"id":"bob"}}"#).unwrap(),
+            r#"{"actor":{"id":"bob"}}"#
+        );
+        assert!(inject_actor(Some("[1]".into()), Some("alice"), &roles).is_err());
+        assert_eq!(
+            inject_actor(None, Some("alice"), &roles).unwrap().unwrap(),
+            format!("{{{actor}}}")
+        );
+        assert_eq!(
+            inject_actor(Some("[1]".into()), None, &roles)
+                .unwrap()
+                .unwrap(),
+            "[1]"
+        );
+    }
 }

@@ -16,9 +16,21 @@ Exit codes:
   3  data directory or engine failure (missing, not empty, locked, corrupt, I/O)
   4  transport failure (server unreachable, HTTP error such as 401 or 413, cannot bind)";
 
+/// `opsledger --version`: the program's version and the JSON-RPC API version it serves.
+fn version_text() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        format!(
+            "{} (JSON-RPC API {})",
+            env!("CARGO_PKG_VERSION"),
+            opsledger_rpc::api::API_VERSION
+        )
+    })
+}
+
 /// opsledger: an event-sourced ITIL workflow engine (incidents, problems, changes, SLAs, KPIs).
 #[derive(Debug, Parser)]
-#[command(name = "opsledger", version, about, after_help = EXIT_CODES)]
+#[command(name = "opsledger", version = version_text(), about, after_help = EXIT_CODES)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -22,10 +22,14 @@
 //!   non-notification, in request order; a batch of notifications only is answered with nothing
 //!   (`None`); a batch longer than [`Limits::max_batch_len`] is one -32099.
 //! - `rpc.discover` returns the OpenRPC document; every other `rpc.` method is -32601.
+//! - **Params are read strictly**: a key given twice in one object, or a key the method's
+//!   params schema does not declare where it sits, is -32602 at any depth, with `data.path`
+//!   naming it (see the registry docs).
 //! - **Errors carry `data`** where it helps: -32700 and -32600 have `data.reason`, -32602 has
 //!   `data.path` (the field, `"."` for the params as a whole) and `data.reason`, -32099 has
-//!   `data.limit` and `data.max`. -32601 and -32603 have none; internal details and panic
-//!   messages are logged, never sent.
+//!   `data.limit` and `data.max`, -32601 has `data.method` and `data.did_you_mean` when a
+//!   method's name is close to the one called (else no `data`). -32603 has none; internal
+//!   details and panic messages are logged, never sent.
 //! - **Limits** ([`Limits`]) are checked on the raw bytes before parsing.
 //! - Invalid UTF-8 is a parse error (-32700).
 //! - Responses are compact, single-line JSON with members in the order `jsonrpc`,
@@ -239,19 +243,14 @@ impl Dispatcher {
                 })),
             };
         }
-        if method.starts_with("rpc.") {
-            return Err(ErrorObject::new(
-                codes::METHOD_NOT_FOUND,
-                "Method not found",
-            ));
-        }
+        // Registered names never start with `rpc.` (the registry refuses them).
         let Some(registered) = self.registry.get(method) else {
-            return Err(ErrorObject::new(
-                codes::METHOD_NOT_FOUND,
-                "Method not found",
-            ));
+            return Err(self.method_not_found(method));
         };
         let params = prepare_params(&registered.plan, params).map_err(|p| invalid_params(&p))?;
+        registered
+            .strict_check(&params)
+            .map_err(|p| invalid_params(&p))?;
         tracing::debug!(method, "call");
         match catch_unwind(AssertUnwindSafe(|| registered.invoke(ctx, &params))) {
             Ok(Ok(result)) => Ok(result),
@@ -278,6 +277,40 @@ impl Dispatcher {
             }
         }
     }
+}
+
+impl Dispatcher {
+    /// -32601, with `data.did_you_mean` when a method's name is close to `method` (a typo, a
+    /// different case, a stray space).
+    fn method_not_found(&self, method: &str) -> ErrorObject {
+        let error = ErrorObject::new(codes::METHOD_NOT_FOUND, "Method not found");
+        match nearest_method(
+            method,
+            std::iter::once(crate::openrpc::DISCOVER_METHOD).chain(self.registry.names()),
+        ) {
+            Some(name) => error.with_data(json!({"method": method, "did_you_mean": name})),
+            None => error,
+        }
+    }
+}
+
+/// The name among `names` closest to `wanted` by Damerau-Levenshtein distance (ignoring case
+/// and surrounding spaces), when it is close enough to be a slip: at most a third of the
+/// name's length in edits, and at least one.
+fn nearest_method<'n>(wanted: &str, names: impl Iterator<Item = &'n str>) -> Option<&'n str> {
+    let wanted = wanted.trim().to_lowercase();
+    if wanted.is_empty() || wanted.len() > 128 {
+        return None;
+    }
+    let budget = (wanted.chars().count() / 3).max(1);
+    names
+        .map(|name| {
+            let distance = strsim::damerau_levenshtein(&wanted, &name.to_lowercase());
+            (distance, name)
+        })
+        .filter(|(distance, _)| *distance <= budget)
+        .min_by_key(|(distance, name)| (*distance, *name))
+        .map(|(_, name)| name)
 }
 
 fn is_empty_container(text: &str) -> bool {

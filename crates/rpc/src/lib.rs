@@ -28,7 +28,9 @@
 //!
 //! Fuzzing: `crates/rpc/fuzz` holds a cargo-fuzz target for [`Dispatcher::handle`] (see the
 //! crate README for the bounded-time command); the `fuzz_properties` test runs the same
-//! property on stable with proptest.
+//! property on stable with proptest. The engine binding's methods themselves are fuzzed on
+//! stable by `crates/ffi/tests/fuzz_api` (calls built from the OpenRPC document, in memory,
+//! on disk and through the C ABI; a bounded run in CI).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -40,6 +42,7 @@ mod error;
 pub mod limits;
 pub mod openrpc;
 mod registry;
+mod strict;
 #[cfg(any(test, feature = "spec-fixtures"))]
 pub mod testing;
 pub mod transport;

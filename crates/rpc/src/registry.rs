@@ -12,7 +12,8 @@
 //! newtype wrappers) is a *named* method:
 //! - by-name params (an object) are decoded as the struct; keys that are not fields are refused
 //!   with -32602 (unless [`Method::lenient_params`]), so a misspelt optional field is not
-//!   silently dropped;
+//!   silently dropped, and so are keys nested values' schemas do not declare, at any depth
+//!   (also for raw methods), and any key given twice in one object (`data.path` names it);
 //! - by-position params (an array) are mapped onto the fields **in declaration order** (the order
 //!   serde reports, which is also the order of the OpenRPC content descriptors), then decoded
 //!   exactly like by-name params; more elements than fields is -32602; missing trailing elements
@@ -27,6 +28,7 @@
 
 use crate::context::CallContext;
 use crate::error::{DomainCode, ErrorObject, MethodError};
+use crate::strict::Shape;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, DeserializeOwned, Visitor};
 use serde::{Deserialize, Serialize};
@@ -112,6 +114,8 @@ pub struct Method {
     deprecated: bool,
     lenient: bool,
     by_name_only: bool,
+    /// Top-level fields whose keys the handler checks itself (skipped by the strict check).
+    own_fields: Vec<String>,
     invoke: Box<Invoke>,
     params_schema: SchemaFn,
     result_schema: SchemaFn,
@@ -161,6 +165,7 @@ impl Method {
             deprecated: false,
             lenient: false,
             by_name_only: false,
+            own_fields: Vec::new(),
             invoke: Box::new(invoke),
             params_schema: Box::new(inline_schema_of::<P>),
             result_schema: Box::new(subschema_of::<R>),
@@ -201,6 +206,7 @@ impl Method {
             deprecated: false,
             lenient: false,
             by_name_only: true,
+            own_fields: Vec::new(),
             invoke: Box::new(invoke),
             params_schema: Box::new(params_schema),
             result_schema: Box::new(subschema_of::<R>),
@@ -245,6 +251,15 @@ impl Method {
         self
     }
 
+    /// Leaves the keys inside the top-level field `field` to the handler, which reads that
+    /// value itself and reports its problems its own way (all at once, say); duplicate keys in
+    /// it are still refused. Other fields stay checked at every depth.
+    #[must_use]
+    pub fn reads_field_itself(mut self, field: impl Into<String>) -> Self {
+        self.own_fields.push(field.into());
+        self
+    }
+
     /// Refuses by-position params (-32602) for a named method.
     #[must_use]
     pub fn by_name_only(mut self) -> Self {
@@ -275,10 +290,11 @@ pub(crate) enum ParamsPlan {
     Raw,
 }
 
-/// A method with its params plan.
+/// A method with its params plan and the shape its params are checked against.
 pub(crate) struct Registered {
     pub method: Method,
     pub plan: ParamsPlan,
+    pub shape: Shape,
 }
 
 impl Registered {
@@ -288,6 +304,29 @@ impl Registered {
         params: &str,
     ) -> Result<Box<RawValue>, CallFailure> {
         (self.method.invoke)(ctx, params)
+    }
+    /// The first duplicate key, or key the params schema does not declare, at any depth
+    /// (`params` is the text [`ParamsPlan`] prepared). Lenient methods skip the key check.
+    pub(crate) fn strict_check(&self, params: &str) -> Result<(), ParamsProblem> {
+        if let Some(problem) = crate::strict::duplicate_key(params) {
+            return Err(problem);
+        }
+        if self.method.lenient {
+            return Ok(());
+        }
+        let Ok(mut value) = serde_json::from_str::<serde_json::Value>(params) else {
+            return Ok(());
+        };
+        if let Some(object) = value.as_object_mut() {
+            for field in &self.method.own_fields {
+                object.remove(field);
+            }
+        }
+        let top_checked = matches!(self.plan, ParamsPlan::Named { .. });
+        match self.shape.unknown_key(&value, top_checked) {
+            Some(problem) => Err(problem),
+            None => Ok(()),
+        }
     }
     pub(crate) fn summary(&self) -> Option<&str> {
         self.method.summary.as_deref()
@@ -391,8 +430,13 @@ impl MethodRegistry {
             return Err(RegistryError::Duplicate(method.name));
         }
         let plan = plan_for(&method);
+        let shape = shape_of(&method);
         self.index.insert(method.name.clone(), self.methods.len());
-        self.methods.push(Registered { method, plan });
+        self.methods.push(Registered {
+            method,
+            plan,
+            shape,
+        });
         Ok(self)
     }
 
@@ -428,6 +472,17 @@ impl MethodRegistry {
     pub(crate) fn methods(&self) -> &[Registered] {
         &self.methods
     }
+}
+
+/// The method's params schema with its definitions, as the OpenRPC document shows it.
+fn shape_of(method: &Method) -> Shape {
+    let mut generator = crate::openrpc::schema_settings().into_generator();
+    let mut schema = (method.params_schema)(&mut generator);
+    for transform in generator.transforms_mut() {
+        transform.transform(&mut schema);
+    }
+    let definitions = generator.take_definitions(true);
+    Shape::new(schema.to_value(), definitions)
 }
 
 /// Works out how a method's params are decoded: named (with the declaration order of the

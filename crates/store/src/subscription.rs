@@ -211,17 +211,21 @@ impl Subscription {
 
     /// Pops a buffered event, refilling the buffer with one page when empty.
     fn next_buffered(&mut self) -> Result<Option<StoredEvent>, StoreError> {
+        // After the last position there can be none (a subscription from `u64::MAX`).
+        let Some(next) = self.last.checked_add(1) else {
+            return Ok(None);
+        };
         if self.buffer.is_empty() {
             let source = self.source.upgrade().ok_or(StoreError::Closed)?;
-            let page = source.read_page(self.last + 1, self.page)?;
+            let page = source.read_page(next, self.page)?;
             self.buffer.extend(page);
         }
         let Some(event) = self.buffer.pop_front() else {
             return Ok(None);
         };
         // Pair assertion: the source promises density; a gap would mean lost events.
-        if event.position.0 != self.last + 1 {
-            let expected = Position(self.last + 1);
+        if event.position.0 != next {
+            let expected = Position(next);
             self.buffer.clear();
             return Err(StoreError::Corrupt {
                 position: Some(expected),

@@ -286,3 +286,48 @@ fn sigterm_on_stdio_flushes_and_closes() {
     let exported = ok(&["export", "--data", data.to_str().unwrap()]);
     assert!(exported.contains("incident.opened"), "{exported}");
 }
+
+#[test]
+fn the_binary_speaks_wire_version_0_2() {
+    let o = run(&["--version"]);
+    assert_exit(&o, 0);
+    let api = format!("(JSON-RPC API {})", opsledger_rpc::api::API_VERSION);
+    assert!(stdout(&o).contains(&api), "{}", stdout(&o));
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let at = ["--data", d, "--actor", "alice", "--role", "agent"];
+    call_ok(&at, "incident.open", open_params());
+    // Numbers are strings in queue items too, and go back in as they came out.
+    let queue = call_ok(&at, "query.queue", json!({"kind": "incident"}));
+    let number = queue["items"][0]["number"].clone();
+    assert_eq!(number, json!("INC0000001"), "{queue}");
+    call_ok(&at, "query.record", json!({"id": number}));
+    // A misspelt method: the nearest name.
+    let o = run(&[&["call"][..], &at, &["incident.opne", "{}"]].concat());
+    assert_exit(&o, 1);
+    let error: Value = serde_json::from_str(&stderr(&o)).unwrap();
+    assert_eq!(error["data"]["did_you_mean"], "incident.open", "{error}");
+    // A nested unknown key and a duplicate key: refused at their path, nothing written.
+    let before = call_ok(&["--data", d], "query.stats", json!({}))["head"].clone();
+    for (params, path) in [
+        (
+            r#"{"query": {"window": {"start": "2026-01-01T00:00:00Z", "end": "2026-02-01T00:00:00Z"}, "grup_by": "priority"}}"#,
+            "query.grup_by",
+        ),
+        (
+            r#"{"query": {"window": {"start": "2026-01-01T00:00:00Z", "start": "2026-01-02T00:00:00Z", "end": "2026-02-01T00:00:00Z"}}}"#,
+            "query.window.start",
+        ),
+    ] {
+        let o = run(&["call", "--data", d, "query.kpis", params]);
+        assert_exit(&o, 1);
+        let error: Value = serde_json::from_str(&stderr(&o)).unwrap();
+        assert_eq!(error["data"]["path"], path, "{error}");
+    }
+    assert_eq!(
+        call_ok(&["--data", d], "query.stats", json!({}))["head"],
+        before
+    );
+}

@@ -140,7 +140,7 @@ def test_incident_problem_change_story(tmp_path: Path) -> None:
         assert isinstance(engine.sla("INC0000001"), list)
         queue = engine.queue("incident", open_only=True)
         assert queue["items"] == []
-        assert [i["number"]["value"] for i in engine.queue("incident")["items"]] == [1]
+        assert [i["number"] for i in engine.queue("incident")["items"]] == ["INC0000001"]
         timeline = engine.timeline("INC0000001")
         types = [e["event_type"] for e in timeline]
         assert types[0] == "incident.opened" and "incident.resolved" in types

@@ -70,6 +70,12 @@ fn open_refuses_null_and_bad_configurations() {
             OpsledgerStatus::InvalidConfig,
             "cache_records",
         ),
+        // Once a panic inside the cache's allocation (found by the API fuzzer).
+        (
+            b"{\"in_memory\": true, \"cache_records\": 18446744073709551615}",
+            OpsledgerStatus::InvalidConfig,
+            "cache_records must be between 1 and 1000000",
+        ),
     ];
     for (config, status, needle) in cases {
         let (st, message) = open_raw(config).err().expect("refused");

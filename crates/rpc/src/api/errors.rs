@@ -260,10 +260,14 @@ pub fn forbidden(actor: &str, needs: &str, message: impl Into<String>) -> Method
 
 /// `unknown_role` for a role name the engine does not know, granted by the transport.
 pub fn unknown_role(role: &str) -> MethodError {
+    let allowed = super::params::role_names();
     rejection(
         "unknown_role",
-        format!("the identity names an unknown role {role:?}"),
-        json!({ "role": role }),
+        format!(
+            "the identity names an unknown role {role:?}, expected one of {}",
+            super::params::quoted(&allowed)
+        ),
+        json!({ "role": role, "allowed": allowed }),
     )
 }
 

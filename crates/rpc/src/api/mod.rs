@@ -69,6 +69,12 @@ use std::sync::Arc;
 /// The API's title in the OpenRPC document.
 pub const API_TITLE: &str = "opsledger";
 
+/// The version of the JSON-RPC API (the OpenRPC document's `info.version`, also printed by
+/// `opsledger --version`), versioned apart from the crates: it moves when what goes over the
+/// wire changes, by the semver rules of a 0.x API (a breaking change moves the minor
+/// number). docs/CHANGELOG.md says what each version changed.
+pub const API_VERSION: &str = "0.2.0";
+
 /// Every method of the engine's API, registered in name order. `admin.set_clock` answers
 /// `not_supported`: see [`registry_with_clock`].
 pub fn registry(engine: Arc<Engine>) -> MethodRegistry {
@@ -92,7 +98,7 @@ pub fn registry_with_clock(
     methods.extend(admin::methods(&engine, manual_clock));
     methods.extend(webhooks::methods(&engine));
     methods.sort_by(|a, b| a.name().cmp(b.name()));
-    let mut registry = MethodRegistry::new(API_TITLE, env!("CARGO_PKG_VERSION")).with_description(
+    let mut registry = MethodRegistry::new(API_TITLE, API_VERSION).with_description(
         "opsledger, an event-sourced ITIL workflow engine (incidents, problems, changes, SLAs, KPIs), over JSON-RPC 2.0. Error codes: see docs/RPC.md.",
     );
     for m in methods {

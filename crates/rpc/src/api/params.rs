@@ -47,7 +47,10 @@ pub fn acting_actor(ctx: &CallContext, claimed: Option<ActorParam>) -> Result<Ac
             Err(_) if from_params => {
                 return Err(MethodError::invalid_params_at(
                     format!("actor.roles[{i}]"),
-                    format!("unknown role {name:?}"),
+                    format!(
+                        "unknown role {name:?}, expected one of {}",
+                        quoted(&role_names())
+                    ),
                 ));
             }
             Err(_) => return Err(errors::unknown_role(name)),
@@ -68,6 +71,24 @@ pub fn acting_actor(ctx: &CallContext, claimed: Option<ActorParam>) -> Result<Ac
         ));
     }
     Ok(Actor::new(identity.actor, roles))
+}
+
+/// The role names a caller may hold (every role but the engine's own `system`).
+pub fn role_names() -> Vec<&'static str> {
+    Role::ALL
+        .iter()
+        .filter(|r| **r != Role::System)
+        .map(|r| r.as_str())
+        .collect()
+}
+
+/// `` `a`, `b`, `c` ``: values as error messages list them.
+pub fn quoted(values: &[&str]) -> String {
+    values
+        .iter()
+        .map(|v| format!("`{v}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The actor a query reads as: the actor a trusted local caller names in the params, else the
@@ -207,6 +228,13 @@ impl ParamsValidator {
 /// rather than as "not valid under any of the schemas" at `reason`.
 fn innermost(e: &jsonschema::ValidationError<'_>) -> (String, String) {
     use jsonschema::error::ValidationErrorKind as Kind;
+    if let Some((path, given, allowed)) = allowed_values(e) {
+        let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
+        return (
+            pointer_to_path(&path),
+            format!("{given} is not one of {}", list.join(", ")),
+        );
+    }
     let depth =
         |e: &jsonschema::ValidationError<'_>| e.instance_path().as_str().matches('/').count();
     if let Kind::OneOfNotValid { context } | Kind::AnyOf { context } = e.kind() {
@@ -237,6 +265,52 @@ fn innermost(e: &jsonschema::ValidationError<'_>) -> (String, String) {
         };
     }
     (path, e.to_string())
+}
+
+/// When `e` is a value outside a fixed set (an `enum`, a `const`, a union of documented
+/// constants, a tagged union's tag): the value's pointer, the value and every allowed value.
+/// jsonschema's own message lists at most three; a client should see them all.
+fn allowed_values(e: &jsonschema::ValidationError<'_>) -> Option<(String, Value, Vec<Value>)> {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    let here = || e.instance_path().as_str().to_owned();
+    match e.kind() {
+        Kind::Constant { expected_value } => Some((
+            here(),
+            e.instance().clone().into_owned(),
+            vec![(**expected_value).clone()],
+        )),
+        Kind::Enum { options } => Some((
+            here(),
+            e.instance().clone().into_owned(),
+            options.as_array()?.clone(),
+        )),
+        Kind::OneOfNotValid { context } | Kind::AnyOf { context } => {
+            let mut found: Option<(String, Value, Vec<Value>)> = None;
+            for branch in context {
+                // A branch for another type (`null` of an optional value) says nothing.
+                if branch.iter().all(|x| {
+                    matches!(x.kind(), Kind::Type { .. })
+                        && x.instance_path().as_str() == e.instance_path().as_str()
+                }) {
+                    continue;
+                }
+                let (path, given, values) = branch.iter().find_map(allowed_values)?;
+                match &mut found {
+                    None => found = Some((path, given, values)),
+                    Some((at, _, all)) if *at == path => {
+                        for v in values {
+                            if !all.contains(&v) {
+                                all.push(v);
+                            }
+                        }
+                    }
+                    Some(_) => return None,
+                }
+            }
+            found
+        }
+        _ => None,
+    }
 }
 
 /// `/reason/problem` -> `reason.problem`, `/cis/0` -> `cis[0]`, `` -> `.`.

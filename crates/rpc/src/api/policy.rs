@@ -249,6 +249,9 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
             move |_: &CallContext, p: DocumentParams| validate(&engine, p),
         )
         .by_name_only()
+        // Every problem of a document, unknown keys included, comes back at once as
+        // `invalid_policy` with its path.
+        .reads_field_itself("document")
     };
     let diff = {
         let engine = engine.clone();
@@ -265,6 +268,9 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
             },
         )
         .by_name_only()
+        // Every problem of a document, unknown keys included, comes back at once as
+        // `invalid_policy` with its path.
+        .reads_field_itself("document")
     };
     let publish = {
         let engine = engine.clone();
@@ -273,6 +279,9 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
             move |ctx: &CallContext, p: PublishParams| publish(&engine, ctx, p),
         )
         .by_name_only()
+        // Every problem of a document, unknown keys included, comes back at once as
+        // `invalid_policy` with its path.
+        .reads_field_itself("document")
     };
     vec![
         documented(

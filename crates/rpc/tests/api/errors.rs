@@ -139,7 +139,7 @@ fn cases() -> Vec<Case> {
                     json!({"id": "INC0000001", "reason": {"kind": "awaiting_godot"}}),
                 ),
             ),
-            then: Then::Params("reason"),
+            then: Then::Params("reason.kind"),
         },
         Case {
             given: "params by position",

@@ -9,3 +9,4 @@ mod policy;
 mod properties;
 mod story;
 mod sync;
+mod wire;

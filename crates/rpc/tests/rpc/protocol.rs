@@ -362,20 +362,31 @@ fn deep_nesting_never_overflows_the_stack() {
 
 #[test]
 fn method_not_found_and_reserved_names() {
-    for method in [
-        "foobar",
-        "",
-        "rpc.",
-        "rpc.other",
-        "RPC.discover",
-        "subtract ",
-    ] {
+    for method in ["foobar", "", "rpc.", "rpc.other", "nope"] {
         let reply = call(&format!(
             r#"{{"jsonrpc":"2.0","method":"{method}","id":1}}"#
         ));
         assert_eq!(
             reply,
             r#"{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":1}"#,
+            "{method:?}"
+        );
+    }
+    // Names are exact, but a near miss says what was meant.
+    for (method, meant) in [
+        ("RPC.discover", "rpc.discover"),
+        ("subtract ", "subtract"),
+        ("substract", "subtract"),
+        ("get-data", "get_data"),
+    ] {
+        let reply = call(&format!(
+            r#"{{"jsonrpc":"2.0","method":"{method}","id":1}}"#
+        ));
+        assert_eq!(
+            reply,
+            format!(
+                r#"{{"jsonrpc":"2.0","error":{{"code":-32601,"message":"Method not found","data":{{"did_you_mean":"{meant}","method":"{method}"}}}},"id":1}}"#
+            ),
             "{method:?}"
         );
     }

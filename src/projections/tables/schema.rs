@@ -229,8 +229,14 @@ CREATE TABLE IF NOT EXISTS kpi_incidents(
     mttd_group             TEXT,
     mttd_service           TEXT
 );
-CREATE INDEX IF NOT EXISTS kpi_incidents_by_ack ON kpi_incidents(acknowledged_us);
-CREATE INDEX IF NOT EXISTS kpi_incidents_by_resolution ON kpi_incidents(resolved_us);
+CREATE INDEX IF NOT EXISTS kpi_incidents_by_ack ON kpi_incidents(
+    acknowledged_us, opened_us, ack_priority, ack_group, ack_service)
+    WHERE acknowledged_us IS NOT NULL;
+CREATE INDEX IF NOT EXISTS kpi_incidents_by_resolution ON kpi_incidents(
+    resolved_us, opened_us, resolved_priority, resolved_group, resolved_service,
+    held_to_resolve_us, resolved_reassignments, reopens, resolution_source, major,
+    first_review_us)
+    WHERE resolved_us IS NOT NULL;
 CREATE INDEX IF NOT EXISTS kpi_incidents_open ON kpi_incidents(is_open, opened_us);
 CREATE INDEX IF NOT EXISTS kpi_incidents_by_detection ON kpi_incidents(detected_us)
     WHERE detected_us IS NOT NULL;
@@ -245,7 +251,8 @@ CREATE TABLE IF NOT EXISTS kpi_resolutions(
     service          TEXT,
     PRIMARY KEY(incident, seq)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS kpi_resolutions_by_time ON kpi_resolutions(resolved_us);
+CREATE INDEX IF NOT EXISTS kpi_resolutions_by_time ON kpi_resolutions(
+    resolved_us, reopened_us, priority, assignment_group, service);
 CREATE TABLE IF NOT EXISTS kpi_open_spans(
     incident TEXT NOT NULL,
     seq      INTEGER NOT NULL,
@@ -268,7 +275,11 @@ CREATE TABLE IF NOT EXISTS kpi_changes(
     outcome         TEXT,
     caused_incident INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS kpi_changes_by_close ON kpi_changes(closed_us);
+CREATE INDEX IF NOT EXISTS kpi_changes_by_request ON kpi_changes(requested_us, change_type);
+CREATE INDEX IF NOT EXISTS kpi_changes_by_implementation ON kpi_changes(implemented_us, unauthorized)
+    WHERE implemented_us IS NOT NULL;
+CREATE INDEX IF NOT EXISTS kpi_changes_by_close ON kpi_changes(closed_us, outcome, caused_incident)
+    WHERE closed_us IS NOT NULL;
 CREATE TABLE IF NOT EXISTS sla_clocks(
     incident      TEXT NOT NULL,
     number        TEXT,

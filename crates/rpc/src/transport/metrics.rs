@@ -264,7 +264,7 @@ impl Metrics {
         let refused = Family::<ReasonLabel, Counter>::default();
         // At zero from the start, so an alert on their rate has a series to read.
         for why in [Refusal::PerClient, Refusal::Global, Refusal::Tls] {
-            refused.get_or_create(&ReasonLabel {
+            let _ = refused.get_or_create(&ReasonLabel {
                 reason: why.label(),
             });
         }

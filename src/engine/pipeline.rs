@@ -177,6 +177,15 @@ impl Inner {
         drop(registration);
         // Best effort: a failed checkpoint write must not fail a stored command.
         let _ = self.maybe_persist_pm_checkpoint();
+        match &result {
+            Ok(outcome) => tracing::debug!(
+                events = outcome.events.len(),
+                follow_ups = outcome.follow_ups.len(),
+                replayed = outcome.replayed,
+                "command stored"
+            ),
+            Err(e) => tracing::debug!(code = e.code(), "command refused"),
+        }
         result
     }
 

@@ -28,7 +28,8 @@ pub const LISTENING: &str = "opsledger listening on http://";
 /// [`LISTENING`] with TLS (`opsledger listening on https://127.0.0.1:7700`).
 pub const LISTENING_TLS: &str = "opsledger listening on https://";
 
-/// The line printed once the separate metrics listener is bound (`--metrics-listen`).
+/// The line printed after [`LISTENING`] once the separate metrics listener is bound
+/// (`--metrics-listen`).
 pub const METRICS_LISTENING: &str = "opsledger metrics on http://";
 
 /// The scheduler and the webhook worker, shared with the metrics (which read their counters)
@@ -481,15 +482,15 @@ async fn serve_http(
     let addr = server.local_addr();
     {
         let mut out = std::io::stdout().lock();
-        if let Some((bound, _)) = &metrics_server {
-            let _ = writeln!(out, "{METRICS_LISTENING}{bound}");
-        }
         let listening = if tls.is_some() {
             LISTENING_TLS
         } else {
             LISTENING
         };
         let _ = writeln!(out, "{listening}{addr}");
+        if let Some((bound, _)) = &metrics_server {
+            let _ = writeln!(out, "{METRICS_LISTENING}{bound}");
+        }
         let _ = out.flush();
     }
     let served = server.serve(shutdown_signal()).await;

@@ -617,6 +617,16 @@ fn metrics_source(
                     "Record states held in the engine's cache",
                     stats.cached_records as f64,
                 ),
+                Sample::counter(
+                    "opsledger_store_commits_total",
+                    "Store transactions that stored events (appends), acknowledged",
+                    stats.store_io.commits as f64,
+                ),
+                Sample::counter(
+                    "opsledger_store_syncs_total",
+                    "Disk syncs run to make acknowledged writes durable (commits per sync: the group-commit batch)",
+                    stats.store_io.syncs as f64,
+                ),
             ]);
         }
         samples.push(Sample::gauge(

@@ -129,6 +129,9 @@ pub(crate) struct Db {
     /// and appends skip the `streams` lookup. Bounded: cleared when full.
     stream_numbers: Mutex<HashMap<Arc<str>, u64>>,
     sync: Option<GroupSync>,
+    /// Acknowledged commits that stored events, and syncs run for them (see `io_stats`).
+    commits: AtomicU64,
+    syncs: AtomicU64,
     /// The lock file held while the database is open for writing.
     _lock: Option<File>,
 }
@@ -304,6 +307,8 @@ impl Db {
             poisoned: Mutex::new(None),
             stream_numbers: Mutex::new(HashMap::new()),
             sync,
+            commits: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
             _lock: lock,
         }))
     }
@@ -466,8 +471,26 @@ impl Db {
             *self.poisoned.lock() = Some(reason.clone());
             return Err(StoreError::Poisoned(reason));
         }
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        if self.config.durability == Durability::PerCommit {
+            // synchronous=FULL: SQLite synced the write-ahead log inside this commit.
+            self.syncs.fetch_add(1, Ordering::Relaxed);
+        }
         self.notifier.publish(committed);
         Ok(())
+    }
+
+    /// Commits acknowledged and syncs run since open. SQLite's own syncs at checkpoints (what
+    /// makes `Buffered` writes durable) are not counted.
+    pub(crate) fn io_stats(&self) -> opsledger_store::IoStats {
+        let group_syncs = self
+            .sync
+            .as_ref()
+            .map_or(0, |s| s.syncs.load(Ordering::Relaxed));
+        opsledger_store::IoStats {
+            commits: self.commits.load(Ordering::Relaxed),
+            syncs: self.syncs.load(Ordering::Relaxed) + group_syncs,
+        }
     }
 
     fn sync_ticket(&self) -> u64 {
@@ -482,6 +505,7 @@ impl Db {
         let wal = wal_path(&self.path);
         if wal.exists() {
             File::open(&wal)?.sync_data()?;
+            self.syncs.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -636,6 +660,8 @@ struct GroupSync {
     cond: Condvar,
     /// Commits so far (a commit's ticket is the count after it).
     commits: AtomicU64,
+    /// `fdatasync` calls that succeeded.
+    syncs: AtomicU64,
 }
 
 #[derive(Default)]
@@ -653,6 +679,7 @@ impl GroupSync {
             state: Mutex::new(SyncState::default()),
             cond: Condvar::new(),
             commits: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
         }
     }
 
@@ -691,6 +718,8 @@ impl GroupSync {
         if file.is_none() {
             *file = Some(File::open(&self.wal)?);
         }
-        file.as_ref().map_or(Ok(()), File::sync_data)
+        file.as_ref().map_or(Ok(()), File::sync_data)?;
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }

@@ -196,6 +196,10 @@ impl Storage for SqliteStorage {
         "sqlite"
     }
 
+    fn io_stats(&self) -> opsledger_store::IoStats {
+        self.store.db.io_stats()
+    }
+
     fn log(&self) -> &dyn EventStore {
         &self.store
     }

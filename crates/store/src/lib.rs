@@ -66,7 +66,7 @@ pub use error::{Limit, StoreError};
 pub use kv::{Kv, KvEntry, KvIter, KvOp, MemoryKv, prefix_end};
 pub use memory::{MemoryStore, check_page};
 pub use pages::{LogPages, log_events};
-pub use storage::{MemoryStorage, Space, Storage, Unit, UnitOfWork};
+pub use storage::{IoStats, MemoryStorage, Space, Storage, Unit, UnitOfWork};
 pub use store::EventStore;
 pub use subscription::Subscription;
 pub use types::{

@@ -256,6 +256,9 @@ fn the_dashboard_and_the_alert_rules_name_only_metrics_the_server_exports() {
     assert!(value("opsledger_events_appended_total") >= 1.0);
     assert_eq!(value("opsledger_projection_lag_events"), 0.0);
     assert!(value("opsledger_store_size_bytes") > 0.0);
+    // Per-commit: every commit that stored events was synced.
+    assert!(value("opsledger_store_commits_total") >= 1.0);
+    assert!(value("opsledger_store_syncs_total") >= value("opsledger_store_commits_total"));
     assert_eq!(
         value(r#"opsledger_rpc_calls_total{method="incident.open",outcome="ok"}"#),
         1.0

@@ -457,13 +457,14 @@ impl Db {
         drop(writer);
         drop(guard);
         if events {
-            self.acknowledge(committed)?;
+            self.acknowledge(committed, true)?;
         }
         Ok(value)
     }
 
     /// Makes a commit up to `committed` durable as the mode asks, then visible.
-    pub(crate) fn acknowledge(&self, committed: u64) -> Result<(), StoreError> {
+    /// `appended`: the commit stored events (counted in [`Db::io_stats`]).
+    pub(crate) fn acknowledge(&self, committed: u64, appended: bool) -> Result<(), StoreError> {
         if let Some(sync) = &self.sync
             && let Err(e) = sync.wait_durable(self.sync_ticket())
         {
@@ -471,7 +472,9 @@ impl Db {
             *self.poisoned.lock() = Some(reason.clone());
             return Err(StoreError::Poisoned(reason));
         }
-        self.commits.fetch_add(1, Ordering::Relaxed);
+        if appended {
+            self.commits.fetch_add(1, Ordering::Relaxed);
+        }
         if self.config.durability == Durability::PerCommit {
             // synchronous=FULL: SQLite synced the write-ahead log inside this commit.
             self.syncs.fetch_add(1, Ordering::Relaxed);

@@ -24,11 +24,12 @@ pub fn init(default_filter: &str, format: LogFormat) -> Result<(), String> {
         LogFormat::Text => builder
             .with_ansi(std::io::stderr().is_terminal())
             .try_init(),
-        // Spans are listed with their fields, so a line from inside a command says which one.
+        // Spans are listed with their fields, so a line from inside a command says which
+        // command, and which request (its id) it served.
         LogFormat::Json => builder
             .json()
             .with_current_span(true)
-            .with_span_list(false)
+            .with_span_list(true)
             .flatten_event(true)
             .try_init(),
     }

@@ -117,12 +117,23 @@ fn json_access_log_names_each_request_and_never_a_token_or_a_webhook_secret() {
         .map(|l| l["request_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids.len(), access.len());
-    // The engine's spans: what happens inside a command says which command it is.
+    // The engine's spans: what happens inside a command says which command it is, and which
+    // request it served (the request id of its access line).
+    let open = by_method("incident.open");
+    let inside = lines
+        .iter()
+        .find(|l| {
+            l["span"]["name"] == "command"
+                && l["span"]["command"] == "incident.open"
+                && l["span"]["actor"] == "mia"
+        })
+        .expect("a line inside the incident.open command span");
+    let spans = inside["spans"].as_array().expect("the span list");
     assert!(
-        lines.iter().any(|l| l["span"]["name"] == "command"
-            && l["span"]["command"] == "incident.open"
-            && l["span"]["actor"] == "mia"),
-        "no line inside the incident.open command span"
+        spans
+            .iter()
+            .any(|s| s["name"] == "request" && s["request_id"] == open["request_id"]),
+        "{inside}"
     );
 }
 

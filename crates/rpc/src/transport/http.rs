@@ -729,7 +729,10 @@ async fn access_log(
     let method = request.method().clone();
     let path: String = request.uri().path().chars().take(128).collect();
     let in_flight = state.metrics.request_started();
-    let mut response = next.run(request).await;
+    // Everything logged while serving the request (the engine's spans and events included, see
+    // rpc_handler) is inside this span, so a log line carries the request id.
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
     drop(in_flight);
     let elapsed = started.elapsed();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
@@ -1000,7 +1003,9 @@ async fn rpc_handler(State(state): State<Arc<AppState>>, request: Request) -> Re
     };
     let dispatcher = state.dispatcher.clone();
     let metrics = state.metrics.clone();
+    let span = tracing::Span::current();
     let handled = tokio::task::spawn_blocking(move || {
+        let _request = span.enter();
         let mut methods = Vec::new();
         let mut outcomes = Vec::new();
         let reply =

@@ -389,13 +389,21 @@ fn disk_pressure(dir: &Path, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u
     })
 }
 
-#[test]
-fn buffered_durability_keeps_every_acknowledged_write_through_kill_9_under_disk_pressure() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let tokens = mia_tokens(dir.path());
+/// What `kill -9` of `serve --durability buffered` under disk pressure left of the writes it
+/// acknowledged.
+struct Kill9Report {
+    acknowledged: usize,
+    /// How long before the kill each lost acknowledgement arrived.
+    lost: Vec<Duration>,
+    /// Whether what was kept is a prefix of the acknowledgements: every lost one arrived
+    /// after every kept one of the same writer.
+    kept_a_prefix: bool,
+}
+
+fn buffered_kill9(dir: &Path, data: &Path, label: &str) -> Kill9Report {
+    let tokens = mia_tokens(dir);
     let server = Server::start(
-        &data,
+        data,
         &[
             "--token-file",
             s(&tokens),
@@ -405,9 +413,9 @@ fn buffered_durability_keeps_every_acknowledged_write_through_kill_9_under_disk_
         ],
     );
     let stop = Arc::new(AtomicBool::new(false));
-    let pressure = disk_pressure(dir.path(), stop.clone());
+    let pressure = disk_pressure(dir, stop.clone());
     // Four writers; each title is remembered with the instant its acknowledgement arrived.
-    let acknowledged: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let acknowledged: Arc<Mutex<Vec<(usize, String, Instant)>>> = Arc::default();
     let url = server.url("/rpc");
     let writers: Vec<_> = (0..4)
         .map(|w| {
@@ -430,7 +438,7 @@ fn buffered_durability_keeps_every_acknowledged_write_through_kill_9_under_disk_
                     };
                     let Ok(text) = response.text() else { return };
                     if text.contains("\"result\"") {
-                        acknowledged.lock().unwrap().push((title, Instant::now()));
+                        acknowledged.lock().unwrap().push((w, title, Instant::now()));
                     }
                     i += 1;
                 }
@@ -446,42 +454,87 @@ fn buffered_durability_keeps_every_acknowledged_write_through_kill_9_under_disk_
     }
     let pressure_bytes = pressure.join().unwrap();
 
-    let exported = ok(&["export", "--data", s(&data)]);
+    let exported = ok(&["export", "--data", s(data)]);
     let acknowledged = acknowledged.lock().unwrap();
-    let lost: Vec<&(String, Instant)> = acknowledged
+    let kept = |title: &str| exported.contains(&format!("\"{title}\""));
+    let lost: Vec<Duration> = acknowledged
         .iter()
-        .filter(|(title, _)| !exported.contains(&format!("\"{title}\"")))
+        .filter(|(_, title, _)| !kept(title))
+        .map(|(_, _, at)| killed_at.duration_since(*at))
         .collect();
-    let oldest_lost = lost
-        .iter()
-        .map(|(_, at)| killed_at.duration_since(*at))
-        .max();
+    let kept_a_prefix = (0..4).all(|w| {
+        let mine: Vec<bool> = acknowledged
+            .iter()
+            .filter(|(writer, _, _)| *writer == w)
+            .map(|(_, title, _)| kept(title))
+            .collect();
+        mine.windows(2).all(|pair| pair[0] || !pair[1])
+    });
+    let oldest = lost.iter().max();
     println!(
-        "buffered, kill -9 under disk pressure ({} MiB written beside): {} writes acknowledged, \
-         {} lost, oldest lost acknowledgement {}",
+        "{label}: buffered, kill -9 under disk pressure ({} MiB written beside): {} writes \
+         acknowledged, {} lost, oldest lost acknowledgement {}",
         pressure_bytes / (1024 * 1024),
         acknowledged.len(),
         lost.len(),
-        oldest_lost.map_or_else(|| "none".to_owned(), |d| format!("{} ms", d.as_millis()))
+        oldest.map_or_else(|| "none".to_owned(), |d| format!("{} ms", d.as_millis()))
     );
     assert!(
         acknowledged.len() >= 20,
         "too few writes to judge: {}",
         acknowledged.len()
     );
-    // On SQLite, Buffered acknowledges once the transaction is in the operating system's
-    // hands: a crash of the process alone loses none of it (a power loss can).
-    assert!(
-        lost.is_empty(),
-        "acknowledged writes lost to kill -9: {} (oldest {oldest_lost:?})",
-        lost.len()
-    );
-    // The data directory opens and verifies after the crash.
+    // The directory opens and verifies after the crash.
     let verified = Command::new(BIN)
-        .args(["verify", "--data", s(&data)])
+        .args(["verify", "--data", s(data)])
         .output()
         .unwrap();
     let mut report = String::new();
     let _ = verified.stdout.as_slice().read_to_string(&mut report);
     assert!(verified.status.success(), "{report}");
+    Kill9Report {
+        acknowledged: acknowledged.len(),
+        lost,
+        kept_a_prefix,
+    }
+}
+
+#[test]
+fn buffered_durability_keeps_every_acknowledged_write_through_kill_9_under_disk_pressure() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = buffered_kill9(dir.path(), &dir.path().join("data"), "sqlite");
+    // On SQLite, Buffered acknowledges once the transaction is in the operating system's
+    // hands: a crash of the process alone loses none of it (a power loss can).
+    assert!(
+        report.lost.is_empty(),
+        "acknowledged writes lost to kill -9: {} of {}",
+        report.lost.len(),
+        report.acknowledged
+    );
+}
+
+#[test]
+fn buffered_durability_on_sled_loses_only_the_newest_acknowledgements_to_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    // A sled data directory: migrated from an SQLite one.
+    let source = dir.path().join("source");
+    crate::common::build(&source, 1);
+    let data = dir.path().join("sled");
+    ok(&[
+        "migrate",
+        "--from",
+        s(&source),
+        "--to",
+        s(&data),
+        "--store",
+        "sled",
+    ]);
+    let report = buffered_kill9(dir.path(), &data, "sled");
+    // sled acknowledges from its in-process buffer, written and synced by a background flusher:
+    // a crash loses the writes of the last flush period and of the flush that was running, a
+    // time that grows with the disk's latency (docs/OPERATIONS.md). What stays is a prefix.
+    assert!(
+        report.kept_a_prefix,
+        "a kept write follows a lost one of the same writer"
+    );
 }

@@ -138,9 +138,10 @@ pub struct ServeArgs {
     /// When an acknowledged write is on disk. `per-commit`: each write is synced before it is
     /// acknowledged (nothing acknowledged is lost, even on power loss). `group-commit`:
     /// concurrent writes share one sync, each still acknowledged only once synced (same
-    /// guarantee, more writes per second under concurrency). `buffered`: acknowledged before
-    /// the sync (a crash of the process loses nothing on SQLite; a power loss or kernel crash
-    /// may lose the last moments of writes). docs/OPERATIONS.md has the measured figures.
+    /// guarantee, fewer syncs when several clients write). `buffered`: acknowledged before the
+    /// sync (on SQLite a crash of the process loses nothing, a power loss or kernel crash the
+    /// writes since the last checkpoint, up to 40 MiB of them; on a sled directory a process
+    /// crash loses what sled's flusher had not synced). docs/OPERATIONS.md has the figures.
     #[arg(long, value_enum, value_name = "MODE", default_value = "per-commit")]
     pub durability: DurabilityArg,
     /// Log lines as `text` (for people) or `json` (one object per line, for collectors).

@@ -147,6 +147,8 @@ pub struct EngineStats {
     pub open: OpenReport,
     /// Attempts retried since open because a concurrent writer changed the record first.
     pub conflicts_retried: u64,
+    /// The store's commits and syncs since open (zero on backends that do not count them).
+    pub store_io: opsledger_store::IoStats,
 }
 
 /// What opening the engine had to do: with current read models and process checkpoint, zero
@@ -510,6 +512,7 @@ impl Engine {
             cached_records: inner.cache.len(),
             open: inner.open_report,
             conflicts_retried: inner.retries.load(Ordering::Relaxed),
+            store_io: inner.storage().io_stats(),
         })
     }
 

@@ -126,6 +126,16 @@ impl Inner {
             correlation_id,
         } = envelope;
         let correlation = correlation_id.unwrap_or_else(|| self.config.ids.new_id());
+        // One span per command: log lines from deciding, appending, projecting and the
+        // follow-ups say which command they belong to. Fields are built only when a subscriber
+        // wants the span.
+        let _span = tracing::info_span!(
+            "command",
+            command = %command.name(),
+            actor = %actor.id,
+            correlation = %correlation
+        )
+        .entered();
         // Process managers must not be checkpointed past this command before its follow-ups
         // ran: register a lower bound of its position before it is appended.
         let floor = self.store().head()?.0 + 1;
@@ -167,6 +177,15 @@ impl Inner {
         drop(registration);
         // Best effort: a failed checkpoint write must not fail a stored command.
         let _ = self.maybe_persist_pm_checkpoint();
+        match &result {
+            Ok(outcome) => tracing::debug!(
+                events = outcome.events.len(),
+                follow_ups = outcome.follow_ups.len(),
+                replayed = outcome.replayed,
+                "command stored"
+            ),
+            Err(e) => tracing::debug!(code = e.code(), "command refused"),
+        }
         result
     }
 
@@ -364,7 +383,11 @@ impl Inner {
             let mut command = command.clone();
             self.fill_calendar(&mut command, &state)?;
             let ctx = Context::new(self.config.clock.now(), actor.clone(), policy.clone());
-            let events = match decide(&state, &command, &ctx) {
+            let decided = {
+                let _span = tracing::debug_span!("decide").entered();
+                decide(&state, &command, &ctx)
+            };
+            let events = match decided {
                 Ok(events) => events,
                 Err(e) => {
                     if let Some((key, fingerprint)) = idem

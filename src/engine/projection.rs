@@ -20,6 +20,7 @@ impl Inner {
             return Ok(());
         }
         self.config.faults.pass(FaultPoint::Projection)?;
+        let _span = tracing::debug_span!("project", target).entered();
         self.with_projector(|| self.project_locked(target, known).map(|_| ()))
     }
 
@@ -93,6 +94,7 @@ impl Inner {
         requests: Vec<AppendRequest>,
         decided_under: &Arc<Policy>,
     ) -> Result<Vec<AppendOutcome>> {
+        let _span = tracing::debug_span!("append", streams = requests.len()).entered();
         self.in_unit(|| {
             let book = self.policies.read();
             let current = &book.current().policy;

@@ -53,6 +53,11 @@ pub struct SchedulerStats {
     pub auto_closed: u64,
     /// Errors seen (including those no longer kept).
     pub errors: u64,
+    /// Time spent in ticks, summed (with `ticks`, the mean tick time; a tick that grows
+    /// towards the interval means the scheduler falls behind).
+    pub tick_time: Duration,
+    /// How long the last tick took.
+    pub last_tick_time: Duration,
 }
 
 type ErrorCallback = Box<dyn Fn(&SchedulerError) + Send + 'static>;
@@ -151,7 +156,9 @@ fn run(engine: &Weak<Inner>, shared: &Shared, interval: Duration, on_error: Opti
             return;
         };
         let now = inner.config.clock.now();
+        let started = std::time::Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| inner.tick(now)));
+        let took = started.elapsed();
         // Release the engine before sleeping, so that dropping the last handle closes it.
         drop(inner);
         let failure = |record, code: &str, message: String| SchedulerError {
@@ -160,7 +167,12 @@ fn run(engine: &Weak<Inner>, shared: &Shared, interval: Duration, on_error: Opti
             code: code.to_owned(),
             message,
         };
-        shared.stats.lock().ticks += 1;
+        {
+            let mut stats = shared.stats.lock();
+            stats.ticks += 1;
+            stats.tick_time += took;
+            stats.last_tick_time = took;
+        }
         match result {
             Ok(Ok(report)) => {
                 {

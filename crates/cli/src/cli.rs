@@ -147,6 +147,52 @@ pub struct ServeArgs {
     /// on a loopback address or with --stdio.
     #[arg(long, value_enum, value_name = "CLOCK", default_value = "system")]
     pub clock: ClockKind,
+    /// When an acknowledged write is on disk. `per-commit`: each write is synced before it is
+    /// acknowledged (nothing acknowledged is lost, even on power loss). `group-commit`:
+    /// concurrent writes share one sync, each still acknowledged only once synced (same
+    /// guarantee, fewer syncs when several clients write). `buffered`: acknowledged before the
+    /// sync (on SQLite a crash of the process loses nothing, a power loss or kernel crash the
+    /// writes since the last checkpoint, up to 40 MiB of them; on a sled directory a process
+    /// crash loses what sled's flusher had not synced). docs/OPERATIONS.md has the figures.
+    #[arg(long, value_enum, value_name = "MODE", default_value = "per-commit")]
+    pub durability: DurabilityArg,
+    /// Log lines as `text` (for people) or `json` (one object per line, for collectors).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+    /// Serve GET /metrics (Prometheus) on this address, without authentication, instead of on
+    /// the main listener behind the tokens. Keep it on an internal network.
+    #[arg(long, value_name = "ADDR", conflicts_with = "stdio")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key). SIGHUP reads both again.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "stdio"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_cert",
+        conflicts_with = "stdio"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// An origin whose browser pages may call the server (CORS), e.g.
+    /// `https://tools.example.com` (repeatable). None by default: CORS off.
+    #[arg(long = "cors-origin", value_name = "ORIGIN", conflicts_with = "stdio")]
+    pub cors_origins: Vec<String>,
+    /// A host name the server answers to when it runs without tokens, besides localhost and
+    /// its address (repeatable). Other Host headers get 421 (DNS-rebinding protection).
+    #[arg(long = "allowed-host", value_name = "NAME", conflicts_with = "stdio")]
+    pub allowed_hosts: Vec<String>,
+    /// The most HTTP connections open at once (one more is closed at once).
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// The most HTTP connections one client IP address may hold open.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections_per_client: usize,
     /// Also register the JSON-RPC specification's example methods (conformance tests only).
     #[cfg(feature = "spec-fixtures")]
     #[arg(long, hide = true)]
@@ -171,6 +217,27 @@ impl ServeArgs {
             false
         }
     }
+}
+
+/// `serve --durability`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DurabilityArg {
+    /// Each write synced before it is acknowledged.
+    PerCommit,
+    /// Concurrent writes share a sync; each acknowledged once synced.
+    GroupCommit,
+    /// Acknowledged before the sync.
+    Buffered,
+}
+
+/// `serve --log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LogFormat {
+    /// Lines for people.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Which clock the engine of `serve` reads.

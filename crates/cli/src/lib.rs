@@ -21,6 +21,7 @@ pub mod data;
 pub mod docs;
 pub mod error;
 pub mod kpi;
+pub mod logging;
 pub mod migrate;
 mod output;
 pub mod policy;
@@ -39,10 +40,12 @@ use std::process::ExitCode;
 /// stderr) and returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = !matches!(cli.command, Command::Serve(_));
     // `serve` logs at info; the other commands only warn. RUST_LOG overrides both. Logs go to
     // stderr: stdout carries results (and, for `serve --stdio`, the protocol).
-    let _ = opsledger_rpc::transport::init_stderr_logging(if quiet { "warn" } else { "info" });
+    let _ = match &cli.command {
+        Command::Serve(args) => logging::init("info", args.log_format),
+        _ => logging::init("warn", cli::LogFormat::Text),
+    };
     let result = match &cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Call(args) => call::run(args),

@@ -1,7 +1,7 @@
 //! `opsledger serve`: the engine behind JSON-RPC 2.0, over HTTP or stdio.
 
 use crate::binding;
-use crate::cli::{ClockKind, ServeArgs};
+use crate::cli::{ClockKind, DurabilityArg, ServeArgs};
 use crate::data;
 use crate::error::{CliError, CliResult, Failure, data_error};
 use crate::output::emit_err;
@@ -9,19 +9,39 @@ use crate::policy::{DocumentFile, report_issues};
 use opsledger::core::Policy;
 use opsledger::core::webhook::delivery::RetryPolicy;
 use opsledger::webhooks::{HttpTransport, WebhookWorker, WebhookWorkerConfig};
-use opsledger::{Engine, EngineError, ManualClock, SchedulerHandle};
+use opsledger::{Durability, Engine, EngineError, ManualClock, SchedulerHandle};
 use opsledger_rpc::transport::http::is_loopback;
 use opsledger_rpc::transport::{
-    HttpConfig, HttpError, HttpServer, StdioOptions, TokenStore, serve_stdio_with,
+    HttpConfig, HttpError, HttpServer, Sample, StdioOptions, TlsFiles, TlsReloader, TokenReloader,
+    TokenStore, serve_stdio_with,
 };
 use opsledger_rpc::{Dispatcher, Limits, MethodRegistry};
 use std::io::Write;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The line `serve` prints on stdout once the HTTP listener is bound (followed by the URL,
 /// e.g. `opsledger listening on http://127.0.0.1:7700`). Scripts and tests wait for it.
 pub const LISTENING: &str = "opsledger listening on http://";
+
+/// [`LISTENING`] with TLS (`opsledger listening on https://127.0.0.1:7700`).
+pub const LISTENING_TLS: &str = "opsledger listening on https://";
+
+/// The line printed after [`LISTENING`] once the separate metrics listener is bound
+/// (`--metrics-listen`).
+pub const METRICS_LISTENING: &str = "opsledger metrics on http://";
+
+/// The scheduler and the webhook worker, shared with the metrics (which read their counters)
+/// until shutdown takes them.
+type Shared<T> = Arc<Mutex<Option<T>>>;
+
+fn take<T>(shared: &Shared<T>) -> Option<T> {
+    shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+}
 
 /// How long one read of the event source waits for new events before the `GET /events` pump
 /// checks again; also bounds how long shutdown waits for such reads.
@@ -41,6 +61,16 @@ pub fn run(args: &ServeArgs) -> CliResult {
     if args.token_file.is_some() && tokens.is_empty() {
         return Err(CliError::usage("the token file holds no token"));
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            TlsReloader::load(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            })
+            .map_err(|e| CliError::usage(e.to_string()))?,
+        ),
+        _ => None,
+    };
     if args.clock == ClockKind::Manual && !args.stdio && !is_loopback(&args.listen) {
         return Err(CliError::usage(format!(
             "refusing --clock manual on {}: whoever may call admin.set_clock there could move \
@@ -82,26 +112,36 @@ pub fn run(args: &ServeArgs) -> CliResult {
     if let Some(clock) = &manual_clock {
         start_manual_clock(&engine, clock);
     }
-    let scheduler = start_scheduler(args, &engine);
-    let webhooks = start_webhooks(args, &engine)?;
+    let scheduler: Shared<SchedulerHandle> = Arc::new(Mutex::new(start_scheduler(args, &engine)));
+    let webhooks: Shared<WebhookWorker> = Arc::new(Mutex::new(start_webhooks(args, &engine)?));
     let dispatcher = Arc::new(dispatcher(args, engine.clone(), manual_clock)?);
 
     let (served, started) = if args.stdio {
         (runtime.block_on(serve_stdio(dispatcher, args)), true)
     } else {
-        let events = binding::events(engine.clone());
-        let probe = readiness(engine.clone());
-        match runtime.block_on(serve_http(dispatcher, events, tokens, probe, args)) {
+        let http = Http {
+            events: binding::events(engine.clone()),
+            readiness: readiness(engine.clone()),
+            metrics: metrics_source(
+                engine.clone(),
+                args.data.clone(),
+                scheduler.clone(),
+                webhooks.clone(),
+            ),
+            tokens,
+            tls,
+        };
+        match runtime.block_on(serve_http(dispatcher, http, args)) {
             Ok(()) => (Ok(()), true),
             Err((e, started)) => (Err(e), started),
         }
     };
     // Stop accepting work, then make everything durable and close.
-    if let Some(scheduler) = scheduler {
+    if let Some(scheduler) = take(&scheduler) {
         let stats = scheduler.stop();
         tracing::info!(ticks = stats.ticks, "scheduler stopped");
     }
-    if let Some(worker) = webhooks {
+    if let Some(worker) = take(&webhooks) {
         let errors = worker.errors();
         let totals = worker.stop();
         tracing::info!(
@@ -142,7 +182,11 @@ fn open_engine(
     manual_clock: Option<Arc<ManualClock>>,
     created: bool,
 ) -> CliResult<Engine> {
-    let mut config = data::engine_config();
+    let mut config = data::engine_config().with_durability(match args.durability {
+        DurabilityArg::PerCommit => Durability::PerCommit,
+        DurabilityArg::GroupCommit => Durability::GroupCommit,
+        DurabilityArg::Buffered => Durability::Buffered,
+    });
     if let Some((_, policy)) = policy {
         config = config.with_policy(policy.clone());
     }
@@ -232,6 +276,11 @@ fn check_args(args: &ServeArgs) -> CliResult {
     }
     if args.timeout_ms == 0 {
         return Err(CliError::usage("--timeout-ms must be at least 1"));
+    }
+    if args.max_connections == 0 || args.max_connections_per_client == 0 {
+        return Err(CliError::usage(
+            "--max-connections and --max-connections-per-client must be at least 1",
+        ));
     }
     if args.tick_interval == 0 {
         return Err(CliError::usage("--tick-interval must be at least 1"));
@@ -360,39 +409,97 @@ fn readiness(engine: Arc<Engine>) -> opsledger_rpc::transport::ReadinessProbe {
     })
 }
 
+/// What the HTTP server needs besides the dispatcher.
+struct Http {
+    events: Option<Arc<dyn opsledger_rpc::transport::EventSource>>,
+    readiness: opsledger_rpc::transport::ReadinessProbe,
+    metrics: opsledger_rpc::transport::MetricsSource,
+    tokens: TokenStore,
+    tls: Option<TlsReloader>,
+}
+
 async fn serve_http(
     dispatcher: Arc<Dispatcher>,
-    events: Option<Arc<dyn opsledger_rpc::transport::EventSource>>,
-    tokens: TokenStore,
-    readiness: opsledger_rpc::transport::ReadinessProbe,
+    http: Http,
     args: &ServeArgs,
 ) -> Result<(), (CliError, bool)> {
+    let tls = http.tls.clone();
     let config = HttpConfig {
         listen: args.listen,
-        tokens,
+        tokens: http.tokens,
         max_body_bytes: args.max_body,
         max_concurrent_requests: args.max_concurrency,
+        max_connections: args.max_connections,
+        max_connections_per_client: args.max_connections_per_client,
         request_timeout: Duration::from_millis(args.timeout_ms),
         event_poll_timeout: EVENT_POLL,
+        metrics_route: args.metrics_listen.is_none(),
+        cors_allowed_origins: args.cors_origins.clone(),
+        allowed_hosts: args.allowed_hosts.clone(),
+        tls: http.tls,
         ..HttpConfig::default()
     };
-    let server = HttpServer::bind(dispatcher, events, config)
+    let server = HttpServer::bind(dispatcher, http.events, config)
         .await
         .map_err(|e| match e {
-            HttpError::NonLoopbackWithoutTokens(_) | HttpError::InvalidConfig(_) => {
-                CliError::usage(e.to_string())
-            }
+            HttpError::NonLoopbackWithoutTokens(_)
+            | HttpError::InvalidConfig(_)
+            | HttpError::InvalidOrigin(_) => CliError::usage(e.to_string()),
             HttpError::Bind { .. } => CliError::transport(e.to_string()),
         })
         .map_err(|e| (e, false))?;
-    server.set_readiness(readiness);
+    server.set_readiness(http.readiness);
+    let metrics = server.metrics();
+    metrics.add_source(http.metrics);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let metrics_server = match args.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                (
+                    CliError::transport(format!("cannot listen on {addr} for metrics: {e}")),
+                    false,
+                )
+            })?;
+            let bound = listener.local_addr().unwrap_or(addr);
+            let mut stop = stop_rx.clone();
+            let task = tokio::spawn(opsledger_rpc::transport::serve_metrics(
+                listener,
+                metrics,
+                async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                },
+            ));
+            Some((bound, task))
+        }
+        None => None,
+    };
+    let reloads = tokio::spawn(reload_on_hangup(
+        args.token_file.clone(),
+        server.token_reloader(),
+        tls.clone(),
+        stop_rx,
+    ));
     let addr = server.local_addr();
     {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{LISTENING}{addr}");
+        let listening = if tls.is_some() {
+            LISTENING_TLS
+        } else {
+            LISTENING
+        };
+        let _ = writeln!(out, "{listening}{addr}");
+        if let Some((bound, _)) = &metrics_server {
+            let _ = writeln!(out, "{METRICS_LISTENING}{bound}");
+        }
         let _ = out.flush();
     }
-    server.serve(shutdown_signal()).await.map_err(|e| {
+    let served = server.serve(shutdown_signal()).await;
+    let _ = stop_tx.send(true);
+    if let Some((_, task)) = metrics_server {
+        let _ = task.await;
+    }
+    let _ = reloads.await;
+    served.map_err(|e| {
         (
             CliError::transport(format!("the HTTP server failed: {e}")),
             true,
@@ -400,6 +507,228 @@ async fn serve_http(
     })?;
     tracing::info!("HTTP server stopped");
     Ok(())
+}
+
+/// On SIGHUP: reads the tokens file and the TLS certificate and key again. A file that does
+/// not load leaves what is in force, and the log says why.
+async fn reload_on_hangup(
+    token_file: Option<PathBuf>,
+    tokens: TokenReloader,
+    tls: Option<TlsReloader>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangup = match signal(SignalKind::hangup()) {
+            Ok(hangup) => hangup,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGHUP: tokens and certificates will not reload");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = hangup.recv() => {}
+                _ = stop.wait_for(|stopped| *stopped) => return,
+            }
+            tracing::info!("SIGHUP: reloading the tokens and the TLS certificate");
+            if let Some(path) = &token_file {
+                reload_tokens(path, &tokens);
+            }
+            if let Some(tls) = &tls {
+                match tls.reload() {
+                    Ok(()) => {
+                        tracing::info!(cert = %tls.files().cert.display(), "TLS certificate reloaded")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "TLS certificate not reloaded; the one in force stays")
+                    }
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (token_file, tokens, tls);
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    }
+}
+
+fn reload_tokens(path: &Path, tokens: &TokenReloader) {
+    warn_if_readable_by_others(path);
+    match TokenStore::load(path) {
+        Ok(store) => match tokens.replace(store) {
+            Ok(count) => tracing::info!(file = %path.display(), tokens = count, "tokens reloaded"),
+            Err(e) => tracing::error!(file = %path.display(), "tokens not reloaded: {e}"),
+        },
+        Err(e) => tracing::error!(
+            file = %path.display(),
+            "tokens not reloaded; the tokens in force stay: {e}"
+        ),
+    }
+}
+
+/// What the engine adds to every scrape: the log's head, the read models' lag, the store's
+/// size on disk, the scheduler's and the webhook worker's counters. Each is a counter the
+/// engine keeps or a `stat` of the data directory's files, never a read of the log.
+fn metrics_source(
+    engine: Arc<Engine>,
+    data: PathBuf,
+    scheduler: Shared<SchedulerHandle>,
+    webhooks: Shared<WebhookWorker>,
+) -> opsledger_rpc::transport::MetricsSource {
+    let started = std::time::Instant::now();
+    Arc::new(move || {
+        let mut samples = vec![Sample::gauge(
+            "opsledger_uptime_seconds",
+            "Seconds since the server started",
+            started.elapsed().as_secs_f64(),
+        )];
+        if let Ok(stats) = engine.stats() {
+            samples.extend([
+                Sample::gauge(
+                    "opsledger_log_head_position",
+                    "Position of the last event in the log (events appended, all time)",
+                    stats.head as f64,
+                ),
+                Sample::counter(
+                    "opsledger_events_appended_total",
+                    "Events appended since the server started",
+                    stats.head.saturating_sub(stats.open.head) as f64,
+                ),
+                Sample::gauge(
+                    "opsledger_projection_lag_events",
+                    "Events in the log that the read models do not reflect yet",
+                    stats.head.saturating_sub(stats.views_checkpoint) as f64,
+                ),
+                Sample::gauge(
+                    "opsledger_process_manager_lag_events",
+                    "Events in the log the process managers (follow-ups) have not run for",
+                    stats.head.saturating_sub(stats.process_checkpoint) as f64,
+                ),
+                Sample::counter(
+                    "opsledger_write_conflicts_retried_total",
+                    "Commands decided again because another writer changed the record first",
+                    stats.conflicts_retried as f64,
+                ),
+                Sample::gauge(
+                    "opsledger_cached_records",
+                    "Record states held in the engine's cache",
+                    stats.cached_records as f64,
+                ),
+                Sample::counter(
+                    "opsledger_store_commits_total",
+                    "Store transactions that stored events (appends), acknowledged",
+                    stats.store_io.commits as f64,
+                ),
+                Sample::counter(
+                    "opsledger_store_syncs_total",
+                    "Disk syncs run to make acknowledged writes durable (commits per sync: the group-commit batch)",
+                    stats.store_io.syncs as f64,
+                ),
+            ]);
+        }
+        samples.push(Sample::gauge(
+            "opsledger_store_size_bytes",
+            "Bytes on disk of the data directory's files (log, read models, write-ahead log)",
+            dir_size(&data) as f64,
+        ));
+        if let Some(stats) = scheduler
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(SchedulerHandle::stats)
+        {
+            samples.extend([
+                Sample::counter(
+                    "opsledger_sla_ticks_total",
+                    "SLA scheduler ticks run",
+                    stats.ticks as f64,
+                ),
+                Sample::counter(
+                    "opsledger_sla_ticks_failed_total",
+                    "SLA scheduler ticks that failed",
+                    stats.failed_ticks as f64,
+                ),
+                Sample::counter(
+                    "opsledger_sla_tick_seconds_total",
+                    "Seconds spent in SLA ticks (divide by ticks for the mean)",
+                    stats.tick_time.as_secs_f64(),
+                ),
+                Sample::gauge(
+                    "opsledger_sla_last_tick_seconds",
+                    "How long the last SLA tick took",
+                    stats.last_tick_time.as_secs_f64(),
+                ),
+                Sample::counter(
+                    "opsledger_sla_breaches_recorded_total",
+                    "SLA breaches the scheduler recorded",
+                    stats.breaches_recorded as f64,
+                ),
+                Sample::counter(
+                    "opsledger_sla_warnings_recorded_total",
+                    "SLA warning thresholds the scheduler recorded",
+                    stats.thresholds_recorded as f64,
+                ),
+            ]);
+        }
+        if let Some(totals) = webhooks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(WebhookWorker::totals)
+        {
+            samples.extend([
+                Sample::counter(
+                    "opsledger_webhook_attempts_total",
+                    "Webhook delivery attempts made",
+                    totals.attempted as f64,
+                ),
+                Sample::counter(
+                    "opsledger_webhook_deliveries_total",
+                    "Webhook deliveries the receiver accepted",
+                    totals.succeeded as f64,
+                ),
+                Sample::counter(
+                    "opsledger_webhook_failures_total",
+                    "Webhook attempts that failed (retried later)",
+                    totals.failed as f64,
+                ),
+                Sample::counter(
+                    "opsledger_webhook_dead_lettered_total",
+                    "Webhook deliveries given up after their last attempt",
+                    totals.dead_lettered as f64,
+                ),
+            ]);
+        }
+        samples
+    })
+}
+
+/// Bytes of the files directly in `dir` and one level below (SQLite's file and its `-wal`,
+/// sled's `log/` and `views.sqlite3`).
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => std::fs::read_dir(entry.path())
+                .map(|inner| {
+                    inner
+                        .flatten()
+                        .filter_map(|e| e.metadata().ok())
+                        .filter(std::fs::Metadata::is_file)
+                        .map(|m| m.len())
+                        .sum()
+                })
+                .unwrap_or(0),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 async fn serve_stdio(dispatcher: Arc<Dispatcher>, args: &ServeArgs) -> CliResult {

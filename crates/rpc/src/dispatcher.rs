@@ -113,7 +113,7 @@ impl Dispatcher {
     /// Handles one message on behalf of the caller `ctx`.
     pub fn handle_with(&self, ctx: &CallContext, request: &str) -> Option<String> {
         self.guarded(|| match self.limits.scan(request.as_bytes()) {
-            Ok(()) => self.dispatch(ctx, request),
+            Ok(()) => self.dispatch(ctx, request, &mut |_| {}),
             Err(limit) => Some(self.limit_response(limit)),
         })
     }
@@ -121,12 +121,25 @@ impl Dispatcher {
     /// Handles one message given as bytes (as transports receive it); bytes that are not UTF-8
     /// are a parse error.
     pub fn handle_bytes(&self, ctx: &CallContext, request: &[u8]) -> Option<String> {
+        self.handle_bytes_recorded(ctx, request, &mut |_| {})
+    }
+
+    /// [`Dispatcher::handle_bytes`], telling `record` about every method call the message
+    /// made (one per request or notification that named a method, in order), so a transport
+    /// can log and count calls without parsing the message again. A message refused before
+    /// any call (a limit, a parse error, an invalid request) records nothing.
+    pub fn handle_bytes_recorded(
+        &self,
+        ctx: &CallContext,
+        request: &[u8],
+        record: &mut dyn FnMut(CallRecord<'_>),
+    ) -> Option<String> {
         self.guarded(|| {
             if let Err(limit) = self.limits.scan(request) {
                 return Some(self.limit_response(limit));
             }
             match std::str::from_utf8(request) {
-                Ok(text) => self.dispatch(ctx, text),
+                Ok(text) => self.dispatch(ctx, text, record),
                 Err(e) => Some(error_response(
                     RawValue::NULL,
                     &ErrorObject::new(codes::PARSE_ERROR, "Parse error").with_data(
@@ -154,7 +167,12 @@ impl Dispatcher {
     }
 
     /// Parses and dispatches a message that passed the limits scan.
-    fn dispatch(&self, ctx: &CallContext, text: &str) -> Option<String> {
+    fn dispatch(
+        &self,
+        ctx: &CallContext,
+        text: &str,
+        record: &mut dyn FnMut(CallRecord<'_>),
+    ) -> Option<String> {
         let root: &RawValue = match serde_json::from_str(text) {
             Ok(root) => root,
             Err(e) => {
@@ -166,7 +184,7 @@ impl Dispatcher {
             }
         };
         if !root.get().starts_with('[') {
-            return self.handle_one(ctx, root);
+            return self.handle_one(ctx, root, record);
         }
         let items: Vec<&RawValue> = match serde_json::from_str(root.get()) {
             Ok(items) => items,
@@ -187,7 +205,7 @@ impl Dispatcher {
         let entry = ctx.for_batch_entry();
         let responses: Vec<String> = items
             .into_iter()
-            .filter_map(|item| self.handle_one(&entry, item))
+            .filter_map(|item| self.handle_one(&entry, item, record))
             .collect();
         if responses.is_empty() {
             None
@@ -197,7 +215,12 @@ impl Dispatcher {
     }
 
     /// One request object (alone or in a batch).
-    fn handle_one(&self, ctx: &CallContext, item: &RawValue) -> Option<String> {
+    fn handle_one(
+        &self,
+        ctx: &CallContext,
+        item: &RawValue,
+        record: &mut dyn FnMut(CallRecord<'_>),
+    ) -> Option<String> {
         let request = match parse_request(item) {
             Ok(request) => request,
             Err(Invalid { id, reason }) => {
@@ -207,7 +230,13 @@ impl Dispatcher {
                 ));
             }
         };
+        let started = std::time::Instant::now();
         let outcome = self.call(ctx, &request.method, request.params);
+        record(CallRecord {
+            method: self.method_label(&request.method),
+            error_code: outcome.as_ref().err().map(|e| e.code),
+            elapsed: started.elapsed(),
+        });
         match request.id {
             Some(id) => Some(match outcome {
                 Ok(result) => success_response(id, &result),
@@ -225,6 +254,17 @@ impl Dispatcher {
                 None
             }
         }
+    }
+
+    /// The method's name when it is one this dispatcher serves, else `"(unknown)"`: callers
+    /// choose method names, and a log or a metric label must not take any text they send.
+    fn method_label(&self, method: &str) -> &str {
+        if method == crate::openrpc::DISCOVER_METHOD {
+            return crate::openrpc::DISCOVER_METHOD;
+        }
+        self.registry
+            .get(method)
+            .map_or(UNKNOWN_METHOD, |r| r.method.name())
     }
 
     fn call(
@@ -311,6 +351,20 @@ fn nearest_method<'n>(wanted: &str, names: impl Iterator<Item = &'n str>) -> Opt
         .filter(|(distance, _)| *distance <= budget)
         .min_by_key(|(distance, name)| (*distance, *name))
         .map(|(_, name)| name)
+}
+
+/// The method label of a call to a method the dispatcher does not serve.
+pub const UNKNOWN_METHOD: &str = "(unknown)";
+
+/// One method call a message made, as [`Dispatcher::handle_bytes_recorded`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallRecord<'a> {
+    /// The method's registered name, `rpc.discover`, or [`UNKNOWN_METHOD`].
+    pub method: &'a str,
+    /// The JSON-RPC error code, `None` when the call succeeded.
+    pub error_code: Option<i32>,
+    /// How long the call took (parameters checked, method run, result serialised).
+    pub elapsed: std::time::Duration,
 }
 
 fn is_empty_container(text: &str) -> bool {

@@ -48,7 +48,7 @@ pub mod testing;
 pub mod transport;
 
 pub use context::{CallContext, Identity, TransportKind, Trust};
-pub use dispatcher::Dispatcher;
+pub use dispatcher::{CallRecord, Dispatcher};
 pub use error::{DomainCode, ErrorObject, MethodError, codes};
 pub use limits::{LimitExceeded, Limits};
 pub use registry::{ApiInfo, Method, MethodRegistry, NoParams, ParamStructure, RegistryError};

@@ -89,7 +89,7 @@
 //!
 //! | mode | acknowledged when | a process crash (SIGKILL, panic, OOM) keeps | a power loss / kernel crash keeps |
 //! |---|---|---|---|
-//! | [`Buffered`](opsledger_store::Durability::Buffered) | the records are in sled's in-process write buffer | every append acknowledged more than ~`flush_every_ms` (default 500 ms) before the crash; the rest may be lost | the same bound: sled's flusher writes *and* fsyncs every `flush_every_ms` (plus the time that fsync takes) |
+//! | [`Buffered`](opsledger_store::Durability::Buffered) | the records are in sled's in-process write buffer | every append the flusher had written and synced before the crash; the rest may be lost. The flusher starts every `flush_every_ms` (default 500 ms), so the loss window is that period **plus however long its write and fsync take**: no fixed bound under a busy disk (acknowledgements up to 881 ms old were lost at the default period) | the same |
 //! | [`PerCommit`](opsledger_store::Durability::PerCommit) | sled `flush()` **and** an `fdatasync` of sled's log file `<dir>/db` returned, one per append | every acknowledged append | every acknowledged append, provided the device honours cache flushes (true for enterprise drives and correctly configured virtual disks; not for drives that lie about `FLUSH`) |
 //! | [`GroupCommit`](opsledger_store::Durability::GroupCommit) | a flush + `fdatasync` that started after the append was written returned; concurrent appenders share it | every acknowledged append | every acknowledged append (same proviso) |
 //!

@@ -21,6 +21,9 @@ use crate::SqliteOptions;
 /// The format marker this crate writes into `opsledger_meta` and accepts.
 pub(crate) const FORMAT: &str = "opsledger-sqlite-1";
 
+/// How long opening waits for a writer's lock that is being released (see `take_lock`).
+const LOCK_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Stream numbers kept in memory (about 100 bytes each).
 const STREAM_NUMBER_CACHE: usize = 16_384;
 
@@ -131,6 +134,9 @@ pub(crate) struct Db {
     /// and appends skip the `streams` lookup. Bounded: cleared when full.
     stream_numbers: Mutex<HashMap<Arc<str>, u64>>,
     sync: Option<GroupSync>,
+    /// Acknowledged commits that stored events, and syncs run for them (see `io_stats`).
+    commits: AtomicU64,
+    syncs: AtomicU64,
     /// The lock file held while the database is open for writing.
     _lock: Option<File>,
 }
@@ -307,6 +313,8 @@ impl Db {
             poisoned: Mutex::new(None),
             stream_numbers: Mutex::new(HashMap::new()),
             sync,
+            commits: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
             _lock: lock,
         }))
     }
@@ -337,6 +345,8 @@ impl Db {
             options,
             read_only: false,
             memory: true,
+            commits: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             poisoned: Mutex::new(None),
             stream_numbers: Mutex::new(HashMap::new()),
@@ -489,13 +499,14 @@ impl Db {
         drop(writer);
         drop(guard);
         if events {
-            self.acknowledge(committed)?;
+            self.acknowledge(committed, true)?;
         }
         Ok(value)
     }
 
     /// Makes a commit up to `committed` durable as the mode asks, then visible.
-    pub(crate) fn acknowledge(&self, committed: u64) -> Result<(), StoreError> {
+    /// `appended`: the commit stored events (counted in [`Db::io_stats`]).
+    pub(crate) fn acknowledge(&self, committed: u64, appended: bool) -> Result<(), StoreError> {
         if let Some(sync) = &self.sync
             && let Err(e) = sync.wait_durable(self.sync_ticket())
         {
@@ -503,8 +514,28 @@ impl Db {
             *self.poisoned.lock() = Some(reason.clone());
             return Err(StoreError::Poisoned(reason));
         }
+        if appended {
+            self.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.config.durability == Durability::PerCommit {
+            // synchronous=FULL: SQLite synced the write-ahead log inside this commit.
+            self.syncs.fetch_add(1, Ordering::Relaxed);
+        }
         self.notifier.publish(committed);
         Ok(())
+    }
+
+    /// Commits acknowledged and syncs run since open. SQLite's own syncs at checkpoints (what
+    /// makes `Buffered` writes durable) are not counted.
+    pub(crate) fn io_stats(&self) -> opsledger_store::IoStats {
+        let group_syncs = self
+            .sync
+            .as_ref()
+            .map_or(0, |s| s.syncs.load(Ordering::Relaxed));
+        opsledger_store::IoStats {
+            commits: self.commits.load(Ordering::Relaxed),
+            syncs: self.syncs.load(Ordering::Relaxed) + group_syncs,
+        }
     }
 
     fn sync_ticket(&self) -> u64 {
@@ -519,6 +550,7 @@ impl Db {
         let wal = wal_path(&self.path);
         if wal.exists() {
             File::open(&wal)?.sync_data()?;
+            self.syncs.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -565,12 +597,24 @@ fn take_lock(path: &Path) -> Result<File, StoreError> {
         .truncate(false)
         .write(true)
         .open(&lock_path)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
-            path: path.to_path_buf(),
-        }),
-        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Io(e)),
+    // A lock released a moment ago may still be held for a few milliseconds: a child process
+    // forked by this process between the open and its `exec` shares the lock's open file (the
+    // descriptor is close-on-exec, so the share ends at the `exec`). A short, bounded wait
+    // tells that apart from another writer, which holds the lock for as long as it runs.
+    let deadline = std::time::Instant::now() + LOCK_GRACE;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::Io(e)),
+        }
     }
 }
 
@@ -673,6 +717,8 @@ struct GroupSync {
     cond: Condvar,
     /// Commits so far (a commit's ticket is the count after it).
     commits: AtomicU64,
+    /// `fdatasync` calls that succeeded.
+    syncs: AtomicU64,
 }
 
 #[derive(Default)]
@@ -690,6 +736,7 @@ impl GroupSync {
             state: Mutex::new(SyncState::default()),
             cond: Condvar::new(),
             commits: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
         }
     }
 
@@ -728,6 +775,8 @@ impl GroupSync {
         if file.is_none() {
             *file = Some(File::open(&self.wal)?);
         }
-        file.as_ref().map_or(Ok(()), File::sync_data)
+        file.as_ref().map_or(Ok(()), File::sync_data)?;
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }

@@ -190,16 +190,17 @@ impl UnitOfWork for SqliteUnit<'_> {
                 rolled_back();
                 return Err(StoreError::RolledBack);
             }
+            let before = writer.committed;
             if let Err(e) = writer.commit() {
                 rolled_back();
                 return Err(e);
             }
-            writer.committed
+            (writer.committed, writer.committed > before)
         };
         drop(self.guard);
         // Committed: from here on a failure (of the group sync) poisons the store, but what
         // the unit wrote stays written.
-        db.acknowledge(committed)
+        db.acknowledge(committed.0, committed.1)
     }
 
     fn rollback(self: Box<Self>) {
@@ -218,6 +219,10 @@ impl UnitOfWork for SqliteUnit<'_> {
 impl Storage for SqliteStorage {
     fn kind(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn io_stats(&self) -> opsledger_store::IoStats {
+        self.store.db.io_stats()
     }
 
     fn log(&self) -> &dyn EventStore {

@@ -7,19 +7,23 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
 use crate::upcast::Upcasters;
 
-/// When an append is acknowledged relative to the disk. See the crate documentation, section
-/// "Durability", for exactly what a process crash and a power loss keep in each mode.
+/// When an append is acknowledged relative to the disk. Each backend's crate documentation
+/// (section "Durability") says exactly what a process crash and a power loss keep in each mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// Acknowledge once the append is in sled's in-process write buffers. sled's background
-    /// flusher writes and fsyncs them every `flush_every_ms`.
+    /// Acknowledge before the append is synced. On SQLite the transaction has been written to
+    /// the operating system: a process crash keeps it, a power loss keeps what the last
+    /// checkpoint synced. On sled it is in sled's in-process write buffer, written and synced by
+    /// a background flusher every `flush_every_ms`: a process crash loses what that flusher has
+    /// not yet synced, which under a busy disk is older than `flush_every_ms` (no fixed bound).
     Buffered,
-    /// Acknowledge each append only after `sled::Db::flush` plus an `fdatasync` of sled's log
-    /// file covering it. One disk round trip per append, appends serialised.
+    /// Acknowledge each append only after a sync of the log covering it (SQLite: the commit's
+    /// fsync of the write-ahead log; sled: `flush` plus an `fdatasync` of its log file). One
+    /// disk round trip per append, appends serialised.
     #[default]
     PerCommit,
-    /// Like `PerCommit`, but concurrent appenders share one flush + fdatasync: each append is
-    /// acknowledged only after a flush that started after it was written.
+    /// Like `PerCommit`, but concurrent appenders share one sync: each append is acknowledged
+    /// only after a sync that started after it was written.
     GroupCommit,
 }
 

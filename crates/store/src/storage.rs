@@ -118,6 +118,18 @@ impl std::fmt::Debug for Unit<'_> {
     }
 }
 
+/// What a backend counts of its own writes since it opened, for operators (metrics): cheap
+/// atomic counters, zero where a backend does not count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IoStats {
+    /// Acknowledged write transactions that stored events (one per append or unit of work).
+    pub commits: u64,
+    /// Syncs to the disk (`fsync`/`fdatasync`) the store ran or had its engine run to make
+    /// acknowledged writes durable, flushes included. With group commit, `commits / syncs` is
+    /// the mean batch: how many commits shared one sync.
+    pub syncs: u64,
+}
+
 /// A storage backend: an event log plus the derived spaces the engine keeps beside it.
 pub trait Storage: Send + Sync {
     /// A short name of the backend for people (`sqlite`, `sled`, `memory`).
@@ -152,6 +164,11 @@ pub trait Storage: Send + Sync {
     /// projected into the spaces since it opened (a backend may use it to decide how much
     /// housekeeping a close is worth).
     fn close(self: Box<Self>, events_projected: u64) -> Result<(), StoreError>;
+
+    /// Commits and syncs since the backend opened (zero where it does not count them).
+    fn io_stats(&self) -> IoStats {
+        IoStats::default()
+    }
 
     /// Writes a consistent copy of everything (log and spaces) to `to`, a directory that must
     /// not exist yet, while the backend stays in use. Opening that directory gives the same

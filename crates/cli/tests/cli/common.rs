@@ -244,12 +244,17 @@ pub struct Server {
 impl Server {
     /// `opsledger serve --data DATA --listen 127.0.0.1:0 --no-scheduler EXTRA`.
     pub fn start(data: &Path, extra: &[&str]) -> Server {
+        Server::start_logging(data, extra, "info")
+    }
+
+    /// [`Server::start`] with `RUST_LOG` set to `filter`.
+    pub fn start_logging(data: &Path, extra: &[&str], filter: &str) -> Server {
         let mut cmd = Command::new(BIN);
         cmd.args(["serve", "--data"])
             .arg(data)
             .args(["--listen", "127.0.0.1:0", "--no-scheduler"])
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", filter)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -344,6 +349,11 @@ impl Server {
             .map(|h| h.join().unwrap())
             .unwrap_or_default();
         (status, log)
+    }
+
+    /// The server's process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     /// SIGKILL (`kill -9`): no shutdown, no flush beyond what the engine made durable.

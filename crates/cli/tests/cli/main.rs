@@ -8,6 +8,7 @@ mod common;
 mod conformance;
 mod docs;
 mod migrate;
+mod operations;
 mod policy;
 mod story;
 mod transfer;

@@ -36,14 +36,43 @@
 //! the params can never name another actor. Without tokens, calls are
 //! [`Trust::Anonymous`](crate::Trust::Anonymous), and only a loopback address may be bound.
 //!
-//! Limits: request body bytes, concurrent `/rpc` requests (tower's concurrency limit; excess
-//! requests wait, within the request timeout), open connections, header read time (slow
-//! clients), subscribers. Every dispatcher call runs on `spawn_blocking`. Logs go to stderr
-//! through `tracing`.
+//! - `GET /metrics`: the Prometheus text format ([`Metrics`]), behind the tokens like `/rpc`
+//!   when [`HttpConfig::metrics_route`] is set; otherwise 404 here and served on a separate
+//!   listener ([`serve_metrics`](super::metrics::serve_metrics)).
+//!
+//! Without tokens, the `Host` header must name a loopback address (`localhost`, `127.x.x.x`,
+//! `[::1]`), the bound address or one of [`HttpConfig::allowed_hosts`]; other hosts get 421.
+//! Why: a web page on another site can make the browser of someone on this machine send
+//! requests here through a DNS name that resolves to 127.0.0.1 (DNS rebinding); the Host it
+//! sends is that name. With tokens the page cannot authenticate, so the check is not needed.
+//!
+//! CORS is off unless [`HttpConfig::cors_allowed_origins`] lists origins: a browser page on
+//! another origin then cannot read any answer.
+//!
+//! Limits, so that idle or slow clients cannot starve the others:
+//! - connections: at most [`HttpConfig::max_connections`] open, at most
+//!   [`HttpConfig::max_connections_per_client`] from one IP address; a connection over either
+//!   limit is accepted and closed at once (counted in `opsledger_http_connections_refused`),
+//!   never left waiting in the kernel's queue ahead of well-behaved clients;
+//! - time: the request headers (of the first request, and of each next one on a kept-alive
+//!   connection, so this is the idle timeout too) within [`HttpConfig::header_read_timeout`],
+//!   the TLS handshake within the same time, the body within [`HttpConfig::body_read_timeout`]
+//!   (408 and the connection closed), the whole `/rpc` request within
+//!   [`HttpConfig::request_timeout`];
+//! - work: at most [`HttpConfig::max_concurrent_requests`] `/rpc` requests run at once; a
+//!   request takes its slot only once its body has arrived, so slow uploads hold no slot;
+//! - request body bytes, event subscribers.
+//!
+//! Every dispatcher call runs on `spawn_blocking`. Logs go through `tracing`: one line per
+//! request at info level on the target `opsledger::access` (request id, client address,
+//! actor, route, status, JSON-RPC methods and outcomes, duration; never a token or a body);
+//! the probes and `/metrics` log at debug level, as a scraper calls them every few seconds.
 
 use crate::context::CallContext;
-use crate::dispatcher::Dispatcher;
+use crate::dispatcher::{CallRecord, Dispatcher};
 use crate::transport::events::{EventSource, StreamEvent};
+use crate::transport::metrics::{InFlight, Metrics, Refusal};
+use crate::transport::tls::TlsReloader;
 use crate::transport::tokens::TokenStore;
 use axum::Router;
 use axum::body::Bytes;
@@ -57,18 +86,20 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
-use tower::ServiceBuilder;
-use tower::limit::ConcurrencyLimitLayer;
+use tower::{Service, ServiceBuilder};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 /// The default listen address, `127.0.0.1:7700`.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7700);
@@ -85,14 +116,36 @@ pub struct HttpConfig {
     pub tokens: TokenStore,
     /// The largest request body. Default 1 MiB (the dispatcher's default request limit).
     pub max_body_bytes: usize,
-    /// How many `/rpc` requests run at once; more wait. Default 64.
+    /// How many `/rpc` requests run at once; more wait (within the request timeout). Default 64.
     pub max_concurrent_requests: usize,
-    /// How many connections are open at once; more wait in the accept queue. Default 256.
+    /// How many connections may be open at once; one more is closed at once. Default 1,024
+    /// (each idle connection costs a few KiB; keep it under the process's file limit).
     pub max_connections: usize,
+    /// How many connections one client IP address may hold open; one more is closed at once.
+    /// Default 64. Clients behind one proxy or NAT share an address: raise it for them, or
+    /// put the server behind the proxy on loopback.
+    pub max_connections_per_client: usize,
     /// The longest a `/rpc` request may take, from routing to response. Default 30 s.
     pub request_timeout: Duration,
-    /// The longest a client may take to send the request headers. Default 10 s.
+    /// The longest a client may take to send a request's headers, counted from the moment the
+    /// server waits for them: on a new connection, and on a kept-alive one between requests
+    /// (so an idle connection is closed after it too), and the TLS handshake. Default 5 s.
     pub header_read_timeout: Duration,
+    /// The longest a client may take to send a request body once its headers arrived
+    /// (slow-body protection: 408 and the connection closed). Default 10 s.
+    pub body_read_timeout: Duration,
+    /// Serve `GET /metrics` here, behind the tokens. Default true; false when the metrics have
+    /// a listener of their own.
+    pub metrics_route: bool,
+    /// Origins (`https://tools.example.com`) whose pages may call this server from a browser.
+    /// Empty (the default): no CORS headers, so browsers keep other origins from reading
+    /// answers.
+    pub cors_allowed_origins: Vec<String>,
+    /// Host names (without port) accepted besides loopback and the bound address when no
+    /// tokens are configured (the DNS-rebinding check).
+    pub allowed_hosts: Vec<String>,
+    /// TLS certificate and key, reloadable; `None`: plain HTTP.
+    pub tls: Option<TlsReloader>,
     /// How many `/events` streams may be open at once. Default 16.
     pub max_event_subscribers: usize,
     /// How long one [`EventSource::read_after`] call may wait for new events. Default 5 s.
@@ -116,9 +169,15 @@ impl Default for HttpConfig {
             tokens: TokenStore::new(),
             max_body_bytes: crate::Limits::default().max_request_bytes,
             max_concurrent_requests: 64,
-            max_connections: 256,
+            max_connections: 1024,
+            max_connections_per_client: 64,
             request_timeout: Duration::from_secs(30),
-            header_read_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(5),
+            body_read_timeout: Duration::from_secs(10),
+            metrics_route: true,
+            cors_allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            tls: None,
             max_event_subscribers: 16,
             event_poll_timeout: Duration::from_secs(5),
             event_batch_size: 256,
@@ -141,6 +200,11 @@ pub enum HttpError {
     /// A setting that cannot work (a zero limit).
     #[error("invalid HTTP configuration: {0}")]
     InvalidConfig(&'static str),
+    /// A CORS origin that is not `scheme://host[:port]`.
+    #[error(
+        "invalid CORS origin {0:?}: write it as scheme://host[:port], e.g. https://tools.example.com"
+    )]
+    InvalidOrigin(String),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -169,10 +233,111 @@ struct AppState {
     readiness: std::sync::OnceLock<ReadinessProbe>,
     dispatcher: Arc<Dispatcher>,
     events: Option<Arc<dyn EventSource>>,
-    tokens: TokenStore,
+    tokens: Arc<RwLock<TokenStore>>,
     subscribers: Arc<Semaphore>,
+    rpc_slots: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+    local_addr: SocketAddr,
+    request_ids: RequestIds,
     config: HttpConfig,
+}
+
+/// Replaces the bearer tokens of a running server (SIGHUP in `opsledger serve`). Clones share
+/// the server's tokens.
+#[derive(Clone)]
+pub struct TokenReloader {
+    tokens: Arc<RwLock<TokenStore>>,
+}
+
+impl std::fmt::Debug for TokenReloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenReloader").finish_non_exhaustive()
+    }
+}
+
+/// Why new tokens were not put in force.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ReloadRefused {
+    /// The new set is empty: that would turn authentication off on a running server.
+    #[error("the new tokens file holds no token; the tokens in force stay")]
+    NoTokens,
+    /// The server started without tokens; authentication cannot be turned on while it runs.
+    #[error("the server runs without tokens; restart it with a tokens file to require them")]
+    NotAuthenticating,
+}
+
+impl TokenReloader {
+    /// Puts `tokens` in force for the requests that start from now on. Returns how many
+    /// there are.
+    pub fn replace(&self, tokens: TokenStore) -> Result<usize, ReloadRefused> {
+        let mut current = self
+            .tokens
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.is_empty() {
+            return Err(ReloadRefused::NotAuthenticating);
+        }
+        if tokens.is_empty() {
+            return Err(ReloadRefused::NoTokens);
+        }
+        let count = tokens.len();
+        *current = tokens;
+        Ok(count)
+    }
+}
+
+/// Request ids: the start instant in seconds and a counter, unique within a run and unlikely to
+/// repeat across runs; a proxy's `X-Request-Id` is kept when it is short and plain.
+struct RequestIds {
+    prefix: u64,
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let prefix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        RequestIds {
+            prefix,
+            next: AtomicU64::new(1),
+        }
+    }
+
+    fn assign(&self, headers: &HeaderMap) -> String {
+        if let Some(given) = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok())
+            && (1..=64).contains(&given.len())
+            && given
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        {
+            return given.to_owned();
+        }
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        format!("{:x}-{n}", self.prefix)
+    }
+}
+
+/// The request-id header, read from a proxy and sent back on every response.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The client's address, set on each request by the accept loop.
+#[derive(Debug, Clone, Copy)]
+struct ClientAddr(SocketAddr);
+
+/// What the handlers learn for the access log line.
+#[derive(Debug, Default)]
+struct AccessNote {
+    actor: Option<String>,
+    methods: Vec<String>,
+    outcomes: Vec<String>,
+}
+
+type SharedNote = Arc<Mutex<AccessNote>>;
+
+fn note(request: &Request) -> Option<SharedNote> {
+    request.extensions().get::<SharedNote>().cloned()
 }
 
 /// A bound, not yet serving, HTTP server.
@@ -212,6 +377,10 @@ impl HttpServer {
                 "max_concurrent_requests must be positive",
             ),
             (config.max_connections, "max_connections must be positive"),
+            (
+                config.max_connections_per_client,
+                "max_connections_per_client must be positive",
+            ),
             (config.event_batch_size, "event_batch_size must be positive"),
             (config.event_buffer, "event_buffer must be positive"),
         ] {
@@ -219,6 +388,7 @@ impl HttpServer {
                 return Err(HttpError::InvalidConfig(what));
             }
         }
+        cors_layer(&config.cors_allowed_origins)?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -235,15 +405,21 @@ impl HttpServer {
             readiness: std::sync::OnceLock::new(),
             dispatcher,
             events,
-            tokens: config.tokens.clone(),
+            tokens: Arc::new(RwLock::new(config.tokens.clone())),
             subscribers: Arc::new(Semaphore::new(config.max_event_subscribers)),
+            rpc_slots: Arc::new(Semaphore::new(config.max_concurrent_requests)),
             shutdown: shutdown_rx,
+            metrics: Arc::new(Metrics::new()),
+            local_addr,
+            request_ids: RequestIds::new(),
             config: config.clone(),
         });
-        let router = router(state.clone(), &config);
+        let router = router(state.clone(), &config)?;
         tracing::info!(
             %local_addr,
             authentication = !config.tokens.is_empty(),
+            tls = config.tls.is_some(),
+            metrics = config.metrics_route,
             "JSON-RPC over HTTP: POST /rpc, GET /events"
         );
         Ok(HttpServer {
@@ -262,6 +438,18 @@ impl HttpServer {
         let _ = self.state.readiness.set(probe);
     }
 
+    /// The server's metrics: add the embedder's sources, or serve them on another listener.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.state.metrics.clone()
+    }
+
+    /// A handle that replaces the bearer tokens while the server runs.
+    pub fn token_reloader(&self) -> TokenReloader {
+        TokenReloader {
+            tokens: self.state.tokens.clone(),
+        }
+    }
+
     /// The bound address (with the actual port when port 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
@@ -271,6 +459,7 @@ impl HttpServer {
     /// up to [`HttpConfig::shutdown_grace`] for open requests.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> io::Result<()> {
         let HttpServer {
+            state,
             listener,
             router,
             config,
@@ -279,19 +468,13 @@ impl HttpServer {
         } = self;
         let graceful = GracefulShutdown::new();
         let connections = Arc::new(Semaphore::new(config.max_connections));
+        let per_client = PerClient::new(config.max_connections_per_client);
         let mut http1 = hyper::server::conn::http1::Builder::new();
         http1
             .timer(TokioTimer::new())
             .header_read_timeout(config.header_read_timeout);
         tokio::pin!(shutdown);
         loop {
-            let permit = tokio::select! {
-                permit = connections.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break,
-                },
-                () = &mut shutdown => break,
-            };
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
@@ -304,13 +487,50 @@ impl HttpServer {
                 },
                 () = &mut shutdown => break,
             };
-            let service = TowerToHyperService::new(router.clone());
-            let connection = graceful.watch(http1.serve_connection(TokioIo::new(stream), service));
+            // Over a limit: close now. Leaving the connection in the kernel's queue would make
+            // every later client, well-behaved or not, wait behind it.
+            let Some(client_slot) = per_client.take(peer.ip()) else {
+                state.metrics.refused(Refusal::PerClient);
+                tracing::debug!(%peer, "connection closed: this address holds its share of connections");
+                continue;
+            };
+            let Ok(permit) = connections.clone().try_acquire_owned() else {
+                state.metrics.refused(Refusal::Global);
+                tracing::warn!(%peer, limit = config.max_connections, "connection closed: the server holds its most connections");
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let open = state.metrics.connection_opened();
+            let service = ClientService {
+                router: router.clone(),
+                client: ClientAddr(peer),
+            };
+            let tls = config.tls.as_ref().map(TlsReloader::acceptor);
+            let http1 = http1.clone();
+            let watcher = graceful.watcher();
+            let handshake_timeout = config.header_read_timeout;
+            let metrics = state.metrics.clone();
             tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                let _held = (permit, client_slot, open);
+                match tls {
+                    None => serve_connection(&http1, watcher, stream, service, peer).await,
+                    Some(acceptor) => {
+                        match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
+                        {
+                            Ok(Ok(stream)) => {
+                                serve_connection(&http1, watcher, stream, service, peer).await;
+                            }
+                            Ok(Err(e)) => {
+                                metrics.refused(Refusal::Tls);
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            }
+                            Err(_) => {
+                                metrics.refused(Refusal::Tls);
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                            }
+                        }
+                    }
                 }
-                drop(permit);
             });
         }
         drop(listener);
@@ -325,25 +545,294 @@ impl HttpServer {
     }
 }
 
-fn router(state: Arc<AppState>, config: &HttpConfig) -> Router {
+async fn serve_connection<I>(
+    http1: &hyper::server::conn::http1::Builder,
+    watcher: hyper_util::server::graceful::Watcher,
+    io: I,
+    service: ClientService,
+    peer: SocketAddr,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = http1.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// The router, with the client's address put on every request.
+#[derive(Clone)]
+struct ClientService {
+    router: Router,
+    client: ClientAddr,
+}
+
+impl Service<hyper::Request<hyper::body::Incoming>> for ClientService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = <Router as Service<Request>>::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        Service::<Request>::poll_ready(&mut self.router, cx)
+    }
+
+    fn call(&mut self, request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        let mut request = request.map(axum::body::Body::new);
+        request.extensions_mut().insert(self.client);
+        self.router.call(request)
+    }
+}
+
+/// Open connections per client address.
+#[derive(Clone)]
+struct PerClient {
+    limit: usize,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One connection's place in its client's count; given back when dropped.
+struct ClientSlot {
+    ip: IpAddr,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl PerClient {
+    fn new(limit: usize) -> Self {
+        PerClient {
+            limit,
+            open: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn take(&self, ip: IpAddr) -> Option<ClientSlot> {
+        let ip = canonical_ip(ip);
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = open.entry(ip).or_insert(0);
+        if *count >= self.limit {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot {
+            ip,
+            open: self.open.clone(),
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// An IPv4 client seen through an IPv6 socket counts as its IPv4 address.
+fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
+    }
+}
+
+fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>, HttpError> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let mut values = Vec::with_capacity(origins.len());
+    for origin in origins {
+        let valid = origin.split_once("://").is_some_and(|(scheme, rest)| {
+            matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
+        });
+        let value = HeaderValue::from_str(origin).ok().filter(|_| valid);
+        match value {
+            Some(value) => values.push(value),
+            None => return Err(HttpError::InvalidOrigin(origin.clone())),
+        }
+    }
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(values))
+            .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .expose_headers([axum::http::HeaderName::from_static(REQUEST_ID)])
+            .max_age(Duration::from_secs(600)),
+    ))
+}
+
+fn router(state: Arc<AppState>, config: &HttpConfig) -> Result<Router, HttpError> {
     let rpc = Router::new().route("/rpc", post(rpc_handler)).layer(
         ServiceBuilder::new()
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 config.request_timeout,
             ))
-            .layer(ConcurrencyLimitLayer::new(config.max_concurrent_requests))
             .layer(DefaultBodyLimit::max(config.max_body_bytes)),
     );
-    let events = Router::new().route("/events", get(events_handler));
+    let mut authenticated = rpc.route("/events", get(events_handler));
+    if config.metrics_route {
+        authenticated = authenticated.route("/metrics", get(metrics_route));
+    }
     let probes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
-    rpc.merge(events)
+    let mut router = authenticated
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .merge(probes)
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state.clone(), check_host));
+    if let Some(cors) = cors_layer(&config.cors_allowed_origins)? {
+        router = router.layer(cors);
+    }
+    Ok(router
+        .layer(middleware::from_fn_with_state(state.clone(), access_log))
+        .with_state(state))
+}
+
+/// The route label of a path: the server's own routes, `other` for anything else (a client
+/// must not be able to mint label values).
+fn route_label(path: &str) -> &'static str {
+    match path {
+        "/rpc" => "/rpc",
+        "/events" => "/events",
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        _ => "other",
+    }
+}
+
+/// Outermost layer: a request id, the metrics, and one access log line per request.
+async fn access_log(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let request_id = state.request_ids.assign(request.headers());
+    let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
+    let note = SharedNote::default();
+    request.extensions_mut().insert(note.clone());
+    let route = route_label(request.uri().path());
+    let method = request.method().clone();
+    let path: String = request.uri().path().chars().take(128).collect();
+    let in_flight = state.metrics.request_started();
+    // Everything logged while serving the request (the engine's spans and events included, see
+    // rpc_handler) is inside this span, so a log line carries the request id.
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
+    drop(in_flight);
+    let elapsed = started.elapsed();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    let status = response.status();
+    state.metrics.record_request(route, status, elapsed);
+    let note = note
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let client = client.map_or_else(|| "-".to_owned(), |c| c.to_string());
+    let actor = note.actor.as_deref().unwrap_or("-");
+    let rpc_method = if note.methods.is_empty() {
+        "-".to_owned()
+    } else {
+        note.methods.join(",")
+    };
+    let rpc_outcome = if note.outcomes.is_empty() {
+        "-".to_owned()
+    } else {
+        note.outcomes.join(",")
+    };
+    // Milliseconds with one decimal: what people read in a log.
+    let duration_ms = (elapsed.as_secs_f64() * 10_000.0).round() / 10.0;
+    if matches!(route, "/healthz" | "/readyz" | "/metrics") {
+        tracing::debug!(
+            target: "opsledger::access",
+            request_id, client, actor, http_method = %method, path, status = status.as_u16(),
+            rpc_method, rpc_outcome, duration_ms, "request"
+        );
+    } else {
+        tracing::info!(
+            target: "opsledger::access",
+            request_id, client, actor, http_method = %method, path, status = status.as_u16(),
+            rpc_method, rpc_outcome, duration_ms, "request"
+        );
+    }
+    response
+}
+
+/// Without tokens, only requests addressed to this machine by a loopback name or the bound
+/// address (see the module documentation: DNS rebinding).
+async fn check_host(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let authenticating = !state
+        .tokens
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .is_empty();
+    if authenticating {
+        return next.run(request).await;
+    }
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
+    match host {
+        // No Host header: not a browser (every browser sends one), so not a rebinding page.
+        None => next.run(request).await,
+        Some(host) if host_allowed(host, &state.local_addr, &state.config.allowed_hosts) => {
+            next.run(request).await
+        }
+        Some(host) => {
+            let shown: String = host.chars().take(64).collect();
+            tracing::warn!(
+                host = shown,
+                "refused a request for another host name (no tokens configured)"
+            );
+            (
+                StatusCode::MISDIRECTED_REQUEST,
+                "this server answers only to localhost, its address or its configured host names\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Whether a `Host` header names this server: a loopback name or address, the bound address,
+/// or an allowed name. The port is not checked (a proxy may change it).
+fn host_allowed(host: &str, local: &SocketAddr, allowed: &[String]) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split_once(']').map_or(rest, |(inside, _)| inside)
+    } else {
+        host.rsplit_once(':')
+            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(host, |(name, _)| name)
+    };
+    let name = name.trim_end_matches('.');
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    if let Ok(ip) = name.parse::<IpAddr>()
+        && (canonical_ip(ip).is_loopback() || canonical_ip(ip) == canonical_ip(local.ip()))
+    {
+        return true;
+    }
+    allowed.iter().any(|a| a.eq_ignore_ascii_case(name))
+}
+
+async fn metrics_route(State(state): State<Arc<AppState>>) -> Response {
+    super::metrics::metrics_handler(State(state.metrics.clone())).await
 }
 
 /// Liveness: the process accepts and answers requests.
@@ -411,19 +900,36 @@ async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let context = if state.tokens.is_empty() {
-        CallContext::anonymous()
-    } else {
-        match bearer(request.headers()) {
+    let found = {
+        let tokens = state
+            .tokens
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if tokens.is_empty() {
+            None
+        } else {
+            Some(bearer(request.headers()).map(|token| tokens.authenticate(token).cloned()))
+        }
+    };
+    let context = match found {
+        None => CallContext::anonymous(),
+        Some(presented) => match presented {
             None => return unauthorized(false),
-            Some(token) => match state.tokens.authenticate(token) {
-                Some(identity) => CallContext::authenticated(identity.clone()),
+            Some(identity) => match identity {
+                Some(identity) => {
+                    if let Some(note) = note(&request) {
+                        note.lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .actor = Some(identity.actor.clone());
+                    }
+                    CallContext::authenticated(identity)
+                }
                 None => {
                     tracing::warn!(path = %request.uri().path(), "rejected an invalid bearer token");
                     return unauthorized(true);
                 }
             },
-        }
+        },
     };
     request.extensions_mut().insert(context);
     next.run(request).await
@@ -459,9 +965,16 @@ async fn rpc_handler(State(state): State<Arc<AppState>>, request: Request) -> Re
         .get::<CallContext>()
         .cloned()
         .unwrap_or_else(CallContext::anonymous);
-    let body = match Bytes::from_request(request, &()).await {
-        Ok(body) => body,
-        Err(rejection) => {
+    let note = note(&request);
+    // The body arrives before the request takes a slot, so slow uploads hold none.
+    let read = tokio::time::timeout(
+        state.config.body_read_timeout,
+        Bytes::from_request(request, &()),
+    )
+    .await;
+    let body = match read {
+        Ok(Ok(body)) => body,
+        Ok(Err(rejection)) => {
             let mut response = rejection.into_response();
             if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 // The body was not read to its end, so the connection cannot carry another
@@ -473,19 +986,65 @@ async fn rpc_handler(State(state): State<Arc<AppState>>, request: Request) -> Re
             }
             return response;
         }
+        Err(_) => {
+            let mut response = (
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time\n",
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
+    };
+    let Ok(_slot) = state.rpc_slots.clone().acquire_owned().await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     let dispatcher = state.dispatcher.clone();
-    match tokio::task::spawn_blocking(move || dispatcher.handle_bytes(&context, &body)).await {
-        Ok(Some(reply)) => (
-            StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            reply,
-        )
-            .into_response(),
-        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+    let metrics = state.metrics.clone();
+    let span = tracing::Span::current();
+    let handled = tokio::task::spawn_blocking(move || {
+        let _request = span.enter();
+        let mut methods = Vec::new();
+        let mut outcomes = Vec::new();
+        let reply =
+            dispatcher.handle_bytes_recorded(&context, &body, &mut |call: CallRecord<'_>| {
+                metrics.record_call(&call);
+                // A batch logs its first calls only: one line stays one line.
+                if methods.len() < 16 {
+                    methods.push(call.method.to_owned());
+                    outcomes.push(
+                        call.error_code
+                            .map_or_else(|| "ok".to_owned(), |c| c.to_string()),
+                    );
+                }
+            });
+        (reply, methods, outcomes)
+    })
+    .await;
+    match handled {
+        Ok((reply, methods, outcomes)) => {
+            if let Some(note) = note {
+                let mut note = note
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                note.methods = methods;
+                note.outcomes = outcomes;
+            }
+            match reply {
+                Some(reply) => (
+                    StatusCode::OK,
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    )],
+                    reply,
+                )
+                    .into_response(),
+                None => StatusCode::NO_CONTENT.into_response(),
+            }
+        }
         Err(e) => {
             tracing::error!(error = %e, "dispatcher task failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -561,7 +1120,7 @@ async fn events_handler(
         tx,
         state.shutdown.clone(),
         state.config.clone(),
-        permit,
+        (permit, state.metrics.event_stream_opened()),
     ));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
@@ -586,7 +1145,7 @@ async fn pump_events(
     tx: mpsc::Sender<Event>,
     mut shutdown: watch::Receiver<bool>,
     config: HttpConfig,
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    _held: (tokio::sync::OwnedSemaphorePermit, InFlight),
 ) {
     loop {
         if tx.is_closed() || *shutdown.borrow() {

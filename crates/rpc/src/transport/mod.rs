@@ -4,20 +4,29 @@
 //! - [`serve_stdio`] / [`serve_stdio_with`]: newline-delimited JSON over any reader/writer pair
 //!   (a trusted local parent process: [`Trust::Local`](crate::Trust::Local)).
 //! - [`http`] (feature `http`): `POST /rpc` and `GET /events` (server-sent events from an
-//!   [`EventSource`]) on axum + tokio, bearer tokens from a [`TokenStore`].
+//!   [`EventSource`]) on axum + tokio, bearer tokens from a [`TokenStore`], probes,
+//!   [`metrics`] (Prometheus), optional [`tls`] (rustls).
 //! - [`init_stderr_logging`] (feature `logging`): `tracing` output to stderr, never stdout.
 
 mod events;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "http")]
+pub mod metrics;
 mod stdio;
+#[cfg(feature = "http")]
+pub mod tls;
 #[cfg(feature = "http")]
 mod tokens;
 
 pub use events::{EventSource, EventSourceError, MemoryEventSource, StreamEvent};
 #[cfg(feature = "http")]
-pub use http::{HttpConfig, HttpError, HttpServer, ReadinessProbe};
+pub use http::{HttpConfig, HttpError, HttpServer, ReadinessProbe, ReloadRefused, TokenReloader};
+#[cfg(feature = "http")]
+pub use metrics::{Metrics, MetricsSource, Sample, SampleKind, serve_metrics};
 pub use stdio::{StdioOptions, serve_stdio, serve_stdio_with};
+#[cfg(feature = "http")]
+pub use tls::{TlsError, TlsFiles, TlsReloader};
 #[cfg(feature = "http")]
 pub use tokens::{MIN_TOKEN_LEN, TokenError, TokenStore};
 

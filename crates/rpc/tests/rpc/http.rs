@@ -14,21 +14,21 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
-const ALICE_TOKEN: &str = "alice-token-0123456789abcdef";
-const BOB_TOKEN: &str = "bob-token-0123456789abcdefgh";
+pub(crate) const ALICE_TOKEN: &str = "alice-token-0123456789abcdef";
+pub(crate) const BOB_TOKEN: &str = "bob-token-0123456789abcdefgh";
 
-struct Running {
-    addr: SocketAddr,
+pub(crate) struct Running {
+    pub(crate) addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Running {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -40,7 +40,7 @@ impl Running {
     }
 }
 
-fn loopback_config() -> HttpConfig {
+pub(crate) fn loopback_config() -> HttpConfig {
     HttpConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         shutdown_grace: Duration::from_secs(2),
@@ -48,7 +48,7 @@ fn loopback_config() -> HttpConfig {
     }
 }
 
-fn tokens() -> TokenStore {
+pub(crate) fn tokens() -> TokenStore {
     let mut t = TokenStore::new();
     t.insert(ALICE_TOKEN, Identity::new("alice", ["agent"]))
         .unwrap();
@@ -57,11 +57,11 @@ fn tokens() -> TokenStore {
     t
 }
 
-async fn start(config: HttpConfig, events: Option<Arc<dyn EventSource>>) -> Running {
+pub(crate) async fn start(config: HttpConfig, events: Option<Arc<dyn EventSource>>) -> Running {
     start_with(config, events, None).await
 }
 
-async fn start_with(
+pub(crate) async fn start_with(
     config: HttpConfig,
     events: Option<Arc<dyn EventSource>>,
     readiness: Option<ReadinessProbe>,
@@ -85,14 +85,18 @@ async fn start_with(
     }
 }
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap()
 }
 
-async fn post(url: &str, body: impl Into<String>, token: Option<&str>) -> reqwest::Response {
+pub(crate) async fn post(
+    url: &str,
+    body: impl Into<String>,
+    token: Option<&str>,
+) -> reqwest::Response {
     let mut request = client()
         .post(url)
         .header("content-type", "application/json")

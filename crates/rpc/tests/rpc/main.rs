@@ -3,6 +3,7 @@
 mod common;
 mod fuzz_properties;
 mod http;
+mod http_ops;
 mod openrpc;
 mod protocol;
 mod spec_examples;

@@ -696,8 +696,22 @@ impl Inner {
                 Some(n) => Some(n),
                 None => crate::numbers::allocated_in(batch, record),
             };
+            let mut rows = Vec::new();
             self.tables
-                .sla_rows(record, number, &outcomes, live, row.as_ref(), &mut sql);
+                .sla_rows(record, number, &outcomes, live, row.as_ref(), &mut rows);
+            // Most commands on an incident leave its clocks' rows as they were: compare a
+            // fingerprint of the rows with the one written last, and write only a change.
+            let fingerprint = {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                format!("{rows:?}").hash(&mut h);
+                h.finish().to_be_bytes().to_vec()
+            };
+            let key = kpi::sla_rows_key(record.id);
+            if self.views.get(&key)?.as_deref() != Some(&fingerprint[..]) {
+                sql.append(&mut rows);
+                ops.push((key, Some(fingerprint)));
+            }
             let (final_value, live_value) = if live {
                 (None, Some(Vec::new()))
             } else if outcomes.is_empty() {

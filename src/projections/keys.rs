@@ -15,7 +15,7 @@
 //! | `y` | `y ‖ cause event id ‖ position` | — (what each event caused) |
 //! | `D` | `D ‖ instant ‖ kind ‖ uuid` | — (the tick's due index, see `engine/sla.rs`) |
 //! | `E` | `E ‖ kind ‖ uuid` | that record's `D` instant |
-//! | `K`, `O`, `o` | see [`kpi`](super::kpi) | the KPI read model |
+//! | `K`, `O`, `o`, `S` | see [`kpi`](super::kpi) | the KPI read model |
 //!
 //! The queue sort key is `priority (P1 = 0, none = 5) ‖ opened_at ‖ uuid`: most urgent first,
 //! then oldest first. Values inside keys (group, assignee, service, CI, dedup key) are

@@ -6,6 +6,7 @@
 //! | `K` | `K ‖ kind ‖ uuid` | [`KpiRow`]: the record's KPI facts, as a one-record [`KpiInput`] |
 //! | `O` | `O ‖ uuid` | the final SLA outcomes of an incident whose clocks are all finished |
 //! | `o` | `o ‖ uuid` | — (an incident with a clock still running: evaluated at query time) |
+//! | `S` | `S ‖ uuid` | a fingerprint of the incident's `sla_clocks` rows last written |
 //!
 //! `K` rows are written by the projector in the batch that moves the checkpoint (pushing a
 //! fact is not idempotent, so it must be atomic with the checkpoint). `O`/`o` rows are
@@ -34,6 +35,7 @@ use uuid::Uuid;
 const ROW: u8 = b'K';
 const OUTCOMES: u8 = b'O';
 const LIVE: u8 = b'o';
+const SLA_ROWS: u8 = b'S';
 
 /// The KPI facts of one record.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -76,10 +78,18 @@ pub(crate) fn live_key(id: Uuid) -> Vec<u8> {
     k
 }
 
-/// Whether a read-model key belongs to the `O`/`o` part (derived from the store, not from the
-/// batches: left out of view dumps, like the due index).
+/// The fingerprint of the `sla_clocks` rows last written for an incident.
+pub(crate) fn sla_rows_key(id: Uuid) -> Vec<u8> {
+    let mut k = Vec::with_capacity(17);
+    k.push(SLA_ROWS);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// Whether a read-model key belongs to the `O`/`o` part, or the SLA rows' fingerprints (derived
+/// from the store, not from the batches: left out of view dumps, like the due index).
 pub(crate) fn is_outcome_key(key: &[u8]) -> bool {
-    matches!(key.first(), Some(&OUTCOMES | &LIVE))
+    matches!(key.first(), Some(&OUTCOMES | &LIVE | &SLA_ROWS))
 }
 
 /// Folds one record's events of a batch into its KPI row; answers the row before and after

@@ -4,6 +4,7 @@ mod common;
 mod fuzz_properties;
 mod http;
 mod openrpc;
+mod parity;
 mod protocol;
 mod spec_examples;
 mod stdio;

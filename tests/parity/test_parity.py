@@ -38,7 +38,7 @@ def dumps(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Dict[str, Any]]
         "http": run_http(scenario, BINARY, tmp_path_factory.mktemp("http")),
     }
     out = tmp_path_factory.mktemp("normalised")
-    normalised = {door: normalise(dump) for door, dump in runs.items()}
+    normalised = {door: normalise(dump, scenario["start"]) for door, dump in runs.items()}
     for door, dump in normalised.items():
         (out / f"{door}.json").write_text(json.dumps(dump, indent=1, sort_keys=True))
     return normalised
@@ -77,12 +77,19 @@ def test_the_story_happened(dumps: Dict[str, Dict[str, Any]]) -> None:
 def test_the_normalisation_keeps_what_matters(dumps: Dict[str, Dict[str, Any]]) -> None:
     # Ids and recorded times are all it forgives: a changed payload, a missing event or a
     # changed KPI is a difference.
+    start = load_scenario()["start"]
     raw_rust = json.loads(RUST_DUMP.read_text(encoding="utf-8"))
-    assert normalise(raw_rust) == dumps["rust"]
+    assert normalise(raw_rust, start) == dumps["rust"]
     changed = copy.deepcopy(raw_rust)
     changed["events"][-1]["payload"] = {"tampered": True}
-    assert normalise(changed)["events"] != dumps["rust"]["events"]
+    assert normalise(changed, start)["events"] != dumps["rust"]["events"]
+    later = copy.deepcopy(raw_rust)
+    later["events"][-1]["recorded_at"] = "2031-02-09T06:41:00Z"  # an instant of the scenario
+    assert normalise(later, start)["events"] != dumps["rust"]["events"]
     shorter = copy.deepcopy(raw_rust)
     shorter["events"].pop()
-    assert first_difference(normalise(shorter)["events"], dumps["rust"]["events"]) is not None
+    assert first_difference(normalise(shorter, start)["events"], dumps["rust"]["events"]) is not None
+    # Only the engine's own first event (the initial policy, recorded at open) predates the start.
+    markers = [e["position"] for e in dumps["rust"]["events"] if e["recorded_at"] == "<recorded_at>"]
+    assert markers == [1]
     assert dumps["rust"]["kpis"] != {} and dumps["rust"]["kpis"] == dumps["http"]["kpis"]

@@ -115,10 +115,11 @@ class Generator:
                 variants = schema[key]
                 base = {k: v for k, v in schema.items() if k not in (key, "description")}
                 out = []
+                tag = common_tag(variants)
                 for i, variant in enumerate(variants):
                     if base.get("properties") and isinstance(variant, dict):
                         variant = merge_all([base, variant])
-                    out.append(self.expr(variant, f"{hint}{variant_name(variant, i)}", refs))
+                    out.append(self.expr(variant, f"{hint}{variant_name(variant, i, tag)}", refs))
                 return union(out)
         kind = schema.get("type")
         if isinstance(kind, list):
@@ -213,7 +214,37 @@ def singular(hint: str) -> str:
     return hint[:-1] if hint.endswith("s") and not hint.endswith("ss") else hint + "Item"
 
 
-def variant_name(variant: Any, index: int) -> str:
+def tag_value(variant: Any, key: str) -> Optional[str]:
+    """The string a variant's ``key`` property is fixed to (``const`` or a one-value enum)."""
+    if not isinstance(variant, dict):
+        return None
+    prop = variant.get("properties", {}).get(key)
+    if not isinstance(prop, dict):
+        return None
+    if isinstance(prop.get("const"), str):
+        return str(prop["const"])
+    values = prop.get("enum")
+    if isinstance(values, list) and len(values) == 1 and isinstance(values[0], str):
+        return values[0]
+    return None
+
+
+def common_tag(variants: List[Any]) -> Optional[str]:
+    """The discriminating property of a union: fixed to a distinct string in every variant."""
+    if not variants or not isinstance(variants[0], dict):
+        return None
+    for key in sorted(variants[0].get("properties", {})):
+        values = [tag_value(v, key) for v in variants]
+        if all(values) and len(set(values)) == len(values):
+            return key
+    return None
+
+
+def variant_name(variant: Any, index: int, tag: Optional[str] = None) -> str:
+    if tag is not None:
+        value = tag_value(variant, tag)
+        if value:
+            return camel(value)
     if isinstance(variant, dict):
         for key in ("kind", "type", "code", "status", "state", "event_type"):
             prop = variant.get("properties", {}).get(key)

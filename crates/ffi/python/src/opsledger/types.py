@@ -725,23 +725,23 @@ class ClockResult(TypedDict):
     now: str
 
 
-_ClockStartFromRequired = TypedDict("_ClockStartFromRequired", {"from": Literal["record"]})
-_ClockStartFromOptional = TypedDict("_ClockStartFromOptional", {}, total=False)
+_ClockStartRecordRequired = TypedDict("_ClockStartRecordRequired", {"from": Literal["record"]})
+_ClockStartRecordOptional = TypedDict("_ClockStartRecordOptional", {}, total=False)
 
 
-class ClockStartFrom(_ClockStartFromRequired, _ClockStartFromOptional):
+class ClockStartRecord(_ClockStartRecordRequired, _ClockStartRecordOptional):
     """From the definition's start condition over the record's whole history."""
 
 
-_ClockStartVariant2Required = TypedDict("_ClockStartVariant2Required", {"at": str, "from": Literal["reattachment"]})
-_ClockStartVariant2Optional = TypedDict("_ClockStartVariant2Optional", {}, total=False)
+_ClockStartReattachmentRequired = TypedDict("_ClockStartReattachmentRequired", {"at": str, "from": Literal["reattachment"]})
+_ClockStartReattachmentOptional = TypedDict("_ClockStartReattachmentOptional", {}, total=False)
 
 
-class ClockStartVariant2(_ClockStartVariant2Required, _ClockStartVariant2Optional):
+class ClockStartReattachment(_ClockStartReattachmentRequired, _ClockStartReattachmentOptional):
     """Not before the reattachment that attached it."""
 
 
-ClockStart = Union["ClockStartFrom", "ClockStartVariant2"]
+ClockStart = Union["ClockStartRecord", "ClockStartReattachment"]
 """Where an instance's clock starts measuring."""
 
 
@@ -1096,34 +1096,34 @@ GroupId = str
 """An assignment group (a team or support tier), for example `service-desk` or `db-oncall`."""
 
 
-class GroupKeyBy(TypedDict):
+class GroupKeyAll(TypedDict):
     """Everything (no grouping)."""
 
     by: Literal["all"]
 
 
-class GroupKeyVariant2(TypedDict):
+class GroupKeyPriority(TypedDict):
     """One priority."""
 
     by: Literal["priority"]
     value: Optional["Priority"]
 
 
-class GroupKeyVariant3(TypedDict):
+class GroupKeyGroup(TypedDict):
     """One assignment group."""
 
     by: Literal["group"]
     value: Optional["GroupId"]
 
 
-class GroupKeyVariant4(TypedDict):
+class GroupKeyService(TypedDict):
     """One service."""
 
     by: Literal["service"]
     value: Optional["ServiceId"]
 
 
-GroupKey = Union["GroupKeyBy", "GroupKeyVariant2", "GroupKeyVariant3", "GroupKeyVariant4"]
+GroupKey = Union["GroupKeyAll", "GroupKeyPriority", "GroupKeyGroup", "GroupKeyService"]
 """Which group a row of the report describes. `None` inside a variant means "no value" (an unassigned incident; a change, which has no priority, group or service)."""
 
 
@@ -2812,20 +2812,20 @@ class TickResult(TypedDict):
     thresholds_recorded: int
 
 
-class TimeBasisBasis(TypedDict):
+class TimeBasisWallClock(TypedDict):
     """Elapsed real time."""
 
     basis: Literal["wall_clock"]
 
 
-class TimeBasisVariant2(TypedDict):
+class TimeBasisBusiness(TypedDict):
     """Business time under one calendar, applied to every record ([`BusinessCalendar::business_duration_between`])."""
 
     basis: Literal["business"]
     calendar: "BusinessCalendar"
 
 
-TimeBasis = Union["TimeBasisBasis", "TimeBasisVariant2"]
+TimeBasis = Union["TimeBasisWallClock", "TimeBasisBusiness"]
 """Which clock durations are measured on."""
 
 
@@ -3082,7 +3082,7 @@ class CalendarSpecWeeklySchedule(TypedDict, total=False):
     wednesday: List["CalendarSpecClockInterval"]
 
 
-class _ChangeCommandVariant1Required(TypedDict):
+class _ChangeCommandRequestRequired(TypedDict):
     change_type: "ChangeType"
     command: Literal["request"]
     id: "ChangeId"
@@ -3090,7 +3090,7 @@ class _ChangeCommandVariant1Required(TypedDict):
     title: str
 
 
-class ChangeCommandVariant1(_ChangeCommandVariant1Required, total=False):
+class ChangeCommandRequest(_ChangeCommandRequestRequired, total=False):
     """Raise a change request (creates it in New; the actor becomes its requester)."""
 
     assignee: Optional["ActorId"]
@@ -3101,12 +3101,12 @@ class ChangeCommandVariant1(_ChangeCommandVariant1Required, total=False):
     test_plan: str
 
 
-class _ChangeCommandVariant2Required(TypedDict):
+class _ChangeCommandUpdateRequired(TypedDict):
     command: Literal["update"]
     id: "ChangeId"
 
 
-class ChangeCommandVariant2(_ChangeCommandVariant2Required, total=False):
+class ChangeCommandUpdate(_ChangeCommandUpdateRequired, total=False):
     """Edit the request (New or Assess; the type only in New)."""
 
     backout_plan: Optional[str]
@@ -3119,13 +3119,13 @@ class ChangeCommandVariant2(_ChangeCommandVariant2Required, total=False):
     title: Optional[str]
 
 
-class _ChangeCommandVariant3Required(TypedDict):
+class _ChangeCommandPlanRequired(TypedDict):
     command: Literal["plan"]
     id: "ChangeId"
     window: "TimeWindow"
 
 
-class ChangeCommandVariant3(_ChangeCommandVariant3Required, total=False):
+class ChangeCommandPlan(_ChangeCommandPlanRequired, total=False):
     """Plan the implementation window (and optionally the assignee), checking conflicts."""
 
     accept_conflicts: Optional[str]
@@ -3134,12 +3134,12 @@ class ChangeCommandVariant3(_ChangeCommandVariant3Required, total=False):
     ci_relations: List["ChangeCommandCiRelation"]
 
 
-class _ChangeCommandVariant4Required(TypedDict):
+class _ChangeCommandSubmitRequired(TypedDict):
     command: Literal["submit"]
     id: "ChangeId"
 
 
-class ChangeCommandVariant4(_ChangeCommandVariant4Required, total=False):
+class ChangeCommandSubmit(_ChangeCommandSubmitRequired, total=False):
     """Submit the request: a normal change goes to Assess, an emergency change to Authorize, a standard change straight to Scheduled (which checks conflicts)."""
 
     accept_conflicts: Optional[str]
@@ -3147,19 +3147,19 @@ class ChangeCommandVariant4(_ChangeCommandVariant4Required, total=False):
     ci_relations: List["ChangeCommandCiRelation"]
 
 
-class ChangeCommandVariant5(TypedDict):
+class ChangeCommandRequestAuthorization(TypedDict):
     """Finish assessment and ask the CAB to authorise (Assess -> Authorize)."""
 
     command: Literal["request_authorization"]
     id: "ChangeId"
 
 
-class _ChangeCommandVariant6Required(TypedDict):
+class _ChangeCommandApproveRequired(TypedDict):
     command: Literal["approve"]
     id: "ChangeId"
 
 
-class ChangeCommandVariant6(_ChangeCommandVariant6Required, total=False):
+class ChangeCommandApprove(_ChangeCommandApproveRequired, total=False):
     """Approve in Authorize; the approval that reaches the quorum schedules the change (checking conflicts)."""
 
     accept_conflicts: Optional[str]
@@ -3168,7 +3168,7 @@ class ChangeCommandVariant6(_ChangeCommandVariant6Required, total=False):
     comment: Optional[str]
 
 
-class ChangeCommandVariant7(TypedDict):
+class ChangeCommandReject(TypedDict):
     """Reject in Authorize: the change returns to New and a new approval round starts."""
 
     command: Literal["reject"]
@@ -3176,21 +3176,21 @@ class ChangeCommandVariant7(TypedDict):
     reason: str
 
 
-class ChangeCommandVariant8(TypedDict):
+class ChangeCommandStartImplementation(TypedDict):
     """Start implementing (Scheduled -> Implement); now must lie inside the approved window."""
 
     command: Literal["start_implementation"]
     id: "ChangeId"
 
 
-class ChangeCommandVariant9(TypedDict):
+class ChangeCommandCompleteImplementation(TypedDict):
     """Implementation done (Implement -> Review)."""
 
     command: Literal["complete_implementation"]
     id: "ChangeId"
 
 
-class ChangeCommandVariant10(TypedDict):
+class ChangeCommandClose(TypedDict):
     """Close after review with the outcome (Review -> Closed)."""
 
     code: "ChangeCommandChangeCloseCode"
@@ -3199,7 +3199,7 @@ class ChangeCommandVariant10(TypedDict):
     notes: str
 
 
-class ChangeCommandVariant11(TypedDict):
+class ChangeCommandCancel(TypedDict):
     """Cancel (from any state but Review, Closed and Canceled)."""
 
     command: Literal["cancel"]
@@ -3207,7 +3207,7 @@ class ChangeCommandVariant11(TypedDict):
     reason: str
 
 
-class ChangeCommandVariant12(TypedDict):
+class ChangeCommandRevertToNew(TypedDict):
     """Back to New from Assess, Authorize or Scheduled: pending approvals are canceled and a new approval round starts."""
 
     command: Literal["revert_to_new"]
@@ -3215,7 +3215,7 @@ class ChangeCommandVariant12(TypedDict):
     reason: str
 
 
-class ChangeCommandVariant13(TypedDict):
+class ChangeCommandLinkFixesProblem(TypedDict):
     """Record that this change fixes a problem (idempotent)."""
 
     command: Literal["link_fixes_problem"]
@@ -3223,7 +3223,7 @@ class ChangeCommandVariant13(TypedDict):
     problem: "ProblemId"
 
 
-class ChangeCommandVariant14(TypedDict):
+class ChangeCommandRecordCausedIncident(TypedDict):
     """Record that this change caused an incident (idempotent; needs implementation to have started)."""
 
     command: Literal["record_caused_incident"]
@@ -3231,7 +3231,7 @@ class ChangeCommandVariant14(TypedDict):
     incident: "IncidentId"
 
 
-class ChangeCommandVariant15(TypedDict):
+class ChangeCommandAddWorkNote(TypedDict):
     """Add a work note."""
 
     command: Literal["add_work_note"]
@@ -3239,7 +3239,7 @@ class ChangeCommandVariant15(TypedDict):
     note: str
 
 
-ChangeCommand = Union["ChangeCommandVariant1", "ChangeCommandVariant2", "ChangeCommandVariant3", "ChangeCommandVariant4", "ChangeCommandVariant5", "ChangeCommandVariant6", "ChangeCommandVariant7", "ChangeCommandVariant8", "ChangeCommandVariant9", "ChangeCommandVariant10", "ChangeCommandVariant11", "ChangeCommandVariant12", "ChangeCommandVariant13", "ChangeCommandVariant14", "ChangeCommandVariant15"]
+ChangeCommand = Union["ChangeCommandRequest", "ChangeCommandUpdate", "ChangeCommandPlan", "ChangeCommandSubmit", "ChangeCommandRequestAuthorization", "ChangeCommandApprove", "ChangeCommandReject", "ChangeCommandStartImplementation", "ChangeCommandCompleteImplementation", "ChangeCommandClose", "ChangeCommandCancel", "ChangeCommandRevertToNew", "ChangeCommandLinkFixesProblem", "ChangeCommandRecordCausedIncident", "ChangeCommandAddWorkNote"]
 """A command on a change. Commands that can book the change into its window (`plan`, `submit` of a standard change, the `approve` that reaches the quorum) carry the change calendar and the CI graph from the engine's read model, since `decide` sees only its own record; `accept_conflicts` (a reason) overrides blocking conflicts and, whenever it is set (used or not), needs [`Permission::ChangeSchedule`](crate::Permission::ChangeSchedule)."""
 
 
@@ -3976,7 +3976,7 @@ Permission = Literal["incident_open", "incident_work", "incident_comment", "inci
 """Something a command needs permission to do."""
 
 
-class _IncidentCommandVariant1Required(TypedDict):
+class _IncidentCommandOpenRequired(TypedDict):
     caller: "ActorId"
     command: Literal["open"]
     id: "IncidentId"
@@ -3985,7 +3985,7 @@ class _IncidentCommandVariant1Required(TypedDict):
     urgency: "Urgency"
 
 
-class IncidentCommandVariant1(_IncidentCommandVariant1Required, total=False):
+class IncidentCommandOpen(_IncidentCommandOpenRequired, total=False):
     """Log a new incident. Naming an assignee starts work at once (New -> InProgress)."""
 
     alert: Optional["AlertSource"]
@@ -3996,26 +3996,26 @@ class IncidentCommandVariant1(_IncidentCommandVariant1Required, total=False):
     service: Optional["ServiceId"]
 
 
-class IncidentCommandVariant2(TypedDict):
+class IncidentCommandAcknowledge(TypedDict):
     """Acknowledge (first response): New -> InProgress."""
 
     command: Literal["acknowledge"]
     id: "IncidentId"
 
 
-class _IncidentCommandVariant3Required(TypedDict):
+class _IncidentCommandAssignRequired(TypedDict):
     command: Literal["assign"]
     id: "IncidentId"
 
 
-class IncidentCommandVariant3(_IncidentCommandVariant3Required, total=False):
+class IncidentCommandAssign(_IncidentCommandAssignRequired, total=False):
     """Set the assignment (both fields replace the current ones; at least one must be given). Assigning a person to a New incident starts work."""
 
     assignee: Optional["ActorId"]
     group: Optional["GroupId"]
 
 
-class IncidentCommandVariant4(TypedDict):
+class IncidentCommandPutOnHold(TypedDict):
     """Put on hold, or change the hold reason while on hold."""
 
     command: Literal["put_on_hold"]
@@ -4023,14 +4023,14 @@ class IncidentCommandVariant4(TypedDict):
     reason: "IncidentCommandHoldReason"
 
 
-class IncidentCommandVariant5(TypedDict):
+class IncidentCommandResume(TypedDict):
     """Resume work after a hold."""
 
     command: Literal["resume"]
     id: "IncidentId"
 
 
-class IncidentCommandVariant6(TypedDict):
+class IncidentCommandResolve(TypedDict):
     """Resolve with a close code and notes."""
 
     code: "IncidentCloseCode"
@@ -4039,7 +4039,7 @@ class IncidentCommandVariant6(TypedDict):
     notes: str
 
 
-class IncidentCommandVariant7(TypedDict):
+class IncidentCommandReopen(TypedDict):
     """Reject the resolution: Resolved -> InProgress (New if it was never acknowledged)."""
 
     command: Literal["reopen"]
@@ -4047,21 +4047,21 @@ class IncidentCommandVariant7(TypedDict):
     reason: str
 
 
-class IncidentCommandVariant8(TypedDict):
+class IncidentCommandClose(TypedDict):
     """Confirm the resolution: Resolved -> Closed."""
 
     command: Literal["close"]
     id: "IncidentId"
 
 
-class IncidentCommandVariant9(TypedDict):
+class IncidentCommandAutoClose(TypedDict):
     """Close after the auto-close delay (sent by the engine's timer, as [`Role::System`]): `policy.incident.auto_close_after_days` days after the resolution, calendar or business days as [`Policy::auto_close_due`] says. Never for a proposed or accepted major incident."""
 
     command: Literal["auto_close"]
     id: "IncidentId"
 
 
-class IncidentCommandVariant10(TypedDict):
+class IncidentCommandCancel(TypedDict):
     """Cancel an incident that needs no resolution."""
 
     command: Literal["cancel"]
@@ -4069,7 +4069,7 @@ class IncidentCommandVariant10(TypedDict):
     reason: "IncidentCommandCancelReason"
 
 
-class IncidentCommandVariant11(TypedDict):
+class IncidentCommandReprioritize(TypedDict):
     """Change impact and urgency; priority follows from the policy's matrix."""
 
     command: Literal["reprioritize"]
@@ -4079,7 +4079,7 @@ class IncidentCommandVariant11(TypedDict):
     urgency: "Urgency"
 
 
-class IncidentCommandVariant12(TypedDict):
+class IncidentCommandEscalateFunctional(TypedDict):
     """Hand over to another group, one support tier up."""
 
     command: Literal["escalate_functional"]
@@ -4088,7 +4088,7 @@ class IncidentCommandVariant12(TypedDict):
     to_group: "GroupId"
 
 
-class IncidentCommandVariant13(TypedDict):
+class IncidentCommandEscalateHierarchical(TypedDict):
     """Raise to management, one level up."""
 
     command: Literal["escalate_hierarchical"]
@@ -4097,7 +4097,7 @@ class IncidentCommandVariant13(TypedDict):
     to: "ActorId"
 
 
-class IncidentCommandVariant14(TypedDict):
+class IncidentCommandProposeMajor(TypedDict):
     """Propose as a major incident."""
 
     command: Literal["propose_major"]
@@ -4105,14 +4105,14 @@ class IncidentCommandVariant14(TypedDict):
     reason: str
 
 
-class IncidentCommandVariant15(TypedDict):
+class IncidentCommandAcceptMajor(TypedDict):
     """Accept the major-incident proposal."""
 
     command: Literal["accept_major"]
     id: "IncidentId"
 
 
-class IncidentCommandVariant16(TypedDict):
+class IncidentCommandRejectMajor(TypedDict):
     """Reject the major-incident proposal."""
 
     command: Literal["reject_major"]
@@ -4120,20 +4120,20 @@ class IncidentCommandVariant16(TypedDict):
     reason: str
 
 
-class _IncidentCommandVariant17Required(TypedDict):
+class _IncidentCommandPublishReviewRequired(TypedDict):
     command: Literal["publish_review"]
     id: "IncidentId"
     summary: str
 
 
-class IncidentCommandVariant17(_IncidentCommandVariant17Required, total=False):
+class IncidentCommandPublishReview(_IncidentCommandPublishReviewRequired, total=False):
     """Publish (or republish) the post-incident review of an accepted major incident."""
 
     action_items: List[str]
     findings: str
 
 
-class IncidentCommandVariant18(TypedDict):
+class IncidentCommandLinkParent(TypedDict):
     """Record this incident's parent (sent to the child)."""
 
     command: Literal["link_parent"]
@@ -4141,7 +4141,7 @@ class IncidentCommandVariant18(TypedDict):
     parent: "IncidentId"
 
 
-class IncidentCommandVariant19(TypedDict):
+class IncidentCommandLinkChild(TypedDict):
     """Record a child (sent to the parent)."""
 
     child: "IncidentId"
@@ -4149,7 +4149,7 @@ class IncidentCommandVariant19(TypedDict):
     id: "IncidentId"
 
 
-class IncidentCommandVariant20(TypedDict):
+class IncidentCommandLinkDuplicate(TypedDict):
     """Record an incident canceled as a duplicate of this one."""
 
     command: Literal["link_duplicate"]
@@ -4157,7 +4157,7 @@ class IncidentCommandVariant20(TypedDict):
     id: "IncidentId"
 
 
-class IncidentCommandVariant21(TypedDict):
+class IncidentCommandResolveFromParent(TypedDict):
     """The parent was resolved: resolve this child with the parent's code and notes."""
 
     code: "IncidentCloseCode"
@@ -4167,7 +4167,7 @@ class IncidentCommandVariant21(TypedDict):
     parent: "IncidentId"
 
 
-class IncidentCommandVariant22(TypedDict):
+class IncidentCommandReopenFromParent(TypedDict):
     """The parent was reopened: reopen this resolved child (to New if it was never acknowledged, as when its parent resolved it from New)."""
 
     command: Literal["reopen_from_parent"]
@@ -4175,7 +4175,7 @@ class IncidentCommandVariant22(TypedDict):
     parent: "IncidentId"
 
 
-class IncidentCommandVariant23(TypedDict):
+class IncidentCommandResolveFromProblem(TypedDict):
     """The problem this incident awaits (on hold, `AwaitingProblem { problem }`) was fixed: resolve permanently. The engine may send it to every incident the problem links; only those on hold awaiting this very problem accept it."""
 
     command: Literal["resolve_from_problem"]
@@ -4184,7 +4184,7 @@ class IncidentCommandVariant23(TypedDict):
     problem: "ProblemId"
 
 
-class IncidentCommandVariant24(TypedDict):
+class IncidentCommandCorrelateAlert(TypedDict):
     """Another firing of the alert this incident was opened from."""
 
     command: Literal["correlate_alert"]
@@ -4193,7 +4193,7 @@ class IncidentCommandVariant24(TypedDict):
     seen_at: str
 
 
-class IncidentCommandVariant25(TypedDict):
+class IncidentCommandRecordImpactStart(TypedDict):
     """Record when the impact started (backdated fact)."""
 
     command: Literal["record_impact_start"]
@@ -4201,7 +4201,7 @@ class IncidentCommandVariant25(TypedDict):
     started_at: str
 
 
-class IncidentCommandVariant26(TypedDict):
+class IncidentCommandRecordDetection(TypedDict):
     """Record when the interruption was detected (backdated fact)."""
 
     command: Literal["record_detection"]
@@ -4209,7 +4209,7 @@ class IncidentCommandVariant26(TypedDict):
     id: "IncidentId"
 
 
-class IncidentCommandVariant27(TypedDict):
+class IncidentCommandLinkProblem(TypedDict):
     """Link a problem."""
 
     command: Literal["link_problem"]
@@ -4217,7 +4217,7 @@ class IncidentCommandVariant27(TypedDict):
     problem: "ProblemId"
 
 
-class IncidentCommandVariant28(TypedDict):
+class IncidentCommandLinkCausingChange(TypedDict):
     """Record a change as the cause of this incident. The incident cannot see the change, so any change id is accepted here; the engine mirrors the link on the change with `RecordCausedIncident`, which is the authority (it refuses a change whose implementation never started) and which the engine decides first."""
 
     change: "ChangeId"
@@ -4225,7 +4225,7 @@ class IncidentCommandVariant28(TypedDict):
     id: "IncidentId"
 
 
-class IncidentCommandVariant29(TypedDict):
+class IncidentCommandAddWorkNote(TypedDict):
     """Add an internal work note (workers only; a caller never sees it)."""
 
     command: Literal["add_work_note"]
@@ -4233,7 +4233,7 @@ class IncidentCommandVariant29(TypedDict):
     text: str
 
 
-class IncidentCommandVariant30(TypedDict):
+class IncidentCommandAddComment(TypedDict):
     """Add a comment the caller sees. The caller (or a requester) comments on their own incident; workers on any. The caller's comment on an incident on hold awaiting the caller resumes it when `policy.incident.resume_on_caller_comment` is on."""
 
     command: Literal["add_comment"]
@@ -4241,7 +4241,7 @@ class IncidentCommandVariant30(TypedDict):
     text: str
 
 
-IncidentCommand = Union["IncidentCommandVariant1", "IncidentCommandVariant2", "IncidentCommandVariant3", "IncidentCommandVariant4", "IncidentCommandVariant5", "IncidentCommandVariant6", "IncidentCommandVariant7", "IncidentCommandVariant8", "IncidentCommandVariant9", "IncidentCommandVariant10", "IncidentCommandVariant11", "IncidentCommandVariant12", "IncidentCommandVariant13", "IncidentCommandVariant14", "IncidentCommandVariant15", "IncidentCommandVariant16", "IncidentCommandVariant17", "IncidentCommandVariant18", "IncidentCommandVariant19", "IncidentCommandVariant20", "IncidentCommandVariant21", "IncidentCommandVariant22", "IncidentCommandVariant23", "IncidentCommandVariant24", "IncidentCommandVariant25", "IncidentCommandVariant26", "IncidentCommandVariant27", "IncidentCommandVariant28", "IncidentCommandVariant29", "IncidentCommandVariant30"]
+IncidentCommand = Union["IncidentCommandOpen", "IncidentCommandAcknowledge", "IncidentCommandAssign", "IncidentCommandPutOnHold", "IncidentCommandResume", "IncidentCommandResolve", "IncidentCommandReopen", "IncidentCommandClose", "IncidentCommandAutoClose", "IncidentCommandCancel", "IncidentCommandReprioritize", "IncidentCommandEscalateFunctional", "IncidentCommandEscalateHierarchical", "IncidentCommandProposeMajor", "IncidentCommandAcceptMajor", "IncidentCommandRejectMajor", "IncidentCommandPublishReview", "IncidentCommandLinkParent", "IncidentCommandLinkChild", "IncidentCommandLinkDuplicate", "IncidentCommandResolveFromParent", "IncidentCommandReopenFromParent", "IncidentCommandResolveFromProblem", "IncidentCommandCorrelateAlert", "IncidentCommandRecordImpactStart", "IncidentCommandRecordDetection", "IncidentCommandLinkProblem", "IncidentCommandLinkCausingChange", "IncidentCommandAddWorkNote", "IncidentCommandAddComment"]
 """A command on one incident. Every command names the incident it targets."""
 
 
@@ -4986,20 +4986,20 @@ class KpiQueryClockInterval(TypedDict):
     start: "ClockTime"
 
 
-class KpiQueryTimeBasisBasis(TypedDict):
+class KpiQueryTimeBasisWallClock(TypedDict):
     """Elapsed real time."""
 
     basis: Literal["wall_clock"]
 
 
-class KpiQueryTimeBasisVariant2(TypedDict):
+class KpiQueryTimeBasisBusiness(TypedDict):
     """Business time under one calendar, applied to every record ([`BusinessCalendar::business_duration_between`])."""
 
     basis: Literal["business"]
     calendar: "KpiQueryBusinessCalendar"
 
 
-KpiQueryTimeBasis = Union["KpiQueryTimeBasisBasis", "KpiQueryTimeBasisVariant2"]
+KpiQueryTimeBasis = Union["KpiQueryTimeBasisWallClock", "KpiQueryTimeBasisBusiness"]
 """Which clock durations are measured on."""
 
 
@@ -5039,34 +5039,34 @@ class KpiReportChangeSuccessFigure(TypedDict):
     rate: "Ratio"
 
 
-class KpiReportGroupKeyBy(TypedDict):
+class KpiReportGroupKeyAll(TypedDict):
     """Everything (no grouping)."""
 
     by: Literal["all"]
 
 
-class KpiReportGroupKeyVariant2(TypedDict):
+class KpiReportGroupKeyPriority(TypedDict):
     """One priority."""
 
     by: Literal["priority"]
     value: Optional["Priority"]
 
 
-class KpiReportGroupKeyVariant3(TypedDict):
+class KpiReportGroupKeyGroup(TypedDict):
     """One assignment group."""
 
     by: Literal["group"]
     value: Optional["GroupId"]
 
 
-class KpiReportGroupKeyVariant4(TypedDict):
+class KpiReportGroupKeyService(TypedDict):
     """One service."""
 
     by: Literal["service"]
     value: Optional["ServiceId"]
 
 
-KpiReportGroupKey = Union["KpiReportGroupKeyBy", "KpiReportGroupKeyVariant2", "KpiReportGroupKeyVariant3", "KpiReportGroupKeyVariant4"]
+KpiReportGroupKey = Union["KpiReportGroupKeyAll", "KpiReportGroupKeyPriority", "KpiReportGroupKeyGroup", "KpiReportGroupKeyService"]
 """Which group a row of the report describes. `None` inside a variant means "no value" (an unassigned incident; a change, which has no priority, group or service)."""
 
 
@@ -5325,7 +5325,7 @@ class PolicyWeeklyWindow(TypedDict):
     time_zone: "TimeZoneName"
 
 
-class _ProblemCommandVariant1Required(TypedDict):
+class _ProblemCommandCreateRequired(TypedDict):
     command: Literal["create"]
     id: "ProblemId"
     impact: "Impact"
@@ -5333,7 +5333,7 @@ class _ProblemCommandVariant1Required(TypedDict):
     urgency: "Urgency"
 
 
-class ProblemCommandVariant1(_ProblemCommandVariant1Required, total=False):
+class ProblemCommandCreate(_ProblemCommandCreateRequired, total=False):
     """Log a new problem."""
 
     cis: List["CiId"]
@@ -5341,19 +5341,19 @@ class ProblemCommandVariant1(_ProblemCommandVariant1Required, total=False):
     service: Optional["ServiceId"]
 
 
-class _ProblemCommandVariant2Required(TypedDict):
+class _ProblemCommandAssignRequired(TypedDict):
     command: Literal["assign"]
     group: "GroupId"
     id: "ProblemId"
 
 
-class ProblemCommandVariant2(_ProblemCommandVariant2Required, total=False):
+class ProblemCommandAssign(_ProblemCommandAssignRequired, total=False):
     """Assign to a group and, optionally, a coordinator. Open states only."""
 
     assignee: Optional["ActorId"]
 
 
-class ProblemCommandVariant3(TypedDict):
+class ProblemCommandReprioritize(TypedDict):
     """Change impact and urgency (and so priority). Open states only."""
 
     command: Literal["reprioritize"]
@@ -5363,21 +5363,21 @@ class ProblemCommandVariant3(TypedDict):
     urgency: "Urgency"
 
 
-class ProblemCommandVariant4(TypedDict):
+class ProblemCommandAssess(TypedDict):
     """New -> Assess. Needs an assignee (ServiceNow: `assigned_to` mandatory)."""
 
     command: Literal["assess"]
     id: "ProblemId"
 
 
-class ProblemCommandVariant5(TypedDict):
+class ProblemCommandStartAnalysis(TypedDict):
     """Assess -> Root cause analysis (ServiceNow "Confirm")."""
 
     command: Literal["start_analysis"]
     id: "ProblemId"
 
 
-class ProblemCommandVariant6(TypedDict):
+class ProblemCommandRecordRootCause(TypedDict):
     """Record (or refine) the root cause. In RCA and Fix in Progress."""
 
     cause: str
@@ -5385,35 +5385,35 @@ class ProblemCommandVariant6(TypedDict):
     id: "ProblemId"
 
 
-class _ProblemCommandVariant7Required(TypedDict):
+class _ProblemCommandMarkKnownErrorRequired(TypedDict):
     command: Literal["mark_known_error"]
     id: "ProblemId"
     root_cause: str
     symptom: str
 
 
-class ProblemCommandVariant7(_ProblemCommandVariant7Required, total=False):
+class ProblemCommandMarkKnownError(_ProblemCommandMarkKnownErrorRequired, total=False):
     """Publish the problem as a known error to the KEDB (revision 1)."""
 
     affected_cis: List["CiId"]
     workaround: Optional[str]
 
 
-class _ProblemCommandVariant8Required(TypedDict):
+class _ProblemCommandUpdateKnownErrorRequired(TypedDict):
     command: Literal["update_known_error"]
     id: "ProblemId"
     root_cause: str
     symptom: str
 
 
-class ProblemCommandVariant8(_ProblemCommandVariant8Required, total=False):
+class ProblemCommandUpdateKnownError(_ProblemCommandUpdateKnownErrorRequired, total=False):
     """Publish a new revision of the known error (replaces all four fields)."""
 
     affected_cis: List["CiId"]
     workaround: Optional[str]
 
 
-class ProblemCommandVariant9(TypedDict):
+class ProblemCommandStartFix(TypedDict):
     """RCA -> Fix in Progress (ServiceNow "Fix"). Needs a recorded root cause."""
 
     command: Literal["start_fix"]
@@ -5421,7 +5421,7 @@ class ProblemCommandVariant9(TypedDict):
     id: "ProblemId"
 
 
-class ProblemCommandVariant10(TypedDict):
+class ProblemCommandResolveFixed(TypedDict):
     """Fix in Progress -> Resolved with `FixApplied` (ServiceNow "Resolve")."""
 
     command: Literal["resolve_fixed"]
@@ -5429,7 +5429,7 @@ class ProblemCommandVariant10(TypedDict):
     notes: str
 
 
-class ProblemCommandVariant11(TypedDict):
+class ProblemCommandAcceptRisk(TypedDict):
     """RCA or Fix in Progress -> Resolved with `RiskAccepted`. Role-gated."""
 
     command: Literal["accept_risk"]
@@ -5437,7 +5437,7 @@ class ProblemCommandVariant11(TypedDict):
     reason: str
 
 
-class ProblemCommandVariant12(TypedDict):
+class ProblemCommandMarkDuplicate(TypedDict):
     """Any open state -> Closed with `Duplicate { of }`. Role-gated."""
 
     command: Literal["mark_duplicate"]
@@ -5445,7 +5445,7 @@ class ProblemCommandVariant12(TypedDict):
     of: "ProblemId"
 
 
-class ProblemCommandVariant13(TypedDict):
+class ProblemCommandCancel(TypedDict):
     """Any open state -> Closed with `Canceled`. Role-gated."""
 
     command: Literal["cancel"]
@@ -5453,14 +5453,14 @@ class ProblemCommandVariant13(TypedDict):
     reason: str
 
 
-class ProblemCommandVariant14(TypedDict):
+class ProblemCommandClose(TypedDict):
     """Resolved -> Closed with the resolution code (ServiceNow "Complete"). Role-gated."""
 
     command: Literal["close"]
     id: "ProblemId"
 
 
-class ProblemCommandVariant15(TypedDict):
+class ProblemCommandReanalyze(TypedDict):
     """Resolved or Closed (not as a duplicate) -> Root cause analysis. Role-gated."""
 
     command: Literal["reanalyze"]
@@ -5468,7 +5468,7 @@ class ProblemCommandVariant15(TypedDict):
     reason: str
 
 
-class ProblemCommandVariant16(TypedDict):
+class ProblemCommandLinkIncident(TypedDict):
     """Record that an incident is caused by this problem."""
 
     command: Literal["link_incident"]
@@ -5476,7 +5476,7 @@ class ProblemCommandVariant16(TypedDict):
     incident: "IncidentId"
 
 
-class ProblemCommandVariant17(TypedDict):
+class ProblemCommandUnlinkIncident(TypedDict):
     """Remove an incident link recorded in error (or moved to another problem)."""
 
     command: Literal["unlink_incident"]
@@ -5484,7 +5484,7 @@ class ProblemCommandVariant17(TypedDict):
     incident: "IncidentId"
 
 
-class ProblemCommandVariant18(TypedDict):
+class ProblemCommandLinkFixingChange(TypedDict):
     """Record that a change delivers (part of) the fix."""
 
     change: "ChangeId"
@@ -5492,32 +5492,32 @@ class ProblemCommandVariant18(TypedDict):
     id: "ProblemId"
 
 
-class _ProblemCommandVariant19Required(TypedDict):
+class _ProblemCommandRecordFixChangeOutcomeRequired(TypedDict):
     change: "ChangeId"
     command: Literal["record_fix_change_outcome"]
     id: "ProblemId"
     successful: bool
 
 
-class ProblemCommandVariant19(_ProblemCommandVariant19Required, total=False):
+class ProblemCommandRecordFixChangeOutcome(_ProblemCommandRecordFixChangeOutcomeRequired, total=False):
     """Record how a linked fixing change closed (sent by the engine's process manager on `change.closed`)."""
 
     change_name: Optional[str]
 
 
-class _ProblemCommandVariant20Required(TypedDict):
+class _ProblemCommandRecordFixChangeCanceledRequired(TypedDict):
     change: "ChangeId"
     command: Literal["record_fix_change_canceled"]
     id: "ProblemId"
 
 
-class ProblemCommandVariant20(_ProblemCommandVariant20Required, total=False):
+class ProblemCommandRecordFixChangeCanceled(_ProblemCommandRecordFixChangeCanceledRequired, total=False):
     """Record that a linked fixing change was canceled (sent by the engine's process manager on `change.canceled`): it fixes nothing and is no longer waited for."""
 
     change_name: Optional[str]
 
 
-class ProblemCommandVariant21(TypedDict):
+class ProblemCommandAddWorkNote(TypedDict):
     """Add an internal work note."""
 
     command: Literal["add_work_note"]
@@ -5525,7 +5525,7 @@ class ProblemCommandVariant21(TypedDict):
     text: str
 
 
-ProblemCommand = Union["ProblemCommandVariant1", "ProblemCommandVariant2", "ProblemCommandVariant3", "ProblemCommandVariant4", "ProblemCommandVariant5", "ProblemCommandVariant6", "ProblemCommandVariant7", "ProblemCommandVariant8", "ProblemCommandVariant9", "ProblemCommandVariant10", "ProblemCommandVariant11", "ProblemCommandVariant12", "ProblemCommandVariant13", "ProblemCommandVariant14", "ProblemCommandVariant15", "ProblemCommandVariant16", "ProblemCommandVariant17", "ProblemCommandVariant18", "ProblemCommandVariant19", "ProblemCommandVariant20", "ProblemCommandVariant21"]
+ProblemCommand = Union["ProblemCommandCreate", "ProblemCommandAssign", "ProblemCommandReprioritize", "ProblemCommandAssess", "ProblemCommandStartAnalysis", "ProblemCommandRecordRootCause", "ProblemCommandMarkKnownError", "ProblemCommandUpdateKnownError", "ProblemCommandStartFix", "ProblemCommandResolveFixed", "ProblemCommandAcceptRisk", "ProblemCommandMarkDuplicate", "ProblemCommandCancel", "ProblemCommandClose", "ProblemCommandReanalyze", "ProblemCommandLinkIncident", "ProblemCommandUnlinkIncident", "ProblemCommandLinkFixingChange", "ProblemCommandRecordFixChangeOutcome", "ProblemCommandRecordFixChangeCanceled", "ProblemCommandAddWorkNote"]
 """A command on one problem. Every command names its target; `Create` names the new id."""
 
 
@@ -5914,7 +5914,7 @@ ProblemResolutionCode = Union["ProblemResolutionCodeFixApplied", "ProblemResolut
 """How a problem ended (ServiceNow's resolution codes)."""
 
 
-class SlaCommandVariant1(TypedDict):
+class SlaCommandAttach(TypedDict):
     """Attach definitions to the record, pinning the given versions. Idempotent: a definition (by id) attached before, in any version and whatever became of it, is skipped, so a retried or repeated attach never adds a second clock and never changes a pinned version; attaching a definition again is what `reattach` is for."""
 
     command: Literal["attach"]
@@ -5922,7 +5922,7 @@ class SlaCommandVariant1(TypedDict):
     record: "SlaCommandRecordRef"
 
 
-class SlaCommandVariant2(TypedDict):
+class SlaCommandReattach(TypedDict):
     """Make `pins` the record's active definitions, explicitly and on the record: active instances whose definition is not among them are replaced (their history is kept and frozen at `effective_at`), definitions not active get new instances, the rest are kept with their pinned versions. A reattachment that would change nothing is a no-op."""
 
     command: Literal["reattach"]
@@ -5932,7 +5932,7 @@ class SlaCommandVariant2(TypedDict):
     record: "SlaCommandRecordRef"
 
 
-class SlaCommandVariant3(TypedDict):
+class SlaCommandRecordThreshold(TypedDict):
     """Record that an instance's clock crossed a warning threshold. Exactly once per instance and threshold: a repeat is a no-op."""
 
     command: Literal["record_threshold"]
@@ -5942,7 +5942,7 @@ class SlaCommandVariant3(TypedDict):
     record: "SlaCommandRecordRef"
 
 
-class SlaCommandVariant4(TypedDict):
+class SlaCommandRecordBreach(TypedDict):
     """Record that an instance's clock breached. Exactly once per instance: a repeat is a no-op."""
 
     breached_at: str
@@ -5951,19 +5951,19 @@ class SlaCommandVariant4(TypedDict):
     record: "SlaCommandRecordRef"
 
 
-class _SlaCommandVariant5Required(TypedDict):
+class _SlaCommandCancelRequired(TypedDict):
     command: Literal["cancel"]
     reason: str
     record: "SlaCommandRecordRef"
 
 
-class SlaCommandVariant5(_SlaCommandVariant5Required, total=False):
+class SlaCommandCancel(_SlaCommandCancelRequired, total=False):
     """Cancel one instance, or every active one. Canceling a canceled instance, or "every active one" when none is, is a no-op."""
 
     instance: Optional["SlaInstanceNo"]
 
 
-SlaCommand = Union["SlaCommandVariant1", "SlaCommandVariant2", "SlaCommandVariant3", "SlaCommandVariant4", "SlaCommandVariant5"]
+SlaCommand = Union["SlaCommandAttach", "SlaCommandReattach", "SlaCommandRecordThreshold", "SlaCommandRecordBreach", "SlaCommandCancel"]
 """A command on a record's SLA stream."""
 
 

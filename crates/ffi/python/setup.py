@@ -24,7 +24,6 @@ from setuptools_rust import Binding, RustExtension, Strip
 
 HERE = Path(__file__).resolve().parent
 VENDORED = HERE / "rust"  # the workspace, inside a source distribution
-WORKSPACE = HERE.parents[2]  # the workspace, in a checkout
 
 
 def manifest() -> str:
@@ -50,14 +49,15 @@ class WorkspaceSdist(sdist):
         if VENDORED.is_dir():  # an sdist made from an sdist
             shutil.copytree(VENDORED, target)
             return
+        workspace = HERE.parents[2]  # in a checkout: crates/ffi/python
         listed = subprocess.run(
-            ["git", "ls-files", "-z"], cwd=WORKSPACE, check=True, capture_output=True
+            ["git", "ls-files", "-z"], cwd=workspace, check=True, capture_output=True
         ).stdout.decode("utf-8")
-        python_dir = HERE.relative_to(WORKSPACE).as_posix() + "/"
+        python_dir = HERE.relative_to(workspace).as_posix() + "/"
         for name in filter(None, listed.split("\0")):
             if name.startswith(python_dir) or name.startswith(".ci/"):
                 continue
-            source = WORKSPACE / name
+            source = workspace / name
             if source.is_file():
                 destination = target / name
                 destination.parent.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,16 @@
 //! The parity scenario (`tests/parity/scenario.json`) through the Rust API: an `Engine` built
-//! in this process (in memory, a manual clock) with the method registry over it, called
-//! directly. Every step must have its expected outcome; the run's dump (step outcomes, the
-//! event log, the KPI report) is written to `<target>/tmp/parity-rust.json`, where the parity
-//! suite (`tests/parity/test_parity.py`) compares it with the same scenario run through the C
-//! ABI and over HTTP.
+//! in this process (in memory, a manual clock); the scenario's steps, written as JSON-RPC
+//! calls, go to the method registry over it (the one mapping from method names to engine
+//! calls), called directly. Every step must have its expected outcome. The log and the KPI
+//! report are read through the Rust API (`Engine::events`, `ReadView::kpis`) and must equal
+//! what `events.read` and `query.kpis` answer. The run's dump (step outcomes, the log, the KPI
+//! report) is written to `<target>/tmp/parity-rust.json`, where the parity suite
+//! (`tests/parity/test_parity.py`) compares it with the same scenario run through the C ABI
+//! and over HTTP.
 
+use opsledger::core::kpi::KpiQuery;
 use opsledger::{Clock, Engine, EngineConfig, ManualClock, SystemClock};
+use opsledger_rpc::api::results::WireEvent;
 use opsledger_rpc::{CallContext, Dispatcher, Limits, TransportKind};
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
@@ -133,6 +138,32 @@ fn parity_scenario_runs_through_the_rust_api() {
         .cloned()
         .unwrap_or_else(|| panic!("{kpis}"));
 
+    // The Rust API reads the same log and KPIs as the methods answer.
+    let mut logged = Vec::new();
+    loop {
+        let page = engine
+            .events(logged.len() as u64 + 1, 500)
+            .expect("the log reads");
+        if page.is_empty() {
+            break;
+        }
+        logged.extend(
+            page.iter()
+                .map(|e| serde_json::to_value(WireEvent::from(e)).unwrap()),
+        );
+    }
+    assert_eq!(logged, events, "Engine::events and events.read");
+    let query: KpiQuery = serde_json::from_value(scenario["kpis"].clone()).expect("a KPI query");
+    let report = engine
+        .view(None)
+        .and_then(|v| v.kpis(&query))
+        .expect("the KPIs");
+    assert_eq!(
+        serde_json::to_value(&report).unwrap(),
+        kpis,
+        "ReadView::kpis and query.kpis"
+    );
+
     // The story happened: both incidents waiting for the problem were resolved by its fix.
     let resolved = events
         .iter()
@@ -140,7 +171,7 @@ fn parity_scenario_runs_through_the_rust_api() {
         .count();
     assert_eq!(resolved, 2, "incidents resolved by the problem's fix");
 
-    let dump = json!({"steps": outcomes, "events": events, "kpis": kpis});
+    let dump = json!({"steps": outcomes, "events": logged, "kpis": report});
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("parity-rust.json");
     std::fs::write(&out, serde_json::to_string_pretty(&dump).unwrap())
         .unwrap_or_else(|e| panic!("{}: {e}", out.display()));

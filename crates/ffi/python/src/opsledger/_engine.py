@@ -11,13 +11,12 @@ import weakref
 from datetime import datetime
 from typing import (
     Any,
-    Literal,
     Dict,
     Iterable,
     Iterator,
     List,
+    Literal,
     Mapping,
-    NamedTuple,
     Optional,
     Sequence,
     Tuple,
@@ -26,13 +25,12 @@ from typing import (
 )
 
 from ._methods import Methods
-from .errors import InvalidPolicy, OpsledgerError, PolicyIssue
 from ._native import Native, Status, native
 from ._wire import Actor, Instant
 from ._wire import actor as _actor
 from ._wire import instant as _instant
+from .errors import InvalidPolicy, OpsledgerError, PolicyIssue
 from .types import (
-    ERROR_CODES,
     JSON,
     ChangeType,
     ClockResult,

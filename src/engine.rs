@@ -87,6 +87,8 @@ impl std::fmt::Debug for Engine {
 pub(crate) struct Inner {
     storage: Option<Box<dyn Storage>>,
     pub(crate) views: Arc<dyn Kv>,
+    /// The read models as SQL tables (the backend's database, or one in memory).
+    pub(crate) tables: projections::tables::Tables,
     pub(crate) meta: Arc<dyn Kv>,
     snapshots: Snapshots,
     pub(crate) cache: StateCache,
@@ -229,9 +231,14 @@ impl Engine {
         let views = space(Space::Views);
         let meta = space(Space::Meta);
         let snaps = space(Space::Snapshots);
+        let tables = match storage.tables() {
+            Some(t) => t,
+            None => opsledger_store_sqlite::SqliteSpaces::in_memory()?.tables(),
+        };
         let mut inner = Inner {
             storage: Some(storage),
             views,
+            tables: projections::tables::Tables::new(tables),
             meta,
             snapshots: Snapshots::new(snaps, config.snapshot_every),
             cache: StateCache::new(config.cache_records),
@@ -668,6 +675,10 @@ impl crate::read_side::ReadSide for Inner {
 
     fn log(&self) -> &dyn EventStore {
         self.store()
+    }
+
+    fn tables(&self) -> &projections::tables::Tables {
+        &self.tables
     }
 
     fn views(&self) -> Arc<dyn Kv> {

@@ -28,6 +28,8 @@ pub(crate) trait ReadSide: Send + Sync {
     fn log(&self) -> &dyn EventStore;
     /// The live read models.
     fn views(&self) -> Arc<dyn Kv>;
+    /// The live read models as SQL tables.
+    fn tables(&self) -> &crate::projections::tables::Tables;
     /// The engine's configuration (limits, clock).
     fn config(&self) -> &EngineConfig;
     /// The policy in force when the event at `position` was appended (`None`: now).

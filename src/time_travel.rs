@@ -18,6 +18,7 @@ use crate::projections::calendar::{CalendarEntry, CalendarQuery};
 use crate::projections::kedb::{KedbQuery, KnownErrorEntry, OpenAlert};
 use crate::projections::kpi::{self, StoredOutcome};
 use crate::projections::queue::{Page, QueueFilter};
+use crate::projections::tables::{Tables, kpi_report};
 use crate::projections::timeline::{EventRef, TimelineEntry, describe};
 use crate::projections::view::RecordView;
 use crate::projections::{self, ReplayStates, calendar, get_view, kedb, keys, queue};
@@ -28,6 +29,7 @@ use opsledger_core::Priority;
 use opsledger_core::change::Change;
 use opsledger_core::incident::Incident;
 use opsledger_core::incident::IncidentEvent;
+use opsledger_core::kpi::BacklogSample;
 use opsledger_core::kpi::{ChangeFact, KpiInput, KpiQuery, KpiReport, compute};
 use opsledger_core::problem::Problem;
 use opsledger_core::sla::{SlaPolicy, SlaStatus, WhatIfReport};
@@ -37,6 +39,7 @@ use opsledger_store::{LogPages, Position};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
+use uuid::Uuid;
 
 /// Events read per call while replaying.
 const REPLAY_PAGE: usize = 1_000;
@@ -46,7 +49,15 @@ pub struct ReadView<'e> {
     side: &'e dyn ReadSide,
     as_of: Option<DateTime<Utc>>,
     position: u64,
-    replay: Mutex<Option<Arc<MemoryKv>>>,
+    replay: Mutex<Option<Replayed>>,
+}
+
+/// The read models of an as-of view, replayed from the log: keys in memory and the SQL tables
+/// in an in-memory database.
+#[derive(Clone)]
+struct Replayed {
+    kv: Arc<MemoryKv>,
+    tables: Tables,
 }
 
 impl std::fmt::Debug for ReadView<'_> {
@@ -98,9 +109,21 @@ impl<'e> ReadView<'e> {
         if self.as_of.is_none() {
             return Ok(self.side.views().clone());
         }
+        Ok(self.replayed()?.kv)
+    }
+
+    /// The SQL read models this view queries.
+    fn tables(&self) -> Result<Tables> {
+        if self.as_of.is_none() {
+            return Ok(self.side.tables().clone());
+        }
+        Ok(self.replayed()?.tables)
+    }
+
+    fn replayed(&self) -> Result<Replayed> {
         let mut slot = self.replay.lock();
-        if let Some(kv) = slot.as_ref() {
-            return Ok(kv.clone());
+        if let Some(r) = slot.as_ref() {
+            return Ok(r.clone());
         }
         let limit = self.side.config().limits.max_as_of_replay_events;
         if self.position > limit {
@@ -110,12 +133,15 @@ impl<'e> ReadView<'e> {
             });
         }
         let kv = Arc::new(MemoryKv::new());
+        let tables = Tables::new(opsledger_store_sqlite::SqliteSpaces::in_memory()?.tables());
+        tables.ensure_schema()?;
         let mut states = ReplayStates::default();
         for page in LogPages::new(self.side.log(), 1, self.position, REPLAY_PAGE) {
-            projections::apply_batch(&*kv, &mut states, &page?)?;
+            projections::apply_batch(&*kv, Some(&tables), &mut states, &page?)?;
         }
-        *slot = Some(kv.clone());
-        Ok(kv)
+        let replayed = Replayed { kv, tables };
+        *slot = Some(replayed.clone());
+        Ok(replayed)
     }
 
     /// The view of one record. As of an instant it folds that record's stream alone (up to
@@ -125,8 +151,8 @@ impl<'e> ReadView<'e> {
             return get_view(&*self.kv()?, record);
         };
         let replayed = self.replay.lock().clone();
-        if let Some(kv) = replayed {
-            return get_view(&*kv, record);
+        if let Some(r) = replayed {
+            return get_view(&*r.kv, record);
         }
         let inner = self.side;
         let events = inner.stream_events(&record.stream(), Some(bound), usize::MAX)?;
@@ -363,7 +389,11 @@ impl<'e> ReadView<'e> {
     /// Searches the known-error database: a page of the matches, best first (pass `next` as
     /// the query's `cursor` for the following one).
     pub fn known_errors(&self, query: &KedbQuery) -> Result<Page<KnownErrorEntry>> {
-        kedb::search(&*self.kv()?, query, self.side.config().limits.max_page_size)
+        kedb::search(
+            &*self.tables()?.sql,
+            query,
+            self.side.config().limits.max_page_size,
+        )
     }
 
     /// A page of the change calendar, by window start, with each entry's conflicts under the
@@ -437,6 +467,68 @@ impl<'e> ReadView<'e> {
     /// An outcome's priority is the record's priority when the instance was attached; its
     /// group and service are the record's at this view's instant.
     pub fn kpis(&self, query: &KpiQuery) -> Result<KpiReport> {
+        if self.as_of.is_none() && query.as_of.is_none() && kpi_report::answers(query) {
+            return self.kpis_from_tables(query);
+        }
+        self.kpis_by_fold(query)
+    }
+
+    /// A live wall-clock report from the KPI tables ([`kpi_report`]): SQL aggregates, the
+    /// running SLA clocks evaluated now, and for a window ending before now the backlog of
+    /// the incidents open at its end folded alone.
+    fn kpis_from_tables(&self, query: &KpiQuery) -> Result<KpiReport> {
+        let inner = self.side;
+        let now = self.clock_now();
+        let mut query = query.clone();
+        query.as_of = Some(now);
+        let views = inner.views();
+        let tables = inner.tables();
+        let mut live_sla = Vec::new();
+        for row in tables.sql.query_all(
+            "SELECT DISTINCT incident FROM sla_clocks WHERE incident_live = 1",
+            &[],
+        )? {
+            let Some(id) = row.first().and_then(opsledger_store::SqlValue::as_str) else {
+                continue;
+            };
+            let id = Uuid::parse_str(id).map_err(|e| EngineError::Views(e.to_string()))?;
+            let record = RecordRef::incident(IncidentId(id));
+            let state = self.state(record)?;
+            let incident = state.as_ref().and_then(RecordState::as_incident);
+            let (outcomes, _) = inner.kpi_outcomes(record, None, now, incident)?;
+            let k = kpi::history_with(&*views, record, &[])?;
+            let history = k.as_ref().and_then(|k| k.input.incidents.values().next());
+            live_sla.extend(outcomes.into_iter().map(|s| {
+                let mut outcome = s.outcome;
+                if let Some(k) = &k {
+                    outcome.priority = k.priority_at(s.attached_at);
+                }
+                held_by_group(&mut outcome, history);
+                outcome
+            }));
+        }
+        let backlog_at = |id: Uuid, at: DateTime<Utc>| -> Result<Option<BacklogSample>> {
+            let record = RecordRef::incident(IncidentId(id));
+            let k = kpi::history_with(&*views, record, &[])?;
+            Ok(k.as_ref()
+                .and_then(|k| k.input.incidents.values().next())
+                .and_then(|h| h.backlog_at(at, query.exclude_on_hold)))
+        };
+        kpi_report::report(
+            &*tables.sql,
+            &query,
+            now,
+            kpi_report::Extras {
+                live_sla,
+                backlog_at: &backlog_at,
+            },
+        )
+    }
+
+    /// [`ReadView::kpis`] by a fold of every record's KPI facts, never from the SQL
+    /// aggregates (what the aggregates are checked against).
+    #[doc(hidden)]
+    pub fn kpis_by_fold(&self, query: &KpiQuery) -> Result<KpiReport> {
         let input = if self.as_of.is_none() {
             self.kpi_input_from_views()?
         } else {
@@ -444,7 +536,9 @@ impl<'e> ReadView<'e> {
         };
         let mut query = query.clone();
         if query.as_of.is_none() {
-            query.as_of = self.as_of;
+            // Now for a live view: backlog ages and maturity run to the query's instant, not
+            // to the last recorded event (a quiet weekend would understate them by days).
+            query.as_of = Some(self.clock_now());
         }
         Ok(compute(&query, &input))
     }
@@ -459,9 +553,11 @@ impl<'e> ReadView<'e> {
         let (stored, live) = kpi::load_outcomes(&*views)?;
         let fill = |s: StoredOutcome| {
             let mut outcome = s.outcome;
-            if let Some(p) = priorities.get(&IncidentId(outcome.record.uuid())) {
+            let id = IncidentId(outcome.record.uuid());
+            if let Some(p) = priorities.get(&id) {
                 outcome.priority = kpi::priority_at(p, s.attached_at);
             }
+            held_by_group(&mut outcome, input.incidents.get(&id));
             outcome
         };
         input.sla.extend(stored.into_iter().map(fill));
@@ -522,11 +618,13 @@ impl<'e> ReadView<'e> {
             let incident = state.as_ref().and_then(RecordState::as_incident);
             let (outcomes, _) = inner.kpi_outcomes(record, self.bound(), now, incident)?;
             let p = priorities.get(&IncidentId(record.id));
+            let history = input.incidents.get(&IncidentId(record.id)).cloned();
             input.sla.extend(outcomes.into_iter().map(|s| {
                 let mut outcome = s.outcome;
                 if let Some(p) = p {
                     outcome.priority = kpi::priority_at(p, s.attached_at);
                 }
+                held_by_group(&mut outcome, history.as_ref());
                 outcome
             }));
         }
@@ -544,6 +642,18 @@ impl<'e> ReadView<'e> {
             !matches!(k.first(), Some(b'X' | b'D' | b'E')) && !projections::kpi::is_outcome_key(k)
         });
         Ok(all)
+    }
+}
+
+/// Gives an SLA outcome the group that held its record when the clock stopped (or breached,
+/// while it runs): a breach escalated to another group later stays with the group that had it.
+fn held_by_group(
+    outcome: &mut opsledger_core::kpi::SlaOutcome,
+    history: Option<&opsledger_core::kpi::IncidentHistory>,
+) {
+    let decided = outcome.stopped.map(|s| s.at).or(outcome.breach());
+    if let (Some(at), Some(h)) = (decided, history) {
+        outcome.group = h.group_at(at);
     }
 }
 

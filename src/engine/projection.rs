@@ -149,7 +149,7 @@ impl Inner {
             // crash between them and the batch re-projects the batch.
             self.refresh_derived_for(&batch)?;
             let mut loader = self.loader();
-            projections::apply_batch(&*self.views, &mut loader, &batch)?;
+            projections::apply_batch(&*self.views, Some(&self.tables), &mut loader, &batch)?;
             applied += batch.len() as u64;
             self.projected
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -172,7 +172,8 @@ impl Inner {
     pub(super) fn invalidate_views(&self) -> Result<()> {
         self.meta.put(META_VIEWS_REBUILDING.to_vec(), vec![1])?;
         self.storage().flush()?;
-        self.views.clear()
+        self.views.clear()?;
+        self.tables.clear()
     }
 
     /// Ends a rebuild started by [`Self::invalidate_views`] once the read models reached the
@@ -191,6 +192,49 @@ impl Inner {
     /// writers wait for it.
     pub(super) fn rebuild_views(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
         self.with_projector(|| self.rebuild_views_locked(progress))
+    }
+
+    /// Rebuilds the SQL read models named in `models` alone, from the log up to the views'
+    /// checkpoint (a model whose version changed): the log is replayed into scratch keys in
+    /// memory, and only those models' tables are written.
+    pub(super) fn rebuild_tables(&self, models: Vec<&'static str>) -> Result<()> {
+        if models.is_empty() {
+            return Ok(());
+        }
+        let only = self.tables.only(models);
+        self.with_projector(|| {
+            only.clear()?;
+            let scratch = crate::kv::MemoryKv::new();
+            let mut states = projections::ReplayStates::default();
+            let upto = self.checkpoint.load(Ordering::Acquire);
+            for page in opsledger_store::LogPages::new(self.store(), 1, upto, PROJECT_PAGE) {
+                projections::apply_batch(&scratch, Some(&only), &mut states, &page?)?;
+            }
+            // SLA clocks are computed from the store, not folded from batches.
+            let now = self.config.clock.now();
+            let mut sql = Vec::new();
+            for record in self.sla_streams_upto(upto)? {
+                if record.kind != RecordKind::Incident {
+                    continue;
+                }
+                let (_, state) = self.loader().latest(&record)?;
+                let incident = match state.as_ref() {
+                    AnyState::Incident(i) => i.as_ref(),
+                    _ => None,
+                };
+                let (outcomes, live) = self.kpi_outcomes(record, None, now, incident)?;
+                let row = projections::kpi::history_with(&*self.views, record, &[])?;
+                only.sla_rows(
+                    record,
+                    self.number_of(record)?,
+                    &outcomes,
+                    live,
+                    row.as_ref(),
+                    &mut sql,
+                );
+            }
+            only.apply(&sql)
+        })
     }
 
     pub(super) fn rebuild_views_locked(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {

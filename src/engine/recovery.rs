@@ -13,6 +13,7 @@ impl Inner {
             head,
             ..OpenReport::default()
         };
+        let stale_tables = self.tables.ensure_schema()?;
         let schema = self
             .meta
             .get(META_VIEWS_SCHEMA)?
@@ -49,6 +50,9 @@ impl Inner {
             0
         };
         self.checkpoint.store(checkpoint, Ordering::Release);
+        if checkpoint > 0 {
+            self.rebuild_tables(stale_tables)?;
+        }
         // Process managers: events after their checkpoint may lack their follow-ups. With no
         // checkpoint at all (new engine, or the views database was deleted) history is taken
         // as processed: re-running old reactions against today's states would be wrong.

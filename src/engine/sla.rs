@@ -649,6 +649,7 @@ impl Inner {
         records.dedup();
         let now = self.config.clock.now();
         let mut ops = Vec::new();
+        let mut sql = Vec::new();
         for record in records {
             let (_, state) = self.loader().latest(&record)?;
             let (_, sla) = self.sla_record(record, None)?;
@@ -668,6 +669,13 @@ impl Inner {
                 None => Vec::new(),
             };
             let (outcomes, live) = outcomes_of(record, &clocks, incident.as_ref());
+            let row = kpi::history_with(&*self.views, record, batch)?;
+            let number = match self.number_of(record)? {
+                Some(n) => Some(n),
+                None => crate::numbers::allocated_in(batch, record),
+            };
+            self.tables
+                .sla_rows(record, number, &outcomes, live, row.as_ref(), &mut sql);
             let (final_value, live_value) = if live {
                 (None, Some(Vec::new()))
             } else if outcomes.is_empty() {
@@ -684,6 +692,7 @@ impl Inner {
         if ops.is_empty() {
             return Ok(());
         }
+        self.tables.apply(&sql)?;
         self.views.apply(ops)
     }
 

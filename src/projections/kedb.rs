@@ -3,13 +3,13 @@
 use super::get_view;
 use super::keys;
 use super::queue::{Cursor, Page, page_size};
-use super::view::RecordView;
 use crate::error::{EngineError, Result};
 use crate::kv::{Kv, prefix_end};
 use crate::numbers::HumanNumber;
 use crate::record::RecordRef;
 use opsledger_core::problem::{KnownError, ProblemStatusKind};
 use opsledger_core::{CiId, IncidentId, Priority, ProblemId, RecordKind, ServiceId};
+use opsledger_store::{RowFlow, SqlTables, SqlValue};
 use serde::{Deserialize, Serialize};
 
 /// A KEDB search. All given criteria must match; text matching is case-insensitive.
@@ -81,130 +81,265 @@ pub struct KnownErrorEntry {
     pub status: ProblemStatusKind,
     /// The published known error.
     pub known_error: KnownError,
-    /// How many query words matched (higher first).
-    pub score: usize,
+    /// Relevance to the query's words (BM25, higher is better; 0 without words).
+    pub score: f64,
+    /// Where the words matched, marked `[like this]` (`None` without words).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snippet: Option<String>,
 }
 
-fn words(text: &str) -> Vec<String> {
-    text.split_whitespace().map(str::to_lowercase).collect()
+/// Length of a KEDB cursor: the order of the last entry of its page (rank, priority, number,
+/// problem id).
+const KEDB_CURSOR_LEN: usize = 40;
+
+/// Ranks without a number or priority sort last.
+const LAST: i64 = i64::MAX;
+
+/// One phrase of a query: its words, and whether the last one is a prefix.
+struct Phrase {
+    words: Vec<String>,
+    prefix: bool,
 }
 
-fn all_in(words: &[String], haystack: &str) -> Option<usize> {
-    let hay = haystack.to_lowercase();
-    let mut hits = 0;
-    for w in words {
-        let n = hay.matches(w.as_str()).count();
-        if n == 0 {
-            return None;
+/// Reads a query the way people type it: words (all must match), `"quoted phrases"`, and a
+/// trailing `*` for a prefix (`data*`). Punctuation separates words; nothing in the text is
+/// passed to the full-text engine as syntax. A malformed query is an error naming the
+/// character where it goes wrong.
+fn phrases(field: &str, input: &str) -> Result<Vec<Phrase>> {
+    let chars: Vec<char> = input.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let words_of = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() || c.is_control() {
+            i += 1;
+            continue;
         }
-        hits += n;
+        let start = i;
+        let (body, mut end) = if c == '"' {
+            let Some(close) = chars[i + 1..].iter().position(|&c| c == '"') else {
+                return Err(EngineError::invalid(
+                    field,
+                    format!("the quote at character {} is never closed", start + 1),
+                ));
+            };
+            let body: String = chars[i + 1..i + 1 + close].iter().collect();
+            (body, i + close + 2)
+        } else {
+            let mut j = i;
+            while j < chars.len() && !chars[j].is_whitespace() && !chars[j].is_control() {
+                if chars[j] == '"' {
+                    return Err(EngineError::invalid(
+                        field,
+                        format!(
+                            "a quote inside a word at character {}: put phrases in quotes of their own",
+                            j + 1
+                        ),
+                    ));
+                }
+                j += 1;
+            }
+            let mut body: String = chars[i..j].iter().collect();
+            if body.ends_with('*') {
+                body.pop();
+                (body, j - 1)
+            } else {
+                (body, j)
+            }
+        };
+        let prefix = chars.get(end) == Some(&'*');
+        if prefix {
+            end += 1;
+        }
+        let words = words_of(&body);
+        if words.is_empty() {
+            if prefix {
+                return Err(EngineError::invalid(
+                    field,
+                    format!("the `*` at character {end} needs a word before it"),
+                ));
+            }
+        } else {
+            out.push(Phrase { words, prefix });
+        }
+        i = end;
     }
-    Some(hits)
+    if out.is_empty() && !input.trim().is_empty() {
+        return Err(EngineError::invalid(
+            field,
+            "nothing to search for: words need letters or digits",
+        ));
+    }
+    Ok(out)
 }
 
-/// Length of a KEDB cursor: the sort key of the last entry of its page.
-const KEDB_CURSOR_LEN: usize = 33;
-
-/// The order of search results as bytes (best first): score descending, then priority, then
-/// number, then id; a cursor is the sort key of the last entry of its page, so the next page
-/// starts right after it even when the KEDB changed in between.
-fn sort_key(e: &KnownErrorEntry) -> [u8; KEDB_CURSOR_LEN] {
-    let mut k = [0u8; KEDB_CURSOR_LEN];
-    k[..8].copy_from_slice(&(u64::MAX - e.score as u64).to_be_bytes());
-    k[8] = keys::priority_code(e.priority);
-    k[9..17].copy_from_slice(&e.number.map_or(u64::MAX, |n| n.value).to_be_bytes());
-    k[17..].copy_from_slice(e.problem.0.as_bytes());
-    k
+/// The full-text expression of a query: every phrase quoted (so its words are only ever
+/// words), all of them required.
+fn expression(text: &[Phrase], symptom: &[Phrase]) -> Option<String> {
+    let quote = |p: &Phrase| {
+        let mut s = format!("\"{}\"", p.words.join(" "));
+        if p.prefix {
+            s.push_str(" *");
+        }
+        s
+    };
+    let mut parts: Vec<String> = text.iter().map(quote).collect();
+    if !symptom.is_empty() {
+        let inner: Vec<String> = symptom.iter().map(quote).collect();
+        parts.push(format!("symptom : ({})", inner.join(" AND ")));
+    }
+    (!parts.is_empty()).then(|| parts.join(" AND "))
 }
 
-/// Searches the KEDB: one page of the matching known errors, best first.
-pub(crate) fn search(kv: &dyn Kv, q: &KedbQuery, max_page: usize) -> Result<Page<KnownErrorEntry>> {
+const SEARCH_WORDS: &str = "
+SELECT entry, rank, snip, p, n, id FROM (
+    SELECT k.entry AS entry, bm25(known_errors_fts) AS rank,
+           snippet(known_errors_fts, -1, '[', ']', '...', 12) AS snip,
+           coalesce(k.priority_rank, 6) AS p, coalesce(k.number_value, 9223372036854775807) AS n,
+           k.problem AS id
+    FROM known_errors_fts JOIN known_errors k ON k.id = known_errors_fts.rowid
+    WHERE known_errors_fts MATCH ?1
+      AND (?2 IS NULL OR k.service = ?2)
+      AND (?3 IS NULL OR EXISTS(
+          SELECT 1 FROM known_error_cis c WHERE c.problem = k.problem AND c.ci = ?3))
+      AND (?4 = 0 OR k.workaround IS NOT NULL)
+)
+WHERE ?5 IS NULL OR (rank, p, n, id) > (?5, ?6, ?7, ?8)
+ORDER BY rank, p, n, id
+LIMIT ?9";
+
+const SEARCH_ALL: &str = "
+SELECT entry, rank, snip, p, n, id FROM (
+    SELECT k.entry AS entry, 0.0 AS rank, NULL AS snip,
+           coalesce(k.priority_rank, 6) AS p, coalesce(k.number_value, 9223372036854775807) AS n,
+           k.problem AS id
+    FROM known_errors k
+    WHERE ?1 IS NULL
+      AND (?2 IS NULL OR k.service = ?2)
+      AND (?3 IS NULL OR EXISTS(
+          SELECT 1 FROM known_error_cis c WHERE c.problem = k.problem AND c.ci = ?3))
+      AND (?4 = 0 OR k.workaround IS NOT NULL)
+)
+WHERE ?5 IS NULL OR (rank, p, n, id) > (?5, ?6, ?7, ?8)
+ORDER BY rank, p, n, id
+LIMIT ?9";
+
+/// Searches the KEDB: one page of the matching known errors, best first (SQLite FTS5 with
+/// BM25 ranking and Porter stemming; ties by priority, then number).
+pub(crate) fn search(
+    sql: &dyn SqlTables,
+    q: &KedbQuery,
+    max_page: usize,
+) -> Result<Page<KnownErrorEntry>> {
     let limit = page_size(q.limit, max_page, "KEDB")?;
     let after = match &q.cursor {
-        Some(c) => Some(c.decode_as(KEDB_CURSOR_LEN, "a KEDB search")?),
+        Some(c) => {
+            let bytes = c.decode_as(KEDB_CURSOR_LEN, "a KEDB search")?;
+            let int = |r: std::ops::Range<usize>| {
+                bytes
+                    .get(r)
+                    .and_then(|b| b.try_into().ok())
+                    .map(i64::from_be_bytes)
+                    .unwrap_or(LAST)
+            };
+            let rank = f64::from_bits(int(0..8) as u64);
+            let id = uuid::Uuid::from_slice(&bytes[24..40]).map_err(|_| {
+                EngineError::invalid("cursor", "not a cursor returned by a KEDB search")
+            })?;
+            Some((rank, int(8..16), int(16..24), id))
+        }
         None => None,
     };
-    let text = q.text.as_deref().map(words).unwrap_or_default();
-    let symptom = q.symptom.as_deref().map(words).unwrap_or_default();
-    let prefix = [b'k'];
-    let mut out = Vec::new();
-    let mut scanned = 0;
-    for item in kv.range(&prefix, &prefix_end(&prefix), false) {
-        let (key, _) = item?;
-        let Some(id) = keys::trailing_uuid(&key) else {
-            continue;
-        };
-        let Some(view) = get_view(kv, RecordRef::new(RecordKind::Problem, id))? else {
-            continue;
-        };
-        scanned += 1;
-        if let Some(entry) = entry_if_match(&view, q, &text, &symptom) {
-            let key = sort_key(&entry);
-            if after.as_deref().is_none_or(|a| key.as_slice() > a) {
-                out.push((key, entry));
-                // Memory stays in the page size, whatever the number of matches.
-                if out.len() >= 4 * (limit + 1) {
-                    out.sort_by_key(|a| a.0);
-                    out.truncate(limit + 1);
-                }
+    let text = phrases("text", q.text.as_deref().unwrap_or(""))?;
+    let symptom = phrases("symptom", q.symptom.as_deref().unwrap_or(""))?;
+    let expr = expression(&text, &symptom);
+    let statement = if expr.is_some() {
+        SEARCH_WORDS
+    } else {
+        SEARCH_ALL
+    };
+    let (r, p, n, id) = match after {
+        Some((r, p, n, id)) => (
+            SqlValue::Real(r),
+            SqlValue::Integer(p),
+            SqlValue::Integer(n),
+            SqlValue::Text(id.to_string()),
+        ),
+        None => (
+            SqlValue::Null,
+            SqlValue::Null,
+            SqlValue::Null,
+            SqlValue::Null,
+        ),
+    };
+    let params = [
+        SqlValue::from(expr),
+        SqlValue::from(q.service.as_ref().map(|s| s.as_str().to_owned())),
+        SqlValue::from(q.ci.as_ref().map(|c| c.as_str().to_owned())),
+        SqlValue::from(q.with_workaround),
+        r,
+        p,
+        n,
+        id,
+        SqlValue::from(limit as u64 + 1),
+    ];
+    let mut rows: Vec<(KnownErrorEntry, [u8; KEDB_CURSOR_LEN])> = Vec::new();
+    let mut failure = None;
+    sql.query(statement, &params, &mut |row| {
+        let decoded = (|| -> Result<(KnownErrorEntry, [u8; KEDB_CURSOR_LEN])> {
+            let entry = row
+                .first()
+                .and_then(SqlValue::as_str)
+                .ok_or_else(|| EngineError::Views("a known error without its entry".into()))?;
+            let mut entry: KnownErrorEntry =
+                serde_json::from_str(entry).map_err(EngineError::views)?;
+            let rank = row.get(1).and_then(SqlValue::as_f64).unwrap_or(0.0);
+            entry.score = if rank == 0.0 { 0.0 } else { -rank };
+            entry.snippet = row.get(2).and_then(SqlValue::as_str).map(str::to_owned);
+            let mut key = [0u8; KEDB_CURSOR_LEN];
+            key[..8].copy_from_slice(&rank.to_bits().to_be_bytes());
+            key[8..16].copy_from_slice(
+                &row.get(3)
+                    .and_then(SqlValue::as_i64)
+                    .unwrap_or(LAST)
+                    .to_be_bytes(),
+            );
+            key[16..24].copy_from_slice(
+                &row.get(4)
+                    .and_then(SqlValue::as_i64)
+                    .unwrap_or(LAST)
+                    .to_be_bytes(),
+            );
+            key[24..].copy_from_slice(entry.problem.0.as_bytes());
+            Ok((entry, key))
+        })();
+        match decoded {
+            Ok(r) => {
+                rows.push(r);
+                Ok(RowFlow::Continue)
+            }
+            Err(e) => {
+                failure = Some(e);
+                Ok(RowFlow::Stop)
             }
         }
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
     }
-    out.sort_by_key(|a| a.0);
-    let next = (out.len() > limit).then(|| Cursor::encode(&out[limit - 1].0));
-    out.truncate(limit);
+    let scanned = rows.len();
+    let next = (rows.len() > limit).then(|| Cursor::encode(&rows[limit - 1].1));
+    rows.truncate(limit);
     Ok(Page {
-        items: out.into_iter().map(|(_, e)| e).collect(),
+        items: rows.into_iter().map(|(e, _)| e).collect(),
         next,
         scanned,
-    })
-}
-
-fn entry_if_match(
-    view: &RecordView,
-    q: &KedbQuery,
-    text: &[String],
-    symptom: &[String],
-) -> Option<KnownErrorEntry> {
-    let detail = view.problem()?;
-    let ke = detail.known_error.as_ref()?;
-    if let Some(ci) = &q.ci
-        && !ke.affected_cis.contains(ci)
-        && !view.cis.contains(ci)
-    {
-        return None;
-    }
-    if let Some(service) = &q.service
-        && view.service.as_ref() != Some(service)
-    {
-        return None;
-    }
-    if q.with_workaround && ke.workaround.is_none() {
-        return None;
-    }
-    let mut score = 0;
-    if !symptom.is_empty() {
-        score += all_in(symptom, &ke.symptom)?;
-    }
-    if !text.is_empty() {
-        let hay = format!(
-            "{}\n{}\n{}\n{}",
-            view.title,
-            ke.symptom,
-            ke.root_cause,
-            ke.workaround.as_deref().unwrap_or("")
-        );
-        score += all_in(text, &hay)?;
-    }
-    Some(KnownErrorEntry {
-        problem: ProblemId(view.record.id),
-        number: view.number,
-        title: view.title.clone(),
-        service: view.service.clone(),
-        priority: view.priority,
-        status: view.problem_status()?,
-        known_error: ke.clone(),
-        score,
     })
 }
 

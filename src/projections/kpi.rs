@@ -39,7 +39,7 @@ const LIVE: u8 = b'o';
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct KpiRow {
     /// The record's facts, as an input holding that record alone.
-    input: KpiInput,
+    pub(crate) input: KpiInput,
     /// An incident's priorities over time (opened, then each reprioritisation), to give each
     /// SLA outcome the priority its record had when the clock was attached.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -82,14 +82,14 @@ pub(crate) fn is_outcome_key(key: &[u8]) -> bool {
     matches!(key.first(), Some(&OUTCOMES | &LIVE))
 }
 
-/// Folds one record's events of a batch into its KPI row.
+/// Folds one record's events of a batch into its KPI row; answers the row when it changed.
 pub(crate) fn apply(
     ov: &mut Overlay<'_>,
     record: RecordRef,
     events: &[&StoredEvent],
-) -> Result<()> {
+) -> Result<Option<KpiRow>> {
     if record.kind == RecordKind::Problem {
-        return Ok(());
+        return Ok(None);
     }
     let key = row_key(record);
     let mut row: KpiRow = match ov.get(&key)? {
@@ -118,10 +118,11 @@ pub(crate) fn apply(
             RecordEvent::Problem(_) => {}
         }
     }
-    if changed {
-        ov.put(key, serde_json::to_vec(&row).map_err(EngineError::views)?);
+    if !changed {
+        return Ok(None);
     }
-    Ok(())
+    ov.put(key, serde_json::to_vec(&row).map_err(EngineError::views)?);
+    Ok(Some(row))
 }
 
 /// The priority an incident had at `at` (its first one if `at` precedes them all).
@@ -177,4 +178,45 @@ pub(crate) fn load_outcomes(kv: &dyn Kv) -> Result<(Vec<StoredOutcome>, Vec<Uuid
         }
     }
     Ok((outcomes, live))
+}
+
+/// An incident's KPI history and priorities over time: its `K` row with the events of `batch`
+/// on its stream folded in (the row as the batch will leave it).
+pub(crate) fn history_with(
+    kv: &dyn Kv,
+    record: RecordRef,
+    batch: &[StoredEvent],
+) -> Result<Option<KpiRow>> {
+    let mut row: KpiRow = match kv.get(&row_key(record))? {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(EngineError::views)?,
+        None => KpiRow::default(),
+    };
+    let stream = record.stream();
+    for e in batch.iter().filter(|e| e.stream == stream) {
+        if let RecordEvent::Incident(ev) = decode_as(record.kind, e)? {
+            if let IncidentEvent::Opened { priority, at, .. }
+            | IncidentEvent::Reprioritized { priority, at, .. } = &ev
+            {
+                row.priorities.push((*at, *priority));
+            }
+            row.input.push_incident_event(&ev);
+        }
+    }
+    Ok((!row.input.incidents.is_empty()).then_some(row))
+}
+
+impl KpiRow {
+    /// The incident's priority when an instance was attached at `at`.
+    pub(crate) fn priority_at(&self, at: DateTime<Utc>) -> Priority {
+        priority_at(&self.priorities, at)
+    }
+
+    /// The incident's assignment group at `at`.
+    pub(crate) fn group_at(&self, at: DateTime<Utc>) -> Option<opsledger_core::GroupId> {
+        self.input
+            .incidents
+            .values()
+            .next()
+            .and_then(|h| h.group_at(at))
+    }
 }

@@ -13,6 +13,7 @@ pub(crate) mod kedb;
 pub(crate) mod keys;
 pub(crate) mod kpi;
 pub(crate) mod queue;
+pub(crate) mod tables;
 pub(crate) mod timeline;
 pub(crate) mod view;
 
@@ -20,6 +21,7 @@ use crate::error::{EngineError, Result};
 use crate::kv::{Kv, Overlay};
 use crate::numbers::{HumanNumber, NumberAllocated, numbering_kind};
 use crate::record::{AnyState, RecordRef};
+use opsledger_core::RecordKind;
 use opsledger_store::StoredEvent;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -28,7 +30,8 @@ use view::RecordView;
 /// Version of the read-model layout. A store written with another version is wiped and rebuilt
 /// from the log when the engine opens. 2: the tick's due index (`D`/`E`), so that records
 /// resolved or attached before it existed are indexed. 3: the KPI read model (`K`, `O`, `o`).
-pub(crate) const VIEWS_SCHEMA: u32 = 3;
+/// 4: the SQL read models ([`tables`]) beside the keys, filled by the rebuild.
+pub(crate) const VIEWS_SCHEMA: u32 = 4;
 
 /// Gives the projector the state of a record after some of its events.
 pub(crate) trait StateSource {
@@ -62,10 +65,21 @@ pub(crate) fn get_view(kv: &dyn Kv, record: RecordRef) -> Result<Option<RecordVi
         .transpose()
 }
 
+/// A record's human number as the views know it (allocated in the same append as the record).
+fn number_in(ov: &Overlay<'_>, record: RecordRef) -> Result<Option<HumanNumber>> {
+    Ok(ov
+        .get(&keys::number_of(record.kind, &record.id))?
+        .and_then(|b| b.try_into().ok().map(u64::from_be_bytes))
+        .map(|n| HumanNumber::new(record.kind, n)))
+}
+
 /// Folds `events` (the next positions after the checkpoint, dense and in order) into the read
-/// models in one atomic write.
+/// models in one atomic write: the keys, and the SQL tables when `tables` is given (written
+/// first, so that on a backend without transactions a crash in between re-applies the batch
+/// over rows that already hold it, which leaves them as they are).
 pub(crate) fn apply_batch(
     kv: &dyn Kv,
+    tables: Option<&tables::Tables>,
     states: &mut dyn StateSource,
     events: &[StoredEvent],
 ) -> Result<()> {
@@ -73,6 +87,7 @@ pub(crate) fn apply_batch(
         return Ok(());
     };
     let mut ov = Overlay::new(kv);
+    let mut sql = Vec::new();
     let mut order: Vec<RecordRef> = Vec::new();
     let mut by_record: HashMap<RecordRef, Vec<&StoredEvent>> = HashMap::new();
     for e in events {
@@ -108,7 +123,33 @@ pub(crate) fn apply_batch(
         let Some(last_event) = evs.last() else {
             continue;
         };
-        kpi::apply(&mut ov, record, evs)?;
+        let kpi_row = kpi::apply(&mut ov, record, evs)?;
+        let number = number_in(&ov, record)?;
+        if let Some(t) = tables {
+            if let Some(row) = &kpi_row {
+                for history in row.input.incidents.values() {
+                    t.incident_kpi_row(history, number, &mut sql);
+                }
+                for history in row.input.changes.values() {
+                    t.change_kpi_row(history, number, &mut sql);
+                }
+            }
+            let name = |text: &str| {
+                crate::numbers::name_records(text, |id| {
+                    [
+                        RecordKind::Incident,
+                        RecordKind::Problem,
+                        RecordKind::Change,
+                    ]
+                    .into_iter()
+                    .find_map(|kind| number_in(&ov, RecordRef { kind, id }).ok().flatten())
+                })
+            };
+            for e in evs {
+                let event = crate::record::decode_as(record.kind, e)?;
+                t.timeline_row(e, &event, record, number, &name, &mut sql);
+            }
+        }
         let state = states.state_after(record, evs)?;
         let Some(current) = state.to_record() else {
             continue;
@@ -117,10 +158,7 @@ pub(crate) fn apply_batch(
         let old = ov.get(&view_key)?.map(|b| decode_view(&b)).transpose()?;
         let number = match old.as_ref().and_then(|v| v.number) {
             Some(n) => Some(n),
-            None => ov
-                .get(&keys::number_of(record.kind, &record.id))?
-                .and_then(|b| b.try_into().ok().map(u64::from_be_bytes))
-                .map(|n| HumanNumber::new(record.kind, n)),
+            None => number,
         };
         let new = RecordView::derive(
             &current,
@@ -129,6 +167,9 @@ pub(crate) fn apply_batch(
             last_event.position.0,
             last_event.recorded_at,
         );
+        if let Some(t) = tables {
+            t.record_rows(&new, &mut sql);
+        }
         let old_keys = old.map(|v| v.index_keys()).unwrap_or_default();
         let new_keys = new.index_keys();
         for k in old_keys.difference(&new_keys) {
@@ -141,6 +182,9 @@ pub(crate) fn apply_batch(
             view_key,
             serde_json::to_vec(&new).map_err(EngineError::views)?,
         );
+    }
+    if let Some(t) = tables {
+        t.apply(&sql)?;
     }
     let mut checkpoint = last.position.0.to_be_bytes().to_vec();
     checkpoint.extend_from_slice(last.event_id.as_bytes());

@@ -13,6 +13,7 @@ mod lifecycle;
 mod paging;
 mod policy;
 mod process;
+mod read_models;
 mod rebuild;
 mod restart;
 mod review_e2;

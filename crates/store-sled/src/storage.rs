@@ -94,6 +94,10 @@ impl Storage for SledStorage {
         self.spaces.space(space)
     }
 
+    fn tables(&self) -> Option<Arc<dyn opsledger_store::SqlTables>> {
+        Some(self.spaces.tables())
+    }
+
     fn begin_unit(&self) -> Result<Unit<'_>, StoreError> {
         Ok(Unit::immediate())
     }

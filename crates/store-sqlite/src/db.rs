@@ -123,6 +123,8 @@ pub(crate) struct Db {
     pub(crate) config: StoreConfig,
     pub(crate) options: SqliteOptions,
     pub(crate) read_only: bool,
+    /// A database in memory (one connection: reads wait for the writer).
+    pub(crate) memory: bool,
     pub(crate) closed: AtomicBool,
     poisoned: Mutex<Option<String>>,
     /// Committed stream ids and their numbers (never change once committed), so that reads
@@ -300,11 +302,46 @@ impl Db {
             config,
             options,
             read_only,
+            memory: false,
             closed: AtomicBool::new(false),
             poisoned: Mutex::new(None),
             stream_numbers: Mutex::new(HashMap::new()),
             sync,
             _lock: lock,
+        }))
+    }
+
+    /// A database of derived spaces and tables in memory: nothing survives the process.
+    pub(crate) fn open_memory(options: SqliteOptions) -> Result<Arc<Self>, StoreError> {
+        options.validate()?;
+        let path = PathBuf::from(":memory:");
+        let config = StoreConfig::default().with_durability(Durability::Buffered);
+        let conn = Connection::open_in_memory().map_err(|e| path_error(&path, e))?;
+        configure(&conn, &options).map_err(|e| path_error(&path, e))?;
+        init_schema(&conn, &path, &config, Role::SpacesOnly)?;
+        Ok(Arc::new(Self {
+            path,
+            writer: ReentrantMutex::new(RefCell::new(Writer {
+                conn,
+                depth: 0,
+                aborted: false,
+                head: 0,
+                committed: 0,
+                last_recorded: None,
+                unit_recorded: None,
+            })),
+            owner: AtomicU64::new(0),
+            readers: Mutex::new(Vec::new()),
+            notifier: Arc::new(Notifier::new(0)),
+            config,
+            options,
+            read_only: false,
+            memory: true,
+            closed: AtomicBool::new(false),
+            poisoned: Mutex::new(None),
+            stream_numbers: Mutex::new(HashMap::new()),
+            sync: None,
+            _lock: None,
         }))
     }
 
@@ -389,7 +426,7 @@ impl Db {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
-        if self.in_unit() {
+        if self.in_unit() || self.memory {
             let guard = self.writer.lock();
             let writer = guard.borrow();
             return f(&writer.conn).map_err(sql_error);
@@ -476,7 +513,7 @@ impl Db {
 
     /// Makes every committed write durable now (an fsync of the write-ahead log).
     pub(crate) fn flush(&self) -> Result<(), StoreError> {
-        if self.read_only || self.closed.load(Ordering::Acquire) {
+        if self.read_only || self.memory || self.closed.load(Ordering::Acquire) {
             return Ok(());
         }
         let wal = wal_path(&self.path);
@@ -493,7 +530,7 @@ impl Db {
         }
         self.readers.lock().clear();
         self.notifier.close();
-        if !self.read_only {
+        if !self.read_only && !self.memory {
             let guard = self.writer.lock();
             let writer = guard.borrow();
             writer

@@ -87,6 +87,7 @@ mod db;
 mod kv;
 mod storage;
 mod store;
+mod tables;
 mod verify;
 
 use std::time::Duration;
@@ -96,6 +97,7 @@ use opsledger_store::StoreError;
 pub use kv::SqliteKv;
 pub use storage::{DATABASE_FILE, SqliteSpaces, SqliteStorage};
 pub use store::SqliteStore;
+pub use tables::SqliteTables;
 
 /// SQLite resources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

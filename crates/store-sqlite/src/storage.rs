@@ -5,11 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use opsledger_store::{EventStore, Kv, Space, Storage, StoreConfig, StoreError, Unit, UnitOfWork};
+use opsledger_store::{
+    EventStore, Kv, Space, SqlTables, Storage, StoreConfig, StoreError, Unit, UnitOfWork,
+};
 use parking_lot::ReentrantMutexGuard;
 
 use crate::db::{Db, Role, Writer, thread_token};
-use crate::{SqliteKv, SqliteOptions, SqliteStore};
+use crate::{SqliteKv, SqliteOptions, SqliteStore, SqliteTables};
 
 /// The name of the database file inside a data directory.
 pub const DATABASE_FILE: &str = "opsledger.sqlite3";
@@ -19,6 +21,7 @@ pub const DATABASE_FILE: &str = "opsledger.sqlite3";
 pub struct SqliteStorage {
     store: SqliteStore,
     spaces: [Arc<SqliteKv>; 3],
+    tables: Arc<SqliteTables>,
 }
 
 impl SqliteStorage {
@@ -64,6 +67,7 @@ impl SqliteStorage {
                 space(Space::Meta),
                 space(Space::Snapshots),
             ],
+            tables: Arc::new(SqliteTables::new(db.clone())),
             store: SqliteStore { db },
         }
     }
@@ -85,6 +89,7 @@ impl SqliteStorage {
 pub struct SqliteSpaces {
     db: Arc<Db>,
     spaces: [Arc<SqliteKv>; 3],
+    tables: Arc<SqliteTables>,
 }
 
 impl SqliteSpaces {
@@ -92,15 +97,34 @@ impl SqliteSpaces {
     pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StoreError> {
         let config = StoreConfig::default().with_durability(opsledger_store::Durability::Buffered);
         let db = Db::open(path.as_ref(), config, options, Role::SpacesOnly, false)?;
+        Ok(Self::from_db(db))
+    }
+
+    /// The spaces and tables in memory (for a log that keeps nothing on disk, and for views
+    /// replayed as of an instant): nothing survives the process.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Ok(Self::from_db(Db::open_memory(SqliteOptions {
+            cache_kib: 64,
+            ..SqliteOptions::default()
+        })?))
+    }
+
+    fn from_db(db: Arc<Db>) -> Self {
         let space = |s| Arc::new(SqliteKv::new(db.clone(), s));
-        Ok(Self {
+        Self {
             spaces: [
                 space(Space::Views),
                 space(Space::Meta),
                 space(Space::Snapshots),
             ],
+            tables: Arc::new(SqliteTables::new(db.clone())),
             db,
-        })
+        }
+    }
+
+    /// The SQL tables of this database.
+    pub fn tables(&self) -> Arc<dyn SqlTables> {
+        self.tables.clone()
     }
 
     /// One space.
@@ -202,6 +226,10 @@ impl Storage for SqliteStorage {
 
     fn space(&self, space: Space) -> Arc<dyn Kv> {
         self.spaces[index(space)].clone()
+    }
+
+    fn tables(&self) -> Option<Arc<dyn SqlTables>> {
+        Some(self.tables.clone())
     }
 
     fn begin_unit(&self) -> Result<Unit<'_>, StoreError> {

@@ -19,7 +19,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         // chrono is built without its `clock` feature workspace-wide; std gives the same instant.
-        DateTime::<Utc>::from(std::time::SystemTime::now())
+        // Instants are recorded to the microsecond (as PostgreSQL and the SQL read models keep
+        // them), so that every duration computed from them is exact in either place.
+        let now = DateTime::<Utc>::from(std::time::SystemTime::now());
+        DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
     }
 }
 

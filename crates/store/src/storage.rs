@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::error::StoreError;
 use crate::kv::{Kv, MemoryKv};
 use crate::memory::MemoryStore;
+use crate::sql::SqlTables;
 use crate::store::EventStore;
 use std::sync::Arc;
 
@@ -127,6 +128,13 @@ pub trait Storage: Send + Sync {
 
     /// A derived key-value space.
     fn space(&self, space: Space) -> Arc<dyn Kv>;
+
+    /// The SQL database beside the log, if the backend has one (see [`crate::sql`]). A
+    /// backend without one answers `None`, and the engine keeps its SQL read models in a
+    /// database of its own.
+    fn tables(&self) -> Option<Arc<dyn SqlTables>> {
+        None
+    }
 
     /// Starts a unit of work on the calling thread (see [`Unit`]).
     fn begin_unit(&self) -> Result<Unit<'_>, StoreError>;

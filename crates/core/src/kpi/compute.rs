@@ -170,11 +170,11 @@ struct Run<'q> {
     query: &'q KpiQuery,
     horizon: DateTime<Utc>,
     backlog_at: DateTime<Utc>,
-    groups: BTreeMap<GroupKey, Acc>,
+    groups: BTreeMap<GroupKey, GroupTotals>,
 }
 
 impl Run<'_> {
-    fn group(&mut self, key: GroupKey) -> &mut Acc {
+    fn group(&mut self, key: GroupKey) -> &mut GroupTotals {
         self.groups.entry(key).or_default()
     }
 
@@ -358,14 +358,18 @@ impl Run<'_> {
     }
 }
 
-#[derive(Default)]
-struct DurAcc {
-    count: u64,
-    total: i64,
+/// Samples of a duration: how many, and their sum in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DurationTotal {
+    /// Number of samples.
+    pub count: u64,
+    /// Sum of the samples (saturating).
+    pub total: i64,
 }
 
-impl DurAcc {
-    fn add(&mut self, ms: i64) {
+impl DurationTotal {
+    /// Adds one sample.
+    pub fn add(&mut self, ms: i64) {
         self.count += 1;
         self.total = self.total.saturating_add(ms);
     }
@@ -375,15 +379,20 @@ impl DurAcc {
     }
 }
 
-#[derive(Default)]
-struct MatureAcc {
-    yes: u64,
-    mature: u64,
-    pending: u64,
+/// A ratio over a population whose members count once they are mature.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MatureTotal {
+    /// Mature members that satisfy the condition.
+    pub yes: u64,
+    /// Mature members.
+    pub mature: u64,
+    /// Members not mature yet.
+    pub pending: u64,
 }
 
-impl MatureAcc {
-    fn add(&mut self, mature: bool, yes: bool) {
+impl MatureTotal {
+    /// Adds one member.
+    pub fn add(&mut self, mature: bool, yes: bool) {
         if mature {
             self.mature += 1;
             self.yes += u64::from(yes);
@@ -400,43 +409,72 @@ impl MatureAcc {
     }
 }
 
-#[derive(Default)]
-struct SlaAcc {
-    met: u64,
-    decided: u64,
-    breaches: u64,
-    overrun: DurAcc,
-    breached_running: u64,
+/// One SLA row's counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SlaTotal {
+    /// Clocks that met their target.
+    pub met: u64,
+    /// Clocks decided (met or breached).
+    pub decided: u64,
+    /// Clocks breached.
+    pub breaches: u64,
+    /// Time over target of breached clocks that stopped.
+    pub overrun: DurationTotal,
+    /// Breached clocks still running.
+    pub breached_running: u64,
 }
 
-#[derive(Default)]
-struct Acc {
-    mtta: DurAcc,
-    mttr: DurAcc,
-    mttd: DurAcc,
-    sla: BTreeMap<(SlaMetric, Priority), SlaAcc>,
-    reopen: MatureAcc,
-    resolved: u64,
-    reassignments: u64,
-    ping_pong: u64,
-    fcr: MatureAcc,
-    ages: Vec<i64>,
-    closed: u64,
-    successful: u64,
-    caused_incidents: u64,
-    requested: u64,
-    emergency: u64,
-    implemented: u64,
-    unauthorized: u64,
-    pir: MatureAcc,
+/// The sums one group's figures are made of, before the ratios and means: what
+/// [`compute`] accumulates, and what a pre-aggregated source (SQL) fills in instead.
+/// [`GroupTotals::finish`] turns them into the group's report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupTotals {
+    /// Time to acknowledge.
+    pub mtta: DurationTotal,
+    /// Time to resolve.
+    pub mttr: DurationTotal,
+    /// Time to detect.
+    pub mttd: DurationTotal,
+    /// SLA rows by metric and priority.
+    pub sla: BTreeMap<(SlaMetric, Priority), SlaTotal>,
+    /// Resolutions reopened within the window.
+    pub reopen: MatureTotal,
+    /// Incidents in the MTTR population.
+    pub resolved: u64,
+    /// Their reassignments.
+    pub reassignments: u64,
+    /// Those with at least the ping-pong threshold of reassignments.
+    pub ping_pong: u64,
+    /// First-contact resolutions.
+    pub fcr: MatureTotal,
+    /// Backlog ages in milliseconds (any order).
+    pub ages: Vec<i64>,
+    /// Changes closed.
+    pub closed: u64,
+    /// Of those, successful.
+    pub successful: u64,
+    /// Of those, having caused an incident.
+    pub caused_incidents: u64,
+    /// Changes requested.
+    pub requested: u64,
+    /// Of those, emergency changes.
+    pub emergency: u64,
+    /// Changes implemented.
+    pub implemented: u64,
+    /// Of those, without an authorisation.
+    pub unauthorized: u64,
+    /// Post-incident reviews on time.
+    pub pir: MatureTotal,
 }
 
-impl Acc {
-    fn sla_row(&mut self, metric: SlaMetric, priority: Priority) -> &mut SlaAcc {
+impl GroupTotals {
+    /// The SLA row of `metric` and `priority`.
+    pub fn sla_row(&mut self, metric: SlaMetric, priority: Priority) -> &mut SlaTotal {
         self.sla.entry((metric, priority)).or_default()
     }
 
-    fn finish(mut self, key: GroupKey) -> GroupReport {
+    /// The group's report.
+    pub fn finish(mut self, key: GroupKey) -> GroupReport {
         self.ages.sort_unstable();
         let count = self.ages.len() as u64;
         let total = self.ages.iter().fold(0i64, |a, b| a.saturating_add(*b));
@@ -504,7 +542,7 @@ impl Acc {
 }
 
 /// The nearest-rank `p`-th percentile of sorted samples: the sample at rank `ceil(p * n / 100)`.
-fn nearest_rank(sorted: &[i64], p: usize) -> Option<i64> {
+pub fn nearest_rank(sorted: &[i64], p: usize) -> Option<i64> {
     let n = sorted.len();
     if n == 0 {
         return None;

@@ -69,9 +69,12 @@ mod compute;
 mod input;
 mod query;
 mod report;
+mod summary;
 mod trace;
 
-pub use compute::{KpiInput, compute};
+pub use compute::{
+    DurationTotal, GroupTotals, KpiInput, MatureTotal, SlaTotal, compute, nearest_rank,
+};
 pub use input::{
     ChangeFact, ChangeHistory, ChangeKind, ChangeOutcome, IncidentFact, IncidentHistory,
     RecordHistory, RecordRef, Recorded, ResolutionKind, SlaMetric, SlaOutcome, SlaStop,
@@ -80,4 +83,8 @@ pub use query::{FcrDefinition, GroupBy, KpiQuery, TimeBasis};
 pub use report::{
     AgeBuckets, AgeFigure, BacklogFigure, ChangeSuccessFigure, DurationFigure, GroupKey,
     GroupReport, KpiReport, MatureRatio, Ratio, ReassignmentFigure, SlaFigure,
+};
+pub use summary::{
+    BacklogSample, ChangeSummary, Detection, IncidentSummary, ResolutionRecord, Routing,
+    StandingResolution,
 };

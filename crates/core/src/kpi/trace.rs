@@ -215,41 +215,69 @@ pub(crate) fn trace_incident<'a>(
     facts: impl Iterator<Item = &'a Recorded<IncidentFact>>,
 ) -> Option<IncidentTrace> {
     let mut trace: Option<IncidentTrace> = None;
-    for Recorded { at, fact } in facts {
-        match trace.as_mut() {
-            Some(t) => t.apply(*at, fact),
-            None => {
-                // Facts before the opening do not apply (as in `evolve`).
-                if let IncidentFact::Opened {
-                    priority,
-                    group,
-                    service,
-                } = fact
-                {
-                    trace = Some(IncidentTrace {
-                        opened_at: *at,
-                        attrs: Attrs {
-                            priority: *priority,
-                            group: group.clone(),
-                            service: service.clone(),
-                        },
-                        status: Status::New,
-                        first_ack: None,
-                        reassignments: 0,
-                        reopens: 0,
-                        resolutions: Vec::new(),
-                        holds: Vec::new(),
-                        major: Overlay::NotMajor,
-                        first_review: None,
-                        impact_start: None,
-                        detection: None,
-                        mttd_attrs: None,
-                    });
-                }
+    for recorded in facts {
+        step(&mut trace, recorded);
+    }
+    trace
+}
+
+/// The stretches `[from, to)` during which the incident was open (`to` `None` while it is).
+pub(crate) fn open_spans<'a>(
+    facts: impl Iterator<Item = &'a Recorded<IncidentFact>>,
+) -> Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> {
+    let mut trace: Option<IncidentTrace> = None;
+    let mut spans: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> = Vec::new();
+    let mut was_open = false;
+    for recorded in facts {
+        step(&mut trace, recorded);
+        let open = trace.as_ref().is_some_and(|t| t.status.is_open());
+        if open && !was_open {
+            spans.push((recorded.at, None));
+        } else if was_open
+            && !open
+            && let Some(last) = spans.last_mut()
+        {
+            last.1 = Some(recorded.at);
+        }
+        was_open = open;
+    }
+    spans
+}
+
+/// Applies one fact: to the trace once the incident is opened; before that only the opening
+/// starts it (facts before the opening do not apply, as in `evolve`).
+fn step(trace: &mut Option<IncidentTrace>, Recorded { at, fact }: &Recorded<IncidentFact>) {
+    match trace.as_mut() {
+        Some(t) => t.apply(*at, fact),
+        None => {
+            if let IncidentFact::Opened {
+                priority,
+                group,
+                service,
+            } = fact
+            {
+                *trace = Some(IncidentTrace {
+                    opened_at: *at,
+                    attrs: Attrs {
+                        priority: *priority,
+                        group: group.clone(),
+                        service: service.clone(),
+                    },
+                    status: Status::New,
+                    first_ack: None,
+                    reassignments: 0,
+                    reopens: 0,
+                    resolutions: Vec::new(),
+                    holds: Vec::new(),
+                    major: Overlay::NotMajor,
+                    first_review: None,
+                    impact_start: None,
+                    detection: None,
+                    mttd_attrs: None,
+                });
             }
         }
     }
-    trace
 }
 
 /// What the KPIs need of one change.

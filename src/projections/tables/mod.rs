@@ -1,0 +1,677 @@
+//! The read models as SQL tables (docs/READ_MODELS.md): records, their CIs and links, the
+//! timeline, the known errors with a full-text index, the change calendar, open alert keys,
+//! and per-record KPI facts and SLA clocks, in the backend's SQL database (SQLite: the same
+//! file and the same transaction as the log).
+//!
+//! Every row is a pure function of the log: a record's rows of its current view, a timeline row
+//! of its event, a KPI row of the record's KPI facts. The projector writes them in the batch
+//! that moves the views' checkpoint, as upserts keyed by what they describe, so that applying
+//! a batch twice (a backend without transactions, after a crash) leaves the same rows, and a
+//! rebuild from the log gives what incremental updates gave.
+
+pub(crate) mod kpi_report;
+pub(crate) mod schema;
+
+use super::view::{RecordView, ViewDetail};
+use crate::error::Result;
+use crate::numbers::HumanNumber;
+use crate::record::{RecordEvent, RecordRef};
+use chrono::{DateTime, SecondsFormat, Utc};
+use opsledger_core::kpi::{ChangeHistory, IncidentHistory};
+use opsledger_core::{Priority, RecordKind};
+use opsledger_store::{SqlStatement, SqlTables, SqlValue, StoredEvent};
+use schema::Model;
+use std::sync::Arc;
+
+/// An instant as the tables store it: RFC 3339 in UTC with microseconds (`2026-12-07T09:30:00.000000Z`),
+/// which sorts as text and which SQLite's date functions read.
+pub(crate) fn instant(t: DateTime<Utc>) -> SqlValue {
+    SqlValue::Text(t.to_rfc3339_opts(SecondsFormat::Micros, true))
+}
+
+fn opt_instant(t: Option<DateTime<Utc>>) -> SqlValue {
+    t.map_or(SqlValue::Null, instant)
+}
+
+fn micros(t: DateTime<Utc>) -> SqlValue {
+    SqlValue::Integer(t.timestamp_micros())
+}
+
+fn opt_micros(t: Option<DateTime<Utc>>) -> SqlValue {
+    t.map_or(SqlValue::Null, micros)
+}
+
+fn text(s: impl ToString) -> SqlValue {
+    SqlValue::Text(s.to_string())
+}
+
+fn opt_text<T: ToString>(s: Option<T>) -> SqlValue {
+    s.map_or(SqlValue::Null, |v| text(v))
+}
+
+fn label<T: serde::Serialize>(v: &T) -> SqlValue {
+    SqlValue::Text(super::timeline::label(v))
+}
+
+/// 1 (P1, most urgent) to 5 (P5), for ordering.
+pub(crate) fn priority_rank(p: Priority) -> i64 {
+    match p {
+        Priority::Critical => 1,
+        Priority::High => 2,
+        Priority::Moderate => 3,
+        Priority::Low => 4,
+        Priority::Planning => 5,
+    }
+}
+
+/// The read models' SQL database and which models the projector writes (all of them, or the
+/// ones being rebuilt alone).
+#[derive(Clone)]
+pub(crate) struct Tables {
+    pub(crate) sql: Arc<dyn SqlTables>,
+    only: Option<Vec<&'static str>>,
+}
+
+impl std::fmt::Debug for Tables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tables").field("only", &self.only).finish()
+    }
+}
+
+impl Tables {
+    /// Every model of `sql`.
+    pub(crate) fn new(sql: Arc<dyn SqlTables>) -> Self {
+        Self { sql, only: None }
+    }
+
+    /// Only the named models (a rebuild of those alone).
+    pub(crate) fn only(&self, names: Vec<&'static str>) -> Self {
+        Self {
+            sql: self.sql.clone(),
+            only: Some(names),
+        }
+    }
+
+    fn writes(&self, model: &Model) -> bool {
+        self.only.as_ref().is_none_or(|o| o.contains(&model.name))
+    }
+
+    /// Creates what is missing; answers the models whose stored version differs from this
+    /// build's (their tables are dropped and created anew: the caller rebuilds them from the
+    /// log). A database without any model yet answers none: it is rebuilt with the views.
+    pub(crate) fn ensure_schema(&self) -> Result<Vec<&'static str>> {
+        let sql = &*self.sql;
+        sql.execute_batch(schema::READ_MODELS)?;
+        let mut stale = Vec::new();
+        for model in schema::MODELS {
+            let stored = sql
+                .query_all(
+                    "SELECT version FROM read_models WHERE name = ?1",
+                    &[text(model.name)],
+                )?
+                .first()
+                .and_then(|r| r.first().and_then(SqlValue::as_i64));
+            match stored {
+                Some(v) if v == i64::from(model.version) => {}
+                Some(_) => {
+                    self.drop_model(model)?;
+                    stale.push(model.name);
+                }
+                None => {}
+            }
+            sql.execute_batch(model.create)?;
+            sql.execute(
+                "INSERT INTO read_models(name, version) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET version = excluded.version",
+                &[text(model.name), SqlValue::from(model.version)],
+            )?;
+        }
+        Ok(stale)
+    }
+
+    fn drop_model(&self, model: &Model) -> Result<()> {
+        let mut batch = String::new();
+        for view in model.views {
+            batch.push_str(&format!("DROP VIEW IF EXISTS {view};\n"));
+        }
+        for table in model.tables {
+            batch.push_str(&format!("DROP TABLE IF EXISTS {table};\n"));
+        }
+        self.sql.execute_batch(&batch)?;
+        Ok(())
+    }
+
+    /// Empties the tables of the models this handle writes.
+    pub(crate) fn clear(&self) -> Result<()> {
+        let mut batch = String::new();
+        for model in schema::MODELS.iter().filter(|m| self.writes(m)) {
+            for table in model.tables {
+                batch.push_str(&format!("DELETE FROM {table};\n"));
+            }
+        }
+        self.sql.execute_batch(&batch)?;
+        Ok(())
+    }
+
+    /// Writes `statements` (one batch).
+    pub(crate) fn apply(&self, statements: &[SqlStatement]) -> Result<()> {
+        self.sql.apply(statements)?;
+        Ok(())
+    }
+
+    /// The rows of one record's current view.
+    pub(crate) fn record_rows(&self, view: &RecordView, out: &mut Vec<SqlStatement>) {
+        let id = text(view.record.id);
+        let number = opt_text(view.number);
+        if self.writes(&schema::RECORDS) {
+            record_row(view, out);
+        }
+        if self.writes(&schema::KNOWN_ERRORS) {
+            known_error_rows(view, out);
+        }
+        if self.writes(&schema::CHANGE_CALENDAR) && view.record.kind == RecordKind::Change {
+            match (view.calendar_window(), view.change()) {
+                (Some(w), Some(d)) => out.push(SqlStatement::new(
+                    "INSERT INTO change_calendar(change, number, title, status, booked,
+                         window_start, window_end)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT(change) DO UPDATE SET number = excluded.number,
+                         title = excluded.title, status = excluded.status,
+                         booked = excluded.booked, window_start = excluded.window_start,
+                         window_end = excluded.window_end",
+                    vec![
+                        id.clone(),
+                        number.clone(),
+                        text(&view.title),
+                        text(view.status.name()),
+                        SqlValue::from(d.booked.is_some()),
+                        instant(w.start),
+                        instant(w.end),
+                    ],
+                )),
+                _ => out.push(SqlStatement::new(
+                    "DELETE FROM change_calendar WHERE change = ?1",
+                    vec![id.clone()],
+                )),
+            }
+        }
+        if self.writes(&schema::OPEN_ALERTS) && view.record.kind == RecordKind::Incident {
+            out.push(SqlStatement::new(
+                "DELETE FROM open_alerts WHERE incident = ?1",
+                vec![id.clone()],
+            ));
+            if let Some(alert) = view.incident().and_then(|d| d.alert.as_ref())
+                && view.open
+            {
+                out.push(SqlStatement::new(
+                    "INSERT INTO open_alerts(dedup_key, incident, number, alert_count)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    vec![
+                        text(&alert.dedup_key),
+                        id,
+                        number,
+                        SqlValue::from(alert.alert_count),
+                    ],
+                ));
+            }
+        }
+    }
+
+    /// The timeline row of one record event.
+    pub(crate) fn timeline_row(
+        &self,
+        e: &StoredEvent,
+        event: &RecordEvent,
+        record: RecordRef,
+        number: Option<HumanNumber>,
+        name: &dyn Fn(&str) -> String,
+        out: &mut Vec<SqlStatement>,
+    ) {
+        if !self.writes(&schema::TIMELINE) {
+            return;
+        }
+        let (what, why) = super::timeline::describe(event);
+        out.push(SqlStatement::new(
+            "INSERT OR REPLACE INTO timeline(position, record, number, version, event_id,
+                 event_type, what, why, actor, occurred_at, recorded_at, visibility, caused_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            vec![
+                SqlValue::from(e.position.0),
+                text(record.id),
+                opt_text(number),
+                SqlValue::from(e.version.0),
+                text(e.event_id),
+                text(&e.event_type),
+                text(name(&what)),
+                opt_text(why),
+                text(&e.actor),
+                instant(e.occurred_at),
+                instant(e.recorded_at),
+                text(event.visibility().as_str()),
+                opt_text(e.causation_id),
+            ],
+        ));
+    }
+
+    /// The KPI row of an incident's KPI facts.
+    pub(crate) fn incident_kpi_row(
+        &self,
+        history: &IncidentHistory,
+        number: Option<HumanNumber>,
+        out: &mut Vec<SqlStatement>,
+    ) {
+        if !self.writes(&schema::KPI) {
+            return;
+        }
+        let Some(s) = history.summary() else {
+            return;
+        };
+        let (ack_at, ack) = match &s.first_ack {
+            Some((at, r)) => (Some(*at), Some(r)),
+            None => (None, None),
+        };
+        let res = s.resolution.as_ref();
+        let det = s.detection.as_ref();
+        let id = text(history.id.0);
+        out.push(SqlStatement::new(
+            "INSERT OR REPLACE INTO kpi_incidents(incident, number, opened_at, opened_us,
+                 priority, assignment_group, service, is_open, acknowledged_at, acknowledged_us,
+                 ack_priority, ack_group, ack_service, resolved_at, resolved_us,
+                 resolved_priority, resolved_group, resolved_service, resolution_source,
+                 resolved_reassignments, held_to_resolve_us, reassignments, reopens, held_us,
+                 on_hold_since, on_hold_since_us, major, first_review_at, first_review_us,
+                 detected_at, detected_us, mttd_ms, mttd_priority, mttd_group, mttd_service)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                 ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33,
+                 ?34, ?35)",
+            vec![
+                id.clone(),
+                opt_text(number),
+                instant(s.opened_at),
+                micros(s.opened_at),
+                label(&s.routing.priority),
+                opt_text(s.routing.group.as_ref()),
+                opt_text(s.routing.service.as_ref()),
+                SqlValue::from(s.open),
+                opt_instant(ack_at),
+                opt_micros(ack_at),
+                ack.map_or(SqlValue::Null, |r| label(&r.priority)),
+                opt_text(ack.and_then(|r| r.group.as_ref())),
+                opt_text(ack.and_then(|r| r.service.as_ref())),
+                opt_instant(res.map(|r| r.at)),
+                opt_micros(res.map(|r| r.at)),
+                res.map_or(SqlValue::Null, |r| label(&r.routing.priority)),
+                opt_text(res.and_then(|r| r.routing.group.as_ref())),
+                opt_text(res.and_then(|r| r.routing.service.as_ref())),
+                res.map_or(SqlValue::Null, |r| label(&r.source)),
+                res.map_or(SqlValue::Null, |r| SqlValue::from(r.reassignments)),
+                res.map_or(SqlValue::Null, |r| SqlValue::Integer(r.held_us)),
+                SqlValue::from(s.reassignments),
+                SqlValue::from(s.reopens),
+                SqlValue::Integer(s.held_us),
+                opt_instant(s.on_hold_since),
+                opt_micros(s.on_hold_since),
+                SqlValue::from(s.major),
+                opt_instant(s.first_review_at),
+                opt_micros(s.first_review_at),
+                opt_instant(det.map(|d| d.detected_at)),
+                opt_micros(det.map(|d| d.detected_at)),
+                det.map_or(SqlValue::Null, |d| SqlValue::Integer(d.ms)),
+                det.map_or(SqlValue::Null, |d| label(&d.routing.priority)),
+                opt_text(det.and_then(|d| d.routing.group.as_ref())),
+                opt_text(det.and_then(|d| d.routing.service.as_ref())),
+            ],
+        ));
+        out.push(SqlStatement::new(
+            "DELETE FROM kpi_resolutions WHERE incident = ?1",
+            vec![id.clone()],
+        ));
+        for (seq, r) in s.resolutions.iter().enumerate() {
+            out.push(SqlStatement::new(
+                "INSERT INTO kpi_resolutions(incident, seq, resolved_at, resolved_us, reopened_us,
+                     priority, assignment_group, service)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                vec![
+                    id.clone(),
+                    SqlValue::from(seq as u64),
+                    instant(r.at),
+                    micros(r.at),
+                    opt_micros(r.reopened_at),
+                    label(&r.routing.priority),
+                    opt_text(r.routing.group.as_ref()),
+                    opt_text(r.routing.service.as_ref()),
+                ],
+            ));
+        }
+        out.push(SqlStatement::new(
+            "DELETE FROM kpi_open_spans WHERE incident = ?1",
+            vec![id.clone()],
+        ));
+        for (seq, (from, to)) in s.open_spans.iter().enumerate() {
+            out.push(SqlStatement::new(
+                "INSERT INTO kpi_open_spans(incident, seq, from_us, to_us) VALUES (?1, ?2, ?3, ?4)",
+                vec![
+                    id.clone(),
+                    SqlValue::from(seq as u64),
+                    micros(*from),
+                    opt_micros(*to),
+                ],
+            ));
+        }
+    }
+
+    /// The KPI row of a change's KPI facts.
+    pub(crate) fn change_kpi_row(
+        &self,
+        history: &ChangeHistory,
+        number: Option<HumanNumber>,
+        out: &mut Vec<SqlStatement>,
+    ) {
+        if !self.writes(&schema::KPI) {
+            return;
+        }
+        let Some(s) = history.summary() else {
+            return;
+        };
+        out.push(SqlStatement::new(
+            "INSERT OR REPLACE INTO kpi_changes(change, number, change_type, requested_at,
+                 requested_us, implemented_at, implemented_us, unauthorized, closed_at, closed_us,
+                 outcome, caused_incident)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            vec![
+                text(history.id.0),
+                opt_text(number),
+                label(&s.kind),
+                instant(s.requested_at),
+                micros(s.requested_at),
+                opt_instant(s.implementation.map(|i| i.0)),
+                opt_micros(s.implementation.map(|i| i.0)),
+                s.implementation
+                    .map_or(SqlValue::Null, |i| SqlValue::from(i.1)),
+                opt_instant(s.closed.map(|c| c.0)),
+                opt_micros(s.closed.map(|c| c.0)),
+                s.closed.map_or(SqlValue::Null, |c| label(&c.1)),
+                SqlValue::from(s.caused_incident),
+            ],
+        ));
+    }
+}
+
+fn record_row(view: &RecordView, out: &mut Vec<SqlStatement>) {
+    let id = text(view.record.id);
+    let (caller, requester, hold, major, change_type, risk, reassignments, reopens) =
+        match &view.detail {
+            ViewDetail::Incident(d) => (
+                text(&d.caller),
+                SqlValue::Null,
+                d.hold.as_ref().map_or(SqlValue::Null, label),
+                label(&d.major),
+                SqlValue::Null,
+                SqlValue::Null,
+                SqlValue::from(d.reassignment_count),
+                SqlValue::from(d.reopen_count),
+            ),
+            ViewDetail::Problem(_) => (
+                SqlValue::Null,
+                SqlValue::Null,
+                SqlValue::Null,
+                SqlValue::Null,
+                SqlValue::Null,
+                SqlValue::Null,
+                SqlValue::Null,
+                SqlValue::Null,
+            ),
+            ViewDetail::Change(d) => (
+                SqlValue::Null,
+                text(&d.requester),
+                SqlValue::Null,
+                SqlValue::Null,
+                label(&d.change_type),
+                label(&d.risk),
+                SqlValue::Null,
+                SqlValue::Null,
+            ),
+        };
+    out.push(SqlStatement::new(
+        "INSERT INTO records(id, kind, number, title, status, is_open, priority, priority_rank,
+             assignment_group, assignee, service, caller, requester, hold_reason, major,
+             change_type, risk, reassignments, reopens, opened_at, updated_at, version, position)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+             ?19, ?20, ?21, ?22, ?23)
+         ON CONFLICT(id) DO UPDATE SET number = excluded.number, title = excluded.title,
+             status = excluded.status, is_open = excluded.is_open,
+             priority = excluded.priority, priority_rank = excluded.priority_rank,
+             assignment_group = excluded.assignment_group, assignee = excluded.assignee,
+             service = excluded.service, caller = excluded.caller,
+             requester = excluded.requester, hold_reason = excluded.hold_reason,
+             major = excluded.major, change_type = excluded.change_type, risk = excluded.risk,
+             reassignments = excluded.reassignments, reopens = excluded.reopens,
+             opened_at = excluded.opened_at, updated_at = excluded.updated_at,
+             version = excluded.version, position = excluded.position",
+        vec![
+            id.clone(),
+            text(view.record.kind),
+            opt_text(view.number),
+            text(&view.title),
+            text(view.status.name()),
+            SqlValue::from(view.open),
+            view.priority.map_or(SqlValue::Null, |p| label(&p)),
+            view.priority
+                .map_or(SqlValue::Null, |p| SqlValue::Integer(priority_rank(p))),
+            opt_text(view.group.as_ref()),
+            opt_text(view.assignee.as_ref()),
+            opt_text(view.service.as_ref()),
+            caller,
+            requester,
+            hold,
+            major,
+            change_type,
+            risk,
+            reassignments,
+            reopens,
+            instant(view.opened_at),
+            instant(view.updated_at),
+            SqlValue::from(view.version),
+            SqlValue::from(view.position),
+        ],
+    ));
+    out.push(SqlStatement::new(
+        "DELETE FROM record_cis WHERE record = ?1",
+        vec![id.clone()],
+    ));
+    for ci in &view.cis {
+        out.push(SqlStatement::new(
+            "INSERT OR IGNORE INTO record_cis(record, ci) VALUES (?1, ?2)",
+            vec![id.clone(), text(ci)],
+        ));
+    }
+    out.push(SqlStatement::new(
+        "DELETE FROM record_links WHERE record = ?1",
+        vec![id.clone()],
+    ));
+    for (relation, other) in links(view) {
+        out.push(SqlStatement::new(
+            "INSERT OR IGNORE INTO record_links(record, relation, other) VALUES (?1, ?2, ?3)",
+            vec![id.clone(), text(relation), text(other)],
+        ));
+    }
+}
+
+/// A record's links as (relation, other record's id).
+fn links(view: &RecordView) -> Vec<(&'static str, uuid::Uuid)> {
+    let mut out = Vec::new();
+    match &view.detail {
+        ViewDetail::Incident(d) => {
+            out.extend(d.parent.iter().map(|p| ("parent", p.0)));
+            out.extend(d.children.iter().map(|c| ("child", c.0)));
+            out.extend(d.duplicates.iter().map(|c| ("duplicate", c.0)));
+            out.extend(d.duplicate_of.iter().map(|c| ("duplicate_of", c.0)));
+            out.extend(d.problems.iter().map(|p| ("problem", p.0)));
+            out.extend(
+                d.caused_by_changes
+                    .iter()
+                    .map(|c| ("caused_by_change", c.0)),
+            );
+        }
+        ViewDetail::Problem(d) => {
+            out.extend(d.incidents.iter().map(|i| ("incident", i.0)));
+            out.extend(d.fixing_changes.keys().map(|c| ("fixing_change", c.0)));
+        }
+        ViewDetail::Change(d) => {
+            out.extend(d.fixes_problems.iter().map(|p| ("fixes_problem", p.0)));
+            out.extend(d.caused_incidents.iter().map(|i| ("caused_incident", i.0)));
+        }
+    }
+    out
+}
+
+fn known_error_rows(view: &RecordView, out: &mut Vec<SqlStatement>) {
+    if view.record.kind != RecordKind::Problem {
+        return;
+    }
+    let id = text(view.record.id);
+    out.push(SqlStatement::new(
+        "DELETE FROM known_errors_fts
+         WHERE rowid = (SELECT id FROM known_errors WHERE problem = ?1)",
+        vec![id.clone()],
+    ));
+    out.push(SqlStatement::new(
+        "DELETE FROM known_error_cis WHERE problem = ?1",
+        vec![id.clone()],
+    ));
+    let (Some(ke), Some(status)) = (
+        view.problem().and_then(|d| d.known_error.as_ref()),
+        view.problem_status(),
+    ) else {
+        out.push(SqlStatement::new(
+            "DELETE FROM known_errors WHERE problem = ?1",
+            vec![id],
+        ));
+        return;
+    };
+    let entry = super::kedb::KnownErrorEntry {
+        problem: opsledger_core::ProblemId(view.record.id),
+        number: view.number,
+        title: view.title.clone(),
+        service: view.service.clone(),
+        priority: view.priority,
+        status,
+        known_error: ke.clone(),
+        score: 0.0,
+        snippet: None,
+    };
+    out.push(SqlStatement::new(
+        "INSERT INTO known_errors(problem, number, number_value, title, status, priority,
+             priority_rank, service, symptom, root_cause, workaround, revision, published_at,
+             revised_at, entry)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+         ON CONFLICT(problem) DO UPDATE SET number = excluded.number,
+             number_value = excluded.number_value, title = excluded.title,
+             status = excluded.status, priority = excluded.priority,
+             priority_rank = excluded.priority_rank, service = excluded.service,
+             symptom = excluded.symptom, root_cause = excluded.root_cause,
+             workaround = excluded.workaround, revision = excluded.revision,
+             published_at = excluded.published_at, revised_at = excluded.revised_at,
+             entry = excluded.entry",
+        vec![
+            id.clone(),
+            opt_text(view.number),
+            view.number
+                .map_or(SqlValue::Null, |n| SqlValue::from(n.value)),
+            text(&view.title),
+            label(&status),
+            view.priority.map_or(SqlValue::Null, |p| label(&p)),
+            view.priority
+                .map_or(SqlValue::Null, |p| SqlValue::Integer(priority_rank(p))),
+            opt_text(view.service.as_ref()),
+            text(&ke.symptom),
+            text(&ke.root_cause),
+            opt_text(ke.workaround.as_ref()),
+            SqlValue::from(ke.revision),
+            instant(ke.published_at),
+            instant(ke.revised_at),
+            SqlValue::Text(serde_json::to_string(&entry).unwrap_or_default()),
+        ],
+    ));
+    out.push(SqlStatement::new(
+        "INSERT INTO known_errors_fts(rowid, title, symptom, root_cause, workaround)
+         SELECT id, title, symptom, root_cause, coalesce(workaround, '')
+         FROM known_errors WHERE problem = ?1",
+        vec![id.clone()],
+    ));
+    for ci in ke.affected_cis.iter().chain(view.cis.iter()) {
+        out.push(SqlStatement::new(
+            "INSERT OR IGNORE INTO known_error_cis(problem, ci) VALUES (?1, ?2)",
+            vec![id.clone(), text(ci)],
+        ));
+    }
+}
+
+impl Tables {
+    /// The `sla_clocks` rows of an incident: every instance with a start, as computed when the
+    /// incident or its SLA stream last changed; priority as attached, group as it stood when
+    /// the clock stopped (or breached, while it runs).
+    pub(crate) fn sla_rows(
+        &self,
+        record: RecordRef,
+        number: Option<HumanNumber>,
+        outcomes: &[super::kpi::StoredOutcome],
+        live: bool,
+        row: Option<&super::kpi::KpiRow>,
+        out: &mut Vec<SqlStatement>,
+    ) {
+        if !self.writes(&schema::KPI) {
+            return;
+        }
+        out.push(SqlStatement::new(
+            "DELETE FROM sla_clocks WHERE incident = ?1",
+            vec![text(record.id)],
+        ));
+        for s in outcomes {
+            let o = &s.outcome;
+            let decided_at = o.stopped.map(|st| st.at).or(o.breach());
+            let priority = row.map_or(o.priority, |r| r.priority_at(s.attached_at));
+            let group = match (row, decided_at) {
+                (Some(r), Some(at)) => r.group_at(at),
+                _ => o.group.clone(),
+            };
+            let state = if o.canceled_at.is_some() {
+                "canceled"
+            } else if o.stopped.is_some() {
+                "stopped"
+            } else {
+                "running"
+            };
+            out.push(SqlStatement::new(
+                "INSERT OR REPLACE INTO sla_clocks(incident, number, definition, cycle, metric,
+                     priority, held_by_group, service, state, started_at, target_ms,
+                     breached_at, breached_us, stopped_at, stopped_us, elapsed_ms, canceled_at,
+                     incident_live)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                     ?17, ?18)",
+                vec![
+                    text(record.id),
+                    opt_text(number),
+                    text(&o.definition),
+                    SqlValue::from(o.cycle),
+                    label(&o.metric),
+                    label(&priority),
+                    opt_text(group.as_ref()),
+                    opt_text(o.service.as_ref()),
+                    text(state),
+                    instant(o.started_at),
+                    SqlValue::Integer(o.target_ms),
+                    opt_instant(o.breach()),
+                    opt_micros(o.breach()),
+                    opt_instant(o.stopped.map(|st| st.at)),
+                    opt_micros(o.stopped.map(|st| st.at)),
+                    o.stopped.map_or(SqlValue::Null, |st| {
+                        SqlValue::Integer(st.business_elapsed_ms)
+                    }),
+                    opt_instant(o.canceled_at),
+                    SqlValue::from(live),
+                ],
+            ));
+        }
+    }
+}

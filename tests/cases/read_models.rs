@@ -1,0 +1,881 @@
+//! The read models as SQL tables: readable by a reporting tool while the engine serves, the
+//! dashboards' SQL in docs/READ_MODELS.md equal to `query.kpis`, rebuilds equal to incremental
+//! updates (whole, or one read model alone), and the KEDB's full-text search with every kind of
+//! bad input.
+
+use crate::support::*;
+use chrono::{DateTime, Duration, Utc};
+use opsledger::core::calendar::BusinessCalendar;
+use opsledger::core::incident::{HoldReason, IncidentCommand};
+use opsledger::core::kpi::{GroupBy, GroupKey, KpiQuery, KpiReport};
+use opsledger::core::problem::ProblemCommand;
+use opsledger::core::sla::{CalendarRef, SlaDefinition, SlaKey, SlaMetric, SlaPolicy, SlaScope};
+use opsledger::core::window::TimeWindow;
+use opsledger::core::{Impact, Policy, Priority, RecordKind, Urgency};
+use opsledger::{Engine, EngineError, KedbQuery, ManualClock};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use rusqlite::types::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+const READ_MODELS_DOC: &str = include_str!("../../docs/READ_MODELS.md");
+
+/// The dashboard query named `name` in docs/READ_MODELS.md.
+fn dashboard(name: &str) -> &'static str {
+    let marker = format!("```sql dashboard={name}\n");
+    let start = READ_MODELS_DOC
+        .find(&marker)
+        .unwrap_or_else(|| panic!("docs/READ_MODELS.md has no dashboard {name}"))
+        + marker.len();
+    let len = READ_MODELS_DOC[start..].find("```").expect("closed block");
+    &READ_MODELS_DOC[start..start + len]
+}
+
+fn sla_policy() -> Policy {
+    let cal = || CalendarRef::exact("24x7", 1);
+    Policy {
+        sla: SlaPolicy::new(
+            vec![
+                SlaDefinition::new(
+                    SlaKey::new("response", 1),
+                    "Response",
+                    SlaScope::all(RecordKind::Incident),
+                    SlaMetric::Response,
+                    Duration::minutes(30),
+                    cal(),
+                ),
+                SlaDefinition::new(
+                    SlaKey::new("resolution", 1),
+                    "Resolution",
+                    SlaScope::all(RecordKind::Incident),
+                    SlaMetric::Resolution,
+                    Duration::hours(4),
+                    cal(),
+                ),
+            ],
+            vec![BusinessCalendar::always()],
+        ),
+        ..Policy::default()
+    }
+}
+
+/// What happens to one generated incident.
+#[derive(Debug, Clone)]
+struct Plan {
+    urgent: bool,
+    group: usize,
+    ack: bool,
+    hold: bool,
+    escalate: bool,
+    resolve: bool,
+    reopen: bool,
+    close: bool,
+    gap_minutes: i64,
+}
+
+fn plan() -> impl Strategy<Value = Plan> {
+    (any::<bool>(), 0usize..3, any::<[bool; 7]>(), 1i64..300).prop_map(
+        |(urgent, group, f, gap_minutes)| Plan {
+            urgent,
+            group,
+            ack: f[0],
+            hold: f[1],
+            escalate: f[2],
+            resolve: f[3] || f[4],
+            reopen: f[5],
+            close: f[6],
+            gap_minutes,
+        },
+    )
+}
+
+const GROUPS: [&str; 3] = ["service-desk", "network", "database"];
+
+/// Plays the plans in rounds (step k of every incident, then step k + 1), so that their
+/// histories overlap; then a few changes; then the SLA tick at the end.
+fn play(engine: &Engine, clock: &Arc<ManualClock>, plans: &[Plan], changes: &[bool]) {
+    for step in 0..9 {
+        for (i, p) in plans.iter().enumerate() {
+            let id = inc(i as u32 + 1);
+            let command: Option<IncidentCommand> = match step {
+                0 => Some(open_incident_full(
+                    id,
+                    &format!("Incident {i}"),
+                    if p.urgent { Impact::High } else { Impact::Low },
+                    if p.urgent {
+                        Urgency::High
+                    } else {
+                        Urgency::Low
+                    },
+                    GROUPS[p.group],
+                    "webshop",
+                    "web-01",
+                )),
+                1 if p.ack => Some(IncidentCommand::Acknowledge { id }),
+                2 if p.hold => Some(IncidentCommand::PutOnHold {
+                    id,
+                    reason: HoldReason::AwaitingCaller,
+                }),
+                3 if p.hold => Some(IncidentCommand::Resume { id }),
+                4 if p.escalate => Some(IncidentCommand::EscalateFunctional {
+                    id,
+                    to_group: "level-2".into(),
+                    reason: "needs a specialist".into(),
+                }),
+                5 if p.resolve => Some(resolve(id, "fixed")),
+                6 if p.resolve && p.reopen => Some(IncidentCommand::Reopen {
+                    id,
+                    reason: "still broken".into(),
+                }),
+                7 if p.resolve && p.reopen => Some(resolve(id, "fixed again")),
+                8 if p.resolve && p.close => Some(close(id)),
+                _ => None,
+            };
+            if let Some(c) = command {
+                clock.advance(Duration::minutes(p.gap_minutes));
+                let _ = try_exec(engine, &agent(), c);
+            }
+        }
+    }
+    for (i, successful) in changes.iter().enumerate() {
+        let id = chg(i as u32 + 1);
+        let now = clock.now_at();
+        let start = (now - t0()).num_minutes() + 60;
+        change_to_scheduled(engine, id, "db-01", window(start, start + 120));
+        clock.advance(Duration::minutes(90));
+        change_implement_and_close(engine, id, *successful);
+    }
+    clock.advance(Duration::hours(5));
+    engine.tick(clock.now_at()).expect("tick");
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// Runs a dashboard on the read-model database with the window and now bound.
+fn run(
+    db: &rusqlite::Connection,
+    name: &str,
+    window: &TimeWindow,
+    now: DateTime<Utc>,
+) -> Vec<Vec<Value>> {
+    let sql = dashboard(name);
+    let mut statement = db.prepare(sql).expect("the dashboard's SQL prepares");
+    let mut named: Vec<(&str, i64)> = Vec::new();
+    for (param, value) in [
+        (":start_us", micros(window.start)),
+        (":end_us", micros(window.end)),
+        (":now_us", micros(now)),
+    ] {
+        if statement.parameter_index(param).expect("index").is_some() {
+            named.push((param, value));
+        }
+    }
+    let params: Vec<(&str, &dyn rusqlite::ToSql)> = named
+        .iter()
+        .map(|(n, v)| (*n, v as &dyn rusqlite::ToSql))
+        .collect();
+    let columns = statement.column_count();
+    statement
+        .query_map(params.as_slice(), |row| {
+            (0..columns).map(|i| row.get::<_, Value>(i)).collect()
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+fn int(v: &Value) -> i64 {
+    match v {
+        Value::Integer(i) => *i,
+        Value::Null => 0,
+        other => panic!("not an integer: {other:?}"),
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::Text(s) => Some(s.clone()),
+        Value::Null => None,
+        other => panic!("not text: {other:?}"),
+    }
+}
+
+fn priority_name(p: Priority) -> String {
+    serde_json::to_value(p)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .expect("a name")
+}
+
+fn group(report: &KpiReport, key: &GroupKey) -> Option<opsledger::core::kpi::GroupReport> {
+    report.groups.iter().find(|g| &g.key == key).cloned()
+}
+
+/// Checks every dashboard against `query.kpis` for `window`, as of now.
+fn check_dashboards(engine: &Engine, dir: &Path, window: TimeWindow, now: DateTime<Utc>) {
+    let backlog_now = window.end >= now;
+    let db = rusqlite::Connection::open_with_flags(
+        read_models_database(dir),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("a reporting tool opens the read models read-only while the engine serves");
+    let view = engine.view(None).expect("view");
+    let by_priority = view
+        .kpis(&KpiQuery::new(window).group_by(GroupBy::Priority))
+        .expect("kpis");
+    let by_group = view
+        .kpis(&KpiQuery::new(window).group_by(GroupBy::Group))
+        .expect("kpis");
+    let all = view.kpis(&KpiQuery::new(window)).expect("kpis");
+    let all = group(&all, &GroupKey::All).expect("the whole");
+
+    // MTTA and MTTR: per priority, summed over the weeks.
+    for (name, pick) in [("mtta_by_week", 0), ("mttr_by_week", 1)] {
+        let mut sql: BTreeMap<String, (u64, i64)> = BTreeMap::new();
+        for row in run(&db, name, &window, now) {
+            let e = sql.entry(text(&row[1]).expect("priority")).or_default();
+            e.0 += int(&row[2]) as u64;
+            e.1 += int(&row[3]);
+        }
+        let mut api: BTreeMap<String, (u64, i64)> = BTreeMap::new();
+        for g in &by_priority.groups {
+            let GroupKey::Priority(Some(p)) = g.key else {
+                continue;
+            };
+            let figure = if pick == 0 { g.mtta } else { g.mttr };
+            if figure.count > 0 {
+                api.insert(priority_name(p), (figure.count, figure.total_ms));
+            }
+        }
+        assert_eq!(sql, api, "{name}: the dashboard and query.kpis differ");
+    }
+
+    // SLA compliance by the group that held the record.
+    let mut sql: BTreeMap<(Option<String>, String), (u64, u64)> = BTreeMap::new();
+    for row in run(&db, "sla_compliance_by_group", &window, now) {
+        sql.insert(
+            (text(&row[0]), text(&row[1]).expect("metric")),
+            (int(&row[2]) as u64, int(&row[3]) as u64),
+        );
+    }
+    let mut api: BTreeMap<(Option<String>, String), (u64, u64)> = BTreeMap::new();
+    for g in &by_group.groups {
+        let GroupKey::Group(name) = &g.key else {
+            continue;
+        };
+        for s in &g.sla {
+            let e = api
+                .entry((
+                    name.as_ref().map(|n| n.to_string()),
+                    serde_json::to_value(s.metric)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .expect("metric"),
+                ))
+                .or_default();
+            e.0 += s.compliance.numerator;
+            e.1 += s.compliance.denominator;
+        }
+    }
+    api.retain(|_, (_, decided)| *decided > 0);
+    assert_eq!(
+        sql, api,
+        "SLA compliance: the dashboard and query.kpis differ"
+    );
+
+    // Backlog, measured now (the API measures it at the window's end when that is earlier).
+    if backlog_now {
+        check_backlog(&db, &all, window, now);
+    }
+    check_change_success(&db, &all, window, now);
+}
+
+fn check_backlog(
+    db: &rusqlite::Connection,
+    all: &opsledger::core::kpi::GroupReport,
+    window: TimeWindow,
+    now: DateTime<Utc>,
+) {
+    let rows = run(db, "backlog_age_buckets", &window, now);
+    let buckets: BTreeMap<String, (u64, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                text(&r[0]).expect("bucket"),
+                (int(&r[1]) as u64, int(&r[2])),
+            )
+        })
+        .collect();
+    let count = |b: &str| buckets.get(b).map_or(0, |v| v.0);
+    let b = all.backlog;
+    assert_eq!(
+        (
+            count("under 1 day"),
+            count("1 to 7 days"),
+            count("7 to 30 days"),
+            count("over 30 days")
+        ),
+        (
+            b.buckets.under_1d,
+            b.buckets.from_1d_to_7d,
+            b.buckets.from_7d_to_30d,
+            b.buckets.over_30d
+        ),
+        "backlog buckets"
+    );
+    assert_eq!(
+        buckets.values().map(|v| v.1).sum::<i64>(),
+        b.age.total_ms,
+        "backlog ages, measured now"
+    );
+    assert_eq!(buckets.values().map(|v| v.0).sum::<u64>(), b.size);
+}
+
+fn check_change_success(
+    db: &rusqlite::Connection,
+    all: &opsledger::core::kpi::GroupReport,
+    window: TimeWindow,
+    now: DateTime<Utc>,
+) {
+    let rows = run(db, "change_success_by_month", &window, now);
+    let closed: u64 = rows.iter().map(|r| int(&r[1]) as u64).sum();
+    let successful: u64 = rows.iter().map(|r| int(&r[2]) as u64).sum();
+    let caused: u64 = rows.iter().map(|r| int(&r[4]) as u64).sum();
+    assert_eq!(
+        (successful, closed, caused),
+        (
+            all.change_success.rate.numerator,
+            all.change_success.rate.denominator,
+            all.change_success.caused_incidents
+        ),
+        "change success"
+    );
+}
+
+/// Every row of every read-model table, in a fixed order (what two equal read models share).
+fn dump_tables(dir: &Path) -> BTreeMap<String, Vec<Vec<Value>>> {
+    let db = rusqlite::Connection::open_with_flags(
+        read_models_database(dir),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open");
+    let mut out = BTreeMap::new();
+    for table in [
+        "records",
+        "record_cis",
+        "record_links",
+        "timeline",
+        "known_errors",
+        "known_error_cis",
+        "change_calendar",
+        "open_alerts",
+        "kpi_incidents",
+        "kpi_changes",
+        "sla_clocks",
+    ] {
+        // `known_errors.id` is a row number: compare what it numbers.
+        let columns = if table == "known_errors" {
+            "problem, number, title, status, priority, service, symptom, root_cause, workaround, \
+             revision, published_at, revised_at, entry"
+        } else {
+            "*"
+        };
+        let n = db
+            .prepare(&format!("SELECT {columns} FROM {table}"))
+            .expect("select")
+            .column_count();
+        let order: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+        let mut statement = db
+            .prepare(&format!(
+                "SELECT {columns} FROM {table} ORDER BY {}",
+                order.join(", ")
+            ))
+            .expect("select");
+        let n = statement.column_count();
+        let rows: Vec<Vec<Value>> = statement
+            .query_map([], |row| (0..n).map(|i| row.get::<_, Value>(i)).collect())
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        out.insert(table.to_owned(), rows);
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    /// The dashboards' SQL over a generated history equals `query.kpis` for the same window;
+    /// rebuilding every read model, or one alone after its version changed, gives the rows
+    /// incremental updates wrote.
+    #[test]
+    fn dashboards_equal_query_kpis_and_rebuilds_equal_incremental_updates(
+        plans in prop::collection::vec(plan(), 1..14),
+        changes in prop::collection::vec(any::<bool>(), 0..4),
+    ) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let clock = clock();
+        let engine = open_on_disk(dir.path(), config(&clock, 1).with_policy(sla_policy()))
+            .expect("open");
+        play(&engine, &clock, &plans, &changes);
+        let now = clock.now_at();
+        let window = TimeWindow::new(t0() - Duration::days(1), now + Duration::days(1));
+        check_dashboards(&engine, dir.path(), window, now);
+        // A window ending before now: only what was decided in it.
+        let early = TimeWindow::new(t0(), t0() + Duration::hours(6));
+        check_dashboards(&engine, dir.path(), early, now);
+
+        let incremental = dump_tables(dir.path());
+        prop_assert_eq!(incremental["kpi_incidents"].len(), plans.len());
+        prop_assert_eq!(incremental["kpi_changes"].len(), changes.len());
+        // Every incident has its response and resolution clocks.
+        prop_assert!(incremental["sla_clocks"].len() >= 2 * plans.len());
+        engine.rebuild_views().expect("rebuild");
+        prop_assert_eq!(&dump_tables(dir.path()), &incremental, "a rebuild differs");
+        engine.close().expect("close");
+
+        // A new version of one read model: dropped at open and rebuilt alone.
+        {
+            let db = rusqlite::Connection::open(read_models_database(dir.path())).expect("open");
+            db.execute("UPDATE read_models SET version = 0 WHERE name = 'kpi'", [])
+                .expect("update");
+            db.execute("DELETE FROM timeline WHERE position = (SELECT max(position) FROM timeline)", [])
+                .expect("delete");
+        }
+        let reopened = open_on_disk(dir.path(), config(&clock, 1).with_policy(sla_policy()))
+            .expect("reopen");
+        let after = dump_tables(dir.path());
+        prop_assert_eq!(&after["kpi_incidents"], &incremental["kpi_incidents"]);
+        prop_assert_eq!(&after["kpi_changes"], &incremental["kpi_changes"]);
+        prop_assert_eq!(&after["sla_clocks"], &incremental["sla_clocks"]);
+        // The timeline's version did not change: it was left alone (the row deleted above
+        // stays deleted), which shows only the changed model was rebuilt.
+        prop_assert_eq!(after["timeline"].len() + 1, incremental["timeline"].len());
+        reopened.close().expect("close");
+    }
+}
+
+#[test]
+fn a_reporting_tool_reads_incidents_by_number_while_the_engine_serves() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = clock();
+    let engine = disk_engine(dir.path(), &clock, 1);
+    for i in 1..=4 {
+        exec(
+            &engine,
+            &agent(),
+            open_incident(inc(i), &format!("Checkout down {i}")),
+        );
+    }
+    exec(&engine, &agent(), assign(inc(2), "network", "bob"));
+    let db = rusqlite::Connection::open_with_flags(
+        read_models_database(dir.path()),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open read-only beside the engine");
+    let rows: Vec<(String, String)> = db
+        .prepare("select number, status from incidents order by number limit 3")
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(
+        rows,
+        vec![
+            ("INC0000001".to_owned(), "new".to_owned()),
+            ("INC0000002".to_owned(), "in_progress".to_owned()),
+            ("INC0000003".to_owned(), "new".to_owned()),
+        ]
+    );
+    // A later command is visible to the same reader once committed.
+    exec(&engine, &agent(), resolve(inc(2), "fixed"));
+    let status: String = db
+        .query_row(
+            "select status from incidents where number = 'INC0000002'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("row");
+    assert_eq!(status, "resolved");
+    let (what, who): (String, String) = db
+        .query_row(
+            "select what, actor from timeline where number = 'INC0000002' order by position desc limit 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("row");
+    assert!(what.contains("resolved"), "{what}");
+    assert_eq!(who, "alice");
+}
+
+fn publish_known_error(engine: &Engine, n: u32, title: &str, symptom: &str, root: &str, ci: &str) {
+    let pm = problem_manager();
+    let id = prb(n);
+    exec(engine, &pm, create_problem(id, title));
+    for command in [
+        ProblemCommand::Assign {
+            id,
+            group: "problem-mgmt".into(),
+            assignee: Some("pat".into()),
+        },
+        ProblemCommand::Assess { id },
+        ProblemCommand::StartAnalysis { id },
+        ProblemCommand::RecordRootCause {
+            id,
+            cause: root.into(),
+        },
+        ProblemCommand::MarkKnownError {
+            id,
+            symptom: symptom.into(),
+            root_cause: root.into(),
+            workaround: Some("restart the pool".into()),
+            affected_cis: [ci.into()].into_iter().collect(),
+        },
+    ] {
+        exec(engine, &pm, command);
+    }
+}
+
+fn numbers(engine: &Engine, query: KedbQuery) -> Result<Vec<String>, EngineError> {
+    Ok(engine
+        .view(None)?
+        .known_errors(&query)?
+        .items
+        .into_iter()
+        .map(|e| e.number.map(|n| n.to_string()).unwrap_or_default())
+        .collect())
+}
+
+#[test]
+fn kedb_search_stems_ranks_matches_words_not_substrings_and_takes_prefixes() {
+    let (engine, _clock) = memory_engine();
+    publish_known_error(
+        &engine,
+        1,
+        "Checkout times out",
+        "Customers see timeouts at checkout",
+        "Database connections exhausted",
+        "db-01",
+    );
+    publish_known_error(
+        &engine,
+        2,
+        "Feedback form broken",
+        "The feedback form returns an error",
+        "A bad deploy of the form service",
+        "web-01",
+    );
+    publish_known_error(
+        &engine,
+        3,
+        "Database failover slow",
+        "Writes stall during a database failover; database alarms fire",
+        "Replica lag",
+        "db-02",
+    );
+    // Stemming: "connection" finds "connections".
+    assert_eq!(
+        numbers(&engine, KedbQuery::text("connection")).unwrap(),
+        ["PRB0000001"]
+    );
+    // Words, not substrings: "db" does not match "feedback".
+    assert!(numbers(&engine, KedbQuery::text("db")).unwrap().is_empty());
+    // Prefixes.
+    assert_eq!(
+        numbers(&engine, KedbQuery::text("feedb*")).unwrap(),
+        ["PRB0000002"]
+    );
+    // BM25: the entry that says "database" most, in the shortest text, ranks first.
+    assert_eq!(
+        numbers(&engine, KedbQuery::text("database")).unwrap(),
+        ["PRB0000003", "PRB0000001"]
+    );
+    // Filters by CI and service; symptom-only words.
+    assert_eq!(
+        numbers(
+            &engine,
+            KedbQuery {
+                ci: Some("db-02".into()),
+                ..KedbQuery::text("database")
+            }
+        )
+        .unwrap(),
+        ["PRB0000003"]
+    );
+    assert_eq!(
+        numbers(&engine, KedbQuery::symptom("timeouts")).unwrap(),
+        ["PRB0000001"]
+    );
+    assert!(
+        numbers(&engine, KedbQuery::symptom("replica"))
+            .unwrap()
+            .is_empty()
+    );
+    // Snippets mark the matches.
+    let page = engine
+        .view(None)
+        .unwrap()
+        .known_errors(&KedbQuery::text("timeouts"))
+        .unwrap();
+    let snippet = page.items[0].snippet.clone().expect("a snippet");
+    assert!(snippet.contains("[timeouts]"), "{snippet}");
+    assert!(page.items[0].score > 0.0);
+}
+
+#[test]
+fn kedb_search_takes_any_text_as_words_and_refuses_malformed_queries_with_the_position() {
+    let (engine, _clock) = memory_engine();
+    publish_known_error(
+        &engine,
+        1,
+        "Checkout 100% CPU",
+        "The checkout's CPU is at 100% (AND it stays)",
+        "A \"runaway\" loop: NEAR the cache",
+        "db-01",
+    );
+    let head = engine.stats().unwrap().head;
+    // Quotes, %, FTS5 operators and syntax, column filters, NULs: words, nothing else.
+    for text in [
+        "100%",
+        "AND",
+        "NEAR(checkout cache)",
+        "checkout OR nothing",
+        "symptom:cpu",
+        "{title}: cpu",
+        "^checkout",
+        "cpu\0checkout",
+        "'; DROP TABLE known_errors; --",
+        "%",
+        "\"runaway\"",
+        "check*",
+    ] {
+        let found = numbers(&engine, KedbQuery::text(text));
+        match found {
+            Ok(found) => assert!(found.len() <= 1, "{text:?}: {found:?}"),
+            Err(EngineError::InvalidInput { reason, .. }) => {
+                assert!(!reason.contains("fts5"), "{text:?}: {reason}");
+                assert!(!reason.contains("syntax error"), "{text:?}: {reason}");
+            }
+            Err(e) => panic!("{text:?}: {e}"),
+        }
+    }
+    assert_eq!(
+        numbers(&engine, KedbQuery::text("100%")).unwrap(),
+        ["PRB0000001"]
+    );
+    // Operators are words: "near" and "cache" both appear in the root cause.
+    assert_eq!(
+        numbers(&engine, KedbQuery::text("NEAR cache")).unwrap(),
+        ["PRB0000001"]
+    );
+    // Words joined by punctuation are a phrase: "near checkout" never appears.
+    assert!(
+        numbers(&engine, KedbQuery::text("NEAR(checkout"))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        numbers(&engine, KedbQuery::text("checkout OR nothing"))
+            .unwrap()
+            .is_empty()
+    );
+    // Malformed: a typed error naming the character, not SQLite's text.
+    match numbers(&engine, KedbQuery::text("checkout \"cpu")) {
+        Err(EngineError::InvalidInput { field, reason }) => {
+            assert_eq!(field, "text");
+            assert!(reason.contains("character 10"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    match numbers(&engine, KedbQuery::symptom("cpu *")) {
+        Err(EngineError::InvalidInput { field, reason }) => {
+            assert_eq!(field, "symptom");
+            assert!(reason.contains("character 5"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        numbers(&engine, KedbQuery::text("%%% ---")),
+        Err(EngineError::InvalidInput { .. })
+    ));
+    // Filters take any text as a value.
+    assert!(
+        numbers(
+            &engine,
+            KedbQuery {
+                service: Some("x' OR 1=1 --".into()),
+                ..KedbQuery::default()
+            }
+        )
+        .unwrap()
+        .is_empty()
+    );
+    assert!(
+        numbers(
+            &engine,
+            KedbQuery {
+                ci: Some("%".into()),
+                ..KedbQuery::default()
+            }
+        )
+        .unwrap()
+        .is_empty()
+    );
+    assert_eq!(
+        engine.stats().unwrap().head,
+        head,
+        "a search writes nothing"
+    );
+}
+
+/// More of an incident's life: major incidents and their reviews, detection facts, cancels.
+#[derive(Debug, Clone)]
+struct Extra {
+    major: bool,
+    review: bool,
+    detection: bool,
+    cancel: bool,
+}
+
+fn extra() -> impl Strategy<Value = Extra> {
+    any::<[bool; 4]>().prop_map(|f| Extra {
+        major: f[0],
+        review: f[1],
+        detection: f[2],
+        cancel: f[3] && !f[0],
+    })
+}
+
+fn play_extras(engine: &Engine, clock: &Arc<ManualClock>, extras: &[Extra]) {
+    for (i, x) in extras.iter().enumerate() {
+        let id = inc(i as u32 + 1);
+        let mut commands: Vec<IncidentCommand> = Vec::new();
+        if x.detection {
+            let now = clock.now_at();
+            commands.push(IncidentCommand::RecordImpactStart {
+                id,
+                started_at: now - Duration::minutes(45),
+            });
+            commands.push(IncidentCommand::RecordDetection {
+                id,
+                detected_at: now - Duration::minutes(10),
+            });
+        }
+        if x.major {
+            commands.push(IncidentCommand::ProposeMajor {
+                id,
+                reason: "many users".into(),
+            });
+            commands.push(IncidentCommand::AcceptMajor { id });
+        }
+        if x.review {
+            commands.push(IncidentCommand::PublishReview {
+                id,
+                summary: "what happened".into(),
+                findings: String::new(),
+                action_items: vec!["fix it".into()],
+            });
+        }
+        if x.cancel {
+            commands.push(IncidentCommand::Cancel {
+                id,
+                reason: opsledger::core::incident::CancelReason::Other {
+                    text: "not an incident".into(),
+                },
+            });
+        }
+        for c in commands {
+            clock.advance(Duration::minutes(7));
+            let _ = try_exec(engine, &manager(), c);
+        }
+    }
+}
+
+/// A KPI query with every knob drawn.
+fn kpi_query(now: DateTime<Utc>) -> impl Strategy<Value = KpiQuery> {
+    (
+        0usize..4,
+        0usize..4,
+        any::<[bool; 4]>(),
+        0u32..3,
+        prop::option::of(1u32..600),
+        prop::sample::select(vec![1u32, 7]),
+        1u32..4,
+        prop::sample::select(vec![1u32, 72]),
+    )
+        .prop_map(
+            move |(w, by, flags, max_reassignments, within, reopen, ping, pir)| {
+                let window = match w {
+                    0 => TimeWindow::new(t0() - Duration::days(1), now + Duration::days(1)),
+                    1 => TimeWindow::new(t0(), t0() + Duration::hours(6)),
+                    2 => TimeWindow::new(t0() + Duration::hours(3), now - Duration::hours(2)),
+                    _ => TimeWindow::new(now - Duration::hours(8), now),
+                };
+                let mut q = KpiQuery::new(window).group_by(
+                    [
+                        GroupBy::None,
+                        GroupBy::Priority,
+                        GroupBy::Group,
+                        GroupBy::Service,
+                    ][by],
+                );
+                q.exclude_on_hold = flags[0];
+                q.with_issues_is_success = flags[1];
+                q.fcr.direct_only = flags[2];
+                q.fcr.max_reassignments = max_reassignments;
+                q.fcr.within_minutes = within;
+                q.reopen_window_days = reopen;
+                q.ping_pong_threshold = ping;
+                q.pir_deadline_hours = pir;
+                q
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// KPIs from the SQL aggregates equal the fold of every record's facts, for any window,
+    /// grouping and definition; with clocks still running (evaluated now) and without.
+    #[test]
+    fn kpis_from_sql_aggregates_equal_the_fold_of_the_log(
+        plans in prop::collection::vec(plan(), 1..12),
+        extras in prop::collection::vec(extra(), 0..12),
+        changes in prop::collection::vec(any::<bool>(), 0..3),
+        seed in any::<u64>(),
+        tick in any::<bool>(),
+    ) {
+        let clock = clock();
+        let engine = Engine::in_memory(config(&clock, 1).with_policy(sla_policy())).expect("engine");
+        play(&engine, &clock, &plans, &changes);
+        play_extras(&engine, &clock, &extras);
+        clock.advance(Duration::minutes(20));
+        if tick {
+            engine.tick(clock.now_at()).expect("tick");
+        }
+        let now = clock.now_at();
+        let view = engine.view(None).expect("view");
+        let mut runner = proptest::test_runner::TestRunner::new_with_rng(
+            ProptestConfig::default(),
+            proptest::test_runner::TestRng::from_seed(
+                proptest::test_runner::RngAlgorithm::ChaCha,
+                &{
+                    let mut s = [0u8; 32];
+                    s[..8].copy_from_slice(&seed.to_le_bytes());
+                    s
+                },
+            ),
+        );
+        for _ in 0..8 {
+            let q = kpi_query(now).new_tree(&mut runner).expect("a query").current();
+            let sql = view.kpis(&q).expect("kpis");
+            let fold = view.kpis_by_fold(&q).expect("kpis by fold");
+            prop_assert_eq!(&sql, &fold, "query {:?}", q);
+        }
+    }
+}

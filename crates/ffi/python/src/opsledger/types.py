@@ -1696,7 +1696,7 @@ class KnownError(_KnownErrorRequired, total=False):
 class _KnownErrorEntryRequired(TypedDict):
     known_error: "KnownError"
     problem: "ProblemId"
-    score: int
+    score: float
     status: "ProblemStatusKind"
     title: str
 
@@ -1707,6 +1707,7 @@ class KnownErrorEntry(_KnownErrorEntryRequired, total=False):
     number: Optional["HumanNumber"]
     priority: Optional["Priority"]
     service: Optional["ServiceId"]
+    snippet: Optional[str]
 
 
 class _KpiQueryRequired(TypedDict):

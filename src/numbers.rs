@@ -165,6 +165,18 @@ fn looks_like_uuid(b: &[u8]) -> bool {
     })
 }
 
+/// The number allocated to `record` by an event of `batch`, if one was.
+pub(crate) fn allocated_in(
+    batch: &[opsledger_store::StoredEvent],
+    record: RecordRef,
+) -> Option<HumanNumber> {
+    batch.iter().find_map(|e| {
+        let kind = numbering_kind(e.stream.as_str())?;
+        let alloc: NumberAllocated = serde_json::from_slice(&e.payload).ok()?;
+        (kind == record.kind && alloc.id == record.id).then(|| HumanNumber::new(kind, e.version.0))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,16 +197,4 @@ mod tests {
         assert_eq!(name_records("", lookup), "");
         assert_eq!(name_records("ünïcödé text", lookup), "ünïcödé text");
     }
-}
-
-/// The number allocated to `record` by an event of `batch`, if one was.
-pub(crate) fn allocated_in(
-    batch: &[opsledger_store::StoredEvent],
-    record: RecordRef,
-) -> Option<HumanNumber> {
-    batch.iter().find_map(|e| {
-        let kind = numbering_kind(e.stream.as_str())?;
-        let alloc: NumberAllocated = serde_json::from_slice(&e.payload).ok()?;
-        (kind == record.kind && alloc.id == record.id).then(|| HumanNumber::new(kind, e.version.0))
-    })
 }

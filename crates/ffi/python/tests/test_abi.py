@@ -160,7 +160,9 @@ def test_library_lookup_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     monkeypatch.delenv("OPSLEDGER_LIB")
     monkeypatch.setenv("CARGO_TARGET_DIR", str(tmp_path / "tgt"))
     found = _native.candidates()
-    assert found[0] == Path(_native.__file__).resolve().parent / name
+    package = Path(_native.__file__).resolve().parent
+    assert found[0] == (_native.bundled_library() or package / name)
+    assert found[0].parent == package
     assert found[1:3] == [tmp_path / "tgt" / "release" / name, tmp_path / "tgt" / "debug" / name]
     (tmp_path / "tgt" / "debug").mkdir(parents=True)
     (tmp_path / "tgt" / "debug" / name).write_bytes(b"")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import opsledger
 
-REPOSITORY = Path(__file__).resolve().parents[4]
+REPOSITORY = Path(os.environ.get("OPSLEDGER_REPOSITORY") or Path(__file__).resolve().parents[4])
 README = REPOSITORY / "README.md"
 PACKAGE_README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -28,7 +28,7 @@ def run(code: str, cwd: Path) -> "subprocess.CompletedProcess[str]":
     # The package under test, wherever it is imported from (installed, or a source tree).
     package_root = str(Path(opsledger.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    if "OPSLEDGER_LIB" not in env:
+    if "OPSLEDGER_LIB" not in env and opsledger.bundled_library() is None:
         env["OPSLEDGER_LIB"] = str(opsledger.find_library())
     return subprocess.run(
         [sys.executable, "-c", code],

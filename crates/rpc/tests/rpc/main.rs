@@ -5,6 +5,7 @@ mod fuzz_properties;
 mod http;
 mod http_ops;
 mod openrpc;
+mod parity;
 mod protocol;
 mod spec_examples;
 mod stdio;

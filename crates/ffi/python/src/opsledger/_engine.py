@@ -15,29 +15,47 @@ from typing import (
     Iterable,
     Iterator,
     List,
+    Literal,
     Mapping,
-    NamedTuple,
     Optional,
     Sequence,
     Tuple,
     Union,
+    cast,
 )
 
+from ._methods import Methods
 from ._native import Native, Status, native
-
-JSON = Any
-Actor = Union[str, Mapping[str, Any]]
-"""An acting identity: ``{"id": "alice", "roles": ["agent"]}``, or just an id (no roles)."""
-Instant = Union[str, datetime]
-"""An instant: an RFC 3339 string, or a timezone-aware datetime."""
-
-
-def _instant(value: Optional[Instant]) -> Optional[str]:
-    if value is None or isinstance(value, str):
-        return value
-    if value.tzinfo is None:
-        raise ValueError("datetimes must be timezone-aware (e.g. datetime.now(timezone.utc))")
-    return value.isoformat()
+from ._wire import Actor, Instant
+from ._wire import actor as _actor
+from ._wire import instant as _instant
+from .errors import InvalidPolicy, OpsledgerError, PolicyIssue
+from .types import (
+    JSON,
+    ChangeType,
+    ClockResult,
+    CommandResult,
+    CreatedWebhook,
+    Deleted,
+    Delivery,
+    Impact,
+    IncidentCloseCode,
+    KpiReport,
+    PolicyAt,
+    PolicyDiff,
+    PolicyPublished,
+    QueuePage,
+    RecordKind,
+    RecordResult,
+    Risk,
+    SlaStatus,
+    TickResult,
+    Urgency,
+    ValidateResult,
+    WebhookInfo,
+    WireEvent,
+    WireTimelineEntry,
+)
 
 
 PolicyDocument = Union[Mapping[str, Any], str, "os.PathLike[str]"]
@@ -53,72 +71,6 @@ ClockChoice = Union[str, datetime]
 """The engine's clock: ``"system"`` (the default), ``"manual"`` (stands still at the instant of
 opening until :meth:`Engine.set_clock` moves it), or a timezone-aware ``datetime`` (a manual
 clock starting at that instant)."""
-
-
-class PolicyIssue(NamedTuple):
-    """One problem of a policy document: ``path`` into the document (such as
-    ``"sla.definitions[2].target"``; empty for the document as a whole) and ``message``."""
-
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
-
-
-def _issues(items: Any) -> List[PolicyIssue]:
-    if not isinstance(items, list):
-        return []
-    return [
-        PolicyIssue(str(i.get("path", "")), str(i.get("message", "")))
-        for i in items
-        if isinstance(i, Mapping)
-    ]
-
-
-class OpsledgerError(Exception):
-    """A JSON-RPC error response: ``code``, ``message`` and ``data`` as the server sent them.
-
-    Domain refusals carry ``data["domain_code"]`` (a stable string such as
-    ``"invalid_transition"``), available as :attr:`domain_code`.
-    """
-
-    def __init__(self, code: int, message: str, data: JSON = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.data = data
-
-    @property
-    def domain_code(self) -> Optional[str]:
-        """``data["domain_code"]`` when the error is a domain refusal."""
-        if isinstance(self.data, dict):
-            value = self.data.get("domain_code")
-            return value if isinstance(value, str) else None
-        return None
-
-    @classmethod
-    def from_object(cls, error: Mapping[str, Any]) -> "OpsledgerError":
-        """The exception for a JSON-RPC error object: :class:`InvalidPolicy` for a refused
-        policy document, else :class:`OpsledgerError`."""
-        code, message, data = int(error.get("code", 0)), str(error.get("message", "")), error.get("data")
-        if isinstance(data, Mapping) and data.get("domain_code") == InvalidPolicy.DOMAIN_CODE:
-            return InvalidPolicy(code, message, data)
-        return cls(code, message, data)
-
-
-class InvalidPolicy(OpsledgerError):
-    """A policy document was refused (``domain_code`` ``"invalid_policy"``): nothing was
-    published. :attr:`issues` lists every problem, each with the path of the value at fault."""
-
-    DOMAIN_CODE = "invalid_policy"
-
-    def __init__(self, code: int, message: str, data: JSON = None) -> None:
-        super().__init__(code, message, data)
-        details = data.get("details") if isinstance(data, Mapping) else None
-        found = details.get("issues") if isinstance(details, Mapping) else None
-        #: Every problem of the document, in document order.
-        self.issues: List[PolicyIssue] = _issues(found)
 
 
 class AbiError(Exception):
@@ -156,14 +108,6 @@ def _config_issues(message: str) -> List[PolicyIssue]:
         path, _, text = line[2:].partition(": ")
         issues.append(PolicyIssue("" if path == "(document)" else path, text))
     return issues
-
-
-def _actor(actor: Optional[Actor]) -> Optional[Dict[str, Any]]:
-    if actor is None:
-        return None
-    if isinstance(actor, str):
-        return {"id": actor, "roles": []}
-    return {"id": actor["id"], "roles": list(actor.get("roles", []))}
 
 
 def _clean(params: Mapping[str, Any]) -> Dict[str, Any]:
@@ -225,7 +169,7 @@ def _document(document: PolicyDocument) -> Tuple[Any, Optional[str]]:
     )
 
 
-class Engine:
+class Engine(Methods):
     """An opsledger engine opened through the C ABI.
 
     Use it as a context manager, or call :meth:`close`. One engine may be shared by any
@@ -425,6 +369,10 @@ class Engine:
                     raise r
         return results
 
+    def _invoke(self, method: str, params: Dict[str, Any]) -> Any:
+        # The typed methods (``Methods``, generated): params by name, None left out.
+        return self.call(method, **params)
+
     def discover(self) -> JSON:
         """The OpenRPC document (``rpc.discover``)."""
         return self.request("rpc.discover")
@@ -441,8 +389,8 @@ class Engine:
         title: str,
         *,
         caller: str,
-        impact: str = "medium",
-        urgency: str = "medium",
+        impact: Impact = "medium",
+        urgency: Urgency = "medium",
         description: Optional[str] = None,
         service: Optional[str] = None,
         cis: Optional[Sequence[str]] = None,
@@ -451,9 +399,9 @@ class Engine:
         id: Optional[str] = None,
         actor: Optional[Actor] = None,
         **extra: Any,
-    ) -> JSON:
+    ) -> CommandResult:
         """``incident.open``: impact and urgency are ``"high"``, ``"medium"`` or ``"low"``."""
-        return self.call(
+        return cast("CommandResult", self.call(
             "incident.open",
             title=title,
             caller=caller,
@@ -467,7 +415,7 @@ class Engine:
             id=id,
             actor=actor,
             **extra,
-        )
+        ))
 
     def assign_incident(
         self,
@@ -477,45 +425,45 @@ class Engine:
         assignee: Optional[str] = None,
         actor: Optional[Actor] = None,
         **extra: Any,
-    ) -> JSON:
+    ) -> CommandResult:
         """``incident.assign`` to a group (and optionally a person)."""
-        return self.call("incident.assign", id=id, group=group, assignee=assignee, actor=actor, **extra)
+        return cast("CommandResult", self.call("incident.assign", id=id, group=group, assignee=assignee, actor=actor, **extra))
 
-    def add_incident_note(self, id: str, text: str, *, actor: Optional[Actor] = None, **extra: Any) -> JSON:
+    def add_incident_note(self, id: str, text: str, *, actor: Optional[Actor] = None, **extra: Any) -> CommandResult:
         """``incident.add_work_note``: an internal note the caller never sees."""
-        return self.call("incident.add_work_note", id=id, text=text, actor=actor, **extra)
+        return cast("CommandResult", self.call("incident.add_work_note", id=id, text=text, actor=actor, **extra))
 
-    def add_incident_comment(self, id: str, text: str, *, actor: Optional[Actor] = None, **extra: Any) -> JSON:
+    def add_incident_comment(self, id: str, text: str, *, actor: Optional[Actor] = None, **extra: Any) -> CommandResult:
         """``incident.add_comment``: a comment the caller sees. The caller's own comment on an
         incident on hold awaiting them also resumes it (policy ``resume_on_caller_comment``)."""
-        return self.call("incident.add_comment", id=id, text=text, actor=actor, **extra)
+        return cast("CommandResult", self.call("incident.add_comment", id=id, text=text, actor=actor, **extra))
 
     def resolve_incident(
-        self, id: str, *, code: str, notes: str, actor: Optional[Actor] = None, **extra: Any
-    ) -> JSON:
+        self, id: str, *, code: IncidentCloseCode, notes: str, actor: Optional[Actor] = None, **extra: Any
+    ) -> CommandResult:
         """``incident.resolve`` with a close code (``"solved_permanently"``,
         ``"solved_workaround"``, ...) and notes."""
-        return self.call("incident.resolve", id=id, code=code, notes=notes, actor=actor, **extra)
+        return cast("CommandResult", self.call("incident.resolve", id=id, code=code, notes=notes, actor=actor, **extra))
 
-    def close_incident(self, id: str, *, actor: Optional[Actor] = None, **extra: Any) -> JSON:
+    def close_incident(self, id: str, *, actor: Optional[Actor] = None, **extra: Any) -> CommandResult:
         """``incident.close`` (the caller confirms the resolution)."""
-        return self.call("incident.close", id=id, actor=actor, **extra)
+        return cast("CommandResult", self.call("incident.close", id=id, actor=actor, **extra))
 
     def create_problem(
         self,
         title: str,
         *,
-        impact: str = "medium",
-        urgency: str = "medium",
+        impact: Impact = "medium",
+        urgency: Urgency = "medium",
         description: Optional[str] = None,
         service: Optional[str] = None,
         cis: Optional[Sequence[str]] = None,
         id: Optional[str] = None,
         actor: Optional[Actor] = None,
         **extra: Any,
-    ) -> JSON:
+    ) -> CommandResult:
         """``problem.create``."""
-        return self.call(
+        return cast("CommandResult", self.call(
             "problem.create",
             title=title,
             impact=impact,
@@ -526,14 +474,14 @@ class Engine:
             id=id,
             actor=actor,
             **extra,
-        )
+        ))
 
     def request_change(
         self,
         title: str,
         *,
-        change_type: Union[str, Mapping[str, Any]] = "normal",
-        risk: str = "moderate",
+        change_type: Union[Literal["normal", "emergency"], ChangeType] = "normal",
+        risk: Risk = "moderate",
         cis: Optional[Sequence[str]] = None,
         implementation_plan: Optional[str] = None,
         backout_plan: Optional[str] = None,
@@ -543,12 +491,12 @@ class Engine:
         id: Optional[str] = None,
         actor: Optional[Actor] = None,
         **extra: Any,
-    ) -> JSON:
+    ) -> CommandResult:
         """``change.request``: ``change_type`` is ``"normal"``, ``"emergency"`` or
         ``{"kind": "standard", "template": "..."}``; ``risk`` ``"low"``, ``"moderate"`` or
         ``"high"``."""
-        kind = {"kind": change_type} if isinstance(change_type, str) else dict(change_type)
-        return self.call(
+        kind: Mapping[str, Any] = {"kind": change_type} if isinstance(change_type, str) else change_type
+        return cast("CommandResult", self.call(
             "change.request",
             title=title,
             change_type=kind,
@@ -562,35 +510,35 @@ class Engine:
             id=id,
             actor=actor,
             **extra,
-        )
+        ))
 
     def approve_change(
         self, id: str, *, comment: Optional[str] = None, actor: Optional[Actor] = None, **extra: Any
-    ) -> JSON:
+    ) -> CommandResult:
         """``change.approve`` (the approver must hold an approver role; never the requester)."""
-        return self.call("change.approve", id=id, comment=comment, actor=actor, **extra)
+        return cast("CommandResult", self.call("change.approve", id=id, comment=comment, actor=actor, **extra))
 
     # -- queries --------------------------------------------------------------------------------
     # ``as_of`` (an RFC 3339 string or a timezone-aware datetime) reads the state as of a
     # recorded instant.
 
-    def record(self, id: str, *, as_of: Optional[Instant] = None, **extra: Any) -> JSON:
+    def record(self, id: str, *, as_of: Optional[Instant] = None, **extra: Any) -> RecordResult:
         """``query.record``: ``{"record", "number", "view", "state"}``."""
-        return self.call("query.record", id=id, as_of=_instant(as_of), **extra)
+        return cast("RecordResult", self.call("query.record", id=id, as_of=_instant(as_of), **extra))
 
-    def queue(self, kind: str, *, as_of: Optional[Instant] = None, **filters: Any) -> JSON:
+    def queue(self, kind: RecordKind, *, as_of: Optional[Instant] = None, **filters: Any) -> QueuePage:
         """``query.queue`` of ``kind`` (``"incident"``, ``"problem"``, ``"change"``) with filters
         (``open_only=True``, ``statuses=[...]``, ``group=...``, ``cursor=...``): a page
         ``{"items": [...], "next_cursor": cursor or absent}``."""
-        return self.call("query.queue", kind=kind, as_of=_instant(as_of), **filters)
+        return cast("QueuePage", self.call("query.queue", kind=kind, as_of=_instant(as_of), **filters))
 
     def timeline(
         self, id: str, *, as_of: Optional[Instant] = None, actor: Optional[Actor] = None
-    ) -> List[JSON]:
+    ) -> List[WireTimelineEntry]:
         """``query.timeline``: every audit-trail entry of the record, oldest first (all pages),
         each with its ``visibility`` (``"public"`` or ``"internal"``). With ``actor`` whose
         roles are only ``caller``/``requester``: only their own incident, work notes left out."""
-        entries: List[JSON] = []
+        entries: List[WireTimelineEntry] = []
         from_version: Optional[int] = None
         while True:
             page = self.call(
@@ -601,42 +549,37 @@ class Engine:
             if from_version is None:
                 return entries
 
-    def sla(self, id: str, *, as_of: Optional[Instant] = None) -> JSON:
+    def sla(self, id: str, *, as_of: Optional[Instant] = None) -> List[SlaStatus]:
         """``query.sla``: the record's SLA clocks."""
-        return self.call("query.sla", id=id, as_of=_instant(as_of))
+        return cast("List[SlaStatus]", self.call("query.sla", id=id, as_of=_instant(as_of)))
 
-    def kpis(self, start: Instant, end: Instant, *, as_of: Optional[Instant] = None, **query: Any) -> JSON:
+    def kpis(self, start: Instant, end: Instant, *, as_of: Optional[Instant] = None, **query: Any) -> KpiReport:
         """``query.kpis`` over the window [start, end); further ``query`` fields
         (``group_by``, ``time_basis``, ...) are passed on."""
         q = {"window": {"start": _instant(start), "end": _instant(end)}, **query}
-        return self.call("query.kpis", query=q, as_of=_instant(as_of))
+        return cast("KpiReport", self.call("query.kpis", query=q, as_of=_instant(as_of)))
 
     # -- policy and time ------------------------------------------------------------------------
     # The policy is versioned history: each published version is an event of the log, in
     # force for every command appended after it; records keep the SLA versions they pinned.
 
-    def policy(self, version: Optional[int] = None, as_of: Optional[Instant] = None) -> JSON:
+    def policy(self, version: Optional[int] = None, as_of: Optional[Instant] = None) -> PolicyAt:
         """``policy.get``: the version in force now, a given ``version``, or the one in force
         ``as_of`` an instant: ``{"version", "published_at", "published_by", "reason",
         "position", "document"}``."""
-        return self.call("policy.get", version=version, as_of=_instant(as_of))
+        return cast("PolicyAt", self.call("policy.get", version=version, as_of=_instant(as_of)))
 
-    def policy_history(self) -> List[JSON]:
-        """``policy.history``: every published version, oldest first, without the documents:
-        ``[{"version", "published_at", "published_by", "reason", "position"}, ...]``."""
-        return self.call("policy.history")
-
-    def validate_policy(self, document: PolicyDocument) -> JSON:
+    def validate_policy(self, document: PolicyDocument) -> ValidateResult:
         """``policy.validate``: ``{"valid": bool, "issues": [{"path", "message"}, ...]}``, the
         document's own problems and those against the published history. Writes nothing."""
         doc, fmt = _document(document)
-        return self.call("policy.validate", document=doc, format=fmt)
+        return cast("ValidateResult", self.call("policy.validate", document=doc, format=fmt))
 
-    def diff_policy(self, document: PolicyDocument) -> JSON:
+    def diff_policy(self, document: PolicyDocument) -> PolicyDiff:
         """``policy.diff``: what publishing ``document`` would change, ``{"from_version",
         "changes", "moved_targets", "records_truncated"}``. Writes nothing."""
         doc, fmt = _document(document)
-        return self.call("policy.diff", document=doc, format=fmt)
+        return cast("PolicyDiff", self.call("policy.diff", document=doc, format=fmt))
 
     def publish_policy(
         self,
@@ -645,7 +588,7 @@ class Engine:
         reason: str = "",
         expected_version: Optional[int] = None,
         actor: Optional[Actor] = None,
-    ) -> JSON:
+    ) -> PolicyPublished:
         """``policy.publish``: puts ``document`` in force as the next version, for every command
         appended after it (running SLA clocks keep their pins). Returns ``{"version",
         "changed", "position"}``; ``changed`` is false (and nothing is written) when the
@@ -661,16 +604,16 @@ class Engine:
         is published then.
         """
         doc, fmt = _document(document)
-        return self.call(
+        return cast("PolicyPublished", self.call(
             "policy.publish",
             document=doc,
             format=fmt,
             reason=reason or None,
             expected_version=expected_version,
             actor=actor,
-        )
+        ))
 
-    def set_clock(self, now: Instant, *, actor: Optional[Actor] = None) -> JSON:
+    def set_clock(self, now: Instant, *, actor: Optional[Actor] = None) -> ClockResult:
         """``admin.set_clock``: moves the manual clock of an engine opened with
         ``clock="manual"`` (or a datetime) to ``now`` (a timezone-aware datetime or an RFC 3339
         string); returns ``{"now"}``. Events are stamped and SLA clocks evaluated at the new
@@ -678,15 +621,15 @@ class Engine:
         instant before it, or before the last recorded event, is refused). Needs the
         ``engine_clock`` permission (by default: admins); an engine on the system clock
         refuses it (``domain_code`` ``"not_supported"``)."""
-        return self.call("admin.set_clock", now=_instant(now), actor=actor)
+        return cast("ClockResult", self.call("admin.set_clock", now=_instant(now), actor=actor))
 
-    def tick(self, now: Optional[Instant] = None, *, actor: Optional[Actor] = None) -> JSON:
+    def tick(self, now: Optional[Instant] = None, *, actor: Optional[Actor] = None) -> TickResult:
         """``admin.tick``: records the SLA thresholds and breaches that became due by ``now``
         (default: the engine's clock), carries out their escalations and auto-closes resolved
         incidents past their delay, each exactly once: ``{"now", "records_due",
         "thresholds_recorded", "breaches_recorded", "auto_closed", "escalations",
         "failures"}``. Needs the ``engine_tick`` permission (by default: admins)."""
-        return self.call("admin.tick", now=_instant(now), actor=actor)
+        return cast("TickResult", self.call("admin.tick", now=_instant(now), actor=actor))
 
     # -- webhooks -------------------------------------------------------------------------------
 
@@ -701,7 +644,7 @@ class Engine:
         enabled: Optional[bool] = None,
         actor: Optional[Actor] = None,
         **extra: Any,
-    ) -> JSON:
+    ) -> CreatedWebhook:
         """``webhook.create``: a subscription POSTing the events ``filter`` selects
         (``event_types``, ``kinds``, ``priorities``, ``groups``, ``services``) to ``url``,
         signed with HMAC-SHA256 (docs/WEBHOOKS.md). Returns ``{"webhook", "secret"}``: the
@@ -710,7 +653,7 @@ class Engine:
         Deliveries are sent while a worker runs: open the engine with ``webhooks=True`` (or
         ``{"poll_ms": ..., "timeout_ms": ..., "max_attempts": ...}``). Needs the
         ``webhook_manage`` permission (by default: managers and admins)."""
-        return self.call(
+        return cast("CreatedWebhook", self.call(
             "webhook.create",
             url=url,
             filter=filter,
@@ -720,38 +663,26 @@ class Engine:
             enabled=enabled,
             actor=actor,
             **extra,
-        )
+        ))
 
-    def webhooks(self, *, actor: Optional[Actor] = None) -> List[JSON]:
+    def webhooks(self, *, actor: Optional[Actor] = None) -> List[WebhookInfo]:
         """``webhook.list``: the subscriptions, without their secrets."""
-        return self.call("webhook.list", actor=actor)
+        return cast("List[WebhookInfo]", self.call("webhook.list", actor=actor))
 
-    def update_webhook(self, id: str, *, actor: Optional[Actor] = None, **changes: Any) -> JSON:
+    def update_webhook(self, id: str, *, actor: Optional[Actor] = None, **changes: Any) -> WebhookInfo:
         """``webhook.update``: changes ``url``, ``description``, ``filter``, ``template``,
         ``enabled`` or ``secret`` (the fields given; None values are left out, so remove a
         template with ``engine.request("webhook.update", {"id": id, "template": None})``)."""
-        return self.call("webhook.update", id=id, actor=actor, **changes)
+        return cast("WebhookInfo", self.call("webhook.update", id=id, actor=actor, **changes))
 
-    def delete_webhook(self, id: str, *, actor: Optional[Actor] = None) -> JSON:
+    def delete_webhook(self, id: str, *, actor: Optional[Actor] = None) -> Deleted:
         """``webhook.delete``: nothing more is sent; unfinished deliveries are dead-lettered."""
-        return self.call("webhook.delete", id=id, actor=actor)
+        return cast("Deleted", self.call("webhook.delete", id=id, actor=actor))
 
-    def webhook_deliveries(
-        self,
-        *,
-        webhook: Optional[str] = None,
-        status: Optional[str] = None,
-        limit: Optional[int] = None,
-        actor: Optional[Actor] = None,
-    ) -> List[JSON]:
-        """``webhook.deliveries``: deliveries, newest first (``status``: ``pending``,
-        ``in_flight``, ``retry_scheduled``, ``succeeded``, ``dead_lettered``)."""
-        return self.call("webhook.deliveries", webhook=webhook, status=status, limit=limit, actor=actor)
-
-    def redeliver(self, delivery: str, *, actor: Optional[Actor] = None) -> JSON:
+    def redeliver(self, delivery: str, *, actor: Optional[Actor] = None) -> Delivery:
         """``webhook.redeliver``: a new attempt sequence for a delivery that succeeded or was
         dead-lettered."""
-        return self.call("webhook.redeliver", delivery=delivery, actor=actor)
+        return cast("Delivery", self.call("webhook.redeliver", delivery=delivery, actor=actor))
 
     # -- the event log --------------------------------------------------------------------------
 
@@ -763,7 +694,7 @@ class Engine:
         page_size: int = 100,
         timeout_ms: int = 1000,
         stop: Optional[threading.Event] = None,
-    ) -> Iterator[JSON]:
+    ) -> Iterator[WireEvent]:
         """Iterates over the log's events with positions greater than ``after``, in order.
 
         Without ``follow`` it ends at the log's head (``events.read``). With ``follow`` it then

@@ -3,7 +3,8 @@
 Lookup order (the first that exists wins):
 
 1. the path in the environment variable ``OPSLEDGER_LIB`` (if set, nothing else is tried);
-2. the library shipped inside this package's directory (a wheel built with it, see README);
+2. the library shipped inside this package's directory (the wheel carries it, see README):
+   ``libopsledger_ffi.so`` or, as setuptools-rust names it, ``libopsledger_ffi.<tag>.so``;
 3. the cargo target directory: ``$CARGO_TARGET_DIR`` if set, else ``target/`` of the opsledger
    repository found above the current directory or above this package; ``release`` before
    ``debug``.
@@ -52,6 +53,18 @@ def library_file_name() -> str:
     return "libopsledger_ffi.so"
 
 
+def bundled_library() -> Optional[Path]:
+    """The library inside this package's directory, if the package was installed with it."""
+    package = Path(__file__).resolve().parent
+    name = library_file_name()
+    stem, suffix = os.path.splitext(name)
+    exact = package / name
+    if exact.is_file():
+        return exact
+    tagged = sorted(package.glob(f"{stem}.*{suffix}"))
+    return tagged[0] if tagged else None
+
+
 def _repository_roots() -> Iterator[Path]:
     seen = set()
     for start in (Path.cwd(), Path(__file__).resolve().parent):
@@ -67,7 +80,7 @@ def candidates() -> List[Path]:
     if explicit:
         return [Path(explicit)]
     name = library_file_name()
-    found = [Path(__file__).resolve().parent / name]
+    found = [bundled_library() or Path(__file__).resolve().parent / name]
     targets: List[Path] = []
     if os.environ.get("CARGO_TARGET_DIR"):
         targets.append(Path(os.environ["CARGO_TARGET_DIR"]))

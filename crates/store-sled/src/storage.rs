@@ -94,6 +94,16 @@ impl Storage for SledStorage {
         self.spaces.space(space)
     }
 
+    /// The log's appends and durability syncs (sled counts them; the read models' database
+    /// beside it is written in `Buffered` mode and syncs only at a flush or close).
+    fn io_stats(&self) -> opsledger_store::IoStats {
+        let stats = self.store.stats();
+        opsledger_store::IoStats {
+            commits: stats.appends,
+            syncs: stats.syncs,
+        }
+    }
+
     fn tables(&self) -> Option<Arc<dyn opsledger_store::SqlTables>> {
         Some(self.spaces.tables())
     }

@@ -14,6 +14,7 @@ def open_incident(server, title, group):
 
 def test_a_reporting_tool_reads_the_live_database_read_only(http_server, tmp_path):
     numbers = [open_incident(http_server, f"Checkout down {i}", "web-support") for i in range(4)]
+    http_server.ok("alice", "incident.acknowledge", {"id": numbers[1]})
     http_server.ok("alice", "incident.resolve", {"id": numbers[1], "code": "solved_workaround", "notes": "restarted"})
 
     db = sqlite3.connect(f"file:{tmp_path / 'data' / 'opsledger.sqlite3'}?mode=ro", uri=True)

@@ -101,10 +101,6 @@ impl<'a> Overlay<'a> {
         self.writes.insert(key, Some(value));
     }
 
-    pub(crate) fn remove(&mut self, key: Vec<u8>) {
-        self.writes.insert(key, None);
-    }
-
     pub(crate) fn commit(self) -> Result<()> {
         self.base.apply(self.writes.into_iter().collect())
     }

@@ -137,7 +137,7 @@ impl<'e> ReadView<'e> {
         tables.ensure_schema()?;
         let mut states = ReplayStates::default();
         for page in LogPages::new(self.side.log(), 1, self.position, REPLAY_PAGE) {
-            projections::apply_batch(&*kv, Some(&tables), &mut states, &page?)?;
+            projections::apply_batch(&*kv, &tables, &mut states, &page?)?;
         }
         let replayed = Replayed { kv, tables };
         *slot = Some(replayed.clone());
@@ -148,11 +148,11 @@ impl<'e> ReadView<'e> {
     /// the view's position), unless this view already replayed the log prefix.
     pub fn record(&self, record: RecordRef) -> Result<Option<RecordView>> {
         let Some(bound) = self.bound() else {
-            return get_view(&*self.kv()?, record);
+            return get_view(&self.tables()?, record);
         };
         let replayed = self.replay.lock().clone();
         if let Some(r) = replayed {
-            return get_view(&*r.kv, record);
+            return get_view(&r.tables, record);
         }
         let inner = self.side;
         let events = inner.stream_events(&record.stream(), Some(bound), usize::MAX)?;
@@ -259,7 +259,7 @@ impl<'e> ReadView<'e> {
         let inner = self.side;
         let now = self.as_of.unwrap_or_else(|| inner.config().clock.now());
         queue::query(
-            &*self.kv()?,
+            &self.tables()?,
             filter,
             now,
             inner.config().limits.max_page_size,
@@ -401,7 +401,7 @@ impl<'e> ReadView<'e> {
     pub fn calendar(&self, query: &CalendarQuery) -> Result<Page<CalendarEntry>> {
         let inner = self.side;
         calendar::calendar(
-            &*self.kv()?,
+            &self.tables()?,
             query,
             &inner.policy_at(self.bound()),
             inner.config().limits.max_page_size,
@@ -410,17 +410,17 @@ impl<'e> ReadView<'e> {
 
     /// Alert dedup keys held by open incidents.
     pub fn open_alerts(&self) -> Result<Vec<OpenAlert>> {
-        kedb::open_alerts(&*self.kv()?, self.side.config().limits.max_page_size)
+        kedb::open_alerts(&self.tables()?, self.side.config().limits.max_page_size)
     }
 
     /// The open incident holding `dedup_key`, if any.
     pub fn alert_owner(&self, dedup_key: &str) -> Result<Option<IncidentId>> {
-        kedb::alert_owner(&*self.kv()?, dedup_key)
+        kedb::alert_owner(&self.tables()?, dedup_key)
     }
 
     /// Incidents on hold awaiting `problem`.
     pub fn incidents_awaiting(&self, problem: ProblemId) -> Result<Vec<IncidentId>> {
-        kedb::awaiting(&*self.kv()?, problem)
+        kedb::awaiting(&self.tables()?, problem)
     }
 
     /// The instant clocks are evaluated at: the view's instant, or the engine clock's now.

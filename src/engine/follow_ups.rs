@@ -71,11 +71,11 @@ pub(super) struct EngineFacts<'a>(pub(super) &'a Inner);
 
 impl Facts for EngineFacts<'_> {
     fn view(&self, record: RecordRef) -> Result<Option<RecordView>> {
-        get_view(&*self.0.views, record)
+        get_view(&self.0.tables, record)
     }
 
     fn incidents_awaiting(&self, problem: ProblemId) -> Result<Vec<IncidentId>> {
-        kedb::awaiting(&*self.0.views, problem)
+        kedb::awaiting(&self.0.tables, problem)
     }
 
     fn events_after(&self, record: RecordRef, version: u64) -> Result<Vec<RecordEvent>> {

@@ -235,7 +235,7 @@ impl Inner {
         loop {
             attempt += 1;
             self.catch_up()?;
-            let owner = kedb::alert_owner(&*self.views, &report.dedup_key)?;
+            let owner = kedb::alert_owner(&self.tables, &report.dedup_key)?;
             let command = match owner {
                 Some(id) => IncidentCommand::CorrelateAlert {
                     id,
@@ -296,7 +296,7 @@ impl Inner {
                 ..
             } => {
                 self.catch_up()?;
-                *cal = calendar::booked_overlapping(&*self.views, *window, *id, max)?;
+                *cal = calendar::booked_overlapping(&self.tables, *window, *id, max)?;
             }
             ChangeCommand::Submit {
                 id, calendar: cal, ..
@@ -307,7 +307,7 @@ impl Inner {
                 *cal = match planned {
                     Some(w) => {
                         self.catch_up()?;
-                        calendar::booked_overlapping(&*self.views, w, *id, max)?
+                        calendar::booked_overlapping(&self.tables, w, *id, max)?
                     }
                     None => Vec::new(),
                 };

@@ -445,7 +445,6 @@ impl Inner {
         let mut moved_targets = Vec::new();
         let mut seen = 0usize;
         let mut records_truncated = false;
-        let views = self.views.clone();
         'kinds: for kind in [RecordKind::Incident, RecordKind::Problem] {
             let mut cursor = None;
             loop {
@@ -453,7 +452,7 @@ impl Inner {
                 filter.limit = 500;
                 filter.cursor = cursor.take();
                 let page = crate::projections::queue::query(
-                    &*views,
+                    &self.tables,
                     &filter,
                     now,
                     self.config.limits.max_page_size.max(500),

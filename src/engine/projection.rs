@@ -151,7 +151,7 @@ impl Inner {
             // crash between them and the batch re-projects the batch.
             self.refresh_derived_for(&batch)?;
             let mut loader = self.loader();
-            projections::apply_batch(&*self.views, Some(&self.tables), &mut loader, &batch)?;
+            projections::apply_batch(&*self.views, &self.tables, &mut loader, &batch)?;
             applied += batch.len() as u64;
             self.projected
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -210,7 +210,7 @@ impl Inner {
             let mut states = projections::ReplayStates::default();
             let upto = self.checkpoint.load(Ordering::Acquire);
             for page in opsledger_store::LogPages::new(self.store(), 1, upto, PROJECT_PAGE) {
-                projections::apply_batch(&scratch, Some(&only), &mut states, &page?)?;
+                projections::apply_batch(&scratch, &only, &mut states, &page?)?;
             }
             // SLA clocks are computed from the store, not folded from batches.
             let now = self.config.clock.now();

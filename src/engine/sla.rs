@@ -908,7 +908,7 @@ impl Inner {
         let now = self.config.clock.now();
         loop {
             let page = crate::projections::queue::query(
-                &*self.views,
+                &self.tables,
                 &filter,
                 now,
                 filter.limit,

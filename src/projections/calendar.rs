@@ -2,18 +2,20 @@
 //! implemented) and changes still being prepared or authorised with a planned window, each
 //! with the conflicts the core's `detect_conflicts` finds against the booked ones.
 
-use super::get_view;
 use super::keys;
 use super::queue::{Cursor, Page, page_size};
+use super::tables::{Tables, instant};
 use super::view::RecordView;
-use crate::error::Result;
-use crate::kv::Kv;
+use crate::error::{EngineError, Result};
 use crate::numbers::HumanNumber;
-use crate::record::{RecordRef, RecordStatus};
+use crate::record::RecordStatus;
+use chrono::{DateTime, Utc};
 use opsledger_core::change::{Conflict, ScheduleCandidate, ScheduledChange, detect_conflicts};
 use opsledger_core::window::TimeWindow;
-use opsledger_core::{ActorId, ChangeId, CiId, Policy, RecordKind};
+use opsledger_core::{ActorId, ChangeId, CiId, Policy};
+use opsledger_store::{RowFlow, SqlValue};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 /// One change on the calendar.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -82,54 +84,88 @@ impl CalendarQuery {
     }
 }
 
-/// Length of a calendar key after its tag: window start and change id.
+/// Length of a calendar cursor: window start and change id.
 const CALENDAR_KEY_LEN: usize = 24;
 
-/// Calendar entries overlapping `range` (all of them when `None`), by window start, from the
-/// key `from` on, with their keys.
-fn entries<'a>(
-    kv: &'a dyn Kv,
-    from: Vec<u8>,
+/// A calendar cursor's bytes: the window start (sortable microseconds) and the change id.
+fn calendar_key(start: DateTime<Utc>, change: &Uuid) -> Vec<u8> {
+    let mut k = Vec::with_capacity(CALENDAR_KEY_LEN);
+    k.extend_from_slice(&keys::time(start));
+    k.extend_from_slice(change.as_bytes());
+    k
+}
+
+/// Calendar entries overlapping `range` (all of them when `None`), by window start then change,
+/// strictly after `after` (window start, change), at most `max`, with their cursor keys.
+fn entries(
+    tables: &Tables,
+    after: Option<(DateTime<Utc>, Uuid)>,
     range: Option<TimeWindow>,
-) -> impl Iterator<Item = Result<(Vec<u8>, RecordView)>> + 'a {
-    let end = match range {
-        Some(r) => {
-            let mut e = vec![b'C'];
-            e.extend_from_slice(&keys::time(r.end));
-            e
-        }
-        None => vec![b'D'],
+    booked_only: bool,
+    max: usize,
+) -> Result<Vec<(Vec<u8>, RecordView)>> {
+    let (after_start, after_change) = match after {
+        Some((start, change)) => (instant(start), SqlValue::Text(change.to_string())),
+        None => (SqlValue::Text(String::new()), SqlValue::Text(String::new())),
     };
-    kv.range(&from, &end, false).filter_map(move |item| {
-        let key = match item {
-            Ok((key, _)) => key,
-            Err(e) => return Some(Err(e)),
-        };
-        let id = keys::trailing_uuid(&key)?;
-        let view = match get_view(kv, RecordRef::new(RecordKind::Change, id)) {
-            Ok(view) => view?,
-            Err(e) => return Some(Err(e)),
-        };
-        let window = view.calendar_window()?;
-        range
-            .is_none_or(|r| window.overlaps(&r))
-            .then_some(Ok((key, view)))
-    })
+    let (from, to) = match range {
+        Some(r) => (instant(r.start), instant(r.end)),
+        None => (SqlValue::Null, SqlValue::Null),
+    };
+    let mut out = Vec::new();
+    let mut failure = None;
+    tables.sql.query(
+        "SELECT c.view FROM change_calendar k JOIN records c ON c.id = k.change
+         WHERE (k.window_start, k.change) > (?1, ?2)
+           AND (?3 IS NULL OR (k.window_start < ?4 AND k.window_end > ?3))
+           AND (?5 = 0 OR k.booked = 1)
+         ORDER BY k.window_start, k.change LIMIT ?6",
+        &[
+            after_start,
+            after_change,
+            from,
+            to,
+            SqlValue::from(booked_only),
+            SqlValue::Integer(i64::try_from(max).unwrap_or(i64::MAX)),
+        ],
+        &mut |row| {
+            let view = match row.first() {
+                Some(SqlValue::Text(json)) => super::decode_view(json.as_bytes()),
+                Some(_) | None => Err(EngineError::Views("a calendar row without its view".into())),
+            };
+            match view {
+                Ok(view) => {
+                    if let Some(window) = view.calendar_window()
+                        && range.is_none_or(|r| window.overlaps(&r))
+                    {
+                        out.push((calendar_key(window.start, &view.record.id), view));
+                    }
+                    Ok(RowFlow::Continue)
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    Ok(RowFlow::Stop)
+                }
+            }
+        },
+    )?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 /// Booked changes whose window overlaps `window` (other than `except`), at most `max`: the
 /// calendar a schedule-carrying change command is decided against.
 pub(crate) fn booked_overlapping(
-    kv: &dyn Kv,
+    tables: &Tables,
     window: TimeWindow,
     except: ChangeId,
     max: usize,
 ) -> Result<Vec<ScheduledChange>> {
-    let mut out: Vec<ScheduledChange> = entries(kv, vec![b'C'], Some(window))
-        .map(|item| item.map(|(_, view)| view))
-        .collect::<Result<Vec<_>>>()?
+    let mut out: Vec<ScheduledChange> = entries(tables, None, Some(window), true, usize::MAX)?
         .into_iter()
-        .filter_map(|v| v.change().and_then(|d| d.booked.clone()))
+        .filter_map(|(_, v)| v.change().and_then(|d| d.booked.clone()))
         .filter(|b| b.id != except)
         .collect();
     out.truncate(max);
@@ -138,32 +174,40 @@ pub(crate) fn booked_overlapping(
 
 /// A page of the calendar with each entry's conflicts under `policy`.
 pub(crate) fn calendar(
-    kv: &dyn Kv,
+    tables: &Tables,
     query: &CalendarQuery,
     policy: &Policy,
     max_page: usize,
 ) -> Result<Page<CalendarEntry>> {
     let limit = page_size(query.limit, max_page, "calendar")?;
-    let mut from = vec![b'C'];
-    if let Some(cursor) = &query.cursor {
-        from.extend_from_slice(&cursor.decode_as(CALENDAR_KEY_LEN, "a calendar query")?);
-        // Strictly after the cursor's entry.
-        from.push(0);
-    }
-    let mut views = Vec::with_capacity(limit.min(64));
-    let mut next = None;
-    let mut scanned = 0;
-    for item in entries(kv, from, query.window) {
-        let (key, view) = item?;
-        scanned += 1;
-        if views.len() == limit {
-            // One more exists: the page ends at the last one taken.
-            next = views
-                .last()
-                .map(|(key, _): &(Vec<u8>, RecordView)| Cursor::encode(&key[1..]));
-            break;
+    let after = match &query.cursor {
+        Some(cursor) => {
+            let key = cursor.decode_as(CALENDAR_KEY_LEN, "a calendar query")?;
+            let micros = key
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map(|b: [u8; 8]| (u64::from_be_bytes(b) ^ (1 << 63)) as i64);
+            let start = micros.and_then(DateTime::<Utc>::from_timestamp_micros);
+            let change = keys::trailing_uuid(&key);
+            match (start, change) {
+                (Some(s), Some(c)) => Some((s, c)),
+                _ => {
+                    return Err(EngineError::invalid(
+                        "cursor",
+                        "not a cursor returned by a calendar query",
+                    ));
+                }
+            }
         }
-        views.push((key, view));
+        None => None,
+    };
+    // One more than a page says whether there is more.
+    let mut views = entries(tables, after, query.window, false, limit + 1)?;
+    let scanned = views.len();
+    let mut next = None;
+    if views.len() > limit {
+        views.truncate(limit);
+        next = views.last().map(|(key, _)| Cursor::encode(key));
     }
     let mut out = Vec::with_capacity(views.len());
     for (_, view) in &views {
@@ -174,7 +218,7 @@ pub(crate) fn calendar(
             continue;
         };
         // Against every booked change overlapping this one (not only those inside `range`).
-        let booked = booked_overlapping(kv, window, ChangeId(view.record.id), usize::MAX)?;
+        let booked = booked_overlapping(tables, window, ChangeId(view.record.id), usize::MAX)?;
         let candidate = ScheduleCandidate {
             id: ChangeId(view.record.id),
             window,

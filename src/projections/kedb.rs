@@ -1,16 +1,14 @@
 //! The known-error database (KEDB) and the open alert dedup keys.
 
-use super::get_view;
-use super::keys;
 use super::queue::{Cursor, Page, page_size};
+use super::tables::Tables;
 use crate::error::{EngineError, Result};
-use crate::kv::{Kv, prefix_end};
 use crate::numbers::HumanNumber;
-use crate::record::RecordRef;
 use opsledger_core::problem::{KnownError, ProblemStatusKind};
-use opsledger_core::{CiId, IncidentId, Priority, ProblemId, RecordKind, ServiceId};
+use opsledger_core::{CiId, IncidentId, Priority, ProblemId, ServiceId};
 use opsledger_store::{RowFlow, SqlTables, SqlValue};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 /// A KEDB search. All given criteria must match; text matching is case-insensitive.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -356,41 +354,55 @@ pub struct OpenAlert {
     pub alert_count: u64,
 }
 
-/// The open incident holding `dedup_key`, if any.
-pub(crate) fn alert_owner(kv: &dyn Kv, dedup_key: &str) -> Result<Option<IncidentId>> {
-    let prefix = keys::alert_prefix(dedup_key);
-    for item in kv.range(&prefix, &prefix_end(&prefix), false) {
-        let (key, _) = item?;
-        if key.len() == prefix.len() + 16
-            && let Some(id) = keys::trailing_uuid(&key)
-        {
-            return Ok(Some(IncidentId(id)));
-        }
-    }
-    Ok(None)
+/// Reads one text column of every row of `sql`.
+fn ids(tables: &Tables, sql: &str, params: &[SqlValue]) -> Result<Vec<Uuid>> {
+    tables
+        .sql
+        .query_all(sql, params)?
+        .iter()
+        .map(|row| match row.first() {
+            Some(SqlValue::Text(t)) => Uuid::parse_str(t)
+                .map_err(|e| EngineError::Views(format!("a malformed record id: {e}"))),
+            Some(_) | None => Err(EngineError::Views("a row without its record id".into())),
+        })
+        .collect()
 }
 
-/// Every open alert dedup key, in key order.
-pub(crate) fn open_alerts(kv: &dyn Kv, max_page: usize) -> Result<Vec<OpenAlert>> {
-    let prefix = [b'l'];
-    let mut out = Vec::new();
-    for item in kv.range(&prefix, &prefix_end(&prefix), false) {
-        if out.len() >= max_page {
-            break;
-        }
-        let (key, _) = item?;
-        let Some(id) = keys::trailing_uuid(&key) else {
-            continue;
+/// The open incident holding `dedup_key`, if any.
+pub(crate) fn alert_owner(tables: &Tables, dedup_key: &str) -> Result<Option<IncidentId>> {
+    Ok(ids(
+        tables,
+        "SELECT incident FROM open_alerts WHERE dedup_key = ?1 ORDER BY incident LIMIT 1",
+        &[SqlValue::Text(dedup_key.to_owned())],
+    )?
+    .first()
+    .map(|id| IncidentId(*id)))
+}
+
+/// Every open alert dedup key, by key, at most `max_page`.
+pub(crate) fn open_alerts(tables: &Tables, max_page: usize) -> Result<Vec<OpenAlert>> {
+    let rows = tables.sql.query_all(
+        "SELECT a.dedup_key, a.incident, r.view FROM open_alerts a
+         JOIN records r ON r.id = a.incident
+         ORDER BY a.dedup_key, a.incident LIMIT ?1",
+        &[SqlValue::Integer(
+            i64::try_from(max_page).unwrap_or(i64::MAX),
+        )],
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Some(SqlValue::Text(json)) = row.get(2) else {
+            return Err(EngineError::Views(
+                "an open alert without its incident".into(),
+            ));
         };
-        let Some(view) = get_view(kv, RecordRef::new(RecordKind::Incident, id))? else {
-            continue;
-        };
+        let view = super::decode_view(json.as_bytes())?;
         let Some(alert) = view.incident().and_then(|d| d.alert.clone()) else {
             continue;
         };
         out.push(OpenAlert {
             dedup_key: alert.dedup_key,
-            incident: IncidentId(id),
+            incident: IncidentId(view.record.id),
             number: view.number,
             alert_count: alert.alert_count,
         });
@@ -399,14 +411,13 @@ pub(crate) fn open_alerts(kv: &dyn Kv, max_page: usize) -> Result<Vec<OpenAlert>
 }
 
 /// Incidents on hold awaiting `problem`.
-pub(crate) fn awaiting(kv: &dyn Kv, problem: ProblemId) -> Result<Vec<IncidentId>> {
-    let prefix = keys::awaiting_prefix(&problem.0);
-    kv.range(&prefix, &prefix_end(&prefix), false)
-        .map(|item| {
-            let (key, _) = item?;
-            keys::trailing_uuid(&key)
-                .map(IncidentId)
-                .ok_or_else(|| EngineError::Views("malformed awaiting key".into()))
-        })
-        .collect()
+pub(crate) fn awaiting(tables: &Tables, problem: ProblemId) -> Result<Vec<IncidentId>> {
+    Ok(ids(
+        tables,
+        "SELECT id FROM records WHERE awaiting_problem = ?1 AND kind = 'incident' ORDER BY id",
+        &[SqlValue::Text(problem.0.to_string())],
+    )?
+    .into_iter()
+    .map(IncidentId)
+    .collect())
 }

@@ -1,12 +1,13 @@
-//! Read models: record views, queues, numbers, KEDB, change calendar, alert dedup keys and the
-//! causation index, kept in one ordered key space (see [`keys`] for the layout) with a
-//! checkpoint, and the projector that folds the log into them.
+//! Read models: record views, queues, KEDB, change calendar and alert dedup keys as SQL tables
+//! ([`tables`]); numbers, the causation index, the tick's due index and the KPI inputs in one
+//! ordered key space (see [`keys`] for the layout) with a checkpoint; and the projector that
+//! folds the log into them.
 //!
 //! The projector applies the log strictly in position order, one batch at a time; each batch
 //! is one atomic write that also moves the checkpoint (and records the id of the event at the
 //! checkpoint, so that a view store that got ahead of its log is detected and rebuilt). Every
-//! key is a pure function of the records' current states (see [`view`]), so a rebuild from the
-//! log gives exactly what incremental updates gave.
+//! row and key is a pure function of the log (see [`view`]), so a rebuild from the log gives
+//! exactly what incremental updates gave.
 
 pub(crate) mod calendar;
 pub(crate) mod kedb;
@@ -30,8 +31,9 @@ use view::RecordView;
 /// Version of the read-model layout. A store written with another version is wiped and rebuilt
 /// from the log when the engine opens. 2: the tick's due index (`D`/`E`), so that records
 /// resolved or attached before it existed are indexed. 3: the KPI read model (`K`, `O`, `o`).
-/// 4: the SQL read models ([`tables`]) beside the keys, filled by the rebuild.
-pub(crate) const VIEWS_SCHEMA: u32 = 4;
+/// 4: the SQL read models ([`tables`]) beside the keys, filled by the rebuild. 5: record views,
+/// queues, the calendar, alert keys and awaiting incidents in the tables only.
+pub(crate) const VIEWS_SCHEMA: u32 = 5;
 
 /// Gives the projector the state of a record after some of its events.
 pub(crate) trait StateSource {
@@ -54,15 +56,23 @@ pub(crate) fn read_checkpoint(kv: &dyn Kv) -> Result<(u64, Option<Uuid>)> {
     Ok((position, id))
 }
 
-fn decode_view(bytes: &[u8]) -> Result<RecordView> {
-    serde_json::from_slice(bytes).map_err(EngineError::views)
+/// Reads one record view (the `view` column of its `records` row).
+pub(crate) fn get_view(tables: &tables::Tables, record: RecordRef) -> Result<Option<RecordView>> {
+    let rows = tables.sql.query_all(
+        "SELECT view FROM records WHERE id = ?1 AND kind = ?2",
+        &[
+            opsledger_store::SqlValue::Text(record.id.to_string()),
+            opsledger_store::SqlValue::Text(record.kind.to_string()),
+        ],
+    )?;
+    match rows.first().and_then(|r| r.first()) {
+        Some(opsledger_store::SqlValue::Text(json)) => decode_view(json.as_bytes()).map(Some),
+        Some(_) | None => Ok(None),
+    }
 }
 
-/// Reads one record view.
-pub(crate) fn get_view(kv: &dyn Kv, record: RecordRef) -> Result<Option<RecordView>> {
-    kv.get(&keys::record(record.kind, &record.id))?
-        .map(|b| decode_view(&b))
-        .transpose()
+pub(crate) fn decode_view(bytes: &[u8]) -> Result<RecordView> {
+    serde_json::from_slice(bytes).map_err(EngineError::views)
 }
 
 /// A record's human number as the views know it (allocated in the same append as the record).
@@ -74,12 +84,12 @@ fn number_in(ov: &Overlay<'_>, record: RecordRef) -> Result<Option<HumanNumber>>
 }
 
 /// Folds `events` (the next positions after the checkpoint, dense and in order) into the read
-/// models in one atomic write: the keys, and the SQL tables when `tables` is given (written
+/// models in one atomic write: the SQL tables, then the keys and the checkpoint (the tables
 /// first, so that on a backend without transactions a crash in between re-applies the batch
 /// over rows that already hold it, which leaves them as they are).
 pub(crate) fn apply_batch(
     kv: &dyn Kv,
-    tables: Option<&tables::Tables>,
+    t: &tables::Tables,
     states: &mut dyn StateSource,
     events: &[StoredEvent],
 ) -> Result<()> {
@@ -125,39 +135,36 @@ pub(crate) fn apply_batch(
         };
         let kpi_row = kpi::apply(&mut ov, record, evs)?;
         let number = number_in(&ov, record)?;
-        if let Some(t) = tables {
-            if let Some((before, row)) = &kpi_row {
-                for history in row.input.incidents.values() {
-                    let old = before.input.incidents.values().next();
-                    t.incident_kpi_row(old, history, number, &mut sql);
-                }
-                for history in row.input.changes.values() {
-                    let old = before.input.changes.values().next();
-                    t.change_kpi_row(old, history, number, &mut sql);
-                }
+        if let Some((before, row)) = &kpi_row {
+            for history in row.input.incidents.values() {
+                let old = before.input.incidents.values().next();
+                t.incident_kpi_row(old, history, number, &mut sql);
             }
-            let name = |text: &str| {
-                crate::numbers::name_records(text, |id| {
-                    [
-                        RecordKind::Incident,
-                        RecordKind::Problem,
-                        RecordKind::Change,
-                    ]
-                    .into_iter()
-                    .find_map(|kind| number_in(&ov, RecordRef { kind, id }).ok().flatten())
-                })
-            };
-            for e in evs {
-                let event = crate::record::decode_as(record.kind, e)?;
-                t.timeline_row(e, &event, record, number, &name, &mut sql);
+            for history in row.input.changes.values() {
+                let old = before.input.changes.values().next();
+                t.change_kpi_row(old, history, number, &mut sql);
             }
+        }
+        let name = |text: &str| {
+            crate::numbers::name_records(text, |id| {
+                [
+                    RecordKind::Incident,
+                    RecordKind::Problem,
+                    RecordKind::Change,
+                ]
+                .into_iter()
+                .find_map(|kind| number_in(&ov, RecordRef { kind, id }).ok().flatten())
+            })
+        };
+        for e in evs {
+            let event = crate::record::decode_as(record.kind, e)?;
+            t.timeline_row(e, &event, record, number, &name, &mut sql);
         }
         let state = states.state_after(record, evs)?;
         let Some(current) = state.to_record() else {
             continue;
         };
-        let view_key = keys::record(record.kind, &record.id);
-        let old = ov.get(&view_key)?.map(|b| decode_view(&b)).transpose()?;
+        let old = get_view(t, record)?;
         let number = match old.as_ref().and_then(|v| v.number) {
             Some(n) => Some(n),
             None => number,
@@ -169,25 +176,9 @@ pub(crate) fn apply_batch(
             last_event.position.0,
             last_event.recorded_at,
         );
-        if let Some(t) = tables {
-            t.record_rows(old.as_ref(), &new, &mut sql);
-        }
-        let old_keys = old.map(|v| v.index_keys()).unwrap_or_default();
-        let new_keys = new.index_keys();
-        for k in old_keys.difference(&new_keys) {
-            ov.remove(k.clone());
-        }
-        for k in new_keys.difference(&old_keys) {
-            ov.put(k.clone(), Vec::new());
-        }
-        ov.put(
-            view_key,
-            serde_json::to_vec(&new).map_err(EngineError::views)?,
-        );
+        t.record_rows(old.as_ref(), &new, &mut sql);
     }
-    if let Some(t) = tables {
-        t.apply(&sql)?;
-    }
+    t.apply(&sql)?;
     let mut checkpoint = last.position.0.to_be_bytes().to_vec();
     checkpoint.extend_from_slice(last.event_id.as_bytes());
     ov.put(keys::CHECKPOINT.to_vec(), checkpoint);

@@ -1,21 +1,20 @@
 //! Work queues: records filtered by state, priority, group, assignee, service, CI and age, in a
 //! stable order (most urgent priority first, then oldest first), with cursor pagination.
 //!
-//! Each record has index entries `q ‖ family ‖ kind ‖ [value] ‖ status ‖ sort key` in five
-//! families (all records; by group; by assignee; by service; by CI). A query picks the most
-//! selective family its filter allows (assignee, then group, CI, service, else all), opens one
-//! range per (status, priority) pair, bounded by the age filter, and merges the ranges by sort
-//! key. Filters the family does not cover are checked on the record view. A query scans at most
-//! `max_scan` index entries; when it stops early it returns what it found with a cursor.
+//! A queue is read from the `records` table (see `tables`): each family of filters has an index
+//! `(kind, [value], is_open, queue_rank, opened_us, id, status_code)`, so that a page is one
+//! ordered range for the open records and one for the others, merged; statuses and priorities
+//! are bitmasks checked inside the index, the other filters on the row. The cursor is the
+//! sort key `queue_rank ‖ opened_at ‖ id` of the last row of the page.
 
-use super::get_view;
 use super::keys;
+use super::tables::Tables;
 use super::view::RecordView;
 use crate::error::{EngineError, Result};
-use crate::kv::{Kv, KvIter, prefix_end};
-use crate::record::{RecordRef, RecordStatus};
+use crate::record::RecordStatus;
 use chrono::{DateTime, Duration, Utc};
 use opsledger_core::{ActorId, CiId, GroupId, Priority, RecordKind, ServiceId};
+use opsledger_store::SqlValue;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -235,29 +234,73 @@ pub struct Page<T> {
     pub scanned: usize,
 }
 
-struct Source<'a> {
-    iter: KvIter<'a>,
-    prefix_len: usize,
-    head: Option<Vec<u8>>,
+/// One row of a queue scan: its sort key and its view, not yet decoded.
+struct Hit {
+    sort_key: [u8; keys::SORT_KEY_LEN],
+    view: String,
 }
 
-impl Source<'_> {
-    fn advance(&mut self) -> Result<()> {
-        self.head = match self.iter.next() {
-            Some(item) => Some(item?.0),
-            None => None,
-        };
-        Ok(())
-    }
+/// What every family's query checks beside its index's leading columns. Parameters: ?1 kind,
+/// ?2 the family's value, ?3 is_open, ?4-?6 the cursor (queue_rank, opened_us, id), ?7-?8
+/// opened_us bounds, ?9 statuses (a bitmask of status codes), ?10 priorities (a bitmask of
+/// queue ranks), ?11 rows, ?12 group, ?13 assignee, ?14 service, ?15 caller, ?16 CI.
+macro_rules! queue_sql {
+    ($from:literal, $family:literal) => {
+        concat!(
+            "SELECT r.queue_rank, r.opened_us, r.id, r.view FROM ",
+            $from,
+            " WHERE r.kind = ?1 AND ",
+            $family,
+            " AND r.is_open = ?3
+               AND (r.queue_rank, r.opened_us, r.id) > (?4, ?5, ?6)
+               AND r.opened_us >= ?7 AND r.opened_us < ?8
+               AND (?9 >> r.status_code) & 1 AND (?10 >> r.queue_rank) & 1
+               AND (?12 IS NULL OR r.assignment_group = ?12)
+               AND (?13 IS NULL OR r.assignee = ?13)
+               AND (?14 IS NULL OR r.service = ?14)
+               AND (?15 IS NULL OR r.caller = ?15)
+               AND (?16 IS NULL OR EXISTS
+                   (SELECT 1 FROM record_cis x WHERE x.record = r.id AND x.ci = ?16))
+             ORDER BY r.queue_rank, r.opened_us, r.id LIMIT ?11"
+        )
+    };
+}
 
-    fn sort_key(&self) -> Option<&[u8]> {
-        self.head.as_deref().map(|k| &k[self.prefix_len..])
+/// The query of the family index a filter reads: its most selective filter (assignee, then
+/// group, CI, service, else every record of the kind), and that filter's value.
+fn family_sql(filter: &QueueFilter) -> (&'static str, Option<&str>) {
+    if let Some(a) = &filter.assignee {
+        (queue_sql!("records r", "r.assignee = ?2"), Some(a.as_str()))
+    } else if let Some(g) = &filter.group {
+        (
+            queue_sql!("records r", "r.assignment_group = ?2"),
+            Some(g.as_str()),
+        )
+    } else if let Some(c) = &filter.ci {
+        (
+            queue_sql!(
+                "record_cis c JOIN records r ON r.id = c.record",
+                "c.ci = ?2"
+            ),
+            Some(c.as_str()),
+        )
+    } else if let Some(v) = &filter.service {
+        (queue_sql!("records r", "r.service = ?2"), Some(v.as_str()))
+    } else {
+        (queue_sql!("records r", "?2 IS NULL"), None)
     }
 }
 
-/// Runs a queue query against read models at instant `now`.
+/// Runs a queue query against the `records` table at instant `now`.
+///
+/// The rows come from the index of the most selective filter the query has (assignee, then
+/// group, CI, service, else every record of the kind), in queue order (priority, then age,
+/// then id), one ordered range for the open records and one for the others, merged. Status,
+/// priority and age are checked inside the index; the other filters on the record view. At
+/// most `max_scan` rows are read; a query that stops early returns what it found with a
+/// cursor.
 pub(crate) fn query(
-    kv: &dyn Kv,
+    tables: &Tables,
     filter: &QueueFilter,
     now: DateTime<Utc>,
     max_page: usize,
@@ -281,19 +324,21 @@ pub(crate) fn query(
     if filter.open_only {
         statuses.retain(|s| s.is_open());
     }
-    statuses.sort();
-    statuses.dedup();
-    let priorities: Vec<u8> = if filter.priorities.is_empty() {
-        keys::PRIORITY_CODES.to_vec()
+    let status_mask = |open: bool| -> i64 {
+        statuses
+            .iter()
+            .filter(|s| s.is_open() == open)
+            .fold(0i64, |m, s| m | (1i64 << s.code().min(62)))
+    };
+    let priority_mask: i64 = if filter.priorities.is_empty() {
+        keys::PRIORITY_CODES
+            .iter()
+            .fold(0i64, |m, p| m | (1i64 << p))
     } else {
-        let mut p: Vec<u8> = filter
+        filter
             .priorities
             .iter()
-            .map(|p| keys::priority_code(Some(*p)))
-            .collect();
-        p.sort_unstable();
-        p.dedup();
-        p
+            .fold(0i64, |m, p| m | (1i64 << keys::priority_code(Some(*p))))
     };
     // Age bounds on opened_at.
     // Both bounds are exclusive: opened_at < upper. At least `age` old means
@@ -308,99 +353,96 @@ pub(crate) fn query(
             })?;
         upper = Some(upper.map_or(cutoff, |u| u.min(cutoff)));
     }
-    let lower = filter.opened_after;
-    let (family, value): (u8, Option<&str>) = if let Some(a) = &filter.assignee {
-        (keys::FAM_ASSIGNEE, Some(a.as_str()))
-    } else if let Some(g) = &filter.group {
-        (keys::FAM_GROUP, Some(g.as_str()))
-    } else if let Some(c) = &filter.ci {
-        (keys::FAM_CI, Some(c.as_str()))
-    } else if let Some(s) = &filter.service {
-        (keys::FAM_SERVICE, Some(s.as_str()))
-    } else {
-        (keys::FAM_STATUS, None)
+    let lower = filter
+        .opened_after
+        .map_or(i64::MIN, |t| t.timestamp_micros());
+    let upper = upper.map_or(i64::MAX, |t| t.timestamp_micros());
+    let (after_rank, after_opened, after_id) = match &filter.cursor {
+        Some(c) => {
+            let key = c.decode()?;
+            let opened = key
+                .get(1..9)
+                .and_then(|b| b.try_into().ok())
+                .map(|b: [u8; 8]| (u64::from_be_bytes(b) ^ (1 << 63)) as i64)
+                .unwrap_or(i64::MIN);
+            let id = keys::trailing_uuid(&key).unwrap_or_default();
+            (i64::from(key[0]), opened, id.to_string())
+        }
+        // Before every row: ranks are 0..=5 and ids are never empty.
+        None => (-1, i64::MIN, String::new()),
     };
-    let cursor = filter.cursor.as_ref().map(Cursor::decode).transpose()?;
-    let base = keys::queue_family(family, kind, value);
-    let mut sources = Vec::new();
-    for status in &statuses {
-        for p in &priorities {
-            let mut prefix = base.clone();
-            prefix.push(status.code());
-            prefix.push(*p);
-            let prefix_len = prefix.len() - 1;
-            let mut start = prefix.clone();
-            if let Some(l) = lower {
-                start.extend_from_slice(&keys::time(l));
-            }
-            if let Some(c) = &cursor {
-                let mut after = base.clone();
-                after.push(status.code());
-                after.extend_from_slice(c);
-                after.push(0); // strictly after the cursor's key
-                if after > start {
-                    start = after;
-                }
-            }
-            let end = match upper {
-                Some(u) => {
-                    let mut e = prefix.clone();
-                    e.extend_from_slice(&keys::time(u));
-                    e
-                }
-                None => prefix_end(&prefix),
-            };
-            let mut source = Source {
-                iter: kv.range(&start, &end, false),
-                prefix_len,
-                head: None,
-            };
-            source.advance()?;
-            if source.head.is_some() {
-                sources.push(source);
-            }
-        }
-    }
-    let mut items = Vec::new();
+    let (sql, value) = family_sql(filter);
+    // Two ordered ranges (open records, then the others), each read up to a page and one row
+    // beyond it (which says whether there is more).
     let mut scanned = 0usize;
-    let mut last_key: Option<Vec<u8>> = None;
-    loop {
-        if items.len() >= filter.limit {
-            break;
-        }
-        let Some(best) = sources
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.sort_key().map(|k| (i, k)))
-            .min_by(|a, b| a.1.cmp(b.1))
-            .map(|(i, _)| i)
-        else {
-            last_key = None;
-            break;
-        };
-        if scanned >= max_scan {
-            break;
-        }
-        scanned += 1;
-        let sort_key = sources[best]
-            .sort_key()
-            .map(<[u8]>::to_vec)
-            .unwrap_or_default();
-        sources[best].advance()?;
-        last_key = Some(sort_key.clone());
-        let Some(id) = keys::trailing_uuid(&sort_key) else {
+    let mut cut: Option<[u8; keys::SORT_KEY_LEN]> = None;
+    let mut ranges: Vec<Vec<Hit>> = Vec::new();
+    for open in [true, false] {
+        let mask = status_mask(open);
+        if mask == 0 {
             continue;
-        };
-        let Some(view) = get_view(kv, RecordRef::new(kind, id))? else {
-            continue;
-        };
+        }
+        let budget = max_scan.saturating_sub(scanned);
+        let rows = (filter.limit + 1).min(budget.max(1));
+        let params = [
+            SqlValue::Text(kind.to_string()),
+            value.map_or(SqlValue::Null, |v| SqlValue::Text(v.to_owned())),
+            SqlValue::from(open),
+            SqlValue::Integer(after_rank),
+            SqlValue::Integer(after_opened),
+            SqlValue::Text(after_id.clone()),
+            SqlValue::Integer(lower),
+            SqlValue::Integer(upper),
+            SqlValue::Integer(mask),
+            SqlValue::Integer(priority_mask),
+            SqlValue::Integer(i64::try_from(rows).unwrap_or(i64::MAX)),
+            opt(filter.group.as_ref().map(|v| v.as_str())),
+            opt(filter.assignee.as_ref().map(|v| v.as_str())),
+            opt(filter.service.as_ref().map(|v| v.as_str())),
+            opt(filter.caller.as_ref().map(|v| v.as_str())),
+            opt(filter.ci.as_ref().map(|v| v.as_str())),
+        ];
+        let mut hits = Vec::new();
+        let mut failure = None;
+        tables.sql.query(sql, &params, &mut |row| {
+            match hit(row) {
+                Some(h) => hits.push(h),
+                None => failure = Some("a records row without its queue columns"),
+            }
+            Ok(opsledger_store::RowFlow::Continue)
+        })?;
+        if let Some(f) = failure {
+            return Err(EngineError::Views(f.into()));
+        }
+        scanned += hits.len();
+        if hits.len() == rows && rows <= filter.limit {
+            // Stopped by the scan budget: nothing after its last row is known yet.
+            let last = hits.last().map(|h| h.sort_key);
+            cut = match (cut, last) {
+                (Some(c), Some(l)) => Some(c.min(l)),
+                (c, l) => c.or(l),
+            };
+        }
+        ranges.push(hits);
+    }
+    // Merge the ranges in queue order.
+    let mut merged: Vec<Hit> = ranges.into_iter().flatten().collect();
+    merged.sort_by_key(|h| h.sort_key);
+    if let Some(c) = cut {
+        merged.retain(|h| h.sort_key <= c);
+    }
+    let more = merged.len() > filter.limit || cut.is_some();
+    let mut items = Vec::with_capacity(filter.limit.min(merged.len()));
+    let mut last_key = None;
+    for h in merged.into_iter().take(filter.limit) {
+        last_key = Some(h.sort_key);
+        let view = super::decode_view(h.view.as_bytes())?;
         if matches(&view, filter) {
             items.push(view);
         }
     }
-    let exhausted = sources.iter().all(|s| s.head.is_none());
     let next = match last_key {
-        Some(k) if !exhausted => Some(Cursor::encode(&k)),
+        Some(k) if more => Some(Cursor::encode(&k)),
         Some(_) | None => None,
     };
     Ok(Page {
@@ -408,6 +450,28 @@ pub(crate) fn query(
         next,
         scanned,
     })
+}
+
+fn opt(value: Option<&str>) -> SqlValue {
+    value.map_or(SqlValue::Null, |v| SqlValue::Text(v.to_owned()))
+}
+
+fn hit(row: &[SqlValue]) -> Option<Hit> {
+    let rank = u8::try_from(row.first()?.as_i64()?).ok()?;
+    let opened = row.get(1)?.as_i64()?;
+    let id = match row.get(2)? {
+        SqlValue::Text(t) => uuid::Uuid::parse_str(t).ok()?,
+        _ => return None,
+    };
+    let view = match row.get(3)? {
+        SqlValue::Text(t) => t.clone(),
+        _ => return None,
+    };
+    let mut sort_key = [0u8; keys::SORT_KEY_LEN];
+    sort_key[0] = rank;
+    sort_key[1..9].copy_from_slice(&((opened as u64) ^ (1 << 63)).to_be_bytes());
+    sort_key[9..].copy_from_slice(id.as_bytes());
+    Some(Hit { sort_key, view })
 }
 
 fn matches(view: &RecordView, filter: &QueueFilter) -> bool {

@@ -1,10 +1,9 @@
 //! The record view: a compact, denormalised summary of one record's current state (status,
 //! routing, links, known error, schedule), derived from the core's state by a pure function.
-//! Every index key is in turn a pure function of the view, so the read models as a whole are a
-//! function of the set of current states: rebuilding them from the log gives exactly what
-//! incremental updates gave.
+//! Every row written from it (see [`tables`](super::tables)) is in turn a pure function of the
+//! view, so the read models as a whole are a function of the set of current states: rebuilding
+//! them from the log gives exactly what incremental updates gave.
 
-use super::keys;
 use crate::numbers::HumanNumber;
 use crate::record::{RecordRef, RecordState, RecordStatus};
 use chrono::{DateTime, Utc};
@@ -18,7 +17,7 @@ use opsledger_core::{
     ActorId, ChangeId, CiId, GroupId, IncidentId, Priority, ProblemId, ServiceId,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// What queues, lookups and process managers read about a record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -335,63 +334,6 @@ impl RecordView {
             | RecordStatus::Incident(_)
             | RecordStatus::Problem(_) => None,
         }
-    }
-
-    /// The queue sort key.
-    pub(crate) fn sort_key(&self) -> [u8; keys::SORT_KEY_LEN] {
-        keys::sort_key(self.priority, self.opened_at, &self.record.id)
-    }
-
-    /// Every index key this view puts in the read models (besides its own entry).
-    pub(crate) fn index_keys(&self) -> BTreeSet<Vec<u8>> {
-        let mut out = BTreeSet::new();
-        let kind = self.record.kind;
-        let tail = {
-            let mut t = vec![self.status.code()];
-            t.extend_from_slice(&self.sort_key());
-            t
-        };
-        let mut queue = |family: u8, value: Option<&str>| {
-            let mut k = keys::queue_family(family, kind, value);
-            k.extend_from_slice(&tail);
-            out.insert(k);
-        };
-        queue(keys::FAM_STATUS, None);
-        if let Some(g) = &self.group {
-            queue(keys::FAM_GROUP, Some(g.as_str()));
-        }
-        if let Some(a) = &self.assignee {
-            queue(keys::FAM_ASSIGNEE, Some(a.as_str()));
-        }
-        if let Some(s) = &self.service {
-            queue(keys::FAM_SERVICE, Some(s.as_str()));
-        }
-        for ci in &self.cis {
-            queue(keys::FAM_CI, Some(ci.as_str()));
-        }
-        match &self.detail {
-            ViewDetail::Incident(d) => {
-                if let Some(HoldReason::AwaitingProblem { problem }) = &d.hold {
-                    out.insert(keys::awaiting(&problem.0, &self.record.id));
-                }
-                if let Some(alert) = &d.alert
-                    && self.open
-                {
-                    out.insert(keys::alert(&alert.dedup_key, &self.record.id));
-                }
-            }
-            ViewDetail::Problem(d) => {
-                if d.known_error.is_some() {
-                    out.insert(keys::known_error(&self.record.id));
-                }
-            }
-            ViewDetail::Change(_) => {
-                if let Some(w) = self.calendar_window() {
-                    out.insert(keys::calendar(w.start, &self.record.id));
-                }
-            }
-        }
-        out
     }
 
     /// Whether the problem is resolved or closed (for KEDB filters).

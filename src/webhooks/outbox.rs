@@ -105,7 +105,7 @@ impl Inner {
                     && let Some(record) = RecordRef::from_stream(e.stream.as_str())
                         .or_else(|| sla_owner(e.stream.as_str()))
                 {
-                    let view = get_view(&*self.views, record)?;
+                    let view = get_view(&self.tables, record)?;
                     let facts = EventFacts {
                         event_type: &e.event_type,
                         kind: record.kind,

@@ -161,7 +161,7 @@ pub(crate) fn build(
     };
     // Generated text names records by number, as the timeline does; people's "why" stays.
     let (what, why) = (cut(inner.name_records(&what)), why.map(cut));
-    let view = get_view(&*inner.views, record)?;
+    let view = get_view(&inner.tables, record)?;
     let number = view
         .as_ref()
         .and_then(|v| v.number)

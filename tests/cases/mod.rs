@@ -13,6 +13,7 @@ mod lifecycle;
 mod paging;
 mod policy;
 mod process;
+mod queues;
 mod read_models;
 mod rebuild;
 mod restart;

@@ -17,6 +17,7 @@ use crate::error::Result;
 use crate::numbers::HumanNumber;
 use crate::record::{RecordEvent, RecordRef};
 use chrono::{DateTime, SecondsFormat, Utc};
+use opsledger_core::incident::HoldReason;
 use opsledger_core::kpi::{ChangeHistory, IncidentHistory};
 use opsledger_core::{Priority, RecordKind};
 use opsledger_store::{SqlStatement, SqlTables, SqlValue, StoredEvent};
@@ -464,8 +465,34 @@ impl Tables {
     }
 }
 
+/// The columns of `records` that an index covers, as a view gives them: when none changed, the
+/// row is updated in place without touching the indexes.
+fn indexed_columns(v: &RecordView) -> impl PartialEq + use<'_> {
+    (
+        v.number,
+        v.status,
+        v.open,
+        v.priority,
+        v.group.as_ref(),
+        v.assignee.as_ref(),
+        v.service.as_ref(),
+        v.caller(),
+        awaiting_problem(v),
+        v.opened_at,
+    )
+}
+
+/// The problem an incident on hold awaits, if it does.
+fn awaiting_problem(v: &RecordView) -> Option<uuid::Uuid> {
+    match v.incident().and_then(|d| d.hold.as_ref()) {
+        Some(HoldReason::AwaitingProblem { problem }) => Some(problem.0),
+        _ => None,
+    }
+}
+
 fn record_row(old: Option<&RecordView>, view: &RecordView, out: &mut Vec<SqlStatement>) {
     let id = text(view.record.id);
+    let json = SqlValue::Text(serde_json::to_string(view).unwrap_or_default());
     let (caller, requester, hold, major, change_type, risk, reassignments, reopens) =
         match &view.detail {
             ViewDetail::Incident(d) => (
@@ -499,49 +526,85 @@ fn record_row(old: Option<&RecordView>, view: &RecordView, out: &mut Vec<SqlStat
                 SqlValue::Null,
             ),
         };
-    out.push(SqlStatement::new(
-        "INSERT INTO records(id, kind, number, title, status, is_open, priority, priority_rank,
-             assignment_group, assignee, service, caller, requester, hold_reason, major,
-             change_type, risk, reassignments, reopens, opened_at, updated_at, version, position)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-             ?19, ?20, ?21, ?22, ?23)
-         ON CONFLICT(id) DO UPDATE SET number = excluded.number, title = excluded.title,
-             status = excluded.status, is_open = excluded.is_open,
-             priority = excluded.priority, priority_rank = excluded.priority_rank,
-             assignment_group = excluded.assignment_group, assignee = excluded.assignee,
-             service = excluded.service, caller = excluded.caller,
-             requester = excluded.requester, hold_reason = excluded.hold_reason,
-             major = excluded.major, change_type = excluded.change_type, risk = excluded.risk,
-             reassignments = excluded.reassignments, reopens = excluded.reopens,
-             opened_at = excluded.opened_at, updated_at = excluded.updated_at,
-             version = excluded.version, position = excluded.position",
-        vec![
-            id.clone(),
-            text(view.record.kind),
-            opt_text(view.number),
-            text(&view.title),
-            text(view.status.name()),
-            SqlValue::from(view.open),
-            view.priority.map_or(SqlValue::Null, |p| label(&p)),
-            view.priority
-                .map_or(SqlValue::Null, |p| SqlValue::Integer(priority_rank(p))),
-            opt_text(view.group.as_ref()),
-            opt_text(view.assignee.as_ref()),
-            opt_text(view.service.as_ref()),
-            caller,
-            requester,
-            hold,
-            major,
-            change_type,
-            risk,
-            reassignments,
-            reopens,
-            instant(view.opened_at),
-            instant(view.updated_at),
-            SqlValue::from(view.version),
-            SqlValue::from(view.position),
-        ],
-    ));
+    if old.is_some_and(|o| indexed_columns(o) == indexed_columns(view)) {
+        // The common case (a work note, an acknowledgement, a reassignment within the same
+        // group's assignee... whatever leaves the indexed columns alone): one row, no index.
+        out.push(SqlStatement::new(
+            "UPDATE records SET title = ?2, hold_reason = ?3, major = ?4, change_type = ?5,
+                 risk = ?6, reassignments = ?7, reopens = ?8, requester = ?9,
+                 updated_at = ?10, version = ?11, position = ?12, view = ?13
+             WHERE id = ?1",
+            vec![
+                id.clone(),
+                text(&view.title),
+                hold,
+                major,
+                change_type,
+                risk,
+                reassignments,
+                reopens,
+                requester,
+                instant(view.updated_at),
+                SqlValue::from(view.version),
+                SqlValue::from(view.position),
+                json,
+            ],
+        ));
+    } else {
+        out.push(SqlStatement::new(
+            "INSERT INTO records(id, kind, number, title, status, status_code, is_open, priority,
+                 priority_rank, queue_rank, assignment_group, assignee, service, caller,
+                 requester, hold_reason, awaiting_problem, major, change_type, risk,
+                 reassignments, reopens, opened_at, opened_us, updated_at, version, position,
+                 view)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                 ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)
+             ON CONFLICT(id) DO UPDATE SET number = excluded.number, title = excluded.title,
+                 status = excluded.status, status_code = excluded.status_code,
+                 is_open = excluded.is_open, priority = excluded.priority,
+                 priority_rank = excluded.priority_rank, queue_rank = excluded.queue_rank,
+                 assignment_group = excluded.assignment_group, assignee = excluded.assignee,
+                 service = excluded.service, caller = excluded.caller,
+                 requester = excluded.requester, hold_reason = excluded.hold_reason,
+                 awaiting_problem = excluded.awaiting_problem, major = excluded.major,
+                 change_type = excluded.change_type, risk = excluded.risk,
+                 reassignments = excluded.reassignments, reopens = excluded.reopens,
+                 opened_at = excluded.opened_at, opened_us = excluded.opened_us,
+                 updated_at = excluded.updated_at, version = excluded.version,
+                 position = excluded.position, view = excluded.view",
+            vec![
+                id.clone(),
+                text(view.record.kind),
+                opt_text(view.number),
+                text(&view.title),
+                text(view.status.name()),
+                SqlValue::Integer(i64::from(view.status.code())),
+                SqlValue::from(view.open),
+                view.priority.map_or(SqlValue::Null, |p| label(&p)),
+                view.priority
+                    .map_or(SqlValue::Null, |p| SqlValue::Integer(priority_rank(p))),
+                SqlValue::Integer(i64::from(super::keys::priority_code(view.priority))),
+                opt_text(view.group.as_ref()),
+                opt_text(view.assignee.as_ref()),
+                opt_text(view.service.as_ref()),
+                caller,
+                requester,
+                hold,
+                opt_text(awaiting_problem(view)),
+                major,
+                change_type,
+                risk,
+                reassignments,
+                reopens,
+                instant(view.opened_at),
+                micros(view.opened_at),
+                instant(view.updated_at),
+                SqlValue::from(view.version),
+                SqlValue::from(view.position),
+                json,
+            ],
+        ));
+    }
     if old.is_some_and(|o| o.cis == view.cis && links(o) == links(view)) {
         return;
     }

@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS read_models(
 
 pub(crate) const RECORDS: Model = Model {
     name: "records",
-    version: 1,
+    version: 2,
     create: "
 CREATE TABLE IF NOT EXISTS records(
     id               TEXT PRIMARY KEY,
@@ -29,34 +29,42 @@ CREATE TABLE IF NOT EXISTS records(
     number           TEXT,
     title            TEXT NOT NULL,
     status           TEXT NOT NULL,
+    status_code      INTEGER NOT NULL,
     is_open          INTEGER NOT NULL,
     priority         TEXT,
     priority_rank    INTEGER,
+    queue_rank       INTEGER NOT NULL,
     assignment_group TEXT,
     assignee         TEXT,
     service          TEXT,
     caller           TEXT,
     requester        TEXT,
     hold_reason      TEXT,
+    awaiting_problem TEXT,
     major            TEXT,
     change_type      TEXT,
     risk             TEXT,
     reassignments    INTEGER,
     reopens          INTEGER,
     opened_at        TEXT NOT NULL,
+    opened_us        INTEGER NOT NULL,
     updated_at       TEXT NOT NULL,
     version          INTEGER NOT NULL,
-    position         INTEGER NOT NULL
+    position         INTEGER NOT NULL,
+    view             TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS records_by_number ON records(number);
-CREATE INDEX IF NOT EXISTS records_queue ON records(kind, status, priority_rank, opened_at, id);
+CREATE INDEX IF NOT EXISTS records_queue
+    ON records(kind, is_open, queue_rank, opened_us, id, status_code);
 CREATE INDEX IF NOT EXISTS records_by_group
-    ON records(kind, assignment_group, status, priority_rank, opened_at, id);
+    ON records(kind, assignment_group, is_open, queue_rank, opened_us, id, status_code);
 CREATE INDEX IF NOT EXISTS records_by_assignee
-    ON records(kind, assignee, status, priority_rank, opened_at, id);
+    ON records(kind, assignee, is_open, queue_rank, opened_us, id, status_code);
 CREATE INDEX IF NOT EXISTS records_by_service
-    ON records(kind, service, status, priority_rank, opened_at, id);
+    ON records(kind, service, is_open, queue_rank, opened_us, id, status_code);
 CREATE INDEX IF NOT EXISTS records_by_caller ON records(caller, opened_at) WHERE caller IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_awaiting ON records(awaiting_problem, id)
+    WHERE awaiting_problem IS NOT NULL;
 CREATE TABLE IF NOT EXISTS record_cis(
     record TEXT NOT NULL,
     ci     TEXT NOT NULL,

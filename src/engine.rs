@@ -8,7 +8,7 @@ use crate::error::{EngineError, Result};
 use crate::faults::FaultPoint;
 use crate::hooks::EventHook;
 use crate::idempotency::{self, IDEMPOTENCY_EVENT, IdempotencyRecord};
-use crate::kv::{Kv, prefix_end};
+use crate::kv::Kv;
 use crate::numbers::{self, HumanNumber, NUMBER_EVENT};
 use crate::process::{self, Facts, follow_up_event_id_with};
 use crate::projections::view::RecordView;

@@ -12,7 +12,7 @@
 
 use crate::engine::sla::SlaExplanation;
 use crate::error::{EngineError, Result};
-use crate::kv::{Kv, MemoryKv, prefix_end};
+use crate::kv::{Kv, MemoryKv};
 use crate::numbers::HumanNumber;
 use crate::projections::calendar::{CalendarEntry, CalendarQuery};
 use crate::projections::kedb::{KedbQuery, KnownErrorEntry, OpenAlert};
@@ -330,20 +330,31 @@ impl<'e> ReadView<'e> {
                 event_type: e.event_type.clone(),
             })
         };
+        // What these events caused, from the live tables (effects past the view's instant are
+        // left out by position).
+        let tables = inner.tables();
+        let (from, to) = match (events.first(), events.last()) {
+            (Some(f), Some(l)) => (f.version.0, l.version.0),
+            _ => (1, 0),
+        };
+        let mut effects = crate::projections::timeline::effects(tables, record, from, to, bound)?;
         let mut out = Vec::with_capacity(events.len());
         for e in events {
             let event = decode_as(record.kind, &e)?;
-            let (what, why) = describe(&event);
             // Generated text names records by number; `why` is what people wrote, kept as is.
-            let what = crate::numbers::name_records(&what, |id| {
-                [
-                    RecordKind::Incident,
-                    RecordKind::Problem,
-                    RecordKind::Change,
-                ]
-                .into_iter()
-                .find_map(|kind| inner.number_of(RecordRef { kind, id }).ok().flatten())
-            });
+            let name = |what: &str| {
+                crate::numbers::name_records(what, |id| {
+                    [
+                        RecordKind::Incident,
+                        RecordKind::Problem,
+                        RecordKind::Change,
+                    ]
+                    .into_iter()
+                    .find_map(|kind| inner.number_of(RecordRef { kind, id }).ok().flatten())
+                })
+            };
+            let (what, why) = describe(&event);
+            let what = name(&what);
             let caused_by = match e.causation_id {
                 Some(c) => match store.event_by_id(c)? {
                     Some(cause) if cause.position.0 <= bound => Some(describe_ref(&cause)?),
@@ -351,20 +362,7 @@ impl<'e> ReadView<'e> {
                 },
                 None => None,
             };
-            let prefix = keys::caused_prefix(&e.event_id);
-            let mut caused = Vec::new();
-            for item in inner.views().range(&prefix, &prefix_end(&prefix), false) {
-                let (k, _) = item?;
-                let Some(p) = keys::trailing_u64(&k) else {
-                    continue;
-                };
-                if p > bound {
-                    continue;
-                }
-                if let Some(effect) = store.read_all(Position(p), 1)?.into_iter().next() {
-                    caused.push(describe_ref(&effect)?);
-                }
-            }
+            let caused = effects.remove(&e.event_id).unwrap_or_default();
             out.push(TimelineEntry {
                 visibility: event.visibility(),
                 position: e.position.0,

@@ -158,12 +158,17 @@ impl Inner {
         let mut queue: VecDeque<StoredEvent> = events.iter().cloned().collect();
         let mut out: Vec<FollowUp> = Vec::new();
         while let Some(cause) = queue.pop_front() {
-            let prefix = keys::caused_prefix(&cause.event_id);
             let positions: Vec<u64> = self
-                .views
-                .range(&prefix, &prefix_end(&prefix), false)
-                .map(|item| item.map(|(k, _)| keys::trailing_u64(&k).unwrap_or(0)))
-                .collect::<Result<_>>()?;
+                .tables
+                .sql
+                .query_all(
+                    "SELECT position FROM timeline_effects WHERE cause = ?1 ORDER BY position",
+                    &[opsledger_store::SqlValue::Text(cause.event_id.to_string())],
+                )?
+                .iter()
+                .filter_map(|row| row.first().and_then(opsledger_store::SqlValue::as_i64))
+                .map(|p| p as u64)
+                .collect();
             let mut group: Vec<StoredEvent> = Vec::new();
             let flush = |group: &mut Vec<StoredEvent>, out: &mut Vec<FollowUp>| -> Result<()> {
                 let Some(first) = group.first() else {

@@ -6,7 +6,6 @@
 //! | `X` | `Xcheckpoint` | last position applied ‖ that event's id |
 //! | `n` | `n ‖ kind ‖ number` | record uuid |
 //! | `N` | `N ‖ kind ‖ uuid` | number |
-//! | `y` | `y ‖ cause event id ‖ position` | — (what each event caused) |
 //! | `D` | `D ‖ instant ‖ kind ‖ uuid` | — (the tick's due index, see `engine/sla.rs`) |
 //! | `E` | `E ‖ kind ‖ uuid` | that record's `D` instant |
 //! | `K`, `O`, `o`, `S` | see [`kpi`](super::kpi) | the KPI read model |
@@ -60,29 +59,8 @@ pub(crate) fn priority_code(p: Option<Priority>) -> u8 {
 /// Every priority code, most urgent first (none last).
 pub(crate) const PRIORITY_CODES: [u8; 6] = [0, 1, 2, 3, 4, 5];
 
-pub(crate) fn caused(cause: &Uuid, position: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(25);
-    k.push(b'y');
-    k.extend_from_slice(cause.as_bytes());
-    k.extend_from_slice(&position.to_be_bytes());
-    k
-}
-
-pub(crate) fn caused_prefix(cause: &Uuid) -> Vec<u8> {
-    let mut k = Vec::with_capacity(17);
-    k.push(b'y');
-    k.extend_from_slice(cause.as_bytes());
-    k
-}
-
 /// The trailing 16 bytes of a key as a UUID.
 pub(crate) fn trailing_uuid(key: &[u8]) -> Option<Uuid> {
     let start = key.len().checked_sub(16)?;
     Uuid::from_slice(&key[start..]).ok()
-}
-
-/// The trailing 8 bytes of a key as a big-endian integer.
-pub(crate) fn trailing_u64(key: &[u8]) -> Option<u64> {
-    let start = key.len().checked_sub(8)?;
-    Some(u64::from_be_bytes(key[start..].try_into().ok()?))
 }

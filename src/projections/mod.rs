@@ -124,9 +124,7 @@ pub(crate) fn apply_batch(
                 })
                 .push(e);
         }
-        if let Some(cause) = e.causation_id {
-            ov.put(keys::caused(&cause, e.position.0), Vec::new());
-        }
+        t.effect_row(e, &mut sql);
     }
     for record in order {
         let evs = by_record.get(&record).map(Vec::as_slice).unwrap_or(&[]);

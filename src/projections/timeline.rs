@@ -413,3 +413,63 @@ fn change(e: &ChangeEvent) -> (String, Option<String>) {
         E::WorkNoteAdded { note, .. } => ("work note".to_owned(), Some(note.clone())),
     }
 }
+
+/// The events caused by `record`'s events with versions `from..=to` and positions up to
+/// `bound`, by cause, in log order.
+pub(crate) fn effects(
+    tables: &super::tables::Tables,
+    record: RecordRef,
+    from: u64,
+    to: u64,
+    bound: u64,
+) -> crate::error::Result<std::collections::HashMap<Uuid, Vec<EventRef>>> {
+    use opsledger_store::SqlValue;
+    let mut out: std::collections::HashMap<Uuid, Vec<EventRef>> = std::collections::HashMap::new();
+    let mut malformed = false;
+    tables.sql.query(
+        "SELECT e.cause, e.position, e.record, e.kind, e.event_type, r.number, e.event_id
+         FROM timeline_effects e LEFT JOIN records r ON r.id = e.record
+         WHERE e.cause IN (SELECT event_id FROM timeline
+                           WHERE record = ?1 AND version BETWEEN ?2 AND ?3)
+           AND e.position <= ?4
+         ORDER BY e.position",
+        &[
+            SqlValue::Text(record.id.to_string()),
+            SqlValue::from(from),
+            SqlValue::from(to),
+            SqlValue::Integer(i64::try_from(bound).unwrap_or(i64::MAX)),
+        ],
+        &mut |row| {
+            let text = |i: usize| match row.get(i) {
+                Some(SqlValue::Text(t)) => Some(t.as_str()),
+                Some(_) | None => None,
+            };
+            let cause = text(0).and_then(|t| Uuid::parse_str(t).ok());
+            let position = row.get(1).and_then(SqlValue::as_i64);
+            let event_id = text(6).and_then(|t| Uuid::parse_str(t).ok());
+            let (Some(cause), Some(position), Some(event_type), Some(event_id)) =
+                (cause, position, text(4), event_id)
+            else {
+                malformed = true;
+                return Ok(opsledger_store::RowFlow::Stop);
+            };
+            let effect = text(2)
+                .zip(text(3))
+                .and_then(|(id, kind)| RecordRef::from_stream(&format!("{kind}-{id}")));
+            out.entry(cause).or_default().push(EventRef {
+                event_id,
+                position: position as u64,
+                record: effect,
+                number: text(5).and_then(|n| n.parse().ok()),
+                event_type: event_type.to_owned(),
+            });
+            Ok(opsledger_store::RowFlow::Continue)
+        },
+    )?;
+    if malformed {
+        return Err(crate::error::EngineError::Views(
+            "a timeline_effects row without its cause".into(),
+        ));
+    }
+    Ok(out)
+}

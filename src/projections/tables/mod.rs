@@ -276,12 +276,13 @@ impl Tables {
         }
         let (what, why) = super::timeline::describe(event);
         out.push(SqlStatement::new(
-            "INSERT OR REPLACE INTO timeline(position, record, number, version, event_id,
+            "INSERT OR REPLACE INTO timeline(position, record, kind, number, version, event_id,
                  event_type, what, why, actor, occurred_at, recorded_at, visibility, caused_by)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             vec![
                 SqlValue::from(e.position.0),
                 text(record.id),
+                text(record.kind),
                 opt_text(number),
                 SqlValue::from(e.version.0),
                 text(e.event_id),
@@ -293,6 +294,31 @@ impl Tables {
                 instant(e.recorded_at),
                 text(event.visibility().as_str()),
                 opt_text(e.causation_id),
+            ],
+        ));
+    }
+
+    /// The `timeline_effects` row of an event caused by another (a follow-up, an SLA event):
+    /// what the cause's timeline lists under "caused".
+    pub(crate) fn effect_row(&self, e: &StoredEvent, out: &mut Vec<SqlStatement>) {
+        let Some(cause) = e.causation_id else {
+            return;
+        };
+        if !self.writes(&schema::TIMELINE) {
+            return;
+        }
+        let record = RecordRef::from_stream(e.stream.as_str());
+        out.push(SqlStatement::new(
+            "INSERT OR REPLACE INTO timeline_effects(cause, position, event_id, record, kind,
+                 event_type)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            vec![
+                text(cause),
+                SqlValue::from(e.position.0),
+                text(e.event_id),
+                opt_text(record.map(|r| r.id)),
+                opt_text(record.map(|r| r.kind)),
+                text(&e.event_type),
             ],
         ));
     }

@@ -97,11 +97,12 @@ CREATE VIEW IF NOT EXISTS changes AS
 
 pub(crate) const TIMELINE: Model = Model {
     name: "timeline",
-    version: 1,
+    version: 2,
     create: "
 CREATE TABLE IF NOT EXISTS timeline(
     position    INTEGER PRIMARY KEY,
     record      TEXT NOT NULL,
+    kind        TEXT NOT NULL,
     number      TEXT,
     version     INTEGER NOT NULL,
     event_id    TEXT NOT NULL,
@@ -114,11 +115,18 @@ CREATE TABLE IF NOT EXISTS timeline(
     visibility  TEXT NOT NULL,
     caused_by   TEXT
 );
-CREATE INDEX IF NOT EXISTS timeline_by_record ON timeline(record, version);
-CREATE INDEX IF NOT EXISTS timeline_by_event ON timeline(event_id);
-CREATE INDEX IF NOT EXISTS timeline_by_cause ON timeline(caused_by) WHERE caused_by IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS timeline_by_record ON timeline(record, version);
+CREATE TABLE IF NOT EXISTS timeline_effects(
+    cause      TEXT NOT NULL,
+    position   INTEGER NOT NULL,
+    event_id   TEXT NOT NULL,
+    record     TEXT,
+    kind       TEXT,
+    event_type TEXT NOT NULL,
+    PRIMARY KEY(cause, position)
+) WITHOUT ROWID;
 ",
-    tables: &["timeline"],
+    tables: &["timeline", "timeline_effects"],
     views: &[],
 };
 

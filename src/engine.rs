@@ -183,7 +183,7 @@ fn store_config(config: &EngineConfig) -> StoreConfig {
 impl Engine {
     /// Opens (creating if needed) the engine in data directory `path` with the default
     /// embedded store: SQLite, the log and everything derived from it (read models,
-    /// checkpoints, snapshots) in `<path>/opsledger.sqlite3`, written in one transaction per
+    /// checkpoints, snapshots) in `<path>/opsledger.db`, written in one transaction per
     /// command. A directory created by the sled backend (`<path>/log`) is detected and opened
     /// with sled. For another backend, or backend options, use [`Engine::builder`].
     ///

@@ -67,7 +67,7 @@
 //! - **Storage.** A backend implements `opsledger_store::Storage`: the log plus the derived
 //!   spaces (read models and their checkpoint, the process managers' checkpoint, record
 //!   snapshots). `Engine::open(dir)` uses the default, SQLite (`opsledger-store-sqlite`): one
-//!   file, `dir/opsledger.sqlite3`, where a command's events and its read models are written in
+//!   file, `dir/opsledger.db`, where a command's events and its read models are written in
 //!   one transaction. A directory created by the sled backend (`dir/log`, read models in
 //!   `dir/views.sqlite3`) is detected and opened with sled. [`Engine::builder`] takes any
 //!   backend ([`Engine::in_memory`] is the memory one). The derived spaces are a cache: empty

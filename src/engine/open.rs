@@ -46,7 +46,7 @@ impl std::fmt::Debug for EngineBuilder {
 pub enum DirectoryKind {
     /// No data yet: a new directory gets the default backend, SQLite.
     Empty,
-    /// `opsledger.sqlite3`: the SQLite backend.
+    /// `opsledger.db`: the SQLite backend.
     Sqlite,
     /// `log/`: the sled backend.
     Sled,
@@ -68,7 +68,7 @@ pub fn directory_kind(dir: &Path) -> Result<DirectoryKind> {
     if dir.exists() && !dir.is_dir() {
         return Err(incompatible(dir, "not a directory; give a data directory"));
     }
-    let sqlite = dir.join(DATABASE_FILE).exists();
+    let sqlite = opsledger_store_sqlite::database_path(dir).exists();
     let sled = SledStorage::exists_in(dir);
     match (sqlite, sled) {
         (true, true) => Err(incompatible(

@@ -83,7 +83,7 @@ pub fn open_on_disk(dir: &Path, config: EngineConfig) -> opsledger::Result<Engin
 pub fn read_models_database(dir: &Path) -> std::path::PathBuf {
     match opsledger::directory_kind(dir).expect("a data directory") {
         opsledger::DirectoryKind::Sled => dir.join(opsledger_store_sled::SPACES_FILE),
-        _ => dir.join(opsledger_store_sqlite::DATABASE_FILE),
+        _ => opsledger_store_sqlite::database_path(dir),
     }
 }
 

@@ -71,7 +71,7 @@ pub enum Command {
 /// `--data DIR`.
 #[derive(Debug, Args)]
 pub struct DataArgs {
-    /// The data directory (DIR/opsledger.sqlite3, or a sled log in DIR/log).
+    /// The data directory (DIR/opsledger.db, or a sled log in DIR/log).
     #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
     pub data: PathBuf,
 }
@@ -296,7 +296,7 @@ pub struct ImportArgs {
 /// A storage backend for a new data directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StoreKind {
-    /// SQLite: the log and the projections in one file, DIR/opsledger.sqlite3 (the default).
+    /// SQLite: the log and the projections in one file, DIR/opsledger.db (the default).
     Sqlite,
     /// sled: the log in DIR/log, the projections in DIR/views.sqlite3.
     Sled,

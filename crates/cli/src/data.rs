@@ -19,7 +19,7 @@ pub fn require_log(data: &Path) -> CliResult {
         return Ok(());
     }
     let why = if data.exists() {
-        "holds no opsledger data (neither opsledger.sqlite3 nor log/ inside)"
+        "holds no opsledger data (neither opsledger.db nor log/ inside)"
     } else {
         "does not exist"
     };

@@ -9,8 +9,8 @@
 //!
 //! # Layout
 //!
-//! A data directory holds `opsledger.sqlite3` (plus SQLite's `-wal` and `-shm` files while it is
-//! open, and `opsledger.sqlite3.lock`, the writer's advisory lock).
+//! A data directory holds `opsledger.db` (plus SQLite's `-wal` and `-shm` files while it is
+//! open, and `opsledger.db.lock`, the writer's advisory lock).
 //!
 //! | table | columns | holds |
 //! |---|---|---|
@@ -95,7 +95,9 @@ use std::time::Duration;
 use opsledger_store::StoreError;
 
 pub use kv::SqliteKv;
-pub use storage::{DATABASE_FILE, SqliteSpaces, SqliteStorage};
+pub use storage::{
+    DATABASE_FILE, LEGACY_DATABASE_FILE, SqliteSpaces, SqliteStorage, database_path,
+};
 pub use store::SqliteStore;
 pub use tables::SqliteTables;
 

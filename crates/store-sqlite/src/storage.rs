@@ -14,7 +14,24 @@ use crate::db::{Db, Role, Writer, thread_token};
 use crate::{SqliteKv, SqliteOptions, SqliteStore, SqliteTables};
 
 /// The name of the database file inside a data directory.
-pub const DATABASE_FILE: &str = "opsledger.sqlite3";
+pub const DATABASE_FILE: &str = "opsledger.db";
+
+/// The name the database file had in data directories made before it was `opsledger.db`;
+/// such a directory keeps its file, and is opened under that name.
+pub const LEGACY_DATABASE_FILE: &str = "opsledger.sqlite3";
+
+/// The database file of data directory `dir`: `opsledger.db`, or the file of an older
+/// directory (`opsledger.sqlite3`) when that is the one there.
+pub fn database_path(dir: impl AsRef<Path>) -> std::path::PathBuf {
+    let dir = dir.as_ref();
+    let legacy = dir.join(LEGACY_DATABASE_FILE);
+    let current = dir.join(DATABASE_FILE);
+    if legacy.exists() && !current.exists() {
+        legacy
+    } else {
+        current
+    }
+}
 
 /// The log and the derived spaces in one SQLite database (see the crate documentation).
 #[derive(Debug)]
@@ -25,14 +42,14 @@ pub struct SqliteStorage {
 }
 
 impl SqliteStorage {
-    /// Opens (creating if needed) the backend in data directory `dir`
-    /// (`<dir>/opsledger.sqlite3`).
+    /// Opens (creating if needed) the backend in data directory `dir` (`<dir>/opsledger.db`,
+    /// see [`database_path`]).
     pub fn open(
         dir: impl AsRef<Path>,
         config: StoreConfig,
         options: SqliteOptions,
     ) -> Result<Self, StoreError> {
-        Self::open_file(dir.as_ref().join(DATABASE_FILE), config, options)
+        Self::open_file(database_path(dir), config, options)
     }
 
     /// Opens (creating if needed) the backend in the database file `path`.
@@ -50,7 +67,7 @@ impl SqliteStorage {
     /// space writes are refused.
     pub fn open_read_only(dir: impl AsRef<Path>, config: StoreConfig) -> Result<Self, StoreError> {
         let db = Db::open(
-            &dir.as_ref().join(DATABASE_FILE),
+            &database_path(dir),
             config,
             SqliteOptions::default(),
             Role::LogAndSpaces,
@@ -79,7 +96,7 @@ impl SqliteStorage {
 
     /// Whether `dir` holds a database of this backend.
     pub fn exists_in(dir: impl AsRef<Path>) -> bool {
-        dir.as_ref().join(DATABASE_FILE).exists()
+        database_path(dir).exists()
     }
 }
 

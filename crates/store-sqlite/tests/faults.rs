@@ -14,7 +14,9 @@ use opsledger_store::{
     Durability, ExpectedVersion, FaultKind, NewEvent, Position, Space, Storage, StoreConfig,
     StoreError, StoredEvent, Version,
 };
-use opsledger_store_sqlite::{DATABASE_FILE, SqliteOptions, SqliteStorage, SqliteStore};
+use opsledger_store_sqlite::{
+    DATABASE_FILE, LEGACY_DATABASE_FILE, SqliteOptions, SqliteStorage, SqliteStore, database_path,
+};
 use rusqlite::params;
 
 /// Events of the directories built by [`build`].
@@ -201,6 +203,35 @@ fn a_second_writer_is_locked_out_and_a_read_only_open_works_beside_the_writer() 
     drop(reader);
     let writer = open(dir.path()).unwrap();
     assert_eq!(writer.log().head().unwrap(), Position(3));
+}
+
+#[test]
+fn a_directory_of_the_older_file_name_is_opened_under_that_name() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), 5, 0);
+    let legacy = dir.path().join(LEGACY_DATABASE_FILE);
+    std::fs::rename(dir.path().join(DATABASE_FILE), &legacy).unwrap();
+    assert_eq!(database_path(dir.path()), legacy);
+    assert!(SqliteStorage::exists_in(dir.path()));
+    let storage = open(dir.path()).unwrap();
+    assert_eq!(storage.log().head().unwrap(), Position(5));
+    storage
+        .log()
+        .append(&stream("later"), ExpectedVersion::Any, vec![event(5, 0)])
+        .unwrap();
+    Box::new(storage).close(0).unwrap();
+    // Still one database, under the older name: nothing was created beside it.
+    assert!(!dir.path().join(DATABASE_FILE).exists());
+    let storage = SqliteStorage::open_read_only(dir.path(), config()).unwrap();
+    assert_eq!(storage.log().head().unwrap(), Position(6));
+    // A new directory gets the current name.
+    let fresh = tempfile::tempdir().unwrap();
+    build(fresh.path(), 1, 0);
+    assert_eq!(
+        database_path(fresh.path()),
+        fresh.path().join(DATABASE_FILE)
+    );
+    assert!(fresh.path().join("opsledger.db").is_file());
 }
 
 #[test]

@@ -58,8 +58,8 @@ fn a_backup_taken_while_serving_is_a_prefix_of_the_log_and_opens() {
     let events = reported(&report, "events");
     assert!(reported(&report, "bytes") > 0, "{report}");
     assert!(!dir.path().join("copy.partial").exists());
-    assert!(copy.join("opsledger.sqlite3").is_file());
-    assert!(!copy.join("opsledger.sqlite3-wal").exists());
+    assert!(copy.join("opsledger.db").is_file());
+    assert!(!copy.join("opsledger.db-wal").exists());
 
     // The copy holds the log as it was at one instant: a prefix of the final log, as long
     // as the report says, and no shorter than what was written before the backup began.

@@ -70,7 +70,7 @@ pub fn build(dir: &Path, incidents: u32) {
 /// Flips a bit inside the payload of the stored record at `position` of an SQLite data
 /// directory (its checksum no longer matches).
 pub fn damage_record(dir: &Path, position: i64) {
-    let db = rusqlite::Connection::open(dir.join("opsledger.sqlite3")).unwrap();
+    let db = rusqlite::Connection::open(dir.join("opsledger.db")).unwrap();
     let mut record: Vec<u8> = db
         .query_row(
             "SELECT record FROM events WHERE position = ?1",

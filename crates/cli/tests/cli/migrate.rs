@@ -68,11 +68,11 @@ fn sqlite_to_sled_to_sqlite_keeps_every_event_exactly() {
     );
     assert!(report.contains("streams         "), "{report}");
     assert!(report.contains("seconds         "), "{report}");
-    assert!(b.join("log").is_dir() && !b.join("opsledger.sqlite3").exists());
+    assert!(b.join("log").is_dir() && !b.join("opsledger.db").exists());
     // sled -> SQLite (the default).
     let report = ok(&["migrate", "--from", s(&b), "--to", s(&c)]);
     assert!(report.contains("(sled) to"), "{report}");
-    assert!(c.join("opsledger.sqlite3").is_file() && !c.join("log").exists());
+    assert!(c.join("opsledger.db").is_file() && !c.join("log").exists());
     for d in [&b, &c] {
         assert!(!partial(d).exists(), "{} left behind", partial(d).display());
     }

@@ -17,7 +17,7 @@ def test_a_reporting_tool_reads_the_live_database_read_only(http_server, tmp_pat
     http_server.ok("alice", "incident.acknowledge", {"id": numbers[1]})
     http_server.ok("alice", "incident.resolve", {"id": numbers[1], "code": "solved_workaround", "notes": "restarted"})
 
-    db = sqlite3.connect(f"file:{tmp_path / 'data' / 'opsledger.sqlite3'}?mode=ro", uri=True)
+    db = sqlite3.connect(f"file:{tmp_path / 'data' / 'opsledger.db'}?mode=ro", uri=True)
     try:
         rows = db.execute("select number, status from incidents order by number limit 3").fetchall()
         assert rows == [(numbers[0], "new"), (numbers[1], "resolved"), (numbers[2], "new")]

@@ -34,9 +34,9 @@ fn admin_backup_copies_a_running_engine_and_the_copy_opens() {
     assert_eq!(result["to"], json!(to));
     assert_eq!(result["head"], head);
     assert!(result["bytes"].as_u64().unwrap() > 0, "{result}");
-    assert!(to.join("opsledger.sqlite3").is_file());
+    assert!(to.join("opsledger.db").is_file());
     // One self-contained database file: no write-ahead log beside it.
-    assert!(!to.join("opsledger.sqlite3-wal").exists());
+    assert!(!to.join("opsledger.db-wal").exists());
     assert!(!dir.path().join("copy.partial").exists());
 
     // The engine keeps serving; the copy stays as it was taken.

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use opsledger_store::{Storage, StoreConfig, StoreError};
 use opsledger_store_sled::{SledOptions, SledStorage};
-use opsledger_store_sqlite::{DATABASE_FILE, SqliteOptions, SqliteStorage};
+use opsledger_store_sqlite::{SqliteOptions, SqliteStorage};
 
 use super::{Engine, store_config};
 use crate::config::EngineConfig;

@@ -115,7 +115,7 @@ fn entries(
     let mut out = Vec::new();
     let mut failure = None;
     tables.sql.query(
-        "SELECT c.view FROM change_calendar k JOIN records c ON c.id = k.change
+        "SELECT c.id, c.position, c.view FROM change_calendar k JOIN records c ON c.id = k.change
          WHERE (k.window_start, k.change) > (?1, ?2)
            AND (?3 IS NULL OR (k.window_start < ?4 AND k.window_end > ?3))
            AND (?5 = 0 OR k.booked = 1)
@@ -129,9 +129,16 @@ fn entries(
             SqlValue::Integer(i64::try_from(max).unwrap_or(i64::MAX)),
         ],
         &mut |row| {
-            let view = match row.first() {
-                Some(SqlValue::Text(json)) => super::decode_view(json.as_bytes()),
-                Some(_) | None => Err(EngineError::Views("a calendar row without its view".into())),
+            let view = match row {
+                [
+                    SqlValue::Text(id),
+                    SqlValue::Integer(position),
+                    SqlValue::Text(json),
+                ] => match Uuid::parse_str(id) {
+                    Ok(id) => tables.view(id, *position as u64, json),
+                    Err(e) => Err(EngineError::Views(format!("a malformed change id: {e}"))),
+                },
+                _ => Err(EngineError::Views("a calendar row without its view".into())),
             };
             match view {
                 Ok(view) => {

@@ -58,16 +58,22 @@ pub(crate) fn read_checkpoint(kv: &dyn Kv) -> Result<(u64, Option<Uuid>)> {
 
 /// Reads one record view (the `view` column of its `records` row).
 pub(crate) fn get_view(tables: &tables::Tables, record: RecordRef) -> Result<Option<RecordView>> {
+    use opsledger_store::SqlValue;
     let rows = tables.sql.query_all(
-        "SELECT view FROM records WHERE id = ?1 AND kind = ?2",
+        "SELECT position, view FROM records WHERE id = ?1 AND kind = ?2",
         &[
-            opsledger_store::SqlValue::Text(record.id.to_string()),
-            opsledger_store::SqlValue::Text(record.kind.to_string()),
+            SqlValue::Text(record.id.to_string()),
+            SqlValue::Text(record.kind.to_string()),
         ],
     )?;
-    match rows.first().and_then(|r| r.first()) {
-        Some(opsledger_store::SqlValue::Text(json)) => decode_view(json.as_bytes()).map(Some),
-        Some(_) | None => Ok(None),
+    match rows.first().map(Vec::as_slice) {
+        Some([SqlValue::Integer(position), SqlValue::Text(json)]) => {
+            tables.view(record.id, *position as u64, json).map(Some)
+        }
+        Some(_) => Err(EngineError::Views(format!(
+            "the records row of {record} has no view"
+        ))),
+        None => Ok(None),
     }
 }
 

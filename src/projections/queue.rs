@@ -237,6 +237,8 @@ pub struct Page<T> {
 /// One row of a queue scan: its sort key and its view, not yet decoded.
 struct Hit {
     sort_key: [u8; keys::SORT_KEY_LEN],
+    id: uuid::Uuid,
+    position: u64,
     view: String,
 }
 
@@ -247,7 +249,7 @@ struct Hit {
 macro_rules! queue_sql {
     ($from:literal, $family:literal) => {
         concat!(
-            "SELECT r.queue_rank, r.opened_us, r.id, r.view FROM ",
+            "SELECT r.queue_rank, r.opened_us, r.id, r.position, r.view FROM ",
             $from,
             " WHERE r.kind = ?1 AND ",
             $family,
@@ -436,7 +438,7 @@ pub(crate) fn query(
     let mut last_key = None;
     for h in merged.into_iter().take(filter.limit) {
         last_key = Some(h.sort_key);
-        let view = super::decode_view(h.view.as_bytes())?;
+        let view = tables.view(h.id, h.position, &h.view)?;
         if matches(&view, filter) {
             items.push(view);
         }
@@ -463,7 +465,8 @@ fn hit(row: &[SqlValue]) -> Option<Hit> {
         SqlValue::Text(t) => uuid::Uuid::parse_str(t).ok()?,
         _ => return None,
     };
-    let view = match row.get(3)? {
+    let position = u64::try_from(row.get(3)?.as_i64()?).ok()?;
+    let view = match row.get(4)? {
         SqlValue::Text(t) => t.clone(),
         _ => return None,
     };
@@ -471,7 +474,12 @@ fn hit(row: &[SqlValue]) -> Option<Hit> {
     sort_key[0] = rank;
     sort_key[1..9].copy_from_slice(&((opened as u64) ^ (1 << 63)).to_be_bytes());
     sort_key[9..].copy_from_slice(id.as_bytes());
-    Some(Hit { sort_key, view })
+    Some(Hit {
+        sort_key,
+        id,
+        position,
+        view,
+    })
 }
 
 fn matches(view: &RecordView, filter: &QueueFilter) -> bool {

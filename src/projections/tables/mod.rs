@@ -17,11 +17,14 @@ use crate::error::Result;
 use crate::numbers::HumanNumber;
 use crate::record::{RecordEvent, RecordRef};
 use chrono::{DateTime, SecondsFormat, Utc};
+use lru::LruCache;
 use opsledger_core::incident::HoldReason;
 use opsledger_core::kpi::{ChangeHistory, IncidentHistory};
 use opsledger_core::{Priority, RecordKind};
 use opsledger_store::{SqlStatement, SqlTables, SqlValue, StoredEvent};
+use parking_lot::Mutex;
 use schema::Model;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 /// An instant as the tables store it: RFC 3339 in UTC with microseconds (`2026-12-07T09:30:00.000000Z`),
@@ -65,12 +68,20 @@ pub(crate) fn priority_rank(p: Priority) -> i64 {
     }
 }
 
-/// The read models' SQL database and which models the projector writes (all of them, or the
-/// ones being rebuilt alone).
+/// How many decoded record views [`Tables`] keeps (about a kilobyte each).
+const VIEW_CACHE: usize = 8_192;
+
+/// Record views decoded from their `records.view` JSON, by record, with the log position they
+/// were derived at: a row read again at the same position is that view, not decoded again.
+type ViewCache = Mutex<LruCache<uuid::Uuid, (u64, Arc<RecordView>)>>;
+
+/// The read models' SQL database, which models the projector writes (all of them, or the
+/// ones being rebuilt alone), and the record views last decoded from it.
 #[derive(Clone)]
 pub(crate) struct Tables {
     pub(crate) sql: Arc<dyn SqlTables>,
     only: Option<Vec<&'static str>>,
+    views: Arc<ViewCache>,
 }
 
 impl std::fmt::Debug for Tables {
@@ -82,7 +93,12 @@ impl std::fmt::Debug for Tables {
 impl Tables {
     /// Every model of `sql`.
     pub(crate) fn new(sql: Arc<dyn SqlTables>) -> Self {
-        Self { sql, only: None }
+        let capacity = NonZeroUsize::new(VIEW_CACHE).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            sql,
+            only: None,
+            views: Arc::new(Mutex::new(LruCache::new(capacity))),
+        }
     }
 
     /// Only the named models (a rebuild of those alone).
@@ -90,7 +106,29 @@ impl Tables {
         Self {
             sql: self.sql.clone(),
             only: Some(names),
+            views: self.views.clone(),
         }
+    }
+
+    /// The record view of a `records` row: `json` is its `view` column and `position` its
+    /// `position` column (the log position the view was derived at, so a cached view at the
+    /// same position is the same view).
+    pub(crate) fn view(&self, id: uuid::Uuid, position: u64, json: &str) -> Result<RecordView> {
+        if let Some((at, view)) = self.views.lock().get(&id)
+            && *at == position
+        {
+            return Ok(RecordView::clone(view));
+        }
+        let view = super::decode_view(json.as_bytes())?;
+        self.views
+            .lock()
+            .put(id, (position, Arc::new(view.clone())));
+        Ok(view)
+    }
+
+    /// Forgets every decoded view (the tables were emptied or dropped).
+    fn forget_views(&self) {
+        self.views.lock().clear();
     }
 
     fn writes(&self, model: &Model) -> bool {
@@ -131,6 +169,7 @@ impl Tables {
     }
 
     fn drop_model(&self, model: &Model) -> Result<()> {
+        self.forget_views();
         let mut batch = String::new();
         for view in model.views {
             batch.push_str(&format!("DROP VIEW IF EXISTS {view};\n"));
@@ -144,6 +183,7 @@ impl Tables {
 
     /// Empties the tables of the models this handle writes.
     pub(crate) fn clear(&self) -> Result<()> {
+        self.forget_views();
         let mut batch = String::new();
         for model in schema::MODELS.iter().filter(|m| self.writes(m)) {
             for table in model.tables {

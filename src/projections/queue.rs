@@ -256,7 +256,8 @@ macro_rules! queue_sql {
             " AND r.is_open = ?3
                AND (r.queue_rank, r.opened_us, r.id) > (?4, ?5, ?6)
                AND r.opened_us >= ?7 AND r.opened_us < ?8
-               AND (?9 >> r.status_code) & 1 AND (?10 >> r.queue_rank) & 1
+               AND ((CAST(?9 AS BIGINT) >> r.status_code) & 1) = 1
+               AND ((CAST(?10 AS BIGINT) >> r.queue_rank) & 1) = 1
                AND (?12 IS NULL OR r.assignment_group = ?12)
                AND (?13 IS NULL OR r.assignee = ?13)
                AND (?14 IS NULL OR r.service = ?14)
@@ -289,7 +290,7 @@ fn family_sql(filter: &QueueFilter) -> (&'static str, Option<&str>) {
     } else if let Some(v) = &filter.service {
         (queue_sql!("records r", "r.service = ?2"), Some(v.as_str()))
     } else {
-        (queue_sql!("records r", "?2 IS NULL"), None)
+        (queue_sql!("records r", "CAST(?2 AS TEXT) IS NULL"), None)
     }
 }
 

@@ -616,6 +616,46 @@ fn record_row(old: Option<&RecordView>, view: &RecordView, out: &mut Vec<SqlStat
                 json,
             ],
         ));
+    } else if old.is_some_and(|o| {
+        (o.number, o.caller(), o.opened_at) == (view.number, view.caller(), view.opened_at)
+    }) {
+        // A change of status or routing: every column but those of the number and caller
+        // indexes, which are left alone.
+        out.push(SqlStatement::new(
+            "UPDATE records SET title = ?2, status = ?3, status_code = ?4, is_open = ?5,
+                 priority = ?6, priority_rank = ?7, queue_rank = ?8, assignment_group = ?9,
+                 assignee = ?10, service = ?11, requester = ?12, hold_reason = ?13,
+                 awaiting_problem = ?14, major = ?15, change_type = ?16, risk = ?17,
+                 reassignments = ?18, reopens = ?19, updated_at = ?20, version = ?21,
+                 position = ?22, view = ?23
+             WHERE id = ?1",
+            vec![
+                id.clone(),
+                text(&view.title),
+                text(view.status.name()),
+                SqlValue::Integer(i64::from(view.status.code())),
+                SqlValue::from(view.open),
+                view.priority.map_or(SqlValue::Null, |p| label(&p)),
+                view.priority
+                    .map_or(SqlValue::Null, |p| SqlValue::Integer(priority_rank(p))),
+                SqlValue::Integer(i64::from(super::keys::priority_code(view.priority))),
+                opt_text(view.group.as_ref()),
+                opt_text(view.assignee.as_ref()),
+                opt_text(view.service.as_ref()),
+                requester,
+                hold,
+                opt_text(awaiting_problem(view)),
+                major,
+                change_type,
+                risk,
+                reassignments,
+                reopens,
+                instant(view.updated_at),
+                SqlValue::from(view.version),
+                SqlValue::from(view.position),
+                json,
+            ],
+        ));
     } else {
         out.push(SqlStatement::new(
             "INSERT INTO records(id, kind, number, title, status, status_code, is_open, priority,

@@ -206,7 +206,7 @@ CREATE INDEX IF NOT EXISTS open_alerts_by_incident ON open_alerts(incident);
 
 pub(crate) const KPI: Model = Model {
     name: "kpi",
-    version: 1,
+    version: 2,
     create: "
 CREATE TABLE IF NOT EXISTS kpi_incidents(
     incident               TEXT PRIMARY KEY,
@@ -244,7 +244,7 @@ CREATE TABLE IF NOT EXISTS kpi_incidents(
     mttd_priority          TEXT,
     mttd_group             TEXT,
     mttd_service           TEXT
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS kpi_incidents_by_ack ON kpi_incidents(
     acknowledged_us, opened_us, ack_priority, ack_group, ack_service)
     WHERE acknowledged_us IS NOT NULL;
@@ -290,7 +290,7 @@ CREATE TABLE IF NOT EXISTS kpi_changes(
     closed_us       INTEGER,
     outcome         TEXT,
     caused_incident INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS kpi_changes_by_request ON kpi_changes(requested_us, change_type);
 CREATE INDEX IF NOT EXISTS kpi_changes_by_implementation ON kpi_changes(implemented_us, unauthorized)
     WHERE implemented_us IS NOT NULL;
@@ -361,14 +361,14 @@ CREATE VIEW IF NOT EXISTS v_change_success AS
 
 pub(crate) const DUE: Model = Model {
     name: "sla_due",
-    version: 1,
+    version: 2,
     create: "
 CREATE TABLE IF NOT EXISTS sla_due(
     record TEXT PRIMARY KEY,
     kind   TEXT NOT NULL,
     due_at TEXT NOT NULL,
     due_us INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sla_due_by_time ON sla_due(due_us);
 ",
     tables: &["sla_due"],

@@ -333,11 +333,6 @@ impl<'e> ReadView<'e> {
         // What these events caused, from the live tables (effects past the view's instant are
         // left out by position).
         let tables = inner.tables();
-        let (from, to) = match (events.first(), events.last()) {
-            (Some(f), Some(l)) => (f.version.0, l.version.0),
-            _ => (1, 0),
-        };
-        let mut effects = crate::projections::timeline::effects(tables, record, from, to, bound)?;
         let mut out = Vec::with_capacity(events.len());
         for e in events {
             let event = decode_as(record.kind, &e)?;
@@ -362,7 +357,7 @@ impl<'e> ReadView<'e> {
                 },
                 None => None,
             };
-            let caused = effects.remove(&e.event_id).unwrap_or_default();
+            let caused = crate::projections::timeline::effects(tables, e.event_id, bound)?;
             out.push(TimelineEntry {
                 visibility: event.visibility(),
                 position: e.position.0,

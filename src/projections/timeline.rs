@@ -414,29 +414,23 @@ fn change(e: &ChangeEvent) -> (String, Option<String>) {
     }
 }
 
-/// The events caused by `record`'s events with versions `from..=to` and positions up to
-/// `bound`, by cause, in log order.
+/// The events `cause` caused, with positions up to `bound`, in log order (one lookup in the
+/// small `timeline_effects` table: only follow-ups and SLA events have a row there).
 pub(crate) fn effects(
     tables: &super::tables::Tables,
-    record: RecordRef,
-    from: u64,
-    to: u64,
+    cause: Uuid,
     bound: u64,
-) -> crate::error::Result<std::collections::HashMap<Uuid, Vec<EventRef>>> {
+) -> crate::error::Result<Vec<EventRef>> {
     use opsledger_store::SqlValue;
-    let mut out: std::collections::HashMap<Uuid, Vec<EventRef>> = std::collections::HashMap::new();
+    let mut out = Vec::new();
     let mut malformed = false;
     tables.sql.query(
-        "SELECT e.cause, e.position, e.record, e.kind, e.event_type, r.number, e.event_id
+        "SELECT e.position, e.record, e.kind, e.event_type, r.number, e.event_id
          FROM timeline_effects e LEFT JOIN records r ON r.id = e.record
-         WHERE e.cause IN (SELECT event_id FROM timeline
-                           WHERE record = ?1 AND version BETWEEN ?2 AND ?3)
-           AND e.position <= ?4
+         WHERE e.cause = ?1 AND e.position <= ?2
          ORDER BY e.position",
         &[
-            SqlValue::Text(record.id.to_string()),
-            SqlValue::from(from),
-            SqlValue::from(to),
+            SqlValue::Text(cause.to_string()),
             SqlValue::Integer(i64::try_from(bound).unwrap_or(i64::MAX)),
         ],
         &mut |row| {
@@ -444,23 +438,21 @@ pub(crate) fn effects(
                 Some(SqlValue::Text(t)) => Some(t.as_str()),
                 Some(_) | None => None,
             };
-            let cause = text(0).and_then(|t| Uuid::parse_str(t).ok());
-            let position = row.get(1).and_then(SqlValue::as_i64);
-            let event_id = text(6).and_then(|t| Uuid::parse_str(t).ok());
-            let (Some(cause), Some(position), Some(event_type), Some(event_id)) =
-                (cause, position, text(4), event_id)
+            let position = row.first().and_then(SqlValue::as_i64);
+            let event_id = text(5).and_then(|t| Uuid::parse_str(t).ok());
+            let (Some(position), Some(event_type), Some(event_id)) = (position, text(3), event_id)
             else {
                 malformed = true;
                 return Ok(opsledger_store::RowFlow::Stop);
             };
-            let effect = text(2)
-                .zip(text(3))
+            let effect = text(1)
+                .zip(text(2))
                 .and_then(|(id, kind)| RecordRef::from_stream(&format!("{kind}-{id}")));
-            out.entry(cause).or_default().push(EventRef {
+            out.push(EventRef {
                 event_id,
                 position: position as u64,
                 record: effect,
-                number: text(5).and_then(|n| n.parse().ok()),
+                number: text(4).and_then(|n| n.parse().ok()),
                 event_type: event_type.to_owned(),
             });
             Ok(opsledger_store::RowFlow::Continue)
@@ -468,7 +460,7 @@ pub(crate) fn effects(
     )?;
     if malformed {
         return Err(crate::error::EngineError::Views(
-            "a timeline_effects row without its cause".into(),
+            "a malformed timeline_effects row".into(),
         ));
     }
     Ok(out)

@@ -112,7 +112,11 @@ fn describe(e: &postgres::Error) -> String {
 /// The typed store error of a failed `COMMIT`: a server's answer means nothing was stored;
 /// a lost connection means the outcome is unknown.
 fn commit_error(e: &postgres::Error) -> StoreError {
-    if e.as_db_error().is_some() {
+    let connection_gone = e.code().is_some_and(|c| {
+        let class = c.code();
+        class.starts_with("08") || class.starts_with("57P")
+    });
+    if e.as_db_error().is_some() && !connection_gone {
         pg_error(e)
     } else {
         StoreError::OutcomeUnknown(describe(e))

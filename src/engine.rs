@@ -44,7 +44,10 @@ pub(crate) mod scheduler;
 pub(crate) mod sla;
 mod whatif;
 
-pub use open::{DirectoryKind, EngineBuilder, create_storage, directory_kind, open_storage};
+pub use open::{
+    DirectoryKind, EngineBuilder, create_storage, directory_kind, is_database_url, open_storage,
+    open_storage_at,
+};
 pub use policy::{
     DIFF_MAX_RECORDS, MovedTarget, POLICY_PUBLISHED, POLICY_STREAM, PolicyDiff, PolicyPublished,
     PolicyRevision, PublishPolicy, TargetAt,
@@ -192,6 +195,13 @@ impl Engine {
     /// checkpoint (the follow-ups a crash may have interrupted).
     pub fn open(path: impl AsRef<Path>, config: EngineConfig) -> Result<Self> {
         Self::builder().directory(path).config(config).open()
+    }
+
+    /// Opens an engine at a store location: a PostgreSQL URL (`postgres://user@host/db`,
+    /// optionally `?schema=NAME`: the shared backend, several engines at once on one
+    /// database) or a data directory (as [`Engine::open`]).
+    pub fn open_location(location: &str, config: EngineConfig) -> Result<Self> {
+        Self::builder().location(location).config(config).open()
     }
 
     /// Builds an engine from parts: a storage backend (or a directory for the default one)

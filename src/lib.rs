@@ -173,7 +173,7 @@ pub use engine::sla::{SlaExplanation, TickFailure, TickReport};
 pub use engine::{
     DIFF_MAX_RECORDS, DirectoryKind, Engine, EngineBuilder, EngineStats, MovedTarget, OpenReport,
     POLICY_PUBLISHED, POLICY_STREAM, PolicyDiff, PolicyPublished, PolicyRevision, PublishPolicy,
-    TargetAt, create_storage, directory_kind, open_storage,
+    TargetAt, create_storage, directory_kind, is_database_url, open_storage, open_storage_at,
 };
 pub use error::{EngineError, Result};
 pub use faults::{FaultPoint, Faults};

@@ -138,3 +138,28 @@ impl PgOptions {
 pub fn is_postgres_url(location: &str) -> bool {
     location.starts_with("postgres://") || location.starts_with("postgresql://")
 }
+
+/// Splits a store location into the connection string and the options: a `schema=NAME`
+/// query parameter (not one of PostgreSQL's own) chooses the schema, e.g.
+/// `postgres://opsledger@db.example/ops?schema=tenant_a`; every other parameter is the
+/// driver's.
+pub fn split_location(location: &str) -> Result<(String, PgOptions), StoreError> {
+    let mut options = PgOptions::default();
+    let Some((base, query)) = location.split_once('?') else {
+        return Ok((location.to_owned(), options));
+    };
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("schema", value)) => options.schema = value.to_owned(),
+            _ => kept.push(pair),
+        }
+    }
+    options.validate()?;
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((url, options))
+}

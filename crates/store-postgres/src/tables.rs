@@ -261,6 +261,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_location_names_its_schema() {
+        let (url, options) =
+            crate::split_location("postgres://u@h/db?schema=tenant_a&connect_timeout=3").unwrap();
+        assert_eq!(url, "postgres://u@h/db?connect_timeout=3");
+        assert_eq!(options.schema, "tenant_a");
+        let (url, options) = crate::split_location("postgres://u@h/db").unwrap();
+        assert_eq!(
+            (url.as_str(), options.schema.as_str()),
+            ("postgres://u@h/db", "opsledger")
+        );
+        assert!(crate::split_location("postgres://u@h/db?schema=Robert');--").is_err());
+    }
+
+    #[test]
     fn placeholders_become_numbered_outside_quotes() {
         assert_eq!(
             placeholders("SELECT a FROM t WHERE b = ?1 AND c = '?2' AND d = ?12"),

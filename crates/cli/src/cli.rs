@@ -82,6 +82,17 @@ pub struct ServeArgs {
     /// The data directory, created if missing.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
     pub data: PathBuf,
+    /// A shared store instead of a data directory: a PostgreSQL URL
+    /// (`postgres://USER:PASSWORD@HOST/DB`, `?schema=NAME` for a schema other than
+    /// `opsledger`). Several servers may serve one database at once. Set it in
+    /// `OPSLEDGER_STORE` to keep a password off the command line; logs never show it.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "OPSLEDGER_STORE",
+        conflicts_with = "data"
+    )]
+    pub store: Option<String>,
     /// Serve newline-delimited JSON-RPC on stdin/stdout (a trusted local parent process:
     /// params may name the acting actor).
     #[arg(long, conflicts_with_all = ["listen", "token_file"])]

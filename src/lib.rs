@@ -168,7 +168,9 @@ pub use command::{AlertReport, Command, CommandEnvelope, FollowUp, FollowUpResul
 pub use config::{
     EngineConfig, EngineLimits, Hooks, IdGenerator, MAX_CACHE_RECORDS, SequentialIds, UuidV7,
 };
-pub use engine::scheduler::{KEPT_ERRORS, SchedulerError, SchedulerHandle, SchedulerStats};
+pub use engine::scheduler::{
+    KEPT_ERRORS, SCHEDULER_LEASE, SchedulerError, SchedulerHandle, SchedulerStats,
+};
 pub use engine::sla::{SlaExplanation, TickFailure, TickReport};
 pub use engine::{
     DIFF_MAX_RECORDS, DirectoryKind, Engine, EngineBuilder, EngineStats, MovedTarget, OpenReport,

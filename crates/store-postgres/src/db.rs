@@ -296,6 +296,10 @@ impl Db {
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(options.connect_timeout);
         }
+        // A machine that vanished is noticed by its sessions' keepalives (and its leases freed).
+        if pg.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+            pg.keepalives_idle(Duration::from_secs(10));
+        }
         if pg.get_application_name().is_none() {
             pg.application_name("opsledger");
         }

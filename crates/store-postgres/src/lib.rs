@@ -39,6 +39,15 @@
 //! [`PgOptions::poll_interval`], so a notification lost with a connection delays a wake-up by
 //! at most that long. Subscriptions read by position from their cursor and never skip.
 //!
+//! # Leases
+//!
+//! `Storage::lease` takes a PostgreSQL session advisory lock (`pg_try_advisory_lock`, the
+//! key derived from the schema and the lease's name) on a connection of its own and keeps it
+//! while that session lives: the engine's scheduler ticks only on the replica holding the
+//! `scheduler` lease. Each check confirms that the session still answers; a replica whose
+//! connection was lost answers `false` and stops, and the server frees the lock when the
+//! session ends, so another replica takes it at its next check.
+//!
 //! # Durability
 //!
 //! PostgreSQL makes commits durable in its write-ahead log. `PerCommit` and `GroupCommit`
@@ -69,6 +78,7 @@
 
 mod db;
 mod kv;
+mod lease;
 mod storage;
 mod store;
 mod tables;

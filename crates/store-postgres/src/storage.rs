@@ -10,15 +10,24 @@ use opsledger_store::{
 use parking_lot::ReentrantMutexGuard;
 
 use crate::db::{Db, Writer, thread_token};
+use crate::lease::Leases;
 use crate::{PgKv, PgOptions, PgStore, PgTables};
 
 /// The log, the derived spaces and the SQL tables in one PostgreSQL schema (see the crate
 /// documentation).
-#[derive(Debug)]
 pub struct PgStorage {
     store: PgStore,
     spaces: [Arc<PgKv>; 3],
     tables: Arc<PgTables>,
+    leases: Leases,
+}
+
+impl std::fmt::Debug for PgStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStorage")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PgStorage {
@@ -35,6 +44,7 @@ impl PgStorage {
             ],
             tables: Arc::new(PgTables::new(db.clone())),
             store: PgStore { db },
+            leases: Leases::default(),
         })
     }
 
@@ -159,7 +169,12 @@ impl Storage for PgStorage {
         self.store.db.flush()
     }
 
+    fn lease(&self, name: &str) -> Result<bool, StoreError> {
+        self.leases.lease(&self.store.db, name)
+    }
+
     fn close(self: Box<Self>, _events_projected: u64) -> Result<(), StoreError> {
+        self.leases.release_all();
         self.store.db.close()
     }
 }

@@ -170,6 +170,18 @@ pub trait Storage: Send + Sync {
         IoStats::default()
     }
 
+    /// Whether this process holds the lease `name`, acquiring it when it is free: work that
+    /// several processes sharing one log must not all do (the SLA scheduler's ticks) runs only
+    /// where this answers `true`. A backend used by one process at a time (SQLite holds a
+    /// lock file, sled its directory) answers `true`; a shared backend (PostgreSQL) answers
+    /// `true` on one process at a time, and `false` once that process cannot show it still
+    /// holds the lease (its connection to the database was lost), so that it stops the work
+    /// while another process takes the lease over.
+    fn lease(&self, name: &str) -> Result<bool, StoreError> {
+        let _ = name;
+        Ok(true)
+    }
+
     /// Writes a consistent copy of everything (log and spaces) to `to`, a directory that must
     /// not exist yet, while the backend stays in use. Opening that directory gives the same
     /// log. Backends that cannot do it answer [`StoreError::Unsupported`].

@@ -45,8 +45,8 @@ pub(crate) mod sla;
 mod whatif;
 
 pub use open::{
-    DirectoryKind, EngineBuilder, create_storage, directory_kind, is_database_url, open_storage,
-    open_storage_at,
+    DirectoryKind, EngineBuilder, create_storage, create_storage_at, directory_kind,
+    is_database_url, open_storage, open_storage_at,
 };
 pub use policy::{
     DIFF_MAX_RECORDS, MovedTarget, POLICY_PUBLISHED, POLICY_STREAM, PolicyDiff, PolicyPublished,

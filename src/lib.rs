@@ -175,7 +175,8 @@ pub use engine::sla::{SlaExplanation, TickFailure, TickReport};
 pub use engine::{
     DIFF_MAX_RECORDS, DirectoryKind, Engine, EngineBuilder, EngineStats, MovedTarget, OpenReport,
     POLICY_PUBLISHED, POLICY_STREAM, PolicyDiff, PolicyPublished, PolicyRevision, PublishPolicy,
-    TargetAt, create_storage, directory_kind, is_database_url, open_storage, open_storage_at,
+    TargetAt, create_storage, create_storage_at, directory_kind, is_database_url, open_storage,
+    open_storage_at,
 };
 pub use error::{EngineError, Result};
 pub use faults::{FaultPoint, Faults};

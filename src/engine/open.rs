@@ -116,6 +116,42 @@ pub fn open_storage_at(
     open_storage(Path::new(location), config, read_only)
 }
 
+/// Creates a store at `location`, which must hold no data yet: a data directory (as
+/// [`create_storage`], with `kind`), or a database URL whose schema holds no event (`kind`
+/// does not apply).
+pub fn create_storage_at(
+    location: &str,
+    config: StoreConfig,
+    kind: DirectoryKind,
+) -> Result<Box<dyn Storage>> {
+    if !is_database_url(location) {
+        return create_storage(Path::new(location), config, kind);
+    }
+    let storage = open_postgres(location, config)?;
+    if storage.log().head()?.0 > 0 {
+        let _ = storage.close(0);
+        return Err(EngineError::Store(StoreError::Incompatible {
+            path: PathBuf::from(redact(location)),
+            reason: "holds opsledger data already".into(),
+        }));
+    }
+    Ok(storage)
+}
+
+/// A location for people: a database URL without its password.
+fn redact(location: &str) -> String {
+    match location.split_once("://").and_then(|(scheme, rest)| {
+        let (auth, host) = rest.split_once('@')?;
+        Some(format!(
+            "{scheme}://{}@{host}",
+            auth.split(':').next().unwrap_or_default()
+        ))
+    }) {
+        Some(redacted) => redacted,
+        None => location.to_owned(),
+    }
+}
+
 /// Opens the backend found in `dir` (SQLite for an empty one).
 pub(crate) fn open_directory(dir: &Path, config: StoreConfig) -> Result<Box<dyn Storage>> {
     let storage: Box<dyn Storage> = match directory_kind(dir)? {

@@ -517,7 +517,14 @@ impl Engine {
         let inner = &self.inner;
         Ok(EngineStats {
             head: inner.store().head()?.0,
-            views_checkpoint: inner.checkpoint.load(Ordering::Acquire),
+            views_checkpoint: if inner.storage().shared() {
+                // Other processes move the shared read models too.
+                projections::read_checkpoint(&*inner.views)?
+                    .0
+                    .max(inner.checkpoint.load(Ordering::Acquire))
+            } else {
+                inner.checkpoint.load(Ordering::Acquire)
+            },
             process_checkpoint: inner.read_pm_checkpoint()?.unwrap_or(0),
             cached_records: inner.cache.len(),
             open: inner.open_report,

@@ -45,8 +45,9 @@
 //! key derived from the schema and the lease's name) on a connection of its own and keeps it
 //! while that session lives: the engine's scheduler ticks only on the replica holding the
 //! `scheduler` lease. Each check confirms that the session still answers; a replica whose
-//! connection was lost answers `false` and stops, and the server frees the lock when the
-//! session ends, so another replica takes it at its next check.
+//! session was lost has lost the lease and asks for it again on a new connection, like every
+//! other replica; the server frees the lock when the session ends, so a replica whose process
+//! died is replaced at the others' next check.
 //!
 //! # Durability
 //!

@@ -169,6 +169,10 @@ impl Storage for PgStorage {
         self.store.db.flush()
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
     fn lease(&self, name: &str) -> Result<bool, StoreError> {
         self.leases.lease(&self.store.db, name)
     }

@@ -170,6 +170,14 @@ pub trait Storage: Send + Sync {
         IoStats::default()
     }
 
+    /// Whether other processes may write this log at the same time (replicas on one shared
+    /// database): the engine then reads what it keeps in memory about the log (the read
+    /// models' checkpoint, the policy versions) back from the backend where it matters,
+    /// instead of trusting that it wrote everything itself.
+    fn shared(&self) -> bool {
+        false
+    }
+
     /// Whether this process holds the lease `name`, acquiring it when it is free: work that
     /// several processes sharing one log must not all do (the SLA scheduler's ticks) runs only
     /// where this answers `true`. A backend used by one process at a time (SQLite holds a

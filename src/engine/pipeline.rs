@@ -574,6 +574,12 @@ impl Inner {
                     self.retries.fetch_add(1, Ordering::Relaxed);
                     backoff(attempt);
                 }
+                Err(EngineError::Store(StoreError::Transient(_))) => {
+                    // The database aborted the unit to keep concurrent writers (replicas)
+                    // consistent; nothing of it was stored: decide again on fresh state.
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    backoff(attempt);
+                }
                 Err(e) => return Err(e),
             }
         }

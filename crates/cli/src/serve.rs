@@ -677,6 +677,11 @@ fn metrics_source(
                     stats.failed_ticks as f64,
                 ),
                 Sample::counter(
+                    "opsledger_sla_standby_total",
+                    "SLA scheduler intervals skipped because another replica holds the scheduler lease",
+                    stats.standby as f64,
+                ),
+                Sample::counter(
                     "opsledger_sla_tick_seconds_total",
                     "Seconds spent in SLA ticks (divide by ticks for the mean)",
                     stats.tick_time.as_secs_f64(),

@@ -15,7 +15,8 @@
 //!   unchanged.
 //!
 //! Backends are crates: `opsledger-store-sqlite` (the default embedded store: log and derived
-//! spaces in one SQLite file, one transaction per unit of work) and `opsledger-store-sled`.
+//! spaces in one SQLite file, one transaction per unit of work), `opsledger-store-sled`, and
+//! `opsledger-store-postgres` (the shared store: several processes on one PostgreSQL schema).
 //!
 //! # Guarantees
 //!

@@ -11,10 +11,12 @@ use postgres::Client;
 
 use crate::db::{Db, pg_error};
 
-/// The leases this process holds and the connection holding them.
+/// The leases this process holds and the connection holding them; the connection that
+/// holds exclusive sections (one at a time in this process).
 #[derive(Default)]
 pub(crate) struct Leases {
     held: Mutex<(Option<Client>, HashSet<i64>)>,
+    exclusive: Mutex<Option<Client>>,
 }
 
 /// The advisory lock key of lease `name` in `schema`: FNV-1a over both, the same in every
@@ -68,11 +70,44 @@ impl Leases {
         }
     }
 
+    /// Waits for the session advisory lock of `name`, then holds it (and this process's
+    /// exclusive connection) until the answer is dropped.
+    pub(crate) fn exclusive<'a>(
+        &'a self,
+        db: &Db,
+        name: &str,
+    ) -> Result<opsledger_store::Exclusive<'a>, StoreError> {
+        let key = key(&db.options.schema, name);
+        let mut guard = self.exclusive.lock();
+        if guard.as_ref().is_none_or(Client::is_closed) {
+            *guard = Some(db.connect(false)?);
+        }
+        let Some(client) = guard.as_mut() else {
+            return Err(StoreError::Unavailable("no connection".into()));
+        };
+        if let Err(e) = client.execute("SELECT pg_advisory_lock($1)", &[&key]) {
+            *guard = None;
+            return Err(pg_error(&e));
+        }
+        Ok(opsledger_store::Exclusive::held(move || {
+            let mut guard = guard;
+            // A failed unlock leaves the session in doubt: closing it frees the lock.
+            if let Some(client) = guard.as_mut()
+                && client
+                    .execute("SELECT pg_advisory_unlock($1)", &[&key])
+                    .is_err()
+            {
+                *guard = None;
+            }
+        }))
+    }
+
     /// Gives every lease back (closing the connection that holds them).
     pub(crate) fn release_all(&self) {
         let mut guard = self.held.lock();
         guard.0 = None;
         guard.1.clear();
+        *self.exclusive.lock() = None;
     }
 }
 

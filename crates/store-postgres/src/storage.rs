@@ -173,6 +173,10 @@ impl Storage for PgStorage {
         true
     }
 
+    fn exclusive(&self, name: &str) -> Result<opsledger_store::Exclusive<'_>, StoreError> {
+        self.leases.exclusive(&self.store.db, name)
+    }
+
     fn lease(&self, name: &str) -> Result<bool, StoreError> {
         self.leases.lease(&self.store.db, name)
     }

@@ -250,3 +250,29 @@ fn a_connection_lost_before_commit_is_an_unknown_outcome_settled_by_a_retry() {
     assert!(again.was_duplicate);
     assert_eq!(storage.log().head().unwrap(), Position(2));
 }
+
+#[test]
+fn an_exclusive_section_runs_in_one_replica_at_a_time() {
+    let Some(url) = test_url() else { return };
+    let schema = TestSchema::new(&url, "exclusive");
+    let a = PgStorage::open(&url, StoreConfig::default(), options(&schema)).unwrap();
+    let b = Arc::new(PgStorage::open(&url, StoreConfig::default(), options(&schema)).unwrap());
+    let held = a.exclusive("change-calendar").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = {
+        let b = b.clone();
+        std::thread::spawn(move || {
+            let _section = b.exclusive("change-calendar").unwrap();
+            tx.send(Instant::now()).unwrap();
+        })
+    };
+    assert!(
+        rx.recv_timeout(Duration::from_millis(500)).is_err(),
+        "the other replica waits while the section is held"
+    );
+    let released = Instant::now();
+    drop(held);
+    let entered = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(entered >= released);
+    waiter.join().unwrap();
+}

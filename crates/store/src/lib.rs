@@ -69,7 +69,7 @@ pub use kv::{Kv, KvEntry, KvIter, KvOp, MemoryKv, prefix_end};
 pub use memory::{MemoryStore, check_page};
 pub use pages::{LogPages, log_events};
 pub use sql::{RowFlow, SqlDialect, SqlStatement, SqlTables, SqlValue};
-pub use storage::{IoStats, MemoryStorage, Space, Storage, Unit, UnitOfWork};
+pub use storage::{Exclusive, IoStats, MemoryStorage, Space, Storage, Unit, UnitOfWork};
 pub use store::EventStore;
 pub use subscription::Subscription;
 pub use types::{

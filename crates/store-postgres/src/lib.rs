@@ -49,6 +49,10 @@
 //! other replica; the server frees the lock when the session ends, so a replica whose process
 //! died is replaced at the others' next check.
 //!
+//! `Storage::exclusive` waits for and holds a session advisory lock on another connection of
+//! its own until the caller drops it: the engine's decisions against the change calendar run
+//! one at a time across replicas (one such section at a time within a process).
+//!
 //! # Durability
 //!
 //! PostgreSQL makes commits durable in its write-ahead log. `PerCommit` and `GroupCommit`

@@ -41,7 +41,11 @@ start_postgres() {
       id "$PG_OWNER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_OWNER"
     fi
   fi
+  # Its own port: the first free one from 55432 (or OPSLEDGER_PG_PORT).
   local port="${OPSLEDGER_PG_PORT:-55432}"
+  while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    port=$((port + 1))
+  done
   PG_CLUSTER="$(realpath -m "${CARGO_TARGET_DIR:-target}")/ci-postgres"
   rm -rf "$PG_CLUSTER"
   mkdir -p "$PG_CLUSTER"
@@ -55,9 +59,16 @@ start_postgres() {
   pg_as_owner "$bin/initdb" --pgdata="$PG_CLUSTER/data" --username=opsledger --auth=trust \
     --encoding=UTF8 --locale=C >"$PG_CLUSTER/initdb.log" 2>&1 \
     || { cat "$PG_CLUSTER/initdb.log" >&2; return 1; }
-  pg_as_owner mkdir -p "$PG_CLUSTER/socket"
+  # Unix socket paths are limited to about 100 bytes: a deep target directory gets a short one.
+  local socket="$PG_CLUSTER/socket"
+  if [ "${#socket}" -gt 80 ]; then
+    socket="$(mktemp -d /tmp/opsledger-pg-socket.XXXXXX)"
+    [ "$(id -u)" -eq 0 ] && chown "$PG_OWNER" "$socket"
+    PG_SOCKET_DIR="$socket"
+  fi
+  pg_as_owner mkdir -p "$socket"
   pg_as_owner "$bin/pg_ctl" --pgdata="$PG_CLUSTER/data" --log="$PG_CLUSTER/server.log" --wait \
-    --options="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$PG_CLUSTER/socket -c max_connections=300 -c fsync=on" \
+    --options="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$socket -c max_connections=300 -c fsync=on" \
     start >/dev/null || { cat "$PG_CLUSTER/server.log" >&2; return 1; }
   PG_BIN="$bin"
   pg_as_owner "$bin/createdb" --host=127.0.0.1 --port="$port" --username=opsledger opsledger || return 1
@@ -69,5 +80,8 @@ stop_postgres() {
   if [ -n "${PG_CLUSTER:-}" ] && [ -d "$PG_CLUSTER/data" ]; then
     pg_as_owner "$PG_BIN/pg_ctl" --pgdata="$PG_CLUSTER/data" --mode=fast --wait stop >/dev/null 2>&1 || true
     rm -rf "$PG_CLUSTER"
+  fi
+  if [ -n "${PG_SOCKET_DIR:-}" ]; then
+    rm -rf "$PG_SOCKET_DIR"
   fi
 }

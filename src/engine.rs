@@ -44,7 +44,10 @@ pub(crate) mod scheduler;
 pub(crate) mod sla;
 mod whatif;
 
-pub use open::{DirectoryKind, EngineBuilder, create_storage, directory_kind, open_storage};
+pub use open::{
+    DirectoryKind, EngineBuilder, create_storage, create_storage_at, directory_kind,
+    is_database_url, open_storage, open_storage_at,
+};
 pub use policy::{
     DIFF_MAX_RECORDS, MovedTarget, POLICY_PUBLISHED, POLICY_STREAM, PolicyDiff, PolicyPublished,
     PolicyRevision, PublishPolicy, TargetAt,
@@ -192,6 +195,13 @@ impl Engine {
     /// checkpoint (the follow-ups a crash may have interrupted).
     pub fn open(path: impl AsRef<Path>, config: EngineConfig) -> Result<Self> {
         Self::builder().directory(path).config(config).open()
+    }
+
+    /// Opens an engine at a store location: a PostgreSQL URL (`postgres://user@host/db`,
+    /// optionally `?schema=NAME`: the shared backend, several engines at once on one
+    /// database) or a data directory (as [`Engine::open`]).
+    pub fn open_location(location: &str, config: EngineConfig) -> Result<Self> {
+        Self::builder().location(location).config(config).open()
     }
 
     /// Builds an engine from parts: a storage backend (or a directory for the default one)
@@ -507,7 +517,14 @@ impl Engine {
         let inner = &self.inner;
         Ok(EngineStats {
             head: inner.store().head()?.0,
-            views_checkpoint: inner.checkpoint.load(Ordering::Acquire),
+            views_checkpoint: if inner.storage().shared() {
+                // Other processes move the shared read models too.
+                projections::read_checkpoint(&*inner.views)?
+                    .0
+                    .max(inner.checkpoint.load(Ordering::Acquire))
+            } else {
+                inner.checkpoint.load(Ordering::Acquire)
+            },
             process_checkpoint: inner.read_pm_checkpoint()?.unwrap_or(0),
             cached_records: inner.cache.len(),
             open: inner.open_report,

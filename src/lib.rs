@@ -168,12 +168,15 @@ pub use command::{AlertReport, Command, CommandEnvelope, FollowUp, FollowUpResul
 pub use config::{
     EngineConfig, EngineLimits, Hooks, IdGenerator, MAX_CACHE_RECORDS, SequentialIds, UuidV7,
 };
-pub use engine::scheduler::{KEPT_ERRORS, SchedulerError, SchedulerHandle, SchedulerStats};
+pub use engine::scheduler::{
+    KEPT_ERRORS, SCHEDULER_LEASE, SchedulerError, SchedulerHandle, SchedulerStats,
+};
 pub use engine::sla::{SlaExplanation, TickFailure, TickReport};
 pub use engine::{
     DIFF_MAX_RECORDS, DirectoryKind, Engine, EngineBuilder, EngineStats, MovedTarget, OpenReport,
     POLICY_PUBLISHED, POLICY_STREAM, PolicyDiff, PolicyPublished, PolicyRevision, PublishPolicy,
-    TargetAt, create_storage, directory_kind, open_storage,
+    TargetAt, create_storage, create_storage_at, directory_kind, is_database_url, open_storage,
+    open_storage_at,
 };
 pub use error::{EngineError, Result};
 pub use faults::{FaultPoint, Faults};

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use opsledger_store::{Storage, StoreConfig, StoreError};
+use opsledger_store_postgres::PgStorage;
 use opsledger_store_sled::{SledOptions, SledStorage};
 use opsledger_store_sqlite::{SqliteOptions, SqliteStorage};
 
@@ -88,6 +89,69 @@ fn incompatible(path: &Path, reason: &str) -> EngineError {
     })
 }
 
+/// Whether `location` names a shared database (`postgres://…`, `postgresql://…`) rather than a
+/// data directory.
+pub fn is_database_url(location: &str) -> bool {
+    opsledger_store_postgres::is_postgres_url(location)
+}
+
+/// Opens the PostgreSQL backend at `url` (a `schema=NAME` query parameter picks the schema;
+/// default `opsledger`), creating its tables when missing.
+pub(crate) fn open_postgres(url: &str, config: StoreConfig) -> Result<Box<dyn Storage>> {
+    let (url, options) = opsledger_store_postgres::split_location(url)?;
+    Ok(Box::new(PgStorage::open(&url, config, options)?))
+}
+
+/// Opens the bare storage at `location`, a data directory or a database URL (see
+/// [`open_storage`]; a database is always opened for reading and writing, beside any
+/// replica).
+pub fn open_storage_at(
+    location: &str,
+    config: StoreConfig,
+    read_only: bool,
+) -> Result<Box<dyn Storage>> {
+    if is_database_url(location) {
+        return open_postgres(location, config);
+    }
+    open_storage(Path::new(location), config, read_only)
+}
+
+/// Creates a store at `location`, which must hold no data yet: a data directory (as
+/// [`create_storage`], with `kind`), or a database URL whose schema holds no event (`kind`
+/// does not apply).
+pub fn create_storage_at(
+    location: &str,
+    config: StoreConfig,
+    kind: DirectoryKind,
+) -> Result<Box<dyn Storage>> {
+    if !is_database_url(location) {
+        return create_storage(Path::new(location), config, kind);
+    }
+    let storage = open_postgres(location, config)?;
+    if storage.log().head()?.0 > 0 {
+        let _ = storage.close(0);
+        return Err(EngineError::Store(StoreError::Incompatible {
+            path: PathBuf::from(redact(location)),
+            reason: "holds opsledger data already".into(),
+        }));
+    }
+    Ok(storage)
+}
+
+/// A location for people: a database URL without its password.
+fn redact(location: &str) -> String {
+    match location.split_once("://").and_then(|(scheme, rest)| {
+        let (auth, host) = rest.split_once('@')?;
+        Some(format!(
+            "{scheme}://{}@{host}",
+            auth.split(':').next().unwrap_or_default()
+        ))
+    }) {
+        Some(redacted) => redacted,
+        None => location.to_owned(),
+    }
+}
+
 /// Opens the backend found in `dir` (SQLite for an empty one).
 pub(crate) fn open_directory(dir: &Path, config: StoreConfig) -> Result<Box<dyn Storage>> {
     let storage: Box<dyn Storage> = match directory_kind(dir)? {
@@ -147,6 +211,23 @@ impl EngineBuilder {
     pub fn directory(mut self, dir: impl AsRef<Path>) -> Self {
         self.source = Some(Source::Directory(dir.as_ref().to_path_buf()));
         self
+    }
+
+    /// A store location: a PostgreSQL URL (`postgres://user@host/db`, optionally
+    /// `?schema=NAME`) opens the shared backend, anything else is a data directory (see
+    /// [`EngineBuilder::directory`]).
+    pub fn location(self, location: &str) -> Self {
+        if is_database_url(location) {
+            let url = location.to_owned();
+            self.storage(move |config| {
+                open_postgres(&url, config).map_err(|e| match e {
+                    EngineError::Store(s) => s,
+                    other => StoreError::Backend(other.to_string()),
+                })
+            })
+        } else {
+            self.directory(location)
+        }
     }
 
     /// A backend of the embedder's choice, opened with the store configuration the engine

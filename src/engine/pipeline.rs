@@ -42,6 +42,10 @@ pub(super) fn backoff(attempt: u32) {
     std::thread::sleep(Duration::from_micros(r % cap + 1));
 }
 
+/// The name of the section in which calendar decisions run one at a time across processes
+/// ([`opsledger_store::Storage::exclusive`]).
+const CALENDAR_EXCLUSIVE: &str = "change-calendar";
+
 /// Attempts of a read or a projection that a stored command retries before leaving it to the
 /// next open (the command is stored: they must not turn it into an error).
 const TRANSIENT_ATTEMPTS: u32 = 3;
@@ -349,7 +353,13 @@ impl Inner {
         // `plan` only before authorisation, and bookings exist only in Scheduled and
         // Implement), and one that frees a window while a booking command runs only makes
         // that command see a conflict that was about to go (the safe side).
+        // Across the processes sharing a log (replicas on PostgreSQL) too.
         let _calendar_guard = reads_calendar(command).then(|| self.calendar_lock.lock());
+        let _calendar_exclusive = if reads_calendar(command) {
+            Some(self.storage().exclusive(CALENDAR_EXCLUSIVE)?)
+        } else {
+            None
+        };
         let creates = command.creates();
         let _number_guard = creates.then(|| self.numbering[kind_index(kind)].lock());
         let stream = record.stream();
@@ -571,6 +581,12 @@ impl Inner {
                             actual: actual.0,
                         });
                     }
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    backoff(attempt);
+                }
+                Err(EngineError::Store(StoreError::Transient(_))) => {
+                    // The database aborted the unit to keep concurrent writers (replicas)
+                    // consistent; nothing of it was stored: decide again on fresh state.
                     self.retries.fetch_add(1, Ordering::Relaxed);
                     backoff(attempt);
                 }

@@ -232,6 +232,33 @@ impl Inner {
         Ok(())
     }
 
+    /// Reads the policy versions another process published since the book was read (a
+    /// shared log); whether there were any.
+    pub(super) fn refresh_policies(&self) -> Result<bool> {
+        let recorded = self
+            .policies
+            .read()
+            .revisions()
+            .iter()
+            .filter(|r| r.position > 0)
+            .count() as u64;
+        let stored = self.store().stream_version(&policy_stream())?.0;
+        if stored <= recorded {
+            return Ok(false);
+        }
+        let events = self.store().read_stream(
+            &policy_stream(),
+            Version(recorded + 1),
+            usize::try_from(stored - recorded).map_or(1_000, |n| n.min(1_000)),
+        )?;
+        let mut book = self.policies.write();
+        let known = book.revisions().iter().filter(|r| r.position > 0).count() as u64;
+        for e in events.iter().filter(|e| e.version.0 > known) {
+            book.push(e, decode(e)?);
+        }
+        Ok(true)
+    }
+
     /// At open: records the configured policy (or the default one) as version 1 of a log
     /// without versions, and publishes a configured policy that differs from the current one.
     pub(super) fn settle_policy(&self) -> Result<()> {

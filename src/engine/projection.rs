@@ -107,6 +107,18 @@ impl Inner {
             }
             let outcomes = self.store().append_multi(requests)?;
             drop(book);
+            // On a shared log another process may have published a policy version since this
+            // one read the book: the append now holds the log, so the policy stream cannot move
+            // before the unit ends. A newer version rolls the unit back and the command is
+            // decided again under it.
+            if self.storage().shared() && self.refresh_policies()? {
+                let current = self.policy();
+                return Err(EngineError::Conflict {
+                    record: super::policy::POLICY_STREAM.to_owned(),
+                    expected: u64::from(decided_under.version.0),
+                    actual: u64::from(current.version.0),
+                });
+            }
             if self.storage().transactional_units()
                 && let Some(last) = outcomes.iter().map(|o| o.last_position.0).max()
             {
@@ -130,6 +142,12 @@ impl Inner {
     ) -> Result<u64> {
         let store = self.store();
         let head = store.head()?.0.max(target);
+        if self.storage().shared() {
+            // Other processes project their own events in their own units: what the read
+            // models' checkpoint says is applied (read inside this unit) is not applied again.
+            let (persisted, _) = projections::read_checkpoint(&*self.views)?;
+            self.checkpoint.fetch_max(persisted, Ordering::AcqRel);
+        }
         let mut applied = 0u64;
         loop {
             let checkpoint = self.checkpoint.load(Ordering::Acquire);

@@ -7,6 +7,10 @@
 //! last [`Engine`] handle is dropped. [`SchedulerHandle::stop`] and dropping the handle stop and
 //! join the thread.
 //!
+//! On a log shared by several processes (replicas on one PostgreSQL database) the thread ticks
+//! only while its process holds the [`SCHEDULER_LEASE`]; the others stand by and check again
+//! every interval, so a leader that died is replaced within about one interval.
+//!
 //! Errors never panic the thread: a failed tick (an `Err` from `tick`, or a panic inside it,
 //! caught) and each per-record [`TickFailure`](crate::TickFailure) of a report are passed to the
 //! callback, if any, and kept in the handle (the most recent [`KEPT_ERRORS`]). The next tick
@@ -58,7 +62,15 @@ pub struct SchedulerStats {
     pub tick_time: Duration,
     /// How long the last tick took.
     pub last_tick_time: Duration,
+    /// Intervals this scheduler stood by because another process holds the scheduler lease
+    /// (replicas on a shared database tick on one of them at a time).
+    pub standby: u64,
 }
+
+/// The lease ([`Storage::lease`](opsledger_store::Storage::lease)) a scheduler must hold to
+/// tick: of several processes on one shared log, one ticks; a replica that loses it stops,
+/// another takes it over at its next interval.
+pub const SCHEDULER_LEASE: &str = "scheduler";
 
 type ErrorCallback = Box<dyn Fn(&SchedulerError) + Send + 'static>;
 
@@ -156,6 +168,27 @@ fn run(engine: &Weak<Inner>, shared: &Shared, interval: Duration, on_error: Opti
             return;
         };
         let now = inner.config.clock.now();
+        let leader = inner.storage().lease(SCHEDULER_LEASE);
+        if !matches!(leader, Ok(true)) {
+            drop(inner);
+            shared.stats.lock().standby += 1;
+            if let Err(e) = leader {
+                let error = SchedulerError {
+                    at: now,
+                    record: None,
+                    code: "lease".to_owned(),
+                    message: format!(
+                        "cannot tell whether this process holds the scheduler lease: {e}"
+                    ),
+                };
+                shared.record_error(error, on_error.as_ref());
+            }
+            let mut stop = shared.stop.lock();
+            if !*stop {
+                let _ = shared.wake.wait_for(&mut stop, interval);
+            }
+            continue;
+        }
         let started = std::time::Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| inner.tick(now)));
         let took = started.elapsed();

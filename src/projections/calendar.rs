@@ -117,7 +117,7 @@ fn entries(
     tables.sql.query(
         "SELECT c.id, c.position, c.view FROM change_calendar k JOIN records c ON c.id = k.change
          WHERE (k.window_start, k.change) > (?1, ?2)
-           AND (?3 IS NULL OR (k.window_start < ?4 AND k.window_end > ?3))
+           AND (CAST(?3 AS TEXT) IS NULL OR (k.window_start < ?4 AND k.window_end > ?3))
            AND (?5 = 0 OR k.booked = 1)
          ORDER BY k.window_start, k.change LIMIT ?6",
         &[

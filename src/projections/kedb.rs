@@ -6,7 +6,7 @@ use crate::error::{EngineError, Result};
 use crate::numbers::HumanNumber;
 use opsledger_core::problem::{KnownError, ProblemStatusKind};
 use opsledger_core::{CiId, IncidentId, Priority, ProblemId, ServiceId};
-use opsledger_store::{RowFlow, SqlTables, SqlValue};
+use opsledger_store::{RowFlow, SqlDialect, SqlTables, SqlValue};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -195,6 +195,57 @@ fn expression(text: &[Phrase], symptom: &[Phrase]) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" AND "))
 }
 
+/// The same query as PostgreSQL's text search (`to_tsquery` syntax, words only ever quoted):
+/// phrases as words in sequence (`<->`), a prefix as `:*`, all of them required; `None` for
+/// no phrase.
+fn tsquery(phrases: &[Phrase]) -> Option<String> {
+    let phrase = |p: &Phrase| {
+        let last = p.words.len().saturating_sub(1);
+        p.words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                // Words are letters and digits only (see `phrases`): nothing to escape.
+                if p.prefix && i == last {
+                    format!("'{w}':*")
+                } else {
+                    format!("'{w}'")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" <-> ")
+    };
+    let parts: Vec<String> = phrases.iter().map(|p| format!("({})", phrase(p))).collect();
+    (!parts.is_empty()).then(|| parts.join(" & "))
+}
+
+/// PostgreSQL's search: the `search` vector of every text field (and `symptom_search` for
+/// the symptom), ranked by `ts_rank` (negated, so that the best sorts first as with BM25),
+/// the snippet by `ts_headline`.
+const SEARCH_WORDS_POSTGRES: &str = "
+SELECT entry, rank, snip, p, n, id FROM (
+    SELECT k.entry AS entry,
+           -CAST(ts_rank(k.search, to_tsquery('english', coalesce(?1, ?10))) AS DOUBLE PRECISION)
+               AS rank,
+           ts_headline('english',
+               k.title || ' ' || k.symptom || ' ' || k.root_cause || ' ' || coalesce(k.workaround, ''),
+               to_tsquery('english', coalesce(?1, ?10)),
+               'StartSel=[, StopSel=], MaxWords=12, MinWords=4, MaxFragments=1, FragmentDelimiter=...')
+               AS snip,
+           coalesce(k.priority_rank, 6) AS p, coalesce(k.number_value, 9223372036854775807) AS n,
+           k.problem AS id
+    FROM known_errors k
+    WHERE (CAST(?1 AS TEXT) IS NULL OR k.search @@ to_tsquery('english', ?1))
+      AND (CAST(?10 AS TEXT) IS NULL OR k.symptom_search @@ to_tsquery('english', ?10))
+      AND (CAST(?2 AS TEXT) IS NULL OR k.service = ?2)
+      AND (CAST(?3 AS TEXT) IS NULL OR EXISTS(
+          SELECT 1 FROM known_error_cis c WHERE c.problem = k.problem AND c.ci = ?3))
+      AND (?4 = 0 OR k.workaround IS NOT NULL)
+) AS hits
+WHERE CAST(?5 AS DOUBLE PRECISION) IS NULL OR (rank, p, n, id) > (?5, ?6, ?7, ?8)
+ORDER BY rank, p, n, id
+LIMIT ?9";
+
 const SEARCH_WORDS: &str = "
 SELECT entry, rank, snip, p, n, id FROM (
     SELECT k.entry AS entry, bm25(known_errors_fts) AS rank,
@@ -214,17 +265,17 @@ LIMIT ?9";
 
 const SEARCH_ALL: &str = "
 SELECT entry, rank, snip, p, n, id FROM (
-    SELECT k.entry AS entry, 0.0 AS rank, NULL AS snip,
+    SELECT k.entry AS entry, CAST(0 AS DOUBLE PRECISION) AS rank, CAST(NULL AS TEXT) AS snip,
            coalesce(k.priority_rank, 6) AS p, coalesce(k.number_value, 9223372036854775807) AS n,
            k.problem AS id
     FROM known_errors k
-    WHERE ?1 IS NULL
-      AND (?2 IS NULL OR k.service = ?2)
-      AND (?3 IS NULL OR EXISTS(
+    WHERE CAST(?1 AS TEXT) IS NULL
+      AND (CAST(?2 AS TEXT) IS NULL OR k.service = ?2)
+      AND (CAST(?3 AS TEXT) IS NULL OR EXISTS(
           SELECT 1 FROM known_error_cis c WHERE c.problem = k.problem AND c.ci = ?3))
       AND (?4 = 0 OR k.workaround IS NOT NULL)
-)
-WHERE ?5 IS NULL OR (rank, p, n, id) > (?5, ?6, ?7, ?8)
+) AS hits
+WHERE CAST(?5 AS DOUBLE PRECISION) IS NULL OR (rank, p, n, id) > (?5, ?6, ?7, ?8)
 ORDER BY rank, p, n, id
 LIMIT ?9";
 
@@ -256,11 +307,16 @@ pub(crate) fn search(
     };
     let text = phrases("text", q.text.as_deref().unwrap_or(""))?;
     let symptom = phrases("symptom", q.symptom.as_deref().unwrap_or(""))?;
-    let expr = expression(&text, &symptom);
-    let statement = if expr.is_some() {
-        SEARCH_WORDS
+    let postgres = sql.dialect() == SqlDialect::Postgres;
+    let (expr, symptom_expr) = if postgres {
+        (tsquery(&text), tsquery(&symptom))
     } else {
-        SEARCH_ALL
+        (expression(&text, &symptom), None)
+    };
+    let statement = match (expr.is_some() || symptom_expr.is_some(), postgres) {
+        (false, _) => SEARCH_ALL,
+        (true, false) => SEARCH_WORDS,
+        (true, true) => SEARCH_WORDS_POSTGRES,
     };
     let (r, p, n, id) = match after {
         Some((r, p, n, id)) => (
@@ -286,10 +342,17 @@ pub(crate) fn search(
         n,
         id,
         SqlValue::from(limit as u64 + 1),
+        SqlValue::from(symptom_expr),
     ];
+    // Only PostgreSQL's search takes the symptom apart (SQLite's FTS5 expression holds it).
+    let params = if statement == SEARCH_WORDS_POSTGRES {
+        &params[..]
+    } else {
+        &params[..9]
+    };
     let mut rows: Vec<(KnownErrorEntry, [u8; KEDB_CURSOR_LEN])> = Vec::new();
     let mut failure = None;
-    sql.query(statement, &params, &mut |row| {
+    sql.query(statement, params, &mut |row| {
         let decoded = (|| -> Result<(KnownErrorEntry, [u8; KEDB_CURSOR_LEN])> {
             let entry = row
                 .first()

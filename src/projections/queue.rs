@@ -256,13 +256,13 @@ macro_rules! queue_sql {
             " AND r.is_open = ?3
                AND (r.queue_rank, r.opened_us, r.id) > (?4, ?5, ?6)
                AND r.opened_us >= ?7 AND r.opened_us < ?8
-               AND ((CAST(?9 AS BIGINT) >> r.status_code) & 1) = 1
-               AND ((CAST(?10 AS BIGINT) >> r.queue_rank) & 1) = 1
-               AND (?12 IS NULL OR r.assignment_group = ?12)
-               AND (?13 IS NULL OR r.assignee = ?13)
-               AND (?14 IS NULL OR r.service = ?14)
-               AND (?15 IS NULL OR r.caller = ?15)
-               AND (?16 IS NULL OR EXISTS
+               AND ((CAST(?9 AS BIGINT) >> CAST(r.status_code AS INTEGER)) & 1) = 1
+               AND ((CAST(?10 AS BIGINT) >> CAST(r.queue_rank AS INTEGER)) & 1) = 1
+               AND (CAST(?12 AS TEXT) IS NULL OR r.assignment_group = ?12)
+               AND (CAST(?13 AS TEXT) IS NULL OR r.assignee = ?13)
+               AND (CAST(?14 AS TEXT) IS NULL OR r.service = ?14)
+               AND (CAST(?15 AS TEXT) IS NULL OR r.caller = ?15)
+               AND (CAST(?16 AS TEXT) IS NULL OR EXISTS
                    (SELECT 1 FROM record_cis x WHERE x.record = r.id AND x.ci = ?16))
              ORDER BY r.queue_rank, r.opened_us, r.id LIMIT ?11"
         )

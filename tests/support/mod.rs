@@ -51,10 +51,23 @@ pub fn memory_engine() -> (Engine, Arc<ManualClock>) {
     (engine, clock)
 }
 
-/// The backend the on-disk cases run on: `sqlite` (`tests/engine.rs`) or `sled`
-/// (`tests/engine_on_sled.rs`).
+/// The backend the on-disk cases run on: `sqlite` (`tests/engine.rs`), `sled`
+/// (`tests/engine_on_sled.rs`) or `postgres` (`tests/engine_on_postgres.rs`).
 pub fn test_backend() -> &'static str {
     crate::BACKEND
+}
+
+/// The server and schema that stand for the data directory `dir` on the `postgres` backend
+/// (the schema's name is a function of the path, so a child process opening the same
+/// directory gets the same schema); `None` without a server outside CI (the cases then run on
+/// SQLite, after a loud message).
+pub fn postgres_location(dir: &Path) -> Option<(String, String)> {
+    use std::hash::{Hash, Hasher};
+    let url = opsledger_store_postgres::testing::test_url()?;
+    // SipHash with fixed keys: the same name in every process of this build.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut hasher);
+    Some((url, format!("engine_{:016x}", hasher.finish())))
 }
 
 /// Opens an engine on `dir` with `config`, on the backend under test ([`test_backend`]).
@@ -62,6 +75,15 @@ pub fn open_on_disk(dir: &Path, config: EngineConfig) -> opsledger::Result<Engin
     use opsledger::store::{Storage, StoreError};
     let dir = dir.to_path_buf();
     let open = move |store_config| -> Result<Box<dyn Storage>, StoreError> {
+        if test_backend() == "postgres"
+            && let Some((url, schema)) = postgres_location(&dir)
+        {
+            return Ok(Box::new(opsledger_store_postgres::PgStorage::open(
+                &url,
+                store_config,
+                opsledger_store_postgres::PgOptions::in_schema(schema),
+            )?));
+        }
         Ok(match test_backend() {
             "sled" => Box::new(opsledger_store_sled::SledStorage::open(
                 &dir,
@@ -93,6 +115,17 @@ pub const SPACE_TABLES: [&str; 3] = ["kv_views", "kv_meta", "kv_snapshots"];
 /// Deletes everything derived from the log in the closed data directory `dir` (read models,
 /// checkpoints, snapshots): what an operator deleting a damaged cache does.
 pub fn delete_read_models(dir: &Path) {
+    if test_backend() == "postgres"
+        && let Some((url, schema)) = postgres_location(dir)
+    {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        for table in SPACE_TABLES {
+            client
+                .batch_execute(&format!("DELETE FROM \"{schema}\".{table}"))
+                .expect("delete");
+        }
+        return;
+    }
     let db = rusqlite::Connection::open(read_models_database(dir)).expect("open");
     for table in SPACE_TABLES {
         db.execute(&format!("DELETE FROM {table}"), [])
@@ -102,6 +135,21 @@ pub fn delete_read_models(dir: &Path) {
 
 /// Replaces the derived spaces of the closed data directory `to` with those of `from`.
 pub fn copy_read_models(from: &Path, to: &Path) {
+    if test_backend() == "postgres"
+        && let (Some((url, source)), Some((_, target))) =
+            (postgres_location(from), postgres_location(to))
+    {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        for table in SPACE_TABLES {
+            client
+                .batch_execute(&format!(
+                    "DELETE FROM \"{target}\".{table}; \
+                     INSERT INTO \"{target}\".{table} SELECT * FROM \"{source}\".{table};"
+                ))
+                .expect("copy");
+        }
+        return;
+    }
     let db = rusqlite::Connection::open(read_models_database(to)).expect("open");
     db.execute(
         "ATTACH DATABASE ?1 AS source",

@@ -82,6 +82,17 @@ pub struct ServeArgs {
     /// The data directory, created if missing.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
     pub data: PathBuf,
+    /// A shared store instead of a data directory: a PostgreSQL URL
+    /// (`postgres://USER:PASSWORD@HOST/DB`, `?schema=NAME` for a schema other than
+    /// `opsledger`). Several servers may serve one database at once. Set it in
+    /// `OPSLEDGER_STORE` to keep a password off the command line; logs never show it.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "OPSLEDGER_STORE",
+        conflicts_with = "data"
+    )]
+    pub store: Option<String>,
     /// Serve newline-delimited JSON-RPC on stdin/stdout (a trusted local parent process:
     /// params may name the acting actor).
     #[arg(long, conflicts_with_all = ["listen", "token_file"])]
@@ -300,6 +311,9 @@ pub enum StoreKind {
     Sqlite,
     /// sled: the log in DIR/log, the projections in DIR/views.sqlite3.
     Sled,
+    /// PostgreSQL: the log and the projections in a schema of a shared database (`--to` is a
+    /// `postgres://` URL; such a target is always PostgreSQL).
+    Postgres,
 }
 
 impl std::fmt::Display for StoreKind {
@@ -307,6 +321,7 @@ impl std::fmt::Display for StoreKind {
         f.write_str(match self {
             StoreKind::Sqlite => "sqlite",
             StoreKind::Sled => "sled",
+            StoreKind::Postgres => "postgres",
         })
     }
 }
@@ -314,12 +329,15 @@ impl std::fmt::Display for StoreKind {
 /// `opsledger migrate`.
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
-    /// The data directory to copy (either backend; an SQLite one may be in use by a server).
-    #[arg(long, value_name = "DIR")]
+    /// The data directory to copy (either backend; an SQLite one may be in use by a server),
+    /// or a PostgreSQL URL (`postgres://USER@HOST/DB`, `?schema=NAME`; servers may keep
+    /// serving it).
+    #[arg(long, value_name = "DIR|URL")]
     pub from: PathBuf,
-    /// The data directory to create (it must not exist, or be empty). Written as
-    /// `DIR.partial` and renamed once copied and checked.
-    #[arg(long, value_name = "DIR")]
+    /// The data directory to create (it must not exist, or be empty), written as
+    /// `DIR.partial` and renamed once copied and checked; or a PostgreSQL URL whose schema
+    /// (default `opsledger`) must not exist, written as schema `NAME_partial` and renamed.
+    #[arg(long, value_name = "DIR|URL")]
     pub to: PathBuf,
     /// The storage backend of the new directory.
     #[arg(long, value_enum, value_name = "BACKEND", default_value = "sqlite")]

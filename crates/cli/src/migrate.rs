@@ -18,6 +18,10 @@
 //!
 //! The projections are rebuilt, not copied, and so is the process managers' checkpoint: the
 //! new directory has none, and the engine takes its history as processed (see the README).
+//!
+//! Either side may be a PostgreSQL database (a `postgres://` URL): the source is opened beside
+//! any server using it; the target is written into the schema `NAME_partial` and renamed to
+//! `NAME` (which must not exist) in one statement once checked, or dropped on a failure.
 
 use crate::cli::{MigrateArgs, StoreKind};
 use crate::data::{self, NewDirectory};
@@ -36,22 +40,167 @@ struct Copied {
     streams: u64,
 }
 
+/// Where the copy goes: a new data directory, or a new schema of a PostgreSQL database.
+enum Target {
+    Directory(NewDirectory),
+    Database {
+        /// The connection string without the schema parameter.
+        url: String,
+        schema: String,
+        partial: String,
+    },
+}
+
+impl Target {
+    fn check(to: &Path, store: StoreKind) -> CliResult<Target> {
+        let Some(url) = to.to_str().filter(|t| opsledger::is_database_url(t)) else {
+            if store == StoreKind::Postgres {
+                return Err(CliError::usage(format!(
+                    "--store postgres needs a postgres:// URL in --to, not {}",
+                    to.display()
+                )));
+            }
+            return Ok(Target::Directory(NewDirectory::check(to, "migrate", true)?));
+        };
+        let (url, options) = opsledger_store_postgres::split_location(url)
+            .map_err(|e| CliError::usage(format!("--to: {e}")))?;
+        let schema = options.schema;
+        let partial = format!("{schema}_partial");
+        let unavailable = |e| data_error(&format!("cannot reach {}", redact(&url)), &e);
+        let exists = |name: &str| {
+            opsledger_store_postgres::admin::schema_exists(&url, name).map_err(unavailable)
+        };
+        if exists(&schema)? {
+            return Err(CliError::data(format!(
+                "refusing to migrate into schema {schema} of {}: it exists (migrate writes only \
+                 into a new schema; nothing was written)",
+                redact(&url)
+            )));
+        }
+        if exists(&partial)? {
+            return Err(CliError::data(format!(
+                "refusing to migrate into schema {schema} of {}: schema {partial} exists, perhaps \
+                 left over from an interrupted run; drop it first (nothing was written)",
+                redact(&url)
+            )));
+        }
+        Ok(Target::Database {
+            url,
+            schema,
+            partial,
+        })
+    }
+
+    /// Where the copy is written before it is checked.
+    fn partial(&self) -> CliResult<String> {
+        match self {
+            Target::Directory(d) => path_text(&d.partial),
+            Target::Database { url, partial, .. } => Ok(with_schema(url, partial)),
+        }
+    }
+
+    fn kind(&self, store: StoreKind) -> StoreKind {
+        match self {
+            Target::Directory(_) => store,
+            Target::Database { .. } => StoreKind::Postgres,
+        }
+    }
+
+    fn commit(&self) -> CliResult {
+        match self {
+            Target::Directory(d) => d.commit(),
+            Target::Database {
+                url,
+                schema,
+                partial,
+            } => {
+                opsledger_store_postgres::admin::rename_schema(url, partial, schema).map_err(|e| {
+                    data_error(&format!("cannot rename schema {partial} to {schema}"), &e)
+                })
+            }
+        }
+    }
+
+    fn discard(&self) {
+        match self {
+            Target::Directory(d) => d.discard(),
+            Target::Database { url, partial, .. } => {
+                let _ = opsledger_store_postgres::admin::drop_schema(url, partial);
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Target::Directory(d) => d.path.display().to_string(),
+            Target::Database { url, schema, .. } => format!("{} (schema {schema})", redact(url)),
+        }
+    }
+}
+
+/// `url` with `schema=NAME` added.
+fn with_schema(url: &str, schema: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}schema={schema}")
+}
+
+/// A URL for people: without its password.
+fn redact(url: &str) -> String {
+    match url.split_once("://").and_then(|(scheme, rest)| {
+        let (auth, host) = rest.split_once('@')?;
+        Some(format!(
+            "{scheme}://{}@{host}",
+            auth.split(':').next().unwrap_or_default()
+        ))
+    }) {
+        Some(redacted) => redacted,
+        None => url.to_owned(),
+    }
+}
+
+fn path_text(path: &Path) -> CliResult<String> {
+    path.to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| CliError::usage(format!("{} is not valid UTF-8", path.display())))
+}
+
 /// Runs `opsledger migrate`.
 pub fn run(args: &MigrateArgs) -> CliResult {
     let started = Instant::now();
-    data::require_log(&args.from)?;
-    let target = NewDirectory::check(&args.to, "migrate", true)?;
-    target.refuse_inside(&args.from)?;
-    let source = data::open_log(&args.from, data::store_config(Durability::Buffered))?;
-    let source_kind = source.kind();
-    let result = check_source(source.log(), &args.from)
-        .and_then(|()| copy_checked(source.log(), &target.partial, args.store));
-    let closed = source.close(0).map_err(|e| {
-        data_error(
-            &format!("cannot close the log of {}", args.from.display()),
-            &e,
+    let from_database = args.from.to_str().is_some_and(opsledger::is_database_url);
+    if !from_database {
+        data::require_log(&args.from)?;
+    }
+    let target = Target::check(&args.to, args.store)?;
+    if let Target::Directory(d) = &target
+        && !from_database
+    {
+        d.refuse_inside(&args.from)?;
+    }
+    let from_name = if from_database {
+        redact(&path_text(&args.from)?)
+    } else {
+        args.from.display().to_string()
+    };
+    let source = if from_database {
+        opsledger::open_storage_at(
+            &path_text(&args.from)?,
+            data::store_config(Durability::Buffered),
+            true,
         )
+        .map_err(|e| data_error(&format!("cannot open the log of {from_name}"), &e))?
+    } else {
+        data::open_log(&args.from, data::store_config(Durability::Buffered))?
+    };
+    let source_kind = source.kind();
+    let store = target.kind(args.store);
+    let result = target.partial().and_then(|partial| {
+        check_source(source.log(), &from_name)
+            .and_then(|()| copy_checked(source.log(), &partial, store))
     });
+    let closed = source
+        .close(0)
+        .map_err(|e| data_error(&format!("cannot close the log of {from_name}"), &e));
     let copied = match result.and_then(|copied| closed.map(|()| copied)) {
         Ok(copied) => copied,
         Err(e) => {
@@ -63,28 +212,37 @@ pub fn run(args: &MigrateArgs) -> CliResult {
         target.discard();
         return Err(e);
     }
-    let source_bytes = data::size_on_disk(&args.from)?;
-    let target_bytes = data::size_on_disk(&target.path)?;
-    emit(&format!(
-        "migrated {} ({source_kind}) to {} ({})\n  events          {}\n  streams         {}\n  \
-         bytes           {}\n  source bytes    {}\n  seconds         {:.2}\n",
-        args.from.display(),
-        target.path.display(),
-        args.store,
+    let mut report = format!(
+        "migrated {from_name} ({source_kind}) to {} ({store})\n  events          {}\n  streams         {}\n",
+        target.describe(),
         output::count(copied.events),
         output::count(copied.streams),
-        output::bytes(target_bytes),
-        output::bytes(source_bytes),
+    );
+    if let Target::Directory(d) = &target {
+        report.push_str(&format!(
+            "  bytes           {}\n",
+            output::bytes(data::size_on_disk(&d.path)?)
+        ));
+    }
+    if !from_database {
+        report.push_str(&format!(
+            "  source bytes    {}\n",
+            output::bytes(data::size_on_disk(&args.from)?)
+        ));
+    }
+    report.push_str(&format!(
+        "  seconds         {:.2}\n",
         started.elapsed().as_secs_f64()
-    ))
+    ));
+    emit(&report)
 }
 
 /// Refuses a source log with faults, naming the first.
-fn check_source(log: &dyn EventStore, from: &Path) -> CliResult {
+fn check_source(log: &dyn EventStore, from: &str) -> CliResult {
     let spinner = progress::spinner("checking the source log");
     let report = log
         .verify()
-        .map_err(|e| data_error(&format!("cannot check the log of {}", from.display()), &e))?;
+        .map_err(|e| data_error(&format!("cannot check the log of {from}"), &e))?;
     spinner.finish_and_clear();
     if report.is_clean() {
         return Ok(());
@@ -94,16 +252,14 @@ fn check_source(log: &dyn EventStore, from: &Path) -> CliResult {
         .first()
         .map_or_else(String::new, |f| format!("; the first: {f}"));
     Err(CliError::data(format!(
-        "the log of {} has {} fault(s){first}. Nothing was written; see `opsledger verify \
-         --data {}`",
-        from.display(),
+        "the log of {from} has {} fault(s){first}. Nothing was written; see `opsledger verify \
+         --data {from}`",
         output::count(report.fault_count),
-        from.display()
     )))
 }
 
 /// Copies, checks the copy and builds its projections, all in `partial` (created here).
-fn copy_checked(source: &dyn EventStore, partial: &Path, store: StoreKind) -> CliResult<Copied> {
+fn copy_checked(source: &dyn EventStore, partial: &str, store: StoreKind) -> CliResult<Copied> {
     let head = source
         .head()
         .map_err(|e| data_error("cannot read the source log's head", &e))?
@@ -117,20 +273,22 @@ fn copy_checked(source: &dyn EventStore, partial: &Path, store: StoreKind) -> Cl
     })
 }
 
-/// Creates the new backend in `partial`, with the clock its appends take their recorded
-/// times from.
-fn create(partial: &Path, store: StoreKind) -> CliResult<(Arc<ManualClock>, Box<dyn Storage>)> {
-    std::fs::create_dir_all(partial)
-        .map_err(|e| CliError::data(format!("cannot create {}: {e}", partial.display())))?;
+/// Creates the new backend at `partial` (a directory, created here, or a database schema), with
+/// the clock its appends take their recorded times from.
+fn create(partial: &str, store: StoreKind) -> CliResult<(Arc<ManualClock>, Box<dyn Storage>)> {
+    if !opsledger::is_database_url(partial) {
+        std::fs::create_dir_all(partial)
+            .map_err(|e| CliError::data(format!("cannot create {partial}: {e}")))?;
+    }
     let (clock, config) = replay::clock_and_config();
     let kind = match store {
-        StoreKind::Sqlite => opsledger::DirectoryKind::Sqlite,
         StoreKind::Sled => opsledger::DirectoryKind::Sled,
+        StoreKind::Sqlite | StoreKind::Postgres => opsledger::DirectoryKind::Sqlite,
     };
-    let created = opsledger::create_storage(partial, config, kind).map_err(|e| e.to_string());
+    let created = opsledger::create_storage_at(partial, config, kind).map_err(|e| e.to_string());
     let storage = created.map_err(|e| {
         data_error(
-            &format!("cannot create the {store} log in {}", partial.display()),
+            &format!("cannot create the {store} log in {}", redact(partial)),
             &e,
         )
     })?;
@@ -138,7 +296,7 @@ fn create(partial: &Path, store: StoreKind) -> CliResult<(Arc<ManualClock>, Box<
 }
 
 /// Appends the source's events `1..=head` to a new log in `partial`, flushed and closed.
-fn write_copy(source: &dyn EventStore, partial: &Path, store: StoreKind, head: u64) -> CliResult {
+fn write_copy(source: &dyn EventStore, partial: &str, store: StoreKind, head: u64) -> CliResult {
     let (clock, target) = create(partial, store)?;
     let bar = progress::events(head, "copy");
     let written = (|| {
@@ -165,8 +323,8 @@ fn write_copy(source: &dyn EventStore, partial: &Path, store: StoreKind, head: u
 
 /// Reopens the new log from disk, verifies it and reads every event back against the source.
 /// Returns the number of streams (the same on both sides).
-fn compare_copy(source: &dyn EventStore, partial: &Path, head: u64) -> CliResult<u64> {
-    let copy = opsledger::open_storage(partial, data::store_config(Durability::Buffered), true)
+fn compare_copy(source: &dyn EventStore, partial: &str, head: u64) -> CliResult<u64> {
+    let copy = opsledger::open_storage_at(partial, data::store_config(Durability::Buffered), true)
         .map_err(|e| data_error("cannot reopen the new log", &e))?;
     let compared = compare_logs(source, copy.log(), head);
     let closed = copy
@@ -250,9 +408,9 @@ fn first_difference(a: &StoredEvent, b: &StoredEvent) -> Option<&'static str> {
 /// Opens the engine on the new log once: it builds every projection from the log (with no
 /// process-manager checkpoint yet, it takes the history as processed: the follow-ups are in
 /// the log already), then closes it.
-fn build_views(partial: &Path, head: u64) -> CliResult {
+fn build_views(partial: &str, head: u64) -> CliResult {
     let spinner = progress::spinner("building the projections");
-    let engine = opsledger::Engine::open(partial, data::engine_config())
+    let engine = opsledger::Engine::open_location(partial, data::engine_config())
         .map_err(|e| data_error("cannot open the engine on the new log", &e))?;
     let stats = engine
         .stats()

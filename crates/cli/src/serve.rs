@@ -104,11 +104,11 @@ pub fn run(args: &ServeArgs) -> CliResult {
         .map_err(|e| CliError::data(format!("cannot start the async runtime: {e}")))?;
 
     // A directory this run creates is removed again if the server cannot even start.
-    let created = !args.data.exists();
+    let created = args.store.is_none() && !args.data.exists();
     let manual_clock = (args.clock == ClockKind::Manual).then(|| Arc::new(ManualClock::new(now())));
     let engine = open_engine(args, policy.as_ref(), manual_clock.clone(), created)?;
     let engine = Arc::new(engine);
-    tracing::info!(data = %args.data.display(), head = engine.head().unwrap_or(0), "engine open");
+    tracing::info!(data = %location(args), head = engine.head().unwrap_or(0), "engine open");
     if let Some(clock) = &manual_clock {
         start_manual_clock(&engine, clock);
     }
@@ -124,7 +124,12 @@ pub fn run(args: &ServeArgs) -> CliResult {
             readiness: readiness(engine.clone()),
             metrics: metrics_source(
                 engine.clone(),
-                args.data.clone(),
+                // A shared database has no directory to measure.
+                if args.store.is_some() {
+                    PathBuf::new()
+                } else {
+                    args.data.clone()
+                },
                 scheduler.clone(),
                 webhooks.clone(),
             ),
@@ -168,6 +173,22 @@ pub fn run(args: &ServeArgs) -> CliResult {
     closed
 }
 
+/// Where the server keeps its data, for people: the data directory, or the database URL
+/// without its password.
+fn location(args: &ServeArgs) -> String {
+    match &args.store {
+        Some(url) => match url.split_once("://").and_then(|(scheme, rest)| {
+            let (auth, host) = rest.split_once('@')?;
+            let user = auth.split(':').next().unwrap_or_default();
+            Some(format!("{scheme}://{user}@{host}"))
+        }) {
+            Some(redacted) => redacted,
+            None => url.clone(),
+        },
+        None => args.data.display().to_string(),
+    }
+}
+
 fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
 }
@@ -193,7 +214,11 @@ fn open_engine(
     if let Some(clock) = manual_clock {
         config = config.with_clock(clock);
     }
-    let engine = match data::open_engine_with(&args.data, config) {
+    let opened = match &args.store {
+        Some(url) => Engine::open_location(url, config),
+        None => data::open_engine_with(&args.data, config),
+    };
+    let engine = match opened {
         Ok(engine) => engine,
         Err(e) => {
             if created {
@@ -204,7 +229,7 @@ fn open_engine(
                     report_issues(&file.name, &issues);
                     CliError::reported(Failure::Usage)
                 }
-                (e, _) => data_error(&format!("cannot open {}", args.data.display()), &e),
+                (e, _) => data_error(&format!("cannot open {}", location(args)), &e),
             });
         }
     };
@@ -650,6 +675,11 @@ fn metrics_source(
                     "opsledger_sla_ticks_failed_total",
                     "SLA scheduler ticks that failed",
                     stats.failed_ticks as f64,
+                ),
+                Sample::counter(
+                    "opsledger_sla_standby_total",
+                    "SLA scheduler intervals skipped because another replica holds the scheduler lease",
+                    stats.standby as f64,
                 ),
                 Sample::counter(
                     "opsledger_sla_tick_seconds_total",

@@ -169,6 +169,22 @@ pub enum StoreError {
         /// What is wrong and what to do.
         reason: String,
     },
+    /// The connection to a database server was lost while a commit was in flight: the
+    /// commit may or may not have been stored. Retrying with the same event ids (an engine
+    /// command: the same idempotency key) settles it, as a stored append is then acknowledged
+    /// again without writing.
+    #[error(
+        "the outcome of the commit is unknown (the connection was lost during it): {0}; retry with the same event ids or idempotency key to settle it"
+    )]
+    OutcomeUnknown(String),
+    /// The database server cannot be reached or refused the session; nothing was written.
+    #[error("the database is unavailable; nothing was written: {0}")]
+    Unavailable(String),
+    /// The database aborted the transaction to keep concurrent writers consistent (a
+    /// serialization failure or a deadlock); nothing was written and the same write may be
+    /// retried.
+    #[error("the database aborted a concurrent write; nothing was written, retry it: {0}")]
+    Transient(String),
     /// An operating-system I/O error (fsync, files).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),

@@ -15,7 +15,8 @@
 //!   unchanged.
 //!
 //! Backends are crates: `opsledger-store-sqlite` (the default embedded store: log and derived
-//! spaces in one SQLite file, one transaction per unit of work) and `opsledger-store-sled`.
+//! spaces in one SQLite file, one transaction per unit of work), `opsledger-store-sled`, and
+//! `opsledger-store-postgres` (the shared store: several processes on one PostgreSQL schema).
 //!
 //! # Guarantees
 //!
@@ -68,7 +69,7 @@ pub use kv::{Kv, KvEntry, KvIter, KvOp, MemoryKv, prefix_end};
 pub use memory::{MemoryStore, check_page};
 pub use pages::{LogPages, log_events};
 pub use sql::{RowFlow, SqlDialect, SqlStatement, SqlTables, SqlValue};
-pub use storage::{IoStats, MemoryStorage, Space, Storage, Unit, UnitOfWork};
+pub use storage::{Exclusive, IoStats, MemoryStorage, Space, Storage, Unit, UnitOfWork};
 pub use store::EventStore;
 pub use subscription::Subscription;
 pub use types::{

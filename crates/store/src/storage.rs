@@ -118,6 +118,42 @@ impl std::fmt::Debug for Unit<'_> {
     }
 }
 
+/// Work that no other process sharing the log may do at the same time, held until dropped
+/// (see [`Storage::exclusive`]).
+pub struct Exclusive<'a> {
+    release: Option<Box<dyn FnOnce() + 'a>>,
+}
+
+impl<'a> Exclusive<'a> {
+    /// Nothing to hold: no other process shares the log.
+    pub fn uncontended() -> Self {
+        Self { release: None }
+    }
+
+    /// Held until dropped, then `release` runs.
+    pub fn held(release: impl FnOnce() + 'a) -> Self {
+        Self {
+            release: Some(Box::new(release)),
+        }
+    }
+}
+
+impl Drop for Exclusive<'_> {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take() {
+            release();
+        }
+    }
+}
+
+impl std::fmt::Debug for Exclusive<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exclusive")
+            .field("held", &self.release.is_some())
+            .finish()
+    }
+}
+
 /// What a backend counts of its own writes since it opened, for operators (metrics): cheap
 /// atomic counters, zero where a backend does not count.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -168,6 +204,35 @@ pub trait Storage: Send + Sync {
     /// Commits and syncs since the backend opened (zero where it does not count them).
     fn io_stats(&self) -> IoStats {
         IoStats::default()
+    }
+
+    /// Whether other processes may write this log at the same time (replicas on one shared
+    /// database): the engine then reads what it keeps in memory about the log (the read
+    /// models' checkpoint, the policy versions) back from the backend where it matters,
+    /// instead of trusting that it wrote everything itself.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Waits until no other process sharing the log holds `name`, then holds it until the
+    /// answer is dropped: work that must run one at a time across processes (decisions
+    /// against the change calendar). A backend used by one process at a time answers at once
+    /// with nothing to hold (the caller serialises its own threads).
+    fn exclusive(&self, name: &str) -> Result<Exclusive<'_>, StoreError> {
+        let _ = name;
+        Ok(Exclusive::uncontended())
+    }
+
+    /// Whether this process holds the lease `name`, acquiring it when it is free: work that
+    /// several processes sharing one log must not all do (the SLA scheduler's ticks) runs only
+    /// where this answers `true`. A backend used by one process at a time (SQLite holds a
+    /// lock file, sled its directory) answers `true`; a shared backend (PostgreSQL) answers
+    /// `true` on one process at a time, and `false` once that process cannot show it still
+    /// holds the lease (its connection to the database was lost), so that it stops the work
+    /// while another process takes the lease over.
+    fn lease(&self, name: &str) -> Result<bool, StoreError> {
+        let _ = name;
+        Ok(true)
     }
 
     /// Writes a consistent copy of everything (log and spaces) to `to`, a directory that must

@@ -173,8 +173,8 @@ pub(crate) fn report(
         &format!(
             "SELECT key, count(*), sum(ttr_ms), sum(reassigned), sum(reassigned >= ?5),
                     sum(mature), sum(mature AND fcr), sum(NOT mature),
-                    sum(major AND pir_mature), sum(major AND pir_mature AND on_time),
-                    sum(major AND NOT pir_mature)
+                    sum(major = 1 AND pir_mature), sum(major = 1 AND pir_mature AND on_time),
+                    sum(major = 1 AND NOT pir_mature)
              FROM (
                 SELECT {key} AS key,
                        (max(0, resolved_us - opened_us) - {held}) / 1000 AS ttr_ms,
@@ -188,7 +188,7 @@ pub(crate) fn report(
                        resolved_us + ?9 <= ?4 AS pir_mature,
                        first_review_us IS NOT NULL AND first_review_us <= resolved_us + ?9
                            AS on_time
-                FROM kpi_incidents WHERE resolved_us >= ?1 AND resolved_us < ?2)
+                FROM kpi_incidents WHERE resolved_us >= ?1 AND resolved_us < ?2) AS resolved
              GROUP BY 1",
             key = key_column(by, RESOLVED),
         ),

@@ -21,7 +21,7 @@ use lru::LruCache;
 use opsledger_core::incident::HoldReason;
 use opsledger_core::kpi::{ChangeHistory, IncidentHistory};
 use opsledger_core::{Priority, RecordKind};
-use opsledger_store::{SqlStatement, SqlTables, SqlValue, StoredEvent};
+use opsledger_store::{SqlDialect, SqlStatement, SqlTables, SqlValue, StoredEvent};
 use parking_lot::Mutex;
 use schema::Model;
 use std::num::NonZeroUsize;
@@ -140,7 +140,11 @@ impl Tables {
     /// log). A database without any model yet answers none: it is rebuilt with the views.
     pub(crate) fn ensure_schema(&self) -> Result<Vec<&'static str>> {
         let sql = &*self.sql;
+        let postgres = sql.dialect() == SqlDialect::Postgres;
         sql.execute_batch(schema::READ_MODELS)?;
+        if postgres {
+            sql.execute_batch(schema::POSTGRES_FUNCTIONS)?;
+        }
         let mut stale = Vec::new();
         for model in schema::MODELS {
             let stored = sql
@@ -158,7 +162,11 @@ impl Tables {
                 }
                 None => {}
             }
-            sql.execute_batch(model.create)?;
+            sql.execute_batch(if postgres {
+                model.create_postgres
+            } else {
+                model.create
+            })?;
             sql.execute(
                 "INSERT INTO read_models(name, version) VALUES (?1, ?2)
                  ON CONFLICT(name) DO UPDATE SET version = excluded.version",
@@ -174,11 +182,21 @@ impl Tables {
         for view in model.views {
             batch.push_str(&format!("DROP VIEW IF EXISTS {view};\n"));
         }
-        for table in model.tables {
+        for table in self.tables_of(model) {
             batch.push_str(&format!("DROP TABLE IF EXISTS {table};\n"));
         }
         self.sql.execute_batch(&batch)?;
         Ok(())
+    }
+
+    /// The tables of `model` in this database's dialect.
+    fn tables_of(&self, model: &Model) -> impl Iterator<Item = &'static str> {
+        let postgres = self.sql.dialect() == SqlDialect::Postgres;
+        model
+            .tables
+            .iter()
+            .copied()
+            .filter(move |t| !(postgres && schema::SQLITE_ONLY_TABLES.contains(t)))
     }
 
     /// Empties the tables of the models this handle writes.
@@ -186,7 +204,7 @@ impl Tables {
         self.forget_views();
         let mut batch = String::new();
         for model in schema::MODELS.iter().filter(|m| self.writes(m)) {
-            for table in model.tables {
+            for table in self.tables_of(model) {
                 batch.push_str(&format!("DELETE FROM {table};\n"));
             }
         }
@@ -227,7 +245,7 @@ impl Tables {
             )
         };
         if self.writes(&schema::KNOWN_ERRORS) && !(self.only.is_none() && same(&known_error)) {
-            known_error_rows(view, out);
+            known_error_rows(view, self.sql.dialect(), out);
         }
         let calendar = |v: &RecordView| {
             format!(
@@ -316,9 +334,16 @@ impl Tables {
         }
         let (what, why) = super::timeline::describe(event);
         out.push(SqlStatement::new(
-            "INSERT OR REPLACE INTO timeline(position, record, kind, number, version, event_id,
+            "INSERT INTO timeline(position, record, kind, number, version, event_id,
                  event_type, what, why, actor, occurred_at, recorded_at, visibility, caused_by)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                 ON CONFLICT(position) DO UPDATE SET record = excluded.record,
+                     kind = excluded.kind, number = excluded.number,
+                     version = excluded.version, event_id = excluded.event_id,
+                     event_type = excluded.event_type, what = excluded.what,
+                     why = excluded.why, actor = excluded.actor,
+                     occurred_at = excluded.occurred_at, recorded_at = excluded.recorded_at,
+                     visibility = excluded.visibility, caused_by = excluded.caused_by",
             vec![
                 SqlValue::from(e.position.0),
                 text(record.id),
@@ -349,9 +374,11 @@ impl Tables {
         }
         let record = RecordRef::from_stream(e.stream.as_str());
         out.push(SqlStatement::new(
-            "INSERT OR REPLACE INTO timeline_effects(cause, position, event_id, record, kind,
-                 event_type)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO timeline_effects(cause, position, event_id, record, kind, event_type)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(cause, position) DO UPDATE SET event_id = excluded.event_id,
+                 record = excluded.record, kind = excluded.kind,
+                 event_type = excluded.event_type",
             vec![
                 text(cause),
                 SqlValue::from(e.position.0),
@@ -393,7 +420,7 @@ impl Tables {
         let det = s.detection.as_ref();
         let id = text(history.id.0);
         out.push(SqlStatement::new(
-            "INSERT OR REPLACE INTO kpi_incidents(incident, number, opened_at, opened_us,
+            "INSERT INTO kpi_incidents(incident, number, opened_at, opened_us,
                  priority, assignment_group, service, is_open, acknowledged_at, acknowledged_us,
                  ack_priority, ack_group, ack_service, resolved_at, resolved_us,
                  resolved_priority, resolved_group, resolved_service, resolution_source,
@@ -402,7 +429,30 @@ impl Tables {
                  detected_at, detected_us, mttd_ms, mttd_priority, mttd_group, mttd_service)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
                  ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33,
-                 ?34, ?35)",
+                 ?34, ?35)
+                 ON CONFLICT(incident) DO UPDATE SET number = excluded.number, opened_at = excluded.opened_at,
+                     opened_us = excluded.opened_us, priority = excluded.priority,
+                     assignment_group = excluded.assignment_group,
+                     service = excluded.service, is_open = excluded.is_open,
+                     acknowledged_at = excluded.acknowledged_at,
+                     acknowledged_us = excluded.acknowledged_us,
+                     ack_priority = excluded.ack_priority, ack_group = excluded.ack_group,
+                     ack_service = excluded.ack_service, resolved_at = excluded.resolved_at,
+                     resolved_us = excluded.resolved_us,
+                     resolved_priority = excluded.resolved_priority,
+                     resolved_group = excluded.resolved_group,
+                     resolved_service = excluded.resolved_service,
+                     resolution_source = excluded.resolution_source,
+                     resolved_reassignments = excluded.resolved_reassignments,
+                     held_to_resolve_us = excluded.held_to_resolve_us,
+                     reassignments = excluded.reassignments, reopens = excluded.reopens,
+                     held_us = excluded.held_us, on_hold_since = excluded.on_hold_since,
+                     on_hold_since_us = excluded.on_hold_since_us, major = excluded.major,
+                     first_review_at = excluded.first_review_at,
+                     first_review_us = excluded.first_review_us,
+                     detected_at = excluded.detected_at, detected_us = excluded.detected_us,
+                     mttd_ms = excluded.mttd_ms, mttd_priority = excluded.mttd_priority,
+                     mttd_group = excluded.mttd_group, mttd_service = excluded.mttd_service",
             vec![
                 id.clone(),
                 opt_text(number),
@@ -508,10 +558,18 @@ impl Tables {
             return;
         }
         out.push(SqlStatement::new(
-            "INSERT OR REPLACE INTO kpi_changes(change, number, change_type, requested_at,
+            "INSERT INTO kpi_changes(change, number, change_type, requested_at,
                  requested_us, implemented_at, implemented_us, unauthorized, closed_at, closed_us,
                  outcome, caused_incident)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT(change) DO UPDATE SET number = excluded.number, change_type = excluded.change_type,
+                     requested_at = excluded.requested_at,
+                     requested_us = excluded.requested_us,
+                     implemented_at = excluded.implemented_at,
+                     implemented_us = excluded.implemented_us,
+                     unauthorized = excluded.unauthorized, closed_at = excluded.closed_at,
+                     closed_us = excluded.closed_us, outcome = excluded.outcome,
+                     caused_incident = excluded.caused_incident",
             vec![
                 text(history.id.0),
                 opt_text(number),
@@ -720,7 +778,7 @@ fn record_row(old: Option<&RecordView>, view: &RecordView, out: &mut Vec<SqlStat
     ));
     for ci in &view.cis {
         out.push(SqlStatement::new(
-            "INSERT OR IGNORE INTO record_cis(record, ci) VALUES (?1, ?2)",
+            "INSERT INTO record_cis(record, ci) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
             vec![id.clone(), text(ci)],
         ));
     }
@@ -730,7 +788,7 @@ fn record_row(old: Option<&RecordView>, view: &RecordView, out: &mut Vec<SqlStat
     ));
     for (relation, other) in links(view) {
         out.push(SqlStatement::new(
-            "INSERT OR IGNORE INTO record_links(record, relation, other) VALUES (?1, ?2, ?3)",
+            "INSERT INTO record_links(record, relation, other) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             vec![id.clone(), text(relation), text(other)],
         ));
     }
@@ -764,16 +822,21 @@ fn links(view: &RecordView) -> Vec<(&'static str, uuid::Uuid)> {
     out
 }
 
-fn known_error_rows(view: &RecordView, out: &mut Vec<SqlStatement>) {
+/// The known error's rows; SQLite's FTS5 index is a table written beside them, PostgreSQL's
+/// search vectors are generated columns of `known_errors`.
+fn known_error_rows(view: &RecordView, dialect: SqlDialect, out: &mut Vec<SqlStatement>) {
     if view.record.kind != RecordKind::Problem {
         return;
     }
+    let fts5 = dialect == SqlDialect::Sqlite;
     let id = text(view.record.id);
-    out.push(SqlStatement::new(
-        "DELETE FROM known_errors_fts
-         WHERE rowid = (SELECT id FROM known_errors WHERE problem = ?1)",
-        vec![id.clone()],
-    ));
+    if fts5 {
+        out.push(SqlStatement::new(
+            "DELETE FROM known_errors_fts
+             WHERE rowid = (SELECT id FROM known_errors WHERE problem = ?1)",
+            vec![id.clone()],
+        ));
+    }
     out.push(SqlStatement::new(
         "DELETE FROM known_error_cis WHERE problem = ?1",
         vec![id.clone()],
@@ -832,15 +895,17 @@ fn known_error_rows(view: &RecordView, out: &mut Vec<SqlStatement>) {
             SqlValue::Text(serde_json::to_string(&entry).unwrap_or_default()),
         ],
     ));
-    out.push(SqlStatement::new(
-        "INSERT INTO known_errors_fts(rowid, title, symptom, root_cause, workaround)
-         SELECT id, title, symptom, root_cause, coalesce(workaround, '')
-         FROM known_errors WHERE problem = ?1",
-        vec![id.clone()],
-    ));
+    if fts5 {
+        out.push(SqlStatement::new(
+            "INSERT INTO known_errors_fts(rowid, title, symptom, root_cause, workaround)
+             SELECT id, title, symptom, root_cause, coalesce(workaround, '')
+             FROM known_errors WHERE problem = ?1",
+            vec![id.clone()],
+        ));
+    }
     for ci in ke.affected_cis.iter().chain(view.cis.iter()) {
         out.push(SqlStatement::new(
-            "INSERT OR IGNORE INTO known_error_cis(problem, ci) VALUES (?1, ?2)",
+            "INSERT INTO known_error_cis(problem, ci) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
             vec![id.clone(), text(ci)],
         ));
     }
@@ -882,12 +947,20 @@ impl Tables {
                 "running"
             };
             out.push(SqlStatement::new(
-                "INSERT OR REPLACE INTO sla_clocks(incident, number, definition, cycle, metric,
+                "INSERT INTO sla_clocks(incident, number, definition, cycle, metric,
                      priority, held_by_group, service, state, started_at, target_ms,
                      breached_at, breached_us, stopped_at, stopped_us, elapsed_ms, canceled_at,
                      incident_live)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17, ?18)",
+                     ?17, ?18)
+                 ON CONFLICT(incident, definition, cycle) DO UPDATE SET number = excluded.number, metric = excluded.metric,
+                     priority = excluded.priority, held_by_group = excluded.held_by_group,
+                     service = excluded.service, state = excluded.state,
+                     started_at = excluded.started_at, target_ms = excluded.target_ms,
+                     breached_at = excluded.breached_at, breached_us = excluded.breached_us,
+                     stopped_at = excluded.stopped_at, stopped_us = excluded.stopped_us,
+                     elapsed_ms = excluded.elapsed_ms, canceled_at = excluded.canceled_at,
+                     incident_live = excluded.incident_live",
                 vec![
                     text(record.id),
                     opt_text(number),
@@ -925,7 +998,9 @@ impl Tables {
         let due = due.and_then(|at| DateTime::from_timestamp_millis(at.timestamp_millis()));
         let statement = match due {
             Some(at) => SqlStatement::new(
-                "INSERT OR REPLACE INTO sla_due(record, kind, due_at, due_us) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO sla_due(record, kind, due_at, due_us) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(record) DO UPDATE SET kind = excluded.kind, due_at = excluded.due_at,
+                     due_us = excluded.due_us",
                 vec![text(record.id), text(record.kind), instant(at), micros(at)],
             ),
             None => SqlStatement::new(

@@ -249,9 +249,21 @@ impl Server {
 
     /// [`Server::start`] with `RUST_LOG` set to `filter`.
     pub fn start_logging(data: &Path, extra: &[&str], filter: &str) -> Server {
+        let mut location = vec!["--data".to_owned()];
+        location.push(data.to_str().expect("a UTF-8 path").to_owned());
+        Server::spawn(&location, extra, filter)
+    }
+
+    /// `opsledger serve --store URL --listen 127.0.0.1:0 --no-scheduler EXTRA`: a replica on a
+    /// shared database.
+    pub fn start_store(url: &str, extra: &[&str]) -> Server {
+        Server::spawn(&["--store".to_owned(), url.to_owned()], extra, "info")
+    }
+
+    fn spawn(location: &[String], extra: &[&str], filter: &str) -> Server {
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--data"])
-            .arg(data)
+        cmd.arg("serve")
+            .args(location)
             .args(["--listen", "127.0.0.1:0", "--no-scheduler"])
             .args(extra)
             .env("RUST_LOG", filter)

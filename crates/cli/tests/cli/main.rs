@@ -10,6 +10,7 @@ mod docs;
 mod migrate;
 mod operations;
 mod policy;
+mod replicas;
 mod story;
 mod transfer;
 mod webhooks;

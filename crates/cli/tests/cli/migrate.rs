@@ -287,3 +287,83 @@ fn migrate_reads_a_directory_a_server_is_writing() {
     assert_eq!(copied.lines().count() as u64, events);
     assert_eq!(copied, ok(&["export", "--data", s(&data)]));
 }
+
+/// Every stored event of a store location (a directory or a database URL).
+fn stored_events_at(location: &str) -> Vec<StoredEvent> {
+    let storage = opsledger::open_storage_at(location, StoreConfig::default(), true).unwrap();
+    let head = storage.log().head().unwrap().0;
+    let events = opsledger::store::log_events(storage.log(), 1, head, 500)
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    storage.close(0).unwrap();
+    events
+}
+
+#[test]
+fn sqlite_to_postgres_to_sled_keeps_every_event_exactly() {
+    let Some(url) = opsledger_store_postgres::testing::test_url() else {
+        return;
+    };
+    let schema = opsledger_store_postgres::testing::TestSchema::new(&url, "migrate");
+    let partial_schema = opsledger_store_postgres::testing::TestSchema {
+        url: url.clone(),
+        name: format!("{}_partial", schema.name),
+    };
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let database = format!("{url}{separator}schema={}", schema.name);
+    let dir = tempfile::tempdir().unwrap();
+    let (a, c) = (dir.path().join("a"), dir.path().join("c"));
+    build(&a, 9);
+    let events = stored_events(&a);
+
+    // SQLite -> PostgreSQL: the URL names the target.
+    let report = ok(&["migrate", "--from", s(&a), "--to", &database]);
+    assert!(report.contains("(sqlite) to"), "{report}");
+    assert!(report.contains("(postgres)"), "{report}");
+    assert!(
+        report.contains(&format!("events          {}\n", events.len())),
+        "{report}"
+    );
+    assert!(
+        !opsledger_store_postgres::admin::schema_exists(&url, &partial_schema.name).unwrap(),
+        "the partial schema is renamed into place"
+    );
+    assert!(
+        events == stored_events_at(&database),
+        "PostgreSQL copy differs"
+    );
+    // The schema exists now: migrating into it again is refused, and writes nothing.
+    let refused = run(&["migrate", "--from", s(&a), "--to", &database]);
+    assert_exit(&refused, 3);
+    assert!(
+        stderr(&refused).contains("it exists"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // PostgreSQL -> sled, every field equal to the original's.
+    let report = ok(&[
+        "migrate",
+        "--from",
+        &database,
+        "--to",
+        s(&c),
+        "--store",
+        "sled",
+    ]);
+    assert!(report.contains("(postgres) to"), "{report}");
+    assert!(events == stored_events(&c), "sled copy differs");
+    assert_eq!(kpis(&a), kpis(&c));
+    // A PostgreSQL target must be a URL.
+    let refused = run(&[
+        "migrate",
+        "--from",
+        s(&a),
+        "--to",
+        s(&dir.path().join("d")),
+        "--store",
+        "postgres",
+    ]);
+    assert_exit(&refused, 2);
+    drop(partial_schema);
+}

@@ -1,0 +1,254 @@
+//! Several `opsledger serve` replicas on one PostgreSQL database (`--store`): a write on one is
+//! read on the other at once, commands go to either, and the log they share stays dense. Runs
+//! on the server named by `OPSLEDGER_PG_URL`, in a schema of its own.
+
+use crate::common::*;
+use opsledger_store_postgres::testing::{TestSchema, test_url};
+use serde_json::{Value, json};
+
+fn events(server: &Server) -> Vec<Value> {
+    let page = server.rpc(
+        "events.read",
+        json!({"after": 0, "max": 1000}),
+        Some(ALICE_TOKEN),
+    );
+    page.get("events")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_else(|| panic!("events.read answered {page}"))
+}
+
+#[test]
+fn two_replicas_serve_the_walk_through_interchangeably() {
+    let Some(url) = test_url() else { return };
+    let schema = TestSchema::new(&url, "replicas");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let store = format!("{url}{separator}schema={}", schema.name);
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = write_tokens(dir.path());
+    let policy = write(dir.path(), "policy.toml", &p1_policy("4h", 1));
+    let args = [
+        "--token-file",
+        tokens.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ];
+    let a = Server::start_store(&store, &args);
+    // The second replica finds the policy in force: it publishes nothing.
+    let b = Server::start_store(&store, &args);
+
+    let opened = a.rpc(
+        "incident.open",
+        json!({"title": "Checkout fails with HTTP 500", "caller": "bob", "impact": "high",
+               "urgency": "high", "assignee": "alice"}),
+        Some(ALICE_TOKEN),
+    );
+    assert_eq!(opened["number"], "INC0000001", "{opened}");
+    // Read on the other replica at once: the read models committed with the events.
+    let record = b.rpc(
+        "query.record",
+        json!({"id": "INC0000001"}),
+        Some(ALICE_TOKEN),
+    );
+    assert_eq!(record["number"], "INC0000001", "{record}");
+    let clocks = b.rpc("query.sla", json!({"id": "INC0000001"}), Some(ALICE_TOKEN));
+    assert!(
+        clocks.as_array().is_some_and(|c| !c.is_empty()),
+        "the P1 clock is attached: {clocks}"
+    );
+    b.rpc(
+        "incident.resolve",
+        json!({"id": "INC0000001", "code": "solved_workaround", "notes": "Rolled back the release"}),
+        Some(ALICE_TOKEN),
+    );
+    // The first replica decides on the second one's write (its cache is not the truth).
+    a.rpc(
+        "incident.reopen",
+        json!({"id": "INC0000001", "reason": "still failing"}),
+        Some(ALICE_TOKEN),
+    );
+    let second = b.rpc(
+        "incident.open",
+        json!({"title": "Search is slow", "caller": "bob", "impact": "low", "urgency": "low"}),
+        Some(ALICE_TOKEN),
+    );
+    assert_eq!(
+        second["number"], "INC0000002",
+        "numbers are allocated across replicas"
+    );
+
+    let (on_a, on_b) = (events(&a), events(&b));
+    assert_eq!(on_a, on_b, "both replicas read one log");
+    let positions: Vec<u64> = on_a.iter().filter_map(|e| e["position"].as_u64()).collect();
+    assert_eq!(positions, (1..=positions.len() as u64).collect::<Vec<_>>());
+    let types: Vec<&str> = on_a
+        .iter()
+        .filter_map(|e| e["event_type"].as_str())
+        .collect();
+    assert_eq!(
+        types.iter().filter(|t| **t == "policy.published").count(),
+        1,
+        "one policy version for both replicas: {types:?}"
+    );
+    for wanted in ["incident.opened", "incident.resolved", "incident.reopened"] {
+        assert!(types.contains(&wanted), "{wanted} in {types:?}");
+    }
+    let (status, _) = a.stop();
+    assert!(status.success());
+    let (status, _) = b.stop();
+    assert!(status.success());
+}
+
+/// One JSON-RPC call to `base`; the result, or why there is none (the server is gone, or it
+/// answered an error).
+fn try_call(base: &str, method: &str, params: &Value) -> Result<Value, String> {
+    let body = json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1});
+    let response = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())?
+        .post(format!("{base}/rpc"))
+        .bearer_auth(ALICE_TOKEN)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .map_err(|e| e.to_string())?;
+    let text = response.text().map_err(|e| e.to_string())?;
+    let reply: Value = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
+    match reply.get("result") {
+        Some(result) => Ok(result.clone()),
+        None => Err(reply.to_string()),
+    }
+}
+
+#[test]
+fn three_replicas_killed_in_turn_keep_every_acknowledged_command_once() {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let Some(url) = test_url() else { return };
+    let schema = TestSchema::new(&url, "soak");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let store = format!("{url}{separator}schema={}", schema.name);
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = write_tokens(dir.path());
+    let args = ["--token-file", tokens.to_str().unwrap()];
+    let first = Server::start_store(&store, &args);
+    let servers: Arc<Mutex<Vec<Server>>> = Arc::new(Mutex::new(vec![
+        first,
+        Server::start_store(&store, &args),
+        Server::start_store(&store, &args),
+    ]));
+    let bases = |servers: &Mutex<Vec<Server>>| -> Vec<String> {
+        servers.lock().unwrap().iter().map(Server::base).collect()
+    };
+
+    const WRITERS: usize = 3;
+    const COMMANDS: usize = 25;
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let servers = servers.clone();
+            std::thread::spawn(move || {
+                let mut acknowledged = Vec::new();
+                for i in 0..COMMANDS {
+                    let key = format!("soak-{w}-{i}");
+                    let params = json!({
+                        "title": format!("Incident {w}-{i}"), "caller": "bob",
+                        "impact": "low", "urgency": "low", "idempotency_key": key,
+                    });
+                    let started = Instant::now();
+                    let mut attempt = 0usize;
+                    // Retried with the same key, on whichever replica answers, until one
+                    // acknowledges it: a retry of a stored command replays its outcome.
+                    let outcome = loop {
+                        let targets = bases(&servers);
+                        let base = &targets[(w + i + attempt) % targets.len()];
+                        match try_call(base, "incident.open", &params) {
+                            Ok(result) => break result,
+                            Err(why) => {
+                                assert!(
+                                    started.elapsed() < Duration::from_secs(120),
+                                    "{key} never acknowledged: {why}"
+                                );
+                                attempt += 1;
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                        }
+                    };
+                    let number = outcome["number"].as_str().unwrap_or_default().to_owned();
+                    acknowledged.push((key, number));
+                }
+                acknowledged
+            })
+        })
+        .collect();
+
+    // Meanwhile, kill -9 a replica now and then and start it again.
+    let killer = {
+        let servers = servers.clone();
+        let store = store.clone();
+        let tokens = tokens.clone();
+        std::thread::spawn(move || {
+            for round in 0..6 {
+                std::thread::sleep(Duration::from_millis(300));
+                let victim = round % 3;
+                // Started before the old one dies: the writers always have a target.
+                let replacement =
+                    Server::start_store(&store, &["--token-file", tokens.to_str().unwrap()]);
+                let old = std::mem::replace(&mut servers.lock().unwrap()[victim], replacement);
+                old.kill9();
+            }
+        })
+    };
+    killer.join().unwrap();
+    let mut acknowledged = Vec::new();
+    for w in writers {
+        acknowledged.extend(w.join().unwrap());
+    }
+    assert_eq!(acknowledged.len(), WRITERS * COMMANDS);
+
+    // Every acknowledged command is in the log exactly once, under the number it was given.
+    let storage =
+        opsledger::open_storage_at(&store, opsledger::store::StoreConfig::default(), true).unwrap();
+    let head = storage.log().head().unwrap().0;
+    let events: Vec<_> = opsledger::store::log_events(storage.log(), 1, head, 1_000)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let positions: Vec<u64> = events.iter().map(|e| e.position.0).collect();
+    assert_eq!(
+        positions,
+        (1..=head).collect::<Vec<_>>(),
+        "positions are dense"
+    );
+    let opened = events
+        .iter()
+        .filter(|e| e.event_type == "incident.opened")
+        .count();
+    assert_eq!(opened, WRITERS * COMMANDS, "each command stored once");
+    let mut numbers: Vec<&str> = acknowledged.iter().map(|(_, n)| n.as_str()).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), WRITERS * COMMANDS, "one number per command");
+    let report = storage.log().verify().unwrap();
+    assert!(report.is_clean(), "{:?}", report.faults);
+    storage.close(0).unwrap();
+    // The replicas still running agree with the log.
+    let servers = Arc::try_unwrap(servers)
+        .unwrap_or_else(|_| panic!("the writers are done"))
+        .into_inner()
+        .unwrap();
+    for server in servers {
+        let page = server.rpc(
+            "events.read",
+            json!({"after": 0, "max": 1000}),
+            Some(ALICE_TOKEN),
+        );
+        assert_eq!(
+            page["events"].as_array().map(Vec::len),
+            Some(head as usize),
+            "{page}"
+        );
+        let (status, _) = server.stop();
+        assert!(status.success());
+    }
+}

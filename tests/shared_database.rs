@@ -1,0 +1,194 @@
+//! Two engines on one PostgreSQL database, as two replicas of a server would be: the SLA
+//! scheduler ticks on one of them at a time (the scheduler lease), the other takes over when
+//! the leader closes or loses its connection, and a write on one is read on the other at once.
+//! Runs on the server named by `OPSLEDGER_PG_URL`, in a schema of its own.
+
+use std::time::{Duration, Instant};
+
+use opsledger::core::incident::IncidentCommand;
+use opsledger::core::{Actor, Impact, IncidentId, Role, Urgency};
+use opsledger::{CommandEnvelope, Engine, EngineConfig, SchedulerHandle};
+use opsledger_store_postgres::testing::{TestSchema, test_url};
+
+const TICK: Duration = Duration::from_millis(50);
+
+fn location(url: &str, schema: &TestSchema, application: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!(
+        "{url}{separator}schema={}&application_name={application}",
+        schema.name
+    )
+}
+
+/// Waits until `done` holds, for at most `limit`; whether it did.
+fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    done()
+}
+
+fn ticking(handle: &SchedulerHandle) -> bool {
+    let before = handle.stats().ticks;
+    std::thread::sleep(TICK * 4);
+    handle.stats().ticks > before
+}
+
+#[test]
+fn one_replica_ticks_and_another_takes_over_when_it_goes() {
+    let Some(url) = test_url() else { return };
+    let schema = TestSchema::new(&url, "lease");
+    let a = Engine::open_location(
+        &location(&url, &schema, &schema.name),
+        EngineConfig::default(),
+    )
+    .unwrap();
+    let b = Engine::open_location(
+        &location(&url, &schema, "replica_b"),
+        EngineConfig::default(),
+    )
+    .unwrap();
+    let on_a = a.start_scheduler(TICK);
+    std::thread::sleep(TICK * 2);
+    let on_b = b.start_scheduler(TICK);
+    assert!(eventually(Duration::from_secs(5), || on_b.stats().standby >= 3));
+    assert!(
+        ticking(&on_a),
+        "the first scheduler holds the lease and ticks"
+    );
+    assert!(!ticking(&on_b), "the second stands by: {:?}", on_b.stats());
+
+    // A write on one replica is read on the other at once.
+    let id = IncidentId(uuid::Uuid::from_u128(
+        0x0190_0000_0000_7000_8000_0000_0000_0001,
+    ));
+    let agent = Actor::new("alice", [Role::Agent]);
+    a.execute(CommandEnvelope::new(
+        agent,
+        IncidentCommand::Open {
+            id,
+            title: "Checkout fails".into(),
+            description: String::new(),
+            caller: "bob".into(),
+            impact: Impact::High,
+            urgency: Urgency::High,
+            service: None,
+            cis: vec![],
+            group: None,
+            assignee: None,
+            alert: None,
+        },
+    ))
+    .unwrap();
+    let seen = b
+        .view(None)
+        .unwrap()
+        .record(opsledger::RecordRef::incident(id))
+        .unwrap();
+    assert!(
+        seen.is_some(),
+        "the other replica reads the new incident at once"
+    );
+
+    // The leader's scheduler stops but its process lives on, holding the lease: the other
+    // replica still stands by (never two leaders).
+    let stopped = on_a.stop();
+    assert!(stopped.ticks > 0);
+    assert!(
+        !ticking(&on_b),
+        "the lease is still held: {:?}",
+        on_b.stats()
+    );
+    // The leader's process dies: the database ends its sessions, and with them the lease;
+    // the other replica takes it over within a few intervals.
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&schema.name],
+        )
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || ticking(&on_b)),
+        "the standby takes over: {:?}",
+        on_b.stats()
+    );
+
+    // The new leader closes: the first replica (its connections made again) takes the lease
+    // back once it runs a scheduler again.
+    let on_a = a.start_scheduler(TICK);
+    assert!(!ticking(&on_a), "{:?}", on_a.stats());
+    on_b.stop();
+    b.close().unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || ticking(&on_a)),
+        "the first replica takes the lease back: {:?}",
+        on_a.stats()
+    );
+    on_a.stop();
+    a.close().unwrap();
+}
+
+fn open_command(n: u128, title: &str) -> CommandEnvelope {
+    CommandEnvelope::new(
+        Actor::new("alice", [Role::Agent]),
+        IncidentCommand::Open {
+            id: IncidentId(uuid::Uuid::from_u128(
+                0x0190_0000_0000_7000_8000_0000_0000_0000 | n,
+            )),
+            title: title.into(),
+            description: String::new(),
+            caller: "bob".into(),
+            impact: Impact::Low,
+            urgency: Urgency::Low,
+            service: None,
+            cis: vec![],
+            group: None,
+            assignee: None,
+            alert: None,
+        },
+    )
+}
+
+#[test]
+fn a_replica_decides_under_the_policy_another_one_published_and_sees_its_read_models_current() {
+    let Some(url) = test_url() else { return };
+    let schema = TestSchema::new(&url, "policy");
+    let a = Engine::open_location(
+        &location(&url, &schema, "replica_a"),
+        EngineConfig::default(),
+    )
+    .unwrap();
+    let b = Engine::open_location(
+        &location(&url, &schema, "replica_b"),
+        EngineConfig::default(),
+    )
+    .unwrap();
+    // The other replica's writes count as projected here: the read models are shared.
+    for n in 1..=5 {
+        a.execute(open_command(n, "Printer on fire")).unwrap();
+    }
+    let stats = b.stats().unwrap();
+    assert_eq!(stats.views_checkpoint, stats.head, "{stats:?}");
+
+    // A stricter policy published on one replica is in force for commands on the other.
+    let mut document = (*a.policy()).clone();
+    document.limits.max_title_bytes = 10;
+    a.publish_policy(
+        &Actor::new("ada", [Role::Admin]),
+        document,
+        opsledger::PublishPolicy::default(),
+    )
+    .unwrap();
+    let refused = b.execute(open_command(6, "A title longer than ten bytes"));
+    let error = refused.expect_err("decided under the old policy");
+    assert_eq!(error.code(), "limit_exceeded", "{error}");
+    assert_eq!(b.policy().limits.max_title_bytes, 10);
+    b.execute(open_command(7, "Short")).unwrap();
+    a.close().unwrap();
+    b.close().unwrap();
+}

@@ -29,6 +29,7 @@ pub mod kpi;
 pub mod policy;
 pub mod priority;
 pub mod problem;
+pub mod service;
 pub mod sla;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -156,6 +156,7 @@ mod projections;
 mod read_side;
 mod reader;
 mod record;
+pub mod service_model;
 mod time_travel;
 pub mod webhooks;
 

@@ -467,6 +467,11 @@ impl Inner {
                 number = Some(HumanNumber::new(kind, current + 1));
             }
             let record_request = requests.len();
+            let impact = if creates && count > 0 {
+                self.impact_request(&command, actor, ctx.now, correlation)?
+            } else {
+                None
+            };
             if count > 0 {
                 let expect = if version == 0 {
                     ExpectedVersion::NoStream
@@ -479,6 +484,7 @@ impl Inner {
                     new_events.clone(),
                 ));
             }
+            requests.extend(impact);
             if requests.is_empty() {
                 // Nothing changed (an idempotent link repeated) and nothing to remember.
                 let outcome = Outcome {

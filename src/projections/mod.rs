@@ -114,6 +114,11 @@ pub(crate) fn apply_batch(
                 })
                 .push(e);
         }
+        if e.stream.as_str() == crate::service_model::SERVICE_MODEL_STREAM
+            && let Some(t) = tables
+        {
+            t.service_model_rows(e, &mut sql)?;
+        }
         if let Some(cause) = e.causation_id {
             ov.put(keys::caused(&cause, e.position.0), Vec::new());
         }

@@ -17,6 +17,7 @@ mod read_models;
 mod rebuild;
 mod restart;
 mod review_e2;
+mod service_model;
 mod sla;
 mod sla_scheduler;
 mod subscriptions;

@@ -11,6 +11,7 @@
 
 pub(crate) mod kpi_report;
 pub(crate) mod schema;
+pub(crate) mod service_model;
 
 use super::view::{RecordView, ViewDetail};
 use crate::error::Result;

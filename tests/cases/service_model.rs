@@ -1,0 +1,249 @@
+//! The service model through the engine: changes as one atomic append, impact with open
+//! incidents, the impact an incident records at opening (and keeps when the model changes),
+//! dependencies, refusals that write nothing, the SQL tables, reopening.
+
+use crate::support::*;
+use opsledger::core::service::{Criticality, ItemAttributes, ItemRef, ModelCommand, RelationType};
+use opsledger::service_model::SERVICE_MODEL_STREAM;
+use opsledger::{Engine, Role};
+use opsledger_core::Actor;
+
+fn modeller() -> Actor {
+    Actor::new("cmdb", [Role::Manager])
+}
+
+fn ci(name: &str) -> ItemRef {
+    ItemRef::Ci(name.into())
+}
+
+fn service(name: &str) -> ItemRef {
+    ItemRef::Service(name.into())
+}
+
+fn register(item: &ItemRef, name: &str, criticality: Criticality) -> Vec<ModelCommand> {
+    let attributes = ItemAttributes {
+        name: name.into(),
+        criticality,
+        owner_group: Some("web-ops".into()),
+        ..ItemAttributes::default()
+    };
+    let register = match item {
+        ItemRef::Service(s) => ModelCommand::RegisterService {
+            service: s.clone(),
+            attributes,
+        },
+        ItemRef::Ci(c) => ModelCommand::RegisterCi {
+            ci: c.clone(),
+            attributes,
+        },
+    };
+    vec![register, ModelCommand::Activate { item: item.clone() }]
+}
+
+fn relate(from: &ItemRef, kind: RelationType, to: &ItemRef) -> ModelCommand {
+    ModelCommand::Relate {
+        from: from.clone(),
+        kind,
+        to: to.clone(),
+    }
+}
+
+/// The web shop: shop -> lb -> app-1/app-2 (app-1 connects back: a cycle) -> db; the
+/// payment service depends on the payment provider and on the database.
+fn load_shop(engine: &Engine) {
+    let mut commands = Vec::new();
+    commands.extend(register(
+        &service("webshop"),
+        "Web shop",
+        Criticality::Critical,
+    ));
+    commands.extend(register(
+        &service("payments"),
+        "Payments",
+        Criticality::High,
+    ));
+    for (c, name) in [
+        ("lb-01", "Load balancer"),
+        ("app-01", "App server 1"),
+        ("app-02", "App server 2"),
+        ("db-01", "Shop database"),
+        ("psp", "Payment provider"),
+    ] {
+        commands.extend(register(&ci(c), name, Criticality::Medium));
+    }
+    commands.extend([
+        relate(&service("webshop"), RelationType::DependsOn, &ci("lb-01")),
+        relate(&ci("lb-01"), RelationType::ConnectsTo, &ci("app-01")),
+        relate(&ci("lb-01"), RelationType::ConnectsTo, &ci("app-02")),
+        relate(&ci("app-01"), RelationType::ConnectsTo, &ci("lb-01")),
+        relate(&ci("app-01"), RelationType::DependsOn, &ci("db-01")),
+        relate(&ci("app-02"), RelationType::DependsOn, &ci("db-01")),
+        relate(&service("payments"), RelationType::DependsOn, &ci("psp")),
+        relate(&service("payments"), RelationType::DependsOn, &ci("db-01")),
+    ]);
+    let change = engine
+        .change_service_model(&modeller(), &commands)
+        .expect("the shop loads");
+    assert_eq!(change.events, commands.len());
+}
+
+#[test]
+fn impact_lists_affected_services_with_paths_and_open_incidents() {
+    let (engine, _clock) = memory_engine();
+    load_shop(&engine);
+    exec(
+        &engine,
+        &agent(),
+        open_incident_full(
+            inc(1),
+            "Checkout slow",
+            opsledger_core::Impact::High,
+            opsledger_core::Urgency::High,
+            "web-ops",
+            "webshop",
+            "app-01",
+        ),
+    );
+    let impact = engine.impact(&ci("db-01")).unwrap();
+    let names: Vec<&str> = impact
+        .services
+        .iter()
+        .map(|s| s.affected.service.as_str())
+        .collect();
+    assert_eq!(names, ["webshop", "payments"]);
+    assert_eq!(impact.services[0].open_incidents.len(), 1);
+    assert_eq!(
+        impact.services[0].open_incidents[0].number.as_deref(),
+        Some("INC0000001")
+    );
+    assert!(impact.services[1].open_incidents.is_empty());
+    let text = impact.to_string();
+    assert!(
+        text.contains(
+            "Web shop (critical criticality) via webshop depends on lb-01 connects to app-01 depends on db-01"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("open: INC0000001 Checkout slow"), "{text}");
+    assert!(!text.contains("Some("), "{text}");
+    let deps = engine.dependencies(&service("payments"), 5).unwrap();
+    let items: Vec<&str> = deps.iter().map(|d| d.item.id()).collect();
+    assert_eq!(items, ["db-01", "psp"]);
+}
+
+#[test]
+fn an_incident_on_a_ci_records_the_services_affected_then() {
+    let (engine, _clock) = memory_engine();
+    load_shop(&engine);
+    exec(
+        &engine,
+        &agent(),
+        open_incident_full(
+            inc(1),
+            "Database down",
+            opsledger_core::Impact::High,
+            opsledger_core::Urgency::High,
+            "dba",
+            "webshop",
+            "db-01",
+        ),
+    );
+    let recorded = engine.recorded_impact(inc(1)).unwrap().expect("recorded");
+    let names: Vec<&str> = recorded
+        .services
+        .iter()
+        .map(|s| s.service.as_str())
+        .collect();
+    assert_eq!(names, ["webshop", "payments"]);
+    // The model changes afterwards: the record keeps what was known at opening.
+    engine
+        .change_service_model(
+            &modeller(),
+            &[ModelCommand::Retire {
+                item: service("payments"),
+            }],
+        )
+        .unwrap();
+    let live = engine.impact(&ci("db-01")).unwrap();
+    assert_eq!(live.services.len(), 1);
+    let again = engine.recorded_impact(inc(1)).unwrap().expect("recorded");
+    assert_eq!(again, recorded);
+    // Without CIs nothing is recorded.
+    let mut open = open_incident(inc(2), "No CI");
+    if let opsledger_core::incident::IncidentCommand::Open { cis, .. } = &mut open {
+        cis.clear();
+    }
+    exec(&engine, &agent(), open);
+    assert_eq!(engine.recorded_impact(inc(2)).unwrap(), None);
+}
+
+fn model_events(engine: &Engine) -> usize {
+    engine
+        .events(0, 10_000)
+        .unwrap()
+        .iter()
+        .filter(|e| e.stream.as_str() == SERVICE_MODEL_STREAM)
+        .count()
+}
+
+#[test]
+fn a_refused_change_writes_nothing_and_names_the_command() {
+    let (engine, _clock) = memory_engine();
+    load_shop(&engine);
+    let before = model_events(&engine);
+    let commands = [
+        relate(&ci("psp"), RelationType::ConnectsTo, &ci("lb-01")),
+        relate(&ci("psp"), RelationType::ConnectsTo, &ci("ghost")),
+    ];
+    let err = engine
+        .change_service_model(&modeller(), &commands)
+        .unwrap_err();
+    assert_eq!(err.code(), "unknown_reference");
+    assert!(err.to_string().contains("commands[1].to"), "{err}");
+    let err = engine
+        .change_service_model(
+            &modeller(),
+            &[relate(&ci("psp"), RelationType::ConnectsTo, &ci("psp"))],
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "self_relation");
+    let err = engine
+        .change_service_model(&agent(), &[ModelCommand::Retire { item: ci("psp") }])
+        .unwrap_err();
+    assert_eq!(err.code(), "forbidden");
+    assert_eq!(model_events(&engine), before);
+    assert_eq!(engine.impact(&ci("ghost")).unwrap_err().code(), "not_found");
+}
+
+#[test]
+fn the_model_is_in_sql_tables_and_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    {
+        let engine = disk_engine(dir.path(), &clock, 1);
+        load_shop(&engine);
+        engine
+            .change_service_model(&modeller(), &[ModelCommand::Retire { item: ci("app-02") }])
+            .unwrap();
+        engine.close().unwrap();
+    }
+    let engine = disk_engine(dir.path(), &clock, 2);
+    let detail = engine.service_item(&ci("lb-01")).unwrap();
+    assert_eq!(detail.depends_on.len(), 1);
+    assert_eq!(detail.needed_by.len(), 2);
+    assert_eq!(engine.service_items(true, None).unwrap().len(), 2);
+    engine.close().unwrap();
+    let db = rusqlite::Connection::open(read_models_database(dir.path())).unwrap();
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT COUNT(*) FROM service_items"), 7);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM service_items WHERE status = 'retired'"),
+        1
+    );
+    // 8 relations, the two of app-02 removed with it.
+    assert_eq!(count("SELECT COUNT(*) FROM service_relations"), 6);
+    assert_eq!(
+        count("SELECT version FROM read_models WHERE name = 'service_model'"),
+        1
+    );
+}

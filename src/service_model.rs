@@ -296,29 +296,42 @@ impl Inner {
         )))
     }
 
-    /// Open incidents of `service`, most urgent first.
-    fn open_incidents(&self, service: &ServiceId) -> Result<Vec<OpenIncident>> {
+    /// Open incidents of each of `services`, most urgent first, at most
+    /// [`MAX_OPEN_INCIDENTS_PER_SERVICE`] each: one query, the services bound as one JSON array.
+    fn open_incidents(
+        &self,
+        services: &[&ServiceId],
+    ) -> Result<BTreeMap<ServiceId, Vec<OpenIncident>>> {
+        let mut out: BTreeMap<ServiceId, Vec<OpenIncident>> = BTreeMap::new();
+        if services.is_empty() {
+            return Ok(out);
+        }
+        let names: Vec<&str> = services.iter().map(|s| s.as_str()).collect();
+        let list = serde_json::to_string(&names)
+            .map_err(|e| EngineError::invalid("services", e.to_string()))?;
         let rows = self.tables().sql.query_all(
-            "SELECT id, number, title, priority FROM records
-             WHERE kind = 'incident' AND is_open = 1 AND service = ?1
-             ORDER BY priority_rank, opened_at, id LIMIT ?2",
-            &[
-                SqlValue::Text(service.as_str().to_owned()),
-                SqlValue::from(MAX_OPEN_INCIDENTS_PER_SERVICE as u64),
-            ],
+            "SELECT service, id, number, title, priority FROM records
+             WHERE kind = 'incident' AND is_open = 1
+               AND service IN (SELECT value FROM json_each(?1))
+             ORDER BY service, priority_rank, opened_at, id",
+            &[SqlValue::Text(list)],
         )?;
-        let mut out = Vec::new();
         for row in rows {
             let cell = |i: usize| row.get(i).and_then(SqlValue::as_str).map(str::to_owned);
-            let Some(id) = cell(0).and_then(|s| Uuid::parse_str(&s).ok()) else {
+            let (Some(service), Some(id)) =
+                (cell(0), cell(1).and_then(|s| Uuid::parse_str(&s).ok()))
+            else {
                 continue;
             };
-            out.push(OpenIncident {
-                id: IncidentId(id),
-                number: cell(1),
-                title: cell(2).unwrap_or_default(),
-                priority: cell(3),
-            });
+            let list = out.entry(ServiceId::new(service)).or_default();
+            if list.len() < MAX_OPEN_INCIDENTS_PER_SERVICE {
+                list.push(OpenIncident {
+                    id: IncidentId(id),
+                    number: cell(2),
+                    title: cell(3).unwrap_or_default(),
+                    priority: cell(4),
+                });
+            }
         }
         Ok(out)
     }
@@ -384,14 +397,16 @@ impl Engine {
             .ok_or_else(|| EngineError::NotFound {
                 what: format!("live {item}"),
             })?;
-        let mut services = Vec::with_capacity(report.services.len());
-        for affected in report.services {
-            let open_incidents = self.inner.open_incidents(&affected.service)?;
-            services.push(ImpactedService {
+        let names: Vec<&ServiceId> = report.services.iter().map(|s| &s.service).collect();
+        let mut open = self.inner.open_incidents(&names)?;
+        let services = report
+            .services
+            .into_iter()
+            .map(|affected| ImpactedService {
+                open_incidents: open.remove(&affected.service).unwrap_or_default(),
                 affected,
-                open_incidents,
-            });
-        }
+            })
+            .collect();
         Ok(ServiceImpact {
             item: report.item,
             services,

@@ -98,10 +98,13 @@ struct Node {
 pub struct ModelIndex {
     ids: BTreeMap<ItemRef, u32>,
     nodes: Vec<Node>,
+    service: Vec<bool>,
     out_start: Vec<u32>,
     out_edges: Vec<(u32, RelationType)>,
     in_start: Vec<u32>,
     in_edges: Vec<(u32, RelationType)>,
+    /// `in_edges` without the kinds: what the impact search reads.
+    in_targets: Vec<u32>,
 }
 
 /// Compressed sparse rows of `edges` (source, target, kind) over `n` nodes.
@@ -170,9 +173,16 @@ impl ModelIndex {
         let reversed: Vec<(u32, u32, RelationType)> =
             edges.iter().map(|(f, t, k)| (*t, *f, *k)).collect();
         let (in_start, in_edges) = csr(nodes.len(), &reversed);
+        let service = nodes
+            .iter()
+            .map(|n| matches!(n.item, ItemRef::Service(_)))
+            .collect();
+        let in_targets = in_edges.iter().map(|(t, _)| *t).collect();
         Self {
             ids,
             nodes,
+            service,
+            in_targets,
             out_start,
             out_edges,
             in_start,
@@ -200,16 +210,20 @@ impl ModelIndex {
         self.ids.contains_key(item)
     }
 
-    fn neighbours<'a>(
-        starts: &[u32],
-        edges: &'a [(u32, RelationType)],
-        n: u32,
-    ) -> &'a [(u32, RelationType)] {
+    fn neighbours<'a, T>(starts: &[u32], edges: &'a [T], n: u32) -> &'a [T] {
         let i = n as usize;
         match (starts.get(i), starts.get(i + 1)) {
             (Some(a), Some(b)) => edges.get(*a as usize..*b as usize).unwrap_or(&[]),
             _ => &[],
         }
+    }
+
+    /// How `from` depends on `to` (the first recorded relation between them).
+    fn relation_between(&self, from: u32, to: u32) -> RelationType {
+        Self::neighbours(&self.out_start, &self.out_edges, from)
+            .iter()
+            .find(|(t, _)| *t == to)
+            .map_or(RelationType::DependsOn, |(_, k)| *k)
     }
 
     /// Breadth-first search from `start` over `forward` or backward edges, up to `depth`
@@ -250,30 +264,47 @@ impl ModelIndex {
     /// The services an outage of `item` affects, transitively, each with one shortest path.
     /// `None` when `item` is not a live item of the model.
     pub fn impact(&self, item: &ItemRef) -> Option<ImpactReport> {
+        const UNSEEN: u32 = u32::MAX;
         let start = *self.ids.get(item)?;
-        let reached = self.search(start, false, u32::MAX);
-        let mut parent = vec![(u32::MAX, RelationType::RunsOn); self.nodes.len()];
-        for (n, p, kind, _) in &reached {
-            parent[*n as usize] = (*p, *kind);
+        // One breadth-first search over relations backwards: `parent[n]` is the node `n` was
+        // reached from (itself for the start) and how `n` depends on it.
+        let mut parent = vec![UNSEEN; self.nodes.len()];
+        let mut queue: Vec<u32> = Vec::new();
+        let mut found: Vec<(u32, u32)> = Vec::new();
+        parent[start as usize] = start;
+        queue.push(start);
+        let mut head = 0;
+        while let Some(&n) = queue.get(head) {
+            head += 1;
+            if self.service[n as usize] {
+                found.push((n, 0));
+            }
+            for m in Self::neighbours(&self.in_start, &self.in_targets, n) {
+                let slot = &mut parent[*m as usize];
+                if *slot == UNSEEN {
+                    *slot = n;
+                    queue.push(*m);
+                }
+            }
         }
-        let mut services = Vec::new();
-        let candidates = std::iter::once(start).chain(reached.iter().map(|r| r.0));
-        for n in candidates {
+        let mut services = Vec::with_capacity(found.len());
+        for (n, _) in found {
             let node = &self.nodes[n as usize];
             let ItemRef::Service(service) = &node.item else {
                 continue;
             };
             let mut path = Vec::new();
             let mut at = n;
-            while let Some((p, kind)) = parent.get(at as usize).filter(|(p, _)| *p != u32::MAX) {
+            while at != start {
+                let p = parent[at as usize];
                 path.push(Reached {
                     item: self.nodes[at as usize].item.clone(),
-                    relation: Some(*kind),
+                    relation: Some(self.relation_between(at, p)),
                 });
-                at = *p;
+                at = p;
             }
             path.push(Reached {
-                item: self.nodes[at as usize].item.clone(),
+                item: item.clone(),
                 relation: None,
             });
             services.push(AffectedService {
@@ -293,7 +324,7 @@ impl ModelIndex {
         Some(ImpactReport {
             item: item.clone(),
             services,
-            items_reached: reached.len() + 1,
+            items_reached: queue.len(),
         })
     }
 

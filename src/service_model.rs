@@ -16,6 +16,7 @@ use crate::error::{EngineError, Result};
 use crate::read_side::ReadSide;
 use crate::webhooks::{fixed_stream, lost_race, new_event};
 use chrono::{DateTime, Utc};
+use opsledger_core::change::CiRelation;
 use opsledger_core::incident::IncidentCommand;
 use opsledger_core::service::{
     AffectedService, Dependency, ImpactReport, Item, ItemRef, ModelCommand, ModelEvent, ModelIndex,
@@ -246,6 +247,50 @@ impl Inner {
             events: events.len(),
             version: book.version,
         })
+    }
+
+    /// Adds to `relations` (the ones a change command carries) the service model's relations
+    /// around `cis`: for each CI, an edge to every CI that depends on it directly (a change on
+    /// a server clashes with changes on the applications that run on it) and to every CI it
+    /// depends on directly. Edges already given are kept once; the total stays within `max`.
+    pub(crate) fn merge_model_relations(
+        &self,
+        cis: &std::collections::BTreeSet<CiId>,
+        relations: &mut Vec<CiRelation>,
+        max: usize,
+    ) -> Result<()> {
+        if cis.is_empty() {
+            return Ok(());
+        }
+        let edges = self.with_service_model(|_, index| {
+            let mut edges = Vec::new();
+            for ci in cis {
+                let (dependents, dependencies) = index.ci_neighbours(ci);
+                for child in dependents {
+                    edges.push(CiRelation {
+                        parent: ci.clone(),
+                        child,
+                    });
+                }
+                for parent in dependencies {
+                    edges.push(CiRelation {
+                        parent,
+                        child: ci.clone(),
+                    });
+                }
+            }
+            edges
+        })?;
+        let mut seen: std::collections::BTreeSet<CiRelation> = relations.iter().cloned().collect();
+        for edge in edges {
+            if relations.len() >= max {
+                break;
+            }
+            if seen.insert(edge.clone()) {
+                relations.push(edge);
+            }
+        }
+        Ok(())
     }
 
     /// The append request recording the impact of an incident opened on CIs (`None` for any

@@ -325,6 +325,15 @@ impl Inner {
             | ChangeCommand::RecordCausedIncident { .. }
             | ChangeCommand::AddWorkNote { .. } => {}
         }
+        if let (
+            ChangeCommand::Plan { ci_relations, .. }
+            | ChangeCommand::Submit { ci_relations, .. }
+            | ChangeCommand::Approve { ci_relations, .. },
+            AnyState::Change(Some(ch)),
+        ) = (c, state)
+        {
+            self.merge_model_relations(&ch.cis, ci_relations, max)?;
+        }
         Ok(())
     }
 

@@ -247,3 +247,43 @@ fn the_model_is_in_sql_tables_and_survives_a_reopen() {
         1
     );
 }
+
+#[test]
+fn a_change_conflicts_with_changes_on_what_depends_on_its_ci_from_the_model() {
+    let (engine, _clock) = memory_engine();
+    // Without the model, changes on db-01 and app-01 in the same window do not clash.
+    change_to_scheduled(&engine, chg(1), "app-01", window(60, 120));
+    exec(
+        &engine,
+        &change_manager(),
+        request_change(chg(2), "Patch the database", "db-01"),
+    );
+    exec(&engine, &change_manager(), plan(chg(2), window(90, 150)));
+    // With the model (app-01 depends on db-01), planning the same change again clashes.
+    load_shop(&engine);
+    let err = try_exec(&engine, &change_manager(), plan(chg(2), window(90, 150))).unwrap_err();
+    assert_eq!(err.code(), "schedule_conflict", "{err}");
+    let opsledger::EngineError::Domain(opsledger::DomainError::ScheduleConflict {
+        conflicts, ..
+    }) = &err
+    else {
+        panic!("{err:?}");
+    };
+    let listed = format!("{conflicts:?}");
+    assert!(listed.contains("app-01"), "{listed}");
+    // Relations passed with the call are still honoured, merged with the model's.
+    exec(
+        &engine,
+        &change_manager(),
+        request_change(chg(3), "Rotate psp keys", "psp"),
+    );
+    let mut planned = plan(chg(3), window(90, 150));
+    if let opsledger_core::change::ChangeCommand::Plan { ci_relations, .. } = &mut planned {
+        ci_relations.push(opsledger_core::change::CiRelation {
+            parent: "psp".into(),
+            child: "app-01".into(),
+        });
+    }
+    let err = try_exec(&engine, &change_manager(), planned).unwrap_err();
+    assert_eq!(err.code(), "schedule_conflict", "{err}");
+}

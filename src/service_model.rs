@@ -209,12 +209,26 @@ impl Inner {
         actor: &Actor,
         commands: &[ModelCommand],
         write: bool,
+        indexed: bool,
     ) -> Result<ModelChange> {
         let mut book = self.service_model.lock();
         book.refresh(self)?;
         let now = self.config.clock.now();
         let ctx = Context::new(now, actor.clone(), self.policy());
-        let events = ServiceModelDecider::decide_all(&book.model, commands, &ctx)?;
+        let events = if indexed {
+            ServiceModelDecider::decide_all(&book.model, commands, &ctx)?
+        } else {
+            let mut scratch = book.model.clone();
+            let mut events = Vec::new();
+            for cmd in commands {
+                let decided = ServiceModelDecider::decide(&scratch, cmd, &ctx)?;
+                for e in &decided {
+                    scratch = ServiceModelDecider::evolve(scratch, e);
+                }
+                events.extend(decided);
+            }
+            events
+        };
         if !write || events.is_empty() {
             return Ok(ModelChange {
                 events: 0,
@@ -392,14 +406,32 @@ impl Engine {
         actor: &Actor,
         commands: &[ModelCommand],
     ) -> Result<ModelChange> {
-        self.inner.decide_service_model(actor, commands, true)
+        self.inner.decide_service_model(actor, commands, true, true)
+    }
+
+    /// Applies one service-model command on one item (with, for a registration, its
+    /// activation): [`Engine::change_service_model`] with errors naming the command's own
+    /// field (`to`, not `commands[0].to`).
+    pub fn change_service_item(
+        &self,
+        actor: &Actor,
+        command: ModelCommand,
+        activate: bool,
+    ) -> Result<ModelChange> {
+        let item = command.item();
+        let mut commands = vec![command];
+        if activate {
+            commands.push(ModelCommand::Activate { item });
+        }
+        self.inner
+            .decide_service_model(actor, &commands, true, false)
     }
 
     /// Checks service-model commands as [`Engine::change_service_model`] would, writing
     /// nothing (the first error, or `Ok` with `events: 0`).
     pub fn check_service_model(&self, actor: &Actor, commands: &[ModelCommand]) -> Result<()> {
         self.inner
-            .decide_service_model(actor, commands, false)
+            .decide_service_model(actor, commands, false, true)
             .map(|_| ())
     }
 

@@ -58,6 +58,7 @@ pub mod params;
 pub mod policy;
 pub mod queries;
 pub mod results;
+pub mod service_model;
 pub mod webhooks;
 
 pub use events::EngineEvents;
@@ -97,6 +98,7 @@ pub fn registry_with_clock(
     methods.extend(policy::methods(&engine));
     methods.extend(admin::methods(&engine, manual_clock));
     methods.extend(webhooks::methods(&engine));
+    methods.extend(service_model::methods(&engine));
     methods.sort_by(|a, b| a.name().cmp(b.name()));
     let mut registry = MethodRegistry::new(API_TITLE, API_VERSION).with_description(
         "opsledger, an event-sourced ITIL workflow engine (incidents, problems, changes, SLAs, KPIs), over JSON-RPC 2.0. Error codes: see docs/RPC.md.",

@@ -438,7 +438,7 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
         let e = engine.clone();
         out.push(documented(
             Method::new(
-                &format!("{kind}.list"),
+                format!("{kind}.list"),
                 move |ctx: &CallContext, p: ListParams| -> Result<Vec<Item>, MethodError> {
                     reader_check(&e, ctx, p.actor, "the service model")?;
                     e.service_items(services, p.after.as_deref())

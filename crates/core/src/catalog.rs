@@ -8,6 +8,7 @@ use crate::calendar::CalendarSpec;
 use crate::change::{Change, ChangeCommand, ChangeEvent};
 use crate::error::DomainError;
 use crate::incident::{Incident, IncidentCommand, IncidentEvent};
+use crate::knowledge::{Article, ArticleCommand, ArticleEvent};
 use crate::kpi::{KpiQuery, KpiReport};
 use crate::policy::Policy;
 use crate::problem::{Problem, ProblemCommand, ProblemEvent};
@@ -60,6 +61,9 @@ pub fn schemas() -> Vec<Document> {
         schema_document::<ModelEvent>("service_model_event"),
         schema_document::<Item>("service_model_item"),
         schema_document::<ImpactReport>("service_model_impact"),
+        schema_document::<ArticleCommand>("article_command"),
+        schema_document::<ArticleEvent>("article_event"),
+        schema_document::<Article>("article_state"),
         schema_document::<SlaCommand>("sla_command"),
         schema_document::<SlaEvent>("sla_event"),
         schema_document::<SlaRecord>("sla_state"),
@@ -91,6 +95,7 @@ pub fn diagrams() -> Vec<Document> {
     let change = Change::transitions();
     let sla = SlaInstance::transitions();
     let item = ServiceModel::transitions();
+    let article = Article::transitions();
     vec![
         diagram_document(
             "incident",
@@ -121,6 +126,12 @@ pub fn diagrams() -> Vec<Document> {
             "Service and configuration item lifecycle",
             item.to_mermaid(),
             item.to_markdown(),
+        ),
+        diagram_document(
+            "article",
+            "Knowledge article and runbook lifecycle",
+            article.to_mermaid(),
+            article.to_markdown(),
         ),
         diagram_document(
             "sla_instance",

@@ -25,6 +25,7 @@ pub mod decider;
 pub mod error;
 pub mod ids;
 pub mod incident;
+pub mod knowledge;
 pub mod kpi;
 pub mod policy;
 pub mod priority;
@@ -45,8 +46,8 @@ pub use context::Context;
 pub use decider::{Decider, DomainEvent};
 pub use error::DomainError;
 pub use ids::{
-    ActorId, ChangeId, CiId, DeliveryId, GroupId, IncidentId, ProblemId, RecordKind, ServiceId,
-    WebhookId,
+    ActorId, ArticleId, ChangeId, CiId, DeliveryId, GroupId, IncidentId, ProblemId, RecordKind,
+    ServiceId, WebhookId,
 };
 pub use kpi::{KpiInput, KpiQuery, KpiReport};
 pub use policy::Policy;

@@ -149,6 +149,7 @@ mod error;
 mod faults;
 mod hooks;
 mod idempotency;
+pub mod knowledge;
 mod kv;
 mod numbers;
 pub mod process;

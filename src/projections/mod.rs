@@ -119,6 +119,11 @@ pub(crate) fn apply_batch(
         {
             t.service_model_rows(e, &mut sql)?;
         }
+        if e.stream.as_str().starts_with("article-")
+            && let Some(t) = tables
+        {
+            t.article_rows(e, &mut sql)?;
+        }
         if let Some(cause) = e.causation_id {
             ov.put(keys::caused(&cause, e.position.0), Vec::new());
         }

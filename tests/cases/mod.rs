@@ -9,6 +9,7 @@ mod failures;
 mod holds;
 mod human_text;
 mod idempotency;
+mod knowledge;
 mod lifecycle;
 mod paging;
 mod policy;

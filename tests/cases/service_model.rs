@@ -8,7 +8,7 @@ use opsledger::service_model::SERVICE_MODEL_STREAM;
 use opsledger::{Engine, Role};
 use opsledger_core::Actor;
 
-fn modeller() -> Actor {
+pub(super) fn modeller() -> Actor {
     Actor::new("cmdb", [Role::Manager])
 }
 
@@ -50,7 +50,7 @@ fn relate(from: &ItemRef, kind: RelationType, to: &ItemRef) -> ModelCommand {
 
 /// The web shop: shop -> lb -> app-1/app-2 (app-1 connects back: a cycle) -> db; the
 /// payment service depends on the payment provider and on the database.
-fn load_shop(engine: &Engine) {
+pub(super) fn load_shop(engine: &Engine) {
     let mut commands = Vec::new();
     commands.extend(register(
         &service("webshop"),

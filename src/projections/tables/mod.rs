@@ -9,6 +9,7 @@
 //! a batch twice (a backend without transactions, after a crash) leaves the same rows, and a
 //! rebuild from the log gives what incremental updates gave.
 
+pub(crate) mod knowledge;
 pub(crate) mod kpi_report;
 pub(crate) mod schema;
 pub(crate) mod service_model;

@@ -360,7 +360,7 @@ CREATE INDEX IF NOT EXISTS sla_due_by_time ON sla_due(due_us);
 };
 
 /// Every SQL read model, in creation order.
-pub(crate) const MODELS: [&Model; 8] = [
+pub(crate) const MODELS: [&Model; 9] = [
     &RECORDS,
     &TIMELINE,
     &KNOWN_ERRORS,
@@ -369,4 +369,5 @@ pub(crate) const MODELS: [&Model; 8] = [
     &KPI,
     &DUE,
     &super::service_model::SERVICE_MODEL,
+    &super::knowledge::KNOWLEDGE,
 ];

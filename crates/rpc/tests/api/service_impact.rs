@@ -56,6 +56,22 @@ fn load_shop(rig: &Rig) {
 fn the_web_shop_scenario_over_json_rpc() {
     let rig = Rig::memory();
     load_shop(&rig);
+    let runbook = rig.ok(
+        "article.draft",
+        by(
+            &desk(),
+            json!({"kind": "runbook", "title": "Fail over the shop database",
+                   "body": "Promote the replica of db-01, then repoint the connection pool.",
+                   "links": {"cis": ["db-01"], "categories": ["database"]}}),
+        ),
+    );
+    let id = runbook["id"].clone();
+    rig.ok("article.submit", by(&desk(), json!({"id": id})));
+    let err = rig.err("article.approve", by(&desk(), json!({"id": id})));
+    assert_eq!(domain_code(&err), "forbidden", "{err}");
+    let published = rig.ok("article.approve", by(&pat(), json!({"id": id})));
+    assert_eq!(published["status"], "published");
+    assert_eq!(published["approved_by"], "pat.problems");
     let opened = rig.ok(
         "incident.open",
         by(
@@ -65,6 +81,29 @@ fn the_web_shop_scenario_over_json_rpc() {
         ),
     );
     assert_eq!(opened["number"], "INC0000001");
+    assert_eq!(
+        opened["suggested_runbooks"][0]["title"],
+        "Fail over the shop database"
+    );
+    let suggested = rig.ok("query.suggest", json!({"record": "INC0000001"}));
+    assert_eq!(suggested[0]["article"], id);
+    rig.ok(
+        "article.record_use",
+        by(
+            &desk(),
+            json!({"id": id, "incident": "INC0000001", "resolved": true}),
+        ),
+    );
+    let effectiveness = rig.ok("query.runbook_effectiveness", json!({}));
+    assert_eq!(effectiveness[0]["resolution_rate"], 1.0);
+    let err = rig.err(
+        "article.draft",
+        by(
+            &desk(),
+            json!({"kind": "article", "title": "Orphan", "body": "x", "links": {}}),
+        ),
+    );
+    assert_eq!(domain_code(&err), "validation", "{err}");
     let recorded = rig.ok("query.incident_impact", json!({"incident": "INC0000001"}));
     let names: Vec<&str> = recorded["services"]
         .as_array()

@@ -310,7 +310,7 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
                 reader_check(&e, ctx, p.actor)?;
                 e.article(p.id)
                     .map_err(engine_error)?
-                    .ok_or_else(|| errors::not_found(&p.id.to_string()))
+                    .ok_or_else(|| errors::not_found(p.id.to_string()))
             },
         )
         .by_name_only(),

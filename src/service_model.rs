@@ -215,7 +215,9 @@ impl Inner {
         book.refresh(self)?;
         let now = self.config.clock.now();
         let ctx = Context::new(now, actor.clone(), self.policy());
-        let events = if indexed {
+        let events = if indexed && !write {
+            ServiceModelDecider::decide_each(&book.model, commands, &ctx)?
+        } else if indexed {
             ServiceModelDecider::decide_all(&book.model, commands, &ctx)?
         } else {
             let mut scratch = book.model.clone();
@@ -427,8 +429,9 @@ impl Engine {
             .decide_service_model(actor, &commands, true, false)
     }
 
-    /// Checks service-model commands as [`Engine::change_service_model`] would, writing
-    /// nothing (the first error, or `Ok` with `events: 0`).
+    /// Checks service-model commands as [`Engine::change_service_model`] would, each against
+    /// the model the previous ones left, writing nothing: the first error, or `Ok`. Any number
+    /// of commands (an import checked whole before it is written in several changes).
     pub fn check_service_model(&self, actor: &Actor, commands: &[ModelCommand]) -> Result<()> {
         self.inner
             .decide_service_model(actor, commands, false, true)

@@ -123,6 +123,16 @@ impl ServiceModelDecider {
                 limit: MAX_COMMANDS_PER_CHANGE,
             });
         }
+        Self::decide_each(state, commands, ctx)
+    }
+
+    /// [`ServiceModelDecider::decide_all`] without its limit on the number of commands: for
+    /// checking a whole import before it is written in several changes.
+    pub fn decide_each(
+        state: &ServiceModel,
+        commands: &[ModelCommand],
+        ctx: &Context,
+    ) -> Result<Vec<ModelEvent>, DomainError> {
         let mut scratch: Option<ServiceModel> = None;
         let mut out = Vec::new();
         for (i, cmd) in commands.iter().enumerate() {

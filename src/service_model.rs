@@ -18,11 +18,14 @@ use crate::webhooks::{fixed_stream, lost_race, new_event};
 use chrono::{DateTime, Utc};
 use opsledger_core::change::CiRelation;
 use opsledger_core::incident::IncidentCommand;
+use opsledger_core::service::MAX_TRAVERSAL_DEPTH;
 use opsledger_core::service::{
     AffectedService, Dependency, ImpactReport, Item, ItemRef, ModelCommand, ModelEvent, ModelIndex,
     Relation, ServiceModel, ServiceModelDecider,
 };
-use opsledger_core::{Actor, CiId, Context, Decider, IncidentId, ServiceId};
+use opsledger_core::{
+    Actor, CiId, CiScope, Context, Decider, IncidentId, NamedWindow, Policy, ServiceId,
+};
 use opsledger_store::{AppendRequest, ExpectedVersion, NewEvent, SqlValue, StreamId, Version};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -37,6 +40,9 @@ pub const SERVICE_MODEL_STREAM: &str = "service-model";
 pub const IMPACT_RECORDED: &str = "service_model.impact_recorded";
 /// Most open incidents listed per affected service in an impact answer.
 pub const MAX_OPEN_INCIDENTS_PER_SERVICE: usize = 20;
+/// How a maintenance or blackout window's scope names a service: `service:webshop` applies
+/// the window to every CI the service depends on (see `Inner::expand_service_scopes`).
+pub const SERVICE_SCOPE_PREFIX: &str = "service:";
 /// Most items one listing returns.
 pub const MAX_ITEMS_PAGE: usize = 10_000;
 
@@ -307,6 +313,58 @@ impl Inner {
             }
         }
         Ok(())
+    }
+
+    /// `policy` with every maintenance and blackout window scoped to a service
+    /// (`service:ID` in its scope) also scoped to the CIs that service depends on, directly or
+    /// transitively, in the service model: a service's windows apply to its CIs. The same
+    /// `Arc` when no window names a service.
+    pub(crate) fn expand_service_scopes(&self, policy: Arc<Policy>) -> Result<Arc<Policy>> {
+        let names_service = |w: &NamedWindow| {
+            matches!(&w.scope, CiScope::Only(cis)
+                if cis.iter().any(|c| c.as_str().starts_with(SERVICE_SCOPE_PREFIX)))
+        };
+        if !policy
+            .maintenance_windows
+            .iter()
+            .chain(policy.blackout_windows.iter())
+            .any(names_service)
+        {
+            return Ok(policy);
+        }
+        let mut expanded = (*policy).clone();
+        self.with_service_model(|_, index| {
+            let windows = expanded
+                .maintenance_windows
+                .iter_mut()
+                .chain(expanded.blackout_windows.iter_mut());
+            for w in windows {
+                let CiScope::Only(cis) = &mut w.scope else {
+                    continue;
+                };
+                let mut extra = Vec::new();
+                for c in cis.iter() {
+                    let Some(service) = c.as_str().strip_prefix(SERVICE_SCOPE_PREFIX) else {
+                        continue;
+                    };
+                    let item = ItemRef::Service(ServiceId::new(service));
+                    for d in index
+                        .dependencies(&item, MAX_TRAVERSAL_DEPTH)
+                        .unwrap_or_default()
+                    {
+                        if let ItemRef::Ci(ci) = d.item {
+                            extra.push(ci);
+                        }
+                    }
+                }
+                for ci in extra {
+                    if !cis.contains(&ci) {
+                        cis.push(ci);
+                    }
+                }
+            }
+        })?;
+        Ok(Arc::new(expanded))
     }
 
     /// The append request recording the impact of an incident opened on CIs (`None` for any

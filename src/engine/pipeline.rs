@@ -367,6 +367,11 @@ impl Inner {
         let attempts = self.config.max_attempts;
         for attempt in 1..=attempts {
             let policy = self.policy();
+            // A change is decided with the windows of its CIs' services applied to the CIs.
+            let decide_policy = match command {
+                Command::Change(_) => self.expand_service_scopes(policy.clone())?,
+                Command::Incident(_) | Command::Problem(_) | Command::Alert(_) => policy.clone(),
+            };
             let (version, state) = self.loader().latest(&record)?;
             // A concurrent request with the same key may have won since the check before the
             // locks: its outcome, never an error, is this request's answer.
@@ -391,7 +396,7 @@ impl Inner {
             }
             let mut command = command.clone();
             self.fill_calendar(&mut command, &state)?;
-            let ctx = Context::new(self.config.clock.now(), actor.clone(), policy.clone());
+            let ctx = Context::new(self.config.clock.now(), actor.clone(), decide_policy);
             let decided = {
                 let _span = tracing::debug_span!("decide").entered();
                 decide(&state, &command, &ctx)

@@ -303,3 +303,45 @@ fn a_change_conflicts_with_changes_on_what_depends_on_its_ci_from_the_model() {
     let err = try_exec(&engine, &change_manager(), planned).unwrap_err();
     assert_eq!(err.code(), "schedule_conflict", "{err}");
 }
+
+#[test]
+fn a_services_maintenance_window_applies_to_the_cis_it_depends_on() {
+    let clock = clock();
+    let mut policy = opsledger::Policy::default();
+    policy
+        .maintenance_windows
+        .push(opsledger_core::NamedWindow::once(
+            "payments night",
+            window(600, 720),
+            opsledger_core::CiScope::Only(vec!["service:payments".into()]),
+        ));
+    let engine = Engine::in_memory(config(&clock, 1).with_policy(policy)).unwrap();
+    load_shop(&engine);
+    // psp is one of payments' CIs: planned outside the window, the plan records the warning.
+    let warnings = |outcome: &opsledger::Outcome| -> String {
+        let planned = outcome.events.last().expect("change.planned");
+        let payload: serde_json::Value = serde_json::from_slice(&planned.payload).unwrap();
+        payload["warnings"].to_string()
+    };
+    exec(
+        &engine,
+        &change_manager(),
+        request_change(chg(1), "Rotate psp keys", "psp"),
+    );
+    let outside = exec(&engine, &change_manager(), plan(chg(1), window(60, 120)));
+    let listed = warnings(&outside);
+    assert!(
+        listed.contains("outside_maintenance_window") && listed.contains("psp"),
+        "{listed}"
+    );
+    let inside = exec(&engine, &change_manager(), plan(chg(1), window(610, 700)));
+    assert_eq!(warnings(&inside), "[]");
+    // lb-01 serves the web shop only: the payments window does not constrain it.
+    exec(
+        &engine,
+        &change_manager(),
+        request_change(chg(2), "Renew the lb certificate", "lb-01"),
+    );
+    let lb = exec(&engine, &change_manager(), plan(chg(2), window(60, 120)));
+    assert_eq!(warnings(&lb), "[]");
+}

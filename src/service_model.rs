@@ -562,6 +562,26 @@ impl Engine {
             })
     }
 
+    /// The services an incident's CIs affect now, most critical first (one shortest path
+    /// each): the blast radius a major-incident proposal is judged on. Empty for an incident
+    /// without CIs in the model; `not_found` for an unknown incident.
+    pub fn blast_radius(&self, incident: IncidentId) -> Result<Vec<AffectedService>> {
+        let record = crate::record::RecordRef::incident(incident);
+        let (_, state) = self.inner.loader().latest(&record)?;
+        let Some(i) = state.to_record().and_then(|r| r.as_incident().cloned()) else {
+            return Err(EngineError::NotFound {
+                what: format!("incident {incident}"),
+            });
+        };
+        self.inner.with_service_model(|_, index| {
+            merge_impacts(
+                i.cis
+                    .iter()
+                    .filter_map(|ci| index.impact(&ItemRef::Ci(ci.clone()))),
+            )
+        })
+    }
+
     /// The services an incident's CIs affected when it was opened (`None`: opened without
     /// CIs, or on CIs that affected no service).
     pub fn recorded_impact(&self, incident: IncidentId) -> Result<Option<RecordedImpact>> {

@@ -108,6 +108,10 @@ pub struct CommandResult {
     /// text, best first (at most 5; absent when there is none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub suggested_runbooks: Vec<opsledger::knowledge::Suggestion>,
+    /// For `incident.propose_major` and `incident.accept_major`: the services the incident's
+    /// CIs affect now, most critical first, each with its path (absent when there is none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blast_radius: Vec<opsledger::core::service::AffectedService>,
 }
 
 /// What one tick did.
@@ -212,6 +216,7 @@ impl From<&Outcome> for CommandResult {
             was_duplicate: o.replayed,
             follow_ups_truncated: o.follow_ups_truncated,
             suggested_runbooks: Vec::new(),
+            blast_radius: Vec::new(),
         }
     }
 }

@@ -113,6 +113,20 @@ fn the_web_shop_scenario_over_json_rpc() {
         .collect();
     assert_eq!(names, ["webshop", "payments"]);
 
+    let proposed = rig.ok(
+        "incident.propose_major",
+        by(
+            &desk(),
+            json!({"id": "INC0000001", "reason": "Checkout down for everyone"}),
+        ),
+    );
+    let radius: Vec<&str> = proposed["blast_radius"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(radius, ["webshop", "payments"]);
     let impact = rig.ok("query.impact", json!({"ci": "db-01"}));
     assert_eq!(impact["items_reached"], 6);
     let shop = &impact["services"][0];

@@ -803,6 +803,7 @@ ClockTime = str
 
 
 class _CommandResultRequired(TypedDict):
+    blast_radius: List["AffectedService"]
     events: List["WireEvent"]
     follow_ups: List["WireFollowUp"]
     follow_ups_truncated: bool

@@ -367,6 +367,45 @@ impl Inner {
         Ok(Arc::new(expanded))
     }
 
+    /// Fills the group of an incident opened on CIs without one, when the policy's
+    /// `incident.group_from_service_model` is on: the owner group of its first CI that has
+    /// one in the service model, else its service's.
+    pub(crate) fn fill_group_from_model(
+        &self,
+        command: &mut Command,
+        policy: &Policy,
+    ) -> Result<()> {
+        if !policy.incident.group_from_service_model {
+            return Ok(());
+        }
+        let Command::Incident(IncidentCommand::Open {
+            group: group @ None,
+            cis,
+            service,
+            ..
+        }) = command
+        else {
+            return Ok(());
+        };
+        let found = self.with_service_model(|model, _| {
+            let live_group = |item: ItemRef| {
+                model
+                    .item(&item)
+                    .filter(|i| i.status != opsledger_core::service::ItemStatus::Retired)
+                    .and_then(|i| i.attributes.owner_group.clone())
+            };
+            cis.iter()
+                .find_map(|ci| live_group(ItemRef::Ci(ci.clone())))
+                .or_else(|| {
+                    service
+                        .as_ref()
+                        .and_then(|s| live_group(ItemRef::Service(s.clone())))
+                })
+        })?;
+        *group = found;
+        Ok(())
+    }
+
     /// The append request recording the impact of an incident opened on CIs (`None` for any
     /// other command, or when the model affects no service).
     pub(crate) fn impact_request(

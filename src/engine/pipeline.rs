@@ -396,6 +396,7 @@ impl Inner {
             }
             let mut command = command.clone();
             self.fill_calendar(&mut command, &state)?;
+            self.fill_group_from_model(&mut command, &policy)?;
             let ctx = Context::new(self.config.clock.now(), actor.clone(), decide_policy);
             let decided = {
                 let _span = tracing::debug_span!("decide").entered();

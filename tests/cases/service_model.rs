@@ -345,3 +345,46 @@ fn a_services_maintenance_window_applies_to_the_cis_it_depends_on() {
     let lb = exec(&engine, &change_manager(), plan(chg(2), window(60, 120)));
     assert_eq!(warnings(&lb), "[]");
 }
+
+#[test]
+fn an_incident_on_a_ci_goes_to_its_owner_group_when_the_policy_says_so() {
+    let opened_group = |engine: &Engine, n: u32| -> serde_json::Value {
+        let mut open = open_incident(inc(n), "Database slow");
+        if let opsledger_core::incident::IncidentCommand::Open { group, cis, .. } = &mut open {
+            *group = None;
+            *cis = vec!["db-01".into()];
+        }
+        let outcome = exec(engine, &agent(), open);
+        let opened = outcome.events.first().expect("incident.opened");
+        let payload: serde_json::Value = serde_json::from_slice(&opened.payload).unwrap();
+        payload["group"].clone()
+    };
+    let dba = |engine: &Engine| {
+        engine
+            .change_service_item(
+                &modeller(),
+                ModelCommand::UpdateAttributes {
+                    item: ci("db-01"),
+                    attributes: ItemAttributes {
+                        owner_group: Some("dba".into()),
+                        ..ItemAttributes::default()
+                    },
+                },
+                false,
+            )
+            .unwrap();
+    };
+    // Off by default: the incident stays unassigned.
+    let (engine, _clock) = memory_engine();
+    load_shop(&engine);
+    dba(&engine);
+    assert_eq!(opened_group(&engine, 1), serde_json::Value::Null);
+    // On: the CI's owner group, recorded in the event.
+    let clock = clock();
+    let mut policy = opsledger::Policy::default();
+    policy.incident.group_from_service_model = true;
+    let engine = Engine::in_memory(config(&clock, 1).with_policy(policy)).unwrap();
+    load_shop(&engine);
+    dba(&engine);
+    assert_eq!(opened_group(&engine, 1), "dba");
+}

@@ -1676,6 +1676,7 @@ class IncidentPolicy(TypedDict, total=False):
     auto_close_calendar: Optional["CalendarRef"]
     caller_reject_days: int
     child_sync: "ChildSyncPolicy"
+    group_from_service_model: bool
     resume_on_caller_comment: bool
 
 
@@ -5724,6 +5725,7 @@ class PolicyIncidentPolicy(TypedDict, total=False):
     auto_close_calendar: Optional["PolicyCalendarRef"]
     caller_reject_days: int
     child_sync: "PolicyChildSyncPolicy"
+    group_from_service_model: bool
     resume_on_caller_comment: bool
 
 

@@ -120,6 +120,8 @@ pub(crate) struct Inner {
     hooks: RwLock<Vec<Arc<dyn EventHook>>>,
     /// Webhook subscriptions, read from the `webhooks` stream (see `webhooks/`).
     pub(crate) webhooks: Mutex<crate::webhooks::WebhookBook>,
+    /// The service model, read from the `service-model` stream (see `service_model.rs`).
+    pub(crate) service_model: Mutex<crate::service_model::ModelBook>,
     /// Unfinished webhook deliveries this engine knows of.
     pub(crate) webhook_pending: Mutex<crate::webhooks::Pending>,
     path: Option<PathBuf>,
@@ -271,6 +273,7 @@ impl Engine {
             pm: Mutex::new(PmState::default()),
             hooks: RwLock::new(hooks),
             webhooks: Mutex::new(Default::default()),
+            service_model: Mutex::new(Default::default()),
             webhook_pending: Mutex::new(Default::default()),
             path,
             open_report: OpenReport::default(),

@@ -149,6 +149,7 @@ mod error;
 mod faults;
 mod hooks;
 mod idempotency;
+pub mod knowledge;
 mod kv;
 mod numbers;
 pub mod process;
@@ -156,6 +157,7 @@ mod projections;
 mod read_side;
 mod reader;
 mod record;
+pub mod service_model;
 mod time_travel;
 pub mod webhooks;
 

@@ -329,6 +329,15 @@ impl Inner {
             | ChangeCommand::RecordCausedIncident { .. }
             | ChangeCommand::AddWorkNote { .. } => {}
         }
+        if let (
+            ChangeCommand::Plan { ci_relations, .. }
+            | ChangeCommand::Submit { ci_relations, .. }
+            | ChangeCommand::Approve { ci_relations, .. },
+            AnyState::Change(Some(ch)),
+        ) = (c, state)
+        {
+            self.merge_model_relations(&ch.cis, ci_relations, max)?;
+        }
         Ok(())
     }
 
@@ -368,6 +377,11 @@ impl Inner {
         let attempts = self.config.max_attempts;
         for attempt in 1..=attempts {
             let policy = self.policy();
+            // A change is decided with the windows of its CIs' services applied to the CIs.
+            let decide_policy = match command {
+                Command::Change(_) => self.expand_service_scopes(policy.clone())?,
+                Command::Incident(_) | Command::Problem(_) | Command::Alert(_) => policy.clone(),
+            };
             let (version, state) = self.loader().latest(&record)?;
             // A concurrent request with the same key may have won since the check before the
             // locks: its outcome, never an error, is this request's answer.
@@ -392,7 +406,8 @@ impl Inner {
             }
             let mut command = command.clone();
             self.fill_calendar(&mut command, &state)?;
-            let ctx = Context::new(self.config.clock.now(), actor.clone(), policy.clone());
+            self.fill_group_from_model(&mut command, &policy)?;
+            let ctx = Context::new(self.config.clock.now(), actor.clone(), decide_policy);
             let decided = {
                 let _span = tracing::debug_span!("decide").entered();
                 decide(&state, &command, &ctx)
@@ -477,6 +492,11 @@ impl Inner {
                 number = Some(HumanNumber::new(kind, current + 1));
             }
             let record_request = requests.len();
+            let impact = if creates && count > 0 {
+                self.impact_request(&command, actor, ctx.now, correlation)?
+            } else {
+                None
+            };
             if count > 0 {
                 let expect = if version == 0 {
                     ExpectedVersion::NoStream
@@ -489,6 +509,7 @@ impl Inner {
                     new_events.clone(),
                 ));
             }
+            requests.extend(impact);
             if requests.is_empty() {
                 // Nothing changed (an idempotent link repeated) and nothing to remember.
                 let outcome = Outcome {

@@ -131,6 +131,12 @@ pub(crate) fn apply_batch(
                 .push(e);
         }
         t.effect_row(e, &mut sql);
+        if e.stream.as_str() == crate::service_model::SERVICE_MODEL_STREAM {
+            t.service_model_rows(e, &mut sql)?;
+        }
+        if e.stream.as_str().starts_with("article-") {
+            t.article_rows(e, &mut sql)?;
+        }
     }
     for record in order {
         let evs = by_record.get(&record).map(Vec::as_slice).unwrap_or(&[]);

@@ -50,6 +50,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Load events exported by `opsledger export` into an empty data directory.
     Import(ImportArgs),
+    /// Load services, configuration items and their relations from a CSV or JSON file into
+    /// the service model (the whole file is checked first; nothing is written on an error).
+    ImportCmdb(ImportCmdbArgs),
     /// Rebuild the projections (read models) from the event log.
     Rebuild(DataArgs),
     /// Copy every event into a new data directory, with the same or another storage backend.
@@ -300,6 +303,21 @@ pub struct ImportArgs {
     #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
     pub data: PathBuf,
     /// The JSON Lines file written by `opsledger export`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// `opsledger import-cmdb`.
+#[derive(Debug, Args)]
+pub struct ImportCmdbArgs {
+    /// The data directory (created when missing).
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data: PathBuf,
+    /// Who the changes are recorded as (acting with the admin role).
+    #[arg(long, value_name = "ID", default_value = "cmdb-import")]
+    pub actor: String,
+    /// The file: `.csv` (a header line, then one row per service, CI or relation) or `.json`
+    /// (an array of rows with the same keys).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 }

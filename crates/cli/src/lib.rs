@@ -17,6 +17,7 @@ pub mod backup;
 mod binding;
 pub mod call;
 pub mod cli;
+pub mod cmdb;
 pub mod data;
 pub mod docs;
 pub mod error;
@@ -52,6 +53,7 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Export(args) => transfer::export(args),
         Command::Import(args) => transfer::import(args),
+        Command::ImportCmdb(args) => cmdb::run(args),
         Command::Rebuild(args) => rebuild::run(args),
         Command::Migrate(args) => migrate::run(args),
         Command::Backup(args) => backup::run(args),

@@ -93,11 +93,20 @@ pub enum Permission {
     /// (by default: managers and admins). Whoever holds it can have any event sent to any
     /// URL the engine accepts.
     WebhookManage,
+    /// Register, change, relate and retire services and configuration items (by default:
+    /// managers and change managers).
+    ServiceModelManage,
+    /// Write knowledge articles and runbooks and submit them for review (by default: agents,
+    /// managers and problem managers).
+    KnowledgeWrite,
+    /// Approve (publish) and retire knowledge articles; never one's own (by default: managers
+    /// and problem managers).
+    KnowledgeApprove,
 }
 
 impl Permission {
     /// Every permission, in declaration order.
-    pub const ALL: [Permission; 33] = [
+    pub const ALL: [Permission; 36] = [
         Permission::IncidentOpen,
         Permission::IncidentWork,
         Permission::IncidentComment,
@@ -131,6 +140,9 @@ impl Permission {
         Permission::PolicyPublish,
         Permission::EngineClock,
         Permission::WebhookManage,
+        Permission::ServiceModelManage,
+        Permission::KnowledgeWrite,
+        Permission::KnowledgeApprove,
     ];
 
     /// Stable snake_case name, as used in error payloads.
@@ -169,6 +181,9 @@ impl Permission {
             Permission::PolicyPublish => "policy_publish",
             Permission::EngineClock => "engine_clock",
             Permission::WebhookManage => "webhook_manage",
+            Permission::ServiceModelManage => "service_model_manage",
+            Permission::KnowledgeWrite => "knowledge_write",
+            Permission::KnowledgeApprove => "knowledge_approve",
         }
     }
 }
@@ -193,7 +208,7 @@ impl Default for AuthorizationRules {
         use Role::*;
         // `System` is the engine: it holds what its timers and process managers send (the
         // cross-record commands are ordinary work commands on the other record), nothing more.
-        let rows: [(Permission, &[Role]); 27] = [
+        let rows: [(Permission, &[Role]); 30] = [
             (P::IncidentOpen, &[Requester, Agent, Manager]),
             (P::IncidentWork, &[Agent, Manager, System]),
             // Callers and requesters on their own incidents (`decide` checks); workers on any.
@@ -230,6 +245,9 @@ impl Default for AuthorizationRules {
             (P::ChangeRevert, &[ChangeManager]),
             (P::ChangeClose, &[Agent, ChangeManager]),
             (P::WebhookManage, &[Manager]),
+            (P::ServiceModelManage, &[Manager, ChangeManager]),
+            (P::KnowledgeWrite, &[Agent, Manager, ProblemManager]),
+            (P::KnowledgeApprove, &[Manager, ProblemManager]),
         ];
         Self {
             grants: rows

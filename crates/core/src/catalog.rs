@@ -8,9 +8,11 @@ use crate::calendar::CalendarSpec;
 use crate::change::{Change, ChangeCommand, ChangeEvent};
 use crate::error::DomainError;
 use crate::incident::{Incident, IncidentCommand, IncidentEvent};
+use crate::knowledge::{Article, ArticleCommand, ArticleEvent};
 use crate::kpi::{KpiQuery, KpiReport};
 use crate::policy::Policy;
 use crate::problem::{Problem, ProblemCommand, ProblemEvent};
+use crate::service::{ImpactReport, Item, ModelCommand, ModelEvent, ServiceModel};
 use crate::sla::{
     ExplainSpan, SlaCommand, SlaEvent, SlaInstance, SlaRecord, SlaStatus, WhatIfReport,
 };
@@ -55,6 +57,13 @@ pub fn schemas() -> Vec<Document> {
         schema_document::<ChangeCommand>("change_command"),
         schema_document::<ChangeEvent>("change_event"),
         schema_document::<Change>("change_state"),
+        schema_document::<ModelCommand>("service_model_command"),
+        schema_document::<ModelEvent>("service_model_event"),
+        schema_document::<Item>("service_model_item"),
+        schema_document::<ImpactReport>("service_model_impact"),
+        schema_document::<ArticleCommand>("article_command"),
+        schema_document::<ArticleEvent>("article_event"),
+        schema_document::<Article>("article_state"),
         schema_document::<SlaCommand>("sla_command"),
         schema_document::<SlaEvent>("sla_event"),
         schema_document::<SlaRecord>("sla_state"),
@@ -85,6 +94,8 @@ pub fn diagrams() -> Vec<Document> {
     let problem = Problem::transitions();
     let change = Change::transitions();
     let sla = SlaInstance::transitions();
+    let item = ServiceModel::transitions();
+    let article = Article::transitions();
     vec![
         diagram_document(
             "incident",
@@ -109,6 +120,18 @@ pub fn diagrams() -> Vec<Document> {
             "Change lifecycle",
             change.to_mermaid(),
             change.to_markdown(),
+        ),
+        diagram_document(
+            "service_model_item",
+            "Service and configuration item lifecycle",
+            item.to_mermaid(),
+            item.to_markdown(),
+        ),
+        diagram_document(
+            "article",
+            "Knowledge article and runbook lifecycle",
+            article.to_mermaid(),
+            article.to_markdown(),
         ),
         diagram_document(
             "sla_instance",

@@ -153,6 +153,40 @@ pub enum DomainError {
         /// Why it is refused.
         reason: String,
     },
+    /// A service-model reference names an item (service or CI) that is not in the model.
+    #[error("{path}: {item} is not in the service model")]
+    UnknownReference {
+        /// Where the reference is (the field, `commands[3].to`, a file's line).
+        path: String,
+        /// The item named.
+        item: String,
+    },
+    /// A service-model reference names a retired item.
+    #[error("{path}: {item} is retired")]
+    RetiredReference {
+        /// Where the reference is.
+        path: String,
+        /// The item named.
+        item: String,
+    },
+    /// A relation from an item to itself.
+    #[error("{path}: {item} cannot relate to itself")]
+    SelfRelation {
+        /// Where the relation is.
+        path: String,
+        /// The item named on both ends.
+        item: String,
+    },
+    /// A service-model command not allowed in the item's lifecycle state.
+    #[error("{item} ({state}) does not accept {command}")]
+    ItemTransition {
+        /// The item.
+        item: String,
+        /// Its state.
+        state: String,
+        /// The command.
+        command: String,
+    },
     /// A webhook filter names an event type the engine never records.
     #[error("unknown event type {name:?} (see the event schemas for the names)")]
     UnknownEventType {
@@ -182,6 +216,10 @@ impl DomainError {
             DomainError::RejectWindowClosed { .. } => "reject_window_closed",
             DomainError::UnsafeWebhookUrl { .. } => "unsafe_webhook_url",
             DomainError::UnknownEventType { .. } => "unknown_event_type",
+            DomainError::UnknownReference { .. } => "unknown_reference",
+            DomainError::RetiredReference { .. } => "retired_reference",
+            DomainError::SelfRelation { .. } => "self_relation",
+            DomainError::ItemTransition { .. } => "item_transition",
         }
     }
 

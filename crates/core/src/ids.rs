@@ -73,6 +73,12 @@ uuid_id!(
     "delivery"
 );
 
+uuid_id!(
+    /// Identifies one knowledge article or runbook (chosen by the caller, like record ids).
+    ArticleId,
+    "article"
+);
+
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*

@@ -25,10 +25,12 @@ pub mod decider;
 pub mod error;
 pub mod ids;
 pub mod incident;
+pub mod knowledge;
 pub mod kpi;
 pub mod policy;
 pub mod priority;
 pub mod problem;
+pub mod service;
 pub mod sla;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -44,8 +46,8 @@ pub use context::Context;
 pub use decider::{Decider, DomainEvent};
 pub use error::DomainError;
 pub use ids::{
-    ActorId, ChangeId, CiId, DeliveryId, GroupId, IncidentId, ProblemId, RecordKind, ServiceId,
-    WebhookId,
+    ActorId, ArticleId, ChangeId, CiId, DeliveryId, GroupId, IncidentId, ProblemId, RecordKind,
+    ServiceId, WebhookId,
 };
 pub use kpi::{KpiInput, KpiQuery, KpiReport};
 pub use policy::Policy;

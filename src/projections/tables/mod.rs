@@ -9,8 +9,10 @@
 //! a batch twice (a backend without transactions, after a crash) leaves the same rows, and a
 //! rebuild from the log gives what incremental updates gave.
 
+pub(crate) mod knowledge;
 pub(crate) mod kpi_report;
 pub(crate) mod schema;
+pub(crate) mod service_model;
 
 use super::view::{RecordView, ViewDetail};
 use crate::error::Result;

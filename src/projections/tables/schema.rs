@@ -697,7 +697,7 @@ END $$;
 ";
 
 /// Every SQL read model, in creation order.
-pub(crate) const MODELS: [&Model; 7] = [
+pub(crate) const MODELS: [&Model; 9] = [
     &RECORDS,
     &TIMELINE,
     &KNOWN_ERRORS,
@@ -705,4 +705,6 @@ pub(crate) const MODELS: [&Model; 7] = [
     &OPEN_ALERTS,
     &KPI,
     &DUE,
+    &super::service_model::SERVICE_MODEL,
+    &super::knowledge::KNOWLEDGE,
 ];

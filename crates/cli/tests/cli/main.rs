@@ -4,6 +4,7 @@
 mod abuse;
 mod backup;
 mod caller;
+mod cmdb;
 mod common;
 mod conformance;
 mod docs;

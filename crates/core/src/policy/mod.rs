@@ -127,6 +127,12 @@ pub struct IncidentPolicy {
     /// process managers). Every key defaults to `follow`, as ServiceNow syncs children.
     #[serde(default)]
     pub child_sync: ChildSyncPolicy,
+    /// Whether an incident opened on CIs without an assignment group goes to the owner group
+    /// the service model records for its first CI that has one (else for its service). The
+    /// group is decided when the incident is opened and recorded in `incident.opened`.
+    /// Default off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub group_from_service_model: bool,
 }
 
 /// Whether children follow one transition of their parent.
@@ -215,6 +221,7 @@ impl Default for IncidentPolicy {
             resume_on_caller_comment: Self::default_resume_on_caller_comment(),
             caller_reject_days: Self::default_caller_reject_days(),
             child_sync: ChildSyncPolicy::default(),
+            group_from_service_model: false,
         }
     }
 }

@@ -390,6 +390,18 @@ fn method(engine: Arc<Engine>, spec: Spec) -> Method {
             envelope.correlation_id = correlation_id;
             let outcome = engine.execute(envelope).map_err(engine_error)?;
             let mut result = CommandResult::from(&outcome);
+            if method_name == "incident.open" && !outcome.replayed {
+                // The incident is stored: a failed lookup leaves the list empty, never an error.
+                result.suggested_runbooks = engine.suggest(outcome.record, 5).unwrap_or_default();
+            }
+            if matches!(
+                method_name.as_str(),
+                "incident.propose_major" | "incident.accept_major"
+            ) {
+                result.blast_radius = engine
+                    .blast_radius(opsledger::core::IncidentId(outcome.record.id))
+                    .unwrap_or_default();
+            }
             if own_records_only {
                 // An end user sees what their command did to their own record, not what the
                 // engine did in turn to others (a parent's children, a problem's incidents).

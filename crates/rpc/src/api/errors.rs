@@ -134,6 +134,27 @@ pub const ERROR_CODES: &[ErrorCode] = &[
         -32018,
         "A webhook filter names an event type the engine never records",
     ),
+    // The service model's domain errors, -32060..
+    row(
+        "unknown_reference",
+        -32060,
+        "A reference names a service or CI that is not in the service model; data.details.path says where",
+    ),
+    row(
+        "retired_reference",
+        -32061,
+        "A relation names a retired service or CI; data.details.path says where",
+    ),
+    row(
+        "self_relation",
+        -32062,
+        "A relation from a service or CI to itself; data.details.path says where",
+    ),
+    row(
+        "item_transition",
+        -32063,
+        "The service or CI's lifecycle state does not accept the command",
+    ),
     // The engine's own errors (EngineError::code), -32020..
     row(
         "conflict",

@@ -54,10 +54,12 @@ pub mod admin;
 pub mod commands;
 pub mod errors;
 pub mod events;
+pub mod knowledge;
 pub mod params;
 pub mod policy;
 pub mod queries;
 pub mod results;
+pub mod service_model;
 pub mod webhooks;
 
 pub use events::EngineEvents;
@@ -97,6 +99,8 @@ pub fn registry_with_clock(
     methods.extend(policy::methods(&engine));
     methods.extend(admin::methods(&engine, manual_clock));
     methods.extend(webhooks::methods(&engine));
+    methods.extend(service_model::methods(&engine));
+    methods.extend(knowledge::methods(&engine));
     methods.sort_by(|a, b| a.name().cmp(b.name()));
     let mut registry = MethodRegistry::new(API_TITLE, API_VERSION).with_description(
         "opsledger, an event-sourced ITIL workflow engine (incidents, problems, changes, SLAs, KPIs), over JSON-RPC 2.0. Error codes: see docs/RPC.md.",

@@ -104,6 +104,14 @@ pub struct CommandResult {
     pub was_duplicate: bool,
     /// True when the follow-ups were cut at the engine's limits.
     pub follow_ups_truncated: bool,
+    /// For `incident.open`: the published runbooks for the new incident's service, CIs and
+    /// text, best first (at most 5; absent when there is none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suggested_runbooks: Vec<opsledger::knowledge::Suggestion>,
+    /// For `incident.propose_major` and `incident.accept_major`: the services the incident's
+    /// CIs affect now, most critical first, each with its path (absent when there is none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blast_radius: Vec<opsledger::core::service::AffectedService>,
 }
 
 /// What one tick did.
@@ -207,6 +215,8 @@ impl From<&Outcome> for CommandResult {
             follow_ups: o.follow_ups.iter().map(WireFollowUp::from).collect(),
             was_duplicate: o.replayed,
             follow_ups_truncated: o.follow_ups_truncated,
+            suggested_runbooks: Vec::new(),
+            blast_radius: Vec::new(),
         }
     }
 }

@@ -7,6 +7,7 @@ mod errors;
 mod http;
 mod policy;
 mod properties;
+mod service_impact;
 mod story;
 mod sync;
 mod wire;

@@ -107,6 +107,132 @@ class Methods:
             },
         ))
 
+    def article_approve(self, *, id: "ArticleId", actor: Optional[Actor] = None) -> "Article":
+        """``article.approve``: Approves and publishes an article"""
+        return cast("Article", self._invoke("article.approve", {"id": id, "actor": actor}))
+
+    def article_draft(
+        self,
+        *,
+        kind: "ArticleKind",
+        title: str,
+        body: str,
+        links: "ArticleLinks",
+        id: Optional["ArticleId"] = None,
+        actor: Optional[Actor] = None,
+    ) -> "Article":
+        """``article.draft``: Writes a knowledge article or runbook (version 1, draft)"""
+        return cast("Article", self._invoke(
+            "article.draft",
+            {
+                "kind": kind,
+                "title": title,
+                "body": body,
+                "links": links,
+                "id": id,
+                "actor": actor,
+            },
+        ))
+
+    def article_from_known_error(
+        self,
+        *,
+        problem: str,
+        id: Optional["ArticleId"] = None,
+        actor: Optional[Actor] = None,
+    ) -> "Article":
+        """``article.from_known_error``: Turns a known error's workaround into a runbook awaiting approval"""
+        return cast("Article", self._invoke(
+            "article.from_known_error",
+            {
+                "problem": problem,
+                "id": id,
+                "actor": actor,
+            },
+        ))
+
+    def article_get(self, *, id: "ArticleId", actor: Optional[Actor] = None) -> "Article":
+        """``article.get``: An article: its current version, state, links, approver and use counts"""
+        return cast("Article", self._invoke("article.get", {"id": id, "actor": actor}))
+
+    def article_record_use(
+        self,
+        *,
+        id: "ArticleId",
+        incident: str,
+        resolved: bool,
+        actor: Optional[Actor] = None,
+    ) -> "Article":
+        """``article.record_use``: Records that a published runbook was applied to an incident"""
+        return cast("Article", self._invoke(
+            "article.record_use",
+            {
+                "id": id,
+                "incident": incident,
+                "resolved": resolved,
+                "actor": actor,
+            },
+        ))
+
+    def article_reject(
+        self,
+        *,
+        id: "ArticleId",
+        reason: str,
+        actor: Optional[Actor] = None,
+    ) -> "Article":
+        """``article.reject``: Sends an article in review back to its author"""
+        return cast("Article", self._invoke(
+            "article.reject",
+            {
+                "id": id,
+                "reason": reason,
+                "actor": actor,
+            },
+        ))
+
+    def article_retire(
+        self,
+        *,
+        id: "ArticleId",
+        reason: str,
+        actor: Optional[Actor] = None,
+    ) -> "Article":
+        """``article.retire``: Withdraws an article for good"""
+        return cast("Article", self._invoke(
+            "article.retire",
+            {
+                "id": id,
+                "reason": reason,
+                "actor": actor,
+            },
+        ))
+
+    def article_revise(
+        self,
+        *,
+        id: "ArticleId",
+        title: str,
+        body: str,
+        links: "ArticleLinks",
+        actor: Optional[Actor] = None,
+    ) -> "Article":
+        """``article.revise``: Rewrites a draft, or starts the next version of a published article"""
+        return cast("Article", self._invoke(
+            "article.revise",
+            {
+                "id": id,
+                "title": title,
+                "body": body,
+                "links": links,
+                "actor": actor,
+            },
+        ))
+
+    def article_submit(self, *, id: "ArticleId", actor: Optional[Actor] = None) -> "Article":
+        """``article.submit``: Submits a draft for approval"""
+        return cast("Article", self._invoke("article.submit", {"id": id, "actor": actor}))
+
     def change_add_work_note(
         self,
         *,
@@ -493,6 +619,118 @@ class Methods:
                 "risk": risk,
                 "test_plan": test_plan,
                 "title": title,
+            },
+        ))
+
+    def ci_activate(self, *, ci: "CiId", actor: Optional[Actor] = None) -> "ItemDetail":
+        """``ci.activate``: Puts a planned CI into operation"""
+        return cast("ItemDetail", self._invoke("ci.activate", {"ci": ci, "actor": actor}))
+
+    def ci_batch(
+        self,
+        *,
+        commands: List["ModelCommand"],
+        dry_run: Optional[bool] = None,
+        actor: Optional[Actor] = None,
+    ) -> "ModelChange":
+        """``ci.batch``: Applies service-model commands as one atomic change"""
+        return cast("ModelChange", self._invoke(
+            "ci.batch",
+            {
+                "commands": commands,
+                "dry_run": dry_run,
+                "actor": actor,
+            },
+        ))
+
+    def ci_get(self, *, ci: "CiId", actor: Optional[Actor] = None) -> "ItemDetail":
+        """``ci.get``: A CI with its relations"""
+        return cast("ItemDetail", self._invoke("ci.get", {"ci": ci, "actor": actor}))
+
+    def ci_list(
+        self,
+        *,
+        after: Optional[str] = None,
+        actor: Optional[Actor] = None,
+    ) -> List["Item"]:
+        """``ci.list``: The registered CIs, by id"""
+        return cast(List["Item"], self._invoke("ci.list", {"after": after, "actor": actor}))
+
+    def ci_register(
+        self,
+        *,
+        ci: "CiId",
+        attributes: Optional["ItemAttributes"] = None,
+        operational: Optional[bool] = None,
+        actor: Optional[Actor] = None,
+    ) -> "ItemDetail":
+        """``ci.register``: Registers a configuration item"""
+        return cast("ItemDetail", self._invoke(
+            "ci.register",
+            {
+                "ci": ci,
+                "attributes": attributes,
+                "operational": operational,
+                "actor": actor,
+            },
+        ))
+
+    def ci_relate(
+        self,
+        *,
+        from_: "ItemRef",
+        kind: "RelationType",
+        to: "ItemRef",
+        actor: Optional[Actor] = None,
+    ) -> "ItemDetail":
+        """``ci.relate``: Records a dependency relation"""
+        return cast("ItemDetail", self._invoke(
+            "ci.relate",
+            {
+                "from": from_,
+                "kind": kind,
+                "to": to,
+                "actor": actor,
+            },
+        ))
+
+    def ci_retire(self, *, ci: "CiId", actor: Optional[Actor] = None) -> "ItemDetail":
+        """``ci.retire``: Retires a CI"""
+        return cast("ItemDetail", self._invoke("ci.retire", {"ci": ci, "actor": actor}))
+
+    def ci_unrelate(
+        self,
+        *,
+        from_: "ItemRef",
+        kind: "RelationType",
+        to: "ItemRef",
+        actor: Optional[Actor] = None,
+    ) -> "ItemDetail":
+        """``ci.unrelate``: Removes a recorded relation"""
+        return cast("ItemDetail", self._invoke(
+            "ci.unrelate",
+            {
+                "from": from_,
+                "kind": kind,
+                "to": to,
+                "actor": actor,
+            },
+        ))
+
+    def ci_update(
+        self,
+        *,
+        ci: "CiId",
+        attributes: "ItemAttributes",
+        actor: Optional[Actor] = None,
+    ) -> "ItemDetail":
+        """``ci.update``: Replaces a CI's attributes"""
+        return cast("ItemDetail", self._invoke(
+            "ci.update",
+            {
+                "ci": ci,
+                "attributes": attributes,
+                "actor": actor,
             },
         ))
 
@@ -1844,6 +2082,59 @@ class Methods:
             },
         ))
 
+    def query_dependencies(
+        self,
+        *,
+        ci: Optional["CiId"] = None,
+        service: Optional["ServiceId"] = None,
+        depth: Optional[int] = None,
+        actor: Optional[Actor] = None,
+    ) -> List["Dependency"]:
+        """``query.dependencies``: What a CI or service needs"""
+        return cast(List["Dependency"], self._invoke(
+            "query.dependencies",
+            {
+                "ci": ci,
+                "service": service,
+                "depth": depth,
+                "actor": actor,
+            },
+        ))
+
+    def query_impact(
+        self,
+        *,
+        ci: Optional["CiId"] = None,
+        service: Optional["ServiceId"] = None,
+        depth: Optional[int] = None,
+        actor: Optional[Actor] = None,
+    ) -> "ServiceImpact":
+        """``query.impact``: The services an outage of a CI (or service) affects"""
+        return cast("ServiceImpact", self._invoke(
+            "query.impact",
+            {
+                "ci": ci,
+                "service": service,
+                "depth": depth,
+                "actor": actor,
+            },
+        ))
+
+    def query_incident_impact(
+        self,
+        *,
+        incident: str,
+        actor: Optional[Actor] = None,
+    ) -> Optional["RecordedImpact"]:
+        """``query.incident_impact``: The services an incident's CIs affected when it was opened"""
+        return cast(Optional["RecordedImpact"], self._invoke(
+            "query.incident_impact",
+            {
+                "incident": incident,
+                "actor": actor,
+            },
+        ))
+
     def query_incidents_awaiting(
         self,
         *,
@@ -1964,6 +2255,19 @@ class Methods:
             },
         ))
 
+    def query_runbook_effectiveness(
+        self,
+        *,
+        actor: Optional[Actor] = None,
+    ) -> List["RunbookEffectiveness"]:
+        """``query.runbook_effectiveness``: How often each runbook resolved the incidents it was applied to"""
+        return cast(List["RunbookEffectiveness"], self._invoke(
+            "query.runbook_effectiveness",
+            {
+                "actor": actor,
+            },
+        ))
+
     def query_sla(
         self,
         *,
@@ -2019,6 +2323,23 @@ class Methods:
         """``query.stats``: Engine counters"""
         return cast("StatsResult", self._invoke("query.stats", {"as_of": instant(as_of)}))
 
+    def query_suggest(
+        self,
+        *,
+        record: str,
+        limit: Optional[int] = None,
+        actor: Optional[Actor] = None,
+    ) -> List["Suggestion"]:
+        """``query.suggest``: Ranked published runbooks for a record"""
+        return cast(List["Suggestion"], self._invoke(
+            "query.suggest",
+            {
+                "record": record,
+                "limit": limit,
+                "actor": actor,
+            },
+        ))
+
     def query_timeline(
         self,
         *,
@@ -2038,6 +2359,97 @@ class Methods:
                 "from_version": from_version,
                 "limit": limit,
                 "as_of": instant(as_of),
+                "actor": actor,
+            },
+        ))
+
+    def service_activate(
+        self,
+        *,
+        service: "ServiceId",
+        actor: Optional[Actor] = None,
+    ) -> "ItemDetail":
+        """``service.activate``: Puts a planned service into operation"""
+        return cast("ItemDetail", self._invoke(
+            "service.activate",
+            {
+                "service": service,
+                "actor": actor,
+            },
+        ))
+
+    def service_get(self, *, service: "ServiceId", actor: Optional[Actor] = None) -> "ItemDetail":
+        """``service.get``: A service with its relations"""
+        return cast("ItemDetail", self._invoke(
+            "service.get",
+            {
+                "service": service,
+                "actor": actor,
+            },
+        ))
+
+    def service_list(
+        self,
+        *,
+        after: Optional[str] = None,
+        actor: Optional[Actor] = None,
+    ) -> List["Item"]:
+        """``service.list``: The registered services, by id"""
+        return cast(List["Item"], self._invoke(
+            "service.list",
+            {
+                "after": after,
+                "actor": actor,
+            },
+        ))
+
+    def service_register(
+        self,
+        *,
+        service: "ServiceId",
+        attributes: Optional["ItemAttributes"] = None,
+        operational: Optional[bool] = None,
+        actor: Optional[Actor] = None,
+    ) -> "ItemDetail":
+        """``service.register``: Registers a business service"""
+        return cast("ItemDetail", self._invoke(
+            "service.register",
+            {
+                "service": service,
+                "attributes": attributes,
+                "operational": operational,
+                "actor": actor,
+            },
+        ))
+
+    def service_retire(
+        self,
+        *,
+        service: "ServiceId",
+        actor: Optional[Actor] = None,
+    ) -> "ItemDetail":
+        """``service.retire``: Retires a service"""
+        return cast("ItemDetail", self._invoke(
+            "service.retire",
+            {
+                "service": service,
+                "actor": actor,
+            },
+        ))
+
+    def service_update(
+        self,
+        *,
+        service: "ServiceId",
+        attributes: "ItemAttributes",
+        actor: Optional[Actor] = None,
+    ) -> "ItemDetail":
+        """``service.update``: Replaces a service's attributes"""
+        return cast("ItemDetail", self._invoke(
+            "service.update",
+            {
+                "service": service,
+                "attributes": attributes,
                 "actor": actor,
             },
         ))

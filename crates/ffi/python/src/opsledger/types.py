@@ -30,6 +30,15 @@ class ActorParam(_ActorParamRequired, total=False):
     roles: List[str]
 
 
+class AffectedService(TypedDict):
+    """A service affected by an outage, with the path from the service down to the item."""
+
+    criticality: "Criticality"
+    name: str
+    path: List["Reached"]
+    service: "ServiceId"
+
+
 class AgeBuckets(TypedDict):
     """Backlog ages in buckets: `[0, 1 d)`, `[1 d, 7 d)`, `[7 d, 30 d)`, `[30 d, ...)`, where a day is 24 hours of the query's clock (24 business hours under a business calendar)."""
 
@@ -130,6 +139,50 @@ class ApprovalRule(_ApprovalRuleRequired, total=False):
     board: List["ActorId"]
     min_approvals: int
     quorum: "Quorum"
+
+
+class _ArticleRequired(TypedDict):
+    author: "ActorId"
+    body: str
+    created_at: str
+    id: "ArticleId"
+    kind: "ArticleKind"
+    links: "ArticleLinks"
+    resolutions: int
+    status: "ArticleStatus"
+    title: str
+    updated_at: str
+    uses: int
+    version: int
+
+
+class Article(_ArticleRequired, total=False):
+    """One article, folded from its events."""
+
+    approved_by: Optional["ActorId"]
+    published_at: Optional[str]
+    published_version: Optional[int]
+
+
+ArticleId = str
+"""Identifies one knowledge article or runbook (chosen by the caller, like record ids)."""
+
+
+ArticleKind = Literal["runbook", "article"]
+"""What an article is."""
+
+
+class ArticleLinks(TypedDict, total=False):
+    """What an article is about. At least one list must be non-empty."""
+
+    categories: List[str]
+    cis: List["CiId"]
+    known_errors: List["ProblemId"]
+    services: List["ServiceId"]
+
+
+ArticleStatus = Literal["draft", "review", "published", "retired"]
+"""An article's lifecycle state."""
 
 
 class AuthorizationRules(TypedDict):
@@ -750,10 +803,12 @@ ClockTime = str
 
 
 class _CommandResultRequired(TypedDict):
+    blast_radius: List["AffectedService"]
     events: List["WireEvent"]
     follow_ups: List["WireFollowUp"]
     follow_ups_truncated: bool
     record: "RecordRef"
+    suggested_runbooks: List["Suggestion"]
     version: int
     was_duplicate: bool
 
@@ -837,6 +892,10 @@ class CreatedWebhook(TypedDict):
 
     secret: str
     webhook: "WebhookInfo"
+
+
+Criticality = Literal["critical", "high", "medium", "low"]
+"""How much the business depends on an item (ServiceNow's `busines_criticality`, 1 to 4)."""
 
 
 Day = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -966,6 +1025,16 @@ DeliveryId = str
 
 DeliveryStatusKind = Literal["pending", "in_flight", "retry_scheduled", "succeeded", "dead_lettered"]
 """A delivery's state, without its data."""
+
+
+class Dependency(TypedDict):
+    """One item an item needs, directly or transitively."""
+
+    depth: int
+    item: "ItemRef"
+    name: str
+    needed_by: "ItemRef"
+    relation: "RelationType"
 
 
 DocumentParam = Union["Policy", str]
@@ -1192,6 +1261,16 @@ HumanNumber = str
 
 Impact = Literal["high", "medium", "low"]
 """How widely a service is affected."""
+
+
+class ImpactedService(TypedDict):
+    """A service an outage affects, with its open incidents."""
+
+    criticality: "Criticality"
+    name: str
+    open_incidents: List["OpenIncident"]
+    path: List["Reached"]
+    service: "ServiceId"
 
 
 class _IncidentRequired(TypedDict):
@@ -1597,6 +1676,7 @@ class IncidentPolicy(TypedDict, total=False):
     auto_close_calendar: Optional["CalendarRef"]
     caller_reject_days: int
     child_sync: "ChildSyncPolicy"
+    group_from_service_model: bool
     resume_on_caller_comment: bool
 
 
@@ -1663,6 +1743,58 @@ class InstanceWindow(TypedDict, total=False):
 
     ended: Optional["WindowEnd"]
     not_before: Optional[str]
+
+
+class Item(TypedDict):
+    """One service or CI."""
+
+    attributes: "ItemAttributes"
+    item: "ItemRef"
+    registered_at: str
+    registered_by: "ActorId"
+    status: "ItemStatus"
+    updated_at: str
+
+
+_ItemAttributesRequired = TypedDict("_ItemAttributesRequired", {})
+_ItemAttributesOptional = TypedDict("_ItemAttributesOptional", {"class": Optional[str], "criticality": "Criticality", "name": str, "owner_group": Optional["GroupId"], "support_hours": Optional["CalendarRef"]}, total=False)
+
+
+class ItemAttributes(_ItemAttributesRequired, _ItemAttributesOptional):
+    """What the model records about an item besides its lifecycle."""
+
+
+class ItemDetail(TypedDict):
+    """The answer of [`Engine::service_item`]: the item and its direct relations both ways."""
+
+    attributes: "ItemAttributes"
+    depends_on: List["Relation"]
+    item: "ItemRef"
+    needed_by: List["Relation"]
+    registered_at: str
+    registered_by: "ActorId"
+    status: "ItemStatus"
+    updated_at: str
+
+
+class ItemRefService(TypedDict):
+    """A business service."""
+
+    service: "ServiceId"
+
+
+class ItemRefCi(TypedDict):
+    """A configuration item."""
+
+    ci: "CiId"
+
+
+ItemRef = Union["ItemRefService", "ItemRefCi"]
+"""One item of the model: a business service or a configuration item. On the wire `{"service": "web-shop"}` or `{"ci": "db-prod-01"}`."""
+
+
+ItemStatus = Literal["planned", "operational", "retired"]
+"""An item's lifecycle (ServiceNow's `operational_status` reduced to what the rules need)."""
 
 
 class _KedbPageRequired(TypedDict):
@@ -1805,6 +1937,77 @@ class MetricChange(_MetricChangeRequired, total=False):
     proposed: Optional["SlaOutcome"]
 
 
+class ModelChange(TypedDict):
+    """What one service-model change wrote."""
+
+    events: int
+    version: int
+
+
+class _ModelCommandRegisterServiceRequired(TypedDict):
+    command: Literal["register_service"]
+    service: "ServiceId"
+
+
+class ModelCommandRegisterService(_ModelCommandRegisterServiceRequired, total=False):
+    """Registers a business service (Planned)."""
+
+    attributes: "ItemAttributes"
+
+
+class _ModelCommandRegisterCiRequired(TypedDict):
+    ci: "CiId"
+    command: Literal["register_ci"]
+
+
+class ModelCommandRegisterCi(_ModelCommandRegisterCiRequired, total=False):
+    """Registers a configuration item (Planned)."""
+
+    attributes: "ItemAttributes"
+
+
+class ModelCommandActivate(TypedDict):
+    """Puts a planned item into operation."""
+
+    command: Literal["activate"]
+    item: "ItemRef"
+
+
+class ModelCommandRetire(TypedDict):
+    """Retires an item for good; its relations are removed with it."""
+
+    command: Literal["retire"]
+    item: "ItemRef"
+
+
+class ModelCommandUpdateAttributes(TypedDict):
+    """Replaces a live item's attributes."""
+
+    attributes: "ItemAttributes"
+    command: Literal["update_attributes"]
+    item: "ItemRef"
+
+
+_ModelCommandRelateRequired = TypedDict("_ModelCommandRelateRequired", {"command": Literal["relate"], "from": "ItemRef", "kind": "RelationType", "to": "ItemRef"})
+_ModelCommandRelateOptional = TypedDict("_ModelCommandRelateOptional", {}, total=False)
+
+
+class ModelCommandRelate(_ModelCommandRelateRequired, _ModelCommandRelateOptional):
+    """Records that `from` runs on, depends on or connects to `to`."""
+
+
+_ModelCommandUnrelateRequired = TypedDict("_ModelCommandUnrelateRequired", {"command": Literal["unrelate"], "from": "ItemRef", "kind": "RelationType", "to": "ItemRef"})
+_ModelCommandUnrelateOptional = TypedDict("_ModelCommandUnrelateOptional", {}, total=False)
+
+
+class ModelCommandUnrelate(_ModelCommandUnrelateRequired, _ModelCommandUnrelateOptional):
+    """Removes a recorded relation."""
+
+
+ModelCommand = Union["ModelCommandRegisterService", "ModelCommandRegisterCi", "ModelCommandActivate", "ModelCommandRetire", "ModelCommandUpdateAttributes", "ModelCommandRelate", "ModelCommandUnrelate"]
+"""A command on the service model."""
+
+
 class _MovedTargetRequired(TypedDict):
     metric: "SlaMetric"
     record: "RecordRef"
@@ -1840,6 +2043,18 @@ class OpenAlert(_OpenAlertRequired, total=False):
     """An alert dedup key held by an open incident."""
 
     number: Optional["HumanNumber"]
+
+
+class _OpenIncidentRequired(TypedDict):
+    id: "IncidentId"
+    title: str
+
+
+class OpenIncident(_OpenIncidentRequired, total=False):
+    """An open incident on an affected service."""
+
+    number: Optional[str]
+    priority: Optional[str]
 
 
 Percent = int
@@ -2296,6 +2511,16 @@ class Ratio(_RatioRequired, total=False):
     percent: Optional[float]
 
 
+class _ReachedRequired(TypedDict):
+    item: "ItemRef"
+
+
+class Reached(_ReachedRequired, total=False):
+    """One step of a path: an item and how it depends on the next step (`None` on the last one)."""
+
+    relation: Optional["RelationType"]
+
+
 class _ReassignmentFigureRequired(TypedDict):
     incidents: int
     ping_pong: "Ratio"
@@ -2423,6 +2648,27 @@ class RecordView(_RecordViewRequired, total=False):
     service: Optional["ServiceId"]
 
 
+class RecordedImpact(TypedDict):
+    """The services an incident's CIs affected when it was opened."""
+
+    at: str
+    cis: List["CiId"]
+    incident: "IncidentId"
+    services: List["AffectedService"]
+
+
+_RelationRequired = TypedDict("_RelationRequired", {"from": "ItemRef", "kind": "RelationType", "to": "ItemRef"})
+_RelationOptional = TypedDict("_RelationOptional", {}, total=False)
+
+
+class Relation(_RelationRequired, _RelationOptional):
+    """A recorded relation: `from` runs on, depends on or connects to `to`."""
+
+
+RelationType = Literal["runs_on", "depends_on", "connects_to"]
+"""How one item depends on another. Every type means "an outage of `to` affects `from`", so impact walks relations backwards and dependencies walk them forwards."""
+
+
 class ReopenSourceDirect(TypedDict):
     """The caller or an agent rejected the resolution."""
 
@@ -2511,6 +2757,19 @@ Role = Literal["requester", "caller", "agent", "manager", "problem_manager", "ch
 """A role an actor may hold. Permissions are granted to roles by [`AuthorizationRules`](crate::authz::AuthorizationRules)."""
 
 
+class _RunbookEffectivenessRequired(TypedDict):
+    article: "ArticleId"
+    resolutions: int
+    title: str
+    uses: int
+
+
+class RunbookEffectiveness(_RunbookEffectivenessRequired, total=False):
+    """One runbook's effectiveness."""
+
+    resolution_rate: Optional[float]
+
+
 class _ScheduledChangeRequired(TypedDict):
     cis: List["CiId"]
     id: "ChangeId"
@@ -2525,6 +2784,14 @@ class ScheduledChange(_ScheduledChangeRequired, total=False):
 
 ServiceId = str
 """A business service, for example `payments`."""
+
+
+class ServiceImpact(TypedDict):
+    """The answer of [`Engine::impact`]."""
+
+    item: "ItemRef"
+    items_reached: int
+    services: List["ImpactedService"]
 
 
 SlaCancelCause = Literal["record", "explicit", "reattached"]
@@ -2765,6 +3032,18 @@ class StatsResult(TypedDict):
     position: int
     process_checkpoint: int
     views_checkpoint: int
+
+
+class Suggestion(TypedDict):
+    """One suggested runbook."""
+
+    article: "ArticleId"
+    linked: int
+    relevance: float
+    resolutions: int
+    title: str
+    uses: int
+    version: int
 
 
 class _TargetAtRequired(TypedDict):
@@ -3045,6 +3324,188 @@ class WireTimelineEntry(_WireTimelineEntryRequired, total=False):
     caused_by: Optional["WireEventRef"]
     correlation_id: Optional[str]
     why: Optional[str]
+
+
+class ArticleCommandDraft(TypedDict):
+    """Writes version 1 (Draft)."""
+
+    body: str
+    command: Literal["draft"]
+    id: "ArticleId"
+    kind: "ArticleKind"
+    links: "ArticleCommandArticleLinks"
+    title: str
+
+
+class ArticleCommandRevise(TypedDict):
+    """Starts the next version (from Draft or Published)."""
+
+    body: str
+    command: Literal["revise"]
+    id: "ArticleId"
+    links: "ArticleCommandArticleLinks"
+    title: str
+
+
+class ArticleCommandSubmit(TypedDict):
+    """Asks for approval (Draft -> Review)."""
+
+    command: Literal["submit"]
+    id: "ArticleId"
+
+
+class ArticleCommandApprove(TypedDict):
+    """Approves and publishes (Review -> Published); never by the author."""
+
+    command: Literal["approve"]
+    id: "ArticleId"
+
+
+class ArticleCommandReject(TypedDict):
+    """Sends back to the author (Review -> Draft)."""
+
+    command: Literal["reject"]
+    id: "ArticleId"
+    reason: str
+
+
+class ArticleCommandRetire(TypedDict):
+    """Withdraws it for good."""
+
+    command: Literal["retire"]
+    id: "ArticleId"
+    reason: str
+
+
+class ArticleCommandRecordUse(TypedDict):
+    """Records that the article was applied to an incident, and whether that resolved it."""
+
+    command: Literal["record_use"]
+    id: "ArticleId"
+    incident: "IncidentId"
+    resolved: bool
+
+
+ArticleCommand = Union["ArticleCommandDraft", "ArticleCommandRevise", "ArticleCommandSubmit", "ArticleCommandApprove", "ArticleCommandReject", "ArticleCommandRetire", "ArticleCommandRecordUse"]
+"""What callers ask of an article."""
+
+
+class ArticleCommandArticleLinks(TypedDict, total=False):
+    """What an article is about. At least one list must be non-empty."""
+
+    categories: List[str]
+    cis: List["CiId"]
+    known_errors: List["ProblemId"]
+    services: List["ServiceId"]
+
+
+class ArticleEventArticleDrafted(TypedDict):
+    """A version was written (version 1: the article was created)."""
+
+    at: str
+    body: str
+    by: "ActorId"
+    id: "ArticleId"
+    kind: "ArticleKind"
+    links: "ArticleEventArticleLinks"
+    title: str
+    type: Literal["article.drafted"]
+    version: int
+
+
+class ArticleEventArticleSubmitted(TypedDict):
+    """Submitted for approval."""
+
+    at: str
+    by: "ActorId"
+    id: "ArticleId"
+    type: Literal["article.submitted"]
+
+
+class ArticleEventArticlePublished(TypedDict):
+    """Approved and published."""
+
+    at: str
+    by: "ActorId"
+    id: "ArticleId"
+    type: Literal["article.published"]
+    version: int
+
+
+class ArticleEventArticleRejected(TypedDict):
+    """Sent back to the author."""
+
+    at: str
+    by: "ActorId"
+    id: "ArticleId"
+    reason: str
+    type: Literal["article.rejected"]
+
+
+class ArticleEventArticleRetired(TypedDict):
+    """Withdrawn for good."""
+
+    at: str
+    by: "ActorId"
+    id: "ArticleId"
+    reason: str
+    type: Literal["article.retired"]
+
+
+class ArticleEventArticleUsed(TypedDict):
+    """Applied to an incident."""
+
+    at: str
+    by: "ActorId"
+    id: "ArticleId"
+    incident: "IncidentId"
+    resolved: bool
+    type: Literal["article.used"]
+
+
+ArticleEvent = Union["ArticleEventArticleDrafted", "ArticleEventArticleSubmitted", "ArticleEventArticlePublished", "ArticleEventArticleRejected", "ArticleEventArticleRetired", "ArticleEventArticleUsed"]
+"""What happened to an article."""
+
+
+class ArticleEventArticleLinks(TypedDict, total=False):
+    """What an article is about. At least one list must be non-empty."""
+
+    categories: List[str]
+    cis: List["CiId"]
+    known_errors: List["ProblemId"]
+    services: List["ServiceId"]
+
+
+class _ArticleDocumentRequired(TypedDict):
+    author: "ActorId"
+    body: str
+    created_at: str
+    id: "ArticleId"
+    kind: "ArticleKind"
+    links: "ArticleArticleLinks"
+    resolutions: int
+    status: "ArticleStatus"
+    title: str
+    updated_at: str
+    uses: int
+    version: int
+
+
+class ArticleDocument(_ArticleDocumentRequired, total=False):
+    """One article, folded from its events."""
+
+    approved_by: Optional["ActorId"]
+    published_at: Optional[str]
+    published_version: Optional[int]
+
+
+class ArticleArticleLinks(TypedDict, total=False):
+    """What an article is about. At least one list must be non-empty."""
+
+    categories: List[str]
+    cis: List["CiId"]
+    known_errors: List["ProblemId"]
+    services: List["ServiceId"]
 
 
 class _CalendarSpecRequired(TypedDict):
@@ -3909,6 +4370,39 @@ class DomainErrorUnsafeWebhookUrl(TypedDict):
     url: str
 
 
+class DomainErrorUnknownReference(TypedDict):
+    """A service-model reference names an item (service or CI) that is not in the model."""
+
+    code: Literal["unknown_reference"]
+    item: str
+    path: str
+
+
+class DomainErrorRetiredReference(TypedDict):
+    """A service-model reference names a retired item."""
+
+    code: Literal["retired_reference"]
+    item: str
+    path: str
+
+
+class DomainErrorSelfRelation(TypedDict):
+    """A relation from an item to itself."""
+
+    code: Literal["self_relation"]
+    item: str
+    path: str
+
+
+class DomainErrorItemTransition(TypedDict):
+    """A service-model command not allowed in the item's lifecycle state."""
+
+    code: Literal["item_transition"]
+    command: str
+    item: str
+    state: str
+
+
 class DomainErrorUnknownEventType(TypedDict):
     """A webhook filter names an event type the engine never records."""
 
@@ -3916,7 +4410,7 @@ class DomainErrorUnknownEventType(TypedDict):
     name: str
 
 
-DomainError = Union["DomainErrorNotFound", "DomainErrorAlreadyExists", "DomainErrorWrongRecord", "DomainErrorInvalidTransition", "DomainErrorForbidden", "DomainErrorValidation", "DomainErrorLimitExceeded", "DomainErrorSeparationOfDuties", "DomainErrorNotAnApprover", "DomainErrorAlreadyDecided", "DomainErrorOutsideApprovedWindow", "DomainErrorScheduleConflict", "DomainErrorReviewRequired", "DomainErrorMajorIncidentNoAutoClose", "DomainErrorRejectWindowClosed", "DomainErrorUnsafeWebhookUrl", "DomainErrorUnknownEventType"]
+DomainError = Union["DomainErrorNotFound", "DomainErrorAlreadyExists", "DomainErrorWrongRecord", "DomainErrorInvalidTransition", "DomainErrorForbidden", "DomainErrorValidation", "DomainErrorLimitExceeded", "DomainErrorSeparationOfDuties", "DomainErrorNotAnApprover", "DomainErrorAlreadyDecided", "DomainErrorOutsideApprovedWindow", "DomainErrorScheduleConflict", "DomainErrorReviewRequired", "DomainErrorMajorIncidentNoAutoClose", "DomainErrorRejectWindowClosed", "DomainErrorUnsafeWebhookUrl", "DomainErrorUnknownReference", "DomainErrorRetiredReference", "DomainErrorSelfRelation", "DomainErrorItemTransition", "DomainErrorUnknownEventType"]
 """Why a command was refused. A refused command produced no event."""
 
 
@@ -3970,7 +4464,7 @@ DomainErrorConflict = Union["DomainErrorConflictCiAlreadyScheduled", "DomainErro
 """One reason a planned change clashes with the calendar."""
 
 
-Permission = Literal["incident_open", "incident_work", "incident_comment", "incident_escalate_functional", "incident_escalate_hierarchical", "incident_cancel", "incident_close", "incident_auto_close", "incident_reopen", "major_incident_propose", "major_incident_decide", "review_publish", "problem_create", "problem_work", "problem_known_error", "problem_accept_risk", "problem_reanalyze", "problem_cancel", "problem_close", "change_request", "change_work", "change_schedule", "change_approve", "change_cancel", "change_revert", "change_close", "engine_tick", "engine_verify", "engine_rebuild", "engine_backup", "policy_publish", "engine_clock", "webhook_manage"]
+Permission = Literal["incident_open", "incident_work", "incident_comment", "incident_escalate_functional", "incident_escalate_hierarchical", "incident_cancel", "incident_close", "incident_auto_close", "incident_reopen", "major_incident_propose", "major_incident_decide", "review_publish", "problem_create", "problem_work", "problem_known_error", "problem_accept_risk", "problem_reanalyze", "problem_cancel", "problem_close", "change_request", "change_work", "change_schedule", "change_approve", "change_cancel", "change_revert", "change_close", "engine_tick", "engine_verify", "engine_rebuild", "engine_backup", "policy_publish", "engine_clock", "webhook_manage", "service_model_manage", "knowledge_write", "knowledge_approve"]
 """Something a command needs permission to do."""
 
 
@@ -5231,6 +5725,7 @@ class PolicyIncidentPolicy(TypedDict, total=False):
     auto_close_calendar: Optional["PolicyCalendarRef"]
     caller_reject_days: int
     child_sync: "PolicyChildSyncPolicy"
+    group_from_service_model: bool
     resume_on_caller_comment: bool
 
 
@@ -5910,6 +6405,284 @@ class ProblemResolutionCodeCanceled(TypedDict):
 
 ProblemResolutionCode = Union["ProblemResolutionCodeFixApplied", "ProblemResolutionCodeRiskAccepted", "ProblemResolutionCodeDuplicate", "ProblemResolutionCodeCanceled"]
 """How a problem ended (ServiceNow's resolution codes)."""
+
+
+class _ModelCommandDocumentRegisterServiceRequired(TypedDict):
+    command: Literal["register_service"]
+    service: "ServiceId"
+
+
+class ModelCommandDocumentRegisterService(_ModelCommandDocumentRegisterServiceRequired, total=False):
+    """Registers a business service (Planned)."""
+
+    attributes: "ModelCommandItemAttributes"
+
+
+class _ModelCommandDocumentRegisterCiRequired(TypedDict):
+    ci: "CiId"
+    command: Literal["register_ci"]
+
+
+class ModelCommandDocumentRegisterCi(_ModelCommandDocumentRegisterCiRequired, total=False):
+    """Registers a configuration item (Planned)."""
+
+    attributes: "ModelCommandItemAttributes"
+
+
+class ModelCommandDocumentActivate(TypedDict):
+    """Puts a planned item into operation."""
+
+    command: Literal["activate"]
+    item: "ModelCommandItemRef"
+
+
+class ModelCommandDocumentRetire(TypedDict):
+    """Retires an item for good; its relations are removed with it."""
+
+    command: Literal["retire"]
+    item: "ModelCommandItemRef"
+
+
+class ModelCommandDocumentUpdateAttributes(TypedDict):
+    """Replaces a live item's attributes."""
+
+    attributes: "ModelCommandItemAttributes"
+    command: Literal["update_attributes"]
+    item: "ModelCommandItemRef"
+
+
+_ModelCommandDocumentRelateRequired = TypedDict("_ModelCommandDocumentRelateRequired", {"command": Literal["relate"], "from": "ModelCommandItemRef", "kind": "RelationType", "to": "ModelCommandItemRef"})
+_ModelCommandDocumentRelateOptional = TypedDict("_ModelCommandDocumentRelateOptional", {}, total=False)
+
+
+class ModelCommandDocumentRelate(_ModelCommandDocumentRelateRequired, _ModelCommandDocumentRelateOptional):
+    """Records that `from` runs on, depends on or connects to `to`."""
+
+
+_ModelCommandDocumentUnrelateRequired = TypedDict("_ModelCommandDocumentUnrelateRequired", {"command": Literal["unrelate"], "from": "ModelCommandItemRef", "kind": "RelationType", "to": "ModelCommandItemRef"})
+_ModelCommandDocumentUnrelateOptional = TypedDict("_ModelCommandDocumentUnrelateOptional", {}, total=False)
+
+
+class ModelCommandDocumentUnrelate(_ModelCommandDocumentUnrelateRequired, _ModelCommandDocumentUnrelateOptional):
+    """Removes a recorded relation."""
+
+
+ModelCommandDocument = Union["ModelCommandDocumentRegisterService", "ModelCommandDocumentRegisterCi", "ModelCommandDocumentActivate", "ModelCommandDocumentRetire", "ModelCommandDocumentUpdateAttributes", "ModelCommandDocumentRelate", "ModelCommandDocumentUnrelate"]
+"""A command on the service model."""
+
+
+class _ModelCommandCalendarRefRequired(TypedDict):
+    id: "CalendarId"
+
+
+class ModelCommandCalendarRef(_ModelCommandCalendarRefRequired, total=False):
+    """The calendar a definition measures in."""
+
+    version: Optional["CalendarVersion"]
+
+
+_ModelCommandItemAttributesRequired = TypedDict("_ModelCommandItemAttributesRequired", {})
+_ModelCommandItemAttributesOptional = TypedDict("_ModelCommandItemAttributesOptional", {"class": Optional[str], "criticality": "Criticality", "name": str, "owner_group": Optional["GroupId"], "support_hours": Optional["ModelCommandCalendarRef"]}, total=False)
+
+
+class ModelCommandItemAttributes(_ModelCommandItemAttributesRequired, _ModelCommandItemAttributesOptional):
+    """What the model records about an item besides its lifecycle."""
+
+
+class ModelCommandItemRefService(TypedDict):
+    """A business service."""
+
+    service: "ServiceId"
+
+
+class ModelCommandItemRefCi(TypedDict):
+    """A configuration item."""
+
+    ci: "CiId"
+
+
+ModelCommandItemRef = Union["ModelCommandItemRefService", "ModelCommandItemRefCi"]
+"""One item of the model: a business service or a configuration item. On the wire `{"service": "web-shop"}` or `{"ci": "db-prod-01"}`."""
+
+
+class ModelEventServiceModelItemRegistered(TypedDict):
+    """A service or CI was registered (Planned)."""
+
+    at: str
+    attributes: "ModelEventItemAttributes"
+    by: "ActorId"
+    item: "ModelEventItemRef"
+    type: Literal["service_model.item_registered"]
+
+
+class ModelEventServiceModelItemActivated(TypedDict):
+    """A planned item went into operation."""
+
+    at: str
+    by: "ActorId"
+    item: "ModelEventItemRef"
+    type: Literal["service_model.item_activated"]
+
+
+class ModelEventServiceModelItemRetired(TypedDict):
+    """An item was retired."""
+
+    at: str
+    by: "ActorId"
+    item: "ModelEventItemRef"
+    type: Literal["service_model.item_retired"]
+
+
+class ModelEventServiceModelAttributesUpdated(TypedDict):
+    """An item's attributes were replaced."""
+
+    at: str
+    attributes: "ModelEventItemAttributes"
+    by: "ActorId"
+    item: "ModelEventItemRef"
+    type: Literal["service_model.attributes_updated"]
+
+
+_ModelEventServiceModelRelationAddedRequired = TypedDict("_ModelEventServiceModelRelationAddedRequired", {"at": str, "by": "ActorId", "from": "ModelEventItemRef", "kind": "RelationType", "to": "ModelEventItemRef", "type": Literal["service_model.relation_added"]})
+_ModelEventServiceModelRelationAddedOptional = TypedDict("_ModelEventServiceModelRelationAddedOptional", {}, total=False)
+
+
+class ModelEventServiceModelRelationAdded(_ModelEventServiceModelRelationAddedRequired, _ModelEventServiceModelRelationAddedOptional):
+    """A relation was recorded."""
+
+
+_ModelEventServiceModelRelationRemovedRequired = TypedDict("_ModelEventServiceModelRelationRemovedRequired", {"at": str, "by": "ActorId", "from": "ModelEventItemRef", "kind": "RelationType", "to": "ModelEventItemRef", "type": Literal["service_model.relation_removed"]})
+_ModelEventServiceModelRelationRemovedOptional = TypedDict("_ModelEventServiceModelRelationRemovedOptional", {}, total=False)
+
+
+class ModelEventServiceModelRelationRemoved(_ModelEventServiceModelRelationRemovedRequired, _ModelEventServiceModelRelationRemovedOptional):
+    """A relation was removed (asked for, or with a retired item)."""
+
+
+ModelEvent = Union["ModelEventServiceModelItemRegistered", "ModelEventServiceModelItemActivated", "ModelEventServiceModelItemRetired", "ModelEventServiceModelAttributesUpdated", "ModelEventServiceModelRelationAdded", "ModelEventServiceModelRelationRemoved"]
+"""An event of the `service-model` stream. Each carries when and by whom."""
+
+
+class _ModelEventCalendarRefRequired(TypedDict):
+    id: "CalendarId"
+
+
+class ModelEventCalendarRef(_ModelEventCalendarRefRequired, total=False):
+    """The calendar a definition measures in."""
+
+    version: Optional["CalendarVersion"]
+
+
+_ModelEventItemAttributesRequired = TypedDict("_ModelEventItemAttributesRequired", {})
+_ModelEventItemAttributesOptional = TypedDict("_ModelEventItemAttributesOptional", {"class": Optional[str], "criticality": "Criticality", "name": str, "owner_group": Optional["GroupId"], "support_hours": Optional["ModelEventCalendarRef"]}, total=False)
+
+
+class ModelEventItemAttributes(_ModelEventItemAttributesRequired, _ModelEventItemAttributesOptional):
+    """What the model records about an item besides its lifecycle."""
+
+
+class ModelEventItemRefService(TypedDict):
+    """A business service."""
+
+    service: "ServiceId"
+
+
+class ModelEventItemRefCi(TypedDict):
+    """A configuration item."""
+
+    ci: "CiId"
+
+
+ModelEventItemRef = Union["ModelEventItemRefService", "ModelEventItemRefCi"]
+"""One item of the model: a business service or a configuration item. On the wire `{"service": "web-shop"}` or `{"ci": "db-prod-01"}`."""
+
+
+class ImpactReport(TypedDict):
+    """What an outage of one item affects."""
+
+    item: "ImpactReportItemRef"
+    items_reached: int
+    services: List["ImpactReportAffectedService"]
+
+
+class ImpactReportAffectedService(TypedDict):
+    """A service affected by an outage, with the path from the service down to the item."""
+
+    criticality: "Criticality"
+    name: str
+    path: List["ImpactReportReached"]
+    service: "ServiceId"
+
+
+class ImpactReportItemRefService(TypedDict):
+    """A business service."""
+
+    service: "ServiceId"
+
+
+class ImpactReportItemRefCi(TypedDict):
+    """A configuration item."""
+
+    ci: "CiId"
+
+
+ImpactReportItemRef = Union["ImpactReportItemRefService", "ImpactReportItemRefCi"]
+"""One item of the model: a business service or a configuration item. On the wire `{"service": "web-shop"}` or `{"ci": "db-prod-01"}`."""
+
+
+class _ImpactReportReachedRequired(TypedDict):
+    item: "ImpactReportItemRef"
+
+
+class ImpactReportReached(_ImpactReportReachedRequired, total=False):
+    """One step of a path: an item and how it depends on the next step (`None` on the last one)."""
+
+    relation: Optional["RelationType"]
+
+
+class ItemDocument(TypedDict):
+    """One service or CI."""
+
+    attributes: "ItemItemAttributes"
+    item: "ItemItemRef"
+    registered_at: str
+    registered_by: "ActorId"
+    status: "ItemStatus"
+    updated_at: str
+
+
+class _ItemCalendarRefRequired(TypedDict):
+    id: "CalendarId"
+
+
+class ItemCalendarRef(_ItemCalendarRefRequired, total=False):
+    """The calendar a definition measures in."""
+
+    version: Optional["CalendarVersion"]
+
+
+_ItemItemAttributesRequired = TypedDict("_ItemItemAttributesRequired", {})
+_ItemItemAttributesOptional = TypedDict("_ItemItemAttributesOptional", {"class": Optional[str], "criticality": "Criticality", "name": str, "owner_group": Optional["GroupId"], "support_hours": Optional["ItemCalendarRef"]}, total=False)
+
+
+class ItemItemAttributes(_ItemItemAttributesRequired, _ItemItemAttributesOptional):
+    """What the model records about an item besides its lifecycle."""
+
+
+class ItemItemRefService(TypedDict):
+    """A business service."""
+
+    service: "ServiceId"
+
+
+class ItemItemRefCi(TypedDict):
+    """A configuration item."""
+
+    ci: "CiId"
+
+
+ItemItemRef = Union["ItemItemRefService", "ItemItemRefCi"]
+"""One item of the model: a business service or a configuration item. On the wire `{"service": "web-shop"}` or `{"ci": "db-prod-01"}`."""
 
 
 class SlaCommandAttach(TypedDict):
@@ -6648,6 +7421,15 @@ METHODS = (
     "admin.tick",
     "admin.verify",
     "alert.report",
+    "article.approve",
+    "article.draft",
+    "article.from_known_error",
+    "article.get",
+    "article.record_use",
+    "article.reject",
+    "article.retire",
+    "article.revise",
+    "article.submit",
     "change.add_work_note",
     "change.approve",
     "change.cancel",
@@ -6663,6 +7445,15 @@ METHODS = (
     "change.start_implementation",
     "change.submit",
     "change.update",
+    "ci.activate",
+    "ci.batch",
+    "ci.get",
+    "ci.list",
+    "ci.register",
+    "ci.relate",
+    "ci.retire",
+    "ci.unrelate",
+    "ci.update",
     "events.read",
     "events.subscribe",
     "incident.accept_major",
@@ -6722,17 +7513,28 @@ METHODS = (
     "problem.unlink_incident",
     "problem.update_known_error",
     "query.calendar",
+    "query.dependencies",
+    "query.impact",
+    "query.incident_impact",
     "query.incidents_awaiting",
     "query.kedb",
     "query.kpis",
     "query.open_alerts",
     "query.queue",
     "query.record",
+    "query.runbook_effectiveness",
     "query.sla",
     "query.sla_explain",
     "query.sla_what_if",
     "query.stats",
+    "query.suggest",
     "query.timeline",
+    "service.activate",
+    "service.get",
+    "service.list",
+    "service.register",
+    "service.retire",
+    "service.update",
     "webhook.create",
     "webhook.delete",
     "webhook.deliveries",
@@ -6768,4 +7570,8 @@ ERROR_CODES: Dict[str, int] = {
     "not_supported": -32031,
     "store": -32050,
     "views": -32052,
+    "unknown_reference": -32060,
+    "retired_reference": -32061,
+    "self_relation": -32062,
+    "item_transition": -32063,
 }

@@ -130,63 +130,61 @@ fn text_query(words: &[String], dialect: SqlDialect) -> Option<String> {
     })
 }
 
-/// Ranked runbooks: links to the service and CIs, then text relevance (lower is better),
-/// then how often they resolved incidents.
-const SUGGEST_SQLITE: &str = "WITH text_hits AS (
-         SELECT article, bm25(articles_fts) AS rank FROM articles_fts
-         WHERE ?1 IS NOT NULL AND articles_fts MATCH ?1
-     ),
-     link_hits AS (
-         SELECT article, COUNT(*) AS n FROM article_links
-         WHERE (link_kind = 'service' AND value = ?2)
-            OR (link_kind = 'ci' AND value IN (SELECT value FROM json_each(?3)))
-         GROUP BY article
-     ),
-     uses AS (
-         SELECT article, COUNT(*) AS uses, SUM(resolved) AS resolutions
-         FROM article_uses GROUP BY article
-     )
-     SELECT a.id, a.title, a.published_version, COALESCE(l.n, 0), COALESCE(t.rank, 0),
-            COALESCE(u.uses, 0), COALESCE(u.resolutions, 0)
-     FROM articles a
-     LEFT JOIN link_hits l ON l.article = a.id
-     LEFT JOIN text_hits t ON t.article = a.id
-     LEFT JOIN uses u ON u.article = a.id
-     WHERE a.status = 'published' AND a.kind = 'runbook'
-       AND (l.n IS NOT NULL OR t.rank IS NOT NULL)
-     ORDER BY COALESCE(l.n, 0) DESC, COALESCE(t.rank, 0) ASC,
-              COALESCE(u.resolutions, 0) DESC, a.title, a.id
-     LIMIT ?4";
+/// The suggestion query around its dialect's text hits and CI list: runbooks linked to the
+/// service or the CIs, or whose text matches, ranked by links, then text relevance (lower is
+/// better), then how often they resolved incidents.
+macro_rules! suggest_sql {
+    ($text_hits:literal, $ci_list:literal, $sum:literal) => {
+        concat!(
+            "WITH text_hits AS (",
+            $text_hits,
+            "),
+             link_hits AS (
+                 SELECT article, COUNT(*) AS n FROM article_links
+                 WHERE (link_kind = 'service' AND value = CAST(?2 AS TEXT))
+                    OR (link_kind = 'ci' AND value IN (",
+            $ci_list,
+            "))
+                 GROUP BY article
+             ),
+             uses AS (
+                 SELECT article, COUNT(*) AS uses, ",
+            $sum,
+            " AS resolutions
+                 FROM article_uses GROUP BY article
+             )
+             SELECT a.id, a.title, a.published_version, COALESCE(l.n, 0), COALESCE(t.rank, 0),
+                    COALESCE(u.uses, 0), COALESCE(u.resolutions, 0)
+             FROM articles a
+             LEFT JOIN link_hits l ON l.article = a.id
+             LEFT JOIN text_hits t ON t.article = a.id
+             LEFT JOIN uses u ON u.article = a.id
+             WHERE a.status = 'published' AND a.kind = 'runbook'
+               AND (l.n IS NOT NULL OR t.rank IS NOT NULL)
+             ORDER BY COALESCE(l.n, 0) DESC, COALESCE(t.rank, 0) ASC,
+                      COALESCE(u.resolutions, 0) DESC, a.title, a.id
+             LIMIT ?4"
+        )
+    };
+}
 
-/// [`SUGGEST_SQLITE`] in PostgreSQL's dialect (`ts_rank` negated so that lower is better).
-const SUGGEST_POSTGRES: &str = "WITH text_hits AS (
-         SELECT article, -CAST(ts_rank(doc, to_tsquery('english', CAST(?1 AS TEXT)))
-                               AS DOUBLE PRECISION) AS rank
-         FROM articles_fts
-         WHERE CAST(?1 AS TEXT) IS NOT NULL AND doc @@ to_tsquery('english', CAST(?1 AS TEXT))
-     ),
-     link_hits AS (
-         SELECT article, COUNT(*) AS n FROM article_links
-         WHERE (link_kind = 'service' AND value = CAST(?2 AS TEXT))
-            OR (link_kind = 'ci' AND value IN
-                (SELECT json_array_elements_text(CAST(?3 AS json))))
-         GROUP BY article
-     ),
-     uses AS (
-         SELECT article, COUNT(*) AS uses, CAST(SUM(resolved) AS BIGINT) AS resolutions
-         FROM article_uses GROUP BY article
-     )
-     SELECT a.id, a.title, a.published_version, COALESCE(l.n, 0), COALESCE(t.rank, 0),
-            COALESCE(u.uses, 0), COALESCE(u.resolutions, 0)
-     FROM articles a
-     LEFT JOIN link_hits l ON l.article = a.id
-     LEFT JOIN text_hits t ON t.article = a.id
-     LEFT JOIN uses u ON u.article = a.id
-     WHERE a.status = 'published' AND a.kind = 'runbook'
-       AND (l.n IS NOT NULL OR t.rank IS NOT NULL)
-     ORDER BY COALESCE(l.n, 0) DESC, COALESCE(t.rank, 0) ASC,
-              COALESCE(u.resolutions, 0) DESC, a.title, a.id
-     LIMIT ?4";
+/// Ranked runbooks on SQLite (FTS5 with BM25).
+const SUGGEST_SQLITE: &str = suggest_sql!(
+    "SELECT article, bm25(articles_fts) AS rank FROM articles_fts
+     WHERE ?1 IS NOT NULL AND articles_fts MATCH ?1",
+    "SELECT value FROM json_each(?3)",
+    "SUM(resolved)"
+);
+
+/// Ranked runbooks on PostgreSQL (`ts_rank` negated so that lower is better).
+const SUGGEST_POSTGRES: &str = suggest_sql!(
+    "SELECT article, -CAST(ts_rank(doc, to_tsquery('english', CAST(?1 AS TEXT)))
+                          AS DOUBLE PRECISION) AS rank
+     FROM articles_fts
+     WHERE CAST(?1 AS TEXT) IS NOT NULL AND doc @@ to_tsquery('english', CAST(?1 AS TEXT))",
+    "SELECT json_array_elements_text(CAST(?3 AS json))",
+    "CAST(SUM(resolved) AS BIGINT)"
+);
 
 impl Inner {
     fn load_article(&self, id: ArticleId) -> Result<(Option<Article>, u64)> {

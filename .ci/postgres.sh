@@ -73,6 +73,9 @@ start_postgres() {
   PG_BIN="$bin"
   pg_as_owner "$bin/createdb" --host=127.0.0.1 --port="$port" --username=opsledger opsledger || return 1
   export OPSLEDGER_PG_URL="postgres://opsledger@127.0.0.1:$port/opsledger"
+  # How a test restarts the server (the soak restarts it once under load).
+  export OPSLEDGER_PG_RESTART="runuser -u $PG_OWNER -- $bin/pg_ctl --pgdata=$PG_CLUSTER/data --mode=fast --wait restart --log=$PG_CLUSTER/server.log"
+  [ "$(id -u)" -eq 0 ] || OPSLEDGER_PG_RESTART="$bin/pg_ctl --pgdata=$PG_CLUSTER/data --mode=fast --wait restart --log=$PG_CLUSTER/server.log"
   echo "$("$bin/postgres" --version) on 127.0.0.1:$port ($PG_CLUSTER): OPSLEDGER_PG_URL=$OPSLEDGER_PG_URL"
 }
 

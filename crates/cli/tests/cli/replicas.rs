@@ -183,7 +183,16 @@ fn three_replicas_killed_in_turn_keep_every_acknowledged_command_once() {
         })
         .collect();
 
-    // Meanwhile, kill -9 a replica now and then and start it again.
+    // Meanwhile, kill -9 a replica now and then and start it again; halfway through, restart
+    // PostgreSQL itself (when the environment says how: .ci/postgres.sh does).
+    let restart = std::env::var("OPSLEDGER_PG_RESTART").ok();
+    if restart.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI sets OPSLEDGER_PG_RESTART (.ci/postgres.sh)"
+        );
+        eprintln!("OPSLEDGER_PG_RESTART is unset: the soak does not restart PostgreSQL");
+    }
     let killer = {
         let servers = servers.clone();
         let store = store.clone();
@@ -191,6 +200,16 @@ fn three_replicas_killed_in_turn_keep_every_acknowledged_command_once() {
         std::thread::spawn(move || {
             for round in 0..6 {
                 std::thread::sleep(Duration::from_millis(300));
+                if round == 3
+                    && let Some(command) = &restart
+                {
+                    let status = std::process::Command::new("sh")
+                        .arg("-c")
+                        .arg(command)
+                        .status()
+                        .expect("run the restart command");
+                    assert!(status.success(), "PostgreSQL restarted: {command}");
+                }
                 let victim = round % 3;
                 // Started before the old one dies: the writers always have a target.
                 let replacement =

@@ -17,7 +17,8 @@
 //! - `cache_records`, `snapshot_every`, `max_attempts` (positive integers): the
 //!   `EngineConfig` fields of the same names;
 //! - `actor` (`{"id": "...", "roles": ["..."]}`): the default acting identity of calls whose
-//!   params name no actor (the context's default identity, as on stdio);
+//!   params name no actor (the context's default identity, as on stdio). An empty id, an
+//!   unknown role or the engine's own `system` role is refused at open;
 //! - `policy`: the policy to put in force (`EngineConfig::with_policy`): a policy document as a
 //!   JSON object, or the path of a `.toml` or `.json` document (a relative path is relative to
 //!   the process's working directory). It is read with the core's document reader before
@@ -46,7 +47,9 @@ use opsledger::core::policy::document::{self, PolicyFormat};
 use opsledger::core::webhook::delivery::RetryPolicy;
 use opsledger::store::Durability;
 use opsledger::webhooks::WebhookWorkerConfig;
-use opsledger::{Clock, Engine, EngineConfig, EngineError, ManualClock, Policy, SystemClock};
+use opsledger::{
+    Clock, Engine, EngineConfig, EngineError, ManualClock, Policy, Role, SystemClock,
+};
 use opsledger_rpc::Identity;
 use serde::Deserialize;
 use serde_json::Value;
@@ -116,6 +119,38 @@ struct ActorConfig {
     id: String,
     #[serde(default)]
     roles: Vec<String>,
+}
+
+/// Refuses a default identity no call could act under: an empty id, a role the engine does not
+/// know, or the engine's own `system` role. Checked at open, so the mistake is named once
+/// instead of on every call that falls back to it.
+fn check_actor(actor: &ActorConfig) -> Result<(), String> {
+    if actor.id.trim().is_empty() {
+        return Err("configuration: actor.id: the actor id must not be empty".into());
+    }
+    for (i, name) in actor.roles.iter().enumerate() {
+        match Role::ALL.iter().find(|r| r.as_str() == name) {
+            Some(Role::System) => {
+                return Err(format!(
+                    "configuration: actor.roles[{i}]: the system role is the engine's own: \
+                     no caller may act under it"
+                ));
+            }
+            Some(_) => {}
+            None => {
+                let allowed: Vec<String> = Role::ALL
+                    .iter()
+                    .filter(|r| **r != Role::System)
+                    .map(|r| format!("`{r}`"))
+                    .collect();
+                return Err(format!(
+                    "configuration: actor.roles[{i}]: unknown role {name:?}, expected one of {}",
+                    allowed.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn webhook_config(value: Value) -> Result<WebhookWorkerConfig, String> {
@@ -203,6 +238,9 @@ impl OpenConfig {
             None => None,
             Some(policy) => Some(read_policy(policy)?),
         };
+        if let Some(actor) = &written.actor {
+            check_actor(actor).map_err(OpenError::Config)?;
+        }
         let webhooks = match written.webhooks {
             None | Some(Value::Bool(false)) => None,
             Some(value) => Some(webhook_config(value).map_err(OpenError::Config)?),

@@ -76,6 +76,23 @@ fn open_refuses_null_and_bad_configurations() {
             OpsledgerStatus::InvalidConfig,
             "cache_records must be between 1 and 1000000",
         ),
+        // A default identity no call could act under is refused at open (found by the API
+        // fuzzer: it opened, then every call without an actor failed).
+        (
+            b"{\"in_memory\": true, \"actor\": {\"id\": \"sam\", \"roles\": [\"agent\", \"wizard\"]}}",
+            OpsledgerStatus::InvalidConfig,
+            "actor.roles[1]: unknown role \"wizard\", expected one of `requester`",
+        ),
+        (
+            b"{\"in_memory\": true, \"actor\": {\"id\": \"sam\", \"roles\": [\"system\"]}}",
+            OpsledgerStatus::InvalidConfig,
+            "actor.roles[0]: the system role is the engine's own",
+        ),
+        (
+            b"{\"in_memory\": true, \"actor\": {\"id\": \" \", \"roles\": [\"agent\"]}}",
+            OpsledgerStatus::InvalidConfig,
+            "actor.id: the actor id must not be empty",
+        ),
     ];
     for (config, status, needle) in cases {
         let (st, message) = open_raw(config).err().expect("refused");

@@ -414,8 +414,8 @@ fn change(e: &ChangeEvent) -> (String, Option<String>) {
     }
 }
 
-/// How many causes one [`effects`] statement asks about: a fixed count keeps one prepared
-/// statement (a shorter last chunk repeats its first id).
+/// The most causes one [`effects`] statement asks about. A chunk is padded (repeating its
+/// first id) to the next power of two, so six prepared statements serve every page.
 const EFFECTS_CHUNK: usize = 32;
 
 /// The events each of `causes` caused, with positions up to `bound`, in log order: the entry
@@ -428,28 +428,32 @@ pub(crate) fn effects(
     bound: u64,
 ) -> crate::error::Result<Vec<Vec<EventRef>>> {
     use opsledger_store::SqlValue;
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        let list: Vec<String> = (0..EFFECTS_CHUNK).map(|i| format!("?{}", i + 2)).collect();
-        format!(
-            "SELECT e.cause, e.position, e.record, e.kind, e.event_type, r.number, e.event_id
-             FROM timeline_effects e LEFT JOIN records r ON r.id = e.record
-             WHERE e.cause IN ({}) AND e.position <= ?1
-             ORDER BY e.position",
-            list.join(", ")
-        )
+    // `SQL[k]` asks about 2^k causes.
+    static SQL: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        (0..=EFFECTS_CHUNK.trailing_zeros())
+            .map(|k| {
+                let list: Vec<String> = (0..1usize << k).map(|i| format!("?{}", i + 2)).collect();
+                format!(
+                    "SELECT e.cause, e.position, e.record, e.kind, e.event_type, r.number, \
+                     e.event_id FROM timeline_effects e LEFT JOIN records r ON r.id = e.record \
+                     WHERE e.cause IN ({}) AND e.position <= ?1 ORDER BY e.position",
+                    list.join(", ")
+                )
+            })
+            .collect()
     });
     let mut out: Vec<Vec<EventRef>> = vec![Vec::new(); causes.len()];
     let index: std::collections::HashMap<Uuid, usize> =
         causes.iter().enumerate().map(|(i, c)| (*c, i)).collect();
     let mut malformed = false;
     for chunk in causes.chunks(EFFECTS_CHUNK) {
-        let mut params = Vec::with_capacity(EFFECTS_CHUNK + 1);
+        let width = chunk.len().next_power_of_two();
+        let mut params = Vec::with_capacity(width + 1);
         params.push(SqlValue::Integer(i64::try_from(bound).unwrap_or(i64::MAX)));
-        for i in 0..EFFECTS_CHUNK {
-            let cause = chunk.get(i).unwrap_or(&chunk[0]);
-            params.push(SqlValue::Text(cause.to_string()));
-        }
-        tables.sql.query(&SQL, &params, &mut |row| {
+        params.extend(chunk.iter().map(|c| SqlValue::Text(c.to_string())));
+        params.resize(width + 1, params[1].clone());
+        let sql = &SQL[width.trailing_zeros() as usize];
+        tables.sql.query(sql, &params, &mut |row| {
             let text = |i: usize| match row.get(i) {
                 Some(SqlValue::Text(t)) => Some(t.as_str()),
                 Some(_) | None => None,

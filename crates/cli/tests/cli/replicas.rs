@@ -243,10 +243,27 @@ fn three_replicas_killed_in_turn_keep_every_acknowledged_command_once() {
     let killer = {
         let servers = servers.clone();
         let writers_done = writers_done.clone();
+        let store = store.clone();
         std::thread::spawn(move || {
+            // Watches the log for the first breach (through the restart: errors are "not yet").
+            let watcher =
+                opsledger::open_storage_at(&store, opsledger::store::StoreConfig::default(), true)
+                    .unwrap();
+            let mut seen = 0u64;
+            let mut first_breach: Option<usize> = None;
+            let started = Instant::now();
             let mut round = 0usize;
-            // At least six rounds, and on until the writers are done.
-            while round < 6 || !writers_done.load(Ordering::Acquire) {
+            // At least six rounds, on until the writers are done, and on for three rounds after
+            // the first breach was recorded: every slot is killed once while breaches fall due,
+            // so the replica that held the lease then is killed, and another takes it over.
+            while round < 6
+                || !writers_done.load(Ordering::Acquire)
+                || first_breach.is_none_or(|first| round < first + 3)
+            {
+                assert!(
+                    started.elapsed() < Duration::from_secs(180),
+                    "no breach recorded after {round} rounds"
+                );
                 std::thread::sleep(Duration::from_millis(300));
                 if round == 3
                     && let Some(command) = &restart
@@ -258,6 +275,17 @@ fn three_replicas_killed_in_turn_keep_every_acknowledged_command_once() {
                         .expect("run the restart command");
                     assert!(status.success(), "PostgreSQL restarted: {command}");
                 }
+                if first_breach.is_none()
+                    && let Ok(head) = watcher.log().head()
+                    && let Ok(new) =
+                        opsledger::store::log_events(watcher.log(), seen + 1, head.0, 1_000)
+                            .collect::<Result<Vec<_>, _>>()
+                {
+                    seen = head.0;
+                    if new.iter().any(|e| e.event_type == "sla.breached") {
+                        first_breach = Some(round);
+                    }
+                }
                 let victim = round % 3;
                 // Started before the old one dies: the writers always have a target. The
                 // victim may hold the scheduler's lease: another replica takes it over.
@@ -266,7 +294,8 @@ fn three_replicas_killed_in_turn_keep_every_acknowledged_command_once() {
                 old.kill9();
                 round += 1;
             }
-            round
+            let _ = watcher.close(0);
+            (round, first_breach)
         })
     };
     let mut acknowledged = Vec::new();
@@ -274,9 +303,13 @@ fn three_replicas_killed_in_turn_keep_every_acknowledged_command_once() {
         acknowledged.extend(w.join().unwrap());
     }
     writers_done.store(true, Ordering::Release);
-    let killed = killer.join().unwrap();
+    let (killed, first_breach) = killer.join().unwrap();
     assert_eq!(acknowledged.len(), total);
-    eprintln!("soak: {total} commands acknowledged, {killed} replicas killed");
+    eprintln!(
+        "soak: {total} commands acknowledged, {killed} replicas killed, the first breach seen \
+         before kill {}",
+        first_breach.map_or(0, |r| r + 1)
+    );
 
     // Each incident's 2-second clock breaches; the replica holding the lease records it. Wait
     // (boundedly) until every incident's breach is in the log.

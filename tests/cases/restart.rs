@@ -101,7 +101,8 @@ fn deleted_read_models_are_rebuilt_from_the_log() {
 #[test]
 fn read_models_ahead_of_the_log_are_rebuilt() {
     if test_backend() == "postgres" {
-        // This case opens the read models' SQLite file itself; a PostgreSQL schema has none.
+        // This case copies a data directory's files to stand for an older copy of its log; a
+        // PostgreSQL schema is not in the directory.
         return;
     }
     let root = tempfile::tempdir().unwrap();
@@ -345,28 +346,24 @@ fn a_clean_close_on_sled_leaves_the_log_with_a_current_page_table_snapshot() {
     assert_eq!(snapshot(), closed);
 }
 
-/// Flips bits in the value of every third read-model row of the closed data directory `dir`.
+/// Flips bits in the value of every third read-model row of the closed data directory `dir`
+/// (its SQLite file, or its PostgreSQL schema).
 fn damage_read_model_rows(dir: &Path) -> usize {
-    let db = rusqlite::Connection::open(read_models_database(dir)).unwrap();
-    let rows: Vec<(Vec<u8>, Vec<u8>)> = db
-        .prepare("SELECT key, value FROM kv_views ORDER BY key")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let rows = sql_rows(dir, "SELECT key, value FROM kv_views ORDER BY key", &[]);
     let mut damaged = 0;
-    for (key, mut value) in rows.into_iter().step_by(3) {
+    for row in rows.into_iter().step_by(3) {
+        let (key, mut value) = (row[0].bytes().to_vec(), row[1].bytes().to_vec());
         if value.is_empty() {
             continue;
         }
         let at = value.len() / 2;
         value[at] ^= 0x5A;
-        db.execute(
+        let changed = sql_execute(
+            dir,
             "UPDATE kv_views SET value = ?1 WHERE key = ?2",
-            rusqlite::params![value, key],
-        )
-        .unwrap();
+            &[SqlCell::Bytes(value), SqlCell::Bytes(key)],
+        );
+        assert_eq!(changed, 1);
         damaged += 1;
     }
     damaged
@@ -374,10 +371,6 @@ fn damage_read_model_rows(dir: &Path) -> usize {
 
 #[test]
 fn damaged_read_model_rows_are_repaired_by_a_rebuild() {
-    if test_backend() == "postgres" {
-        // This case opens the read models' SQLite file itself; a PostgreSQL schema has none.
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
     let engine = disk_engine(dir.path(), &clock, 1);

@@ -100,11 +100,6 @@ fn deleted_read_models_are_rebuilt_from_the_log() {
 
 #[test]
 fn read_models_ahead_of_the_log_are_rebuilt() {
-    if test_backend() == "postgres" {
-        // This case copies a data directory's files to stand for an older copy of its log; a
-        // PostgreSQL schema is not in the directory.
-        return;
-    }
     let root = tempfile::tempdir().unwrap();
     let early = root.path().join("early");
     let late = root.path().join("late");
@@ -113,10 +108,18 @@ fn read_models_ahead_of_the_log_are_rebuilt() {
     populate(&engine, 1, 5);
     let early_dump = engine.view(None).unwrap().dump().unwrap();
     engine.close().unwrap();
-    copy_dir(&early, &late);
-    let engine = disk_engine(&late, &clock, 2);
-    populate(&engine, 6, 10);
-    engine.close().unwrap();
+    if test_backend() == "postgres" {
+        // A schema is not in the directory, so it cannot be copied with it: "late" records a
+        // longer history of its own, whose read models are as far ahead of early's log.
+        let engine = disk_engine(&late, &clock, 2);
+        populate(&engine, 1, 10);
+        engine.close().unwrap();
+    } else {
+        copy_dir(&early, &late);
+        let engine = disk_engine(&late, &clock, 2);
+        populate(&engine, 6, 10);
+        engine.close().unwrap();
+    }
     // The log of "early" with the read models of "late": as after a crash that lost the
     // log's tail but not the views.
     copy_read_models(&late, &early);

@@ -150,7 +150,11 @@ fn crash_mid_clear(dir: &std::path::Path, remove_checkpoint: bool, marker: bool)
     }
     if marker {
         let key = SqlCell::Bytes(b"views_rebuilding".to_vec());
-        sql_execute(dir, "DELETE FROM kv_meta WHERE key = ?1", &[key.clone()]);
+        sql_execute(
+            dir,
+            "DELETE FROM kv_meta WHERE key = ?1",
+            std::slice::from_ref(&key),
+        );
         sql_execute(
             dir,
             "INSERT INTO kv_meta(key, value) VALUES (?1, ?2)",

@@ -58,7 +58,7 @@ pub fn run(args: &BackupArgs) -> CliResult {
     })?;
     report(
         &args.location(),
-        &kind.to_string(),
+        kind,
         &out,
         started,
         &format!(
@@ -88,7 +88,7 @@ fn back_up_database(args: &BackupArgs) -> CliResult {
     let closed = source
         .close(0)
         .map_err(|e| data_error(&format!("cannot close the log of {name}"), &e));
-    if let Err(e) = result.and_then(|_| closed).and_then(|()| out.commit()) {
+    if let Err(e) = result.and(closed).and_then(|()| out.commit()) {
         out.discard();
         return Err(e);
     }

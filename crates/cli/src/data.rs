@@ -78,21 +78,22 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Fails unless `location` holds opsledger data: a data directory with a log, or a database
-/// with the schema (commands that only read never create one). A database that cannot be
+/// schema with one (commands that only read never create one, nor its tables in an empty
+/// schema). A database that cannot be
 /// reached is a data error (exit 3).
 pub fn require(location: &Location) -> CliResult {
     match location {
         Location::Directory(dir) => require_log(dir),
         Location::Database(url) => {
             let (base, schema) = Location::database(url)?;
-            let exists = opsledger_store_postgres::admin::schema_exists(&base, &schema)
+            let holds = opsledger_store_postgres::admin::holds_log(&base, &schema)
                 .map_err(|e| data_error(&format!("cannot reach {}", redact(&base)), &e))?;
-            if exists {
+            if holds {
                 return Ok(());
             }
             Err(CliError::data(format!(
-                "{location} holds no opsledger data (no schema {schema}); create it with \
-                 `opsledger serve --store URL` or `opsledger migrate --to URL`"
+                "{location} holds no opsledger data (no event log in schema {schema}); create \
+                 one with `opsledger serve --store URL` or `opsledger migrate --to URL`"
             )))
         }
     }

@@ -38,3 +38,17 @@ pub fn rename_schema(url: &str, from: &str, to: &str) -> Result<(), StoreError> 
         .batch_execute(&format!("ALTER SCHEMA \"{from}\" RENAME TO \"{to}\""))
         .map_err(|e| pg_error(&e))
 }
+
+/// Whether `schema` of the database at `url` holds an opsledger log (its `events` table), as
+/// opposed to being missing or empty (a schema an administrator created beforehand).
+pub fn holds_log(url: &str, schema: &str) -> Result<bool, StoreError> {
+    check_schema_name(schema)?;
+    let mut client = connect(url)?;
+    let found = client
+        .query_opt(
+            "SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = 'events'",
+            &[&schema],
+        )
+        .map_err(|e| pg_error(&e))?;
+    Ok(found.is_some())
+}

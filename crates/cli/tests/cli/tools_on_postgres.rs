@@ -136,6 +136,32 @@ fn a_missing_schema_or_a_bad_url_is_refused_and_nothing_is_created() {
         assert!(!schema_exists(&url, &missing.name), "{args:?} created it");
     }
     assert!(!dir.path().join("copy").exists());
+    // An empty schema (created beforehand by an administrator) holds no data either, and the
+    // tools create no table in it.
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!("CREATE SCHEMA \"{}\"", missing.name))
+        .unwrap();
+    for args in [
+        vec!["verify", "--store", &store],
+        vec!["kpi", "--store", &store],
+    ] {
+        let o = run(&args);
+        assert_exit(&o, 3);
+        assert!(
+            stderr(&o).contains("holds no opsledger data"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    let tables: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = $1",
+            &[&missing.name],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "a table was created in the empty schema");
     // --store takes a database URL; a directory goes in --data, and not both.
     let o = run(&["verify", "--store", s(dir.path())]);
     assert_exit(&o, 2);

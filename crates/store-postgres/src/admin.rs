@@ -3,12 +3,16 @@
 //! checked, as a data directory is written as `DIR.partial` and renamed.
 
 use opsledger_store::StoreError;
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 use crate::db::{check_schema_name, pg_error};
 
 fn connect(url: &str) -> Result<Client, StoreError> {
-    Client::connect(url, NoTls).map_err(|e| StoreError::Unavailable(e.to_string()))
+    let (url, tls) = crate::tls::split_tls(url)?;
+    let config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
+        StoreError::InvalidConfig(format!("PostgreSQL connection string: {e}"))
+    })?;
+    crate::tls::connect(&config, &tls).map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
 /// Whether the database at `url` has a schema named `schema`.

@@ -48,6 +48,14 @@ fn verify_export_import_kpi_and_rebuild_take_a_database_url() {
 
     let report = ok(&["verify", "--store", &store]);
     assert!(report.contains("verify: OK"), "{report}");
+    // Through TLS, the server's certificate verified (when the server offers it: .ci/postgres.sh).
+    if let Ok(ca) = std::env::var("OPSLEDGER_PG_CA") {
+        let tls = format!("{store}&sslmode=verify-full&sslrootcert={ca}");
+        assert!(ok(&["verify", "--store", &tls]).contains("verify: OK"));
+        let o = run(&["verify", "--store", &format!("{store}&sslmode=verify-ca")]);
+        assert_exit(&o, 3);
+        assert!(stderr(&o).contains("not supported"), "{}", stderr(&o));
+    }
     assert!(
         report.contains(&format!("schema {}", source.name)),
         "{report}"

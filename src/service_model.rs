@@ -17,7 +17,7 @@ use crate::read_side::ReadSide;
 use crate::webhooks::{fixed_stream, lost_race, new_event};
 use chrono::{DateTime, Utc};
 use opsledger_core::change::CiRelation;
-use opsledger_core::incident::IncidentCommand;
+use opsledger_core::incident::{AffectedByAlert, IncidentCommand, OpenServiceIncident};
 use opsledger_core::service::MAX_TRAVERSAL_DEPTH;
 use opsledger_core::service::{
     AffectedService, Dependency, ImpactReport, Item, ItemRef, ModelCommand, ModelEvent, ModelIndex,
@@ -57,6 +57,8 @@ pub(crate) struct ModelBook {
     version: u64,
     model: ServiceModel,
     index: Option<Arc<ModelIndex>>,
+    /// When the latest folded event was recorded.
+    last_recorded_at: Option<DateTime<Utc>>,
 }
 
 impl ModelBook {
@@ -76,6 +78,7 @@ impl ModelBook {
                 let model = std::mem::take(&mut self.model);
                 self.model = ServiceModelDecider::evolve(model, &event);
                 self.version = e.version.0;
+                self.last_recorded_at = Some(e.recorded_at);
                 self.index = None;
             }
             if n < 1000 {
@@ -208,6 +211,106 @@ impl Inner {
         book.refresh(self)?;
         let index = book.index();
         Ok(f(&book.model, &index))
+    }
+
+    /// Runs `f` over the model as it stood at `at`: every service-model event recorded by
+    /// then. The live model (and its cached index) when nothing was recorded after `at`, else
+    /// a fold of the stream up to the first event recorded later, indexed for this call.
+    pub(crate) fn with_service_model_as_of<T>(
+        &self,
+        at: DateTime<Utc>,
+        f: impl FnOnce(&ServiceModel, &ModelIndex) -> T,
+    ) -> Result<T> {
+        {
+            let mut book = self.service_model.lock();
+            book.refresh(self)?;
+            if book.last_recorded_at.is_none_or(|last| last <= at) {
+                let index = book.index();
+                return Ok(f(&book.model, &index));
+            }
+        }
+        let model = self.service_model_until(at)?;
+        let index = ModelIndex::build(&model);
+        Ok(f(&model, &index))
+    }
+
+    /// The model folded from the `service-model` events recorded at or before `at`.
+    fn service_model_until(&self, at: DateTime<Utc>) -> Result<ServiceModel> {
+        let stream = fixed_stream(SERVICE_MODEL_STREAM);
+        let mut model = ServiceModel::default();
+        let mut next = 1;
+        loop {
+            let page = self.store().read_stream(&stream, Version(next), 1000)?;
+            let n = page.len();
+            for e in page {
+                if e.recorded_at > at {
+                    return Ok(model);
+                }
+                let event: ModelEvent =
+                    serde_json::from_slice(&e.payload).map_err(|err| EngineError::Decode {
+                        position: e.position.0,
+                        reason: err.to_string(),
+                    })?;
+                model = ServiceModelDecider::evolve(model, &event);
+                next = e.version.0 + 1;
+            }
+            if n < 1000 {
+                return Ok(model);
+            }
+        }
+    }
+
+    /// What alert routing needs from the service model: the services the outage of each of
+    /// `cis` affected at `at` (the alert's instant), each with its open incidents now.
+    pub(crate) fn alert_impact(
+        &self,
+        cis: &[CiId],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<AffectedByAlert>> {
+        let impacts: Vec<(CiId, Vec<AffectedService>)> =
+            self.with_service_model_as_of(at, |_, index| {
+                cis.iter()
+                    .filter_map(|ci| {
+                        index
+                            .impact(&ItemRef::Ci(ci.clone()))
+                            .map(|report| (ci.clone(), report.services))
+                    })
+                    .collect()
+            })?;
+        let names: Vec<&ServiceId> = impacts
+            .iter()
+            .flat_map(|(_, services)| services.iter().map(|s| &s.service))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let open = self.open_incidents_opened(&names)?;
+        let mut out = Vec::new();
+        for (ci, services) in impacts {
+            for service in services {
+                let open_incidents = open
+                    .get(&service.service)
+                    .map(|list| {
+                        list.iter()
+                            .map(|(incident, opened_us)| OpenServiceIncident {
+                                id: incident.id,
+                                priority: incident.priority.as_deref().and_then(|p| {
+                                    serde_json::from_value(serde_json::Value::String(p.to_owned()))
+                                        .ok()
+                                }),
+                                opened_at: DateTime::from_timestamp_micros(*opened_us)
+                                    .unwrap_or_default(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(AffectedByAlert {
+                    ci: ci.clone(),
+                    service,
+                    open_incidents,
+                });
+            }
+        }
+        Ok(out)
     }
 
     fn decide_service_model(
@@ -460,7 +563,19 @@ impl Inner {
         &self,
         services: &[&ServiceId],
     ) -> Result<BTreeMap<ServiceId, Vec<OpenIncident>>> {
-        let mut out: BTreeMap<ServiceId, Vec<OpenIncident>> = BTreeMap::new();
+        Ok(self
+            .open_incidents_opened(services)?
+            .into_iter()
+            .map(|(service, list)| (service, list.into_iter().map(|(i, _)| i).collect()))
+            .collect())
+    }
+
+    /// [`Inner::open_incidents`], each with the microsecond it was opened at.
+    fn open_incidents_opened(
+        &self,
+        services: &[&ServiceId],
+    ) -> Result<BTreeMap<ServiceId, Vec<(OpenIncident, i64)>>> {
+        let mut out: BTreeMap<ServiceId, Vec<(OpenIncident, i64)>> = BTreeMap::new();
         if services.is_empty() {
             return Ok(out);
         }
@@ -470,13 +585,13 @@ impl Inner {
         let sql = &self.tables().sql;
         let statement = match sql.dialect() {
             opsledger_store::SqlDialect::Sqlite => {
-                "SELECT service, id, number, title, priority FROM records
+                "SELECT service, id, number, title, priority, opened_us FROM records
                  WHERE kind = 'incident' AND is_open = 1
                    AND service IN (SELECT value FROM json_each(?1))
                  ORDER BY service, priority_rank, opened_at, id"
             }
             opsledger_store::SqlDialect::Postgres => {
-                "SELECT service, id, number, title, priority FROM records
+                "SELECT service, id, number, title, priority, opened_us FROM records
                  WHERE kind = 'incident' AND is_open = 1
                    AND service IN (SELECT json_array_elements_text(CAST(?1 AS json)))
                  ORDER BY service, priority_rank, opened_at, id"
@@ -492,12 +607,16 @@ impl Inner {
             };
             let list = out.entry(ServiceId::new(service)).or_default();
             if list.len() < MAX_OPEN_INCIDENTS_PER_SERVICE {
-                list.push(OpenIncident {
-                    id: IncidentId(id),
-                    number: cell(2),
-                    title: cell(3).unwrap_or_default(),
-                    priority: cell(4),
-                });
+                let opened_us = row.get(5).and_then(SqlValue::as_i64).unwrap_or(0);
+                list.push((
+                    OpenIncident {
+                        id: IncidentId(id),
+                        number: cell(2),
+                        title: cell(3).unwrap_or_default(),
+                        priority: cell(4),
+                    },
+                    opened_us,
+                ));
             }
         }
         Ok(out)

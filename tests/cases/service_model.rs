@@ -5,7 +5,7 @@
 use crate::support::*;
 use opsledger::core::service::{Criticality, ItemAttributes, ItemRef, ModelCommand, RelationType};
 use opsledger::service_model::SERVICE_MODEL_STREAM;
-use opsledger::{Engine, Role};
+use opsledger::{AlertReport, Clock, Engine, Role};
 use opsledger_core::Actor;
 
 pub(super) fn modeller() -> Actor {
@@ -391,4 +391,175 @@ fn an_incident_on_a_ci_goes_to_its_owner_group_when_the_policy_says_so() {
     load_shop(&engine);
     dba(&engine);
     assert_eq!(opened_group(&engine, 1), "dba");
+}
+
+fn alert_on(key: &str, ci: &str, seen_at: Option<chrono::DateTime<chrono::Utc>>) -> AlertReport {
+    AlertReport {
+        dedup_key: key.into(),
+        source: "zabbix".into(),
+        seen_at,
+        title: format!("{key} firing"),
+        description: String::new(),
+        impact: opsledger_core::Impact::Medium,
+        urgency: opsledger_core::Urgency::Medium,
+        service: None,
+        cis: vec![ci.into()],
+        group: Some("web-ops".into()),
+        caller: None,
+        incident_id: None,
+    }
+}
+
+/// The `via` of the `incident.alert_correlated` an outcome wrote (`None`: a repeat by key).
+fn joined_via(outcome: &opsledger::Outcome) -> Option<serde_json::Value> {
+    let [event] = outcome.events.as_slice() else {
+        panic!("one event, got {:?}", outcome.events);
+    };
+    assert_eq!(event.event_type, "incident.alert_correlated");
+    let payload: serde_json::Value = serde_json::from_slice(&event.payload).unwrap();
+    payload.get("via").cloned()
+}
+
+#[test]
+fn an_alert_on_a_ci_joins_the_open_incident_of_an_affected_service_when_the_policy_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut policy = opsledger::Policy::default();
+    policy.incident.correlate_alerts_by_service = true;
+    let engine = open_on_disk(dir.path(), config(&clock, 1).with_policy(policy)).unwrap();
+    load_shop(&engine);
+    let on = |n: u32, service: &str, ci: &str| {
+        exec(
+            &engine,
+            &agent(),
+            open_incident_full(
+                inc(n),
+                "Checkout failing",
+                opsledger_core::Impact::High,
+                opsledger_core::Urgency::High,
+                "web-ops",
+                service,
+                ci,
+            ),
+        )
+    };
+    on(1, "payments", "psp");
+    on(2, "webshop", "lb-01");
+    clock.advance(chrono::Duration::minutes(5));
+    // db-01 affects both services: the web shop is the more critical one.
+    let joined = exec(&engine, &agent(), alert_on("db-01-disk", "db-01", None));
+    assert_eq!(joined.record, opsledger::RecordRef::incident(inc(2)));
+    let via = joined_via(&joined).expect("joined through a service");
+    assert_eq!(via["ci"], "db-01");
+    assert_eq!(via["service"]["service"], "webshop");
+    let path = via["service"]["path"].as_array().unwrap();
+    assert_eq!(
+        path.first().unwrap()["item"],
+        serde_json::json!({"service": "webshop"})
+    );
+    assert_eq!(
+        path.last().unwrap()["item"],
+        serde_json::json!({"ci": "db-01"})
+    );
+    // The timeline says so in words.
+    let timeline = engine
+        .view(None)
+        .unwrap()
+        .timeline(opsledger::RecordRef::incident(inc(2)))
+        .unwrap();
+    let last = &timeline.last().unwrap().what;
+    assert!(
+        last.starts_with("alert db-01-disk from zabbix fired at")
+            && last.contains(
+                "joined through the service: CI db-01 affects Web shop (critical criticality) via"
+            ),
+        "{last}"
+    );
+    assert!(!last.contains(&inc(2).0.to_string()), "{last}");
+    // The same alert again, and one on a CI only payments needs, each to their service.
+    let again = exec(&engine, &agent(), alert_on("db-01-disk", "db-01", None));
+    assert_eq!(again.record, opsledger::RecordRef::incident(inc(2)));
+    let psp = exec(&engine, &agent(), alert_on("psp-timeouts", "psp", None));
+    assert_eq!(psp.record, opsledger::RecordRef::incident(inc(1)));
+    assert_eq!(joined_via(&psp).unwrap()["service"]["service"], "payments");
+    // As of the alert's instant: a CI related to the shop only later was not its then.
+    let before_cache = clock.now();
+    clock.advance(chrono::Duration::minutes(5));
+    let mut cache = register(&ci("cache-01"), "Cache", Criticality::Medium);
+    cache.push(relate(
+        &ci("app-01"),
+        RelationType::DependsOn,
+        &ci("cache-01"),
+    ));
+    engine.change_service_model(&modeller(), &cache).unwrap();
+    clock.advance(chrono::Duration::minutes(1));
+    let late = exec(
+        &engine,
+        &agent(),
+        alert_on("cache-evictions", "cache-01", Some(before_cache)),
+    );
+    assert!(
+        late.events
+            .iter()
+            .any(|e| e.event_type == "incident.opened"),
+        "an alert from before the CI existed opens its own incident"
+    );
+    let now = exec(&engine, &agent(), alert_on("cache-miss", "cache-01", None));
+    assert_eq!(now.record, opsledger::RecordRef::incident(inc(2)));
+    engine.close().unwrap();
+}
+
+#[test]
+fn without_the_setting_or_an_open_incident_an_alert_opens_its_own_incident() {
+    let (engine, _clock) = memory_engine();
+    load_shop(&engine);
+    exec(
+        &engine,
+        &agent(),
+        open_incident_full(
+            inc(1),
+            "Checkout failing",
+            opsledger_core::Impact::High,
+            opsledger_core::Urgency::High,
+            "web-ops",
+            "webshop",
+            "lb-01",
+        ),
+    );
+    let off = exec(&engine, &agent(), alert_on("db-01-disk", "db-01", None));
+    assert_ne!(off.record, opsledger::RecordRef::incident(inc(1)));
+    assert!(off.events.iter().any(|e| e.event_type == "incident.opened"));
+    // On, but the only affected service has no open incident.
+    let clock = clock();
+    let mut policy = opsledger::Policy::default();
+    policy.incident.correlate_alerts_by_service = true;
+    let engine = Engine::in_memory(config(&clock, 1).with_policy(policy)).unwrap();
+    load_shop(&engine);
+    let alone = exec(&engine, &agent(), alert_on("psp-timeouts", "psp", None));
+    assert!(
+        alone
+            .events
+            .iter()
+            .any(|e| e.event_type == "incident.opened")
+    );
+    // A caller may not claim a service route itself.
+    let forged = engine.execute(opsledger::CommandEnvelope::new(
+        agent(),
+        opsledger_core::incident::IncidentCommand::CorrelateAlert {
+            id: opsledger_core::IncidentId(alone.record.id),
+            dedup_key: "psp-timeouts".into(),
+            seen_at: clock.now(),
+            via: Some(opsledger_core::incident::ServiceCorrelation {
+                ci: "psp".into(),
+                source: "zabbix".into(),
+                service: engine
+                    .blast_radius(opsledger_core::IncidentId(alone.record.id))
+                    .unwrap()
+                    .remove(0),
+            }),
+        },
+    ));
+    let err = forged.unwrap_err();
+    assert_eq!(err.code(), "invalid_input", "{err}");
+    assert!(err.to_string().contains("via"), "{err}");
 }

@@ -236,8 +236,7 @@ pub enum IncidentCommand {
         /// Resolution notes (the fix).
         notes: String,
     },
-    /// Another firing of the alert this incident was opened from, or (with `via`) an alert on
-    /// a CI whose outage affects this incident's service.
+    /// Another firing of the alert this incident was opened from.
     CorrelateAlert {
         /// Target.
         id: IncidentId,

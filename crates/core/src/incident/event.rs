@@ -354,7 +354,8 @@ pub enum IncidentEvent {
         /// Recorded by.
         by: ActorId,
     },
-    /// The alert fired again and joined this incident.
+    /// The alert fired again and joined this incident, or (with `via`) an alert on a CI
+    /// joined it through the incident's service.
     #[serde(rename = "incident.alert_correlated")]
     AlertCorrelated {
         /// Incident.

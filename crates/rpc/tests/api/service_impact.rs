@@ -267,3 +267,77 @@ fn bad_service_model_input_is_a_typed_error_that_writes_nothing() {
         2
     );
 }
+
+fn alert(key: &str, ci: &str) -> Value {
+    by(
+        &desk(),
+        json!({"dedup_key": key, "source": "zabbix", "title": format!("{key} firing"),
+               "impact": "medium", "urgency": "medium", "cis": [ci], "group": "web-ops"}),
+    )
+}
+
+#[test]
+fn an_alert_joins_the_open_incident_of_an_affected_service_over_json_rpc() {
+    let rig = Rig::manual(None);
+    load_shop(&rig);
+    rig.ok(
+        "incident.open",
+        by(
+            &desk(),
+            json!({"title": "Checkout failing", "caller": "carol", "impact": "high",
+                   "urgency": "high", "service": "webshop", "cis": ["lb-01"], "group": "web-ops"}),
+        ),
+    );
+    // Off by default: the alert opens its own incident.
+    let own = rig.ok("alert.report", alert("db-01-disk", "db-01"));
+    assert_eq!(own["number"], "INC0000002");
+    rig.ok(
+        "incident.cancel",
+        by(
+            &desk(),
+            json!({"id": "INC0000002", "reason": {"kind": "not_an_incident"}}),
+        ),
+    );
+    // On: the same alert joins the web shop's incident, through the service and path.
+    rig.ok(
+        "policy.publish",
+        json!({"document": "[incident]\ncorrelate_alerts_by_service = true\n", "actor": root()}),
+    );
+    let joined = rig.ok("alert.report", alert("db-01-disk", "db-01"));
+    assert_eq!(joined["number"], "INC0000001");
+    assert_eq!(
+        joined["events"][0]["event_type"],
+        "incident.alert_correlated"
+    );
+    let via = &joined["events"][0]["payload"]["via"];
+    assert_eq!(via["ci"], "db-01");
+    assert_eq!(via["source"], "zabbix");
+    assert_eq!(via["service"]["service"], "webshop");
+    assert_eq!(
+        via["service"]["path"],
+        json!([
+            {"item": {"service": "webshop"}, "relation": "depends_on"},
+            {"item": {"ci": "lb-01"}, "relation": "connects_to"},
+            {"item": {"ci": "app-01"}, "relation": "depends_on"},
+            {"item": {"ci": "db-01"}}
+        ])
+    );
+    let timeline = rig.ok("query.timeline", json!({"id": "INC0000001"}));
+    let entries = timeline["entries"]
+        .as_array()
+        .unwrap_or_else(|| timeline.as_array().expect("timeline entries"));
+    let what = entries.last().unwrap()["what"].as_str().unwrap();
+    assert!(
+        what.contains("joined through the service: CI db-01 affects Web shop (critical criticality) via webshop depends on lb-01 connects to app-01 depends on db-01"),
+        "{what}"
+    );
+    // A caller cannot claim the route itself.
+    let err = rig.err(
+        "incident.correlate_alert",
+        by(
+            &desk(),
+            json!({"id": "INC0000001", "dedup_key": "x", "seen_at": rig.now(), "via": via}),
+        ),
+    );
+    assert!(err.to_string().contains("via"), "{err}");
+}

@@ -1590,15 +1590,19 @@ class IncidentEventIncidentDuplicateLinked(TypedDict):
     type: Literal["incident.duplicate_linked"]
 
 
-class IncidentEventIncidentAlertCorrelated(TypedDict):
-    """The alert fired again and joined this incident."""
-
+class _IncidentEventIncidentAlertCorrelatedRequired(TypedDict):
     at: str
     by: "ActorId"
     dedup_key: str
     id: "IncidentId"
     seen_at: str
     type: Literal["incident.alert_correlated"]
+
+
+class IncidentEventIncidentAlertCorrelated(_IncidentEventIncidentAlertCorrelatedRequired, total=False):
+    """The alert fired again and joined this incident, or (with `via`) an alert on a CI joined it through the incident's service."""
+
+    via: Optional["ServiceCorrelation"]
 
 
 class IncidentEventIncidentImpactStartRecorded(TypedDict):
@@ -1676,6 +1680,7 @@ class IncidentPolicy(TypedDict, total=False):
     auto_close_calendar: Optional["CalendarRef"]
     caller_reject_days: int
     child_sync: "ChildSyncPolicy"
+    correlate_alerts_by_service: bool
     group_from_service_model: bool
     resume_on_caller_comment: bool
 
@@ -2780,6 +2785,14 @@ class ScheduledChange(_ScheduledChangeRequired, total=False):
     """One entry of the change calendar: a change already scheduled (or being implemented) in a window. The engine builds the calendar from its read model (see [`Change::schedule_entry`](crate::change::Change::schedule_entry))."""
 
     assignee: Optional["ActorId"]
+
+
+class ServiceCorrelation(TypedDict):
+    """How an alert joined an incident that does not hold its dedup key: the alert's CI, the service of the incident that the CI's outage affects, and the path between them."""
+
+    ci: "CiId"
+    service: "AffectedService"
+    source: str
 
 
 ServiceId = str
@@ -5048,15 +5061,19 @@ class IncidentEventDocumentIncidentDuplicateLinked(TypedDict):
     type: Literal["incident.duplicate_linked"]
 
 
-class IncidentEventDocumentIncidentAlertCorrelated(TypedDict):
-    """The alert fired again and joined this incident."""
-
+class _IncidentEventDocumentIncidentAlertCorrelatedRequired(TypedDict):
     at: str
     by: "ActorId"
     dedup_key: str
     id: "IncidentId"
     seen_at: str
     type: Literal["incident.alert_correlated"]
+
+
+class IncidentEventDocumentIncidentAlertCorrelated(_IncidentEventDocumentIncidentAlertCorrelatedRequired, total=False):
+    """The alert fired again and joined this incident, or (with `via`) an alert on a CI joined it through the incident's service."""
+
+    via: Optional["IncidentEventServiceCorrelation"]
 
 
 class IncidentEventDocumentIncidentImpactStartRecorded(TypedDict):
@@ -5123,6 +5140,15 @@ IncidentEventDocument = Union["IncidentEventDocumentIncidentOpened", "IncidentEv
 """An incident event. Every variant carries the incident id, when it was recorded (`at`) and by whom (`by`); backdated facts also carry `occurred_at`."""
 
 
+class IncidentEventAffectedService(TypedDict):
+    """A service affected by an outage, with the path from the service down to the item."""
+
+    criticality: "Criticality"
+    name: str
+    path: List["IncidentEventReached"]
+    service: "ServiceId"
+
+
 class IncidentEventCancelReasonDuplicate(TypedDict):
     """The same interruption is already recorded; the link is kept for reporting."""
 
@@ -5184,6 +5210,32 @@ IncidentEventHoldReason = Union["IncidentEventHoldReasonAwaitingCaller", "Incide
 """Why an incident waits (ServiceNow hold reasons 1, 3, 4, 5, and the parent's hold). SLA policies pause on some of them."""
 
 
+class IncidentEventItemRefService(TypedDict):
+    """A business service."""
+
+    service: "ServiceId"
+
+
+class IncidentEventItemRefCi(TypedDict):
+    """A configuration item."""
+
+    ci: "CiId"
+
+
+IncidentEventItemRef = Union["IncidentEventItemRefService", "IncidentEventItemRefCi"]
+"""One item of the model: a business service or a configuration item. On the wire `{"service": "web-shop"}` or `{"ci": "db-prod-01"}`."""
+
+
+class _IncidentEventReachedRequired(TypedDict):
+    item: "IncidentEventItemRef"
+
+
+class IncidentEventReached(_IncidentEventReachedRequired, total=False):
+    """One step of a path: an item and how it depends on the next step (`None` on the last one)."""
+
+    relation: Optional["RelationType"]
+
+
 class IncidentEventReopenSourceDirect(TypedDict):
     """The caller or an agent rejected the resolution."""
 
@@ -5224,6 +5276,14 @@ class IncidentEventResolutionSourceProblem(TypedDict):
 
 IncidentEventResolutionSource = Union["IncidentEventResolutionSourceDirect", "IncidentEventResolutionSourceParent", "IncidentEventResolutionSourceProblem"]
 """Where a resolution came from: worked on this incident, or propagated by a process manager."""
+
+
+class IncidentEventServiceCorrelation(TypedDict):
+    """How an alert joined an incident that does not hold its dedup key: the alert's CI, the service of the incident that the CI's outage affects, and the path between them."""
+
+    ci: "CiId"
+    service: "IncidentEventAffectedService"
+    source: str
 
 
 class _IncidentDocumentRequired(TypedDict):
@@ -5725,6 +5785,7 @@ class PolicyIncidentPolicy(TypedDict, total=False):
     auto_close_calendar: Optional["PolicyCalendarRef"]
     caller_reject_days: int
     child_sync: "PolicyChildSyncPolicy"
+    correlate_alerts_by_service: bool
     group_from_service_model: bool
     resume_on_caller_comment: bool
 

@@ -532,6 +532,11 @@ impl Inner {
             } else {
                 None
             };
+            let suggestions = if creates && count > 0 {
+                self.suggestions_request(&command, actor, ctx.now, correlation)?
+            } else {
+                None
+            };
             if count > 0 {
                 let expect = if version == 0 {
                     ExpectedVersion::NoStream
@@ -545,6 +550,7 @@ impl Inner {
                 ));
             }
             requests.extend(impact);
+            requests.extend(suggestions);
             if requests.is_empty() {
                 // Nothing changed (an idempotent link repeated) and nothing to remember.
                 let outcome = Outcome {

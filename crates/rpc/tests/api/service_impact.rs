@@ -96,6 +96,16 @@ fn the_web_shop_scenario_over_json_rpc() {
     );
     let effectiveness = rig.ok("query.runbook_effectiveness", json!({}));
     assert_eq!(effectiveness[0]["resolution_rate"], 1.0);
+    // The KPI report's runbook section: suggested at opening, applied, resolved after.
+    let day =
+        json!({"start": rig.now() - Duration::hours(1), "end": rig.now() + Duration::hours(1)});
+    let kpis = rig.ok("query.kpis", json!({"query": {"window": day}}));
+    assert_eq!(kpis["runbooks"][0]["article"], id);
+    assert_eq!(kpis["runbooks"][0]["title"], "Fail over the shop database");
+    assert_eq!(kpis["runbooks"][0]["suggested"], 1);
+    assert_eq!(kpis["runbooks"][0]["applied"], 1);
+    assert_eq!(kpis["runbooks"][0]["resolved"], 1);
+    assert_eq!(kpis["runbooks"][0]["resolution_rate"], 1.0);
     let err = rig.err(
         "article.draft",
         by(

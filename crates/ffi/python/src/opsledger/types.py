@@ -1862,13 +1862,17 @@ class KpiQuery(_KpiQueryRequired, total=False):
     with_issues_is_success: bool
 
 
-class KpiReport(TypedDict):
-    """The answer to a [`KpiQuery`](super::KpiQuery)."""
-
+class _KpiReportRequired(TypedDict):
     backlog_at: str
     groups: List["GroupReport"]
     horizon: str
     window: "TimeWindow"
+
+
+class KpiReport(_KpiReportRequired, total=False):
+    """The answer to a [`KpiQuery`](super::KpiQuery)."""
+
+    runbooks: List["RunbookFigure"]
 
 
 class Limits(TypedDict, total=False):
@@ -2771,6 +2775,22 @@ class _RunbookEffectivenessRequired(TypedDict):
 
 class RunbookEffectiveness(_RunbookEffectivenessRequired, total=False):
     """One runbook's effectiveness."""
+
+    resolution_rate: Optional[float]
+
+
+class _RunbookFigureRequired(TypedDict):
+    applied: int
+    article: "ArticleId"
+    mttr_applied: "DurationFigure"
+    mttr_not_applied: "DurationFigure"
+    resolved: int
+    suggested: int
+    title: str
+
+
+class RunbookFigure(_RunbookFigureRequired, total=False):
+    """One runbook in a KPI window."""
 
     resolution_rate: Optional[float]
 
@@ -5567,13 +5587,17 @@ class KpiQueryWeeklySchedule(TypedDict, total=False):
     wednesday: List["KpiQueryClockInterval"]
 
 
-class KpiReportDocument(TypedDict):
-    """The answer to a [`KpiQuery`](super::KpiQuery)."""
-
+class _KpiReportDocumentRequired(TypedDict):
     backlog_at: str
     groups: List["KpiReportGroupReport"]
     horizon: str
     window: "TimeWindow"
+
+
+class KpiReportDocument(_KpiReportDocumentRequired, total=False):
+    """The answer to a [`KpiQuery`](super::KpiQuery)."""
+
+    runbooks: List["KpiReportRunbookFigure"]
 
 
 class KpiReportBacklogFigure(TypedDict):
@@ -5657,6 +5681,22 @@ class KpiReportReassignmentFigure(_KpiReportReassignmentFigureRequired, total=Fa
     """Reassignments of resolved incidents."""
 
     mean: Optional[float]
+
+
+class _KpiReportRunbookFigureRequired(TypedDict):
+    applied: int
+    article: "ArticleId"
+    mttr_applied: "DurationFigure"
+    mttr_not_applied: "DurationFigure"
+    resolved: int
+    suggested: int
+    title: str
+
+
+class KpiReportRunbookFigure(_KpiReportRunbookFigureRequired, total=False):
+    """One runbook in a KPI window."""
+
+    resolution_rate: Optional[float]
 
 
 class KpiReportSlaFigure(TypedDict):

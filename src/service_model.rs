@@ -569,58 +569,6 @@ impl Inner {
             .map(|(service, list)| (service, list.into_iter().map(|(i, _)| i).collect()))
             .collect())
     }
-
-    /// [`Inner::open_incidents`], each with the microsecond it was opened at.
-    fn open_incidents_opened(
-        &self,
-        services: &[&ServiceId],
-    ) -> Result<BTreeMap<ServiceId, Vec<(OpenIncident, i64)>>> {
-        let mut out: BTreeMap<ServiceId, Vec<(OpenIncident, i64)>> = BTreeMap::new();
-        if services.is_empty() {
-            return Ok(out);
-        }
-        let names: Vec<&str> = services.iter().map(|s| s.as_str()).collect();
-        let list = serde_json::to_string(&names)
-            .map_err(|e| EngineError::invalid("services", e.to_string()))?;
-        let sql = &self.tables().sql;
-        let statement = match sql.dialect() {
-            opsledger_store::SqlDialect::Sqlite => {
-                "SELECT service, id, number, title, priority, opened_us FROM records
-                 WHERE kind = 'incident' AND is_open = 1
-                   AND service IN (SELECT value FROM json_each(?1))
-                 ORDER BY service, priority_rank, opened_at, id"
-            }
-            opsledger_store::SqlDialect::Postgres => {
-                "SELECT service, id, number, title, priority, opened_us FROM records
-                 WHERE kind = 'incident' AND is_open = 1
-                   AND service IN (SELECT json_array_elements_text(CAST(?1 AS json)))
-                 ORDER BY service, priority_rank, opened_at, id"
-            }
-        };
-        let rows = sql.query_all(statement, &[SqlValue::Text(list)])?;
-        for row in rows {
-            let cell = |i: usize| row.get(i).and_then(SqlValue::as_str).map(str::to_owned);
-            let (Some(service), Some(id)) =
-                (cell(0), cell(1).and_then(|s| Uuid::parse_str(&s).ok()))
-            else {
-                continue;
-            };
-            let list = out.entry(ServiceId::new(service)).or_default();
-            if list.len() < MAX_OPEN_INCIDENTS_PER_SERVICE {
-                let opened_us = row.get(5).and_then(SqlValue::as_i64).unwrap_or(0);
-                list.push((
-                    OpenIncident {
-                        id: IncidentId(id),
-                        number: cell(2),
-                        title: cell(3).unwrap_or_default(),
-                        priority: cell(4),
-                    },
-                    opened_us,
-                ));
-            }
-        }
-        Ok(out)
-    }
 }
 
 impl Engine {
@@ -719,6 +667,46 @@ impl Engine {
         })
     }
 
+    /// [`Engine::impact`] as of an instant (`None`: now): the model as every service-model
+    /// event recorded by then left it, and the incidents open then (from a replay of the log
+    /// to that instant, as every as-of view). `not_found` when `item` was not live then.
+    pub fn impact_as_of(
+        &self,
+        item: &ItemRef,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<ServiceImpact> {
+        let Some(at) = as_of else {
+            return self.impact(item);
+        };
+        let report = self
+            .inner
+            .with_service_model_as_of(at, |_, index| index.impact(item))?
+            .ok_or_else(|| EngineError::NotFound {
+                what: format!("{item} live at {at}"),
+            })?;
+        let names: Vec<&ServiceId> = report.services.iter().map(|s| &s.service).collect();
+        let tables = self.view(Some(at))?.tables()?;
+        let mut open = open_incidents_in(&tables, &names)?;
+        let services = report
+            .services
+            .into_iter()
+            .map(|affected| ImpactedService {
+                open_incidents: open
+                    .remove(&affected.service)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(incident, _)| incident)
+                    .collect(),
+                affected,
+            })
+            .collect();
+        Ok(ServiceImpact {
+            item: report.item,
+            services,
+            items_reached: report.items_reached,
+        })
+    }
+
     /// What `item` needs, directly and transitively up to `depth` levels, nearest first.
     /// `not_found` when `item` is not a live item.
     pub fn dependencies(&self, item: &ItemRef, depth: u32) -> Result<Vec<Dependency>> {
@@ -766,4 +754,67 @@ impl Engine {
                 reason: err.to_string(),
             })
     }
+}
+
+impl Inner {
+    /// [`Inner::open_incidents`], each with the microsecond it was opened at.
+    fn open_incidents_opened(
+        &self,
+        services: &[&ServiceId],
+    ) -> Result<BTreeMap<ServiceId, Vec<(OpenIncident, i64)>>> {
+        open_incidents_in(self.tables(), services)
+    }
+}
+
+/// The open incidents of each of `services` in `tables` (the live read model or an as-of
+/// replay), most urgent first, at most [`MAX_OPEN_INCIDENTS_PER_SERVICE`] each, with the
+/// microsecond each was opened at: one query, the services bound as one JSON array.
+fn open_incidents_in(
+    tables: &crate::projections::tables::Tables,
+    services: &[&ServiceId],
+) -> Result<BTreeMap<ServiceId, Vec<(OpenIncident, i64)>>> {
+    let mut out: BTreeMap<ServiceId, Vec<(OpenIncident, i64)>> = BTreeMap::new();
+    if services.is_empty() {
+        return Ok(out);
+    }
+    let names: Vec<&str> = services.iter().map(|s| s.as_str()).collect();
+    let list = serde_json::to_string(&names)
+        .map_err(|e| EngineError::invalid("services", e.to_string()))?;
+    let sql = &tables.sql;
+    let statement = match sql.dialect() {
+        opsledger_store::SqlDialect::Sqlite => {
+            "SELECT service, id, number, title, priority, opened_us FROM records
+                 WHERE kind = 'incident' AND is_open = 1
+                   AND service IN (SELECT value FROM json_each(?1))
+                 ORDER BY service, priority_rank, opened_at, id"
+        }
+        opsledger_store::SqlDialect::Postgres => {
+            "SELECT service, id, number, title, priority, opened_us FROM records
+                 WHERE kind = 'incident' AND is_open = 1
+                   AND service IN (SELECT json_array_elements_text(CAST(?1 AS json)))
+                 ORDER BY service, priority_rank, opened_at, id"
+        }
+    };
+    let rows = sql.query_all(statement, &[SqlValue::Text(list)])?;
+    for row in rows {
+        let cell = |i: usize| row.get(i).and_then(SqlValue::as_str).map(str::to_owned);
+        let (Some(service), Some(id)) = (cell(0), cell(1).and_then(|s| Uuid::parse_str(&s).ok()))
+        else {
+            continue;
+        };
+        let list = out.entry(ServiceId::new(service)).or_default();
+        if list.len() < MAX_OPEN_INCIDENTS_PER_SERVICE {
+            let opened_us = row.get(5).and_then(SqlValue::as_i64).unwrap_or(0);
+            list.push((
+                OpenIncident {
+                    id: IncidentId(id),
+                    number: cell(2),
+                    title: cell(3).unwrap_or_default(),
+                    priority: cell(4),
+                },
+                opened_us,
+            ));
+        }
+    }
+    Ok(out)
 }

@@ -113,7 +113,8 @@ impl<'e> ReadView<'e> {
     }
 
     /// The SQL read models this view queries.
-    fn tables(&self) -> Result<Tables> {
+    /// The read models as SQL tables: live, or replayed to this view's position.
+    pub(crate) fn tables(&self) -> Result<Tables> {
         if self.as_of.is_none() {
             return Ok(self.side.tables().clone());
         }

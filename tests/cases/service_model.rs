@@ -563,3 +563,213 @@ fn without_the_setting_or_an_open_incident_an_alert_opens_its_own_incident() {
     assert_eq!(err.code(), "invalid_input", "{err}");
     assert!(err.to_string().contains("via"), "{err}");
 }
+
+#[test]
+fn a_retired_item_is_reactivated_with_a_reason_and_relations_are_recorded_again() {
+    let (engine, _clock) = memory_engine();
+    load_shop(&engine);
+    engine
+        .change_service_model(&modeller(), &[ModelCommand::Retire { item: ci("db-01") }])
+        .unwrap();
+    let before = model_events(&engine);
+    // Refusals write nothing: no reason; an item that is not retired.
+    let no_reason = engine
+        .change_service_item(
+            &modeller(),
+            ModelCommand::Reactivate {
+                item: ci("db-01"),
+                reason: " ".into(),
+            },
+            false,
+        )
+        .unwrap_err();
+    assert_eq!(no_reason.code(), "validation", "{no_reason}");
+    assert!(no_reason.to_string().contains("reason"), "{no_reason}");
+    let live = engine
+        .change_service_item(
+            &modeller(),
+            ModelCommand::Reactivate {
+                item: ci("app-01"),
+                reason: "never left".into(),
+            },
+            false,
+        )
+        .unwrap_err();
+    assert_eq!(live.code(), "item_transition", "{live}");
+    assert_eq!(model_events(&engine), before);
+    engine
+        .change_service_item(
+            &modeller(),
+            ModelCommand::Reactivate {
+                item: ci("db-01"),
+                reason: "Restored from backup after the storage migration".into(),
+            },
+            false,
+        )
+        .unwrap();
+    let detail = engine.service_item(&ci("db-01")).unwrap();
+    assert_eq!(
+        detail.item.status,
+        opsledger::core::service::ItemStatus::Operational
+    );
+    // Back, but nothing depends on it until it is related again.
+    assert!(engine.impact(&ci("db-01")).unwrap().services.is_empty());
+    engine
+        .change_service_model(
+            &modeller(),
+            &[relate(&ci("app-01"), RelationType::DependsOn, &ci("db-01"))],
+        )
+        .unwrap();
+    assert_eq!(engine.impact(&ci("db-01")).unwrap().services.len(), 1);
+    // The event says who and why.
+    let events = engine.events(0, 10_000).unwrap();
+    let reactivated = events
+        .iter()
+        .find(|e| e.event_type == "service_model.item_reactivated")
+        .expect("recorded");
+    let payload: serde_json::Value = serde_json::from_slice(&reactivated.payload).unwrap();
+    assert_eq!(payload["by"], "cmdb");
+    assert_eq!(
+        payload["reason"],
+        "Restored from backup after the storage migration"
+    );
+}
+
+mod as_of {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One step of a random history of the shop's model and incidents.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Relate(usize, RelationType, usize),
+        Unrelate(usize),
+        Retire(usize),
+        Reactivate(usize),
+        OpenOn(usize),
+        Resolve(usize),
+    }
+
+    const ITEMS: [&str; 7] = [
+        "webshop", "payments", "lb-01", "app-01", "app-02", "db-01", "psp",
+    ];
+
+    fn item(n: usize) -> ItemRef {
+        let name = ITEMS[n % ITEMS.len()];
+        if n % ITEMS.len() < 2 {
+            service(name)
+        } else {
+            ci(name)
+        }
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        let kind = prop_oneof![
+            Just(RelationType::RunsOn),
+            Just(RelationType::DependsOn),
+            Just(RelationType::ConnectsTo),
+        ];
+        prop_oneof![
+            3 => (0..7usize, kind, 2..7usize).prop_map(|(a, k, b)| Step::Relate(a, k, b)),
+            1 => (0..32usize).prop_map(Step::Unrelate),
+            1 => (2..7usize).prop_map(Step::Retire),
+            1 => (2..7usize).prop_map(Step::Reactivate),
+            2 => (0..2usize).prop_map(Step::OpenOn),
+            1 => (1..8u32).prop_map(|n| Step::Resolve(n as usize)),
+        ]
+    }
+
+    /// Applies a step; refusals (a relation to a retired item, ...) are part of the game.
+    fn apply(engine: &Engine, step: &Step, opened: &mut u32) {
+        let change = |commands: &[ModelCommand]| {
+            let _ = engine.change_service_model(&modeller(), commands);
+        };
+        match step {
+            Step::Relate(a, kind, b) => change(&[relate(&item(*a), *kind, &item(*b))]),
+            Step::Unrelate(n) => {
+                let relations: Vec<_> = engine
+                    .service_items(false, None)
+                    .unwrap()
+                    .into_iter()
+                    .flat_map(|i| engine.service_item(&i.item).unwrap().depends_on)
+                    .collect();
+                if let Some(r) = relations.get(n % relations.len().max(1)) {
+                    change(&[ModelCommand::Unrelate {
+                        from: r.from.clone(),
+                        kind: r.kind,
+                        to: r.to.clone(),
+                    }]);
+                }
+            }
+            Step::Retire(n) => change(&[ModelCommand::Retire { item: item(*n) }]),
+            Step::Reactivate(n) => change(&[ModelCommand::Reactivate {
+                item: item(*n),
+                reason: "back".into(),
+            }]),
+            Step::OpenOn(s) => {
+                *opened += 1;
+                exec(
+                    engine,
+                    &agent(),
+                    open_incident_full(
+                        inc(*opened),
+                        "Shop trouble",
+                        opsledger_core::Impact::High,
+                        opsledger_core::Urgency::High,
+                        "web-ops",
+                        ITEMS[*s],
+                        "lb-01",
+                    ),
+                );
+                exec(engine, &agent(), assign(inc(*opened), "web-ops", "dana"));
+            }
+            Step::Resolve(n) => {
+                let n = u32::try_from(*n).unwrap();
+                if n <= *opened {
+                    let _ = engine.execute(opsledger::CommandEnvelope::new(
+                        agent(),
+                        resolve(inc(n), "Fixed"),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// What `query.impact` answers for every CI now (`None`: not live).
+    fn answers(
+        engine: &Engine,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Vec<Option<String>> {
+        (2..ITEMS.len())
+            .map(|n| {
+                engine
+                    .impact_as_of(&item(n), as_of)
+                    .ok()
+                    .map(|i| serde_json::to_string(&i).unwrap())
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 16, max_shrink_iters: 100, .. ProptestConfig::default() })]
+
+        #[test]
+        fn impact_as_of_an_instant_is_what_was_answered_then(
+            steps in prop::collection::vec(step(), 1..14),
+        ) {
+            let (engine, clock) = memory_engine();
+            load_shop(&engine);
+            let mut opened = 0;
+            let mut seen = Vec::new();
+            clock.advance(chrono::Duration::minutes(1));
+            for step in &steps {
+                apply(&engine, step, &mut opened);
+                seen.push((clock.now(), answers(&engine, None)));
+                clock.advance(chrono::Duration::minutes(1));
+            }
+            for (at, then) in &seen {
+                prop_assert_eq!(&answers(&engine, Some(*at)), then, "as of {}", at);
+            }
+        }
+    }
+}

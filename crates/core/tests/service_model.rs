@@ -95,6 +95,10 @@ fn valid(kind: C, status: Option<S>) -> ModelCommand {
         },
         C::Activate => ModelCommand::Activate { item: app },
         C::Retire => ModelCommand::Retire { item: app },
+        C::Reactivate => ModelCommand::Reactivate {
+            item: app,
+            reason: "back from the scrap heap".into(),
+        },
         C::UpdateAttributes => ModelCommand::UpdateAttributes {
             item: app,
             attributes: ItemAttributes {

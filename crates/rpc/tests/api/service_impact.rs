@@ -351,3 +351,40 @@ fn an_alert_joins_the_open_incident_of_an_affected_service_over_json_rpc() {
     );
     assert!(err.to_string().contains("via"), "{err}");
 }
+
+#[test]
+fn impact_as_of_an_instant_and_a_reactivated_ci_over_json_rpc() {
+    let rig = Rig::manual(None);
+    load_shop(&rig);
+    rig.advance(1);
+    let before = rig.now();
+    let then = rig.ok("query.impact", json!({"ci": "db-01"}));
+    rig.advance(1);
+    rig.ok("ci.retire", by(&cmdb(), json!({"ci": "db-01"})));
+    let err = rig.err("query.impact", json!({"ci": "db-01"}));
+    assert_eq!(domain_code(&err), "not_found", "{err}");
+    // As of before the retirement: what was answered then.
+    assert_eq!(
+        rig.ok("query.impact", json!({"ci": "db-01", "as_of": before})),
+        then
+    );
+    // Reactivation needs a reason, and an item that is retired.
+    let err = rig.err(
+        "ci.reactivate",
+        by(&cmdb(), json!({"ci": "app-01", "reason": "still here"})),
+    );
+    assert_eq!(domain_code(&err), "item_transition", "{err}");
+    let err = rig.err("ci.reactivate", by(&cmdb(), json!({"ci": "db-01"})));
+    assert!(err.to_string().contains("reason"), "{err}");
+    rig.advance(1);
+    let back = rig.ok(
+        "ci.reactivate",
+        by(
+            &cmdb(),
+            json!({"ci": "db-01", "reason": "Restored from backup"}),
+        ),
+    );
+    assert_eq!(back["status"], "operational", "{back}");
+    let now = rig.ok("query.impact", json!({"ci": "db-01"}));
+    assert_eq!(now["services"], json!([]));
+}

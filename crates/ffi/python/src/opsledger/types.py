@@ -1983,10 +1983,18 @@ class ModelCommandActivate(TypedDict):
 
 
 class ModelCommandRetire(TypedDict):
-    """Retires an item for good; its relations are removed with it."""
+    """Retires an item; its relations are removed with it."""
 
     command: Literal["retire"]
     item: "ItemRef"
+
+
+class ModelCommandReactivate(TypedDict):
+    """Puts a retired item back into operation (retired -> operational), saying why. The relations removed at its retirement are not restored: relate it again."""
+
+    command: Literal["reactivate"]
+    item: "ItemRef"
+    reason: str
 
 
 class ModelCommandUpdateAttributes(TypedDict):
@@ -2013,7 +2021,7 @@ class ModelCommandUnrelate(_ModelCommandUnrelateRequired, _ModelCommandUnrelateO
     """Removes a recorded relation."""
 
 
-ModelCommand = Union["ModelCommandRegisterService", "ModelCommandRegisterCi", "ModelCommandActivate", "ModelCommandRetire", "ModelCommandUpdateAttributes", "ModelCommandRelate", "ModelCommandUnrelate"]
+ModelCommand = Union["ModelCommandRegisterService", "ModelCommandRegisterCi", "ModelCommandActivate", "ModelCommandRetire", "ModelCommandReactivate", "ModelCommandUpdateAttributes", "ModelCommandRelate", "ModelCommandUnrelate"]
 """A command on the service model."""
 
 
@@ -6538,10 +6546,18 @@ class ModelCommandDocumentActivate(TypedDict):
 
 
 class ModelCommandDocumentRetire(TypedDict):
-    """Retires an item for good; its relations are removed with it."""
+    """Retires an item; its relations are removed with it."""
 
     command: Literal["retire"]
     item: "ModelCommandItemRef"
+
+
+class ModelCommandDocumentReactivate(TypedDict):
+    """Puts a retired item back into operation (retired -> operational), saying why. The relations removed at its retirement are not restored: relate it again."""
+
+    command: Literal["reactivate"]
+    item: "ModelCommandItemRef"
+    reason: str
 
 
 class ModelCommandDocumentUpdateAttributes(TypedDict):
@@ -6568,7 +6584,7 @@ class ModelCommandDocumentUnrelate(_ModelCommandDocumentUnrelateRequired, _Model
     """Removes a recorded relation."""
 
 
-ModelCommandDocument = Union["ModelCommandDocumentRegisterService", "ModelCommandDocumentRegisterCi", "ModelCommandDocumentActivate", "ModelCommandDocumentRetire", "ModelCommandDocumentUpdateAttributes", "ModelCommandDocumentRelate", "ModelCommandDocumentUnrelate"]
+ModelCommandDocument = Union["ModelCommandDocumentRegisterService", "ModelCommandDocumentRegisterCi", "ModelCommandDocumentActivate", "ModelCommandDocumentRetire", "ModelCommandDocumentReactivate", "ModelCommandDocumentUpdateAttributes", "ModelCommandDocumentRelate", "ModelCommandDocumentUnrelate"]
 """A command on the service model."""
 
 
@@ -6634,6 +6650,16 @@ class ModelEventServiceModelItemRetired(TypedDict):
     type: Literal["service_model.item_retired"]
 
 
+class ModelEventServiceModelItemReactivated(TypedDict):
+    """A retired item was put back into operation."""
+
+    at: str
+    by: "ActorId"
+    item: "ModelEventItemRef"
+    reason: str
+    type: Literal["service_model.item_reactivated"]
+
+
 class ModelEventServiceModelAttributesUpdated(TypedDict):
     """An item's attributes were replaced."""
 
@@ -6660,7 +6686,7 @@ class ModelEventServiceModelRelationRemoved(_ModelEventServiceModelRelationRemov
     """A relation was removed (asked for, or with a retired item)."""
 
 
-ModelEvent = Union["ModelEventServiceModelItemRegistered", "ModelEventServiceModelItemActivated", "ModelEventServiceModelItemRetired", "ModelEventServiceModelAttributesUpdated", "ModelEventServiceModelRelationAdded", "ModelEventServiceModelRelationRemoved"]
+ModelEvent = Union["ModelEventServiceModelItemRegistered", "ModelEventServiceModelItemActivated", "ModelEventServiceModelItemRetired", "ModelEventServiceModelItemReactivated", "ModelEventServiceModelAttributesUpdated", "ModelEventServiceModelRelationAdded", "ModelEventServiceModelRelationRemoved"]
 """An event of the `service-model` stream. Each carries when and by whom."""
 
 
@@ -7550,6 +7576,7 @@ METHODS = (
     "ci.batch",
     "ci.get",
     "ci.list",
+    "ci.reactivate",
     "ci.register",
     "ci.relate",
     "ci.retire",
@@ -7633,6 +7660,7 @@ METHODS = (
     "service.activate",
     "service.get",
     "service.list",
+    "service.reactivate",
     "service.register",
     "service.retire",
     "service.update",

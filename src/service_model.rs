@@ -51,12 +51,22 @@ pub fn impact_stream(incident: IncidentId) -> StreamId {
     fixed_stream(&format!("impact-{}", incident.0))
 }
 
+/// An impact answer is kept for the model's version when its search reached at least this
+/// many items (a hub: a hypervisor, a core switch), so that an alert storm on it, or a
+/// dashboard polling it, does not walk most of the model again for every call.
+pub const CACHE_IMPACTS_FROM_ITEMS: usize = 4_096;
+/// Most impact answers kept for one version of the model (more clears them all).
+pub const MAX_CACHED_IMPACTS: usize = 64;
+
 /// The model folded from the `service-model` stream, and its index.
 #[derive(Debug, Default)]
 pub(crate) struct ModelBook {
     version: u64,
     model: ServiceModel,
     index: Option<Arc<ModelIndex>>,
+    /// Impact answers of hub items for this version (see [`CACHE_IMPACTS_FROM_ITEMS`]);
+    /// emptied with the index whenever the model changes.
+    impacts: BTreeMap<ItemRef, Arc<ImpactReport>>,
     /// When the latest folded event was recorded.
     last_recorded_at: Option<DateTime<Utc>>,
 }
@@ -80,6 +90,7 @@ impl ModelBook {
                 self.version = e.version.0;
                 self.last_recorded_at = Some(e.recorded_at);
                 self.index = None;
+                self.impacts.clear();
             }
             if n < 1000 {
                 return Ok(());
@@ -91,6 +102,21 @@ impl ModelBook {
         self.index
             .get_or_insert_with(|| Arc::new(ModelIndex::build(&self.model)))
             .clone()
+    }
+
+    /// The impact of `item` on this version of the model, from the cache for a hub.
+    fn impact(&mut self, item: &ItemRef) -> Option<Arc<ImpactReport>> {
+        if let Some(hit) = self.impacts.get(item) {
+            return Some(hit.clone());
+        }
+        let report = Arc::new(self.index().impact(item)?);
+        if report.items_reached >= CACHE_IMPACTS_FROM_ITEMS {
+            if self.impacts.len() >= MAX_CACHED_IMPACTS {
+                self.impacts.clear();
+            }
+            self.impacts.insert(item.clone(), report.clone());
+        }
+        Some(report)
     }
 }
 
@@ -213,25 +239,33 @@ impl Inner {
         Ok(f(&book.model, &index))
     }
 
-    /// Runs `f` over the model as it stood at `at`: every service-model event recorded by
-    /// then. The live model (and its cached index) when nothing was recorded after `at`, else
-    /// a fold of the stream up to the first event recorded later, indexed for this call.
-    pub(crate) fn with_service_model_as_of<T>(
+    /// The impact of each of `items` on the model as it stood at `at` (`None`: now), that is
+    /// as every service-model event recorded by then left it; `None` for an item not live
+    /// then. The live model (and its cache of hub answers) serves when nothing was recorded
+    /// after `at`; else the stream is folded up to the first event recorded later, indexed
+    /// for this call.
+    pub(crate) fn impacts_as_of(
         &self,
-        at: DateTime<Utc>,
-        f: impl FnOnce(&ServiceModel, &ModelIndex) -> T,
-    ) -> Result<T> {
+        items: &[ItemRef],
+        at: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Option<Arc<ImpactReport>>>> {
         {
             let mut book = self.service_model.lock();
             book.refresh(self)?;
-            if book.last_recorded_at.is_none_or(|last| last <= at) {
-                let index = book.index();
-                return Ok(f(&book.model, &index));
+            let live = match (at, book.last_recorded_at) {
+                (None, _) | (_, None) => true,
+                (Some(at), Some(last)) => last <= at,
+            };
+            if live {
+                return Ok(items.iter().map(|i| book.impact(i)).collect());
             }
         }
-        let model = self.service_model_until(at)?;
+        let model = self.service_model_until(at.unwrap_or_default())?;
         let index = ModelIndex::build(&model);
-        Ok(f(&model, &index))
+        Ok(items
+            .iter()
+            .map(|i| index.impact(i).map(Arc::new))
+            .collect())
     }
 
     /// The model folded from the `service-model` events recorded at or before `at`.
@@ -267,16 +301,12 @@ impl Inner {
         cis: &[CiId],
         at: DateTime<Utc>,
     ) -> Result<Vec<AffectedByAlert>> {
-        let impacts: Vec<(CiId, Vec<AffectedService>)> =
-            self.with_service_model_as_of(at, |_, index| {
-                cis.iter()
-                    .filter_map(|ci| {
-                        index
-                            .impact(&ItemRef::Ci(ci.clone()))
-                            .map(|report| (ci.clone(), report.services))
-                    })
-                    .collect()
-            })?;
+        let items: Vec<ItemRef> = cis.iter().map(|ci| ItemRef::Ci(ci.clone())).collect();
+        let impacts: Vec<(CiId, Vec<AffectedService>)> = cis
+            .iter()
+            .zip(self.impacts_as_of(&items, Some(at))?)
+            .filter_map(|(ci, report)| report.map(|r| (ci.clone(), r.services.clone())))
+            .collect();
         let names: Vec<&ServiceId> = impacts
             .iter()
             .flat_map(|(_, services)| services.iter().map(|s| &s.service))
@@ -524,12 +554,13 @@ impl Inner {
         if cis.is_empty() {
             return Ok(None);
         }
-        let services = self.with_service_model(|_, index| {
-            merge_impacts(
-                cis.iter()
-                    .filter_map(|ci| index.impact(&ItemRef::Ci(ci.clone()))),
-            )
-        })?;
+        let items: Vec<ItemRef> = cis.iter().map(|ci| ItemRef::Ci(ci.clone())).collect();
+        let services = merge_impacts(
+            self.impacts_as_of(&items, None)?
+                .into_iter()
+                .flatten()
+                .map(Arc::unwrap_or_clone),
+        );
         if services.is_empty() {
             return Ok(None);
         }
@@ -646,7 +677,10 @@ impl Engine {
     pub fn impact(&self, item: &ItemRef) -> Result<ServiceImpact> {
         let report = self
             .inner
-            .with_service_model(|_, index| index.impact(item))?
+            .impacts_as_of(std::slice::from_ref(item), None)?
+            .pop()
+            .flatten()
+            .map(Arc::unwrap_or_clone)
             .ok_or_else(|| EngineError::NotFound {
                 what: format!("live {item}"),
             })?;
@@ -680,7 +714,10 @@ impl Engine {
         };
         let report = self
             .inner
-            .with_service_model_as_of(at, |_, index| index.impact(item))?
+            .impacts_as_of(std::slice::from_ref(item), Some(at))?
+            .pop()
+            .flatten()
+            .map(Arc::unwrap_or_clone)
             .ok_or_else(|| EngineError::NotFound {
                 what: format!("{item} live at {at}"),
             })?;
@@ -728,13 +765,14 @@ impl Engine {
                 what: format!("incident {incident}"),
             });
         };
-        self.inner.with_service_model(|_, index| {
-            merge_impacts(
-                i.cis
-                    .iter()
-                    .filter_map(|ci| index.impact(&ItemRef::Ci(ci.clone()))),
-            )
-        })
+        let items: Vec<ItemRef> = i.cis.iter().map(|ci| ItemRef::Ci(ci.clone())).collect();
+        Ok(merge_impacts(
+            self.inner
+                .impacts_as_of(&items, None)?
+                .into_iter()
+                .flatten()
+                .map(Arc::unwrap_or_clone),
+        ))
     }
 
     /// The services an incident's CIs affected when it was opened (`None`: opened without

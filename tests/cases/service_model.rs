@@ -773,3 +773,78 @@ mod as_of {
         }
     }
 }
+
+#[test]
+fn a_hubs_impact_kept_for_a_version_of_the_model_follows_every_change() {
+    let (engine, _clock) = memory_engine();
+    let vms = opsledger::service_model::CACHE_IMPACTS_FROM_ITEMS + 100;
+    let mut commands = register(&ci("hv-1"), "Hypervisor 1", Criticality::High);
+    commands.extend(register(
+        &service("webshop"),
+        "Web shop",
+        Criticality::Critical,
+    ));
+    commands.extend(register(
+        &service("payments"),
+        "Payments",
+        Criticality::High,
+    ));
+    for n in 0..vms {
+        let vm = ci(&format!("vm-{n:05}"));
+        commands.push(ModelCommand::RegisterCi {
+            ci: opsledger_core::CiId::new(format!("vm-{n:05}")),
+            attributes: ItemAttributes::default(),
+        });
+        commands.push(relate(&vm, RelationType::RunsOn, &ci("hv-1")));
+    }
+    commands.push(relate(
+        &service("webshop"),
+        RelationType::DependsOn,
+        &ci("vm-00000"),
+    ));
+    // At most 1,000 events per append: in several changes, as an import writes.
+    for chunk in commands.chunks(900) {
+        engine.change_service_model(&modeller(), chunk).unwrap();
+    }
+    let first = engine.impact(&ci("hv-1")).unwrap();
+    assert!(first.items_reached > opsledger::service_model::CACHE_IMPACTS_FROM_ITEMS);
+    assert_eq!(first.services.len(), 1);
+    // Asked again: the same answer.
+    assert_eq!(engine.impact(&ci("hv-1")).unwrap(), first);
+    // The model changes: the answer follows.
+    engine
+        .change_service_model(
+            &modeller(),
+            &[relate(
+                &service("payments"),
+                RelationType::DependsOn,
+                &ci("vm-00042"),
+            )],
+        )
+        .unwrap();
+    let after = engine.impact(&ci("hv-1")).unwrap();
+    let names: Vec<&str> = after
+        .services
+        .iter()
+        .map(|s| s.affected.service.as_str())
+        .collect();
+    assert_eq!(names, ["webshop", "payments"]);
+    engine
+        .change_service_model(
+            &modeller(),
+            &[ModelCommand::Unrelate {
+                from: service("webshop"),
+                kind: RelationType::DependsOn,
+                to: ci("vm-00000"),
+            }],
+        )
+        .unwrap();
+    let names: Vec<String> = engine
+        .impact(&ci("hv-1"))
+        .unwrap()
+        .services
+        .iter()
+        .map(|s| s.affected.service.to_string())
+        .collect();
+    assert_eq!(names, ["payments"]);
+}

@@ -20,8 +20,8 @@ use opsledger_core::change::CiRelation;
 use opsledger_core::incident::{AffectedByAlert, IncidentCommand, OpenServiceIncident};
 use opsledger_core::service::MAX_TRAVERSAL_DEPTH;
 use opsledger_core::service::{
-    AffectedService, Dependency, ImpactReport, Item, ItemRef, ModelCommand, ModelEvent, ModelIndex,
-    Relation, ServiceModel, ServiceModelDecider,
+    AffectedService, Dependency, ImpactCache, ImpactReport, Item, ItemRef, ModelCommand,
+    ModelEvent, ModelIndex, Relation, ServiceModel, ServiceModelDecider,
 };
 use opsledger_core::{
     Actor, CiId, CiScope, Context, Decider, IncidentId, NamedWindow, Policy, ServiceId,
@@ -52,11 +52,8 @@ pub fn impact_stream(incident: IncidentId) -> StreamId {
 }
 
 /// An impact answer is kept for the model's version when its search reached at least this
-/// many items (a hub: a hypervisor, a core switch), so that an alert storm on it, or a
-/// dashboard polling it, does not walk most of the model again for every call.
-pub const CACHE_IMPACTS_FROM_ITEMS: usize = 4_096;
-/// Most impact answers kept for one version of the model (more clears them all).
-pub const MAX_CACHED_IMPACTS: usize = 64;
+/// many items (see [`ImpactCache`]).
+pub const CACHE_IMPACTS_FROM_ITEMS: usize = ImpactCache::FROM_ITEMS;
 
 /// The model folded from the `service-model` stream, and its index.
 #[derive(Debug, Default)]
@@ -64,9 +61,9 @@ pub(crate) struct ModelBook {
     version: u64,
     model: ServiceModel,
     index: Option<Arc<ModelIndex>>,
-    /// Impact answers of hub items for this version (see [`CACHE_IMPACTS_FROM_ITEMS`]);
-    /// emptied with the index whenever the model changes.
-    impacts: BTreeMap<ItemRef, Arc<ImpactReport>>,
+    /// Impact answers of hub items for this version; emptied with the index whenever the
+    /// model changes.
+    impacts: ImpactCache,
     /// When the latest folded event was recorded.
     last_recorded_at: Option<DateTime<Utc>>,
 }
@@ -106,17 +103,8 @@ impl ModelBook {
 
     /// The impact of `item` on this version of the model, from the cache for a hub.
     fn impact(&mut self, item: &ItemRef) -> Option<Arc<ImpactReport>> {
-        if let Some(hit) = self.impacts.get(item) {
-            return Some(hit.clone());
-        }
-        let report = Arc::new(self.index().impact(item)?);
-        if report.items_reached >= CACHE_IMPACTS_FROM_ITEMS {
-            if self.impacts.len() >= MAX_CACHED_IMPACTS {
-                self.impacts.clear();
-            }
-            self.impacts.insert(item.clone(), report.clone());
-        }
-        Some(report)
+        let index = self.index();
+        self.impacts.impact(&index, item)
     }
 }
 

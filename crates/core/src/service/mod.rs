@@ -40,7 +40,8 @@ pub use decide::ServiceModelDecider;
 pub use command::{ModelCommand, ModelCommandKind};
 pub use event::ModelEvent;
 pub use graph::{
-    AffectedService, Dependency, ImpactReport, MAX_TRAVERSAL_DEPTH, ModelIndex, Reached,
+    AffectedService, Dependency, ImpactCache, ImpactReport, MAX_TRAVERSAL_DEPTH, ModelIndex,
+    Reached,
 };
 pub use state::{Item, ItemStatus, Relation, ServiceModel};
 

@@ -17,7 +17,9 @@ use crate::record::{AnyState, RecordEvent, RecordRef, decode_event};
 use crate::time_travel::ReadView;
 use follow_ups::{Cause, PmFloor, PmState};
 use opsledger_core::change::{ChangeCommand, ChangeDecider};
-use opsledger_core::incident::{AlertSource, IncidentCommand, IncidentDecider};
+use opsledger_core::incident::{
+    AlertFacts, AlertRoute, AlertSource, IncidentCommand, IncidentDecider, route_alert,
+};
 use opsledger_core::problem::ProblemDecider;
 use opsledger_core::{Actor, ActorId, Context, Decider, IncidentId, Policy, ProblemId, RecordKind};
 use opsledger_store::{

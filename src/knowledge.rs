@@ -9,15 +9,21 @@
 //! title and text (SQLite FTS5, Porter stemming, any word may match). The words are quoted
 //! one by one: nothing the record says is passed to the full-text engine as syntax.
 
+use crate::command::Command;
 use crate::engine::{Engine, Inner};
 use crate::error::{EngineError, Result};
+use crate::projections::tables::Tables;
 use crate::read_side::ReadSide;
 use crate::record::RecordRef;
 use crate::webhooks::{fixed_stream, lost_race, new_event};
+use chrono::{DateTime, SecondsFormat, Utc};
+use opsledger_core::incident::IncidentCommand;
 use opsledger_core::knowledge::{
     Article, ArticleCommand, ArticleDecider, ArticleEvent, ArticleKind, ArticleLinks,
 };
+use opsledger_core::kpi::{DurationFigure, RunbookFigure};
 use opsledger_core::service::ItemRef;
+use opsledger_core::window::TimeWindow;
 use opsledger_core::{
     Actor, ArticleId, CiId, Context, Decider, DomainError, IncidentId, ProblemId, RecordKind,
     ServiceId,
@@ -25,6 +31,7 @@ use opsledger_core::{
 use opsledger_store::{AppendRequest, ExpectedVersion, SqlDialect, SqlValue, StreamId, Version};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use uuid::Uuid;
 
@@ -32,6 +39,30 @@ use uuid::Uuid;
 pub const MAX_SUGGESTIONS: usize = 50;
 /// Most words of a record's text a suggestion searches for.
 pub const MAX_SUGGESTION_WORDS: usize = 24;
+
+/// Most runbooks the runbook section of a KPI report lists.
+pub const MAX_RUNBOOK_FIGURES: usize = 200;
+/// How many runbooks are suggested, and recorded as suggested, when an incident opens.
+pub const SUGGESTED_AT_OPEN: usize = 5;
+/// The event type of the runbooks suggested to an incident when it was opened.
+pub const RUNBOOKS_SUGGESTED: &str = "knowledge.runbooks_suggested";
+
+/// The stream holding the runbooks suggested to `incident` when it was opened.
+pub fn suggestions_stream(incident: IncidentId) -> StreamId {
+    fixed_stream(&format!("suggested-{}", incident.0))
+}
+
+/// The runbooks suggested to an incident when it was opened, best first: what the runbook
+/// section of the KPI report counts as "suggested".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RecordedSuggestions {
+    /// The incident.
+    pub incident: IncidentId,
+    /// The runbooks, best first.
+    pub articles: Vec<ArticleId>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
 
 /// The stream of one article.
 pub fn article_stream(id: ArticleId) -> StreamId {
@@ -187,6 +218,126 @@ const SUGGEST_POSTGRES: &str = suggest_sql!(
 );
 
 impl Inner {
+    /// The append request recording the runbooks suggested to an incident being opened
+    /// (`None` for any other command, or when none is suggested): the first
+    /// [`SUGGESTED_AT_OPEN`] for its service, CIs and text, as `incident.open` answers.
+    pub(crate) fn suggestions_request(
+        &self,
+        command: &Command,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        correlation: Uuid,
+    ) -> Result<Option<AppendRequest>> {
+        let Command::Incident(IncidentCommand::Open {
+            id,
+            title,
+            description,
+            service,
+            cis,
+            ..
+        }) = command
+        else {
+            return Ok(None);
+        };
+        let what = SuggestFor {
+            service: service.clone(),
+            cis: cis.clone(),
+            text: format!("{title} {description}"),
+        };
+        let articles: Vec<ArticleId> = self
+            .suggest_runbooks(&what, SUGGESTED_AT_OPEN)?
+            .into_iter()
+            .map(|s| s.article)
+            .collect();
+        if articles.is_empty() {
+            return Ok(None);
+        }
+        let recorded = RecordedSuggestions {
+            incident: *id,
+            articles,
+            at: now,
+        };
+        let payload = serde_json::to_vec(&recorded)
+            .map_err(|e| EngineError::invalid("suggestions", e.to_string()))?;
+        Ok(Some(AppendRequest::new(
+            suggestions_stream(*id),
+            ExpectedVersion::NoStream,
+            vec![opsledger_store::NewEvent {
+                event_id: self.config.ids.new_id(),
+                event_type: RUNBOOKS_SUGGESTED.to_owned(),
+                schema_version: 1,
+                occurred_at: now,
+                actor: actor.id.as_str().to_owned(),
+                correlation_id: Some(correlation),
+                causation_id: None,
+                payload,
+            }],
+        )))
+    }
+
+    /// Ranked published runbooks for a service, CIs and text (see the module documentation),
+    /// at most `limit` (at most [`MAX_SUGGESTIONS`]).
+    pub(crate) fn suggest_runbooks(
+        &self,
+        what: &SuggestFor,
+        limit: usize,
+    ) -> Result<Vec<Suggestion>> {
+        let limit = limit.clamp(1, MAX_SUGGESTIONS);
+        let mut cis: Vec<&str> = what.cis.iter().map(CiId::as_str).collect();
+        cis.sort_unstable();
+        cis.dedup();
+        let cis =
+            serde_json::to_string(&cis).map_err(|e| EngineError::invalid("cis", e.to_string()))?;
+        let service = what
+            .service
+            .as_ref()
+            .map_or(SqlValue::Null, |s| SqlValue::Text(s.as_str().to_owned()));
+        let sql = self.tables().sql.clone();
+        let dialect = sql.dialect();
+        let text = text_query(&any_word(&what.text), dialect);
+        let rows = sql.query_all(
+            match dialect {
+                SqlDialect::Sqlite => SUGGEST_SQLITE,
+                SqlDialect::Postgres => SUGGEST_POSTGRES,
+            },
+            &[
+                text.map_or(SqlValue::Null, SqlValue::Text),
+                service,
+                SqlValue::Text(cis),
+                SqlValue::from(limit as u64),
+            ],
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let int = |i: usize| row.get(i).and_then(SqlValue::as_i64).unwrap_or(0);
+            let Some(id) = row
+                .first()
+                .and_then(SqlValue::as_str)
+                .and_then(|s| Uuid::parse_str(s).ok())
+            else {
+                continue;
+            };
+            let relevance = match row.get(4) {
+                Some(SqlValue::Real(r)) => -*r,
+                _ => 0.0,
+            };
+            out.push(Suggestion {
+                article: ArticleId(id),
+                title: row
+                    .get(1)
+                    .and_then(SqlValue::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                version: u32::try_from(int(2)).unwrap_or(0),
+                linked: u32::try_from(int(3)).unwrap_or(0),
+                relevance,
+                uses: u32::try_from(int(5)).unwrap_or(0),
+                resolutions: u32::try_from(int(6)).unwrap_or(0),
+            });
+        }
+        Ok(out)
+    }
+
     fn load_article(&self, id: ArticleId) -> Result<(Option<Article>, u64)> {
         let stream = article_stream(id);
         let mut version = 0;
@@ -386,60 +537,7 @@ impl Engine {
     /// Ranked published runbooks for a service, CIs and text (see the module documentation),
     /// at most `limit` (at most [`MAX_SUGGESTIONS`]).
     pub fn suggest_runbooks(&self, what: &SuggestFor, limit: usize) -> Result<Vec<Suggestion>> {
-        let limit = limit.clamp(1, MAX_SUGGESTIONS);
-        let mut cis: Vec<&str> = what.cis.iter().map(CiId::as_str).collect();
-        cis.sort_unstable();
-        cis.dedup();
-        let cis =
-            serde_json::to_string(&cis).map_err(|e| EngineError::invalid("cis", e.to_string()))?;
-        let service = what
-            .service
-            .as_ref()
-            .map_or(SqlValue::Null, |s| SqlValue::Text(s.as_str().to_owned()));
-        let sql = self.inner.tables().sql.clone();
-        let dialect = sql.dialect();
-        let text = text_query(&any_word(&what.text), dialect);
-        let rows = sql.query_all(
-            match dialect {
-                SqlDialect::Sqlite => SUGGEST_SQLITE,
-                SqlDialect::Postgres => SUGGEST_POSTGRES,
-            },
-            &[
-                text.map_or(SqlValue::Null, SqlValue::Text),
-                service,
-                SqlValue::Text(cis),
-                SqlValue::from(limit as u64),
-            ],
-        )?;
-        let mut out = Vec::new();
-        for row in rows {
-            let int = |i: usize| row.get(i).and_then(SqlValue::as_i64).unwrap_or(0);
-            let Some(id) = row
-                .first()
-                .and_then(SqlValue::as_str)
-                .and_then(|s| Uuid::parse_str(s).ok())
-            else {
-                continue;
-            };
-            let relevance = match row.get(4) {
-                Some(SqlValue::Real(r)) => -*r,
-                _ => 0.0,
-            };
-            out.push(Suggestion {
-                article: ArticleId(id),
-                title: row
-                    .get(1)
-                    .and_then(SqlValue::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                version: u32::try_from(int(2)).unwrap_or(0),
-                linked: u32::try_from(int(3)).unwrap_or(0),
-                relevance,
-                uses: u32::try_from(int(5)).unwrap_or(0),
-                resolutions: u32::try_from(int(6)).unwrap_or(0),
-            });
-        }
-        Ok(out)
+        self.inner.suggest_runbooks(what, limit)
     }
 
     /// Ranked published runbooks for a record: an incident's or a problem's service, CIs,
@@ -513,4 +611,154 @@ impl Engine {
         }
         Ok(out)
     }
+}
+
+/// The runbook section of a KPI report over `window`, from facts recorded by `horizon`
+/// (see [`RunbookFigure`]), at most [`MAX_RUNBOOK_FIGURES`] runbooks, most applied first.
+pub(crate) fn runbook_figures(
+    tables: &Tables,
+    window: TimeWindow,
+    horizon: DateTime<Utc>,
+) -> Result<Vec<RunbookFigure>> {
+    let sql = tables.sql.clone();
+    let us = |t: DateTime<Utc>| SqlValue::Integer(t.timestamp_micros());
+    let text = |t: DateTime<Utc>| SqlValue::Text(t.to_rfc3339_opts(SecondsFormat::Micros, true));
+    let end = window.end.min(horizon + chrono::Duration::microseconds(1));
+    let (start_us, end_us) = (us(window.start), us(end));
+    let (start_text, end_text) = (text(window.start), text(end));
+    let horizon_text = text(horizon);
+    let horizon_us = us(horizon);
+    let mut rows: BTreeMap<Uuid, RunbookFigure> = BTreeMap::new();
+    let id_of = |row: &[SqlValue]| {
+        row.first()
+            .and_then(SqlValue::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
+    };
+    let int = |row: &[SqlValue], i: usize| row.get(i).and_then(SqlValue::as_i64).unwrap_or(0);
+    let count = |row: &[SqlValue], i: usize| u64::try_from(int(row, i)).unwrap_or(0);
+    let blank = |id: Uuid| RunbookFigure {
+        article: ArticleId(id),
+        title: String::new(),
+        suggested: 0,
+        applied: 0,
+        resolved: 0,
+        resolution_rate: None,
+        mttr_applied: DurationFigure::default(),
+        mttr_not_applied: DurationFigure::default(),
+    };
+    for row in sql.query_all(
+        "SELECT article, COUNT(*) FROM article_suggestions
+             WHERE suggested_us >= ?1 AND suggested_us < ?2 GROUP BY article",
+        &[start_us.clone(), end_us.clone()],
+    )? {
+        if let Some(id) = id_of(&row) {
+            rows.entry(id).or_insert_with(|| blank(id)).suggested = count(&row, 1);
+        }
+    }
+    for row in sql.query_all(
+        "SELECT article, COUNT(*), CAST(SUM(resolved) AS BIGINT) FROM article_uses
+             WHERE used_at >= ?1 AND used_at < ?2 GROUP BY article",
+        &[start_text, end_text],
+    )? {
+        if let Some(id) = id_of(&row) {
+            let figure = rows.entry(id).or_insert_with(|| blank(id));
+            figure.applied = count(&row, 1);
+            figure.resolved = count(&row, 2);
+        }
+    }
+    // Time to resolve of the incidents resolved in the window, by whether the runbook was
+    // applied to them (by the horizon) or only suggested.
+    let ttr = "CAST(SUM(CASE WHEN k.resolved_us > k.opened_us
+                                  THEN (k.resolved_us - k.opened_us) / 1000 ELSE 0 END) AS BIGINT)";
+    for (applied, statement) in [
+        (
+            true,
+            format!(
+                "SELECT u.article, COUNT(*), {ttr}
+                     FROM (SELECT DISTINCT article, incident FROM article_uses
+                           WHERE used_at <= ?3) u
+                     JOIN kpi_incidents k ON k.incident = u.incident
+                     WHERE k.resolved_us >= ?1 AND k.resolved_us < ?2
+                     GROUP BY u.article"
+            ),
+        ),
+        (
+            false,
+            format!(
+                "SELECT s.article, COUNT(*), {ttr}
+                     FROM article_suggestions s
+                     JOIN kpi_incidents k ON k.incident = s.incident
+                     WHERE s.suggested_us <= ?4
+                       AND k.resolved_us >= ?1 AND k.resolved_us < ?2
+                       AND NOT EXISTS (SELECT 1 FROM article_uses u
+                                       WHERE u.article = s.article AND u.incident = s.incident
+                                         AND u.used_at <= ?3)
+                     GROUP BY s.article"
+            ),
+        ),
+    ] {
+        let mut params = vec![start_us.clone(), end_us.clone(), horizon_text.clone()];
+        if !applied {
+            params.push(horizon_us.clone());
+        }
+        for row in sql.query_all(&statement, &params)? {
+            let Some(id) = id_of(&row) else { continue };
+            // Only runbooks suggested or applied in the window are listed.
+            let Some(figure) = rows.get_mut(&id) else {
+                continue;
+            };
+            let value = DurationFigure::new(count(&row, 1), int(&row, 2));
+            if applied {
+                figure.mttr_applied = value;
+            } else {
+                figure.mttr_not_applied = value;
+            }
+        }
+    }
+    let ids: Vec<String> = rows.keys().map(Uuid::to_string).collect();
+    let list =
+        serde_json::to_string(&ids).map_err(|e| EngineError::invalid("runbooks", e.to_string()))?;
+    let titles = sql.query_all(
+        match sql.dialect() {
+            SqlDialect::Sqlite => {
+                "SELECT id, title, kind FROM articles WHERE id IN (SELECT value FROM json_each(?1))"
+            }
+            SqlDialect::Postgres => {
+                "SELECT id, title, kind FROM articles
+                     WHERE id IN (SELECT json_array_elements_text(CAST(?1 AS json)))"
+            }
+        },
+        &[SqlValue::Text(list)],
+    )?;
+    for row in titles {
+        let Some(id) = id_of(&row) else { continue };
+        let kind = row.get(2).and_then(SqlValue::as_str).unwrap_or_default();
+        if kind != "runbook" {
+            rows.remove(&id);
+            continue;
+        }
+        if let Some(figure) = rows.get_mut(&id) {
+            figure.title = row
+                .get(1)
+                .and_then(SqlValue::as_str)
+                .unwrap_or_default()
+                .to_owned();
+        }
+    }
+    let mut out: Vec<RunbookFigure> = rows
+        .into_values()
+        .map(|mut f| {
+            f.resolution_rate = (f.applied > 0).then(|| f.resolved as f64 / f.applied as f64);
+            f
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.applied
+            .cmp(&a.applied)
+            .then(b.suggested.cmp(&a.suggested))
+            .then_with(|| a.title.cmp(&b.title))
+            .then(a.article.cmp(&b.article))
+    });
+    out.truncate(MAX_RUNBOOK_FIGURES);
+    Ok(out)
 }

@@ -17,11 +17,11 @@ use crate::read_side::ReadSide;
 use crate::webhooks::{fixed_stream, lost_race, new_event};
 use chrono::{DateTime, Utc};
 use opsledger_core::change::CiRelation;
-use opsledger_core::incident::IncidentCommand;
+use opsledger_core::incident::{AffectedByAlert, IncidentCommand, OpenServiceIncident};
 use opsledger_core::service::MAX_TRAVERSAL_DEPTH;
 use opsledger_core::service::{
-    AffectedService, Dependency, ImpactReport, Item, ItemRef, ModelCommand, ModelEvent, ModelIndex,
-    Relation, ServiceModel, ServiceModelDecider,
+    AffectedService, Dependency, ImpactCache, ImpactReport, Item, ItemRef, ModelCommand,
+    ModelEvent, ModelIndex, Relation, ServiceModel, ServiceModelDecider,
 };
 use opsledger_core::{
     Actor, CiId, CiScope, Context, Decider, IncidentId, NamedWindow, Policy, ServiceId,
@@ -51,12 +51,21 @@ pub fn impact_stream(incident: IncidentId) -> StreamId {
     fixed_stream(&format!("impact-{}", incident.0))
 }
 
+/// An impact answer is kept for the model's version when its search reached at least this
+/// many items (see [`ImpactCache`]).
+pub const CACHE_IMPACTS_FROM_ITEMS: usize = ImpactCache::FROM_ITEMS;
+
 /// The model folded from the `service-model` stream, and its index.
 #[derive(Debug, Default)]
 pub(crate) struct ModelBook {
     version: u64,
     model: ServiceModel,
     index: Option<Arc<ModelIndex>>,
+    /// Impact answers of hub items for this version; emptied with the index whenever the
+    /// model changes.
+    impacts: ImpactCache,
+    /// When the latest folded event was recorded.
+    last_recorded_at: Option<DateTime<Utc>>,
 }
 
 impl ModelBook {
@@ -76,7 +85,9 @@ impl ModelBook {
                 let model = std::mem::take(&mut self.model);
                 self.model = ServiceModelDecider::evolve(model, &event);
                 self.version = e.version.0;
+                self.last_recorded_at = Some(e.recorded_at);
                 self.index = None;
+                self.impacts.clear();
             }
             if n < 1000 {
                 return Ok(());
@@ -88,6 +99,12 @@ impl ModelBook {
         self.index
             .get_or_insert_with(|| Arc::new(ModelIndex::build(&self.model)))
             .clone()
+    }
+
+    /// The impact of `item` on this version of the model, from the cache for a hub.
+    fn impact(&mut self, item: &ItemRef) -> Option<Arc<ImpactReport>> {
+        let index = self.index();
+        self.impacts.impact(&index, item)
     }
 }
 
@@ -208,6 +225,110 @@ impl Inner {
         book.refresh(self)?;
         let index = book.index();
         Ok(f(&book.model, &index))
+    }
+
+    /// The impact of each of `items` on the model as it stood at `at` (`None`: now), that is
+    /// as every service-model event recorded by then left it; `None` for an item not live
+    /// then. The live model (and its cache of hub answers) serves when nothing was recorded
+    /// after `at`; else the stream is folded up to the first event recorded later, indexed
+    /// for this call.
+    pub(crate) fn impacts_as_of(
+        &self,
+        items: &[ItemRef],
+        at: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Option<Arc<ImpactReport>>>> {
+        {
+            let mut book = self.service_model.lock();
+            book.refresh(self)?;
+            let live = match (at, book.last_recorded_at) {
+                (None, _) | (_, None) => true,
+                (Some(at), Some(last)) => last <= at,
+            };
+            if live {
+                return Ok(items.iter().map(|i| book.impact(i)).collect());
+            }
+        }
+        let model = self.service_model_until(at.unwrap_or_default())?;
+        let index = ModelIndex::build(&model);
+        Ok(items
+            .iter()
+            .map(|i| index.impact(i).map(Arc::new))
+            .collect())
+    }
+
+    /// The model folded from the `service-model` events recorded at or before `at`.
+    fn service_model_until(&self, at: DateTime<Utc>) -> Result<ServiceModel> {
+        let stream = fixed_stream(SERVICE_MODEL_STREAM);
+        let mut model = ServiceModel::default();
+        let mut next = 1;
+        loop {
+            let page = self.store().read_stream(&stream, Version(next), 1000)?;
+            let n = page.len();
+            for e in page {
+                if e.recorded_at > at {
+                    return Ok(model);
+                }
+                let event: ModelEvent =
+                    serde_json::from_slice(&e.payload).map_err(|err| EngineError::Decode {
+                        position: e.position.0,
+                        reason: err.to_string(),
+                    })?;
+                model = ServiceModelDecider::evolve(model, &event);
+                next = e.version.0 + 1;
+            }
+            if n < 1000 {
+                return Ok(model);
+            }
+        }
+    }
+
+    /// What alert routing needs from the service model: the services the outage of each of
+    /// `cis` affected at `at` (the alert's instant), each with its open incidents now.
+    pub(crate) fn alert_impact(
+        &self,
+        cis: &[CiId],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<AffectedByAlert>> {
+        let items: Vec<ItemRef> = cis.iter().map(|ci| ItemRef::Ci(ci.clone())).collect();
+        let impacts: Vec<(CiId, Vec<AffectedService>)> = cis
+            .iter()
+            .zip(self.impacts_as_of(&items, Some(at))?)
+            .filter_map(|(ci, report)| report.map(|r| (ci.clone(), r.services.clone())))
+            .collect();
+        let names: Vec<&ServiceId> = impacts
+            .iter()
+            .flat_map(|(_, services)| services.iter().map(|s| &s.service))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let open = self.open_incidents_opened(&names)?;
+        let mut out = Vec::new();
+        for (ci, services) in impacts {
+            for service in services {
+                let open_incidents = open
+                    .get(&service.service)
+                    .map(|list| {
+                        list.iter()
+                            .map(|(incident, opened_us)| OpenServiceIncident {
+                                id: incident.id,
+                                priority: incident.priority.as_deref().and_then(|p| {
+                                    serde_json::from_value(serde_json::Value::String(p.to_owned()))
+                                        .ok()
+                                }),
+                                opened_at: DateTime::from_timestamp_micros(*opened_us)
+                                    .unwrap_or_default(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(AffectedByAlert {
+                    ci: ci.clone(),
+                    service,
+                    open_incidents,
+                });
+            }
+        }
+        Ok(out)
     }
 
     fn decide_service_model(
@@ -421,12 +542,13 @@ impl Inner {
         if cis.is_empty() {
             return Ok(None);
         }
-        let services = self.with_service_model(|_, index| {
-            merge_impacts(
-                cis.iter()
-                    .filter_map(|ci| index.impact(&ItemRef::Ci(ci.clone()))),
-            )
-        })?;
+        let items: Vec<ItemRef> = cis.iter().map(|ci| ItemRef::Ci(ci.clone())).collect();
+        let services = merge_impacts(
+            self.impacts_as_of(&items, None)?
+                .into_iter()
+                .flatten()
+                .map(Arc::unwrap_or_clone),
+        );
         if services.is_empty() {
             return Ok(None);
         }
@@ -460,47 +582,11 @@ impl Inner {
         &self,
         services: &[&ServiceId],
     ) -> Result<BTreeMap<ServiceId, Vec<OpenIncident>>> {
-        let mut out: BTreeMap<ServiceId, Vec<OpenIncident>> = BTreeMap::new();
-        if services.is_empty() {
-            return Ok(out);
-        }
-        let names: Vec<&str> = services.iter().map(|s| s.as_str()).collect();
-        let list = serde_json::to_string(&names)
-            .map_err(|e| EngineError::invalid("services", e.to_string()))?;
-        let sql = &self.tables().sql;
-        let statement = match sql.dialect() {
-            opsledger_store::SqlDialect::Sqlite => {
-                "SELECT service, id, number, title, priority FROM records
-                 WHERE kind = 'incident' AND is_open = 1
-                   AND service IN (SELECT value FROM json_each(?1))
-                 ORDER BY service, priority_rank, opened_at, id"
-            }
-            opsledger_store::SqlDialect::Postgres => {
-                "SELECT service, id, number, title, priority FROM records
-                 WHERE kind = 'incident' AND is_open = 1
-                   AND service IN (SELECT json_array_elements_text(CAST(?1 AS json)))
-                 ORDER BY service, priority_rank, opened_at, id"
-            }
-        };
-        let rows = sql.query_all(statement, &[SqlValue::Text(list)])?;
-        for row in rows {
-            let cell = |i: usize| row.get(i).and_then(SqlValue::as_str).map(str::to_owned);
-            let (Some(service), Some(id)) =
-                (cell(0), cell(1).and_then(|s| Uuid::parse_str(&s).ok()))
-            else {
-                continue;
-            };
-            let list = out.entry(ServiceId::new(service)).or_default();
-            if list.len() < MAX_OPEN_INCIDENTS_PER_SERVICE {
-                list.push(OpenIncident {
-                    id: IncidentId(id),
-                    number: cell(2),
-                    title: cell(3).unwrap_or_default(),
-                    priority: cell(4),
-                });
-            }
-        }
-        Ok(out)
+        Ok(self
+            .open_incidents_opened(services)?
+            .into_iter()
+            .map(|(service, list)| (service, list.into_iter().map(|(i, _)| i).collect()))
+            .collect())
     }
 }
 
@@ -579,7 +665,10 @@ impl Engine {
     pub fn impact(&self, item: &ItemRef) -> Result<ServiceImpact> {
         let report = self
             .inner
-            .with_service_model(|_, index| index.impact(item))?
+            .impacts_as_of(std::slice::from_ref(item), None)?
+            .pop()
+            .flatten()
+            .map(Arc::unwrap_or_clone)
             .ok_or_else(|| EngineError::NotFound {
                 what: format!("live {item}"),
             })?;
@@ -590,6 +679,49 @@ impl Engine {
             .into_iter()
             .map(|affected| ImpactedService {
                 open_incidents: open.remove(&affected.service).unwrap_or_default(),
+                affected,
+            })
+            .collect();
+        Ok(ServiceImpact {
+            item: report.item,
+            services,
+            items_reached: report.items_reached,
+        })
+    }
+
+    /// [`Engine::impact`] as of an instant (`None`: now): the model as every service-model
+    /// event recorded by then left it, and the incidents open then (from a replay of the log
+    /// to that instant, as every as-of view). `not_found` when `item` was not live then.
+    pub fn impact_as_of(
+        &self,
+        item: &ItemRef,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<ServiceImpact> {
+        let Some(at) = as_of else {
+            return self.impact(item);
+        };
+        let report = self
+            .inner
+            .impacts_as_of(std::slice::from_ref(item), Some(at))?
+            .pop()
+            .flatten()
+            .map(Arc::unwrap_or_clone)
+            .ok_or_else(|| EngineError::NotFound {
+                what: format!("{item} live at {at}"),
+            })?;
+        let names: Vec<&ServiceId> = report.services.iter().map(|s| &s.service).collect();
+        let tables = self.view(Some(at))?.tables()?;
+        let mut open = open_incidents_in(&tables, &names)?;
+        let services = report
+            .services
+            .into_iter()
+            .map(|affected| ImpactedService {
+                open_incidents: open
+                    .remove(&affected.service)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(incident, _)| incident)
+                    .collect(),
                 affected,
             })
             .collect();
@@ -621,13 +753,14 @@ impl Engine {
                 what: format!("incident {incident}"),
             });
         };
-        self.inner.with_service_model(|_, index| {
-            merge_impacts(
-                i.cis
-                    .iter()
-                    .filter_map(|ci| index.impact(&ItemRef::Ci(ci.clone()))),
-            )
-        })
+        let items: Vec<ItemRef> = i.cis.iter().map(|ci| ItemRef::Ci(ci.clone())).collect();
+        Ok(merge_impacts(
+            self.inner
+                .impacts_as_of(&items, None)?
+                .into_iter()
+                .flatten()
+                .map(Arc::unwrap_or_clone),
+        ))
     }
 
     /// The services an incident's CIs affected when it was opened (`None`: opened without
@@ -647,4 +780,67 @@ impl Engine {
                 reason: err.to_string(),
             })
     }
+}
+
+impl Inner {
+    /// [`Inner::open_incidents`], each with the microsecond it was opened at.
+    fn open_incidents_opened(
+        &self,
+        services: &[&ServiceId],
+    ) -> Result<BTreeMap<ServiceId, Vec<(OpenIncident, i64)>>> {
+        open_incidents_in(self.tables(), services)
+    }
+}
+
+/// The open incidents of each of `services` in `tables` (the live read model or an as-of
+/// replay), most urgent first, at most [`MAX_OPEN_INCIDENTS_PER_SERVICE`] each, with the
+/// microsecond each was opened at: one query, the services bound as one JSON array.
+fn open_incidents_in(
+    tables: &crate::projections::tables::Tables,
+    services: &[&ServiceId],
+) -> Result<BTreeMap<ServiceId, Vec<(OpenIncident, i64)>>> {
+    let mut out: BTreeMap<ServiceId, Vec<(OpenIncident, i64)>> = BTreeMap::new();
+    if services.is_empty() {
+        return Ok(out);
+    }
+    let names: Vec<&str> = services.iter().map(|s| s.as_str()).collect();
+    let list = serde_json::to_string(&names)
+        .map_err(|e| EngineError::invalid("services", e.to_string()))?;
+    let sql = &tables.sql;
+    let statement = match sql.dialect() {
+        opsledger_store::SqlDialect::Sqlite => {
+            "SELECT service, id, number, title, priority, opened_us FROM records
+                 WHERE kind = 'incident' AND is_open = 1
+                   AND service IN (SELECT value FROM json_each(?1))
+                 ORDER BY service, priority_rank, opened_at, id"
+        }
+        opsledger_store::SqlDialect::Postgres => {
+            "SELECT service, id, number, title, priority, opened_us FROM records
+                 WHERE kind = 'incident' AND is_open = 1
+                   AND service IN (SELECT json_array_elements_text(CAST(?1 AS json)))
+                 ORDER BY service, priority_rank, opened_at, id"
+        }
+    };
+    let rows = sql.query_all(statement, &[SqlValue::Text(list)])?;
+    for row in rows {
+        let cell = |i: usize| row.get(i).and_then(SqlValue::as_str).map(str::to_owned);
+        let (Some(service), Some(id)) = (cell(0), cell(1).and_then(|s| Uuid::parse_str(&s).ok()))
+        else {
+            continue;
+        };
+        let list = out.entry(ServiceId::new(service)).or_default();
+        if list.len() < MAX_OPEN_INCIDENTS_PER_SERVICE {
+            let opened_us = row.get(5).and_then(SqlValue::as_i64).unwrap_or(0);
+            list.push((
+                OpenIncident {
+                    id: IncidentId(id),
+                    number: cell(2),
+                    title: cell(3).unwrap_or_default(),
+                    priority: cell(4),
+                },
+                opened_us,
+            ));
+        }
+    }
+    Ok(out)
 }

@@ -113,7 +113,8 @@ impl<'e> ReadView<'e> {
     }
 
     /// The SQL read models this view queries.
-    fn tables(&self) -> Result<Tables> {
+    /// The read models as SQL tables: live, or replayed to this view's position.
+    pub(crate) fn tables(&self) -> Result<Tables> {
         if self.as_of.is_none() {
             return Ok(self.side.tables().clone());
         }
@@ -513,7 +514,7 @@ impl<'e> ReadView<'e> {
                 .and_then(|k| k.input.incidents.values().next())
                 .and_then(|h| h.backlog_at(at, query.exclude_on_hold)))
         };
-        kpi_report::report(
+        let mut report = kpi_report::report(
             &*tables.sql,
             &query,
             now,
@@ -521,7 +522,9 @@ impl<'e> ReadView<'e> {
                 live_sla,
                 backlog_at: &backlog_at,
             },
-        )
+        )?;
+        report.runbooks = crate::knowledge::runbook_figures(tables, report.window, report.horizon)?;
+        Ok(report)
     }
 
     /// [`ReadView::kpis`] by a fold of every record's KPI facts, never from the SQL
@@ -540,7 +543,10 @@ impl<'e> ReadView<'e> {
             // to the last recorded event (a quiet weekend would understate them by days).
             query.as_of = Some(self.clock_now());
         }
-        Ok(compute(&query, &input))
+        let mut report = compute(&query, &input);
+        report.runbooks =
+            crate::knowledge::runbook_figures(self.side.tables(), report.window, report.horizon)?;
+        Ok(report)
     }
 
     /// The live view's KPI input, from the KPI read model ([`projections::kpi`]): one row per

@@ -214,6 +214,13 @@ impl Inner {
         };
         match command {
             Command::Alert(report) => self.route_alert(actor, report, idem.as_ref(), correlation),
+            // Only the alert routing below says through which service an alert joins.
+            Command::Incident(IncidentCommand::CorrelateAlert { via: Some(_), .. }) => {
+                Err(EngineError::invalid(
+                    "via",
+                    "set only by the engine when it routes an alert (alert.report)",
+                ))
+            }
             Command::Incident(_) | Command::Problem(_) | Command::Change(_) => {
                 self.apply(actor, command, idem.as_ref(), expected, correlation, None)
             }
@@ -239,14 +246,40 @@ impl Inner {
         loop {
             attempt += 1;
             self.catch_up()?;
-            let owner = kedb::alert_owner(&self.tables, &report.dedup_key)?;
-            let command = match owner {
-                Some(id) => IncidentCommand::CorrelateAlert {
-                    id,
+            let seen_at = report.seen_at.unwrap_or_else(|| self.config.clock.now());
+            let policy = self.policy();
+            let key_holder = kedb::alert_owner(&self.tables, &report.dedup_key)?;
+            // The model is consulted only when the policy may use it.
+            let affected = if key_holder.is_none()
+                && policy.incident.correlate_alerts_by_service
+                && !report.cis.is_empty()
+            {
+                self.alert_impact(&report.cis, seen_at)?
+            } else {
+                Vec::new()
+            };
+            let facts = AlertFacts {
+                key_holder,
+                affected,
+            };
+            let route = route_alert(&policy.incident, &facts, &report.source);
+            let command = match route.clone() {
+                AlertRoute::Repeat { incident } => IncidentCommand::CorrelateAlert {
+                    id: incident,
                     dedup_key: report.dedup_key.clone(),
-                    seen_at: report.seen_at.unwrap_or_else(|| self.config.clock.now()),
+                    seen_at,
+                    via: None,
                 },
-                None => IncidentCommand::Open {
+                AlertRoute::ViaService {
+                    incident,
+                    correlation,
+                } => IncidentCommand::CorrelateAlert {
+                    id: incident,
+                    dedup_key: report.dedup_key.clone(),
+                    seen_at,
+                    via: Some(correlation),
+                },
+                AlertRoute::Open => IncidentCommand::Open {
                     id: report
                         .incident_id
                         .unwrap_or_else(|| IncidentId(self.config.ids.new_id())),
@@ -274,8 +307,10 @@ impl Inner {
                 correlation,
                 None,
             ) {
-                // The incident holding the key was resolved meanwhile: route again.
-                Err(EngineError::Domain(_)) if owner.is_some() && attempt < attempts => continue,
+                // The incident joined was resolved meanwhile: route again.
+                Err(EngineError::Domain(_)) if route != AlertRoute::Open && attempt < attempts => {
+                    continue;
+                }
                 other => return other,
             }
         }
@@ -497,6 +532,11 @@ impl Inner {
             } else {
                 None
             };
+            let suggestions = if creates && count > 0 {
+                self.suggestions_request(&command, actor, ctx.now, correlation)?
+            } else {
+                None
+            };
             if count > 0 {
                 let expect = if version == 0 {
                     ExpectedVersion::NoStream
@@ -510,6 +550,7 @@ impl Inner {
                 ));
             }
             requests.extend(impact);
+            requests.extend(suggestions);
             if requests.is_empty() {
                 // Nothing changed (an idempotent link repeated) and nothing to remember.
                 let outcome = Outcome {

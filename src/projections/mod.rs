@@ -137,6 +137,9 @@ pub(crate) fn apply_batch(
         if e.stream.as_str().starts_with("article-") {
             t.article_rows(e, &mut sql)?;
         }
+        if e.event_type == crate::knowledge::RUNBOOKS_SUGGESTED {
+            t.suggestion_rows(e, &mut sql)?;
+        }
     }
     for record in order {
         let evs = by_record.get(&record).map(Vec::as_slice).unwrap_or(&[]);

@@ -250,8 +250,23 @@ fn incident(e: &IncidentEvent) -> (String, Option<String>) {
             (format!("{duplicate} recorded as a duplicate"), None)
         }
         E::AlertCorrelated {
-            dedup_key, seen_at, ..
+            dedup_key,
+            seen_at,
+            via: None,
+            ..
         } => (format!("alert {dedup_key} fired again at {seen_at}"), None),
+        E::AlertCorrelated {
+            dedup_key,
+            seen_at,
+            via: Some(via),
+            ..
+        } => (
+            format!(
+                "alert {dedup_key} from {} fired at {seen_at} and joined through the service: {via}",
+                via.source
+            ),
+            None,
+        ),
         E::ImpactStartRecorded { occurred_at, .. } => {
             (format!("impact started at {occurred_at}"), None)
         }

@@ -5,7 +5,7 @@
 use crate::support::*;
 use opsledger::core::service::{Criticality, ItemAttributes, ItemRef, ModelCommand, RelationType};
 use opsledger::service_model::SERVICE_MODEL_STREAM;
-use opsledger::{Engine, Role};
+use opsledger::{AlertReport, Clock, Engine, Role};
 use opsledger_core::Actor;
 
 pub(super) fn modeller() -> Actor {
@@ -394,4 +394,460 @@ fn an_incident_on_a_ci_goes_to_its_owner_group_when_the_policy_says_so() {
     load_shop(&engine);
     dba(&engine);
     assert_eq!(opened_group(&engine, 1), "dba");
+}
+
+fn alert_on(key: &str, ci: &str, seen_at: Option<chrono::DateTime<chrono::Utc>>) -> AlertReport {
+    AlertReport {
+        dedup_key: key.into(),
+        source: "zabbix".into(),
+        seen_at,
+        title: format!("{key} firing"),
+        description: String::new(),
+        impact: opsledger_core::Impact::Medium,
+        urgency: opsledger_core::Urgency::Medium,
+        service: None,
+        cis: vec![ci.into()],
+        group: Some("web-ops".into()),
+        caller: None,
+        incident_id: None,
+    }
+}
+
+/// The `via` of the `incident.alert_correlated` an outcome wrote (`None`: a repeat by key).
+fn joined_via(outcome: &opsledger::Outcome) -> Option<serde_json::Value> {
+    let [event] = outcome.events.as_slice() else {
+        panic!("one event, got {:?}", outcome.events);
+    };
+    assert_eq!(event.event_type, "incident.alert_correlated");
+    let payload: serde_json::Value = serde_json::from_slice(&event.payload).unwrap();
+    payload.get("via").cloned()
+}
+
+#[test]
+fn an_alert_on_a_ci_joins_the_open_incident_of_an_affected_service_when_the_policy_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut policy = opsledger::Policy::default();
+    policy.incident.correlate_alerts_by_service = true;
+    let engine = open_on_disk(dir.path(), config(&clock, 1).with_policy(policy)).unwrap();
+    load_shop(&engine);
+    let on = |n: u32, service: &str, ci: &str| {
+        exec(
+            &engine,
+            &agent(),
+            open_incident_full(
+                inc(n),
+                "Checkout failing",
+                opsledger_core::Impact::High,
+                opsledger_core::Urgency::High,
+                "web-ops",
+                service,
+                ci,
+            ),
+        )
+    };
+    on(1, "payments", "psp");
+    on(2, "webshop", "lb-01");
+    clock.advance(chrono::Duration::minutes(5));
+    // db-01 affects both services: the web shop is the more critical one.
+    let joined = exec(&engine, &agent(), alert_on("db-01-disk", "db-01", None));
+    assert_eq!(joined.record, opsledger::RecordRef::incident(inc(2)));
+    let via = joined_via(&joined).expect("joined through a service");
+    assert_eq!(via["ci"], "db-01");
+    assert_eq!(via["service"]["service"], "webshop");
+    let path = via["service"]["path"].as_array().unwrap();
+    assert_eq!(
+        path.first().unwrap()["item"],
+        serde_json::json!({"service": "webshop"})
+    );
+    assert_eq!(
+        path.last().unwrap()["item"],
+        serde_json::json!({"ci": "db-01"})
+    );
+    // The timeline says so in words.
+    let timeline = engine
+        .view(None)
+        .unwrap()
+        .timeline(opsledger::RecordRef::incident(inc(2)))
+        .unwrap();
+    let last = &timeline.last().unwrap().what;
+    assert!(
+        last.starts_with("alert db-01-disk from zabbix fired at")
+            && last.contains(
+                "joined through the service: CI db-01 affects Web shop (critical criticality) via"
+            ),
+        "{last}"
+    );
+    assert!(!last.contains(&inc(2).0.to_string()), "{last}");
+    // The same alert again, and one on a CI only payments needs, each to their service.
+    let again = exec(&engine, &agent(), alert_on("db-01-disk", "db-01", None));
+    assert_eq!(again.record, opsledger::RecordRef::incident(inc(2)));
+    let psp = exec(&engine, &agent(), alert_on("psp-timeouts", "psp", None));
+    assert_eq!(psp.record, opsledger::RecordRef::incident(inc(1)));
+    assert_eq!(joined_via(&psp).unwrap()["service"]["service"], "payments");
+    // As of the alert's instant: a CI related to the shop only later was not its then.
+    let before_cache = clock.now();
+    clock.advance(chrono::Duration::minutes(5));
+    let mut cache = register(&ci("cache-01"), "Cache", Criticality::Medium);
+    cache.push(relate(
+        &ci("app-01"),
+        RelationType::DependsOn,
+        &ci("cache-01"),
+    ));
+    engine.change_service_model(&modeller(), &cache).unwrap();
+    clock.advance(chrono::Duration::minutes(1));
+    let late = exec(
+        &engine,
+        &agent(),
+        alert_on("cache-evictions", "cache-01", Some(before_cache)),
+    );
+    assert!(
+        late.events
+            .iter()
+            .any(|e| e.event_type == "incident.opened"),
+        "an alert from before the CI existed opens its own incident"
+    );
+    let now = exec(&engine, &agent(), alert_on("cache-miss", "cache-01", None));
+    assert_eq!(now.record, opsledger::RecordRef::incident(inc(2)));
+    engine.close().unwrap();
+}
+
+#[test]
+fn without_the_setting_or_an_open_incident_an_alert_opens_its_own_incident() {
+    let (engine, _clock) = memory_engine();
+    load_shop(&engine);
+    exec(
+        &engine,
+        &agent(),
+        open_incident_full(
+            inc(1),
+            "Checkout failing",
+            opsledger_core::Impact::High,
+            opsledger_core::Urgency::High,
+            "web-ops",
+            "webshop",
+            "lb-01",
+        ),
+    );
+    let off = exec(&engine, &agent(), alert_on("db-01-disk", "db-01", None));
+    assert_ne!(off.record, opsledger::RecordRef::incident(inc(1)));
+    assert!(off.events.iter().any(|e| e.event_type == "incident.opened"));
+    // On, but the only affected service has no open incident.
+    let clock = clock();
+    let mut policy = opsledger::Policy::default();
+    policy.incident.correlate_alerts_by_service = true;
+    let engine = Engine::in_memory(config(&clock, 1).with_policy(policy)).unwrap();
+    load_shop(&engine);
+    let alone = exec(&engine, &agent(), alert_on("psp-timeouts", "psp", None));
+    assert!(
+        alone
+            .events
+            .iter()
+            .any(|e| e.event_type == "incident.opened")
+    );
+    // A caller may not claim a service route itself.
+    let forged = engine.execute(opsledger::CommandEnvelope::new(
+        agent(),
+        opsledger_core::incident::IncidentCommand::CorrelateAlert {
+            id: opsledger_core::IncidentId(alone.record.id),
+            dedup_key: "psp-timeouts".into(),
+            seen_at: clock.now(),
+            via: Some(opsledger_core::incident::ServiceCorrelation {
+                ci: "psp".into(),
+                source: "zabbix".into(),
+                service: engine
+                    .blast_radius(opsledger_core::IncidentId(alone.record.id))
+                    .unwrap()
+                    .remove(0),
+            }),
+        },
+    ));
+    let err = forged.unwrap_err();
+    assert_eq!(err.code(), "invalid_input", "{err}");
+    assert!(err.to_string().contains("via"), "{err}");
+}
+
+#[test]
+fn a_retired_item_is_reactivated_with_a_reason_and_relations_are_recorded_again() {
+    let (engine, _clock) = memory_engine();
+    load_shop(&engine);
+    engine
+        .change_service_model(&modeller(), &[ModelCommand::Retire { item: ci("db-01") }])
+        .unwrap();
+    let before = model_events(&engine);
+    // Refusals write nothing: no reason; an item that is not retired.
+    let no_reason = engine
+        .change_service_item(
+            &modeller(),
+            ModelCommand::Reactivate {
+                item: ci("db-01"),
+                reason: " ".into(),
+            },
+            false,
+        )
+        .unwrap_err();
+    assert_eq!(no_reason.code(), "validation", "{no_reason}");
+    assert!(no_reason.to_string().contains("reason"), "{no_reason}");
+    let live = engine
+        .change_service_item(
+            &modeller(),
+            ModelCommand::Reactivate {
+                item: ci("app-01"),
+                reason: "never left".into(),
+            },
+            false,
+        )
+        .unwrap_err();
+    assert_eq!(live.code(), "item_transition", "{live}");
+    assert_eq!(model_events(&engine), before);
+    engine
+        .change_service_item(
+            &modeller(),
+            ModelCommand::Reactivate {
+                item: ci("db-01"),
+                reason: "Restored from backup after the storage migration".into(),
+            },
+            false,
+        )
+        .unwrap();
+    let detail = engine.service_item(&ci("db-01")).unwrap();
+    assert_eq!(
+        detail.item.status,
+        opsledger::core::service::ItemStatus::Operational
+    );
+    // Back, but nothing depends on it until it is related again.
+    assert!(engine.impact(&ci("db-01")).unwrap().services.is_empty());
+    engine
+        .change_service_model(
+            &modeller(),
+            &[relate(&ci("app-01"), RelationType::DependsOn, &ci("db-01"))],
+        )
+        .unwrap();
+    assert_eq!(engine.impact(&ci("db-01")).unwrap().services.len(), 1);
+    // The event says who and why.
+    let events = engine.events(0, 10_000).unwrap();
+    let reactivated = events
+        .iter()
+        .find(|e| e.event_type == "service_model.item_reactivated")
+        .expect("recorded");
+    let payload: serde_json::Value = serde_json::from_slice(&reactivated.payload).unwrap();
+    assert_eq!(payload["by"], "cmdb");
+    assert_eq!(
+        payload["reason"],
+        "Restored from backup after the storage migration"
+    );
+}
+
+mod as_of {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One step of a random history of the shop's model and incidents.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Relate(usize, RelationType, usize),
+        Unrelate(usize),
+        Retire(usize),
+        Reactivate(usize),
+        OpenOn(usize),
+        Resolve(usize),
+    }
+
+    const ITEMS: [&str; 7] = [
+        "webshop", "payments", "lb-01", "app-01", "app-02", "db-01", "psp",
+    ];
+
+    fn item(n: usize) -> ItemRef {
+        let name = ITEMS[n % ITEMS.len()];
+        if n % ITEMS.len() < 2 {
+            service(name)
+        } else {
+            ci(name)
+        }
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        let kind = prop_oneof![
+            Just(RelationType::RunsOn),
+            Just(RelationType::DependsOn),
+            Just(RelationType::ConnectsTo),
+        ];
+        prop_oneof![
+            3 => (0..7usize, kind, 2..7usize).prop_map(|(a, k, b)| Step::Relate(a, k, b)),
+            1 => (0..32usize).prop_map(Step::Unrelate),
+            1 => (2..7usize).prop_map(Step::Retire),
+            1 => (2..7usize).prop_map(Step::Reactivate),
+            2 => (0..2usize).prop_map(Step::OpenOn),
+            1 => (1..8u32).prop_map(|n| Step::Resolve(n as usize)),
+        ]
+    }
+
+    /// Applies a step; refusals (a relation to a retired item, ...) are part of the game.
+    fn apply(engine: &Engine, step: &Step, opened: &mut u32) {
+        let change = |commands: &[ModelCommand]| {
+            let _ = engine.change_service_model(&modeller(), commands);
+        };
+        match step {
+            Step::Relate(a, kind, b) => change(&[relate(&item(*a), *kind, &item(*b))]),
+            Step::Unrelate(n) => {
+                let relations: Vec<_> = engine
+                    .service_items(false, None)
+                    .unwrap()
+                    .into_iter()
+                    .flat_map(|i| engine.service_item(&i.item).unwrap().depends_on)
+                    .collect();
+                if let Some(r) = relations.get(n % relations.len().max(1)) {
+                    change(&[ModelCommand::Unrelate {
+                        from: r.from.clone(),
+                        kind: r.kind,
+                        to: r.to.clone(),
+                    }]);
+                }
+            }
+            Step::Retire(n) => change(&[ModelCommand::Retire { item: item(*n) }]),
+            Step::Reactivate(n) => change(&[ModelCommand::Reactivate {
+                item: item(*n),
+                reason: "back".into(),
+            }]),
+            Step::OpenOn(s) => {
+                *opened += 1;
+                exec(
+                    engine,
+                    &agent(),
+                    open_incident_full(
+                        inc(*opened),
+                        "Shop trouble",
+                        opsledger_core::Impact::High,
+                        opsledger_core::Urgency::High,
+                        "web-ops",
+                        ITEMS[*s],
+                        "lb-01",
+                    ),
+                );
+                exec(engine, &agent(), assign(inc(*opened), "web-ops", "dana"));
+            }
+            Step::Resolve(n) => {
+                let n = u32::try_from(*n).unwrap();
+                if n <= *opened {
+                    let _ = engine.execute(opsledger::CommandEnvelope::new(
+                        agent(),
+                        resolve(inc(n), "Fixed"),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// What `query.impact` answers for every CI now (`None`: not live).
+    fn answers(
+        engine: &Engine,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Vec<Option<String>> {
+        (2..ITEMS.len())
+            .map(|n| {
+                engine
+                    .impact_as_of(&item(n), as_of)
+                    .ok()
+                    .map(|i| serde_json::to_string(&i).unwrap())
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 16, max_shrink_iters: 100, .. ProptestConfig::default() })]
+
+        #[test]
+        fn impact_as_of_an_instant_is_what_was_answered_then(
+            steps in prop::collection::vec(step(), 1..14),
+        ) {
+            let (engine, clock) = memory_engine();
+            load_shop(&engine);
+            let mut opened = 0;
+            let mut seen = Vec::new();
+            clock.advance(chrono::Duration::minutes(1));
+            for step in &steps {
+                apply(&engine, step, &mut opened);
+                seen.push((clock.now(), answers(&engine, None)));
+                clock.advance(chrono::Duration::minutes(1));
+            }
+            for (at, then) in &seen {
+                prop_assert_eq!(&answers(&engine, Some(*at)), then, "as of {}", at);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_hubs_impact_kept_for_a_version_of_the_model_follows_every_change() {
+    let (engine, _clock) = memory_engine();
+    let vms = opsledger::service_model::CACHE_IMPACTS_FROM_ITEMS + 100;
+    let mut commands = register(&ci("hv-1"), "Hypervisor 1", Criticality::High);
+    commands.extend(register(
+        &service("webshop"),
+        "Web shop",
+        Criticality::Critical,
+    ));
+    commands.extend(register(
+        &service("payments"),
+        "Payments",
+        Criticality::High,
+    ));
+    for n in 0..vms {
+        let vm = ci(&format!("vm-{n:05}"));
+        commands.push(ModelCommand::RegisterCi {
+            ci: opsledger_core::CiId::new(format!("vm-{n:05}")),
+            attributes: ItemAttributes::default(),
+        });
+        commands.push(relate(&vm, RelationType::RunsOn, &ci("hv-1")));
+    }
+    commands.push(relate(
+        &service("webshop"),
+        RelationType::DependsOn,
+        &ci("vm-00000"),
+    ));
+    // At most 1,000 events per append: in several changes, as an import writes.
+    for chunk in commands.chunks(900) {
+        engine.change_service_model(&modeller(), chunk).unwrap();
+    }
+    let first = engine.impact(&ci("hv-1")).unwrap();
+    assert!(first.items_reached > opsledger::service_model::CACHE_IMPACTS_FROM_ITEMS);
+    assert_eq!(first.services.len(), 1);
+    // Asked again: the same answer.
+    assert_eq!(engine.impact(&ci("hv-1")).unwrap(), first);
+    // The model changes: the answer follows.
+    engine
+        .change_service_model(
+            &modeller(),
+            &[relate(
+                &service("payments"),
+                RelationType::DependsOn,
+                &ci("vm-00042"),
+            )],
+        )
+        .unwrap();
+    let after = engine.impact(&ci("hv-1")).unwrap();
+    let names: Vec<&str> = after
+        .services
+        .iter()
+        .map(|s| s.affected.service.as_str())
+        .collect();
+    assert_eq!(names, ["webshop", "payments"]);
+    engine
+        .change_service_model(
+            &modeller(),
+            &[ModelCommand::Unrelate {
+                from: service("webshop"),
+                kind: RelationType::DependsOn,
+                to: ci("vm-00000"),
+            }],
+        )
+        .unwrap();
+    let names: Vec<String> = engine
+        .impact(&ci("hv-1"))
+        .unwrap()
+        .services
+        .iter()
+        .map(|s| s.affected.service.to_string())
+        .collect();
+    assert_eq!(names, ["payments"]);
 }

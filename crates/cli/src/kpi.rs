@@ -10,7 +10,7 @@ use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use opsledger::core::TimeWindow;
 use opsledger::core::kpi::{
     AgeFigure, DurationFigure, GroupBy, GroupKey, GroupReport, KpiQuery, KpiReport, MatureRatio,
-    Ratio,
+    Ratio, RunbookFigure,
 };
 use serde::Serialize;
 
@@ -249,7 +249,43 @@ pub fn render(report: &KpiReport) -> String {
         out.push_str(&table.to_string());
         out.push('\n');
     }
+    if !report.runbooks.is_empty() {
+        out.push_str(&render_runbooks(&report.runbooks));
+    }
     out
+}
+
+/// The runbook section: one row per runbook, by title.
+fn render_runbooks(runbooks: &[RunbookFigure]) -> String {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    table.set_header(vec![
+        "Runbook",
+        "Suggested",
+        "Applied",
+        "Resolved after",
+        "Resolution rate",
+        "MTTR applied",
+        "MTTR not applied",
+    ]);
+    for r in runbooks {
+        let right = |text: String| Cell::new(text).set_alignment(CellAlignment::Right);
+        table.add_row(vec![
+            Cell::new(&r.title),
+            right(r.suggested.to_string()),
+            right(r.applied.to_string()),
+            right(r.resolved.to_string()),
+            right(
+                r.resolution_rate
+                    .map_or_else(|| "-".into(), |rate| format!("{:.1} %", rate * 100.0)),
+            ),
+            right(duration(&r.mttr_applied)),
+            right(duration(&r.mttr_not_applied)),
+        ]);
+    }
+    format!("Runbooks\n{table}\n")
 }
 
 #[cfg(test)]
@@ -273,6 +309,37 @@ mod tests {
         assert!(parse_instant("--from", "2026-11-01T01:00:00+01:00").is_ok());
         let e = parse_instant("--from", "yesterday").unwrap_err();
         assert!(e.message.contains("RFC 3339"), "{}", e.message);
+    }
+
+    #[test]
+    fn the_runbook_section_reads_as_text_for_people() {
+        let window = TimeWindow::new(DateTime::<Utc>::UNIX_EPOCH, now());
+        let mut report = opsledger::core::kpi::compute(
+            &KpiQuery::new(window),
+            &opsledger::core::KpiInput::new(),
+        );
+        let id: opsledger::core::ArticleId =
+            serde_json::from_str("\"01900000-0000-7000-8000-000000000abc\"").unwrap();
+        report.runbooks.push(RunbookFigure {
+            article: id,
+            title: "Fail over the shop database".into(),
+            suggested: 4,
+            applied: 3,
+            resolved: 2,
+            resolution_rate: Some(2.0 / 3.0),
+            mttr_applied: DurationFigure::new(2, 2 * 1_500_000),
+            mttr_not_applied: DurationFigure::default(),
+        });
+        let text = render(&report);
+        assert!(text.contains("Runbooks"), "{text}");
+        let row = text
+            .lines()
+            .find(|l| l.contains("Fail over the shop database"))
+            .unwrap_or_else(|| panic!("a row for the runbook: {text}"));
+        for cell in ["4", "3", "2", "66.7 %", "25 min 00 s (n=2)", "- (n=0)"] {
+            assert!(row.contains(cell), "{cell} in {row}");
+        }
+        assert!(!text.contains(&id.to_string()), "{text}");
     }
 
     #[test]

@@ -491,6 +491,7 @@ fn build(
             id,
             dedup_key: key(0),
             seen_at: g.time(1),
+            via: None,
         },
         K::RecordImpactStart => IncidentCommand::RecordImpactStart {
             id,
@@ -1154,6 +1155,7 @@ fn every_event_type_matches_its_serde_tag() {
             id: INC,
             dedup_key: KEY.into(),
             seen_at: opsledger_core::testing::t(1),
+            via: None,
         },
         IncidentCommand::RecordImpactStart {
             id: INC,

@@ -1184,12 +1184,14 @@ fn a_repeat_alert_joins_the_open_incident_counting_and_widening_the_window() {
             id: INC,
             dedup_key: KEY.into(),
             seen_at: t(50),
+            via: None,
         })
         .and()
         .when(IncidentCommand::CorrelateAlert {
             id: INC,
             dedup_key: KEY.into(),
             seen_at: t(-20),
+            via: None,
         })
         .then_ok()
         .1
@@ -1206,6 +1208,7 @@ fn a_repeat_alert_with_another_key_is_refused() {
             id: INC,
             dedup_key: "disk-full".into(),
             seen_at: t(50),
+            via: None,
         })
         .then_error_code("validation");
 }

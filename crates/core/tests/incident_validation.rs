@@ -684,6 +684,7 @@ fn a_repeat_alert_from_the_future_is_refused() {
                 id: INC,
                 dedup_key: KEY.into(),
                 seen_at: t(101),
+                via: None,
             },
             Policy::default()
         ),

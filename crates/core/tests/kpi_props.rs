@@ -986,6 +986,7 @@ fn brute(q: &KpiQuery, desk: &Desk) -> KpiReport {
         horizon: h,
         backlog_at,
         groups,
+        runbooks: Vec::new(),
     }
 }
 

@@ -95,6 +95,10 @@ fn valid(kind: C, status: Option<S>) -> ModelCommand {
         },
         C::Activate => ModelCommand::Activate { item: app },
         C::Retire => ModelCommand::Retire { item: app },
+        C::Reactivate => ModelCommand::Reactivate {
+            item: app,
+            reason: "back from the scrap heap".into(),
+        },
         C::UpdateAttributes => ModelCommand::UpdateAttributes {
             item: app,
             attributes: ItemAttributes {
@@ -473,4 +477,62 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn the_impact_cache_keeps_hub_answers_only_and_stays_bounded() {
+    use opsledger_core::service::{ImpactCache, ModelIndex, Relation};
+    let hubs = ImpactCache::MAX + 1;
+    let vms = ImpactCache::FROM_ITEMS;
+    let mut items = vec![(
+        ItemRef::Service("shop".into()),
+        "Shop".to_owned(),
+        Criticality::High,
+    )];
+    let mut relations = Vec::new();
+    for h in 0..hubs {
+        items.push((
+            ci(&format!("hv-{h}")),
+            format!("hv {h}"),
+            Criticality::Medium,
+        ));
+    }
+    for v in 0..vms {
+        let vm = ci(&format!("vm-{v}"));
+        items.push((vm.clone(), format!("vm {v}"), Criticality::Medium));
+        for h in 0..hubs {
+            relations.push(Relation {
+                from: vm.clone(),
+                kind: RelationType::RunsOn,
+                to: ci(&format!("hv-{h}")),
+            });
+        }
+    }
+    relations.push(Relation {
+        from: ItemRef::Service("shop".into()),
+        kind: RelationType::DependsOn,
+        to: ci("vm-0"),
+    });
+    let index = ModelIndex::from_parts(items, relations);
+    let mut cache = ImpactCache::default();
+    // A VM reaches two items: not kept.
+    let small = cache.impact(&index, &ci("vm-0")).expect("live");
+    assert_eq!(small.items_reached, 2);
+    assert!(cache.is_empty());
+    // A hypervisor reaches every VM: kept, and the same answer comes back.
+    let hub = cache.impact(&index, &ci("hv-0")).expect("live");
+    assert_eq!(*hub, index.impact(&ci("hv-0")).expect("live"));
+    assert_eq!(cache.len(), 1);
+    assert!(std::sync::Arc::ptr_eq(
+        &hub,
+        &cache.impact(&index, &ci("hv-0")).expect("kept")
+    ));
+    // One hub more than the bound empties it first.
+    for h in 1..hubs {
+        cache.impact(&index, &ci(&format!("hv-{h}"))).expect("live");
+    }
+    assert_eq!(cache.len(), 1);
+    assert!(cache.impact(&index, &ci("nowhere")).is_none());
+    cache.clear();
+    assert!(cache.is_empty());
 }

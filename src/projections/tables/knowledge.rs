@@ -12,7 +12,7 @@ use opsledger_store::{SqlStatement, SqlValue, StoredEvent};
 /// The knowledge tables.
 pub(crate) const KNOWLEDGE: Model = Model {
     name: "knowledge",
-    version: 1,
+    version: 2,
     create: "
 CREATE TABLE IF NOT EXISTS articles(
     id                TEXT PRIMARY KEY,
@@ -45,6 +45,16 @@ CREATE TABLE IF NOT EXISTS article_uses(
     used_by  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS article_uses_by_article ON article_uses(article);
+CREATE TABLE IF NOT EXISTS article_suggestions(
+    incident     TEXT NOT NULL,
+    article      TEXT NOT NULL,
+    rank         INTEGER NOT NULL,
+    suggested_at TEXT NOT NULL,
+    suggested_us INTEGER NOT NULL,
+    PRIMARY KEY (incident, article)
+);
+CREATE INDEX IF NOT EXISTS article_suggestions_by_time
+    ON article_suggestions(suggested_us, article);
 CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(
     article UNINDEXED, title, body, tokenize = 'porter unicode61'
 );",
@@ -80,6 +90,16 @@ CREATE TABLE IF NOT EXISTS article_uses(
     used_by  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS article_uses_by_article ON article_uses(article);
+CREATE TABLE IF NOT EXISTS article_suggestions(
+    incident     TEXT NOT NULL,
+    article      TEXT NOT NULL,
+    rank         BIGINT NOT NULL,
+    suggested_at TEXT NOT NULL,
+    suggested_us BIGINT NOT NULL,
+    PRIMARY KEY (incident, article)
+);
+CREATE INDEX IF NOT EXISTS article_suggestions_by_time
+    ON article_suggestions(suggested_us, article);
 CREATE TABLE IF NOT EXISTS articles_fts(
     article TEXT NOT NULL,
     title   TEXT NOT NULL,
@@ -89,11 +109,51 @@ CREATE TABLE IF NOT EXISTS articles_fts(
 );
 CREATE INDEX IF NOT EXISTS articles_fts_by_article ON articles_fts(article);
 CREATE INDEX IF NOT EXISTS articles_fts_doc ON articles_fts USING GIN (doc);",
-    tables: &["articles", "article_links", "article_uses", "articles_fts"],
+    tables: &[
+        "articles",
+        "article_links",
+        "article_uses",
+        "article_suggestions",
+        "articles_fts",
+    ],
     views: &[],
 };
 
 impl Tables {
+    /// The rows of the runbooks suggested to an incident when it was opened
+    /// ([`crate::knowledge::RUNBOOKS_SUGGESTED`]).
+    pub(crate) fn suggestion_rows(
+        &self,
+        e: &StoredEvent,
+        out: &mut Vec<SqlStatement>,
+    ) -> Result<()> {
+        if !self.writes(&KNOWLEDGE) {
+            return Ok(());
+        }
+        let recorded: crate::knowledge::RecordedSuggestions = serde_json::from_slice(&e.payload)
+            .map_err(|err| EngineError::Decode {
+                position: e.position.0,
+                reason: err.to_string(),
+            })?;
+        for (rank, article) in recorded.articles.iter().enumerate() {
+            out.push(SqlStatement::new(
+                "INSERT INTO article_suggestions(incident, article, rank, suggested_at,
+                     suggested_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(incident, article) DO UPDATE SET rank = excluded.rank,
+                     suggested_at = excluded.suggested_at, suggested_us = excluded.suggested_us",
+                vec![
+                    text(recorded.incident),
+                    text(article),
+                    SqlValue::from(rank as u64 + 1),
+                    instant(recorded.at),
+                    SqlValue::Integer(recorded.at.timestamp_micros()),
+                ],
+            ));
+        }
+        Ok(())
+    }
+
     /// The rows one event of an article stream writes.
     pub(crate) fn article_rows(&self, e: &StoredEvent, out: &mut Vec<SqlStatement>) -> Result<()> {
         if !self.writes(&KNOWLEDGE) {

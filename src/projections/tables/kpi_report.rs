@@ -276,6 +276,7 @@ pub(crate) fn report(
             .into_iter()
             .map(|(key, totals)| totals.finish(key))
             .collect(),
+        runbooks: Vec::new(),
     })
 }
 

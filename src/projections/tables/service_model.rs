@@ -132,11 +132,12 @@ impl Tables {
                 ));
             }
             ModelEvent::ItemActivated { item, at, .. }
+            | ModelEvent::ItemReactivated { item, at, .. }
             | ModelEvent::ItemRetired { item, at, .. } => {
-                let status = if matches!(event, ModelEvent::ItemActivated { .. }) {
-                    "operational"
-                } else {
+                let status = if matches!(event, ModelEvent::ItemRetired { .. }) {
                     "retired"
+                } else {
+                    "operational"
                 };
                 let [kind, id] = key(item);
                 out.push(SqlStatement::new(

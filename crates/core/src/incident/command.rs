@@ -1,5 +1,6 @@
 //! What callers (people, timers, process managers) ask of an incident.
 
+use super::alert_route::ServiceCorrelation;
 use super::state::{CancelReason, CloseCode, HoldReason};
 use crate::ids::{ActorId, ChangeId, CiId, GroupId, IncidentId, ProblemId, ServiceId};
 use crate::priority::{Impact, Urgency};
@@ -239,10 +240,15 @@ pub enum IncidentCommand {
     CorrelateAlert {
         /// Target.
         id: IncidentId,
-        /// Must equal the incident's dedup key.
+        /// Must equal the incident's dedup key (unless `via` is given).
         dedup_key: String,
         /// When it fired; may not lie in the future.
         seen_at: DateTime<Utc>,
+        /// Set by the engine's alert routing only (a caller's is refused): the alert joins
+        /// through the incident's service, which the outage of the alert's CI affects.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(skip)]
+        via: Option<ServiceCorrelation>,
     },
     /// Record when the impact started (backdated fact).
     RecordImpactStart {

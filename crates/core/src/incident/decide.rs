@@ -1,5 +1,6 @@
 //! `decide`: identity, the transition tables, permissions, then fields and guards.
 
+use super::alert_route::ServiceCorrelation;
 use super::command::{IncidentCommand, IncidentCommandKind};
 use super::event::{AlertOrigin, IncidentEvent, ReopenSource};
 use super::evolve::evolve;
@@ -125,6 +126,33 @@ fn not_future(field: &str, when: DateTime<Utc>, ctx: &Context) -> Result<(), Dom
         return Err(DomainError::validation(
             field,
             format!("{when} lies in the future (now is {})", ctx.now),
+        ));
+    }
+    Ok(())
+}
+
+/// An alert joining through a service must name the incident's own service, with a path from
+/// that service down to the alert's CI.
+fn check_service_correlation(inc: &Incident, via: &ServiceCorrelation) -> Result<(), DomainError> {
+    if inc.service.as_ref() != Some(&via.service.service) {
+        return Err(DomainError::validation(
+            "via.service.service",
+            match &inc.service {
+                Some(s) => format!(
+                    "the incident is on service {s}, not {}",
+                    via.service.service
+                ),
+                None => "the incident names no service".to_owned(),
+            },
+        ));
+    }
+    if !via.path_is_consistent() {
+        return Err(DomainError::validation(
+            "via.service.path",
+            format!(
+                "the path must run from service {} down to CI {}",
+                via.service.service, via.ci
+            ),
         ));
     }
     Ok(())
@@ -635,7 +663,28 @@ fn decide_existing(
             }
         }
         IncidentCommand::CorrelateAlert {
-            dedup_key, seen_at, ..
+            dedup_key,
+            seen_at,
+            via: Some(via),
+            ..
+        } => {
+            short("dedup_key", dedup_key, &ctx.policy.limits)?;
+            check_service_correlation(inc, via)?;
+            not_future("seen_at", *seen_at, ctx)?;
+            IncidentEvent::AlertCorrelated {
+                id,
+                dedup_key: dedup_key.clone(),
+                seen_at: *seen_at,
+                via: Some(via.clone()),
+                at,
+                by,
+            }
+        }
+        IncidentCommand::CorrelateAlert {
+            dedup_key,
+            seen_at,
+            via: None,
+            ..
         } => {
             match &inc.alert {
                 None => {
@@ -658,6 +707,7 @@ fn decide_existing(
                 id,
                 dedup_key: dedup_key.clone(),
                 seen_at: *seen_at,
+                via: None,
                 at,
                 by,
             }

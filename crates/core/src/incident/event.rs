@@ -1,5 +1,6 @@
 //! What happened to an incident. Events are facts: never rewritten, corrected by new events.
 
+use super::alert_route::ServiceCorrelation;
 use super::state::{CancelReason, CloseCode, HoldReason, ResolutionSource};
 use crate::decider::DomainEvent;
 use crate::ids::{ActorId, ChangeId, CiId, GroupId, IncidentId, ProblemId, ServiceId};
@@ -353,7 +354,8 @@ pub enum IncidentEvent {
         /// Recorded by.
         by: ActorId,
     },
-    /// The alert fired again and joined this incident.
+    /// The alert fired again and joined this incident, or (with `via`) an alert on a CI
+    /// joined it through the incident's service.
     #[serde(rename = "incident.alert_correlated")]
     AlertCorrelated {
         /// Incident.
@@ -362,6 +364,10 @@ pub enum IncidentEvent {
         dedup_key: String,
         /// When it fired.
         seen_at: DateTime<Utc>,
+        /// When the alert joined through the incident's service rather than its dedup key:
+        /// the alert's CI, the service its outage affects and the path between them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<ServiceCorrelation>,
         /// Recorded at.
         at: DateTime<Utc>,
         /// Recorded by.

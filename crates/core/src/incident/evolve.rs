@@ -307,7 +307,12 @@ fn apply(mut inc: Incident, event: &IncidentEvent) -> Incident {
         }
         IncidentEvent::ChildLinked { child, .. } => inc.children.insert(*child),
         IncidentEvent::DuplicateLinked { duplicate, .. } => inc.duplicates.insert(*duplicate),
-        IncidentEvent::AlertCorrelated { seen_at, .. } => match inc.alert.as_mut() {
+        // An alert that joined through the service is recorded; the counters stay those of the
+        // incident's own alert.
+        IncidentEvent::AlertCorrelated { via: Some(_), .. } => in_status(&inc, OPEN),
+        IncidentEvent::AlertCorrelated {
+            seen_at, via: None, ..
+        } => match inc.alert.as_mut() {
             None => false,
             Some(alert) => {
                 alert.alert_count = alert.alert_count.saturating_add(1);

@@ -61,6 +61,10 @@
 //! - **Alerts**: an incident opened from an alert holds its dedup key; `CorrelateAlert` with that
 //!   key, while the incident is open (New, InProgress, OnHold), adds one to `alert_count` and
 //!   widens `first_seen`/`last_seen`. A resolved incident takes no repeats: a new one opens.
+//!   Under `incident.correlate_alerts_by_service`, an alert whose key no open incident holds
+//!   joins an open incident of a service its CI's outage affects ([`route_alert`]):
+//!   `CorrelateAlert` with `via` (set only by the engine), recorded with the CI, service and
+//!   path; the incident's own alert counters are left as they are.
 //! - **Backdated facts**: impact start and detection are recorded with their own `occurred_at`,
 //!   never in the future; detection never after the incident was logged (`opened_at`: logging
 //!   it is noticing it), and impact start <= detection when both are known (MTTD).
@@ -82,6 +86,7 @@
 //! [`Permission::MajorIncidentDecide`]: crate::Permission::MajorIncidentDecide
 //! [`Role::System`]: crate::Role::System
 
+mod alert_route;
 mod command;
 mod decide;
 mod event;
@@ -89,6 +94,9 @@ mod evolve;
 mod state;
 mod table;
 
+pub use alert_route::{
+    AffectedByAlert, AlertFacts, AlertRoute, OpenServiceIncident, ServiceCorrelation, route_alert,
+};
 pub use command::{AlertSource, IncidentCommand, IncidentCommandKind, MajorCommandKind};
 pub use decide::IncidentDecider;
 pub use event::{AlertOrigin, IncidentEvent, ReopenSource, Visibility};

@@ -178,9 +178,21 @@ pub(crate) static TABLE: TransitionTable<S, C> = TransitionTable {
         keep(S::OnHold, C::LinkDuplicate, "not itself"),
         keep(S::Resolved, C::LinkDuplicate, "not itself"),
         // Alerts: only an open incident takes repeats of its alert.
-        keep(S::New, C::CorrelateAlert, "same dedup key"),
-        keep(S::InProgress, C::CorrelateAlert, "same dedup key"),
-        keep(S::OnHold, C::CorrelateAlert, "same dedup key"),
+        keep(
+            S::New,
+            C::CorrelateAlert,
+            "same dedup key, or via its service",
+        ),
+        keep(
+            S::InProgress,
+            C::CorrelateAlert,
+            "same dedup key, or via its service",
+        ),
+        keep(
+            S::OnHold,
+            C::CorrelateAlert,
+            "same dedup key, or via its service",
+        ),
         // Backdated facts, links and notes, until the incident is closed.
         keep(S::New, C::RecordImpactStart, "not after detection"),
         keep(S::InProgress, C::RecordImpactStart, "not after detection"),

@@ -131,6 +131,7 @@ pub fn compute(query: &KpiQuery, input: &KpiInput) -> KpiReport {
             .into_iter()
             .map(|(key, acc)| acc.finish(key))
             .collect(),
+        runbooks: Vec::new(),
     }
 }
 

@@ -82,7 +82,7 @@ pub use input::{
 pub use query::{FcrDefinition, GroupBy, KpiQuery, TimeBasis};
 pub use report::{
     AgeBuckets, AgeFigure, BacklogFigure, ChangeSuccessFigure, DurationFigure, GroupKey,
-    GroupReport, KpiReport, MatureRatio, Ratio, ReassignmentFigure, SlaFigure,
+    GroupReport, KpiReport, MatureRatio, Ratio, ReassignmentFigure, RunbookFigure, SlaFigure,
 };
 pub use summary::{
     BacklogSample, ChangeSummary, Detection, IncidentSummary, ResolutionRecord, Routing,

@@ -3,7 +3,7 @@
 //! empty population is `None`, never 0.
 
 use super::input::SlaMetric;
-use crate::ids::{GroupId, ServiceId};
+use crate::ids::{ArticleId, GroupId, ServiceId};
 use crate::priority::Priority;
 use crate::window::TimeWindow;
 use chrono::{DateTime, Utc};
@@ -221,4 +221,32 @@ pub struct KpiReport {
     /// One row per group, ordered by key. Without grouping there is exactly one ([`GroupKey::All`]);
     /// with grouping, only groups something contributed to.
     pub groups: Vec<GroupReport>,
+    /// How the runbooks fared in the window: one row per runbook suggested or applied in it,
+    /// most applied first (not grouped). Filled by the engine from the knowledge read model;
+    /// [`compute`](super::compute) leaves it empty.
+    #[serde(default)]
+    pub runbooks: Vec<RunbookFigure>,
+}
+
+/// One runbook in a KPI window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunbookFigure {
+    /// The runbook.
+    pub article: ArticleId,
+    /// Its title.
+    pub title: String,
+    /// Incidents opened in the window it was suggested to at triage.
+    pub suggested: u64,
+    /// Times it was applied to an incident in the window.
+    pub applied: u64,
+    /// Of those applications, how many resolved the incident.
+    pub resolved: u64,
+    /// `resolved / applied`; `None` when it was not applied.
+    pub resolution_rate: Option<f64>,
+    /// Time to resolve (opening to standing resolution, wall clock) of the incidents resolved
+    /// in the window that it was applied to.
+    pub mttr_applied: DurationFigure,
+    /// The same of the incidents resolved in the window that it was suggested to but never
+    /// applied to.
+    pub mttr_not_applied: DurationFigure,
 }

@@ -133,6 +133,13 @@ pub struct IncidentPolicy {
     /// Default off.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub group_from_service_model: bool,
+    /// Whether an alert on CIs whose dedup key no open incident holds joins an open incident
+    /// of a service the outage of one of those CIs affects (per the service model as it stood
+    /// when the alert fired) instead of opening a new incident. Which incident, and the
+    /// service and path that led to it, are recorded in `incident.alert_correlated`; the rule
+    /// is [`route_alert`](crate::incident::route_alert). Default off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub correlate_alerts_by_service: bool,
 }
 
 /// Whether children follow one transition of their parent.
@@ -222,6 +229,7 @@ impl Default for IncidentPolicy {
             caller_reject_days: Self::default_caller_reject_days(),
             child_sync: ChildSyncPolicy::default(),
             group_from_service_model: false,
+            correlate_alerts_by_service: false,
         }
     }
 }

@@ -31,10 +31,18 @@ pub enum ModelCommand {
         /// Which item.
         item: ItemRef,
     },
-    /// Retires an item for good; its relations are removed with it.
+    /// Retires an item; its relations are removed with it.
     Retire {
         /// Which item.
         item: ItemRef,
+    },
+    /// Puts a retired item back into operation (retired -> operational), saying why. The
+    /// relations removed at its retirement are not restored: relate it again.
+    Reactivate {
+        /// Which item.
+        item: ItemRef,
+        /// Why it is back (required).
+        reason: String,
     },
     /// Replaces a live item's attributes.
     UpdateAttributes {
@@ -77,6 +85,8 @@ pub enum ModelCommandKind {
     Activate,
     /// See [`ModelCommand::Retire`].
     Retire,
+    /// See [`ModelCommand::Reactivate`].
+    Reactivate,
     /// See [`ModelCommand::UpdateAttributes`].
     UpdateAttributes,
     /// See [`ModelCommand::Relate`] (the row is about the `from` item).
@@ -93,6 +103,7 @@ impl ModelCommand {
             ModelCommand::RegisterCi { .. } => ModelCommandKind::RegisterCi,
             ModelCommand::Activate { .. } => ModelCommandKind::Activate,
             ModelCommand::Retire { .. } => ModelCommandKind::Retire,
+            ModelCommand::Reactivate { .. } => ModelCommandKind::Reactivate,
             ModelCommand::UpdateAttributes { .. } => ModelCommandKind::UpdateAttributes,
             ModelCommand::Relate { .. } => ModelCommandKind::Relate,
             ModelCommand::Unrelate { .. } => ModelCommandKind::Unrelate,
@@ -106,6 +117,7 @@ impl ModelCommand {
             ModelCommand::RegisterCi { ci, .. } => ItemRef::Ci(ci.clone()),
             ModelCommand::Activate { item }
             | ModelCommand::Retire { item }
+            | ModelCommand::Reactivate { item, .. }
             | ModelCommand::UpdateAttributes { item, .. } => item.clone(),
             ModelCommand::Relate { from, .. } | ModelCommand::Unrelate { from, .. } => from.clone(),
         }
@@ -118,6 +130,7 @@ impl Named for ModelCommandKind {
         ModelCommandKind::RegisterCi,
         ModelCommandKind::Activate,
         ModelCommandKind::Retire,
+        ModelCommandKind::Reactivate,
         ModelCommandKind::UpdateAttributes,
         ModelCommandKind::Relate,
         ModelCommandKind::Unrelate,
@@ -129,6 +142,7 @@ impl Named for ModelCommandKind {
             ModelCommandKind::RegisterCi => "register_ci",
             ModelCommandKind::Activate => "activate",
             ModelCommandKind::Retire => "retire",
+            ModelCommandKind::Reactivate => "reactivate",
             ModelCommandKind::UpdateAttributes => "update_attributes",
             ModelCommandKind::Relate => "relate",
             ModelCommandKind::Unrelate => "unrelate",

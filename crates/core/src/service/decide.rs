@@ -70,6 +70,15 @@ impl Decider for ServiceModelDecider {
                 });
                 Ok(events)
             }
+            ModelCommand::Reactivate { item, reason } => {
+                validate::required_text("reason", reason, ctx.policy.limits.max_title_bytes)?;
+                Ok(vec![ModelEvent::ItemReactivated {
+                    item: item.clone(),
+                    reason: reason.clone(),
+                    at,
+                    by,
+                }])
+            }
             ModelCommand::UpdateAttributes { item, attributes } => {
                 check_attributes(attributes, ctx)?;
                 Ok(vec![ModelEvent::AttributesUpdated {
@@ -185,6 +194,7 @@ fn check_table(state: &ServiceModel, cmd: &ModelCommand) -> Result<(), DomainErr
         ModelCommandKind::RegisterCi => "ci",
         ModelCommandKind::Activate
         | ModelCommandKind::Retire
+        | ModelCommandKind::Reactivate
         | ModelCommandKind::UpdateAttributes => "item",
         ModelCommandKind::Relate | ModelCommandKind::Unrelate => "from",
     };

@@ -43,6 +43,18 @@ pub enum ModelEvent {
         /// By whom.
         by: ActorId,
     },
+    /// A retired item was put back into operation.
+    #[serde(rename = "service_model.item_reactivated")]
+    ItemReactivated {
+        /// Which item.
+        item: ItemRef,
+        /// Why.
+        reason: String,
+        /// When.
+        at: DateTime<Utc>,
+        /// By whom.
+        by: ActorId,
+    },
     /// An item's attributes were replaced.
     #[serde(rename = "service_model.attributes_updated")]
     AttributesUpdated {
@@ -91,6 +103,7 @@ impl DomainEvent for ModelEvent {
             ModelEvent::ItemRegistered { .. } => "service_model.item_registered",
             ModelEvent::ItemActivated { .. } => "service_model.item_activated",
             ModelEvent::ItemRetired { .. } => "service_model.item_retired",
+            ModelEvent::ItemReactivated { .. } => "service_model.item_reactivated",
             ModelEvent::AttributesUpdated { .. } => "service_model.attributes_updated",
             ModelEvent::RelationAdded { .. } => "service_model.relation_added",
             ModelEvent::RelationRemoved { .. } => "service_model.relation_removed",

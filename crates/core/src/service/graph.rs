@@ -12,6 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 
 /// Deepest level a dependency query may ask for.
 pub const MAX_TRAVERSAL_DEPTH: u32 = 1_000;
@@ -372,5 +373,53 @@ impl ModelIndex {
             pick(Self::neighbours(&self.in_start, &self.in_edges, *n)),
             pick(Self::neighbours(&self.out_start, &self.out_edges, *n)),
         )
+    }
+}
+
+/// Impact answers of hub items for one version of a model: an answer is kept when its search
+/// reached at least [`ImpactCache::FROM_ITEMS`] items (a hypervisor, a core switch), at most
+/// [`ImpactCache::MAX`] of them (one more empties the cache), so that an alert storm on a hub,
+/// or a dashboard polling it, does not walk most of the model again for every call. The owner
+/// empties it whenever the model changes (answers are only valid for the index they came
+/// from).
+#[derive(Debug, Clone, Default)]
+pub struct ImpactCache {
+    answers: BTreeMap<ItemRef, Arc<ImpactReport>>,
+}
+
+impl ImpactCache {
+    /// Items an answer's search must reach to be kept.
+    pub const FROM_ITEMS: usize = 4_096;
+    /// Most answers kept.
+    pub const MAX: usize = 64;
+
+    /// The impact of `item` in `index`: the kept answer, or a new search (kept for a hub).
+    pub fn impact(&mut self, index: &ModelIndex, item: &ItemRef) -> Option<Arc<ImpactReport>> {
+        if let Some(hit) = self.answers.get(item) {
+            return Some(hit.clone());
+        }
+        let report = Arc::new(index.impact(item)?);
+        if report.items_reached >= Self::FROM_ITEMS {
+            if self.answers.len() >= Self::MAX {
+                self.answers.clear();
+            }
+            self.answers.insert(item.clone(), report.clone());
+        }
+        Some(report)
+    }
+
+    /// Forgets every answer (the model changed).
+    pub fn clear(&mut self) {
+        self.answers.clear();
+    }
+
+    /// How many answers are kept.
+    pub fn len(&self) -> usize {
+        self.answers.len()
+    }
+
+    /// Whether no answer is kept.
+    pub fn is_empty(&self) -> bool {
+        self.answers.is_empty()
     }
 }

@@ -6,7 +6,8 @@
 //! rules, in short (the table in [`ServiceModel::transitions`] is authoritative for lifecycles):
 //!
 //! 1. **Items.** `register_service` and `register_ci` create an item in Planned; `activate`
-//!    moves Planned -> Operational; `retire` moves Planned or Operational -> Retired (final).
+//!    moves Planned -> Operational; `retire` moves Planned or Operational -> Retired; `reactivate` (with a reason) moves
+//!    Retired -> Operational, without the relations removed at retirement.
 //!    `update_attributes` replaces the attributes of a live item (owner group, support-hours
 //!    calendar, criticality, name, class). A support-hours calendar must be one of the policy's
 //!    SLA calendars.
@@ -39,7 +40,8 @@ pub use decide::ServiceModelDecider;
 pub use command::{ModelCommand, ModelCommandKind};
 pub use event::ModelEvent;
 pub use graph::{
-    AffectedService, Dependency, ImpactReport, MAX_TRAVERSAL_DEPTH, ModelIndex, Reached,
+    AffectedService, Dependency, ImpactCache, ImpactReport, MAX_TRAVERSAL_DEPTH, ModelIndex,
+    Reached,
 };
 pub use state::{Item, ItemStatus, Relation, ServiceModel};
 

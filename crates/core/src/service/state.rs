@@ -161,7 +161,7 @@ impl ServiceModel {
                     },
                 );
             }
-            E::ItemActivated { item, at, .. } => {
+            E::ItemActivated { item, at, .. } | E::ItemReactivated { item, at, .. } => {
                 if let Some(i) = self.items.get_mut(item) {
                     i.status = ItemStatus::Operational;
                     i.updated_at = *at;

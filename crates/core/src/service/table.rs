@@ -11,6 +11,7 @@ pub(crate) mod guard {
     pub const NOT_REGISTERED: &str = "id not registered yet";
     pub const BOTH_LIVE: &str = "`to` registered and not retired; not itself; not recorded yet";
     pub const RECORDED: &str = "the relation is recorded";
+    pub const REASON: &str = "a reason";
 }
 
 const fn row(from: Option<S>, command: C, to: S, guard: &'static str) -> Transition<S, C> {
@@ -39,6 +40,12 @@ pub(crate) static TABLE: TransitionTable<S, C> = TransitionTable {
         row(PLANNED, C::Activate, S::Operational, ""),
         row(PLANNED, C::Retire, S::Retired, ""),
         row(OPERATIONAL, C::Retire, S::Retired, ""),
+        row(
+            Some(S::Retired),
+            C::Reactivate,
+            S::Operational,
+            guard::REASON,
+        ),
         keep(S::Planned, C::UpdateAttributes, ""),
         keep(S::Operational, C::UpdateAttributes, ""),
         keep(S::Planned, C::Relate, guard::BOTH_LIVE),

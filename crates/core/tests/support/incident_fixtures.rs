@@ -327,6 +327,7 @@ pub fn valid_command(kind: IncidentCommandKind) -> IncidentCommand {
             id,
             dedup_key: KEY.to_owned(),
             seen_at: t(99),
+            via: None,
         },
         K::RecordImpactStart => IncidentCommand::RecordImpactStart {
             id,

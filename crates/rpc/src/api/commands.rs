@@ -339,7 +339,7 @@ fn method(engine: Arc<Engine>, spec: Spec) -> Method {
     let (summary, description) = if variant == "alert" {
         (
             "Reports a monitoring alert: joins the open incident holding its dedup key, or opens one".to_owned(),
-            "An alert as monitoring reports it. The engine correlates it with the open incident holding `dedup_key` (`incident.correlate_alert`), or opens a new incident from it (`incident.open` with the alert; `incident_id` optional). Repeats share a `dedup_key`.".to_owned(),
+            "An alert as monitoring reports it. The engine correlates it with the open incident holding `dedup_key` (`incident.correlate_alert`); else, when the policy's `incident.correlate_alerts_by_service` is on, with an open incident of a service the outage of one of its `cis` affects (recorded with `via`: the CI, the service, the path); else it opens a new incident from it (`incident.open` with the alert; `incident_id` optional). Repeats share a `dedup_key`.".to_owned(),
         )
     } else {
         (summary_of(&description), description)

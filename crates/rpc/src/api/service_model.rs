@@ -74,6 +74,32 @@ pub struct CiParams {
     pub actor: Option<ActorParam>,
 }
 
+/// `service.reactivate` params.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReactivateServiceParams {
+    /// Which service.
+    pub service: ServiceId,
+    /// Why it is back in operation (required).
+    pub reason: String,
+    /// Who acts, on trusted local transports only.
+    #[serde(default)]
+    pub actor: Option<ActorParam>,
+}
+
+/// `ci.reactivate` params.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReactivateCiParams {
+    /// Which CI.
+    pub ci: CiId,
+    /// Why it is back in operation (required).
+    pub reason: String,
+    /// Who acts, on trusted local transports only.
+    #[serde(default)]
+    pub actor: Option<ActorParam>,
+}
+
 /// `service.update` params.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -155,6 +181,10 @@ pub struct ItemQueryParams {
     /// 1000).
     #[serde(default)]
     pub depth: Option<u32>,
+    /// For `query.impact`: answer as of this instant (the model and the open incidents as
+    /// they stood then); default now.
+    #[serde(default)]
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
     /// Who reads, on trusted local transports only.
     #[serde(default)]
     pub actor: Option<ActorParam>,
@@ -339,7 +369,7 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
         let (summary, description) = if retire {
             (
                 format!("Retires a {}", if kind == "ci" { "CI" } else { "service" }),
-                "Planned or operational -> retired, for good; its relations are removed in the same change (no relation may name a retired item). Needs `service_model_manage`.",
+                "Planned or operational -> retired (`service.reactivate` / `ci.reactivate` bring it back); its relations are removed in the same change (no relation may name a retired item). Needs `service_model_manage`.",
             )
         } else {
             (
@@ -357,6 +387,41 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
             WRITES,
         ));
     }
+    const REACTIVATE: &str = "Retired -> operational, with `reason` (who: the actor) recorded in `service_model.item_reactivated`. The relations removed at its retirement are not restored: relate it again. `item_transition` for an item that is not retired, `validation` (`reason`) without a reason. Needs `service_model_manage`.";
+    let e = engine.clone();
+    out.push(documented(
+        Method::new(
+            "service.reactivate",
+            move |ctx: &CallContext, p: ReactivateServiceParams| {
+                let cmd = ModelCommand::Reactivate {
+                    item: ItemRef::Service(p.service),
+                    reason: p.reason,
+                };
+                on_item(&e, ctx, p.actor, cmd)
+            },
+        )
+        .by_name_only(),
+        "Puts a retired service back into operation",
+        REACTIVATE,
+        WRITES,
+    ));
+    let e = engine.clone();
+    out.push(documented(
+        Method::new(
+            "ci.reactivate",
+            move |ctx: &CallContext, p: ReactivateCiParams| {
+                let cmd = ModelCommand::Reactivate {
+                    item: ItemRef::Ci(p.ci),
+                    reason: p.reason,
+                };
+                on_item(&e, ctx, p.actor, cmd)
+            },
+        )
+        .by_name_only(),
+        "Puts a retired CI back into operation",
+        REACTIVATE,
+        WRITES,
+    ));
     let e = engine.clone();
     out.push(documented(
         Method::new("service.update", move |ctx: &CallContext, p: UpdateServiceParams| {
@@ -484,12 +549,12 @@ pub(super) fn methods(engine: &Arc<Engine>) -> Vec<Method> {
             move |ctx: &CallContext, p: ItemQueryParams| -> Result<ServiceImpact, MethodError> {
                 reader_check(&e, ctx, p.actor, "the service model")?;
                 let item = item_of(p.ci, p.service)?;
-                e.impact(&item).map_err(engine_error)
+                e.impact_as_of(&item, p.as_of).map_err(engine_error)
             },
         )
         .by_name_only(),
         "The services an outage of a CI (or service) affects",
-        "Walks the relations backwards from the item, transitively (cycles once): each affected service with its criticality, one shortest `path` from the service down to the item (each step with the `relation` to the next), and its open incidents; most critical first, then nearest. `not_found` for an item that is not registered or is retired.",
+        "Walks the relations backwards from the item, transitively (cycles once): each affected service with its criticality, one shortest `path` from the service down to the item (each step with the `relation` to the next), and its open incidents; most critical first, then nearest. With `as_of`, the model and the open incidents as they stood at that instant (equal to what was answered then). `not_found` for an item that is not registered or is retired (then).",
         READS,
     ));
     let e = engine.clone();

@@ -96,6 +96,16 @@ fn the_web_shop_scenario_over_json_rpc() {
     );
     let effectiveness = rig.ok("query.runbook_effectiveness", json!({}));
     assert_eq!(effectiveness[0]["resolution_rate"], 1.0);
+    // The KPI report's runbook section: suggested at opening, applied, resolved after.
+    let day =
+        json!({"start": rig.now() - Duration::hours(1), "end": rig.now() + Duration::hours(1)});
+    let kpis = rig.ok("query.kpis", json!({"query": {"window": day}}));
+    assert_eq!(kpis["runbooks"][0]["article"], id);
+    assert_eq!(kpis["runbooks"][0]["title"], "Fail over the shop database");
+    assert_eq!(kpis["runbooks"][0]["suggested"], 1);
+    assert_eq!(kpis["runbooks"][0]["applied"], 1);
+    assert_eq!(kpis["runbooks"][0]["resolved"], 1);
+    assert_eq!(kpis["runbooks"][0]["resolution_rate"], 1.0);
     let err = rig.err(
         "article.draft",
         by(
@@ -266,4 +276,115 @@ fn bad_service_model_input_is_a_typed_error_that_writes_nothing() {
         rig.ok("service.list", json!({})).as_array().unwrap().len(),
         2
     );
+}
+
+fn alert(key: &str, ci: &str) -> Value {
+    by(
+        &desk(),
+        json!({"dedup_key": key, "source": "zabbix", "title": format!("{key} firing"),
+               "impact": "medium", "urgency": "medium", "cis": [ci], "group": "web-ops"}),
+    )
+}
+
+#[test]
+fn an_alert_joins_the_open_incident_of_an_affected_service_over_json_rpc() {
+    let rig = Rig::manual(None);
+    load_shop(&rig);
+    rig.ok(
+        "incident.open",
+        by(
+            &desk(),
+            json!({"title": "Checkout failing", "caller": "carol", "impact": "high",
+                   "urgency": "high", "service": "webshop", "cis": ["lb-01"], "group": "web-ops"}),
+        ),
+    );
+    // Off by default: the alert opens its own incident.
+    let own = rig.ok("alert.report", alert("db-01-disk", "db-01"));
+    assert_eq!(own["number"], "INC0000002");
+    rig.ok(
+        "incident.cancel",
+        by(
+            &desk(),
+            json!({"id": "INC0000002", "reason": {"kind": "not_an_incident"}}),
+        ),
+    );
+    // On: the same alert joins the web shop's incident, through the service and path.
+    rig.ok(
+        "policy.publish",
+        json!({"document": "[incident]\ncorrelate_alerts_by_service = true\n", "actor": root()}),
+    );
+    let joined = rig.ok("alert.report", alert("db-01-disk", "db-01"));
+    assert_eq!(joined["number"], "INC0000001");
+    assert_eq!(
+        joined["events"][0]["event_type"],
+        "incident.alert_correlated"
+    );
+    let via = &joined["events"][0]["payload"]["via"];
+    assert_eq!(via["ci"], "db-01");
+    assert_eq!(via["source"], "zabbix");
+    assert_eq!(via["service"]["service"], "webshop");
+    assert_eq!(
+        via["service"]["path"],
+        json!([
+            {"item": {"service": "webshop"}, "relation": "depends_on"},
+            {"item": {"ci": "lb-01"}, "relation": "connects_to"},
+            {"item": {"ci": "app-01"}, "relation": "depends_on"},
+            {"item": {"ci": "db-01"}}
+        ])
+    );
+    let timeline = rig.ok("query.timeline", json!({"id": "INC0000001"}));
+    let entries = timeline["entries"]
+        .as_array()
+        .unwrap_or_else(|| timeline.as_array().expect("timeline entries"));
+    let what = entries.last().unwrap()["what"].as_str().unwrap();
+    assert!(
+        what.contains("joined through the service: CI db-01 affects Web shop (critical criticality) via webshop depends on lb-01 connects to app-01 depends on db-01"),
+        "{what}"
+    );
+    // A caller cannot claim the route itself.
+    let err = rig.err(
+        "incident.correlate_alert",
+        by(
+            &desk(),
+            json!({"id": "INC0000001", "dedup_key": "x", "seen_at": rig.now(), "via": via}),
+        ),
+    );
+    assert!(err.to_string().contains("via"), "{err}");
+}
+
+#[test]
+fn impact_as_of_an_instant_and_a_reactivated_ci_over_json_rpc() {
+    let rig = Rig::manual(None);
+    load_shop(&rig);
+    rig.advance(1);
+    let before = rig.now();
+    let then = rig.ok("query.impact", json!({"ci": "db-01"}));
+    rig.advance(1);
+    rig.ok("ci.retire", by(&cmdb(), json!({"ci": "db-01"})));
+    let err = rig.err("query.impact", json!({"ci": "db-01"}));
+    assert_eq!(domain_code(&err), "not_found", "{err}");
+    // As of before the retirement: what was answered then.
+    assert_eq!(
+        rig.ok("query.impact", json!({"ci": "db-01", "as_of": before})),
+        then
+    );
+    // Reactivation needs a reason, and an item that is retired.
+    let err = rig.err(
+        "ci.reactivate",
+        by(&cmdb(), json!({"ci": "app-01", "reason": "still here"})),
+    );
+    assert_eq!(domain_code(&err), "item_transition", "{err}");
+    let err = rig.err("ci.reactivate", by(&cmdb(), json!({"ci": "db-01"})));
+    assert!(err.to_string().contains("reason"), "{err}");
+    rig.advance(1);
+    let back = rig.ok(
+        "ci.reactivate",
+        by(
+            &cmdb(),
+            json!({"ci": "db-01", "reason": "Restored from backup"}),
+        ),
+    );
+    assert_eq!(back["status"], "operational", "{back}");
+    let now = rig.ok("query.impact", json!({"ci": "db-01"}));
+    assert_eq!(now["services"], json!([]));
 }

@@ -656,6 +656,23 @@ class Methods:
         """``ci.list``: The registered CIs, by id"""
         return cast(List["Item"], self._invoke("ci.list", {"after": after, "actor": actor}))
 
+    def ci_reactivate(
+        self,
+        *,
+        ci: "CiId",
+        reason: str,
+        actor: Optional[Actor] = None,
+    ) -> "ItemDetail":
+        """``ci.reactivate``: Puts a retired CI back into operation"""
+        return cast("ItemDetail", self._invoke(
+            "ci.reactivate",
+            {
+                "ci": ci,
+                "reason": reason,
+                "actor": actor,
+            },
+        ))
+
     def ci_register(
         self,
         *,
@@ -2088,6 +2105,7 @@ class Methods:
         ci: Optional["CiId"] = None,
         service: Optional["ServiceId"] = None,
         depth: Optional[int] = None,
+        as_of: Optional[Instant] = None,
         actor: Optional[Actor] = None,
     ) -> List["Dependency"]:
         """``query.dependencies``: What a CI or service needs"""
@@ -2097,6 +2115,7 @@ class Methods:
                 "ci": ci,
                 "service": service,
                 "depth": depth,
+                "as_of": instant(as_of),
                 "actor": actor,
             },
         ))
@@ -2107,6 +2126,7 @@ class Methods:
         ci: Optional["CiId"] = None,
         service: Optional["ServiceId"] = None,
         depth: Optional[int] = None,
+        as_of: Optional[Instant] = None,
         actor: Optional[Actor] = None,
     ) -> "ServiceImpact":
         """``query.impact``: The services an outage of a CI (or service) affects"""
@@ -2116,6 +2136,7 @@ class Methods:
                 "ci": ci,
                 "service": service,
                 "depth": depth,
+                "as_of": instant(as_of),
                 "actor": actor,
             },
         ))
@@ -2399,6 +2420,23 @@ class Methods:
             "service.list",
             {
                 "after": after,
+                "actor": actor,
+            },
+        ))
+
+    def service_reactivate(
+        self,
+        *,
+        service: "ServiceId",
+        reason: str,
+        actor: Optional[Actor] = None,
+    ) -> "ItemDetail":
+        """``service.reactivate``: Puts a retired service back into operation"""
+        return cast("ItemDetail", self._invoke(
+            "service.reactivate",
+            {
+                "service": service,
+                "reason": reason,
                 "actor": actor,
             },
         ))

@@ -1590,15 +1590,19 @@ class IncidentEventIncidentDuplicateLinked(TypedDict):
     type: Literal["incident.duplicate_linked"]
 
 
-class IncidentEventIncidentAlertCorrelated(TypedDict):
-    """The alert fired again and joined this incident."""
-
+class _IncidentEventIncidentAlertCorrelatedRequired(TypedDict):
     at: str
     by: "ActorId"
     dedup_key: str
     id: "IncidentId"
     seen_at: str
     type: Literal["incident.alert_correlated"]
+
+
+class IncidentEventIncidentAlertCorrelated(_IncidentEventIncidentAlertCorrelatedRequired, total=False):
+    """The alert fired again and joined this incident, or (with `via`) an alert on a CI joined it through the incident's service."""
+
+    via: Optional["ServiceCorrelation"]
 
 
 class IncidentEventIncidentImpactStartRecorded(TypedDict):
@@ -1676,6 +1680,7 @@ class IncidentPolicy(TypedDict, total=False):
     auto_close_calendar: Optional["CalendarRef"]
     caller_reject_days: int
     child_sync: "ChildSyncPolicy"
+    correlate_alerts_by_service: bool
     group_from_service_model: bool
     resume_on_caller_comment: bool
 
@@ -1857,13 +1862,17 @@ class KpiQuery(_KpiQueryRequired, total=False):
     with_issues_is_success: bool
 
 
-class KpiReport(TypedDict):
-    """The answer to a [`KpiQuery`](super::KpiQuery)."""
-
+class _KpiReportRequired(TypedDict):
     backlog_at: str
     groups: List["GroupReport"]
     horizon: str
     window: "TimeWindow"
+
+
+class KpiReport(_KpiReportRequired, total=False):
+    """The answer to a [`KpiQuery`](super::KpiQuery)."""
+
+    runbooks: List["RunbookFigure"]
 
 
 class Limits(TypedDict, total=False):
@@ -1974,10 +1983,18 @@ class ModelCommandActivate(TypedDict):
 
 
 class ModelCommandRetire(TypedDict):
-    """Retires an item for good; its relations are removed with it."""
+    """Retires an item; its relations are removed with it."""
 
     command: Literal["retire"]
     item: "ItemRef"
+
+
+class ModelCommandReactivate(TypedDict):
+    """Puts a retired item back into operation (retired -> operational), saying why. The relations removed at its retirement are not restored: relate it again."""
+
+    command: Literal["reactivate"]
+    item: "ItemRef"
+    reason: str
 
 
 class ModelCommandUpdateAttributes(TypedDict):
@@ -2004,7 +2021,7 @@ class ModelCommandUnrelate(_ModelCommandUnrelateRequired, _ModelCommandUnrelateO
     """Removes a recorded relation."""
 
 
-ModelCommand = Union["ModelCommandRegisterService", "ModelCommandRegisterCi", "ModelCommandActivate", "ModelCommandRetire", "ModelCommandUpdateAttributes", "ModelCommandRelate", "ModelCommandUnrelate"]
+ModelCommand = Union["ModelCommandRegisterService", "ModelCommandRegisterCi", "ModelCommandActivate", "ModelCommandRetire", "ModelCommandReactivate", "ModelCommandUpdateAttributes", "ModelCommandRelate", "ModelCommandUnrelate"]
 """A command on the service model."""
 
 
@@ -2770,6 +2787,22 @@ class RunbookEffectiveness(_RunbookEffectivenessRequired, total=False):
     resolution_rate: Optional[float]
 
 
+class _RunbookFigureRequired(TypedDict):
+    applied: int
+    article: "ArticleId"
+    mttr_applied: "DurationFigure"
+    mttr_not_applied: "DurationFigure"
+    resolved: int
+    suggested: int
+    title: str
+
+
+class RunbookFigure(_RunbookFigureRequired, total=False):
+    """One runbook in a KPI window."""
+
+    resolution_rate: Optional[float]
+
+
 class _ScheduledChangeRequired(TypedDict):
     cis: List["CiId"]
     id: "ChangeId"
@@ -2780,6 +2813,14 @@ class ScheduledChange(_ScheduledChangeRequired, total=False):
     """One entry of the change calendar: a change already scheduled (or being implemented) in a window. The engine builds the calendar from its read model (see [`Change::schedule_entry`](crate::change::Change::schedule_entry))."""
 
     assignee: Optional["ActorId"]
+
+
+class ServiceCorrelation(TypedDict):
+    """How an alert joined an incident that does not hold its dedup key: the alert's CI, the service of the incident that the CI's outage affects, and the path between them."""
+
+    ci: "CiId"
+    service: "AffectedService"
+    source: str
 
 
 ServiceId = str
@@ -5048,15 +5089,19 @@ class IncidentEventDocumentIncidentDuplicateLinked(TypedDict):
     type: Literal["incident.duplicate_linked"]
 
 
-class IncidentEventDocumentIncidentAlertCorrelated(TypedDict):
-    """The alert fired again and joined this incident."""
-
+class _IncidentEventDocumentIncidentAlertCorrelatedRequired(TypedDict):
     at: str
     by: "ActorId"
     dedup_key: str
     id: "IncidentId"
     seen_at: str
     type: Literal["incident.alert_correlated"]
+
+
+class IncidentEventDocumentIncidentAlertCorrelated(_IncidentEventDocumentIncidentAlertCorrelatedRequired, total=False):
+    """The alert fired again and joined this incident, or (with `via`) an alert on a CI joined it through the incident's service."""
+
+    via: Optional["IncidentEventServiceCorrelation"]
 
 
 class IncidentEventDocumentIncidentImpactStartRecorded(TypedDict):
@@ -5123,6 +5168,15 @@ IncidentEventDocument = Union["IncidentEventDocumentIncidentOpened", "IncidentEv
 """An incident event. Every variant carries the incident id, when it was recorded (`at`) and by whom (`by`); backdated facts also carry `occurred_at`."""
 
 
+class IncidentEventAffectedService(TypedDict):
+    """A service affected by an outage, with the path from the service down to the item."""
+
+    criticality: "Criticality"
+    name: str
+    path: List["IncidentEventReached"]
+    service: "ServiceId"
+
+
 class IncidentEventCancelReasonDuplicate(TypedDict):
     """The same interruption is already recorded; the link is kept for reporting."""
 
@@ -5184,6 +5238,32 @@ IncidentEventHoldReason = Union["IncidentEventHoldReasonAwaitingCaller", "Incide
 """Why an incident waits (ServiceNow hold reasons 1, 3, 4, 5, and the parent's hold). SLA policies pause on some of them."""
 
 
+class IncidentEventItemRefService(TypedDict):
+    """A business service."""
+
+    service: "ServiceId"
+
+
+class IncidentEventItemRefCi(TypedDict):
+    """A configuration item."""
+
+    ci: "CiId"
+
+
+IncidentEventItemRef = Union["IncidentEventItemRefService", "IncidentEventItemRefCi"]
+"""One item of the model: a business service or a configuration item. On the wire `{"service": "web-shop"}` or `{"ci": "db-prod-01"}`."""
+
+
+class _IncidentEventReachedRequired(TypedDict):
+    item: "IncidentEventItemRef"
+
+
+class IncidentEventReached(_IncidentEventReachedRequired, total=False):
+    """One step of a path: an item and how it depends on the next step (`None` on the last one)."""
+
+    relation: Optional["RelationType"]
+
+
 class IncidentEventReopenSourceDirect(TypedDict):
     """The caller or an agent rejected the resolution."""
 
@@ -5224,6 +5304,14 @@ class IncidentEventResolutionSourceProblem(TypedDict):
 
 IncidentEventResolutionSource = Union["IncidentEventResolutionSourceDirect", "IncidentEventResolutionSourceParent", "IncidentEventResolutionSourceProblem"]
 """Where a resolution came from: worked on this incident, or propagated by a process manager."""
+
+
+class IncidentEventServiceCorrelation(TypedDict):
+    """How an alert joined an incident that does not hold its dedup key: the alert's CI, the service of the incident that the CI's outage affects, and the path between them."""
+
+    ci: "CiId"
+    service: "IncidentEventAffectedService"
+    source: str
 
 
 class _IncidentDocumentRequired(TypedDict):
@@ -5507,13 +5595,17 @@ class KpiQueryWeeklySchedule(TypedDict, total=False):
     wednesday: List["KpiQueryClockInterval"]
 
 
-class KpiReportDocument(TypedDict):
-    """The answer to a [`KpiQuery`](super::KpiQuery)."""
-
+class _KpiReportDocumentRequired(TypedDict):
     backlog_at: str
     groups: List["KpiReportGroupReport"]
     horizon: str
     window: "TimeWindow"
+
+
+class KpiReportDocument(_KpiReportDocumentRequired, total=False):
+    """The answer to a [`KpiQuery`](super::KpiQuery)."""
+
+    runbooks: List["KpiReportRunbookFigure"]
 
 
 class KpiReportBacklogFigure(TypedDict):
@@ -5597,6 +5689,22 @@ class KpiReportReassignmentFigure(_KpiReportReassignmentFigureRequired, total=Fa
     """Reassignments of resolved incidents."""
 
     mean: Optional[float]
+
+
+class _KpiReportRunbookFigureRequired(TypedDict):
+    applied: int
+    article: "ArticleId"
+    mttr_applied: "DurationFigure"
+    mttr_not_applied: "DurationFigure"
+    resolved: int
+    suggested: int
+    title: str
+
+
+class KpiReportRunbookFigure(_KpiReportRunbookFigureRequired, total=False):
+    """One runbook in a KPI window."""
+
+    resolution_rate: Optional[float]
 
 
 class KpiReportSlaFigure(TypedDict):
@@ -5725,6 +5833,7 @@ class PolicyIncidentPolicy(TypedDict, total=False):
     auto_close_calendar: Optional["PolicyCalendarRef"]
     caller_reject_days: int
     child_sync: "PolicyChildSyncPolicy"
+    correlate_alerts_by_service: bool
     group_from_service_model: bool
     resume_on_caller_comment: bool
 
@@ -6437,10 +6546,18 @@ class ModelCommandDocumentActivate(TypedDict):
 
 
 class ModelCommandDocumentRetire(TypedDict):
-    """Retires an item for good; its relations are removed with it."""
+    """Retires an item; its relations are removed with it."""
 
     command: Literal["retire"]
     item: "ModelCommandItemRef"
+
+
+class ModelCommandDocumentReactivate(TypedDict):
+    """Puts a retired item back into operation (retired -> operational), saying why. The relations removed at its retirement are not restored: relate it again."""
+
+    command: Literal["reactivate"]
+    item: "ModelCommandItemRef"
+    reason: str
 
 
 class ModelCommandDocumentUpdateAttributes(TypedDict):
@@ -6467,7 +6584,7 @@ class ModelCommandDocumentUnrelate(_ModelCommandDocumentUnrelateRequired, _Model
     """Removes a recorded relation."""
 
 
-ModelCommandDocument = Union["ModelCommandDocumentRegisterService", "ModelCommandDocumentRegisterCi", "ModelCommandDocumentActivate", "ModelCommandDocumentRetire", "ModelCommandDocumentUpdateAttributes", "ModelCommandDocumentRelate", "ModelCommandDocumentUnrelate"]
+ModelCommandDocument = Union["ModelCommandDocumentRegisterService", "ModelCommandDocumentRegisterCi", "ModelCommandDocumentActivate", "ModelCommandDocumentRetire", "ModelCommandDocumentReactivate", "ModelCommandDocumentUpdateAttributes", "ModelCommandDocumentRelate", "ModelCommandDocumentUnrelate"]
 """A command on the service model."""
 
 
@@ -6533,6 +6650,16 @@ class ModelEventServiceModelItemRetired(TypedDict):
     type: Literal["service_model.item_retired"]
 
 
+class ModelEventServiceModelItemReactivated(TypedDict):
+    """A retired item was put back into operation."""
+
+    at: str
+    by: "ActorId"
+    item: "ModelEventItemRef"
+    reason: str
+    type: Literal["service_model.item_reactivated"]
+
+
 class ModelEventServiceModelAttributesUpdated(TypedDict):
     """An item's attributes were replaced."""
 
@@ -6559,7 +6686,7 @@ class ModelEventServiceModelRelationRemoved(_ModelEventServiceModelRelationRemov
     """A relation was removed (asked for, or with a retired item)."""
 
 
-ModelEvent = Union["ModelEventServiceModelItemRegistered", "ModelEventServiceModelItemActivated", "ModelEventServiceModelItemRetired", "ModelEventServiceModelAttributesUpdated", "ModelEventServiceModelRelationAdded", "ModelEventServiceModelRelationRemoved"]
+ModelEvent = Union["ModelEventServiceModelItemRegistered", "ModelEventServiceModelItemActivated", "ModelEventServiceModelItemRetired", "ModelEventServiceModelItemReactivated", "ModelEventServiceModelAttributesUpdated", "ModelEventServiceModelRelationAdded", "ModelEventServiceModelRelationRemoved"]
 """An event of the `service-model` stream. Each carries when and by whom."""
 
 
@@ -7449,6 +7576,7 @@ METHODS = (
     "ci.batch",
     "ci.get",
     "ci.list",
+    "ci.reactivate",
     "ci.register",
     "ci.relate",
     "ci.retire",
@@ -7532,6 +7660,7 @@ METHODS = (
     "service.activate",
     "service.get",
     "service.list",
+    "service.reactivate",
     "service.register",
     "service.retire",
     "service.update",

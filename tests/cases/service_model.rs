@@ -272,6 +272,55 @@ fn the_model_is_in_sql_tables_and_survives_a_reopen() {
 }
 
 #[test]
+fn a_hub_with_more_relations_than_one_append_holds_is_retired_in_one_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let engine = disk_engine(dir.path(), &clock, 1);
+    let hub = ci("hypervisor-01");
+    engine
+        .change_service_model(
+            &modeller(),
+            &register(&hub, "Hypervisor", Criticality::High),
+        )
+        .unwrap();
+    // 1,200 virtual machines run on it, registered and related 200 at a time.
+    for batch in 0..6 {
+        let mut commands = Vec::new();
+        for n in 0..200 {
+            let vm = ci(&format!("vm-{batch}-{n}"));
+            commands.extend(register(&vm, "Virtual machine", Criticality::Low));
+            commands.push(relate(&vm, RelationType::RunsOn, &hub));
+        }
+        engine.change_service_model(&modeller(), &commands).unwrap();
+    }
+    let relations = |dir: &std::path::Path| -> i64 {
+        sql_rows(dir, "SELECT COUNT(*) FROM service_relations", &[])[0][0].int()
+    };
+    assert_eq!(engine.service_item(&hub).unwrap().needed_by.len(), 1_200);
+    let before = model_events(&engine);
+    engine
+        .change_service_model(&modeller(), &[ModelCommand::Retire { item: hub.clone() }])
+        .unwrap();
+    assert_eq!(model_events(&engine), before + 1, "one event");
+    let vm = engine.service_item(&ci("vm-3-7")).unwrap();
+    assert!(vm.depends_on.is_empty(), "{:?}", vm.depends_on);
+    engine.close().unwrap();
+    assert_eq!(relations(dir.path()), 0);
+    // Rebuilt from the log, the same.
+    delete_read_models(dir.path());
+    let engine = disk_engine(dir.path(), &clock, 2);
+    assert!(
+        engine
+            .service_item(&ci("vm-0-0"))
+            .unwrap()
+            .depends_on
+            .is_empty()
+    );
+    engine.close().unwrap();
+    assert_eq!(relations(dir.path()), 0);
+}
+
+#[test]
 fn a_change_conflicts_with_changes_on_what_depends_on_its_ci_from_the_model() {
     let (engine, _clock) = memory_engine();
     // Without the model, changes on db-01 and app-01 in the same window do not clash.

@@ -140,6 +140,14 @@ impl Tables {
                     "operational"
                 };
                 let [kind, id] = key(item);
+                if matches!(event, ModelEvent::ItemRetired { .. }) {
+                    // A retired item's relations go with it.
+                    out.push(SqlStatement::new(
+                        "DELETE FROM service_relations
+                         WHERE (from_kind = ?1 AND from_id = ?2) OR (to_kind = ?1 AND to_id = ?2)",
+                        vec![kind.clone(), id.clone()],
+                    ));
+                }
                 out.push(SqlStatement::new(
                     "UPDATE service_items SET status = ?3, updated_at = ?4, position = ?5
                      WHERE item_kind = ?1 AND id = ?2",

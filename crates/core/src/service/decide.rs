@@ -51,25 +51,14 @@ impl Decider for ServiceModelDecider {
                 at,
                 by,
             }]),
-            ModelCommand::Retire { item } => {
-                let mut events: Vec<ModelEvent> = state
-                    .relations_of(item)
-                    .into_iter()
-                    .map(|r| ModelEvent::RelationRemoved {
-                        from: r.from,
-                        kind: r.kind,
-                        to: r.to,
-                        at,
-                        by: by.clone(),
-                    })
-                    .collect();
-                events.push(ModelEvent::ItemRetired {
-                    item: item.clone(),
-                    at,
-                    by,
-                });
-                Ok(events)
-            }
+            // One event however many relations the item has (a hub CI may have thousands, more
+            // than one append holds): retiring removes them in the fold
+            // ([`ServiceModel::apply`](super::ServiceModel::apply)) and in the read model.
+            ModelCommand::Retire { item } => Ok(vec![ModelEvent::ItemRetired {
+                item: item.clone(),
+                at,
+                by,
+            }]),
             ModelCommand::Reactivate { item, reason } => {
                 validate::required_text("reason", reason, ctx.policy.limits.max_title_bytes)?;
                 Ok(vec![ModelEvent::ItemReactivated {

@@ -15,8 +15,10 @@
 //!    connects to `to`; both ends must exist and be live (not retired), differ, and the
 //!    relation must not be recorded yet. `unrelate` removes a recorded one. Cycles are allowed
 //!    (two servers that connect to each other): every traversal keeps a visited set.
-//!    Retiring an item removes its relations in the same decision (`relation_removed` events),
-//!    so the model never holds a relation to a retired item.
+//!    Retiring an item removes its relations with it: the one `item_retired` event does, in
+//!    the fold and in the read model, however many relations a hub has (logs written before
+//!    carried a `relation_removed` event per relation first, which fold the same). The model
+//!    never holds a relation to a retired item.
 //! 3. **Errors.** Unknown item: `unknown_reference`; retired item: `retired_reference`; a
 //!    self-relation: `self_relation`; each names the command's field (`from`, `to`, `item`).
 //!    A relation type not in the model cannot be written: [`RelationType`] is closed, and its

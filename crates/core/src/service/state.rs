@@ -172,6 +172,13 @@ impl ServiceModel {
                     i.status = ItemStatus::Retired;
                     i.updated_at = *at;
                 }
+                // Its relations go with it (logs written before retirement carried them in
+                // `relation_removed` events find none left here).
+                for r in self.relations_of(item) {
+                    self.incoming
+                        .remove(&(r.to.clone(), r.kind, r.from.clone()));
+                    self.relations.remove(&r);
+                }
             }
             E::AttributesUpdated {
                 item,

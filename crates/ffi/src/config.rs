@@ -47,9 +47,7 @@ use opsledger::core::policy::document::{self, PolicyFormat};
 use opsledger::core::webhook::delivery::RetryPolicy;
 use opsledger::store::Durability;
 use opsledger::webhooks::WebhookWorkerConfig;
-use opsledger::{
-    Clock, Engine, EngineConfig, EngineError, ManualClock, Policy, Role, SystemClock,
-};
+use opsledger::{Clock, Engine, EngineConfig, EngineError, ManualClock, Policy, Role, SystemClock};
 use opsledger_rpc::Identity;
 use serde::Deserialize;
 use serde_json::Value;

@@ -323,8 +323,8 @@ fn incident_rows(
                            resolved_us + ?3 <= ?4 AS mature,
                            reopens = 0 AND coalesce(resolved_reassignments, 0) <= ?6
                                AND (?7 = 0 OR resolution_source = 'direct')
-                               AND (?8 IS NULL OR (max(0, resolved_us - opened_us) - {held})
-                                    / 1000 <= ?8 * 60000) AS fcr,
+                               AND (CAST(?8 AS BIGINT) IS NULL OR (max(0, resolved_us - opened_us) - {held})
+                                    / 1000 <= CAST(?8 AS BIGINT) * 60000) AS fcr,
                            major,
                            resolved_us + ?9 <= ?4 AS pir_mature,
                            first_review_us IS NOT NULL AND first_review_us <= resolved_us + ?9

@@ -420,13 +420,18 @@ fn incident_days(
 ) -> Result<()> {
     let query = r.query;
     let by = query.group_by;
-    // Days from `fresh` on hold resolutions that may still be reopened within the window.
-    let fresh = terms
-        .now
-        .saturating_sub(terms.reopen_us)
+    // Maturity (a resolution is mature once its reopen window has passed): every resolution
+    // of the days before `fresh` is mature, none of those from `unripe` on, and the day in
+    // between (at most one) is counted from its rows.
+    let horizon = terms.now.saturating_sub(terms.reopen_us);
+    let fresh = horizon
         .saturating_add(1)
         .div_euclid(DAY_US)
         .clamp(first, last);
+    let unripe = horizon
+        .div_euclid(DAY_US)
+        .saturating_add(1)
+        .clamp(fresh, last);
     // The resolved buckets class reassignments up to 8 ("8 or more") and know no time to
     // resolve: other definitions count the rows.
     let classes = query.fcr.within_minutes.is_none()
@@ -439,16 +444,17 @@ fn incident_days(
     };
     let rows = sql.query_all(
         "SELECT figure, value, valued, source, reassigned, reopened,
-                CASE WHEN day >= ?4 THEN 1 ELSE 0 END, sum(n), sum(total_ms), sum(net_ms),
-                sum(reassignments)
+                CASE WHEN day < ?4 THEN 0 WHEN day < ?5 THEN 1 ELSE 2 END, sum(n),
+                sum(total_ms), sum(net_ms), sum(reassignments)
          FROM kpi_daily WHERE dimension = ?1 AND day >= ?2 AND day < ?3
          GROUP BY figure, value, valued, source, reassigned, reopened,
-                  CASE WHEN day >= ?4 THEN 1 ELSE 0 END",
+                  CASE WHEN day < ?4 THEN 0 WHEN day < ?5 THEN 1 ELSE 2 END",
         &[
             SqlValue::Text(dimension.to_owned()),
             SqlValue::Integer(first),
             SqlValue::Integer(last),
             SqlValue::Integer(fresh),
+            SqlValue::Integer(unripe),
         ],
     )?;
     for row in rows {
@@ -458,7 +464,7 @@ fn incident_days(
             GroupBy::None => GroupKey::All,
             _ => key_of(by, value.as_ref().unwrap_or(&SqlValue::Null))?,
         };
-        let (reassigned, reopened, is_fresh) = (int(&row, 4), int(&row, 5), int(&row, 6) != 0);
+        let (reassigned, reopened, maturity) = (int(&row, 4), int(&row, 5), int(&row, 6));
         let (n, total, net, reassignments) =
             (count(&row, 7), int(&row, 8), int(&row, 9), count(&row, 10));
         match text(0) {
@@ -482,39 +488,46 @@ fn incident_days(
                 if reassigned >= i64::from(query.ping_pong_threshold) {
                     g.ping_pong += n;
                 }
-                if !is_fresh {
-                    g.fcr.mature += n;
-                    if reopened == 0
-                        && reassigned <= i64::from(query.fcr.max_reassignments)
-                        && (!query.fcr.direct_only || text(3) == "direct")
-                    {
-                        g.fcr.yes += n;
+                match maturity {
+                    MATURE => {
+                        g.fcr.mature += n;
+                        if reopened == 0
+                            && reassigned <= i64::from(query.fcr.max_reassignments)
+                            && (!query.fcr.direct_only || text(3) == "direct")
+                        {
+                            g.fcr.yes += n;
+                        }
                     }
+                    UNRIPE => g.fcr.pending += n,
+                    _ => {}
                 }
             }
             "resolution" => {
                 let g = r.group(key);
-                if !is_fresh {
-                    g.reopen.mature += n;
+                match maturity {
+                    MATURE => g.reopen.mature += n,
+                    UNRIPE => g.reopen.pending += n,
+                    _ => {}
                 }
             }
             _ => {}
         }
     }
-    let (from, to, fresh_from) = (first * DAY_US, last * DAY_US, fresh * DAY_US);
-    let population = Parts {
-        population: !classes,
-        fcr: !classes,
-        ..Parts::NONE
-    };
+    let (from, to) = (first * DAY_US, last * DAY_US);
+    let (fresh_from, unripe_from) = (fresh * DAY_US, unripe * DAY_US);
     if !classes {
+        let population = Parts {
+            population: true,
+            fcr: true,
+            ..Parts::NONE
+        };
         incident_rows(r, sql, terms, (from, to), population)?;
-    } else if fresh_from < to {
+    } else if fresh_from < unripe_from {
         let fcr = Parts {
             fcr: true,
             ..Parts::NONE
         };
-        incident_rows(r, sql, terms, (fresh_from, to), fcr)?;
+        incident_rows(r, sql, terms, (fresh_from, unripe_from), fcr)?;
     }
     let reviews = Parts {
         pir: true,
@@ -529,15 +542,19 @@ fn incident_days(
         };
         incident_rows(r, sql, terms, (from, fresh_from), reopens)?;
     }
-    if fresh_from < to {
-        let recent = Parts {
+    if fresh_from < unripe_from {
+        let ripening = Parts {
             reopen: Some(false),
             ..Parts::NONE
         };
-        incident_rows(r, sql, terms, (fresh_from, to), recent)?;
+        incident_rows(r, sql, terms, (fresh_from, unripe_from), ripening)?;
     }
     Ok(())
 }
+
+/// The maturity of a day's resolutions in the buckets: all mature, some, none.
+const MATURE: i64 = 0;
+const UNRIPE: i64 = 2;
 
 /// The classes of reassignments in the resolved buckets: 0 to 7, and 8 for "8 or more".
 const REASSIGNED_CLASSES: u32 = 8;

@@ -190,9 +190,12 @@ pub(crate) fn report(
     })
 }
 
+/// A span `[from, to)`, of microseconds or of days.
+type Span = (i64, i64);
+
 /// A window `[start, end)` (microseconds) as its whole days `[first, last)` (days since 1970),
 /// if it holds any, and the spans of instants around them (the whole window if none).
-fn split(start: i64, end: i64) -> (Vec<(i64, i64)>, Option<(i64, i64)>) {
+fn split(start: i64, end: i64) -> (Vec<Span>, Option<Span>) {
     let first = start.div_euclid(DAY_US) + i64::from(start.rem_euclid(DAY_US) != 0);
     let last = end.div_euclid(DAY_US);
     if first >= last {
@@ -737,9 +740,11 @@ fn sla_days(r: &mut Report<'_>, sql: &dyn SqlTables, (first, last): (i64, i64)) 
         ],
     )?;
     for row in rows {
-        let value = (int(&row, 1) != 0)
-            .then(|| row.first().cloned().unwrap_or(SqlValue::Null))
-            .unwrap_or(SqlValue::Null);
+        let value = if int(&row, 1) != 0 {
+            row.first().cloned().unwrap_or(SqlValue::Null)
+        } else {
+            SqlValue::Null
+        };
         let key = match by {
             GroupBy::None => GroupKey::All,
             _ => key_of(by, &value)?,

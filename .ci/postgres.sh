@@ -2,8 +2,10 @@
 # `source .ci/postgres.sh && start_postgres`). Installs Debian's server package when no
 # initdb is found, creates the cluster under the target directory (or a temporary directory
 # when the server's user cannot reach it), starts it on loopback on its own port with its
-# socket beside it, creates the database and exports OPSLEDGER_PG_URL. stop_postgres stops it
-# and removes the cluster.
+# socket beside it, creates the database and exports OPSLEDGER_PG_URL. The server also accepts
+# TLS (ssl=on) with a certificate for 127.0.0.1 and localhost signed by a throwaway authority
+# made here with openssl; OPSLEDGER_PG_CA names that authority's certificate (the TLS tests
+# verify the server against it). stop_postgres stops it and removes the cluster.
 
 pg_bin_dir() {
   local initdb
@@ -67,9 +69,29 @@ start_postgres() {
     PG_SOCKET_DIR="$socket"
   fi
   pg_as_owner mkdir -p "$socket"
+  # TLS: a throwaway authority and a server certificate for the loopback names.
+  if ! command -v openssl >/dev/null 2>&1; then
+    if [ "$(id -u)" -ne 0 ]; then
+      echo "openssl is not installed and installing it needs root (apt-get install openssl)" >&2
+      return 1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+  fi
+  local tls="$PG_CLUSTER/tls"
+  mkdir -p "$tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=opsledger test authority" \
+    -keyout "$tls/ca.key" -out "$tls/ca.crt" >/dev/null 2>&1 || return 1
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+    -keyout "$tls/server.key" -out "$tls/server.csr" >/dev/null 2>&1 || return 1
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$tls/san.ext"
+  openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial \
+    -days 2 -extfile "$tls/san.ext" -out "$tls/server.crt" >/dev/null 2>&1 || return 1
+  chmod 600 "$tls/server.key"
+  [ "$(id -u)" -eq 0 ] && chown -R "$PG_OWNER" "$tls"
   pg_as_owner "$bin/pg_ctl" --pgdata="$PG_CLUSTER/data" --log="$PG_CLUSTER/server.log" --wait \
-    --options="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$socket -c max_connections=300 -c fsync=on" \
+    --options="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$socket -c max_connections=300 -c fsync=on -c ssl=on -c ssl_cert_file=$tls/server.crt -c ssl_key_file=$tls/server.key" \
     start >/dev/null || { cat "$PG_CLUSTER/server.log" >&2; return 1; }
+  export OPSLEDGER_PG_CA="$tls/ca.crt"
   PG_BIN="$bin"
   pg_as_owner "$bin/createdb" --host=127.0.0.1 --port="$port" --username=opsledger opsledger || return 1
   export OPSLEDGER_PG_URL="postgres://opsledger@127.0.0.1:$port/opsledger"

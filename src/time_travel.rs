@@ -333,8 +333,10 @@ impl<'e> ReadView<'e> {
         // What these events caused, from the live tables (effects past the view's instant are
         // left out by position).
         let tables = inner.tables();
+        let causes: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let mut effects = crate::projections::timeline::effects(tables, &causes, bound)?;
         let mut out = Vec::with_capacity(events.len());
-        for e in events {
+        for (e, caused) in events.into_iter().zip(effects.drain(..)) {
             let event = decode_as(record.kind, &e)?;
             // Generated text names records by number; `why` is what people wrote, kept as is.
             let name = |what: &str| {
@@ -357,7 +359,6 @@ impl<'e> ReadView<'e> {
                 },
                 None => None,
             };
-            let caused = crate::projections::timeline::effects(tables, e.event_id, bound)?;
             out.push(TimelineEntry {
                 visibility: event.visibility(),
                 position: e.position.0,

@@ -414,54 +414,78 @@ fn change(e: &ChangeEvent) -> (String, Option<String>) {
     }
 }
 
-/// The events `cause` caused, with positions up to `bound`, in log order (one lookup in the
-/// small `timeline_effects` table: only follow-ups and SLA events have a row there).
+/// The most causes one [`effects`] statement asks about. A chunk is padded (repeating its
+/// first id) to the next power of two, so six prepared statements serve every page.
+const EFFECTS_CHUNK: usize = 32;
+
+/// The events each of `causes` caused, with positions up to `bound`, in log order: the entry
+/// for `causes[i]` is `out[i]`. One statement per [`EFFECTS_CHUNK`] causes, so a timeline page
+/// is a handful of lookups in the small `timeline_effects` table (only follow-ups and SLA
+/// events have a row there), not one read transaction per event.
 pub(crate) fn effects(
     tables: &super::tables::Tables,
-    cause: Uuid,
+    causes: &[Uuid],
     bound: u64,
-) -> crate::error::Result<Vec<EventRef>> {
+) -> crate::error::Result<Vec<Vec<EventRef>>> {
     use opsledger_store::SqlValue;
-    let mut out = Vec::new();
+    // `SQL[k]` asks about 2^k causes.
+    static SQL: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        (0..=EFFECTS_CHUNK.trailing_zeros())
+            .map(|k| {
+                let list: Vec<String> = (0..1usize << k).map(|i| format!("?{}", i + 2)).collect();
+                format!(
+                    "SELECT e.cause, e.position, e.record, e.kind, e.event_type, r.number, \
+                     e.event_id FROM timeline_effects e LEFT JOIN records r ON r.id = e.record \
+                     WHERE e.cause IN ({}) AND e.position <= ?1 ORDER BY e.position",
+                    list.join(", ")
+                )
+            })
+            .collect()
+    });
+    let mut out: Vec<Vec<EventRef>> = vec![Vec::new(); causes.len()];
+    let index: std::collections::HashMap<Uuid, usize> =
+        causes.iter().enumerate().map(|(i, c)| (*c, i)).collect();
     let mut malformed = false;
-    tables.sql.query(
-        "SELECT e.position, e.record, e.kind, e.event_type, r.number, e.event_id
-         FROM timeline_effects e LEFT JOIN records r ON r.id = e.record
-         WHERE e.cause = ?1 AND e.position <= ?2
-         ORDER BY e.position",
-        &[
-            SqlValue::Text(cause.to_string()),
-            SqlValue::Integer(i64::try_from(bound).unwrap_or(i64::MAX)),
-        ],
-        &mut |row| {
+    for chunk in causes.chunks(EFFECTS_CHUNK) {
+        let width = chunk.len().next_power_of_two();
+        let mut params = Vec::with_capacity(width + 1);
+        params.push(SqlValue::Integer(i64::try_from(bound).unwrap_or(i64::MAX)));
+        params.extend(chunk.iter().map(|c| SqlValue::Text(c.to_string())));
+        params.resize(width + 1, params[1].clone());
+        let sql = &SQL[width.trailing_zeros() as usize];
+        tables.sql.query(sql, &params, &mut |row| {
             let text = |i: usize| match row.get(i) {
                 Some(SqlValue::Text(t)) => Some(t.as_str()),
                 Some(_) | None => None,
             };
-            let position = row.first().and_then(SqlValue::as_i64);
-            let event_id = text(5).and_then(|t| Uuid::parse_str(t).ok());
-            let (Some(position), Some(event_type), Some(event_id)) = (position, text(3), event_id)
+            let slot = text(0)
+                .and_then(|t| Uuid::parse_str(t).ok())
+                .and_then(|c| index.get(&c).copied());
+            let position = row.get(1).and_then(SqlValue::as_i64);
+            let event_id = text(6).and_then(|t| Uuid::parse_str(t).ok());
+            let (Some(slot), Some(position), Some(event_type), Some(event_id)) =
+                (slot, position, text(4), event_id)
             else {
                 malformed = true;
                 return Ok(opsledger_store::RowFlow::Stop);
             };
-            let effect = text(1)
-                .zip(text(2))
+            let effect = text(2)
+                .zip(text(3))
                 .and_then(|(id, kind)| RecordRef::from_stream(&format!("{kind}-{id}")));
-            out.push(EventRef {
+            out[slot].push(EventRef {
                 event_id,
                 position: position as u64,
                 record: effect,
-                number: text(4).and_then(|n| n.parse().ok()),
+                number: text(5).and_then(|n| n.parse().ok()),
                 event_type: event_type.to_owned(),
             });
             Ok(opsledger_store::RowFlow::Continue)
-        },
-    )?;
-    if malformed {
-        return Err(crate::error::EngineError::Views(
-            "a malformed timeline_effects row".into(),
-        ));
+        })?;
+        if malformed {
+            return Err(crate::error::EngineError::Views(
+                "a malformed timeline_effects row".into(),
+            ));
+        }
     }
     Ok(out)
 }

@@ -474,3 +474,63 @@ fn follow_ups_are_reported_for_commands_that_cause_none() {
         .unwrap();
     assert!(o.follow_ups.is_empty());
 }
+
+#[test]
+fn a_long_timeline_names_every_effect_of_every_event() {
+    // More causes than one effects lookup asks about at a time: 20 resolutions and 20 reopens
+    // of a parent, each with a follow-up on both children.
+    let (engine, clock) = memory_engine();
+    let mut commands = vec![
+        open_incident(inc(1), "parent"),
+        open_incident(inc(2), "child 2"),
+        open_incident(inc(3), "child 3"),
+    ];
+    for child in [2, 3] {
+        commands.push(IncidentCommand::LinkChild {
+            id: inc(1),
+            child: inc(child),
+        });
+    }
+    commands.push(assign(inc(1), "ops", "alice"));
+    for round in 0..20 {
+        commands.push(resolve(inc(1), &format!("Fix {round}")));
+        commands.push(IncidentCommand::Reopen {
+            id: inc(1),
+            reason: format!("Back {round}"),
+        });
+    }
+    let mut expected: std::collections::HashMap<Uuid, Vec<Uuid>> = Default::default();
+    for command in commands {
+        clock.advance(chrono::Duration::minutes(5));
+        {
+            let o = exec(&engine, &agent(), command);
+            let cause = o.events[0].event_id;
+            for f in &o.follow_ups {
+                let FollowUpResult::Applied { events } = &f.result else {
+                    panic!("{f:?}");
+                };
+                let effects = expected.entry(cause).or_default();
+                effects.extend(events.iter().map(|e| e.event_id));
+            }
+        }
+    }
+    let timeline = engine
+        .view(None)
+        .unwrap()
+        .timeline(RecordRef::incident(inc(1)))
+        .unwrap();
+    assert!(timeline.len() > 40, "{} entries", timeline.len());
+    let mut with_effects = 0;
+    for entry in &timeline {
+        let mut caused: Vec<Uuid> = entry.caused.iter().map(|c| c.event_id).collect();
+        let mut want = expected.get(&entry.event_id).cloned().unwrap_or_default();
+        caused.sort();
+        want.sort();
+        assert_eq!(caused, want, "effects of {}", entry.event_type);
+        let positions: Vec<u64> = entry.caused.iter().map(|c| c.position).collect();
+        assert!(positions.is_sorted(), "in log order: {positions:?}");
+        with_effects += usize::from(!entry.caused.is_empty());
+    }
+    // Both links (mirrored on the child) and the 40 resolutions and reopens.
+    assert_eq!(with_effects, 42);
+}

@@ -126,34 +126,40 @@ fn history(engine: &opsledger::Engine, clock: &Arc<opsledger::ManualClock>) {
 /// Simulates a crash in the middle of clearing the read models: `remove_checkpoint` says
 /// whether the checkpoint key was already gone, `marker` whether the rebuild marker was set.
 fn crash_mid_clear(dir: &std::path::Path, remove_checkpoint: bool, marker: bool) {
-    let db = retry(|| rusqlite::Connection::open(read_models_database(dir)));
-    let keys: Vec<Vec<u8>> = db
-        .prepare("SELECT key FROM kv_views ORDER BY key")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
+    let keys: Vec<Vec<u8>> = sql_rows(dir, "SELECT key FROM kv_views ORDER BY key", &[])
+        .into_iter()
+        .map(|row| row[0].bytes().to_vec())
         .collect();
     assert!(!keys.is_empty());
+    let checkpoint = b"Xcheckpoint".to_vec();
     for key in keys.iter().step_by(2) {
-        if key.as_slice() != b"Xcheckpoint" {
-            db.execute("DELETE FROM kv_views WHERE key = ?1", [key])
-                .unwrap();
+        if *key != checkpoint {
+            sql_execute(
+                dir,
+                "DELETE FROM kv_views WHERE key = ?1",
+                &[SqlCell::Bytes(key.clone())],
+            );
         }
     }
     if remove_checkpoint {
-        db.execute(
+        sql_execute(
+            dir,
             "DELETE FROM kv_views WHERE key = ?1",
-            [b"Xcheckpoint".as_slice()],
-        )
-        .unwrap();
+            &[SqlCell::Bytes(checkpoint)],
+        );
     }
     if marker {
-        db.execute(
-            "INSERT OR REPLACE INTO kv_meta(key, value) VALUES (?1, ?2)",
-            [b"views_rebuilding".as_slice(), &[1u8]],
-        )
-        .unwrap();
+        let key = SqlCell::Bytes(b"views_rebuilding".to_vec());
+        sql_execute(
+            dir,
+            "DELETE FROM kv_meta WHERE key = ?1",
+            std::slice::from_ref(&key),
+        );
+        sql_execute(
+            dir,
+            "INSERT INTO kv_meta(key, value) VALUES (?1, ?2)",
+            &[key, SqlCell::Bytes(vec![1])],
+        );
     }
 }
 
@@ -193,19 +199,11 @@ fn reopen_after_crash(remove_checkpoint: bool, marker: bool) {
 
 #[test]
 fn a_rebuild_interrupted_mid_clear_is_redone_at_open() {
-    if test_backend() == "postgres" {
-        // This case opens the read models' SQLite file itself; a PostgreSQL schema has none.
-        return;
-    }
     reopen_after_crash(false, true);
 }
 
 #[test]
 fn read_models_without_checkpoint_are_rebuilt_at_open() {
-    if test_backend() == "postgres" {
-        // This case opens the read models' SQLite file itself; a PostgreSQL schema has none.
-        return;
-    }
     reopen_after_crash(true, false);
 }
 

@@ -165,6 +165,184 @@ pub fn copy_read_models(from: &Path, to: &Path) {
     db.execute("DETACH DATABASE source", []).expect("detach");
 }
 
+/// A value passed to, or read from, [`sql_rows`] and [`sql_execute`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlCell {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl SqlCell {
+    /// The integer in this cell (panics on another kind: a test's expectation).
+    pub fn int(&self) -> i64 {
+        match self {
+            SqlCell::Int(i) => *i,
+            other => panic!("expected an integer, found {other:?}"),
+        }
+    }
+
+    /// The text in this cell.
+    pub fn text(&self) -> &str {
+        match self {
+            SqlCell::Text(s) => s,
+            other => panic!("expected text, found {other:?}"),
+        }
+    }
+
+    /// The bytes in this cell.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            SqlCell::Bytes(b) => b,
+            other => panic!("expected bytes, found {other:?}"),
+        }
+    }
+}
+
+/// Where the read models of the data directory `dir` live on the backend under test: its
+/// PostgreSQL schema, or the SQLite file (the log's own, or sled's beside it).
+enum SqlPlace {
+    Postgres { url: String, schema: String },
+    Sqlite(std::path::PathBuf),
+}
+
+fn sql_place(dir: &Path) -> SqlPlace {
+    if test_backend() == "postgres"
+        && let Some((url, schema)) = postgres_location(dir)
+    {
+        return SqlPlace::Postgres { url, schema };
+    }
+    SqlPlace::Sqlite(read_models_database(dir))
+}
+
+/// A connection to the schema of `dir` on the test server, its search path set to it.
+fn postgres_client(url: &str, schema: &str) -> postgres::Client {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+    client
+        .batch_execute(&format!("SET search_path TO \"{schema}\""))
+        .expect("search path");
+    client
+}
+
+/// `?N` placeholders as PostgreSQL's `$N`.
+fn numbered(sql: &str) -> String {
+    sql.replace('?', "$")
+}
+
+fn postgres_args(args: &[SqlCell]) -> Vec<Box<dyn postgres::types::ToSql + Sync>> {
+    args.iter()
+        .map(|a| -> Box<dyn postgres::types::ToSql + Sync> {
+            match a {
+                SqlCell::Null => Box::new(Option::<i64>::None),
+                SqlCell::Int(i) => Box::new(*i),
+                SqlCell::Real(f) => Box::new(*f),
+                SqlCell::Text(s) => Box::new(s.clone()),
+                SqlCell::Bytes(b) => Box::new(b.clone()),
+            }
+        })
+        .collect()
+}
+
+fn sqlite_args(args: &[SqlCell]) -> Vec<rusqlite::types::Value> {
+    use rusqlite::types::Value;
+    args.iter()
+        .map(|a| match a {
+            SqlCell::Null => Value::Null,
+            SqlCell::Int(i) => Value::Integer(*i),
+            SqlCell::Real(f) => Value::Real(*f),
+            SqlCell::Text(s) => Value::Text(s.clone()),
+            SqlCell::Bytes(b) => Value::Blob(b.clone()),
+        })
+        .collect()
+}
+
+/// Runs a query on the read models of the data directory `dir` on the backend under test (its
+/// SQLite file, or its PostgreSQL schema), open or closed: SQL that both dialects accept, with
+/// `?N` placeholders. Integers come back as `Int` (PostgreSQL's `int2/4/8`, SQLite's
+/// integers), text as `Text`, blobs and `bytea` as `Bytes`.
+pub fn sql_rows(dir: &Path, sql: &str, args: &[SqlCell]) -> Vec<Vec<SqlCell>> {
+    match sql_place(dir) {
+        SqlPlace::Postgres { url, schema } => {
+            use postgres::types::Type;
+            let mut client = postgres_client(&url, &schema);
+            let boxed = postgres_args(args);
+            let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                boxed.iter().map(|b| b.as_ref()).collect();
+            let rows = client.query(&numbered(sql), &refs).expect("query");
+            rows.iter()
+                .map(|row| {
+                    (0..row.len())
+                        .map(|i| {
+                            let ty = row.columns()[i].type_().clone();
+                            let cell = match ty {
+                                Type::INT8 => row.get::<_, Option<i64>>(i).map(SqlCell::Int),
+                                Type::INT4 => {
+                                    row.get::<_, Option<i32>>(i).map(|v| SqlCell::Int(v.into()))
+                                }
+                                Type::INT2 => {
+                                    row.get::<_, Option<i16>>(i).map(|v| SqlCell::Int(v.into()))
+                                }
+                                Type::FLOAT8 => row.get::<_, Option<f64>>(i).map(SqlCell::Real),
+                                Type::BYTEA => row.get::<_, Option<Vec<u8>>>(i).map(SqlCell::Bytes),
+                                _ => row.get::<_, Option<String>>(i).map(SqlCell::Text),
+                            };
+                            cell.unwrap_or(SqlCell::Null)
+                        })
+                        .collect()
+                })
+                .collect()
+        }
+        SqlPlace::Sqlite(file) => {
+            use rusqlite::types::Value;
+            let db = rusqlite::Connection::open_with_flags(
+                file,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .expect("open");
+            let mut statement = db.prepare(sql).expect("prepare");
+            let columns = statement.column_count();
+            statement
+                .query_map(rusqlite::params_from_iter(sqlite_args(args)), |row| {
+                    (0..columns)
+                        .map(|i| {
+                            Ok(match row.get::<_, Value>(i)? {
+                                Value::Null => SqlCell::Null,
+                                Value::Integer(v) => SqlCell::Int(v),
+                                Value::Real(v) => SqlCell::Real(v),
+                                Value::Text(v) => SqlCell::Text(v),
+                                Value::Blob(v) => SqlCell::Bytes(v),
+                            })
+                        })
+                        .collect()
+                })
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows")
+        }
+    }
+}
+
+/// Runs a statement on the read models of the closed data directory `dir` on the backend under
+/// test (see [`sql_rows`]); the number of rows it changed.
+pub fn sql_execute(dir: &Path, sql: &str, args: &[SqlCell]) -> u64 {
+    match sql_place(dir) {
+        SqlPlace::Postgres { url, schema } => {
+            let mut client = postgres_client(&url, &schema);
+            let boxed = postgres_args(args);
+            let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                boxed.iter().map(|b| b.as_ref()).collect();
+            client.execute(&numbered(sql), &refs).expect("execute")
+        }
+        SqlPlace::Sqlite(file) => {
+            let db = rusqlite::Connection::open(file).expect("open");
+            db.execute(sql, rusqlite::params_from_iter(sqlite_args(args)))
+                .expect("execute") as u64
+        }
+    }
+}
+
 /// An engine on disk, on the backend under test ([`test_backend`]).
 pub fn disk_engine(dir: &Path, clock: &Arc<ManualClock>, seed: u64) -> Engine {
     open_on_disk(dir, config(clock, seed)).expect("open engine")

@@ -71,12 +71,30 @@ pub enum Command {
     Policy(PolicyArgs),
 }
 
-/// `--data DIR`.
+/// `--data DIR` or `--store URL`.
 #[derive(Debug, Args)]
 pub struct DataArgs {
     /// The data directory (DIR/opsledger.db, or a sled log in DIR/log).
     #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
     pub data: PathBuf,
+    /// A shared store instead of a data directory: a PostgreSQL URL (`postgres://USER@HOST/DB`,
+    /// `?schema=NAME` for a schema other than `opsledger`), as for `serve --store`; servers may
+    /// keep serving it. Set it in `OPSLEDGER_STORE` to keep a password off the command line.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "OPSLEDGER_STORE",
+        hide_env_values = true,
+        conflicts_with = "data"
+    )]
+    pub store: Option<String>,
+}
+
+impl DataArgs {
+    /// Where the data is: `--store`, else `--data`.
+    pub fn location(&self) -> crate::data::Location {
+        crate::data::Location::new(&self.data, self.store.as_deref())
+    }
 }
 
 /// `opsledger serve`.
@@ -291,6 +309,17 @@ pub struct ExportArgs {
     /// The data directory to read.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
     pub data: PathBuf,
+    /// A shared store instead of a data directory: a PostgreSQL URL (`postgres://USER@HOST/DB`,
+    /// `?schema=NAME` for a schema other than `opsledger`), as for `serve --store`; servers may
+    /// keep serving it. Set it in `OPSLEDGER_STORE` to keep a password off the command line.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "OPSLEDGER_STORE",
+        hide_env_values = true,
+        conflicts_with = "data"
+    )]
+    pub store: Option<String>,
     /// Where to write (`-`: stdout). A file is written whole or not at all.
     #[arg(long, value_name = "FILE", default_value = "-")]
     pub out: PathBuf,
@@ -302,6 +331,17 @@ pub struct ImportArgs {
     /// The data directory to create (it must not exist, or be empty).
     #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
     pub data: PathBuf,
+    /// A PostgreSQL URL to import into instead (`postgres://USER@HOST/DB`, `?schema=NAME`):
+    /// the schema (default `opsledger`) must not exist; it is written as `NAME_partial` and
+    /// renamed once complete. Also read from `OPSLEDGER_STORE`.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "OPSLEDGER_STORE",
+        hide_env_values = true,
+        conflicts_with = "data"
+    )]
+    pub store: Option<String>,
     /// The JSON Lines file written by `opsledger export`.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
@@ -368,6 +408,17 @@ pub struct BackupArgs {
     /// The data directory to copy (a server may be using it).
     #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
     pub data: PathBuf,
+    /// A PostgreSQL URL to back up instead (`postgres://USER@HOST/DB`, `?schema=NAME`; servers
+    /// may keep serving it): its log as of one commit, copied and checked into a new SQLite
+    /// data directory. Also read from `OPSLEDGER_STORE`.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "OPSLEDGER_STORE",
+        hide_env_values = true,
+        conflicts_with = "data"
+    )]
+    pub store: Option<String>,
     /// The directory to create with the copy (it must not exist). It is a data directory:
     /// `opsledger serve --data OUT` opens it.
     #[arg(value_name = "OUT")]
@@ -391,6 +442,17 @@ pub struct KpiArgs {
     /// The data directory to read.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
     pub data: PathBuf,
+    /// A shared store instead of a data directory: a PostgreSQL URL (`postgres://USER@HOST/DB`,
+    /// `?schema=NAME` for a schema other than `opsledger`), as for `serve --store`; servers may
+    /// keep serving it. Set it in `OPSLEDGER_STORE` to keep a password off the command line.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "OPSLEDGER_STORE",
+        hide_env_values = true,
+        conflicts_with = "data"
+    )]
+    pub store: Option<String>,
     /// Start of the reporting window (RFC 3339; default: the beginning of time).
     #[arg(long, value_name = "RFC3339")]
     pub from: Option<String>,
@@ -563,3 +625,16 @@ pub struct PolicyPublishArgs {
     #[arg(long = "role", value_name = "ROLE", requires = "actor")]
     pub roles: Vec<String>,
 }
+
+macro_rules! location_of {
+    ($($args:ty),*) => {$(
+        impl $args {
+            /// Where the data is: `--store`, else `--data`.
+            pub fn location(&self) -> crate::data::Location {
+                crate::data::Location::new(&self.data, self.store.as_deref())
+            }
+        }
+    )*};
+}
+
+location_of!(ExportArgs, ImportArgs, KpiArgs, BackupArgs);

@@ -3,7 +3,137 @@
 use crate::error::{CliError, CliResult, data_error};
 use opsledger::store::{EventStore, Position, Storage, StoreConfig, StoreError, StoredEvent};
 use opsledger::{DirectoryKind, Durability, Engine, EngineConfig, EngineError};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Where a command finds its data: a data directory (`--data`), or a schema of a PostgreSQL
+/// database (`--store URL`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A data directory.
+    Directory(PathBuf),
+    /// A PostgreSQL URL (with `schema=NAME` when not the default schema).
+    Database(String),
+}
+
+impl Location {
+    /// `store` when given, else the data directory `data`.
+    pub fn new(data: &Path, store: Option<&str>) -> Self {
+        match store {
+            Some(url) => Location::Database(url.to_owned()),
+            None => Location::Directory(data.to_owned()),
+        }
+    }
+
+    /// The database URL and its schema; a usage error (exit 2) when `--store` is no
+    /// PostgreSQL URL or names an invalid schema.
+    fn database(url: &str) -> CliResult<(String, String)> {
+        if !opsledger::is_database_url(url) {
+            return Err(CliError::usage(format!(
+                "--store takes a postgres:// URL, not {}; a data directory goes in --data",
+                redact(url)
+            )));
+        }
+        let (base, options) = opsledger_store_postgres::split_location(url)
+            .map_err(|e| CliError::usage(format!("--store: {e}")))?;
+        Ok((base, options.schema))
+    }
+
+    /// The location as the store opens it.
+    pub fn text(&self) -> CliResult<String> {
+        match self {
+            Location::Database(url) => Ok(url.clone()),
+            Location::Directory(dir) => dir
+                .to_str()
+                .map(str::to_owned)
+                .ok_or_else(|| CliError::usage(format!("{} is not valid UTF-8", dir.display()))),
+        }
+    }
+}
+
+/// For people: the directory, or the URL without its password (and the schema).
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Directory(dir) => write!(f, "{}", dir.display()),
+            Location::Database(url) => match opsledger_store_postgres::split_location(url) {
+                Ok((base, options)) => write!(f, "{} (schema {})", redact(&base), options.schema),
+                Err(_) => f.write_str(&redact(url)),
+            },
+        }
+    }
+}
+
+/// A URL for people: without its password.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://").and_then(|(scheme, rest)| {
+        let (auth, host) = rest.split_once('@')?;
+        Some(format!(
+            "{scheme}://{}@{host}",
+            auth.split(':').next().unwrap_or_default()
+        ))
+    }) {
+        Some(redacted) => redacted,
+        None => url.to_owned(),
+    }
+}
+
+/// Fails unless `location` holds opsledger data: a data directory with a log, or a database
+/// schema with one (commands that only read never create one, nor its tables in an empty
+/// schema). A database that cannot be
+/// reached is a data error (exit 3).
+pub fn require(location: &Location) -> CliResult {
+    match location {
+        Location::Directory(dir) => require_log(dir),
+        Location::Database(url) => {
+            let (base, schema) = Location::database(url)?;
+            let holds = opsledger_store_postgres::admin::holds_log(&base, &schema)
+                .map_err(|e| data_error(&format!("cannot reach {}", redact(&base)), &e))?;
+            if holds {
+                return Ok(());
+            }
+            Err(CliError::data(format!(
+                "{location} holds no opsledger data (no event log in schema {schema}); create \
+                 one with `opsledger serve --store URL` or `opsledger migrate --to URL`"
+            )))
+        }
+    }
+}
+
+/// [`open_log`] at a location: the bare storage, without the engine (a database is opened
+/// beside the servers using it).
+pub fn open_log_at(location: &Location, config: StoreConfig) -> CliResult<Box<dyn Storage>> {
+    match location {
+        Location::Directory(dir) => open_log(dir, config),
+        Location::Database(url) => {
+            require(location)?;
+            opsledger::open_storage_at(url, config, true)
+                .map_err(|e| data_error(&format!("cannot open the log of {location}"), &e))
+        }
+    }
+}
+
+/// [`open_engine`] (without creating anything) at a location.
+pub fn open_engine_at(location: &Location) -> CliResult<Engine> {
+    match location {
+        Location::Directory(dir) => open_engine(dir, false),
+        Location::Database(url) => {
+            require(location)?;
+            Engine::open_location(url, engine_config())
+                .map_err(|e| data_error(&format!("cannot open {location}"), &e))
+        }
+    }
+}
+
+/// [`open_engine_for_reading`] at a location: a database is read as it is, beside the servers
+/// using it (its read models are written with the events, in one transaction).
+pub fn open_engine_for_reading_at(
+    location: &Location,
+) -> CliResult<(Engine, Option<tempfile::TempDir>)> {
+    match location {
+        Location::Directory(dir) => open_engine_for_reading(dir),
+        Location::Database(_) => Ok((open_engine_at(location)?, None)),
+    }
+}
 
 /// Whether `data` holds an event log (of either backend).
 pub fn has_log(data: &Path) -> bool {

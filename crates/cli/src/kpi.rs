@@ -62,7 +62,7 @@ pub fn run(args: &KpiArgs) -> CliResult {
     if let Some(t) = as_of {
         query = query.as_of(t);
     }
-    let (engine, _copy) = data::open_engine_for_reading(&args.data)?;
+    let (engine, _copy) = data::open_engine_for_reading_at(&args.location())?;
     let report = engine
         .view(as_of)
         .and_then(|view| view.kpis(&query))

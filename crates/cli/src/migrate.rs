@@ -35,13 +35,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// What a migration copied.
-struct Copied {
-    events: u64,
-    streams: u64,
+pub(crate) struct Copied {
+    /// Events (the source's head when the copy started).
+    pub(crate) events: u64,
+    /// Streams.
+    pub(crate) streams: u64,
 }
 
 /// Where the copy goes: a new data directory, or a new schema of a PostgreSQL database.
-enum Target {
+pub(crate) enum Target {
     Directory(NewDirectory),
     Database {
         /// The connection string without the schema parameter.
@@ -62,8 +64,15 @@ impl Target {
             }
             return Ok(Target::Directory(NewDirectory::check(to, "migrate", true)?));
         };
+        Target::database(url, "migrate", "--to")
+    }
+
+    /// A new schema of the database at `url` (`schema=NAME`, default `opsledger`), which must
+    /// not exist yet, nor its `NAME_partial`: `what` (a verb, e.g. "import") writes only into
+    /// a new schema. `option` names the URL's option in messages.
+    pub(crate) fn database(url: &str, what: &str, option: &str) -> CliResult<Target> {
         let (url, options) = opsledger_store_postgres::split_location(url)
-            .map_err(|e| CliError::usage(format!("--to: {e}")))?;
+            .map_err(|e| CliError::usage(format!("{option}: {e}")))?;
         let schema = options.schema;
         let partial = format!("{schema}_partial");
         let unavailable = |e| data_error(&format!("cannot reach {}", redact(&url)), &e);
@@ -72,14 +81,14 @@ impl Target {
         };
         if exists(&schema)? {
             return Err(CliError::data(format!(
-                "refusing to migrate into schema {schema} of {}: it exists (migrate writes only \
+                "refusing to {what} into schema {schema} of {}: it exists ({what} writes only \
                  into a new schema; nothing was written)",
                 redact(&url)
             )));
         }
         if exists(&partial)? {
             return Err(CliError::data(format!(
-                "refusing to migrate into schema {schema} of {}: schema {partial} exists, perhaps \
+                "refusing to {what} into schema {schema} of {}: schema {partial} exists, perhaps \
                  left over from an interrupted run; drop it first (nothing was written)",
                 redact(&url)
             )));
@@ -92,7 +101,7 @@ impl Target {
     }
 
     /// Where the copy is written before it is checked.
-    fn partial(&self) -> CliResult<String> {
+    pub(crate) fn partial(&self) -> CliResult<String> {
         match self {
             Target::Directory(d) => path_text(&d.partial),
             Target::Database { url, partial, .. } => Ok(with_schema(url, partial)),
@@ -106,7 +115,8 @@ impl Target {
         }
     }
 
-    fn commit(&self) -> CliResult {
+    /// Puts the complete copy in place under its name.
+    pub(crate) fn commit(&self) -> CliResult {
         match self {
             Target::Directory(d) => d.commit(),
             Target::Database {
@@ -121,7 +131,8 @@ impl Target {
         }
     }
 
-    fn discard(&self) {
+    /// Removes what was written of the copy (after a failure).
+    pub(crate) fn discard(&self) {
         match self {
             Target::Directory(d) => d.discard(),
             Target::Database { url, partial, .. } => {
@@ -130,7 +141,8 @@ impl Target {
         }
     }
 
-    fn describe(&self) -> String {
+    /// The target, for people.
+    pub(crate) fn describe(&self) -> String {
         match self {
             Target::Directory(d) => d.path.display().to_string(),
             Target::Database { url, schema, .. } => format!("{} (schema {schema})", redact(url)),
@@ -238,7 +250,7 @@ pub fn run(args: &MigrateArgs) -> CliResult {
 }
 
 /// Refuses a source log with faults, naming the first.
-fn check_source(log: &dyn EventStore, from: &str) -> CliResult {
+pub(crate) fn check_source(log: &dyn EventStore, from: &str) -> CliResult {
     let spinner = progress::spinner("checking the source log");
     let report = log
         .verify()
@@ -259,7 +271,11 @@ fn check_source(log: &dyn EventStore, from: &str) -> CliResult {
 }
 
 /// Copies, checks the copy and builds its projections, all in `partial` (created here).
-fn copy_checked(source: &dyn EventStore, partial: &str, store: StoreKind) -> CliResult<Copied> {
+pub(crate) fn copy_checked(
+    source: &dyn EventStore,
+    partial: &str,
+    store: StoreKind,
+) -> CliResult<Copied> {
     let head = source
         .head()
         .map_err(|e| data_error("cannot read the source log's head", &e))?

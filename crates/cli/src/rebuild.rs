@@ -9,7 +9,8 @@ use std::time::Instant;
 
 /// Runs `opsledger rebuild`.
 pub fn run(args: &DataArgs) -> CliResult {
-    let engine = data::open_engine(&args.data, false)?;
+    let location = args.location();
+    let engine = data::open_engine_at(&location)?;
     let head = engine
         .head()
         .map_err(|e| data_error("cannot read the log's head", &e))?;
@@ -26,8 +27,7 @@ pub fn run(args: &DataArgs) -> CliResult {
         .close()
         .map_err(|e| data_error("cannot close the engine", &e))?;
     emit_line(&format!(
-        "rebuilt the projections of {} from {head} events in {:.2} s",
-        args.data.display(),
+        "rebuilt the projections of {location} from {head} events in {:.2} s",
         started.elapsed().as_secs_f64()
     ))
 }

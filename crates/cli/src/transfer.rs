@@ -180,7 +180,8 @@ fn unhex(s: &str) -> Result<Vec<u8>, String> {
 
 /// Runs `opsledger export`.
 pub fn export(args: &ExportArgs) -> CliResult {
-    let store = data::open_log(&args.data, data::store_config(Durability::Buffered))?;
+    let location = args.location();
+    let store = data::open_log_at(&location, data::store_config(Durability::Buffered))?;
     let to_stdout = args.out.as_os_str() == "-";
     let result = if to_stdout {
         let stdout = std::io::stdout();
@@ -193,12 +194,9 @@ pub fn export(args: &ExportArgs) -> CliResult {
     } else {
         export_to_file(store.log(), &args.out)
     };
-    let closed = store.close(0).map_err(|e| {
-        data_error(
-            &format!("cannot close the log of {}", args.data.display()),
-            &e,
-        )
-    });
+    let closed = store
+        .close(0)
+        .map_err(|e| data_error(&format!("cannot close the log of {location}"), &e));
     let n = result?;
     closed?;
     if !to_stdout {
@@ -395,6 +393,9 @@ fn check_file(path: &Path) -> CliResult<Checked> {
 
 /// Runs `opsledger import`.
 pub fn import(args: &ImportArgs) -> CliResult {
+    if let Some(url) = &args.store {
+        return import_into_database(args, url);
+    }
     let target = &args.data;
     if !data::is_missing_or_empty_dir(target)? {
         return Err(CliError::data(format!(
@@ -405,7 +406,9 @@ pub fn import(args: &ImportArgs) -> CliResult {
     }
     let checked = check_file(&args.file)?;
     let existed = target.exists();
-    let result = write_log(&args.file, target, checked.events).and_then(|()| build_views(target));
+    let location = data::Location::Directory(target.clone());
+    let result =
+        write_log(&args.file, &location, checked.events).and_then(|()| build_views(&location));
     if let Err(e) = result {
         // Leave the target as it was: absent, or empty.
         if existed {
@@ -433,18 +436,44 @@ pub fn import(args: &ImportArgs) -> CliResult {
     Ok(())
 }
 
-/// Appends every event of `file` to a new log in `target`, each with its recorded time.
-fn write_log(file: &Path, target: &Path, total: u64) -> CliResult {
-    std::fs::create_dir_all(target)
-        .map_err(|e| CliError::data(format!("cannot create {}: {e}", target.display())))?;
+/// `import --store URL`: into a new schema, written as `NAME_partial` and renamed to `NAME`
+/// once complete and its projections built (dropped on a failure).
+fn import_into_database(args: &ImportArgs, url: &str) -> CliResult {
+    if !opsledger::is_database_url(url) {
+        return Err(CliError::usage(format!(
+            "--store takes a postgres:// URL, not {}; a data directory goes in --data",
+            data::redact(url)
+        )));
+    }
+    let target = crate::migrate::Target::database(url, "import", "--store")?;
+    let checked = check_file(&args.file)?;
+    let partial = data::Location::Database(target.partial()?);
+    let result = write_log(&args.file, &partial, checked.events)
+        .and_then(|()| build_views(&partial))
+        .and_then(|()| target.commit());
+    if let Err(e) = result {
+        target.discard();
+        return Err(e);
+    }
+    emit_err(&format!(
+        "imported {} events ({} streams) into {}",
+        checked.events,
+        checked.streams,
+        target.describe()
+    ));
+    Ok(())
+}
+
+/// Appends every event of `file` to a new log at `target`, each with its recorded time.
+fn write_log(file: &Path, target: &data::Location, total: u64) -> CliResult {
+    if let data::Location::Directory(dir) = target {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::data(format!("cannot create {}: {e}", dir.display())))?;
+    }
     let (clock, config) = replay::clock_and_config();
-    let store = opsledger::create_storage(target, config, opsledger::DirectoryKind::Sqlite)
-        .map_err(|e| {
-            data_error(
-                &format!("cannot create the log in {}", target.display()),
-                &e,
-            )
-        })?;
+    let store =
+        opsledger::create_storage_at(&target.text()?, config, opsledger::DirectoryKind::Sqlite)
+            .map_err(|e| data_error(&format!("cannot create the log in {target}"), &e))?;
     let bar = progress::events(total, "import");
     let mut lines = Lines::open(file)?;
     let appended = (|| {
@@ -468,9 +497,9 @@ fn write_log(file: &Path, target: &Path, total: u64) -> CliResult {
 /// Opens the engine on the imported log: it builds every projection from it. With no
 /// process-manager checkpoint yet, the engine takes the history as processed and runs no
 /// follow-up (they are in the log already).
-fn build_views(target: &Path) -> CliResult {
+fn build_views(target: &data::Location) -> CliResult {
     let spinner = progress::spinner("building the projections");
-    let engine = data::open_engine(target, false)?;
+    let engine = data::open_engine_at(target)?;
     let report = engine
         .stats()
         .map_err(|e| data_error("cannot read the engine's state", &e))?;

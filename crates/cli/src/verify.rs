@@ -30,14 +30,17 @@ macro_rules! say {
 }
 
 fn check(args: &DataArgs, out: &mut String) -> CliResult {
-    let dir = &args.data;
-    data::require_log(dir)?;
-    say!(out, "data directory: {}", dir.display());
+    let location = args.location();
+    data::require(&location)?;
+    match &location {
+        data::Location::Directory(dir) => say!(out, "data directory: {}", dir.display()),
+        data::Location::Database(_) => say!(out, "database: {location}"),
+    }
 
     // 1. The log alone, without the engine (nothing is projected, nothing runs).
-    let store = match data::open_log(dir, data::store_config(Durability::Buffered)) {
+    let store = match data::open_log_at(&location, data::store_config(Durability::Buffered)) {
         Ok(store) => store,
-        Err(e) => return corrupt_at_open(e, dir, out),
+        Err(e) => return corrupt_at_open(e, &location, out),
     };
     let spinner = progress::spinner("scanning the log");
     let report = store.log().verify();
@@ -76,7 +79,7 @@ fn check(args: &DataArgs, out: &mut String) -> CliResult {
 
     // 2. The projections: open the engine (it catches them up, or rebuilds them when they
     //    disagree with the log) and check they reach the head.
-    let (engine, _copy) = data::open_engine_for_reading(dir)?;
+    let (engine, _copy) = data::open_engine_for_reading_at(&location)?;
     let stats = engine
         .stats()
         .map_err(|e| data_error("cannot read the engine's state", &e))?;
@@ -118,13 +121,12 @@ fn check(args: &DataArgs, out: &mut String) -> CliResult {
 
 /// The store refuses to open a damaged log (e.g. shorter than its durability mark): that is
 /// a finding of `verify`, not a usage problem.
-fn corrupt_at_open(e: CliError, dir: &std::path::Path, out: &mut String) -> CliResult {
+fn corrupt_at_open(e: CliError, location: &data::Location, out: &mut String) -> CliResult {
     if e.message.contains("corrupt") {
         say!(out, "event log: cannot be opened: {}", e.message);
         say!(
             out,
-            "verify: FAILED: the event log of {} is damaged",
-            dir.display()
+            "verify: FAILED: the event log of {location} is damaged"
         );
         return Err(CliError::reported(Failure::Refused));
     }

@@ -3,12 +3,16 @@
 //! checked, as a data directory is written as `DIR.partial` and renamed.
 
 use opsledger_store::StoreError;
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 use crate::db::{check_schema_name, pg_error};
 
 fn connect(url: &str) -> Result<Client, StoreError> {
-    Client::connect(url, NoTls).map_err(|e| StoreError::Unavailable(e.to_string()))
+    let (url, tls) = crate::tls::split_tls(url)?;
+    let config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
+        StoreError::InvalidConfig(format!("PostgreSQL connection string: {e}"))
+    })?;
+    crate::tls::connect(&config, &tls).map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
 /// Whether the database at `url` has a schema named `schema`.
@@ -37,4 +41,18 @@ pub fn rename_schema(url: &str, from: &str, to: &str) -> Result<(), StoreError> 
     connect(url)?
         .batch_execute(&format!("ALTER SCHEMA \"{from}\" RENAME TO \"{to}\""))
         .map_err(|e| pg_error(&e))
+}
+
+/// Whether `schema` of the database at `url` holds an opsledger log (its `events` table), as
+/// opposed to being missing or empty (a schema an administrator created beforehand).
+pub fn holds_log(url: &str, schema: &str) -> Result<bool, StoreError> {
+    check_schema_name(schema)?;
+    let mut client = connect(url)?;
+    let found = client
+        .query_opt(
+            "SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = 'events'",
+            &[&schema],
+        )
+        .map_err(|e| pg_error(&e))?;
+    Ok(found.is_some())
 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 use opsledger_store::subscription::Notifier;
 use opsledger_store::{Durability, IoStats, StoreConfig, StoreError};
 use parking_lot::{Mutex, ReentrantMutex, ReentrantMutexGuard};
+use postgres::Client;
 use postgres::error::SqlState;
-use postgres::{Client, NoTls};
 
 use crate::PgOptions;
 
@@ -195,6 +195,8 @@ pub(crate) struct Db {
     pub(crate) config: StoreConfig,
     pub(crate) options: PgOptions,
     pg: postgres::Config,
+    /// TLS as the connection string's `sslmode` asks.
+    tls: crate::tls::Tls,
     /// Where people see the database named (the connection string without its password).
     pub(crate) name: String,
     writer: ReentrantMutex<RefCell<Writer>>,
@@ -290,7 +292,8 @@ impl Db {
     ) -> Result<Arc<Self>, StoreError> {
         config.validate()?;
         options.validate()?;
-        let mut pg: postgres::Config = url.parse().map_err(|e: postgres::Error| {
+        let (driver_url, tls) = crate::tls::split_tls(url)?;
+        let mut pg: postgres::Config = driver_url.parse().map_err(|e: postgres::Error| {
             StoreError::InvalidConfig(format!("PostgreSQL connection string: {e}"))
         })?;
         if pg.get_connect_timeout().is_none() {
@@ -307,6 +310,7 @@ impl Db {
             config,
             name: redact(url),
             pg,
+            tls,
             writer: ReentrantMutex::new(RefCell::new(Writer {
                 client: None,
                 depth: 0,
@@ -345,9 +349,7 @@ impl Db {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
-        let mut client = self
-            .pg
-            .connect(NoTls)
+        let mut client = crate::tls::connect(&self.pg, &self.tls)
             .map_err(|e| StoreError::Unavailable(format!("{}: {}", self.name, describe(&e))))?;
         let synchronous = match self.config.durability {
             Durability::Buffered => "off",

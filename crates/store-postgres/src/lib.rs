@@ -62,6 +62,15 @@
 //! server crash or power loss may lose the last commits (up to three times
 //! `wal_writer_delay`), never part of one; `flush` makes everything acknowledged durable.
 //!
+//! # TLS
+//!
+//! The connection string asks for it as libpq's does: `sslmode=verify-full&sslrootcert=FILE`
+//! (encrypted; the server's certificate verified against the PEM authority in `FILE` and the
+//! host connected to) or `sslmode=require` (encrypted, the certificate not checked). Without
+//! `sslmode`, or with `disable` or `prefer`, connections are in clear; other modes and
+//! inconsistent settings are [`StoreError::InvalidConfig`]. rustls (aws-lc-rs) through
+//! tokio-postgres-rustls.
+//!
 //! # Faults
 //!
 //! Errors are typed: a connection lost while a commit was in flight is
@@ -73,6 +82,7 @@
 //! the next use.
 //!
 //! [`StoreError::Incompatible`]: opsledger_store::StoreError::Incompatible
+//! [`StoreError::InvalidConfig`]: opsledger_store::StoreError::InvalidConfig
 //! [`StoreError::OutcomeUnknown`]: opsledger_store::StoreError::OutcomeUnknown
 //! [`StoreError::Unavailable`]: opsledger_store::StoreError::Unavailable
 //! [`StoreError::Transient`]: opsledger_store::StoreError::Transient
@@ -89,6 +99,7 @@ mod storage;
 mod store;
 mod tables;
 pub mod testing;
+mod tls;
 mod verify;
 
 use std::time::Duration;

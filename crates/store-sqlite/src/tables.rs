@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use opsledger_store::{RowFlow, SqlDialect, SqlStatement, SqlTables, SqlValue, StoreError};
-use rusqlite::types::{Value, ValueRef};
+use rusqlite::ToSql;
+use rusqlite::types::{ToSqlOutput, ValueRef};
 
 use crate::db::{Db, sql_error};
 
@@ -21,14 +22,23 @@ impl SqliteTables {
     }
 }
 
-fn to_sqlite(v: &SqlValue) -> Value {
-    match v {
-        SqlValue::Null => Value::Null,
-        SqlValue::Integer(i) => Value::Integer(*i),
-        SqlValue::Real(f) => Value::Real(*f),
-        SqlValue::Text(s) => Value::Text(s.clone()),
-        SqlValue::Blob(b) => Value::Blob(b.clone()),
+/// A parameter bound by reference: text and blobs are handed to SQLite without a copy.
+struct Param<'a>(&'a SqlValue);
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self.0 {
+            SqlValue::Null => ValueRef::Null,
+            SqlValue::Integer(i) => ValueRef::Integer(*i),
+            SqlValue::Real(f) => ValueRef::Real(*f),
+            SqlValue::Text(s) => ValueRef::Text(s.as_bytes()),
+            SqlValue::Blob(b) => ValueRef::Blob(b),
+        }))
     }
+}
+
+fn bind(params: &[SqlValue]) -> impl rusqlite::Params + '_ {
+    rusqlite::params_from_iter(params.iter().map(Param))
 }
 
 fn from_sqlite(v: ValueRef<'_>) -> SqlValue {
@@ -53,12 +63,9 @@ impl SqlTables for SqliteTables {
     }
 
     fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, StoreError> {
-        let values: Vec<Value> = params.iter().map(to_sqlite).collect();
         self.db.write(false, |writer| {
             let mut statement = writer.conn.prepare_cached(sql).map_err(sql_error)?;
-            let changed = statement
-                .execute(rusqlite::params_from_iter(values.iter()))
-                .map_err(sql_error)?;
+            let changed = statement.execute(bind(params)).map_err(sql_error)?;
             Ok(changed as u64)
         })
     }
@@ -70,11 +77,10 @@ impl SqlTables for SqliteTables {
         self.db.write(false, |writer| {
             let mut changed = 0u64;
             for statement in statements {
-                let values: Vec<Value> = statement.params.iter().map(to_sqlite).collect();
                 changed += writer
                     .conn
                     .prepare_cached(statement.sql)
-                    .and_then(|mut s| s.execute(rusqlite::params_from_iter(values.iter())))
+                    .and_then(|mut s| s.execute(bind(&statement.params)))
                     .map_err(sql_error)? as u64;
             }
             Ok(changed)
@@ -87,12 +93,11 @@ impl SqlTables for SqliteTables {
         params: &[SqlValue],
         row: &mut dyn FnMut(&[SqlValue]) -> Result<RowFlow, StoreError>,
     ) -> Result<(), StoreError> {
-        let values: Vec<Value> = params.iter().map(to_sqlite).collect();
         let mut failure: Option<StoreError> = None;
         self.db.read(|conn| {
             let mut statement = conn.prepare_cached(sql)?;
             let columns = statement.column_count();
-            let mut rows = statement.query(rusqlite::params_from_iter(values.iter()))?;
+            let mut rows = statement.query(bind(params))?;
             let mut buffer = Vec::with_capacity(columns);
             while let Some(r) = rows.next()? {
                 buffer.clear();

@@ -257,7 +257,12 @@ impl Server {
     /// `opsledger serve --store URL --listen 127.0.0.1:0 --no-scheduler EXTRA`: a replica on a
     /// shared database.
     pub fn start_store(url: &str, extra: &[&str]) -> Server {
-        Server::spawn(&["--store".to_owned(), url.to_owned()], extra, "info")
+        Server::start_store_logging(url, extra, "info")
+    }
+
+    /// [`Server::start_store`] with `RUST_LOG` set to `filter`.
+    pub fn start_store_logging(url: &str, extra: &[&str], filter: &str) -> Server {
+        Server::spawn(&["--store".to_owned(), url.to_owned()], extra, filter)
     }
 
     fn spawn(location: &[String], extra: &[&str], filter: &str) -> Server {
@@ -558,4 +563,22 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// The soak restarts the PostgreSQL server under load: the other PostgreSQL tests of this
+/// harness hold this lock shared, the soak holds it alone, so no other test sees the restart.
+static POSTGRES_SERVER: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Held by a PostgreSQL test that must not see the server restart.
+pub fn postgres_shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    POSTGRES_SERVER
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Held by the test that restarts the PostgreSQL server.
+pub fn postgres_alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    POSTGRES_SERVER
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -13,5 +13,6 @@ mod operations;
 mod policy;
 mod replicas;
 mod story;
+mod tools_on_postgres;
 mod transfer;
 mod webhooks;

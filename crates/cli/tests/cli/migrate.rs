@@ -304,6 +304,7 @@ fn sqlite_to_postgres_to_sled_keeps_every_event_exactly() {
     let Some(url) = opsledger_store_postgres::testing::test_url() else {
         return;
     };
+    let _server = postgres_shared();
     let schema = opsledger_store_postgres::testing::TestSchema::new(&url, "migrate");
     let partial_schema = opsledger_store_postgres::testing::TestSchema {
         url: url.clone(),

@@ -279,6 +279,114 @@ WHERE CAST(?5 AS DOUBLE PRECISION) IS NULL OR (rank, p, n, id) > (?5, ?6, ?7, ?8
 ORDER BY rank, p, n, id
 LIMIT ?9";
 
+/// The order of the first matches of a full-text expression after a cursor (`?2`..`?5`),
+/// at most `?6` of them, with the known errors of a CI only when `?7` is given: the rank
+/// computed on the full-text table, the ties ordered from the narrow index over each known
+/// error's order (priority, number, problem), no entry or snippet read.
+const ORDER_OF_MATCHES: &str = "
+SELECT id, score, p, n, problem FROM (
+    SELECT k.id AS id, bm25(known_errors_fts) AS score, coalesce(k.priority_rank, 6) AS p,
+           coalesce(k.number_value, 9223372036854775807) AS n, k.problem AS problem
+    FROM known_errors_fts
+    JOIN known_errors k INDEXED BY known_errors_by_row ON k.id = known_errors_fts.rowid
+    WHERE known_errors_fts MATCH ?1
+      AND (?7 IS NULL OR k.problem IN (SELECT c.problem FROM known_error_cis c WHERE c.ci = ?7)))
+WHERE ?2 IS NULL OR (score, p, n, problem) > (?2, ?3, ?4, ?5)
+ORDER BY score, p, n, problem
+LIMIT ?6";
+
+/// One match's entry and snippet.
+const ENTRY_OF_ROW: &str = "
+SELECT k.entry, snippet(known_errors_fts, -1, '[', ']', '...', 12)
+FROM known_errors_fts JOIN known_errors k ON k.id = known_errors_fts.rowid
+WHERE known_errors_fts MATCH ?1 AND known_errors_fts.rowid = ?2";
+
+/// A match's place in the order: rank, priority rank, number, problem id.
+type Order = (f64, i64, i64, String);
+
+/// The first `limit` matches of `expr` after the cursor `after`, in the order of
+/// [`SEARCH_WORDS`] (rank, priority, number, problem), and the cursor of the next page if
+/// there is one: the order found first without reading any entry, then the entries and
+/// snippets of the page's matches alone (rather than of every match, as one statement
+/// would).
+fn ranked_first(
+    sql: &dyn SqlTables,
+    expr: &str,
+    ci: Option<&str>,
+    after: Option<(f64, i64, i64, Uuid)>,
+    limit: usize,
+) -> Result<(Vec<KnownErrorEntry>, Option<[u8; KEDB_CURSOR_LEN]>)> {
+    let (r, p, n, id) = match after {
+        Some((r, p, n, id)) => (
+            SqlValue::Real(r),
+            SqlValue::Integer(p),
+            SqlValue::Integer(n),
+            SqlValue::Text(id.to_string()),
+        ),
+        None => (
+            SqlValue::Null,
+            SqlValue::Null,
+            SqlValue::Null,
+            SqlValue::Null,
+        ),
+    };
+    let mut order: Vec<(Order, i64)> = Vec::new();
+    for row in sql.query_all(
+        ORDER_OF_MATCHES,
+        &[
+            SqlValue::Text(expr.to_owned()),
+            r,
+            p,
+            n,
+            id,
+            SqlValue::from(limit as u64 + 1),
+            ci.map_or(SqlValue::Null, |c| SqlValue::Text(c.to_owned())),
+        ],
+    )? {
+        let at = row.first().and_then(SqlValue::as_i64).unwrap_or(0);
+        let rank = row.get(1).and_then(SqlValue::as_f64).unwrap_or(0.0);
+        let p = row.get(2).and_then(SqlValue::as_i64).unwrap_or(LAST);
+        let n = row.get(3).and_then(SqlValue::as_i64).unwrap_or(LAST);
+        let problem = row
+            .get(4)
+            .and_then(SqlValue::as_str)
+            .unwrap_or("")
+            .to_owned();
+        order.push(((rank, p, n, problem), at));
+    }
+    let more = order.len() > limit;
+    order.truncate(limit);
+    let mut items = Vec::with_capacity(order.len());
+    let mut last_key = None;
+    for ((rank, p, n, problem), id) in order {
+        let mut key = [0u8; KEDB_CURSOR_LEN];
+        key[..8].copy_from_slice(&rank.to_bits().to_be_bytes());
+        key[8..16].copy_from_slice(&p.to_be_bytes());
+        key[16..24].copy_from_slice(&n.to_be_bytes());
+        let problem = Uuid::parse_str(&problem)
+            .map_err(|e| EngineError::Views(format!("a malformed problem id: {e}")))?;
+        key[24..].copy_from_slice(problem.as_bytes());
+        last_key = Some(key);
+        let rows = sql.query_all(
+            ENTRY_OF_ROW,
+            &[SqlValue::Text(expr.to_owned()), SqlValue::Integer(id)],
+        )?;
+        let row = rows
+            .first()
+            .ok_or_else(|| EngineError::Views("a known error without its entry".into()))?;
+        let json = row
+            .first()
+            .and_then(SqlValue::as_str)
+            .ok_or_else(|| EngineError::Views("a known error without its entry".into()))?;
+        let mut entry: KnownErrorEntry = serde_json::from_str(json).map_err(EngineError::views)?;
+        entry.snippet = row.get(1).and_then(SqlValue::as_str).map(str::to_owned);
+        entry.score = if rank == 0.0 { 0.0 } else { -rank };
+        items.push(entry);
+    }
+    // The page's last match is where the next page starts, if there is one.
+    Ok((items, last_key.filter(|_| more)))
+}
+
 /// Searches the KEDB: one page of the matching known errors, best first (SQLite FTS5 with
 /// BM25 ranking and Porter stemming; ties by priority, then number).
 pub(crate) fn search(
@@ -318,6 +426,20 @@ pub(crate) fn search(
         (true, false) => SEARCH_WORDS,
         (true, true) => SEARCH_WORDS_POSTGRES,
     };
+    if statement == SEARCH_WORDS
+        && q.service.is_none()
+        && !q.with_workaround
+        && let Some(expr) = &expr
+    {
+        let (items, more) = ranked_first(sql, expr, q.ci.as_ref().map(CiId::as_str), after, limit)?;
+        let scanned = items.len() + usize::from(more.is_some());
+        let next = more.map(|key| Cursor::encode(&key));
+        return Ok(Page {
+            items,
+            next,
+            scanned,
+        });
+    }
     let (r, p, n, id) = match after {
         Some((r, p, n, id)) => (
             SqlValue::Real(r),

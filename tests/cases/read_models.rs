@@ -76,8 +76,13 @@ struct Plan {
 }
 
 fn plan() -> impl Strategy<Value = Plan> {
-    (any::<bool>(), 0usize..3, any::<[bool; 7]>(), 1i64..300).prop_map(
-        |(urgent, group, f, gap_minutes)| Plan {
+    (
+        any::<bool>(),
+        0usize..3,
+        any::<[bool; 7]>(),
+        prop_oneof![1i64..300, 600i64..3000],
+    )
+        .prop_map(|(urgent, group, f, gap_minutes)| Plan {
             urgent,
             group,
             ack: f[0],
@@ -87,8 +92,7 @@ fn plan() -> impl Strategy<Value = Plan> {
             reopen: f[5],
             close: f[6],
             gap_minutes,
-        },
-    )
+        })
 }
 
 const GROUPS: [&str; 3] = ["service-desk", "network", "database"];
@@ -356,6 +360,139 @@ fn check_change_success(
     );
 }
 
+/// The daily buckets recomputed from the rows they sum: one bucket per dimension, day (since
+/// 1970), figure, value and class, with its count and sums; equal to `kpi_daily`.
+fn check_daily_buckets(dir: &Path) {
+    type Key = (String, i64, String, String, i64, String, i64, i64);
+    let db = rusqlite::Connection::open_with_flags(
+        read_models_database(dir),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open");
+    let day = |us: i64| us.div_euclid(86_400_000_000);
+    let mut expected: BTreeMap<Key, [i64; 4]> = BTreeMap::new();
+    let mut add = |figure: &str,
+                   us: i64,
+                   values: [Option<String>; 3],
+                   class: (String, i64, i64),
+                   sums: [i64; 4]| {
+        for (dimension, value) in ["priority", "group", "service"].into_iter().zip(values) {
+            let key = (
+                dimension.to_owned(),
+                day(us),
+                figure.to_owned(),
+                value.clone().unwrap_or_default(),
+                i64::from(value.is_some()),
+                class.0.clone(),
+                class.1,
+                class.2,
+            );
+            let bucket = expected.entry(key).or_default();
+            for (b, s) in bucket.iter_mut().zip(sums) {
+                *b += s;
+            }
+        }
+    };
+    let mut incidents = db
+        .prepare(
+            "SELECT opened_us, acknowledged_us, ack_priority, ack_group, ack_service,
+                    resolved_us, resolved_priority, resolved_group, resolved_service,
+                    resolution_source, resolved_reassignments, held_to_resolve_us, reopens,
+                    detected_us, mttd_ms, mttd_priority, mttd_group, mttd_service
+             FROM kpi_incidents",
+        )
+        .expect("select");
+    let rows: Vec<Vec<Value>> = incidents
+        .query_map([], |row| (0..18).map(|i| row.get::<_, Value>(i)).collect())
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    for r in rows {
+        let opened = int(&r[0]);
+        if r[1] != Value::Null {
+            let ack = int(&r[1]);
+            add(
+                "acknowledged",
+                ack,
+                [text(&r[2]), text(&r[3]), text(&r[4])],
+                (String::new(), 0, 0),
+                [1, (ack - opened).max(0) / 1000, 0, 0],
+            );
+        }
+        if r[5] != Value::Null {
+            let resolved = int(&r[5]);
+            let reassigned = int(&r[10]);
+            let ttr = (resolved - opened).max(0);
+            add(
+                "resolved",
+                resolved,
+                [text(&r[6]), text(&r[7]), text(&r[8])],
+                (
+                    text(&r[9]).unwrap_or_default(),
+                    reassigned.min(8),
+                    i64::from(int(&r[12]) > 0),
+                ),
+                [1, ttr / 1000, (ttr - int(&r[11])) / 1000, reassigned],
+            );
+        }
+        if r[13] != Value::Null {
+            add(
+                "detected",
+                int(&r[13]),
+                [text(&r[15]), text(&r[16]), text(&r[17])],
+                (String::new(), 0, 0),
+                [1, int(&r[14]), 0, 0],
+            );
+        }
+    }
+    let mut resolutions = db
+        .prepare("SELECT resolved_us, priority, assignment_group, service FROM kpi_resolutions")
+        .expect("select");
+    let rows: Vec<Vec<Value>> = resolutions
+        .query_map([], |row| (0..4).map(|i| row.get::<_, Value>(i)).collect())
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    for r in rows {
+        add(
+            "resolution",
+            int(&r[0]),
+            [text(&r[1]), text(&r[2]), text(&r[3])],
+            (String::new(), 0, 0),
+            [1, 0, 0, 0],
+        );
+    }
+    let mut stored = db
+        .prepare(
+            "SELECT dimension, day, figure, value, valued, source, reassigned, reopened,
+                    n, total_ms, net_ms, reassignments FROM kpi_daily",
+        )
+        .expect("select");
+    let actual: BTreeMap<Key, [i64; 4]> = stored
+        .query_map([], |row| {
+            Ok((
+                (
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                    row.get(6)?,
+                    row.get(7)?,
+                ),
+                [row.get(8)?, row.get(9)?, row.get(10)?, row.get(11)?],
+            ))
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(
+        actual, expected,
+        "the daily buckets are the sums of the rows"
+    );
+}
+
 /// Every row of every read-model table, in a fixed order (what two equal read models share).
 fn dump_tables(dir: &Path) -> BTreeMap<String, Vec<Vec<Value>>> {
     let db = rusqlite::Connection::open_with_flags(
@@ -374,6 +511,10 @@ fn dump_tables(dir: &Path) -> BTreeMap<String, Vec<Vec<Value>>> {
         "change_calendar",
         "open_alerts",
         "kpi_incidents",
+        "kpi_resolutions",
+        "kpi_open_spans",
+        "kpi_daily",
+        "kpi_daily_sla",
         "kpi_changes",
         "sla_clocks",
         "sla_due",
@@ -437,6 +578,8 @@ proptest! {
         let incremental = dump_tables(dir.path());
         prop_assert_eq!(incremental["kpi_incidents"].len(), plans.len());
         prop_assert_eq!(incremental["kpi_changes"].len(), changes.len());
+        // The daily buckets hold exactly the sums of the rows, per day and dimension.
+        check_daily_buckets(dir.path());
         // Every incident has its response and resolution clocks.
         prop_assert!(incremental["sla_clocks"].len() >= 2 * plans.len());
         engine.rebuild_views().expect("rebuild");
@@ -458,6 +601,8 @@ proptest! {
             .expect("reopen");
         let after = dump_tables(dir.path());
         prop_assert_eq!(&after["kpi_incidents"], &incremental["kpi_incidents"]);
+        prop_assert_eq!(&after["kpi_daily"], &incremental["kpi_daily"]);
+        prop_assert_eq!(&after["kpi_daily_sla"], &incremental["kpi_daily_sla"]);
         prop_assert_eq!(&after["kpi_changes"], &incremental["kpi_changes"]);
         prop_assert_eq!(&after["sla_clocks"], &incremental["sla_clocks"]);
         prop_assert_eq!(&after["sla_due"], &incremental["sla_due"]);
@@ -796,7 +941,7 @@ fn play_extras(engine: &Engine, clock: &Arc<ManualClock>, extras: &[Extra]) {
 /// A KPI query with every knob drawn.
 fn kpi_query(now: DateTime<Utc>) -> impl Strategy<Value = KpiQuery> {
     (
-        0usize..4,
+        (0usize..6, 0i64..240, 1i64..480),
         0usize..4,
         any::<[bool; 4]>(),
         0u32..3,
@@ -806,8 +951,31 @@ fn kpi_query(now: DateTime<Utc>) -> impl Strategy<Value = KpiQuery> {
         prop::sample::select(vec![1u32, 72]),
     )
         .prop_map(
-            move |(w, by, flags, max_reassignments, within, reopen, ping, pir)| {
+            move |(
+                (w, from_hours, hours),
+                by,
+                flags,
+                max_reassignments,
+                within,
+                reopen,
+                ping,
+                pir,
+            )| {
+                // Whole days from the daily buckets, their partial ends from the rows.
+                let from = t0() - Duration::days(1) + Duration::minutes(from_hours * 61);
                 let window = match w {
+                    4 => TimeWindow::new(from, from + Duration::minutes(hours * 67)),
+                    5 => {
+                        let midnight = |t: DateTime<Utc>| {
+                            t.date_naive()
+                                .and_hms_opt(0, 0, 0)
+                                .expect("midnight")
+                                .and_utc()
+                        };
+                        let start = midnight(from);
+                        let end = midnight(now) + Duration::days(hours % 3);
+                        TimeWindow::new(start, end.max(start + Duration::days(1)))
+                    }
                     0 => TimeWindow::new(t0() - Duration::days(1), now + Duration::days(1)),
                     1 => TimeWindow::new(t0(), t0() + Duration::hours(6)),
                     2 => TimeWindow::new(
@@ -851,7 +1019,10 @@ proptest! {
         tick in any::<bool>(),
     ) {
         let clock = clock();
-        let engine = Engine::in_memory(config(&clock, 1).with_policy(sla_policy())).expect("engine");
+        // On disk, so that the PostgreSQL run of these cases answers from its own tables.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = open_on_disk(dir.path(), config(&clock, 1).with_policy(sla_policy()))
+            .expect("engine");
         play(&engine, &clock, &plans, &changes);
         play_extras(&engine, &clock, &extras);
         clock.advance(Duration::minutes(20));
@@ -877,5 +1048,7 @@ proptest! {
             let fold = view.kpis_by_fold(&q).expect("kpis by fold");
             prop_assert_eq!(&sql, &fold, "query {:?}", q);
         }
+        drop(view);
+        engine.close().expect("close");
     }
 }

@@ -9,6 +9,7 @@
 //! query's instant, as the fold does) and, for a window that ends before now, the backlog at
 //! the window's end (the incidents open then, found by their open spans, folded alone).
 
+use super::DAY_US;
 use crate::error::{EngineError, Result};
 use chrono::{DateTime, Utc};
 use opsledger_core::kpi::{
@@ -142,130 +143,40 @@ pub(crate) fn report(
     if by == GroupBy::None {
         r.group(GroupKey::All);
     }
-    let (start, end, now) = (micros(window.start), micros(window.end), micros(horizon));
-    let reopen_us = i64::from(query.reopen_window_days).saturating_mul(86_400_000_000);
-    let pir_us = i64::from(query.pir_deadline_hours).saturating_mul(3_600_000_000);
-
-    // Time to acknowledge: first acknowledgements in the window.
-    r.each(
-        sql,
-        &format!(
-            "SELECT {}, count(*), sum(max(0, acknowledged_us - opened_us) / 1000)
-             FROM kpi_incidents WHERE acknowledged_us >= ?1 AND acknowledged_us < ?2 GROUP BY 1",
-            key_column(by, ACK)
-        ),
-        &[start.clone(), end.clone()],
-        |g, row| {
-            g.mtta.count += count(row, 0);
-            g.mtta.total = g.mtta.total.saturating_add(int(row, 1));
-            Ok(())
-        },
-    )?;
-
-    // The MTTR population: standing resolutions in the window.
-    let held = if query.exclude_on_hold {
-        "coalesce(held_to_resolve_us, 0)"
-    } else {
-        "0"
+    let (start_us, end_us) = (
+        window.start.timestamp_micros(),
+        window.end.timestamp_micros(),
+    );
+    let terms = Terms {
+        now: horizon.timestamp_micros(),
+        reopen_us: i64::from(query.reopen_window_days).saturating_mul(86_400_000_000),
+        pir_us: i64::from(query.pir_deadline_hours).saturating_mul(3_600_000_000),
     };
-    r.each(
-        sql,
-        &format!(
-            "SELECT key, count(*), sum(ttr_ms), sum(reassigned), sum(reassigned >= ?5),
-                    sum(mature), sum(mature AND fcr), sum(NOT mature),
-                    sum(major = 1 AND pir_mature), sum(major = 1 AND pir_mature AND on_time),
-                    sum(major = 1 AND NOT pir_mature)
-             FROM (
-                SELECT {key} AS key,
-                       (max(0, resolved_us - opened_us) - {held}) / 1000 AS ttr_ms,
-                       coalesce(resolved_reassignments, 0) AS reassigned,
-                       resolved_us + ?3 <= ?4 AS mature,
-                       reopens = 0 AND coalesce(resolved_reassignments, 0) <= ?6
-                           AND (?7 = 0 OR resolution_source = 'direct')
-                           AND (CAST(?8 AS BIGINT) IS NULL OR (max(0, resolved_us - opened_us) - {held}) / 1000
-                                <= ?8 * 60000) AS fcr,
-                       major,
-                       resolved_us + ?9 <= ?4 AS pir_mature,
-                       first_review_us IS NOT NULL AND first_review_us <= resolved_us + ?9
-                           AS on_time
-                FROM kpi_incidents WHERE resolved_us >= ?1 AND resolved_us < ?2) AS resolved
-             GROUP BY 1",
-            key = key_column(by, RESOLVED),
-        ),
-        &[
-            start.clone(),
-            end.clone(),
-            SqlValue::Integer(reopen_us),
-            now.clone(),
-            SqlValue::from(query.ping_pong_threshold),
-            SqlValue::from(query.fcr.max_reassignments),
-            SqlValue::from(query.fcr.direct_only),
-            query
-                .fcr
-                .within_minutes
-                .map_or(SqlValue::Null, SqlValue::from),
-            SqlValue::Integer(pir_us),
-        ],
-        |g, row| {
-            g.resolved += count(row, 0);
-            g.mttr.count += count(row, 0);
-            g.mttr.total = g.mttr.total.saturating_add(int(row, 1));
-            g.reassignments += count(row, 2);
-            g.ping_pong += count(row, 3);
-            g.fcr.mature += count(row, 4);
-            g.fcr.yes += count(row, 5);
-            g.fcr.pending += count(row, 6);
-            g.pir.mature += count(row, 7);
-            g.pir.yes += count(row, 8);
-            g.pir.pending += count(row, 9);
-            Ok(())
-        },
-    )?;
-
-    // Reopen rate: every resolution in the window.
-    r.each(
-        sql,
-        &format!(
-            "SELECT {}, sum(resolved_us + ?3 <= ?4),
-                    sum(resolved_us + ?3 <= ?4 AND reopened_us IS NOT NULL
-                        AND reopened_us <= resolved_us + ?3),
-                    sum(resolved_us + ?3 > ?4)
-             FROM kpi_resolutions WHERE resolved_us >= ?1 AND resolved_us < ?2 GROUP BY 1",
-            key_column(by, RESOLUTION)
-        ),
-        &[
-            start.clone(),
-            end.clone(),
-            SqlValue::Integer(reopen_us),
-            now.clone(),
-        ],
-        |g, row| {
-            g.reopen.mature += count(row, 0);
-            g.reopen.yes += count(row, 1);
-            g.reopen.pending += count(row, 2);
-            Ok(())
-        },
-    )?;
-
-    // Time to detect: detections in the window.
-    r.each(
-        sql,
-        &format!(
-            "SELECT {}, count(*), sum(mttd_ms)
-             FROM kpi_incidents WHERE detected_us >= ?1 AND detected_us < ?2 GROUP BY 1",
-            key_column(by, DETECTION)
-        ),
-        &[start.clone(), end.clone()],
-        |g, row| {
-            g.mttd.count += count(row, 0);
-            g.mttd.total = g.mttd.total.saturating_add(int(row, 1));
-            Ok(())
-        },
-    )?;
+    // Whole days of the window from the daily buckets, its partial first and last days from
+    // the rows.
+    let (partial, days) = split(start_us, end_us);
+    for span in &partial {
+        incident_rows(&mut r, sql, &terms, *span, Parts::ALL)?;
+    }
+    if let Some(days) = days {
+        incident_days(&mut r, sql, &terms, days)?;
+    }
+    let (start, end) = (micros(window.start), micros(window.end));
 
     backlog(&mut r, sql, backlog_at, horizon, &extras)?;
     changes(&mut r, sql, &start, &end)?;
-    sla(&mut r, sql, &start, &end, extras.live_sla)?;
+    for (from, to) in partial {
+        sla_rows(
+            &mut r,
+            sql,
+            &SqlValue::Integer(from),
+            &SqlValue::Integer(to),
+        )?;
+    }
+    if let Some(days) = days {
+        sla_days(&mut r, sql, days)?;
+    }
+    sla_live(&mut r, extras.live_sla);
 
     Ok(KpiReport {
         window,
@@ -279,6 +190,378 @@ pub(crate) fn report(
         runbooks: Vec::new(),
     })
 }
+
+/// A span `[from, to)`, of microseconds or of days.
+type Span = (i64, i64);
+
+/// A window `[start, end)` (microseconds) as its whole days `[first, last)` (days since 1970),
+/// if it holds any, and the spans of instants around them (the whole window if none).
+fn split(start: i64, end: i64) -> (Vec<Span>, Option<Span>) {
+    let first = start.div_euclid(DAY_US) + i64::from(start.rem_euclid(DAY_US) != 0);
+    let last = end.div_euclid(DAY_US);
+    if first >= last {
+        return (
+            (start < end).then_some((start, end)).into_iter().collect(),
+            None,
+        );
+    }
+    let (from, to) = (first * DAY_US, last * DAY_US);
+    let spans = [(start, from), (to, end)]
+        .into_iter()
+        .filter(|(a, b)| a < b)
+        .collect();
+    (spans, Some((first, last)))
+}
+
+/// The query's instant and the lengths of its reopen and review windows, in microseconds.
+struct Terms {
+    now: i64,
+    reopen_us: i64,
+    pir_us: i64,
+}
+
+/// Which figures a scan of the rows adds to the report.
+#[derive(Clone, Copy)]
+struct Parts {
+    /// Time to acknowledge and to detect.
+    ack_detect: bool,
+    /// The MTTR population: resolved, MTTR, reassignments, ping-pong.
+    population: bool,
+    /// First-contact resolution.
+    fcr: bool,
+    /// Post-incident reviews.
+    pir: bool,
+    /// The reopen rate (`Some(true)`: only the reopens of resolutions already counted as
+    /// mature).
+    reopen: Option<bool>,
+    /// Only the rows of major incidents.
+    majors_only: bool,
+}
+
+impl Parts {
+    const ALL: Parts = Parts {
+        ack_detect: true,
+        population: true,
+        fcr: true,
+        pir: true,
+        reopen: Some(false),
+        majors_only: false,
+    };
+    const NONE: Parts = Parts {
+        ack_detect: false,
+        population: false,
+        fcr: false,
+        pir: false,
+        reopen: None,
+        majors_only: false,
+    };
+}
+
+/// The incident figures of the instants `[from, to)` (microseconds), from the rows.
+fn incident_rows(
+    r: &mut Report<'_>,
+    sql: &dyn SqlTables,
+    terms: &Terms,
+    (from, to): (i64, i64),
+    parts: Parts,
+) -> Result<()> {
+    let by = r.query.group_by;
+    let query = r.query;
+    let (start, end, now) = (
+        SqlValue::Integer(from),
+        SqlValue::Integer(to),
+        SqlValue::Integer(terms.now),
+    );
+    if parts.ack_detect {
+        // Time to acknowledge: first acknowledgements in the window.
+        r.each(
+            sql,
+            &format!(
+                "SELECT {}, count(*), sum(max(0, acknowledged_us - opened_us) / 1000)
+                 FROM kpi_incidents WHERE acknowledged_us >= ?1 AND acknowledged_us < ?2
+                 GROUP BY 1",
+                key_column(by, ACK)
+            ),
+            &[start.clone(), end.clone()],
+            |g, row| {
+                g.mtta.count += count(row, 0);
+                g.mtta.total = g.mtta.total.saturating_add(int(row, 1));
+                Ok(())
+            },
+        )?;
+        // Time to detect: detections in the window.
+        r.each(
+            sql,
+            &format!(
+                "SELECT {}, count(*), sum(mttd_ms)
+                 FROM kpi_incidents WHERE detected_us >= ?1 AND detected_us < ?2 GROUP BY 1",
+                key_column(by, DETECTION)
+            ),
+            &[start.clone(), end.clone()],
+            |g, row| {
+                g.mttd.count += count(row, 0);
+                g.mttd.total = g.mttd.total.saturating_add(int(row, 1));
+                Ok(())
+            },
+        )?;
+    }
+
+    // The MTTR population: standing resolutions in the window.
+    if parts.population || parts.fcr || parts.pir {
+        let held = if query.exclude_on_hold {
+            "coalesce(held_to_resolve_us, 0)"
+        } else {
+            "0"
+        };
+        r.each(
+            sql,
+            &format!(
+                "SELECT key, count(*), sum(ttr_ms), sum(reassigned), sum(reassigned >= ?5),
+                        sum(mature), sum(mature AND fcr), sum(NOT mature),
+                        sum(major = 1 AND pir_mature), sum(major = 1 AND pir_mature AND on_time),
+                        sum(major = 1 AND NOT pir_mature)
+                 FROM (
+                    SELECT {key} AS key,
+                           (max(0, resolved_us - opened_us) - {held}) / 1000 AS ttr_ms,
+                           coalesce(resolved_reassignments, 0) AS reassigned,
+                           resolved_us + ?3 <= ?4 AS mature,
+                           reopens = 0 AND coalesce(resolved_reassignments, 0) <= ?6
+                               AND (?7 = 0 OR resolution_source = 'direct')
+                               AND (CAST(?8 AS BIGINT) IS NULL OR (max(0, resolved_us - opened_us) - {held})
+                                    / 1000 <= CAST(?8 AS BIGINT) * 60000) AS fcr,
+                           major,
+                           resolved_us + ?9 <= ?4 AS pir_mature,
+                           first_review_us IS NOT NULL AND first_review_us <= resolved_us + ?9
+                               AS on_time
+                    FROM kpi_incidents WHERE resolved_us >= ?1 AND resolved_us < ?2{majors})
+                    AS resolved
+                 GROUP BY 1",
+                key = key_column(by, RESOLVED),
+                majors = if parts.majors_only {
+                    " AND major = 1"
+                } else {
+                    ""
+                },
+            ),
+            &[
+                start.clone(),
+                end.clone(),
+                SqlValue::Integer(terms.reopen_us),
+                now.clone(),
+                SqlValue::from(query.ping_pong_threshold),
+                SqlValue::from(query.fcr.max_reassignments),
+                SqlValue::from(query.fcr.direct_only),
+                query
+                    .fcr
+                    .within_minutes
+                    .map_or(SqlValue::Null, SqlValue::from),
+                SqlValue::Integer(terms.pir_us),
+            ],
+            |g, row| {
+                if parts.population {
+                    g.resolved += count(row, 0);
+                    g.mttr.count += count(row, 0);
+                    g.mttr.total = g.mttr.total.saturating_add(int(row, 1));
+                    g.reassignments += count(row, 2);
+                    g.ping_pong += count(row, 3);
+                }
+                if parts.fcr {
+                    g.fcr.mature += count(row, 4);
+                    g.fcr.yes += count(row, 5);
+                    g.fcr.pending += count(row, 6);
+                }
+                if parts.pir {
+                    g.pir.mature += count(row, 7);
+                    g.pir.yes += count(row, 8);
+                    g.pir.pending += count(row, 9);
+                }
+                Ok(())
+            },
+        )?;
+    }
+
+    // Reopen rate: every resolution in the window.
+    if let Some(reopened_only) = parts.reopen {
+        r.each(
+            sql,
+            &format!(
+                "SELECT {}, sum(resolved_us + ?3 <= ?4),
+                        sum(resolved_us + ?3 <= ?4 AND reopened_us IS NOT NULL
+                            AND reopened_us <= resolved_us + ?3),
+                        sum(resolved_us + ?3 > ?4)
+                 FROM kpi_resolutions WHERE resolved_us >= ?1 AND resolved_us < ?2{} GROUP BY 1",
+                key_column(by, RESOLUTION),
+                if reopened_only {
+                    " AND reopened_us IS NOT NULL"
+                } else {
+                    ""
+                },
+            ),
+            &[start, end, SqlValue::Integer(terms.reopen_us), now],
+            |g, row| {
+                if !reopened_only {
+                    g.reopen.mature += count(row, 0);
+                    g.reopen.pending += count(row, 2);
+                }
+                g.reopen.yes += count(row, 1);
+                Ok(())
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The incident figures of the whole days `[first, last)` (days since 1970): the sums that
+/// take no parameter from the daily buckets; from the rows, what the query's definitions
+/// decide row by row (reviews on time, reopens within the window, and the whole MTTR
+/// population when a definition goes beyond the buckets' classes), and what is not mature
+/// yet on the days that end less than a reopen window before now.
+fn incident_days(
+    r: &mut Report<'_>,
+    sql: &dyn SqlTables,
+    terms: &Terms,
+    (first, last): (i64, i64),
+) -> Result<()> {
+    let query = r.query;
+    let by = query.group_by;
+    // Maturity (a resolution is mature once its reopen window has passed): every resolution
+    // of the days before `fresh` is mature, none of those from `unripe` on, and the day in
+    // between (at most one) is counted from its rows.
+    let horizon = terms.now.saturating_sub(terms.reopen_us);
+    let fresh = horizon
+        .saturating_add(1)
+        .div_euclid(DAY_US)
+        .clamp(first, last);
+    let unripe = horizon
+        .div_euclid(DAY_US)
+        .saturating_add(1)
+        .clamp(fresh, last);
+    // The resolved buckets class reassignments up to 8 ("8 or more") and know no time to
+    // resolve: other definitions count the rows.
+    let classes = query.fcr.within_minutes.is_none()
+        && query.fcr.max_reassignments < REASSIGNED_CLASSES
+        && query.ping_pong_threshold <= REASSIGNED_CLASSES;
+    let dimension = match by {
+        GroupBy::None | GroupBy::Priority => "priority",
+        GroupBy::Group => "group",
+        GroupBy::Service => "service",
+    };
+    let rows = sql.query_all(
+        "SELECT figure, value, valued, source, reassigned, reopened,
+                CASE WHEN day < ?4 THEN 0 WHEN day < ?5 THEN 1 ELSE 2 END, sum(n),
+                sum(total_ms), sum(net_ms), sum(reassignments)
+         FROM kpi_daily WHERE dimension = ?1 AND day >= ?2 AND day < ?3
+         GROUP BY figure, value, valued, source, reassigned, reopened,
+                  CASE WHEN day < ?4 THEN 0 WHEN day < ?5 THEN 1 ELSE 2 END",
+        &[
+            SqlValue::Text(dimension.to_owned()),
+            SqlValue::Integer(first),
+            SqlValue::Integer(last),
+            SqlValue::Integer(fresh),
+            SqlValue::Integer(unripe),
+        ],
+    )?;
+    for row in rows {
+        let text = |i: usize| row.get(i).and_then(SqlValue::as_str).unwrap_or("");
+        let value = (int(&row, 2) != 0).then(|| SqlValue::Text(text(1).to_owned()));
+        let key = match by {
+            GroupBy::None => GroupKey::All,
+            _ => key_of(by, value.as_ref().unwrap_or(&SqlValue::Null))?,
+        };
+        let (reassigned, reopened, maturity) = (int(&row, 4), int(&row, 5), int(&row, 6));
+        let (n, total, net, reassignments) =
+            (count(&row, 7), int(&row, 8), int(&row, 9), count(&row, 10));
+        match text(0) {
+            "acknowledged" => {
+                let g = r.group(key);
+                g.mtta.count += n;
+                g.mtta.total = g.mtta.total.saturating_add(total);
+            }
+            "detected" => {
+                let g = r.group(key);
+                g.mttd.count += n;
+                g.mttd.total = g.mttd.total.saturating_add(total);
+            }
+            "resolved" if classes => {
+                let g = r.group(key);
+                g.resolved += n;
+                g.mttr.count += n;
+                let ttr = if query.exclude_on_hold { net } else { total };
+                g.mttr.total = g.mttr.total.saturating_add(ttr);
+                g.reassignments += reassignments;
+                if reassigned >= i64::from(query.ping_pong_threshold) {
+                    g.ping_pong += n;
+                }
+                match maturity {
+                    MATURE => {
+                        g.fcr.mature += n;
+                        if reopened == 0
+                            && reassigned <= i64::from(query.fcr.max_reassignments)
+                            && (!query.fcr.direct_only || text(3) == "direct")
+                        {
+                            g.fcr.yes += n;
+                        }
+                    }
+                    UNRIPE => g.fcr.pending += n,
+                    _ => {}
+                }
+            }
+            "resolution" => {
+                let g = r.group(key);
+                match maturity {
+                    MATURE => g.reopen.mature += n,
+                    UNRIPE => g.reopen.pending += n,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    let (from, to) = (first * DAY_US, last * DAY_US);
+    let (fresh_from, unripe_from) = (fresh * DAY_US, unripe * DAY_US);
+    if !classes {
+        let population = Parts {
+            population: true,
+            fcr: true,
+            ..Parts::NONE
+        };
+        incident_rows(r, sql, terms, (from, to), population)?;
+    } else if fresh_from < unripe_from {
+        let fcr = Parts {
+            fcr: true,
+            ..Parts::NONE
+        };
+        incident_rows(r, sql, terms, (fresh_from, unripe_from), fcr)?;
+    }
+    let reviews = Parts {
+        pir: true,
+        majors_only: true,
+        ..Parts::NONE
+    };
+    incident_rows(r, sql, terms, (from, to), reviews)?;
+    if from < fresh_from {
+        let reopens = Parts {
+            reopen: Some(true),
+            ..Parts::NONE
+        };
+        incident_rows(r, sql, terms, (from, fresh_from), reopens)?;
+    }
+    if fresh_from < unripe_from {
+        let ripening = Parts {
+            reopen: Some(false),
+            ..Parts::NONE
+        };
+        incident_rows(r, sql, terms, (fresh_from, unripe_from), ripening)?;
+    }
+    Ok(())
+}
+
+/// The maturity of a day's resolutions in the buckets: all mature, some, none.
+const MATURE: i64 = 0;
+const UNRIPE: i64 = 2;
+
+/// The classes of reassignments in the resolved buckets: 0 to 7, and 8 for "8 or more".
+const REASSIGNED_CLASSES: u32 = 8;
 
 /// The incidents open at the backlog instant, with their ages.
 fn backlog(
@@ -392,14 +675,13 @@ fn changes(
     Ok(())
 }
 
-/// SLA clocks decided in the window: the finished ones from the table, the running ones
-/// evaluated now.
-fn sla(
+/// SLA clocks decided in `[start, end)` (microseconds), from the rows, but those of incidents
+/// whose clocks still run.
+fn sla_rows(
     r: &mut Report<'_>,
     sql: &dyn SqlTables,
     start: &SqlValue,
     end: &SqlValue,
-    live: Vec<opsledger_core::kpi::SlaOutcome>,
 ) -> Result<()> {
     let by = r.query.group_by;
     r.each(
@@ -436,8 +718,56 @@ fn sla(
             Ok(())
         },
     )?;
+    Ok(())
+}
+
+/// SLA clocks decided on the whole days `[first, last)`, from the daily buckets.
+fn sla_days(r: &mut Report<'_>, sql: &dyn SqlTables, (first, last): (i64, i64)) -> Result<()> {
+    let by = r.query.group_by;
+    let dimension = match by {
+        GroupBy::None | GroupBy::Priority => "priority",
+        GroupBy::Group => "group",
+        GroupBy::Service => "service",
+    };
+    let rows = sql.query_all(
+        "SELECT value, valued, metric, priority, sum(met), sum(breached_stopped),
+                sum(breached_running), sum(overrun_ms)
+         FROM kpi_daily_sla WHERE dimension = ?1 AND day >= ?2 AND day < ?3
+         GROUP BY value, valued, metric, priority",
+        &[
+            SqlValue::Text(dimension.to_owned()),
+            SqlValue::Integer(first),
+            SqlValue::Integer(last),
+        ],
+    )?;
+    for row in rows {
+        let value = if int(&row, 1) != 0 {
+            row.first().cloned().unwrap_or(SqlValue::Null)
+        } else {
+            SqlValue::Null
+        };
+        let key = match by {
+            GroupBy::None => GroupKey::All,
+            _ => key_of(by, &value)?,
+        };
+        let metric = metric_of(row.get(2).and_then(SqlValue::as_str).unwrap_or(""))?;
+        let priority = priority_of(row.get(3).and_then(SqlValue::as_str).unwrap_or(""))?;
+        let (met, stopped, running) = (count(&row, 4), count(&row, 5), count(&row, 6));
+        let s = r.group(key).sla_row(metric, priority);
+        s.breaches += stopped + running;
+        s.decided += stopped + running + met;
+        s.met += met;
+        s.overrun.count += stopped;
+        s.overrun.total = s.overrun.total.saturating_add(int(&row, 7));
+        s.breached_running += running;
+    }
+    Ok(())
+}
+
+/// The SLA clocks still running, evaluated at the query's instant by the core's own fold.
+fn sla_live(r: &mut Report<'_>, live: Vec<opsledger_core::kpi::SlaOutcome>) {
     if live.is_empty() {
-        return Ok(());
+        return;
     }
     // The running clocks, through the core's own fold of SLA outcomes.
     let input = opsledger_core::kpi::KpiInput {
@@ -456,5 +786,4 @@ fn sla(
             s.breached_running += f.breached_running;
         }
     }
-    Ok(())
 }

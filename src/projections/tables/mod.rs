@@ -408,19 +408,66 @@ impl Tables {
         };
         // Rows of the history before this batch: what did not change is not written again
         // (a work note changes no KPI fact). A rebuild of this model alone writes all.
-        let old = before
-            .filter(|_| self.only.is_none())
-            .and_then(IncidentHistory::summary);
-        if old.as_ref() == Some(&s) {
+        let before = before.and_then(IncidentHistory::summary);
+        let old = before.as_ref().filter(|_| self.only.is_none());
+        if old == Some(&s) {
             return;
         }
+        let id = text(history.id.0);
+        // The daily buckets: less what the rows hold now, plus what they hold after (unless
+        // none of the facts they count changed).
+        let daily = |s: &opsledger_core::kpi::IncidentSummary| {
+            (
+                s.opened_at,
+                s.first_ack.clone(),
+                s.resolution.clone(),
+                s.reopens > 0,
+                s.detection.clone(),
+                s.resolutions.clone(),
+            )
+        };
+        let buckets = old.is_none_or(|o| daily(o) != daily(&s));
+        if buckets {
+            out.push(SqlStatement::new(
+                DAILY_CONTRIBUTION,
+                vec![id.clone(), SqlValue::Integer(-1)],
+            ));
+        }
+        self.incident_kpi_rows(&s, old, &id, number, out);
+        if buckets {
+            let mut days = Vec::new();
+            if let Some(before) = &before {
+                daily_days(before, &mut days);
+            }
+            daily_days(&s, &mut days);
+            days.sort_unstable();
+            days.dedup();
+            out.push(SqlStatement::new(
+                DAILY_CONTRIBUTION,
+                vec![id, SqlValue::Integer(1)],
+            ));
+            for day in days {
+                out.push(SqlStatement::new(DAILY_EMPTY, vec![SqlValue::Integer(day)]));
+            }
+        }
+    }
+
+    /// The `kpi_incidents`, `kpi_resolutions` and `kpi_open_spans` rows of an incident's
+    /// facts `s` (`old`: the facts they were written from, if known).
+    fn incident_kpi_rows(
+        &self,
+        s: &opsledger_core::kpi::IncidentSummary,
+        old: Option<&opsledger_core::kpi::IncidentSummary>,
+        id: &SqlValue,
+        number: Option<HumanNumber>,
+        out: &mut Vec<SqlStatement>,
+    ) {
         let (ack_at, ack) = match &s.first_ack {
             Some((at, r)) => (Some(*at), Some(r)),
             None => (None, None),
         };
         let res = s.resolution.as_ref();
         let det = s.detection.as_ref();
-        let id = text(history.id.0);
         out.push(SqlStatement::new(
             "INSERT INTO kpi_incidents(incident, number, opened_at, opened_us,
                  priority, assignment_group, service, is_open, acknowledged_at, acknowledged_us,
@@ -493,10 +540,7 @@ impl Tables {
                 opt_text(det.and_then(|d| d.routing.service.as_ref())),
             ],
         ));
-        if old
-            .as_ref()
-            .is_some_and(|o| o.resolutions == s.resolutions && o.open_spans == s.open_spans)
-        {
+        if old.is_some_and(|o| o.resolutions == s.resolutions && o.open_spans == s.open_spans) {
             return;
         }
         out.push(SqlStatement::new(
@@ -913,6 +957,151 @@ fn known_error_rows(view: &RecordView, dialect: SqlDialect, out: &mut Vec<SqlSta
     }
 }
 
+/// Days since 1970-01-01 (UTC) of an instant in microseconds, rounded down: the `day` of
+/// `kpi_daily` (the same arithmetic as [`DAILY_CONTRIBUTION`]'s `day` in SQL).
+pub(crate) fn day_of(us: i64) -> i64 {
+    us.div_euclid(DAY_US)
+}
+
+/// Microseconds in a day.
+pub(crate) const DAY_US: i64 = 86_400_000_000;
+
+/// Adds `?2` (1 or -1) times one incident's contribution (`?1`: its id) to the daily buckets,
+/// as its `kpi_incidents` and `kpi_resolutions` rows stand: run with -1 before they are
+/// written and with 1 after, a batch moves each bucket by the difference, and applying a
+/// batch again over rows that already hold it moves nothing. One row per (dimension, day,
+/// figure, value, class): the acknowledgement, the standing resolution (classed by source,
+/// reassignments up to 8, reopened or not), the detection, and every resolution.
+const DAILY_CONTRIBUTION: &str = "
+INSERT INTO kpi_daily(dimension, day, figure, value, valued, source, reassigned, reopened,
+    n, total_ms, net_ms, reassignments)
+SELECT dimension, day, figure, coalesce(value, ''), CASE WHEN value IS NULL THEN 0 ELSE 1 END,
+       source, reassigned, reopened,
+       CAST(?2 AS BIGINT) * count(*), CAST(?2 AS BIGINT) * CAST(sum(total_ms) AS BIGINT),
+       CAST(?2 AS BIGINT) * CAST(sum(net_ms) AS BIGINT),
+       CAST(?2 AS BIGINT) * CAST(sum(reassignments) AS BIGINT)
+FROM (
+    SELECT d.dimension AS dimension,
+           (acknowledged_us - (acknowledged_us % 86400000000 + 86400000000) % 86400000000)
+               / 86400000000 AS day,
+           'acknowledged' AS figure,
+           CASE d.dimension WHEN 'priority' THEN ack_priority WHEN 'group' THEN ack_group
+               ELSE ack_service END AS value,
+           '' AS source, 0 AS reassigned, 0 AS reopened,
+           max(0, acknowledged_us - opened_us) / 1000 AS total_ms, 0 AS net_ms,
+           0 AS reassignments
+    FROM kpi_incidents CROSS JOIN (SELECT 'priority' AS dimension UNION ALL SELECT 'group'
+        UNION ALL SELECT 'service') AS d
+    WHERE incident = ?1 AND acknowledged_us IS NOT NULL
+    UNION ALL
+    SELECT d.dimension,
+           (resolved_us - (resolved_us % 86400000000 + 86400000000) % 86400000000) / 86400000000,
+           'resolved',
+           CASE d.dimension WHEN 'priority' THEN resolved_priority
+               WHEN 'group' THEN resolved_group ELSE resolved_service END,
+           coalesce(resolution_source, ''),
+           CASE WHEN coalesce(resolved_reassignments, 0) >= 8 THEN 8
+               ELSE coalesce(resolved_reassignments, 0) END,
+           CASE WHEN reopens > 0 THEN 1 ELSE 0 END,
+           max(0, resolved_us - opened_us) / 1000,
+           (max(0, resolved_us - opened_us) - coalesce(held_to_resolve_us, 0)) / 1000,
+           coalesce(resolved_reassignments, 0)
+    FROM kpi_incidents CROSS JOIN (SELECT 'priority' AS dimension UNION ALL SELECT 'group'
+        UNION ALL SELECT 'service') AS d
+    WHERE incident = ?1 AND resolved_us IS NOT NULL
+    UNION ALL
+    SELECT d.dimension,
+           (detected_us - (detected_us % 86400000000 + 86400000000) % 86400000000) / 86400000000,
+           'detected',
+           CASE d.dimension WHEN 'priority' THEN mttd_priority WHEN 'group' THEN mttd_group
+               ELSE mttd_service END,
+           '', 0, 0, coalesce(mttd_ms, 0), 0, 0
+    FROM kpi_incidents CROSS JOIN (SELECT 'priority' AS dimension UNION ALL SELECT 'group'
+        UNION ALL SELECT 'service') AS d
+    WHERE incident = ?1 AND detected_us IS NOT NULL
+    UNION ALL
+    SELECT d.dimension,
+           (resolved_us - (resolved_us % 86400000000 + 86400000000) % 86400000000) / 86400000000,
+           'resolution',
+           CASE d.dimension WHEN 'priority' THEN priority WHEN 'group' THEN assignment_group
+               ELSE service END,
+           '', 0, 0, 0, 0, 0
+    FROM kpi_resolutions CROSS JOIN (SELECT 'priority' AS dimension UNION ALL SELECT 'group'
+        UNION ALL SELECT 'service') AS d
+    WHERE incident = ?1
+) AS contribution
+WHERE true
+GROUP BY dimension, day, figure, value, source, reassigned, reopened
+ON CONFLICT(dimension, day, figure, value, valued, source, reassigned, reopened) DO UPDATE SET
+    n = kpi_daily.n + excluded.n, total_ms = kpi_daily.total_ms + excluded.total_ms,
+    net_ms = kpi_daily.net_ms + excluded.net_ms,
+    reassignments = kpi_daily.reassignments + excluded.reassignments";
+
+/// Drops the buckets of one day that no incident contributes to any more (a rebuild would
+/// not have them).
+const DAILY_EMPTY: &str = "
+DELETE FROM kpi_daily WHERE dimension IN ('priority', 'group', 'service') AND day = ?1 AND n = 0";
+
+/// The days an incident's facts put in the daily buckets.
+fn daily_days(s: &opsledger_core::kpi::IncidentSummary, out: &mut Vec<i64>) {
+    let us = |t: DateTime<Utc>| t.timestamp_micros();
+    out.extend(s.first_ack.as_ref().map(|(at, _)| day_of(us(*at))));
+    out.extend(s.resolution.as_ref().map(|r| day_of(us(r.at))));
+    out.extend(s.detection.as_ref().map(|d| day_of(us(d.detected_at))));
+    out.extend(s.resolutions.iter().map(|r| day_of(us(r.at))));
+}
+
+/// Adds `?2` (1 or -1) times the decided SLA clocks of one incident (`?1`) to the daily SLA
+/// buckets, as its `sla_clocks` rows stand (see [`DAILY_CONTRIBUTION`]): clocks decided (the
+/// breach, or the stop of a clock that met its target) while no clock of the incident runs,
+/// and not canceled; by the day of that decision.
+const DAILY_SLA_CONTRIBUTION: &str = "
+INSERT INTO kpi_daily_sla(dimension, day, value, valued, metric, priority, met,
+    breached_stopped, breached_running, overrun_ms)
+SELECT dimension, day, coalesce(value, ''), CASE WHEN value IS NULL THEN 0 ELSE 1 END, metric,
+       priority, CAST(?2 AS BIGINT) * CAST(sum(met) AS BIGINT),
+       CAST(?2 AS BIGINT) * CAST(sum(breached_stopped) AS BIGINT),
+       CAST(?2 AS BIGINT) * CAST(sum(breached_running) AS BIGINT),
+       CAST(?2 AS BIGINT) * CAST(sum(overrun_ms) AS BIGINT)
+FROM (
+    SELECT d.dimension AS dimension,
+           (decided_us - (decided_us % 86400000000 + 86400000000) % 86400000000)
+               / 86400000000 AS day,
+           CASE d.dimension WHEN 'priority' THEN priority WHEN 'group' THEN held_by_group
+               ELSE service END AS value,
+           metric, priority,
+           CASE WHEN breached_us IS NULL THEN 1 ELSE 0 END AS met,
+           CASE WHEN breached_us IS NOT NULL AND stopped_us IS NOT NULL THEN 1 ELSE 0 END
+               AS breached_stopped,
+           CASE WHEN breached_us IS NOT NULL AND stopped_us IS NULL THEN 1 ELSE 0 END
+               AS breached_running,
+           CASE WHEN breached_us IS NOT NULL AND stopped_us IS NOT NULL
+               THEN max(0, elapsed_ms - target_ms) ELSE 0 END AS overrun_ms
+    FROM (SELECT *, coalesce(breached_us, stopped_us) AS decided_us FROM sla_clocks
+          WHERE incident = ?1) AS clock
+    CROSS JOIN (SELECT 'priority' AS dimension UNION ALL SELECT 'group'
+        UNION ALL SELECT 'service') AS d
+    WHERE incident_live = 0 AND canceled_at IS NULL AND decided_us IS NOT NULL
+) AS contribution
+WHERE true
+GROUP BY dimension, day, value, metric, priority
+ON CONFLICT(dimension, day, value, valued, metric, priority) DO UPDATE SET
+    met = kpi_daily_sla.met + excluded.met,
+    breached_stopped = kpi_daily_sla.breached_stopped + excluded.breached_stopped,
+    breached_running = kpi_daily_sla.breached_running + excluded.breached_running,
+    overrun_ms = kpi_daily_sla.overrun_ms + excluded.overrun_ms";
+
+/// Drops the SLA buckets of the days an incident's clocks were decided on that no clock
+/// counts in any more.
+const DAILY_SLA_EMPTY: &str = "
+DELETE FROM kpi_daily_sla WHERE dimension IN ('priority', 'group', 'service')
+    AND day IN (SELECT DISTINCT (decided_us - (decided_us % 86400000000 + 86400000000)
+                    % 86400000000) / 86400000000
+                FROM (SELECT coalesce(breached_us, stopped_us) AS decided_us FROM sla_clocks
+                      WHERE incident = ?1) AS clock
+                WHERE decided_us IS NOT NULL)
+    AND met = 0 AND breached_stopped = 0 AND breached_running = 0";
+
 impl Tables {
     /// The `sla_clocks` rows of an incident: every instance with a start, as computed when the
     /// incident or its SLA stream last changed; priority as attached, group as it stood when
@@ -929,6 +1118,13 @@ impl Tables {
         if !self.writes(&schema::KPI) {
             return;
         }
+        // The daily SLA buckets: less the clocks' rows as they stand (the buckets this empties
+        // dropped while those rows still say which days they held), plus the new rows.
+        out.push(SqlStatement::new(
+            DAILY_SLA_CONTRIBUTION,
+            vec![text(record.id), SqlValue::Integer(-1)],
+        ));
+        out.push(SqlStatement::new(DAILY_SLA_EMPTY, vec![text(record.id)]));
         out.push(SqlStatement::new(
             "DELETE FROM sla_clocks WHERE incident = ?1",
             vec![text(record.id)],
@@ -987,6 +1183,10 @@ impl Tables {
                 ],
             ));
         }
+        out.push(SqlStatement::new(
+            DAILY_SLA_CONTRIBUTION,
+            vec![text(record.id), SqlValue::Integer(1)],
+        ));
     }
 }
 

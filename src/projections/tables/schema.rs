@@ -254,6 +254,7 @@ CREATE TABLE IF NOT EXISTS known_errors(
     entry         TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS known_errors_order ON known_errors(priority_rank, number_value, problem);
+CREATE INDEX IF NOT EXISTS known_errors_by_row ON known_errors(id, priority_rank, number_value, problem);
 CREATE TABLE IF NOT EXISTS known_error_cis(
     problem TEXT NOT NULL,
     ci      TEXT NOT NULL,
@@ -361,7 +362,7 @@ CREATE INDEX IF NOT EXISTS open_alerts_by_incident ON open_alerts(incident);
 
 pub(crate) const KPI: Model = Model {
     name: "kpi",
-    version: 2,
+    version: 3,
     create: "
 CREATE TABLE IF NOT EXISTS kpi_incidents(
     incident               TEXT PRIMARY KEY,
@@ -432,6 +433,41 @@ CREATE TABLE IF NOT EXISTS kpi_open_spans(
     PRIMARY KEY(incident, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS kpi_open_spans_by_time ON kpi_open_spans(from_us, to_us);
+CREATE TABLE IF NOT EXISTS kpi_daily(
+    dimension     TEXT NOT NULL,
+    day           INTEGER NOT NULL,
+    figure        TEXT NOT NULL,
+    value         TEXT NOT NULL,
+    valued        INTEGER NOT NULL,
+    source        TEXT NOT NULL,
+    reassigned    INTEGER NOT NULL,
+    reopened      INTEGER NOT NULL,
+    n             INTEGER NOT NULL,
+    total_ms      INTEGER NOT NULL,
+    net_ms        INTEGER NOT NULL,
+    reassignments INTEGER NOT NULL,
+    PRIMARY KEY(dimension, day, figure, value, valued, source, reassigned, reopened)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kpi_incidents_major ON kpi_incidents(
+    resolved_us, opened_us, resolved_priority, resolved_group, resolved_service,
+    held_to_resolve_us, resolved_reassignments, reopens, resolution_source, first_review_us)
+    WHERE major = 1 AND resolved_us IS NOT NULL;
+CREATE INDEX IF NOT EXISTS kpi_resolutions_reopened ON kpi_resolutions(
+    resolved_us, reopened_us, priority, assignment_group, service)
+    WHERE reopened_us IS NOT NULL;
+CREATE TABLE IF NOT EXISTS kpi_daily_sla(
+    dimension        TEXT NOT NULL,
+    day              INTEGER NOT NULL,
+    value            TEXT NOT NULL,
+    valued           INTEGER NOT NULL,
+    metric           TEXT NOT NULL,
+    priority         TEXT NOT NULL,
+    met              INTEGER NOT NULL,
+    breached_stopped INTEGER NOT NULL,
+    breached_running INTEGER NOT NULL,
+    overrun_ms       INTEGER NOT NULL,
+    PRIMARY KEY(dimension, day, value, valued, metric, priority)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS kpi_changes(
     change          TEXT PRIMARY KEY,
     number          TEXT,
@@ -569,6 +605,41 @@ CREATE TABLE IF NOT EXISTS kpi_open_spans(
     PRIMARY KEY(incident, seq)
 );
 CREATE INDEX IF NOT EXISTS kpi_open_spans_by_time ON kpi_open_spans(from_us, to_us);
+CREATE TABLE IF NOT EXISTS kpi_daily(
+    dimension     TEXT NOT NULL,
+    day           BIGINT NOT NULL,
+    figure        TEXT NOT NULL,
+    value         TEXT NOT NULL,
+    valued        BIGINT NOT NULL,
+    source        TEXT NOT NULL,
+    reassigned    BIGINT NOT NULL,
+    reopened      BIGINT NOT NULL,
+    n             BIGINT NOT NULL,
+    total_ms      BIGINT NOT NULL,
+    net_ms        BIGINT NOT NULL,
+    reassignments BIGINT NOT NULL,
+    PRIMARY KEY(dimension, day, figure, value, valued, source, reassigned, reopened)
+);
+CREATE INDEX IF NOT EXISTS kpi_incidents_major ON kpi_incidents(
+    resolved_us, opened_us, resolved_priority, resolved_group, resolved_service,
+    held_to_resolve_us, resolved_reassignments, reopens, resolution_source, first_review_us)
+    WHERE major = 1 AND resolved_us IS NOT NULL;
+CREATE INDEX IF NOT EXISTS kpi_resolutions_reopened ON kpi_resolutions(
+    resolved_us, reopened_us, priority, assignment_group, service)
+    WHERE reopened_us IS NOT NULL;
+CREATE TABLE IF NOT EXISTS kpi_daily_sla(
+    dimension        TEXT NOT NULL,
+    day              BIGINT NOT NULL,
+    value            TEXT NOT NULL,
+    valued           BIGINT NOT NULL,
+    metric           TEXT NOT NULL,
+    priority         TEXT NOT NULL,
+    met              BIGINT NOT NULL,
+    breached_stopped BIGINT NOT NULL,
+    breached_running BIGINT NOT NULL,
+    overrun_ms       BIGINT NOT NULL,
+    PRIMARY KEY(dimension, day, value, valued, metric, priority)
+);
 CREATE TABLE IF NOT EXISTS kpi_changes(
     change          TEXT PRIMARY KEY,
     number          TEXT,
@@ -643,6 +714,8 @@ CREATE OR REPLACE VIEW v_change_success AS
         "kpi_incidents",
         "kpi_resolutions",
         "kpi_open_spans",
+        "kpi_daily",
+        "kpi_daily_sla",
         "kpi_changes",
         "sla_clocks",
     ],

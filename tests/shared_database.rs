@@ -192,3 +192,53 @@ fn a_replica_decides_under_the_policy_another_one_published_and_sees_its_read_mo
     a.close().unwrap();
     b.close().unwrap();
 }
+
+#[test]
+fn creations_on_several_replicas_at_once_never_conflict_on_their_numbers() {
+    let Some(url) = test_url() else { return };
+    let schema = TestSchema::new(&url, "numbering");
+    // One attempt each: a creation that had to retry would fail.
+    let config = || EngineConfig::default().with_max_attempts(1);
+    let replicas: Vec<Engine> = ["replica_a", "replica_b", "replica_c"]
+        .iter()
+        .map(|name| Engine::open_location(&location(&url, &schema, name), config()).unwrap())
+        .collect();
+    const PER_THREAD: u128 = 15;
+    std::thread::scope(|scope| {
+        for (r, engine) in replicas.iter().enumerate() {
+            for t in 0..2u128 {
+                scope.spawn(move || {
+                    for i in 0..PER_THREAD {
+                        let n = 1 + (r as u128 * 2 + t) * PER_THREAD + i;
+                        if let Err(e) = engine.execute(open_command(n, "Disk full")) {
+                            panic!("open {n} on replica {r}: {e}");
+                        }
+                    }
+                });
+            }
+        }
+    });
+    // Every incident has its own number, and the numbers run 1..=90 without a gap.
+    let view = replicas[0].view(None).unwrap();
+    let mut numbers: Vec<String> = (1..=3 * 2 * PER_THREAD)
+        .map(|n| {
+            let id = IncidentId(uuid::Uuid::from_u128(
+                0x0190_0000_0000_7000_8000_0000_0000_0000 | n,
+            ));
+            view.record(opsledger::RecordRef::incident(id))
+                .unwrap()
+                .expect("stored")
+                .number
+                .expect("numbered")
+                .to_string()
+        })
+        .collect();
+    numbers.sort();
+    let expected: Vec<String> = (1..=3 * 2 * PER_THREAD)
+        .map(|n| format!("INC{n:07}"))
+        .collect();
+    assert_eq!(numbers, expected);
+    for engine in replicas {
+        engine.close().unwrap();
+    }
+}

@@ -46,6 +46,14 @@ pub(super) fn backoff(attempt: u32) {
 /// ([`opsledger_store::Storage::exclusive`]).
 const CALENDAR_EXCLUSIVE: &str = "change-calendar";
 
+/// The names of the sections in which the creations of each kind of record (their number
+/// allocations) run one at a time across processes, by [`kind_index`].
+const NUMBERING_EXCLUSIVE: [&str; 3] = [
+    "numbering-incident",
+    "numbering-problem",
+    "numbering-change",
+];
+
 /// Attempts of a read or a projection that a stored command retries before leaving it to the
 /// next open (the command is stored: they must not turn it into an error).
 const TRANSIENT_ATTEMPTS: u32 = 3;
@@ -406,6 +414,22 @@ impl Inner {
         };
         let creates = command.creates();
         let _number_guard = creates.then(|| self.numbering[kind_index(kind)].lock());
+        // A new record takes the next number of its kind: the numbering stream's version is
+        // read, then appended to with that version expected. Across the processes sharing a
+        // log (replicas on PostgreSQL) every creation by another process in between would be
+        // a conflict and a retry, and with three replicas under load a creation could lose
+        // `max_attempts` times in a row: creations of a kind run one at a time across
+        // processes too. (No command both creates and reads the calendar, so the two sections
+        // never nest.)
+        let _number_exclusive = if creates {
+            debug_assert!(!reads_calendar(command), "the sections must not nest");
+            Some(
+                self.storage()
+                    .exclusive(NUMBERING_EXCLUSIVE[kind_index(kind)])?,
+            )
+        } else {
+            None
+        };
         let stream = record.stream();
         let store = self.store();
         let ids = &self.config.ids;

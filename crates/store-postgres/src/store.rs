@@ -11,10 +11,10 @@ use opsledger_store::{
     AppendOutcome, AppendRequest, EventStore, Position, StoreConfig, StoreError, StoredEvent,
     StreamId, VerifyReport, Version, check_page,
 };
-use postgres::Client;
 use uuid::Uuid;
 
 use crate::PgOptions;
+use crate::conn::Conn;
 use crate::db::{Db, Failure};
 
 /// opsledger's event log in a PostgreSQL database (see the crate documentation).
@@ -87,7 +87,7 @@ fn nanos(at: DateTime<Utc>) -> i64 {
 /// record, so a reader (a subscription) gets every event before it; a page that starts there
 /// is the error naming it.
 fn read_range(
-    client: &mut Client,
+    client: &mut Conn,
     config: &StoreConfig,
     from: u64,
     max: usize,
@@ -130,7 +130,7 @@ impl PgStore {
     /// order), plans, writes, moves the head and notifies listeners at commit.
     fn append_tx(
         &self,
-        client: &mut Client,
+        client: &mut Conn,
         requests: &[AppendRequest],
     ) -> Result<(Vec<AppendOutcome>, Option<u64>), Failure> {
         let config = &self.db.config;
@@ -215,7 +215,7 @@ impl PgStore {
 
     fn write_events(
         &self,
-        client: &mut Client,
+        client: &mut Conn,
         head: u64,
         recorded_at: DateTime<Utc>,
         requests: &[AppendRequest],

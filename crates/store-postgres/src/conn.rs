@@ -202,7 +202,10 @@ mod tests {
             .append(&stream("a"), ExpectedVersion::NoStream, evs(0..2))
             .unwrap();
         let warm = writer_prepared(&store);
-        assert_eq!(warm, 3, "an append: the head's lock, the lookup, the writes");
+        assert_eq!(
+            warm, 3,
+            "an append: the head's lock, the lookup, the writes"
+        );
         store
             .append(&stream("b"), ExpectedVersion::NoStream, evs(2..5))
             .unwrap();

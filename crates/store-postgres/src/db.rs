@@ -16,6 +16,7 @@ use postgres::Client;
 use postgres::error::SqlState;
 
 use crate::PgOptions;
+use crate::conn::{Conn, is_stale};
 
 /// The format of the tables this crate writes; a database with another one is refused.
 pub(crate) const FORMAT: &str = "opsledger-postgres-1";
@@ -62,12 +63,14 @@ impl Failure {
     }
 }
 
-/// Whether the database aborted the transaction only to keep concurrent writers consistent.
+/// Whether the database aborted the transaction only to keep concurrent writers consistent,
+/// or refused a cached statement that went stale (the cache is dropped by then): running
+/// the transaction again succeeds.
 fn is_transient(e: &postgres::Error) -> bool {
     matches!(
         e.code(),
         Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
-    )
+    ) || is_stale(e)
 }
 
 /// The typed store error of a driver error (outside a commit).
@@ -126,7 +129,7 @@ fn commit_error(e: &postgres::Error) -> StoreError {
 /// The writer connection and what the writer knows.
 pub(crate) struct Writer {
     /// The connection (None after it was lost: the next write connects again).
-    client: Option<Client>,
+    client: Option<Conn>,
     /// Open units of work on the owning thread (0: none).
     pub(crate) depth: u32,
     /// An inner unit was rolled back: the outermost one must roll back too.
@@ -139,13 +142,16 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// The connection, connecting again if it was lost.
-    pub(crate) fn client(&mut self, db: &Db) -> Result<&mut Client, StoreError> {
-        if self.client.as_ref().is_none_or(Client::is_closed) {
-            self.client = Some(db.connect(true)?);
+    pub(crate) fn client(&mut self, db: &Db) -> Result<&mut Conn, StoreError> {
+        if self.client.as_ref().is_none_or(Conn::is_closed) {
+            self.client = Some(db.open_conn(true)?);
         }
-        self.client
+        let conn = self
+            .client
             .as_mut()
-            .ok_or_else(|| StoreError::Unavailable("no connection".into()))
+            .ok_or_else(|| StoreError::Unavailable("no connection".into()))?;
+        conn.sync_generation(db.generation());
+        Ok(conn)
     }
 
     /// Opens the transaction of a unit of work.
@@ -202,7 +208,10 @@ pub(crate) struct Db {
     writer: ReentrantMutex<RefCell<Writer>>,
     /// The thread holding an open unit of work (0: none).
     pub(crate) owner: AtomicU64,
-    readers: Mutex<Vec<Client>>,
+    readers: Mutex<Vec<Conn>>,
+    /// Bumped by every schema change made through this process: connections drop their
+    /// prepared statements before their next use after it.
+    generation: AtomicU64,
     pub(crate) notifier: Arc<Notifier>,
     closed: AtomicBool,
     stop: Arc<AtomicBool>,
@@ -320,6 +329,7 @@ impl Db {
             })),
             owner: AtomicU64::new(0),
             readers: Mutex::new(Vec::new()),
+            generation: AtomicU64::new(0),
             notifier: Arc::new(Notifier::new(0)),
             closed: AtomicBool::new(false),
             stop: Arc::new(AtomicBool::new(false)),
@@ -366,12 +376,29 @@ impl Db {
         Ok(client)
     }
 
+    /// Opens a connection with an empty statement cache (see [`Db::connect`]).
+    pub(crate) fn open_conn(&self, writer: bool) -> Result<Conn, StoreError> {
+        Ok(Conn::new(self.connect(writer)?, self.generation()))
+    }
+
+    /// The schema generation (see [`Db::schema_changed`]).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Records a schema change made through this process: every connection drops its
+    /// prepared statements before its next use (`conn`, the one that made it, at once).
+    pub(crate) fn schema_changed(&self, conn: &mut Conn) {
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        conn.sync_generation(generation);
+    }
+
     /// Creates the schema and tables when missing (one replica at a time), checks the format;
     /// answers the head.
     fn prepare_schema(&self) -> Result<u64, StoreError> {
         let guard = self.writer.lock();
         let mut writer = guard.borrow_mut();
-        let client = writer.client(self)?;
+        let mut client = self.connect(true)?;
         let mut tx = client.transaction().map_err(|e| pg_error(&e))?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
             .map_err(|e| pg_error(&e))?;
@@ -422,6 +449,7 @@ impl Db {
             .map_err(|e| pg_error(&e))?
             .get(0);
         tx.commit().map_err(|e| pg_error(&e))?;
+        writer.client = Some(Conn::new(client, self.generation()));
         Ok(u64::try_from(head).unwrap_or_default())
     }
 
@@ -467,7 +495,7 @@ impl Db {
     /// after it.
     pub(crate) fn write<T>(
         &self,
-        mut f: impl FnMut(&mut Client) -> Result<(T, Option<u64>), Failure>,
+        mut f: impl FnMut(&mut Conn) -> Result<(T, Option<u64>), Failure>,
     ) -> Result<T, StoreError> {
         self.check_writable()?;
         let guard = self.writer.lock();
@@ -544,7 +572,7 @@ impl Db {
     /// reads its own writes), else on a pooled reader connection (committed data).
     pub(crate) fn read<T>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<T, Failure>,
+        mut f: impl FnMut(&mut Conn) -> Result<T, Failure>,
     ) -> Result<T, StoreError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
@@ -566,9 +594,14 @@ impl Db {
         let popped = self.readers.lock().pop();
         let mut client = match popped {
             Some(c) if !c.is_closed() => c,
-            _ => self.connect(false)?,
+            _ => self.open_conn(false)?,
         };
-        let result = f(&mut client);
+        client.sync_generation(self.generation());
+        let result = match f(&mut client) {
+            // The cache went stale and was dropped: once more, preparing afresh.
+            Err(Failure::Pg(e)) if is_stale(&e) => f(&mut client),
+            other => other,
+        };
         if !client.is_closed() {
             let mut pool = self.readers.lock();
             if pool.len() < self.options.readers {

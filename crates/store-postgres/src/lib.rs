@@ -71,6 +71,17 @@
 //! inconsistent settings are [`StoreError::InvalidConfig`]. rustls (aws-lc-rs) through
 //! tokio-postgres-rustls.
 //!
+//! # Prepared statements
+//!
+//! Every connection keeps the statements it prepared (up to 256, least recently used first
+//! out), so a statement it ran before costs one round trip and no planning. Statements belong
+//! to the server session: a replaced connection starts with none. A schema change through
+//! `SqlTables::execute_batch` (or a `CREATE`, `ALTER` or `DROP` statement) makes every
+//! connection of the process drop its statements; a statement the server refuses as stale
+//! (a schema change by another process altered its result, or the session lost it) drops its
+//! connection's statements and runs again once, or, inside a unit of work, whose transaction
+//! the refusal aborted, fails it as [`StoreError::Transient`] for the engine to retry.
+//!
 //! # Faults
 //!
 //! Errors are typed: a connection lost while a commit was in flight is
@@ -92,6 +103,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+mod conn;
 mod db;
 mod kv;
 mod lease;

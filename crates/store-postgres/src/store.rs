@@ -11,10 +11,10 @@ use opsledger_store::{
     AppendOutcome, AppendRequest, EventStore, Position, StoreConfig, StoreError, StoredEvent,
     StreamId, VerifyReport, Version, check_page,
 };
-use postgres::Client;
 use uuid::Uuid;
 
 use crate::PgOptions;
+use crate::conn::Conn;
 use crate::db::{Db, Failure};
 
 /// opsledger's event log in a PostgreSQL database (see the crate documentation).
@@ -87,7 +87,7 @@ fn nanos(at: DateTime<Utc>) -> i64 {
 /// record, so a reader (a subscription) gets every event before it; a page that starts there
 /// is the error naming it.
 fn read_range(
-    client: &mut Client,
+    client: &mut Conn,
     config: &StoreConfig,
     from: u64,
     max: usize,
@@ -118,19 +118,97 @@ fn read_range(
     Ok(out)
 }
 
-/// What one stream's part of an append found in the log.
+/// What one stream's part of an append found in the log: its number (`None`: a new stream)
+/// and its current version.
 struct Part {
     sid: Option<u64>,
     current: u64,
 }
 
+/// What an append reads under the head row's lock, in one statement: the named streams with
+/// their versions (kind 0), the events already stored under the appended ids (kind 1) and the
+/// highest stream number (kind 2, for the numbers of new streams).
+const LOOKUP: &str = "\
+    SELECT 0, s.name, NULL::bytea, s.stream, \
+           coalesce((SELECT max(e.version) FROM events e WHERE e.stream = s.stream), 0), 0::bigint \
+      FROM streams s WHERE s.name = ANY($1) \
+    UNION ALL \
+    SELECT 1, NULL, e.event_id, e.stream, e.version, e.position \
+      FROM events e WHERE e.event_id = ANY($2) \
+    UNION ALL \
+    SELECT 2, NULL, NULL, coalesce(max(stream), 0), 0, 0 FROM streams";
+
+/// An append's writes, in one statement: the new streams, the events, the head, and the
+/// notification sent at commit. (The events' reference to their stream is checked at the end
+/// of the statement, when the new streams are in.)
+const WRITE: &str = "\
+    WITH new_streams AS ( \
+        INSERT INTO streams (stream, name) SELECT * FROM unnest($1::bigint[], $2::text[])), \
+    new_events AS ( \
+        INSERT INTO events (position, stream, version, event_id, record) \
+        SELECT * FROM unnest($3::bigint[], $4::bigint[], $5::bigint[], $6::bytea[], $7::bytea[])), \
+    moved AS (UPDATE head SET position = $8, recorded_at_nanos = $9) \
+    SELECT pg_notify($10, $11)";
+
+/// What the lookup found.
+struct Found {
+    /// Stream name to (number, current version).
+    streams: HashMap<String, (u64, u64)>,
+    /// Event id to (position, stream number, version).
+    events: HashMap<Vec<u8>, (u64, u64, u64)>,
+    /// The highest stream number.
+    last_stream: u64,
+}
+
+fn lookup(client: &mut Conn, requests: &[AppendRequest]) -> Result<Found, Failure> {
+    let names: Vec<&str> = requests.iter().map(|r| r.stream.as_str()).collect();
+    let ids: Vec<&[u8]> = requests
+        .iter()
+        .flat_map(|r| r.events.iter().map(|e| e.event_id.as_bytes().as_slice()))
+        .collect();
+    let mut found = Found {
+        streams: HashMap::with_capacity(names.len()),
+        events: HashMap::new(),
+        last_stream: 0,
+    };
+    for row in client.query(LOOKUP, &[&names, &ids])? {
+        let kind: i32 = row.get(0);
+        let (number, version, position) =
+            (to_u64(row.get(3)), to_u64(row.get(4)), to_u64(row.get(5)));
+        match kind {
+            0 => {
+                found.streams.insert(row.get(1), (number, version));
+            }
+            1 => {
+                found.events.insert(row.get(2), (position, number, version));
+            }
+            _ => found.last_stream = number,
+        }
+    }
+    Ok(found)
+}
+
+/// The rows of an append's writes, as arrays (one statement writes them all).
+#[derive(Default)]
+struct Rows {
+    stream_numbers: Vec<i64>,
+    stream_names: Vec<String>,
+    positions: Vec<i64>,
+    sids: Vec<i64>,
+    versions: Vec<i64>,
+    ids: Vec<Vec<u8>>,
+    records: Vec<Vec<u8>>,
+}
+
 impl PgStore {
     /// The write path, inside a transaction (its own or a unit's): takes the head row's lock
     /// (which serialises appends across every process, so positions are dense and in commit
-    /// order), plans, writes, moves the head and notifies listeners at commit.
+    /// order), reads what the plan needs in one statement (after the lock, so it sees every
+    /// earlier append), plans, and writes everything in one more; listeners are notified at
+    /// commit.
     fn append_tx(
         &self,
-        client: &mut Client,
+        client: &mut Conn,
         requests: &[AppendRequest],
     ) -> Result<(Vec<AppendOutcome>, Option<u64>), Failure> {
         let config = &self.db.config;
@@ -140,41 +218,26 @@ impl PgStore {
         )?;
         let head = to_u64(row.get(0));
         let last_recorded: i64 = row.get(1);
+        let found = lookup(client, requests)?;
         let mut plans = Vec::with_capacity(requests.len());
         let mut parts = Vec::with_capacity(requests.len());
         for request in requests {
-            let found = client.query_opt(
-                "SELECT s.stream, coalesce((SELECT max(e.version) FROM events e WHERE e.stream = s.stream), 0) \
-                 FROM streams s WHERE s.name = $1",
-                &[&request.stream.as_str()],
-            )?;
-            let (sid, current) = match found {
-                Some(r) => (Some(to_u64(r.get(0))), to_u64(r.get(1))),
+            let (sid, current) = match found.streams.get(request.stream.as_str()) {
+                Some(&(sid, current)) => (Some(sid), current),
                 None => (None, 0),
             };
             let ids: Vec<Uuid> = request.events.iter().map(|e| e.event_id).collect();
-            let id_bytes: Vec<&[u8]> = ids.iter().map(|id| id.as_bytes().as_slice()).collect();
-            let stored: HashMap<Vec<u8>, Existing> = client
-                .query(
-                    "SELECT event_id, position, stream, version FROM events WHERE event_id = ANY($1)",
-                    &[&id_bytes],
-                )?
-                .into_iter()
-                .map(|r| {
-                    let stream = to_u64(r.get(2));
-                    (
-                        r.get::<_, Vec<u8>>(0),
-                        Existing {
-                            position: to_u64(r.get(1)),
+            let existing: Vec<Option<Existing>> = ids
+                .iter()
+                .map(|id| {
+                    found.events.get(id.as_bytes().as_slice()).map(
+                        |&(position, stream, version)| Existing {
+                            position,
                             same_stream: Some(stream) == sid,
-                            version: to_u64(r.get(3)),
+                            version,
                         },
                     )
                 })
-                .collect();
-            let existing: Vec<Option<Existing>> = ids
-                .iter()
-                .map(|id| stored.get(id.as_bytes().as_slice()).copied())
                 .collect();
             plans.push(plan::classify(
                 &request.stream,
@@ -195,90 +258,86 @@ impl PgStore {
         } else {
             now
         };
-        let outcomes = self.write_events(client, head, recorded_at, requests, &parts)?;
+        let (outcomes, rows) = encode(head, found.last_stream, recorded_at, requests, &parts);
         let last = outcomes.last().map_or(head, |o| o.last_position.0);
         // Pair assertion: positions stay dense.
         debug_assert_eq!(
             last - head,
             requests.iter().map(|r| r.events.len() as u64).sum::<u64>()
         );
-        client.execute(
-            "UPDATE head SET position = $1, recorded_at_nanos = $2",
-            &[&to_i64(last), &nanos(recorded_at)],
-        )?;
-        client.execute(
-            "SELECT pg_notify($1, $2)",
-            &[&self.db.channel(), &last.to_string()],
+        debug_assert_eq!(rows.positions.len() as u64, last - head);
+        client.query_one(
+            WRITE,
+            &[
+                &rows.stream_numbers,
+                &rows.stream_names,
+                &rows.positions,
+                &rows.sids,
+                &rows.versions,
+                &rows.ids,
+                &rows.records,
+                &to_i64(last),
+                &nanos(recorded_at),
+                &self.db.channel(),
+                &last.to_string(),
+            ],
         )?;
         Ok((outcomes, Some(last)))
     }
+}
 
-    fn write_events(
-        &self,
-        client: &mut Client,
-        head: u64,
-        recorded_at: DateTime<Utc>,
-        requests: &[AppendRequest],
-        parts: &[Part],
-    ) -> Result<Vec<AppendOutcome>, Failure> {
-        let mut positions = Vec::new();
-        let mut sids = Vec::new();
-        let mut versions = Vec::new();
-        let mut ids: Vec<Vec<u8>> = Vec::new();
-        let mut records: Vec<Vec<u8>> = Vec::new();
-        let mut position = head;
-        let mut outcomes = Vec::with_capacity(requests.len());
-        for (request, part) in requests.iter().zip(parts) {
-            let sid = match part.sid {
-                Some(s) => s,
-                None => to_u64(
-                    client
-                        .query_one(
-                            "INSERT INTO streams (stream, name) \
-                             SELECT coalesce(max(stream), 0) + 1, $1 FROM streams RETURNING stream",
-                            &[&request.stream.as_str()],
-                        )?
-                        .get(0),
-                ),
-            };
-            let first_position = position + 1;
-            for (i, event) in request.events.iter().enumerate() {
-                position += 1;
-                let version = part.current + 1 + i as u64;
-                let mut buf = Vec::with_capacity(256 + event.payload.len());
-                codec::encode_record(
-                    &mut buf,
-                    &Assigned {
-                        position,
-                        sid,
-                        version,
-                        stream_name: (version == 1).then(|| request.stream.as_str()),
-                        recorded_at,
-                    },
-                    event,
-                );
-                positions.push(to_i64(position));
-                sids.push(to_i64(sid));
-                versions.push(to_i64(version));
-                ids.push(event.event_id.as_bytes().to_vec());
-                records.push(buf);
-            }
-            let n = request.events.len() as u64;
-            outcomes.push(AppendOutcome {
-                first_position: Position(first_position),
-                last_position: Position(position),
-                first_version: Version(part.current + 1),
-                last_version: Version(part.current + n),
-                was_duplicate: false,
-            });
+/// Numbers the new streams after `last_stream`, places the events after `head` and encodes
+/// their records: the outcomes and the rows to write.
+fn encode(
+    head: u64,
+    last_stream: u64,
+    recorded_at: DateTime<Utc>,
+    requests: &[AppendRequest],
+    parts: &[Part],
+) -> (Vec<AppendOutcome>, Rows) {
+    let mut rows = Rows::default();
+    let mut next_stream = last_stream;
+    let mut position = head;
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for (request, part) in requests.iter().zip(parts) {
+        let sid = part.sid.unwrap_or_else(|| {
+            next_stream += 1;
+            rows.stream_numbers.push(to_i64(next_stream));
+            rows.stream_names.push(request.stream.as_str().to_owned());
+            next_stream
+        });
+        let first_position = position + 1;
+        for (i, event) in request.events.iter().enumerate() {
+            position += 1;
+            let version = part.current + 1 + i as u64;
+            let mut buf = Vec::with_capacity(256 + event.payload.len());
+            codec::encode_record(
+                &mut buf,
+                &Assigned {
+                    position,
+                    sid,
+                    version,
+                    stream_name: (version == 1).then(|| request.stream.as_str()),
+                    recorded_at,
+                },
+                event,
+            );
+            rows.positions.push(to_i64(position));
+            rows.sids.push(to_i64(sid));
+            rows.versions.push(to_i64(version));
+            rows.ids.push(event.event_id.as_bytes().to_vec());
+            rows.records.push(buf);
         }
-        client.execute(
-            "INSERT INTO events (position, stream, version, event_id, record) \
-             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[], $5::bytea[])",
-            &[&positions, &sids, &versions, &ids, &records],
-        )?;
-        Ok(outcomes)
+        let n = request.events.len() as u64;
+        outcomes.push(AppendOutcome {
+            first_position: Position(first_position),
+            last_position: Position(position),
+            first_version: Version(part.current + 1),
+            last_version: Version(part.current + n),
+            was_duplicate: false,
+        });
     }
+    (outcomes, rows)
 }
 
 impl EventStore for PgStore {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use opsledger_store::{RowFlow, SqlDialect, SqlStatement, SqlTables, SqlValue, StoreError};
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
+use crate::conn::{Conn, changes_schema};
 use crate::db::Db;
 
 /// SQL access to an opsledger PostgreSQL schema (the read-model tables).
@@ -182,6 +183,22 @@ impl<'a> postgres::types::FromSql<'a> for Column {
     }
 }
 
+/// Runs one statement: prepared once per connection, or, for a schema change, run as it
+/// comes and followed by dropping every connection's prepared statements.
+fn run(
+    db: &Db,
+    client: &mut Conn,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, postgres::Error> {
+    if !changes_schema(sql) {
+        return client.execute(sql, params);
+    }
+    let result = client.execute_once(sql, params);
+    db.schema_changed(client);
+    result
+}
+
 fn bind(params: &[SqlValue]) -> Vec<Param<'_>> {
     params.iter().map(Param).collect()
 }
@@ -195,9 +212,14 @@ impl SqlTables for PgTables {
         SqlDialect::Postgres
     }
 
+    /// Batches carry the read models' DDL: every connection's prepared statements are
+    /// dropped after one.
     fn execute_batch(&self, sql: &str) -> Result<(), StoreError> {
-        self.db.write(|client| {
-            client.batch_execute(sql)?;
+        let db = &*self.db;
+        db.write(|client| {
+            let result = client.batch_execute(sql);
+            db.schema_changed(client);
+            result?;
             Ok(((), None))
         })
     }
@@ -205,10 +227,8 @@ impl SqlTables for PgTables {
     fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, StoreError> {
         let sql = placeholders(sql);
         let bound = bind(params);
-        self.db.write(|client| {
-            let statement = client.prepare(&sql)?;
-            Ok((client.execute(&statement, &refs(&bound))?, None))
-        })
+        let db = &*self.db;
+        db.write(|client| Ok((run(db, client, &sql, &refs(&bound))?, None)))
     }
 
     fn apply(&self, statements: &[SqlStatement]) -> Result<u64, StoreError> {
@@ -219,10 +239,11 @@ impl SqlTables for PgTables {
             .iter()
             .map(|s| (placeholders(s.sql), bind(&s.params)))
             .collect();
-        self.db.write(|client| {
+        let db = &*self.db;
+        db.write(|client| {
             let mut changed = 0u64;
             for (sql, bound) in &translated {
-                changed += client.execute(sql.as_str(), &refs(bound))?;
+                changed += run(db, client, sql, &refs(bound))?;
             }
             Ok((changed, None))
         })

@@ -64,6 +64,8 @@ const ALERT_STRIPES: usize = 64;
 /// Meta keys (not wiped by a read-model rebuild).
 const META_VIEWS_SCHEMA: &[u8] = b"views_schema";
 const META_PM_CHECKPOINT: &[u8] = b"pm_checkpoint";
+/// Where the sweep of a shared log's follow-ups has checked up to (`Inner::sweep_follow_ups`).
+const META_PM_SWEPT: &[u8] = b"pm_swept";
 /// Present while the read models are being cleared and rebuilt: set (and flushed) before the
 /// first key is cleared, removed once they are projected to the head. Found at open, it forces
 /// a rebuild, whatever checkpoint survived a crash mid-clear.
@@ -91,6 +93,9 @@ impl std::fmt::Debug for Engine {
 
 pub(crate) struct Inner {
     storage: Option<Box<dyn Storage>>,
+    /// Whether other processes write the same log ([`Storage::shared`]), kept for after
+    /// `close` took the storage.
+    pub(crate) shared: bool,
     pub(crate) views: Arc<dyn Kv>,
     /// The read models as SQL tables (the backend's database, or one in memory).
     pub(crate) tables: projections::tables::Tables,
@@ -252,6 +257,7 @@ impl Engine {
             None => opsledger_store_sqlite::SqliteSpaces::in_memory()?.tables(),
         };
         let mut inner = Inner {
+            shared: storage.shared(),
             storage: Some(storage),
             views,
             tables: projections::tables::Tables::new(tables),

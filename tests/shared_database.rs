@@ -242,3 +242,88 @@ fn creations_on_several_replicas_at_once_never_conflict_on_their_numbers() {
         engine.close().unwrap();
     }
 }
+
+/// A replica that did not live to run its command's follow-ups: the one holding the scheduler
+/// lease runs them at its next tick, once.
+#[test]
+fn the_follow_ups_one_replica_left_are_run_by_the_next_tick_of_another() {
+    let Some(url) = test_url() else { return };
+    let schema = TestSchema::new(&url, "followups");
+    let faults = opsledger::Faults::new();
+    let config = EngineConfig {
+        faults: faults.clone(),
+        ..EngineConfig::default()
+    };
+    let a = Engine::open_location(&location(&url, &schema, "replica_a"), config).unwrap();
+    let b = Engine::open_location(
+        &location(&url, &schema, "replica_b"),
+        EngineConfig::default(),
+    )
+    .unwrap();
+    let agent = Actor::new("alice", [Role::Agent]);
+    let id = |n: u128| {
+        IncidentId(uuid::Uuid::from_u128(
+            0x0190_0000_0000_7000_8000_0000_0000_0000 | n,
+        ))
+    };
+    for n in 1..=3 {
+        a.execute(open_command(n, "VPN down")).unwrap();
+    }
+    for child in [2, 3] {
+        a.execute(CommandEnvelope::new(
+            agent.clone(),
+            IncidentCommand::LinkChild {
+                id: id(1),
+                child: id(child),
+            },
+        ))
+        .unwrap();
+    }
+    a.execute(CommandEnvelope::new(
+        agent.clone(),
+        IncidentCommand::Assign {
+            id: id(1),
+            group: Some("network".into()),
+            assignee: Some("alice".into()),
+        },
+    ))
+    .unwrap();
+    // The parent's resolution cascades to both children; one of the two follow-ups fails on
+    // replica A, which is then gone before it could run it again.
+    faults.fail_next(opsledger::FaultPoint::FollowUp, 1);
+    a.execute(CommandEnvelope::new(
+        agent.clone(),
+        IncidentCommand::Resolve {
+            id: id(1),
+            code: opsledger::core::incident::CloseCode::SolvedWorkaround,
+            notes: "Gateway restarted".into(),
+        },
+    ))
+    .unwrap();
+    let resolved = |engine: &Engine| -> usize {
+        [2, 3]
+            .into_iter()
+            .filter(|&n| {
+                engine
+                    .view(None)
+                    .unwrap()
+                    .incident(id(n))
+                    .unwrap()
+                    .unwrap()
+                    .status
+                    .kind()
+                    == opsledger::core::incident::IncidentStatusKind::Resolved
+            })
+            .count()
+    };
+    assert_eq!(resolved(&b), 1, "one follow-up ran on replica A");
+    drop(a);
+    // The other replica's tick runs the missing one, and the next tick runs nothing again.
+    let now = opsledger::Clock::now(&opsledger::SystemClock);
+    b.tick(now).unwrap();
+    assert_eq!(resolved(&b), 2);
+    let head = b.head().unwrap();
+    b.tick(now).unwrap();
+    assert_eq!(b.head().unwrap(), head, "nothing applied twice");
+    b.close().unwrap();
+}

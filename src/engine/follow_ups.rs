@@ -130,6 +130,51 @@ impl Inner {
             .put(META_PM_CHECKPOINT.to_vec(), value.to_be_bytes().to_vec())
     }
 
+    /// On a log several processes share: runs the follow-ups of every event after the sweep's
+    /// own checkpoint (`pm_swept`; those already applied are found by their derived ids and
+    /// left as they are), then moves it to the last event checked. The process managers'
+    /// checkpoint cannot serve: each process moves it past the commands whose follow-ups it
+    /// ran, and knows nothing of another process's commands, which that process may not live
+    /// to follow up. The process that holds the scheduler lease sweeps at each tick, so that
+    /// the follow-ups of a command whose process was killed before it ran them (an SLA clock's
+    /// attachment, a cascade) run within a tick. A follow-up that failed for a transient
+    /// reason keeps the sweep's checkpoint before its cause, for the next tick. Nothing to do
+    /// on a log of one process (its open re-runs what its own crash left).
+    pub(super) fn sweep_follow_ups(&self) -> Result<u64> {
+        if !self.shared {
+            return Ok(0);
+        }
+        let store = self.store();
+        let head = store.head()?.0;
+        self.project_to(head, &[])?;
+        let from = self
+            .meta
+            .get(META_PM_SWEPT)?
+            .and_then(|b| b.try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(head)
+            .min(head);
+        let mut upto = head;
+        let mut checked = 0;
+        for event in log_events(store, from + 1, head, PROJECT_PAGE) {
+            let event = event?;
+            checked += 1;
+            let position = event.position.0;
+            let correlation = event
+                .correlation_id
+                .unwrap_or_else(|| self.config.ids.new_id());
+            let (_, _, incomplete) = self.run_follow_ups(vec![(event, None)], correlation);
+            if incomplete {
+                upto = position - 1;
+                break;
+            }
+        }
+        if upto > from {
+            self.meta
+                .put(META_PM_SWEPT.to_vec(), upto.to_be_bytes().to_vec())?;
+        }
+        Ok(checked)
+    }
+
     /// Persists the process managers' checkpoint when it is `PM_CHECKPOINT_EVERY` events
     /// behind: after a crash, at most that many more events are checked again at open (and
     /// the follow-ups found already applied by their derived ids).

@@ -64,6 +64,12 @@ impl Inner {
                 head
             }
         };
+        // On a shared log the sweep starts where the first process to open found the process
+        // checkpoint.
+        if self.shared && self.meta.get(META_PM_SWEPT)?.is_none() {
+            self.meta
+                .put(META_PM_SWEPT.to_vec(), pm_from.to_be_bytes().to_vec())?;
+        }
         self.pm_register(pm_from + 1);
         let result = self
             .with_projector(|| {

@@ -736,6 +736,10 @@ impl Inner {
 
     pub(crate) fn tick(&self, now: DateTime<Utc>) -> Result<TickReport> {
         self.catch_up()?;
+        // Replicas on one log: the follow-ups another process did not live to run.
+        if let Err(e) = self.sweep_follow_ups() {
+            tracing::warn!(error = %e, "the follow-ups after the process checkpoint could not be checked; the next tick tries again");
+        }
         // A breach's escalation runs as a follow-up of the breach event: the process
         // checkpoint must not pass the tick's events before it ran (else a crash in between
         // would lose it), exactly as for a command.

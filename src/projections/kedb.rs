@@ -1,12 +1,13 @@
 //! The known-error database (KEDB) and the open alert dedup keys.
 
 use super::queue::{Cursor, Page, page_size};
-use super::tables::Tables;
+use super::tables::{Tables, UNPACKED_ORDER, search_order};
 use crate::error::{EngineError, Result};
 use crate::numbers::HumanNumber;
 use opsledger_core::problem::{KnownError, ProblemStatusKind};
 use opsledger_core::{CiId, IncidentId, Priority, ProblemId, ServiceId};
 use opsledger_store::{RowFlow, SqlDialect, SqlTables, SqlValue};
+use opsledger_store_sqlite::rank;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -295,20 +296,40 @@ WHERE ?2 IS NULL OR (score, p, n, problem) > (?2, ?3, ?4, ?5)
 ORDER BY score, p, n, problem
 LIMIT ?6";
 
-/// One match's entry and snippet.
+/// The same order from the full-text table alone, when every known error's order among
+/// equal ranks and its length are packed into its row id ([`search_order`]): rank (BM25 as
+/// FTS5 computes it, the length taken from the row id), then row id; the cursor (`?2`, `?3`)
+/// is a rank and the last row id of a packed order. Neither `known_errors` nor the row's
+/// length is read per match.
+const ORDER_OF_PACKED_MATCHES: &str = "
+SELECT id, score FROM (
+    SELECT known_errors_fts.rowid AS id, opsledger_bm25(known_errors_fts) AS score
+    FROM known_errors_fts
+    WHERE known_errors_fts MATCH ?1
+      AND (?5 IS NULL OR +known_errors_fts.rowid IN (
+          SELECT k.id FROM known_error_cis c JOIN known_errors k ON k.problem = c.problem
+          WHERE c.ci = ?5)))
+WHERE ?2 IS NULL OR (score, id) > (?2, ?3)
+ORDER BY score, id
+LIMIT ?4";
+
+/// Whether some known error's order is not packed into its row id ([`UNPACKED_ORDER`]).
+const ANY_UNPACKED: &str = "SELECT EXISTS(SELECT 1 FROM known_errors WHERE id >= ?1)";
+
+/// One match's entry, snippet and order (priority rank, number, problem).
 const ENTRY_OF_ROW: &str = "
-SELECT k.entry, snippet(known_errors_fts, -1, '[', ']', '...', 12)
+SELECT k.entry, snippet(known_errors_fts, -1, '[', ']', '...', 12),
+       coalesce(k.priority_rank, 6), coalesce(k.number_value, 9223372036854775807), k.problem
 FROM known_errors_fts JOIN known_errors k ON k.id = known_errors_fts.rowid
 WHERE known_errors_fts MATCH ?1 AND known_errors_fts.rowid = ?2";
-
-/// A match's place in the order: rank, priority rank, number, problem id.
-type Order = (f64, i64, i64, String);
 
 /// The first `limit` matches of `expr` after the cursor `after`, in the order of
 /// [`SEARCH_WORDS`] (rank, priority, number, problem), and the cursor of the next page if
 /// there is one: the order found first without reading any entry, then the entries and
 /// snippets of the page's matches alone (rather than of every match, as one statement
-/// would).
+/// would). While every known error's order among equal ranks is packed into its row id (a
+/// problem without a number is the exception), the order is read from the full-text table
+/// alone; otherwise each match's order is read from `known_errors`.
 fn ranked_first(
     sql: &dyn SqlTables,
     expr: &str,
@@ -330,43 +351,62 @@ fn ranked_first(
             SqlValue::Null,
         ),
     };
-    let mut order: Vec<(Order, i64)> = Vec::new();
-    for row in sql.query_all(
-        ORDER_OF_MATCHES,
-        &[
-            SqlValue::Text(expr.to_owned()),
-            r,
-            p,
-            n,
-            id,
-            SqlValue::from(limit as u64 + 1),
-            ci.map_or(SqlValue::Null, |c| SqlValue::Text(c.to_owned())),
-        ],
-    )? {
-        let at = row.first().and_then(SqlValue::as_i64).unwrap_or(0);
-        let rank = row.get(1).and_then(SqlValue::as_f64).unwrap_or(0.0);
-        let p = row.get(2).and_then(SqlValue::as_i64).unwrap_or(LAST);
-        let n = row.get(3).and_then(SqlValue::as_i64).unwrap_or(LAST);
-        let problem = row
-            .get(4)
-            .and_then(SqlValue::as_str)
-            .unwrap_or("")
-            .to_owned();
-        order.push(((rank, p, n, problem), at));
+    let ci = ci.map_or(SqlValue::Null, |c| SqlValue::Text(c.to_owned()));
+    let packed = !sql
+        .query_all(ANY_UNPACKED, &[SqlValue::Integer(UNPACKED_ORDER)])?
+        .first()
+        .and_then(|row| row.first())
+        .and_then(SqlValue::as_i64)
+        .is_some_and(|any| any != 0);
+    // The page's row ids and ranks, best first.
+    let mut order: Vec<(i64, f64)> = Vec::new();
+    if packed {
+        // A cursor's priority and number are its packed order (both came from a packed row).
+        let key = match (&p, &n) {
+            (SqlValue::Integer(p), SqlValue::Integer(n)) => {
+                search_order(Some(*p), u64::try_from(*n).ok())
+                    .map_or(UNPACKED_ORDER, |order| rank::pack(order, rank::LENGTH_MASK))
+                    .into()
+            }
+            _ => SqlValue::Null,
+        };
+        for row in sql.query_all(
+            ORDER_OF_PACKED_MATCHES,
+            &[
+                SqlValue::Text(expr.to_owned()),
+                r,
+                key,
+                SqlValue::from(limit as u64 + 1),
+                ci,
+            ],
+        )? {
+            let at = row.first().and_then(SqlValue::as_i64).unwrap_or(0);
+            let rank = row.get(1).and_then(SqlValue::as_f64).unwrap_or(0.0);
+            order.push((at, rank));
+        }
+    } else {
+        for row in sql.query_all(
+            ORDER_OF_MATCHES,
+            &[
+                SqlValue::Text(expr.to_owned()),
+                r,
+                p,
+                n,
+                id,
+                SqlValue::from(limit as u64 + 1),
+                ci,
+            ],
+        )? {
+            let at = row.first().and_then(SqlValue::as_i64).unwrap_or(0);
+            let rank = row.get(1).and_then(SqlValue::as_f64).unwrap_or(0.0);
+            order.push((at, rank));
+        }
     }
     let more = order.len() > limit;
     order.truncate(limit);
     let mut items = Vec::with_capacity(order.len());
     let mut last_key = None;
-    for ((rank, p, n, problem), id) in order {
-        let mut key = [0u8; KEDB_CURSOR_LEN];
-        key[..8].copy_from_slice(&rank.to_bits().to_be_bytes());
-        key[8..16].copy_from_slice(&p.to_be_bytes());
-        key[16..24].copy_from_slice(&n.to_be_bytes());
-        let problem = Uuid::parse_str(&problem)
-            .map_err(|e| EngineError::Views(format!("a malformed problem id: {e}")))?;
-        key[24..].copy_from_slice(problem.as_bytes());
-        last_key = Some(key);
+    for (id, rank) in order {
         let rows = sql.query_all(
             ENTRY_OF_ROW,
             &[SqlValue::Text(expr.to_owned()), SqlValue::Integer(id)],
@@ -381,6 +421,14 @@ fn ranked_first(
         let mut entry: KnownErrorEntry = serde_json::from_str(json).map_err(EngineError::views)?;
         entry.snippet = row.get(1).and_then(SqlValue::as_str).map(str::to_owned);
         entry.score = if rank == 0.0 { 0.0 } else { -rank };
+        let p = row.get(2).and_then(SqlValue::as_i64).unwrap_or(LAST);
+        let n = row.get(3).and_then(SqlValue::as_i64).unwrap_or(LAST);
+        let mut key = [0u8; KEDB_CURSOR_LEN];
+        key[..8].copy_from_slice(&rank.to_bits().to_be_bytes());
+        key[8..16].copy_from_slice(&p.to_be_bytes());
+        key[16..24].copy_from_slice(&n.to_be_bytes());
+        key[24..].copy_from_slice(entry.problem.0.as_bytes());
+        last_key = Some(key);
         items.push(entry);
     }
     // The page's last match is where the next page starts, if there is one.

@@ -11,7 +11,7 @@ use opsledger::core::kpi::{GroupBy, GroupKey, KpiQuery, KpiReport};
 use opsledger::core::problem::ProblemCommand;
 use opsledger::core::sla::{CalendarRef, SlaDefinition, SlaKey, SlaMetric, SlaPolicy, SlaScope};
 use opsledger::core::window::TimeWindow;
-use opsledger::core::{Impact, Policy, Priority, RecordKind, Urgency};
+use opsledger::core::{Impact, Policy, Priority, ProblemId, RecordKind, Urgency};
 use opsledger::{Engine, EngineError, KedbQuery, ManualClock};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -873,6 +873,131 @@ fn kedb_search_takes_any_text_as_words_and_refuses_malformed_queries_with_the_po
         head,
         "a search writes nothing"
     );
+}
+
+/// Every match of `query`, paged `page` at a time, with its score.
+fn kedb_pages(
+    engine: &Engine,
+    query: &KedbQuery,
+    page: usize,
+) -> Vec<(ProblemId, f64, Option<Priority>, String)> {
+    let view = engine.view(None).expect("view");
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let found = view
+            .known_errors(&KedbQuery {
+                limit: Some(page),
+                cursor,
+                ..query.clone()
+            })
+            .expect("search");
+        assert!(found.items.len() <= page);
+        out.extend(found.items.into_iter().map(|e| {
+            let number = e.number.map(|n| n.to_string()).unwrap_or_default();
+            (e.problem, e.score, e.priority, number)
+        }));
+        match found.next {
+            Some(next) => cursor = Some(next),
+            None => return out,
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Matches of equal rank are ordered by priority, then number, whichever statement
+    /// answers: the full-text table alone (orders packed into row ids), the same with a known
+    /// error whose order is not packed (as one without a number would be), and the single
+    /// statement the workaround filter takes; paged at any size, with a CI filter or without,
+    /// after reprioritisations that move known errors in the order.
+    #[test]
+    fn kedb_pages_follow_rank_then_priority_then_number_on_every_path(
+        published in prop::collection::vec(
+            (0usize..3, 0usize..3, 0usize..3, 0usize..3, any::<bool>()), 2..9),
+        page in 1usize..4,
+        word in 0usize..4,
+        unpack in any::<bool>(),
+        by_ci in any::<bool>(),
+    ) {
+        const WORDS: [&str; 3] = ["disk", "queue", "cache"];
+        const LEVELS: [Impact; 3] = [Impact::High, Impact::Medium, Impact::Low];
+        const URGENCIES: [Urgency; 3] = [Urgency::High, Urgency::Medium, Urgency::Low];
+        let clock = clock();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = open_on_disk(dir.path(), config(&clock, 1)).expect("engine");
+        let pm = problem_manager();
+        for (n, &(a, b, impact, urgency, _)) in published.iter().enumerate() {
+            let id = prb(n as u32 + 1);
+            exec(&engine, &pm, ProblemCommand::Create {
+                id,
+                title: format!("{} {}", WORDS[a], WORDS[b]),
+                description: String::new(),
+                impact: LEVELS[impact],
+                urgency: URGENCIES[urgency],
+                service: Some("webshop".into()),
+                cis: [format!("ci-{}", n % 2).as_str().into()].into_iter().collect(),
+            });
+            problem_to_fix(&engine, id);
+        }
+        for (n, &(_, _, impact, urgency, again)) in published.iter().enumerate() {
+            if again {
+                exec(&engine, &pm, ProblemCommand::Reprioritize {
+                    id: prb(n as u32 + 1),
+                    impact: LEVELS[(impact + 1) % 3],
+                    urgency: URGENCIES[(urgency + 2) % 3],
+                    reason: "the impact changed".into(),
+                });
+            }
+        }
+        // Every known error says "checkout" (its symptom), so that query ties them all.
+        let text = WORDS.get(word).copied().unwrap_or("checkout");
+        let query = KedbQuery {
+            ci: by_ci.then(|| "ci-1".into()),
+            ..KedbQuery::text(text)
+        };
+        let packed = kedb_pages(&engine, &query, page);
+        if unpack && test_backend() != "postgres" {
+            // The first known error's row id made what an unpacked order is (7 << 60 up).
+            let problem = SqlCell::Text(prb(1).0.to_string());
+            let unpacked = SqlCell::Int((7 << 60) + 1);
+            sql_execute(dir.path(),
+                "INSERT INTO known_errors_fts(rowid, title, symptom, root_cause, workaround)
+                 SELECT ?2, title, symptom, root_cause, coalesce(workaround, '')
+                 FROM known_errors WHERE problem = ?1",
+                &[problem.clone(), unpacked.clone()]);
+            sql_execute(dir.path(),
+                "DELETE FROM known_errors_fts
+                 WHERE rowid = (SELECT id FROM known_errors WHERE problem = ?1)",
+                &[problem.clone()]);
+            sql_execute(dir.path(), "UPDATE known_errors SET id = ?2 WHERE problem = ?1",
+                &[problem, unpacked]);
+            prop_assert_eq!(&kedb_pages(&engine, &query, page), &packed);
+        }
+        // Every known error has a workaround: the filter changes the statement, not the matches.
+        let single = kedb_pages(&engine, &KedbQuery { with_workaround: true, ..query.clone() }, page);
+        prop_assert_eq!(&single, &packed);
+        // Every known error that says the word (of the CI, with the filter) is found once.
+        let expected = published
+            .iter()
+            .enumerate()
+            .filter(|&(n, &(a, b, ..))| {
+                (word >= WORDS.len() || a == word || b == word) && (!by_ci || n % 2 == 1)
+            })
+            .count();
+        prop_assert_eq!(packed.len(), expected);
+        for pair in packed.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            prop_assert!(a.1 >= b.1, "best first: {:?}", packed);
+            if a.1 == b.1 {
+                let order = |e: &(ProblemId, f64, Option<Priority>, String)| {
+                    (e.2.map_or(6, |p| p as u8), e.3.clone())
+                };
+                prop_assert!(order(a) < order(b), "ties by priority, then number: {:?}", packed);
+            }
+        }
+    }
 }
 
 /// More of an incident's life: major incidents and their reviews, detection facts, cancels.

@@ -221,7 +221,7 @@ fn configure(conn: &Connection, options: &SqliteOptions) -> rusqlite::Result<()>
     // of the engine's CPU per command; the store's queries have one sensible plan each.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.set_prepared_statement_cache_capacity(128);
-    Ok(())
+    crate::rank::register(conn)
 }
 
 impl Db {

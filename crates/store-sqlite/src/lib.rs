@@ -79,12 +79,13 @@
 //! [`StoreError::Io`]: opsledger_store::StoreError::Io
 //! [`StoreError::Corrupt`]: opsledger_store::StoreError::Corrupt
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod backup;
 mod db;
 mod kv;
+pub mod rank;
 mod storage;
 mod store;
 mod tables;

@@ -24,6 +24,7 @@ use opsledger_core::incident::HoldReason;
 use opsledger_core::kpi::{ChangeHistory, IncidentHistory};
 use opsledger_core::{Priority, RecordKind};
 use opsledger_store::{SqlDialect, SqlStatement, SqlTables, SqlValue, StoredEvent};
+use opsledger_store_sqlite::rank;
 use parking_lot::Mutex;
 use schema::Model;
 use std::num::NonZeroUsize;
@@ -908,12 +909,21 @@ fn known_error_rows(view: &RecordView, dialect: SqlDialect, out: &mut Vec<SqlSta
         score: 0.0,
         snippet: None,
     };
+    // The row id is the known error's place among equal ranks (see `search_order`); one
+    // the order cannot be packed into takes the next id past every packed one.
+    let order = search_order(
+        view.priority.map(priority_rank),
+        view.number.map(|n| n.value),
+    )
+    .map(|order| rank::pack(order, 0));
     out.push(SqlStatement::new(
         "INSERT INTO known_errors(problem, number, number_value, title, status, priority,
              priority_rank, service, symptom, root_cause, workaround, revision, published_at,
-             revised_at, entry)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-         ON CONFLICT(problem) DO UPDATE SET number = excluded.number,
+             revised_at, entry, id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+             coalesce(CAST(?16 AS BIGINT), (SELECT CASE WHEN coalesce(max(id), 0) >= CAST(?17 AS BIGINT)
+                 THEN max(id) + 1 ELSE CAST(?17 AS BIGINT) END FROM known_errors)))
+         ON CONFLICT(problem) DO UPDATE SET id = excluded.id, number = excluded.number,
              number_value = excluded.number_value, title = excluded.title,
              status = excluded.status, priority = excluded.priority,
              priority_rank = excluded.priority_rank, service = excluded.service,
@@ -939,6 +949,8 @@ fn known_error_rows(view: &RecordView, dialect: SqlDialect, out: &mut Vec<SqlSta
             instant(ke.published_at),
             instant(ke.revised_at),
             SqlValue::Text(serde_json::to_string(&entry).unwrap_or_default()),
+            order.map_or(SqlValue::Null, SqlValue::Integer),
+            SqlValue::Integer(UNPACKED_ORDER),
         ],
     ));
     if fts5 {
@@ -948,6 +960,30 @@ fn known_error_rows(view: &RecordView, dialect: SqlDialect, out: &mut Vec<SqlSta
              FROM known_errors WHERE problem = ?1",
             vec![id.clone()],
         ));
+        // A packed row id takes the row's length in tokens as FTS5 counted it (saturated:
+        // a length too large is then read as `bm25()` reads it), and the full-text row
+        // follows it.
+        out.push(SqlStatement::new(
+            "UPDATE known_errors SET id = id | (
+                 SELECT min(opsledger_fts_length(known_errors_fts), ?2)
+                 FROM known_errors_fts WHERE known_errors_fts.rowid = known_errors.id)
+             WHERE problem = ?1 AND id < ?3",
+            vec![
+                id.clone(),
+                SqlValue::Integer(rank::LENGTH_MASK),
+                SqlValue::Integer(UNPACKED_ORDER),
+            ],
+        ));
+        out.push(SqlStatement::new(
+            "UPDATE known_errors_fts SET rowid = (SELECT id FROM known_errors WHERE problem = ?1)
+             WHERE rowid = (SELECT id & ~?2 FROM known_errors
+                            WHERE problem = ?1 AND id < ?3 AND id & ?2 != 0)",
+            vec![
+                id.clone(),
+                SqlValue::Integer(rank::LENGTH_MASK),
+                SqlValue::Integer(UNPACKED_ORDER),
+            ],
+        ));
     }
     for ci in ke.affected_cis.iter().chain(view.cis.iter()) {
         out.push(SqlStatement::new(
@@ -955,6 +991,24 @@ fn known_error_rows(view: &RecordView, dialect: SqlDialect, out: &mut Vec<SqlSta
             vec![id.clone(), text(ci)],
         ));
     }
+}
+
+/// The first `known_errors.id` of the known errors whose order [`search_order`] cannot pack;
+/// every packed row id is below it.
+pub(crate) const UNPACKED_ORDER: i64 = rank::UNPACKED;
+
+/// A known error's order among matches of equal rank, packed into its row id (which is also
+/// its full-text row id) above its length in tokens ([`rank::pack`]): priority rank (1 to 5,
+/// 6 for none) in the top bits, then the problem's number, so that ordering the full-text
+/// matches by rank and row id is ordering them by rank, priority and number, and so that
+/// `opsledger_bm25` ranks them without reading `known_errors` or the row's length per
+/// match. `None` for a problem without a number or with one of 2^40 or more (such a row gets
+/// an id from [`UNPACKED_ORDER`] up, and the search then orders every match by its columns
+/// instead).
+pub(crate) fn search_order(priority_rank: Option<i64>, number: Option<u64>) -> Option<i64> {
+    let p = priority_rank.unwrap_or(6);
+    let n = i64::try_from(number?).ok().filter(|n| *n < 1 << 40)?;
+    (1..=6).contains(&p).then_some((p << 40) | n)
 }
 
 /// Days since 1970-01-01 (UTC) of an instant in microseconds, rounded down: the `day` of

@@ -233,7 +233,7 @@ CREATE TABLE IF NOT EXISTS timeline_effects(
 
 pub(crate) const KNOWN_ERRORS: Model = Model {
     name: "known_errors",
-    version: 1,
+    version: 2,
     create: "
 CREATE TABLE IF NOT EXISTS known_errors(
     id            INTEGER PRIMARY KEY,

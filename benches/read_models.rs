@@ -33,6 +33,11 @@
 //!   `SELECT ... FROM events WHERE stream = ? ORDER BY version`;
 //! - KEDB: 1,000 searches of one or two words (a third with a CI filter) per round, p50/p99.
 //!
+//! `OPSLEDGER_BENCH_SECTIONS` (default `kpi,queue,timeline,kedb`) runs only the sections it
+//! names, for example `OPSLEDGER_BENCH_SECTIONS=timeline` to measure the timeline alone (the
+//! dataset is still built whole; the figures and targets of the sections left out are not
+//! printed).
+//!
 //! Targets: KPI report over 1M closed incidents <= 50 ms; queue p99 <= 1.0x the service's;
 //! timeline p50 <= 1.0x; KEDB search over 100k known errors p99 <= 5 ms. The bench prints
 //! verdicts; it asserts nothing.
@@ -66,6 +71,12 @@ fn env_u64(name: &str, default: u64) -> u64 {
 
 fn quick() -> bool {
     std::env::var("OPSLEDGER_BENCH_QUICK").is_ok_and(|v| v == "1")
+}
+
+/// Whether `OPSLEDGER_BENCH_SECTIONS` (default: all) names `section`.
+fn runs(section: &str) -> bool {
+    std::env::var("OPSLEDGER_BENCH_SECTIONS")
+        .map_or(true, |v| v.split(',').any(|s| s.trim() == section))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -601,23 +612,35 @@ fn main() {
         let engine_first = round % 2 == 0;
         for turn in 0..2 {
             if (turn == 0) == engine_first {
-                kpi_year.0.push(kpi_engine(&engine, year));
-                kpi_month.0.push(kpi_engine(&engine, month));
-                let q = queue_engine(&engine, samples, round);
-                queue.0.push(percentile_us(&q, 50.0));
-                queue.1.push(percentile_us(&q, 99.0));
-                let t = timeline_engine(&engine, total, samples, round);
-                timeline.0.push(percentile_us(&t, 50.0));
-                timeline.1.push(percentile_us(&t, 99.0));
+                if runs("kpi") {
+                    kpi_year.0.push(kpi_engine(&engine, year));
+                    kpi_month.0.push(kpi_engine(&engine, month));
+                }
+                if runs("queue") {
+                    let q = queue_engine(&engine, samples, round);
+                    queue.0.push(percentile_us(&q, 50.0));
+                    queue.1.push(percentile_us(&q, 99.0));
+                }
+                if runs("timeline") {
+                    let t = timeline_engine(&engine, total, samples, round);
+                    timeline.0.push(percentile_us(&t, 50.0));
+                    timeline.1.push(percentile_us(&t, 99.0));
+                }
             } else {
-                kpi_year.1.push(kpi_service(&service, year));
-                kpi_month.1.push(kpi_service(&service, month));
-                let q = queue_service(&service, samples, round);
-                queue.2.push(percentile_us(&q, 50.0));
-                queue.3.push(percentile_us(&q, 99.0));
-                let t = timeline_service(&service, total, samples, round);
-                timeline.2.push(percentile_us(&t, 50.0));
-                timeline.3.push(percentile_us(&t, 99.0));
+                if runs("kpi") {
+                    kpi_year.1.push(kpi_service(&service, year));
+                    kpi_month.1.push(kpi_service(&service, month));
+                }
+                if runs("queue") {
+                    let q = queue_service(&service, samples, round);
+                    queue.2.push(percentile_us(&q, 50.0));
+                    queue.3.push(percentile_us(&q, 99.0));
+                }
+                if runs("timeline") {
+                    let t = timeline_service(&service, total, samples, round);
+                    timeline.2.push(percentile_us(&t, 50.0));
+                    timeline.3.push(percentile_us(&t, 99.0));
+                }
             }
         }
     }
@@ -626,6 +649,9 @@ fn main() {
     println!("| figure (median of {rounds} rounds) | engine | service | engine/service |");
     println!("|---|---|---|---|");
     let row = |name: &str, unit: &str, e: &[f64], s: &[f64]| {
+        if e.is_empty() {
+            return;
+        }
         println!(
             "| {name} | {:.1} {unit} | {:.1} {unit} | {:.2}x |",
             median(e.to_vec()),
@@ -640,56 +666,66 @@ fn main() {
     row("timeline p50", "µs", &timeline.0, &timeline.2);
     row("timeline p99", "µs", &timeline.1, &timeline.3);
 
-    println!();
-    let ke_build = build_known_errors(&engine, known);
-    println!(
-        "known errors: {} published through commands in {ke_build:.1} s",
-        thousands(known)
-    );
     let mut kedb = (Vec::new(), Vec::new());
-    for round in 0..rounds {
-        let s = kedb_searches(&engine, samples * 2, round);
-        kedb.0.push(percentile_us(&s, 50.0));
-        kedb.1.push(percentile_us(&s, 99.0));
+    if runs("kedb") {
+        println!();
+        let ke_build = build_known_errors(&engine, known);
+        println!(
+            "known errors: {} published through commands in {ke_build:.1} s",
+            thousands(known)
+        );
+        for round in 0..rounds {
+            let s = kedb_searches(&engine, samples * 2, round);
+            kedb.0.push(percentile_us(&s, 50.0));
+            kedb.1.push(percentile_us(&s, 99.0));
+        }
+        println!(
+            "| KEDB search over {} known errors | p50 {:.0} µs | p99 {:.0} µs |",
+            thousands(known),
+            median(kedb.0.clone()),
+            median(kedb.1.clone())
+        );
     }
-    println!(
-        "| KEDB search over {} known errors | p50 {:.0} µs | p99 {:.0} µs |",
-        thousands(known),
-        median(kedb.0.clone()),
-        median(kedb.1.clone())
-    );
 
     println!();
     println!("targets:");
-    let year_ms = median(kpi_year.0.clone());
-    verdict(
-        &format!(
-            "KPI report over {} closed incidents <= 50 ms",
-            thousands(total)
-        ),
-        year_ms <= 50.0,
-        format!("{year_ms:.1} ms"),
-    );
-    let q = ratio(&queue.1, &queue.3);
-    verdict(
-        "queue p99 <= 1.0x the service's",
-        q <= 1.0,
-        format!("{q:.2}x"),
-    );
-    let t = ratio(&timeline.0, &timeline.2);
-    verdict(
-        "timeline p50 <= 1.0x the service's",
-        t <= 1.0,
-        format!("{t:.2}x"),
-    );
-    let k = median(kedb.1) / 1e3;
-    verdict(
-        &format!(
-            "KEDB search over {} known errors p99 <= 5 ms",
-            thousands(known)
-        ),
-        k <= 5.0,
-        format!("{k:.2} ms"),
-    );
+    if runs("kpi") {
+        let year_ms = median(kpi_year.0.clone());
+        verdict(
+            &format!(
+                "KPI report over {} closed incidents <= 50 ms",
+                thousands(total)
+            ),
+            year_ms <= 50.0,
+            format!("{year_ms:.1} ms"),
+        );
+    }
+    if runs("queue") {
+        let q = ratio(&queue.1, &queue.3);
+        verdict(
+            "queue p99 <= 1.0x the service's",
+            q <= 1.0,
+            format!("{q:.2}x"),
+        );
+    }
+    if runs("timeline") {
+        let t = ratio(&timeline.0, &timeline.2);
+        verdict(
+            "timeline p50 <= 1.0x the service's",
+            t <= 1.0,
+            format!("{t:.2}x"),
+        );
+    }
+    if runs("kedb") {
+        let k = median(kedb.1) / 1e3;
+        verdict(
+            &format!(
+                "KEDB search over {} known errors p99 <= 5 ms",
+                thousands(known)
+            ),
+            k <= 5.0,
+            format!("{k:.2} ms"),
+        );
+    }
     engine.close().expect("close");
 }

@@ -732,6 +732,15 @@ impl crate::read_side::ReadSide for Inner {
         Inner::number_of(self, record)
     }
 
+    fn read_snapshot(&self, reads: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+        let mut outcome = Ok(());
+        self.storage().read_snapshot(&mut || {
+            outcome = reads();
+            Ok(())
+        })?;
+        outcome
+    }
+
     fn stream_events(
         &self,
         stream: &StreamId,

@@ -38,6 +38,11 @@ pub(crate) trait ReadSide: Send + Sync {
     fn loader(&self) -> Loader<'_>;
     /// A record's human number.
     fn number_of(&self, record: RecordRef) -> Result<Option<HumanNumber>>;
+    /// Runs `reads` against one read snapshot of the backend ([`Storage::read_snapshot`]:
+    /// on SQLite one read transaction instead of one per read).
+    ///
+    /// [`Storage::read_snapshot`]: opsledger_store::Storage::read_snapshot
+    fn read_snapshot(&self, reads: &mut dyn FnMut() -> Result<()>) -> Result<()>;
     /// Events of a stream up to a position.
     fn stream_events(
         &self,

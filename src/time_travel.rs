@@ -287,8 +287,32 @@ impl<'e> ReadView<'e> {
         from_version: u64,
         limit: usize,
     ) -> Result<(Vec<TimelineEntry>, Option<u64>)> {
+        let limit = limit.clamp(1, self.side.config().limits.max_timeline);
+        // Every read of the page in one read snapshot (one read transaction on SQLite, not one
+        // per read); the words are written after it, from what it read.
+        let mut page = None;
+        self.side.read_snapshot(&mut || {
+            page = Some(self.read_timeline_page(record, from_version, limit)?);
+            Ok(())
+        })?;
+        let page = page.ok_or_else(|| {
+            EngineError::Store(opsledger_store::StoreError::Backend(
+                "a read snapshot that did not run its reads".into(),
+            ))
+        })?;
+        let next = page.next;
+        Ok((self.timeline_entries(record, page)?, next))
+    }
+
+    /// What a timeline page reads: the events, the version that follows them, what each event
+    /// caused and what caused it.
+    fn read_timeline_page(
+        &self,
+        record: RecordRef,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<TimelineReads> {
         let inner = self.side;
-        let limit = limit.clamp(1, inner.config().limits.max_timeline);
         let store = inner.log();
         let stream = record.stream();
         let bound = self.bound().unwrap_or(u64::MAX);
@@ -298,7 +322,8 @@ impl<'e> ReadView<'e> {
             limit,
         )?;
         events.retain(|e| e.position.0 <= bound);
-        // One more read (a store read is capped at `max_timeline`) tells whether there is more.
+        // One more read (a store read is capped at `max_timeline`, and at the store's page
+        // size) tells whether there is more; in the same snapshot, it costs one statement.
         let next = match events.last() {
             Some(last) if events.len() == limit => store
                 .read_stream(&stream, opsledger_store::Version(last.version.0 + 1), 1)?
@@ -307,75 +332,86 @@ impl<'e> ReadView<'e> {
                 .map(|e| e.version.0),
             Some(_) | None => None,
         };
-        Ok((self.timeline_entries(record, events)?, next))
+        // What these events caused, from the live tables (effects past the view's instant are
+        // left out by position).
+        let causes: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let effects = crate::projections::timeline::effects(inner.tables(), &causes, bound)?;
+        let mut caused_by = Vec::with_capacity(events.len());
+        for e in &events {
+            caused_by.push(match e.causation_id {
+                Some(c) => match store.event_by_id(c)? {
+                    Some(cause) if cause.position.0 <= bound => Some(self.event_ref(&cause)?),
+                    Some(_) | None => None,
+                },
+                None => None,
+            });
+        }
+        Ok(TimelineReads {
+            events,
+            next,
+            effects,
+            caused_by,
+        })
+    }
+
+    /// Another event, named by its record's number.
+    fn event_ref(&self, e: &opsledger_store::StoredEvent) -> Result<EventRef> {
+        let record = RecordRef::from_stream(e.stream.as_str());
+        Ok(EventRef {
+            event_id: e.event_id,
+            position: e.position.0,
+            record,
+            number: match record {
+                Some(r) => self.side.number_of(r)?,
+                None => None,
+            },
+            event_type: e.event_type.clone(),
+        })
     }
 
     fn timeline_entries(
         &self,
         record: RecordRef,
-        events: Vec<opsledger_store::StoredEvent>,
+        page: TimelineReads,
     ) -> Result<Vec<TimelineEntry>> {
         let inner = self.side;
-        let store = inner.log();
-        let bound = self.bound().unwrap_or(u64::MAX);
-        let describe_ref = |e: &opsledger_store::StoredEvent| -> Result<EventRef> {
-            let rec = RecordRef::from_stream(e.stream.as_str());
-            Ok(EventRef {
-                event_id: e.event_id,
-                position: e.position.0,
-                record: rec,
-                number: match rec {
-                    Some(r) => inner.number_of(r)?,
-                    None => None,
-                },
-                event_type: e.event_type.clone(),
+        // Generated text names records by number; `why` is what people wrote, kept as is.
+        let name = |what: &str| {
+            crate::numbers::name_records(what, |id| {
+                [
+                    RecordKind::Incident,
+                    RecordKind::Problem,
+                    RecordKind::Change,
+                ]
+                .into_iter()
+                .find_map(|kind| inner.number_of(RecordRef { kind, id }).ok().flatten())
             })
         };
-        // What these events caused, from the live tables (effects past the view's instant are
-        // left out by position).
-        let tables = inner.tables();
-        let causes: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-        let mut effects = crate::projections::timeline::effects(tables, &causes, bound)?;
-        let mut out = Vec::with_capacity(events.len());
-        for (e, caused) in events.into_iter().zip(effects.drain(..)) {
+        let mut out = Vec::with_capacity(page.events.len());
+        let entries = page
+            .events
+            .into_iter()
+            .zip(page.effects)
+            .zip(page.caused_by);
+        for ((e, caused), caused_by) in entries {
             let event = decode_as(record.kind, &e)?;
-            // Generated text names records by number; `why` is what people wrote, kept as is.
-            let name = |what: &str| {
-                crate::numbers::name_records(what, |id| {
-                    [
-                        RecordKind::Incident,
-                        RecordKind::Problem,
-                        RecordKind::Change,
-                    ]
-                    .into_iter()
-                    .find_map(|kind| inner.number_of(RecordRef { kind, id }).ok().flatten())
-                })
-            };
             let (what, why) = describe(&event);
-            let what = name(&what);
-            let caused_by = match e.causation_id {
-                Some(c) => match store.event_by_id(c)? {
-                    Some(cause) if cause.position.0 <= bound => Some(describe_ref(&cause)?),
-                    Some(_) | None => None,
-                },
-                None => None,
-            };
             out.push(TimelineEntry {
                 visibility: event.visibility(),
                 position: e.position.0,
                 version: e.version.0,
                 event_id: e.event_id,
-                event_type: e.event_type.clone(),
-                recorded_at: e.recorded_at,
-                occurred_at: e.occurred_at,
-                actor: e.actor.clone(),
-                what,
+                what: name(&what),
                 why,
                 correlation_id: e.correlation_id,
                 causation_id: e.causation_id,
                 caused_by,
                 caused,
                 event,
+                event_type: e.event_type,
+                recorded_at: e.recorded_at,
+                occurred_at: e.occurred_at,
+                actor: e.actor,
             });
         }
         Ok(out)
@@ -649,6 +685,17 @@ impl<'e> ReadView<'e> {
         });
         Ok(all)
     }
+}
+
+/// What a timeline page read in its read snapshot, per event in stream order.
+struct TimelineReads {
+    events: Vec<opsledger_store::StoredEvent>,
+    /// The version to ask for next.
+    next: Option<u64>,
+    /// What each event caused.
+    effects: Vec<Vec<EventRef>>,
+    /// What caused each event, when it is visible from the view.
+    caused_by: Vec<Option<EventRef>>,
 }
 
 /// Gives an SLA outcome the group that held its record when the clock stopped (or breached,

@@ -429,14 +429,20 @@ fn change(e: &ChangeEvent) -> (String, Option<String>) {
     }
 }
 
-/// The most causes one [`effects`] statement asks about. A chunk is padded (repeating its
-/// first id) to the next power of two, so six prepared statements serve every page.
+/// The most causes one [`effects`] statement asks about. A chunk is padded (with lookups of
+/// NULL) to the next power of two, so six prepared statements serve every page.
 const EFFECTS_CHUNK: usize = 32;
 
 /// The events each of `causes` caused, with positions up to `bound`, in log order: the entry
 /// for `causes[i]` is `out[i]`. One statement per [`EFFECTS_CHUNK`] causes, so a timeline page
 /// is a handful of lookups in the small `timeline_effects` table (only follow-ups and SLA
 /// events have a row there), not one read transaction per event.
+///
+/// The statement is one equality lookup per cause joined by `UNION ALL`, each tagged with its
+/// cause's slot, rather than `cause IN (...)`: SQLite builds a temporary table for an `IN`
+/// list of parameters on every run (a pager and a page cache of its own, allocated and freed
+/// each time) and sorts for the `ORDER BY` the list needed; these lookups need neither (each
+/// slot is put in log order here), and no id is parsed back to find its slot.
 pub(crate) fn effects(
     tables: &super::tables::Tables,
     causes: &[Uuid],
@@ -447,35 +453,49 @@ pub(crate) fn effects(
     static SQL: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
         (0..=EFFECTS_CHUNK.trailing_zeros())
             .map(|k| {
-                let list: Vec<String> = (0..1usize << k).map(|i| format!("?{}", i + 2)).collect();
-                format!(
-                    "SELECT e.cause, e.position, e.record, e.kind, e.event_type, r.number, \
-                     e.event_id FROM timeline_effects e LEFT JOIN records r ON r.id = e.record \
-                     WHERE e.cause IN ({}) AND e.position <= ?1 ORDER BY e.position",
-                    list.join(", ")
-                )
+                let lookups: Vec<String> = (0..1usize << k)
+                    .map(|i| {
+                        format!(
+                            "SELECT {i}, e.position, e.record, e.kind, e.event_type, r.number, \
+                             e.event_id FROM timeline_effects e LEFT JOIN records r ON r.id = \
+                             e.record WHERE e.cause = ?{} AND e.position <= ?1",
+                            i + 2
+                        )
+                    })
+                    .collect();
+                lookups.join(" UNION ALL ")
             })
             .collect()
     });
     let mut out: Vec<Vec<EventRef>> = vec![Vec::new(); causes.len()];
-    let index: std::collections::HashMap<Uuid, usize> =
-        causes.iter().enumerate().map(|(i, c)| (*c, i)).collect();
     let mut malformed = false;
-    for chunk in causes.chunks(EFFECTS_CHUNK) {
+    for (chunk_index, chunk) in causes.chunks(EFFECTS_CHUNK).enumerate() {
+        let first = chunk_index * EFFECTS_CHUNK;
         let width = chunk.len().next_power_of_two();
         let mut params = Vec::with_capacity(width + 1);
         params.push(SqlValue::Integer(i64::try_from(bound).unwrap_or(i64::MAX)));
-        params.extend(chunk.iter().map(|c| SqlValue::Text(c.to_string())));
-        params.resize(width + 1, params[1].clone());
+        // Written into a buffer and copied once (`to_string` grows its string four times).
+        params.extend(chunk.iter().map(|c| {
+            SqlValue::Text(
+                c.hyphenated()
+                    .encode_lower(&mut Uuid::encode_buffer())
+                    .to_owned(),
+            )
+        }));
+        // The unused lookups compare with NULL, which matches nothing.
+        params.resize(width + 1, SqlValue::Null);
         let sql = &SQL[width.trailing_zeros() as usize];
         tables.sql.query(sql, &params, &mut |row| {
             let text = |i: usize| match row.get(i) {
                 Some(SqlValue::Text(t)) => Some(t.as_str()),
                 Some(_) | None => None,
             };
-            let slot = text(0)
-                .and_then(|t| Uuid::parse_str(t).ok())
-                .and_then(|c| index.get(&c).copied());
+            let slot = row
+                .first()
+                .and_then(SqlValue::as_i64)
+                .and_then(|i| usize::try_from(i).ok())
+                .filter(|i| *i < chunk.len())
+                .map(|i| first + i);
             let position = row.get(1).and_then(SqlValue::as_i64);
             let event_id = text(6).and_then(|t| Uuid::parse_str(t).ok());
             let (Some(slot), Some(position), Some(event_type), Some(event_id)) =
@@ -501,6 +521,9 @@ pub(crate) fn effects(
                 "a malformed timeline_effects row".into(),
             ));
         }
+    }
+    for caused in &mut out {
+        caused.sort_by_key(|e| e.position);
     }
     Ok(out)
 }

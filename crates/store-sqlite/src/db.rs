@@ -14,7 +14,7 @@ use opsledger_store::subscription::Notifier;
 use opsledger_store::{Durability, StoreConfig, StoreError};
 use parking_lot::{Condvar, Mutex, ReentrantMutex, ReentrantMutexGuard};
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionState};
 
 use crate::SqliteOptions;
 
@@ -62,6 +62,12 @@ pub(crate) fn thread_token() -> u64 {
     TOKEN.with(|t| *t)
 }
 
+thread_local! {
+    /// The reader connection the calling thread holds for a read snapshot
+    /// ([`Db::read_snapshot`]), with the address of the database it reads.
+    static PINNED: RefCell<Option<(usize, Connection)>> = const { RefCell::new(None) };
+}
+
 /// The writer connection and what the writer knows.
 pub(crate) struct Writer {
     pub(crate) conn: Connection,
@@ -73,6 +79,9 @@ pub(crate) struct Writer {
     pub(crate) head: u64,
     /// Last position committed.
     pub(crate) committed: u64,
+    /// A read snapshot is open on this connection ([`Db::read_snapshot`]): only reads, by the
+    /// thread holding the lock.
+    pub(crate) snapshot: bool,
     /// The latest `recorded_at` written (never goes backwards).
     pub(crate) last_recorded: Option<DateTime<Utc>>,
     /// `last_recorded` when the open unit began (restored by a rollback).
@@ -297,6 +306,7 @@ impl Db {
                 conn,
                 depth: 0,
                 aborted: false,
+                snapshot: false,
                 head,
                 committed: head,
                 last_recorded,
@@ -333,6 +343,7 @@ impl Db {
                 conn,
                 depth: 0,
                 aborted: false,
+                snapshot: false,
                 head: 0,
                 committed: 0,
                 last_recorded: None,
@@ -386,18 +397,34 @@ impl Db {
             .query_row([name], |r| r.get::<_, i64>(0))
             .optional()?
             .map(|s| s as u64);
-        // Only what is committed: a stream created by an open transaction may be rolled back
-        // and its number given to another stream.
-        if let Some(number) = number
-            && conn.is_autocommit()
-        {
+        if let Some(number) = number {
+            self.remember_stream(conn, name, number)?;
+        }
+        Ok(number)
+    }
+
+    /// The number of stream `name`, if it is known without a read.
+    pub(crate) fn known_stream_number(&self, name: &str) -> Option<u64> {
+        self.stream_numbers.lock().get(name).copied()
+    }
+
+    /// Keeps the number of stream `name`, found by `conn`, for the reads and appends to come.
+    pub(crate) fn remember_stream(
+        &self,
+        conn: &Connection,
+        name: &str,
+        number: u64,
+    ) -> rusqlite::Result<()> {
+        // Only what is committed: a stream created by an open write transaction may be rolled
+        // back and its number given to another stream (a read snapshot sees committed streams).
+        if conn.transaction_state(None::<&str>)? != TransactionState::Write {
             let mut cache = self.stream_numbers.lock();
             if cache.len() >= STREAM_NUMBER_CACHE {
                 cache.clear();
             }
             cache.insert(Arc::from(name), number);
         }
-        Ok(number)
+        Ok(())
     }
 
     /// Whether the calling thread owns the open unit of work.
@@ -408,6 +435,21 @@ impl Db {
     /// The writer, locked (reentrantly) for the calling thread.
     pub(crate) fn lock_writer(&self) -> ReentrantMutexGuard<'_, RefCell<Writer>> {
         self.writer.lock()
+    }
+
+    /// Refuses a write by a thread in a read snapshot: on the writer, the snapshot's
+    /// transaction is not the writer's to commit; on a reader, the reads after the write would
+    /// not see it.
+    pub(crate) fn check_not_reading(&self, writer: &Writer) -> Result<(), StoreError> {
+        let key = self.key();
+        if writer.snapshot
+            || PINNED.with(|slot| slot.borrow().as_ref().is_some_and(|(db, _)| *db == key))
+        {
+            return Err(StoreError::Unsupported(
+                "a write inside a read snapshot".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Refuses writes on a read-only, closed or poisoned database.
@@ -441,6 +483,17 @@ impl Db {
             let writer = guard.borrow();
             return f(&writer.conn).map_err(sql_error);
         }
+        // The reader this thread holds for a read snapshot (a snapshot on the writer needs no
+        // slot: the thread holds the writer's lock, which the `try_lock` below takes again).
+        let key = self.key();
+        let pinned = PINNED.with(|slot| match slot.borrow().as_ref() {
+            Some((db, conn)) if *db == key => Ok(f(conn)),
+            Some(_) | None => Err(f),
+        });
+        let f = match pinned {
+            Ok(result) => return result.map_err(sql_error),
+            Err(f) => f,
+        };
         // The writer connection when no one is using it: its page cache stays valid across
         // its own commits, while a reader's is emptied by every commit since its last read
         // (each read then re-reads its pages from the OS). Never waits for the writer.
@@ -463,6 +516,62 @@ impl Db {
         result
     }
 
+    /// This database's identity in [`PINNED`].
+    fn key(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    /// Runs `reads` with every read the calling thread makes of this database in one read
+    /// transaction on one connection (see `Storage::read_snapshot`): the writer's when no one
+    /// is using it (as [`Db::read`] prefers), else a pooled reader held by the thread for the
+    /// duration. Inside the thread's unit of work, in a snapshot already, or in memory, the
+    /// reads run as they would outside (they already share one connection and transaction).
+    pub(crate) fn read_snapshot<T>(
+        &self,
+        reads: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let key = self.key();
+        if self.in_unit()
+            || self.memory
+            || PINNED.with(|slot| slot.borrow().as_ref().is_some_and(|(db, _)| *db == key))
+        {
+            return reads();
+        }
+        if !self.read_only
+            && let Some(guard) = self.writer.try_lock()
+        {
+            let began = match guard.try_borrow_mut() {
+                // This thread's snapshot, open on the writer already.
+                Ok(writer) if writer.snapshot => Some(false),
+                Ok(mut writer) if writer.depth == 0 => {
+                    begin_read(&writer.conn)?;
+                    writer.snapshot = true;
+                    Some(true)
+                }
+                Ok(_) | Err(_) => None,
+            };
+            match began {
+                Some(true) => {
+                    let _end = WriterSnapshot(&guard);
+                    return reads();
+                }
+                Some(false) => return reads(),
+                None => {}
+            }
+        }
+        let conn = match self.readers.lock().pop() {
+            Some(c) => c,
+            None => self.open_reader()?,
+        };
+        begin_read(&conn)?;
+        PINNED.with(|slot| *slot.borrow_mut() = Some((key, conn)));
+        let _end = ReaderSnapshot(self);
+        reads()
+    }
+
     fn open_reader(&self) -> Result<Connection, StoreError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&self.path, flags)
@@ -483,6 +592,7 @@ impl Db {
         self.check_writable()?;
         let guard = self.writer.lock();
         let mut writer = guard.borrow_mut();
+        self.check_not_reading(&writer)?;
         if writer.depth > 0 {
             return f(&mut writer);
         }
@@ -571,6 +681,56 @@ impl Db {
                 .map_err(sql_error)?;
         }
         Ok(())
+    }
+}
+
+/// Opens a read snapshot's transaction (deferred: the first read takes its snapshot). Cached
+/// statements: `execute_batch` would parse the text on every snapshot.
+fn begin_read(conn: &Connection) -> Result<(), StoreError> {
+    conn.prepare_cached("BEGIN")
+        .and_then(|mut begin| begin.execute([]))
+        .map(|_| ())
+        .map_err(sql_error)
+}
+
+/// Ends a read snapshot's transaction.
+fn end_read(conn: &Connection) -> Result<(), StoreError> {
+    conn.prepare_cached("COMMIT")
+        .and_then(|mut commit| commit.execute([]))
+        .map(|_| ())
+        .map_err(sql_error)
+}
+
+/// Ends a read snapshot on the writer (also when the reads panic): the read transaction is
+/// committed (it wrote nothing) and the writer is free for writes again.
+struct WriterSnapshot<'a>(&'a ReentrantMutexGuard<'a, RefCell<Writer>>);
+
+impl Drop for WriterSnapshot<'_> {
+    fn drop(&mut self) {
+        let mut writer = self.0.borrow_mut();
+        writer.snapshot = false;
+        if !writer.conn.is_autocommit() {
+            let _ = end_read(&writer.conn);
+        }
+    }
+}
+
+/// Ends a read snapshot on a pooled reader (also when the reads panic): the thread lets go of
+/// the reader, its read transaction ends, and it goes back to the pool.
+struct ReaderSnapshot<'a>(&'a Db);
+
+impl Drop for ReaderSnapshot<'_> {
+    fn drop(&mut self) {
+        let Some((_, conn)) = PINNED.with(|slot| slot.borrow_mut().take()) else {
+            return;
+        };
+        if !conn.is_autocommit() && end_read(&conn).is_err() {
+            return;
+        }
+        let mut pool = self.0.readers.lock();
+        if pool.len() < self.0.options.max_readers {
+            pool.push(conn);
+        }
     }
 }
 

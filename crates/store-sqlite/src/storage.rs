@@ -260,6 +260,7 @@ impl Storage for SqliteStorage {
         let guard = db.lock_writer();
         {
             let mut writer = guard.borrow_mut();
+            db.check_not_reading(&writer)?;
             if writer.depth == 0 {
                 writer.begin()?;
                 writer.aborted = false;
@@ -284,5 +285,12 @@ impl Storage for SqliteStorage {
 
     fn backup(&self, to: &Path) -> Result<(), StoreError> {
         crate::backup::backup(&self.store.db, to)
+    }
+
+    fn read_snapshot(
+        &self,
+        reads: &mut dyn FnMut() -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.store.db.read_snapshot(reads)
     }
 }

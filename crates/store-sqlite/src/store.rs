@@ -99,6 +99,21 @@ fn decode(
     name: &str,
     bytes: &[u8],
 ) -> Result<StoredEvent, StoreError> {
+    decode_in(
+        config,
+        position,
+        &StreamId::from_trusted(Arc::from(name)),
+        bytes,
+    )
+}
+
+/// [`decode`] of an event of a stream the caller holds (its name is shared, not copied).
+fn decode_in(
+    config: &StoreConfig,
+    position: u64,
+    stream: &StreamId,
+    bytes: &[u8],
+) -> Result<StoredEvent, StoreError> {
     let record = codec::decode_record(bytes).map_err(corrupt(position))?;
     if record.position != position {
         return Err(corrupt(position)(format!(
@@ -106,7 +121,7 @@ fn decode(
             record.position
         )));
     }
-    let mut event = record.to_stored(StreamId::from_trusted(Arc::from(name)));
+    let mut event = record.to_stored(stream.clone());
     config.upcasters.upcast(&mut event)?;
     Ok(event)
 }
@@ -342,27 +357,47 @@ impl EventStore for SqliteStore {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         check_page(max, &self.db.config)?;
         let bound = self.read_bound();
-        let rows: Vec<(u64, Vec<u8>)> = self.db.read(|conn| {
-            let Some(sid) = self.db.stream_number(conn, stream.as_str())? else {
-                return Ok(Vec::new());
+        let config = &self.db.config;
+        let name = stream.as_str();
+        // Room for a short stream's events at once (a record's trail is a handful of events).
+        let room = max.min(32);
+        let (from, bound, max) = (from.0.max(1) as i64, bound as i64, max as i64);
+        // Each record is decoded from the row as SQLite holds it (no copy of the bytes first).
+        let events: Vec<Result<StoredEvent, StoreError>> = self.db.read(|conn| {
+            let known = self.db.known_stream_number(name);
+            let mut statement;
+            let mut rows = match known {
+                Some(sid) => {
+                    statement = conn.prepare_cached(
+                        "SELECT position, record, stream FROM events WHERE stream = ?1 \
+                         AND version >= ?2 AND position <= ?3 ORDER BY version LIMIT ?4",
+                    )?;
+                    statement.query(params![sid as i64, from, bound, max])?
+                }
+                // The stream's number found in the same statement, not by one of its own.
+                None => {
+                    statement = conn.prepare_cached(
+                        "SELECT e.position, e.record, e.stream FROM streams s \
+                         JOIN events e ON e.stream = s.stream WHERE s.name = ?1 \
+                         AND e.version >= ?2 AND e.position <= ?3 ORDER BY e.version LIMIT ?4",
+                    )?;
+                    statement.query(params![name, from, bound, max])?
+                }
             };
-            let mut statement = conn.prepare_cached(
-                "SELECT position, record FROM events WHERE stream = ?1 AND version >= ?2 \
-                 AND position <= ?3 ORDER BY version LIMIT ?4",
-            )?;
-            let rows = statement.query_map(
-                params![sid as i64, from.0.max(1) as i64, bound as i64, max as i64],
-                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?)),
-            )?;
-            rows.collect()
+            let mut events = Vec::with_capacity(room);
+            let mut sid = None;
+            while let Some(row) = rows.next()? {
+                let position = row.get::<_, i64>(0)? as u64;
+                let record = row.get_ref(1)?.as_blob()?;
+                sid = Some(row.get::<_, i64>(2)? as u64);
+                events.push(decode_in(config, position, stream, record));
+            }
+            if let (None, Some(sid)) = (known, sid) {
+                self.db.remember_stream(conn, name, sid)?;
+            }
+            Ok(events)
         })?;
-        rows.iter()
-            .map(|(position, record)| {
-                let mut event = self.decode(*position, stream.as_str(), record)?;
-                event.stream = stream.clone();
-                Ok(event)
-            })
-            .collect()
+        events.into_iter().collect()
     }
 
     fn read_all(&self, from: Position, max: usize) -> Result<Vec<StoredEvent>, StoreError> {

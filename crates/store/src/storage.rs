@@ -235,6 +235,19 @@ pub trait Storage: Send + Sync {
         Ok(true)
     }
 
+    /// Runs `reads` (reads of the log, the spaces and the SQL tables on the calling thread, and
+    /// no writes) against one state of the backend where it can hold one cheaply: on SQLite,
+    /// one read transaction on one connection instead of one per read, which both costs less
+    /// (each read transaction takes and releases the write-ahead log's locks) and gives reads
+    /// that belong together one snapshot. The default runs `reads` as it is, each read on its
+    /// own, as outside. A write inside is refused where the backend holds a snapshot.
+    fn read_snapshot(
+        &self,
+        reads: &mut dyn FnMut() -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        reads()
+    }
+
     /// Writes a consistent copy of everything (log and spaces) to `to`, a directory that must
     /// not exist yet, while the backend stays in use. Opening that directory gives the same
     /// log. Backends that cannot do it answer [`StoreError::Unsupported`].

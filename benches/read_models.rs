@@ -31,7 +31,8 @@
 //!   p50/p99 over 500 queries per round, against the service's indexed `SELECT ... LIMIT 50`;
 //! - timeline: one record's trail, p50/p99 over 500 records per round, against the service's
 //!   `SELECT ... FROM events WHERE stream = ? ORDER BY version`;
-//! - KEDB: 1,000 searches of one or two words (a third with a CI filter) per round, p50/p99.
+//! - KEDB: 1,000 searches of one or two words (a third with a CI filter) per round, p50/p99,
+//!   overall and per kind of search.
 //!
 //! `OPSLEDGER_BENCH_SECTIONS` (default `kpi,queue,timeline,kedb`) runs only the sections it
 //! names, for example `OPSLEDGER_BENCH_SECTIONS=timeline` to measure the timeline alone (the
@@ -525,9 +526,20 @@ fn build_known_errors(engine: &Engine, count: u64) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
-fn kedb_searches(engine: &Engine, samples: u64, round: u64) -> Vec<Duration> {
+/// The kinds of KEDB searches the bench makes, for the per-kind figures.
+const KEDB_KINDS: [&str; 4] = [
+    "one word",
+    "one word, CI filter",
+    "two words",
+    "two words, CI filter",
+];
+
+/// `samples` KEDB searches: every duration, sorted, and the durations of each kind
+/// ([`KEDB_KINDS`]), sorted.
+fn kedb_searches(engine: &Engine, samples: u64, round: u64) -> (Vec<Duration>, [Vec<Duration>; 4]) {
     let view = engine.view(None).expect("view");
     let mut out = Vec::new();
+    let mut kinds: [Vec<Duration>; 4] = Default::default();
     for i in 0..samples {
         let k = (i * 31 + round * 17) as usize;
         let text = if i % 2 == 0 {
@@ -542,11 +554,14 @@ fn kedb_searches(engine: &Engine, samples: u64, round: u64) -> Vec<Duration> {
         query.limit = Some(20);
         let started = Instant::now();
         let page = view.known_errors(&query).expect("search");
-        out.push(started.elapsed());
+        let took = started.elapsed();
+        out.push(took);
+        kinds[usize::from(i % 2 == 1) * 2 + usize::from(i % 3 == 0)].push(took);
         std::hint::black_box(page);
     }
     out.sort();
-    out
+    kinds.iter_mut().for_each(|k| k.sort());
+    (out, kinds)
 }
 
 // ---- main -----------------------------------------------------------------------------------------
@@ -674,10 +689,15 @@ fn main() {
             "known errors: {} published through commands in {ke_build:.1} s",
             thousands(known)
         );
+        let mut by_kind: [(Vec<f64>, Vec<f64>); 4] = Default::default();
         for round in 0..rounds {
-            let s = kedb_searches(&engine, samples * 2, round);
+            let (s, kinds) = kedb_searches(&engine, samples * 2, round);
             kedb.0.push(percentile_us(&s, 50.0));
             kedb.1.push(percentile_us(&s, 99.0));
+            for (figures, times) in by_kind.iter_mut().zip(&kinds) {
+                figures.0.push(percentile_us(times, 50.0));
+                figures.1.push(percentile_us(times, 99.0));
+            }
         }
         println!(
             "| KEDB search over {} known errors | p50 {:.0} µs | p99 {:.0} µs |",
@@ -685,6 +705,13 @@ fn main() {
             median(kedb.0.clone()),
             median(kedb.1.clone())
         );
+        for (kind, figures) in KEDB_KINDS.iter().zip(&by_kind) {
+            println!(
+                "|   {kind} | p50 {:.0} µs | p99 {:.0} µs |",
+                median(figures.0.clone()),
+                median(figures.1.clone())
+            );
+        }
     }
 
     println!();

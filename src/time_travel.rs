@@ -420,11 +420,20 @@ impl<'e> ReadView<'e> {
     /// Searches the known-error database: a page of the matches, best first (pass `next` as
     /// the query's `cursor` for the following one).
     pub fn known_errors(&self, query: &KedbQuery) -> Result<Page<KnownErrorEntry>> {
-        kedb::search(
-            &*self.tables()?.sql,
-            query,
-            self.side.config().limits.max_page_size,
-        )
+        let tables = self.tables()?;
+        let max_page = self.side.config().limits.max_page_size;
+        // The ranking and the page's entries in one read snapshot (one read transaction on
+        // SQLite, not one per statement), so that the entries are those the ranking saw.
+        let mut page = None;
+        self.side.read_snapshot(&mut || {
+            page = Some(kedb::search(&*tables.sql, query, max_page)?);
+            Ok(())
+        })?;
+        page.ok_or_else(|| {
+            EngineError::Store(opsledger_store::StoreError::Backend(
+                "a read snapshot that did not run its reads".into(),
+            ))
+        })
     }
 
     /// A page of the change calendar, by window start, with each entry's conflicts under the

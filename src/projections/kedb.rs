@@ -352,12 +352,12 @@ fn ranked_first(
         ),
     };
     let ci = ci.map_or(SqlValue::Null, |c| SqlValue::Text(c.to_owned()));
-    let packed = !sql
+    let packed = sql
         .query_all(ANY_UNPACKED, &[SqlValue::Integer(UNPACKED_ORDER)])?
         .first()
         .and_then(|row| row.first())
         .and_then(SqlValue::as_i64)
-        .is_some_and(|any| any != 0);
+        .is_none_or(|any| any == 0);
     // The page's row ids and ranks, best first.
     let mut order: Vec<(i64, f64)> = Vec::new();
     if packed {

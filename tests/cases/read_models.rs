@@ -970,7 +970,7 @@ proptest! {
             sql_execute(dir.path(),
                 "DELETE FROM known_errors_fts
                  WHERE rowid = (SELECT id FROM known_errors WHERE problem = ?1)",
-                &[problem.clone()]);
+                std::slice::from_ref(&problem));
             sql_execute(dir.path(), "UPDATE known_errors SET id = ?2 WHERE problem = ?1",
                 &[problem, unpacked]);
             prop_assert_eq!(&kedb_pages(&engine, &query, page), &packed);

@@ -358,9 +358,9 @@ fn ranked_first(
         .and_then(|row| row.first())
         .and_then(SqlValue::as_i64)
         .is_none_or(|any| any == 0);
-    // The page's row ids and ranks, best first.
-    let mut order: Vec<(i64, f64)> = Vec::new();
-    if packed {
+    let expr_value = SqlValue::Text(expr.to_owned());
+    let page = SqlValue::from(limit as u64 + 1);
+    let rows = if packed {
         // A cursor's priority and number are its packed order (both came from a packed row).
         let key = match (&p, &n) {
             (SqlValue::Integer(p), SqlValue::Integer(n)) => {
@@ -370,38 +370,19 @@ fn ranked_first(
             }
             _ => SqlValue::Null,
         };
-        for row in sql.query_all(
-            ORDER_OF_PACKED_MATCHES,
-            &[
-                SqlValue::Text(expr.to_owned()),
-                r,
-                key,
-                SqlValue::from(limit as u64 + 1),
-                ci,
-            ],
-        )? {
-            let at = row.first().and_then(SqlValue::as_i64).unwrap_or(0);
-            let rank = row.get(1).and_then(SqlValue::as_f64).unwrap_or(0.0);
-            order.push((at, rank));
-        }
+        sql.query_all(ORDER_OF_PACKED_MATCHES, &[expr_value, r, key, page, ci])?
     } else {
-        for row in sql.query_all(
-            ORDER_OF_MATCHES,
-            &[
-                SqlValue::Text(expr.to_owned()),
-                r,
-                p,
-                n,
-                id,
-                SqlValue::from(limit as u64 + 1),
-                ci,
-            ],
-        )? {
+        sql.query_all(ORDER_OF_MATCHES, &[expr_value, r, p, n, id, page, ci])?
+    };
+    // The page's row ids and ranks, best first (both statements answer them first).
+    let mut order: Vec<(i64, f64)> = rows
+        .iter()
+        .map(|row| {
             let at = row.first().and_then(SqlValue::as_i64).unwrap_or(0);
             let rank = row.get(1).and_then(SqlValue::as_f64).unwrap_or(0.0);
-            order.push((at, rank));
-        }
-    }
+            (at, rank)
+        })
+        .collect();
     let more = order.len() > limit;
     order.truncate(limit);
     let mut items = Vec::with_capacity(order.len());

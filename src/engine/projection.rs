@@ -254,8 +254,8 @@ impl Inner {
                 );
             }
             only.apply(&sql)?;
-            if only.writes_due() {
-                self.rebuild_due(&only, upto)?;
+            for (record, due) in self.due_entries()? {
+                only.due_row(record, Some(due))?;
             }
             Ok(())
         })

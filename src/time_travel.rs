@@ -687,11 +687,8 @@ impl<'e> ReadView<'e> {
     #[doc(hidden)]
     pub fn dump(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let mut all = self.kv()?.dump()?;
-        // Checkpoints, the tick's due index (engine bookkeeping: it depends on the clock, not
-        // only on the log) and the KPI outcomes (recomputed from the store, not replayed).
-        all.retain(|(k, _)| {
-            !matches!(k.first(), Some(b'X' | b'D' | b'E')) && !projections::kpi::is_outcome_key(k)
-        });
+        // Checkpoints and the KPI outcomes (recomputed from the store, not replayed).
+        all.retain(|(k, _)| k.first() != Some(&b'X') && !projections::kpi::is_outcome_key(k));
         Ok(all)
     }
 }

@@ -254,8 +254,8 @@ impl Inner {
                 );
             }
             only.apply(&sql)?;
-            for (record, due) in self.due_entries()? {
-                only.due_row(record, Some(due))?;
+            if only.writes_due() {
+                self.rebuild_due(&only, upto)?;
             }
             Ok(())
         })

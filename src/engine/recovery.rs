@@ -14,10 +14,20 @@ impl Inner {
             ..OpenReport::default()
         };
         let stale_tables = self.tables.ensure_schema()?;
-        let schema = self
+        let mut schema = self
             .meta
             .get(META_VIEWS_SCHEMA)?
             .and_then(|b| b.try_into().ok().map(u32::from_be_bytes));
+        if schema == Some(projections::VIEWS_SCHEMA_WITH_DUE_KEYS) {
+            // The due index left the key space for its table: the keys are dropped, nothing is
+            // rebuilt (a crash before the new version is written drops what is left again).
+            projections::drop_due_keys(&*self.views)?;
+            self.meta.put(
+                META_VIEWS_SCHEMA.to_vec(),
+                VIEWS_SCHEMA.to_be_bytes().to_vec(),
+            )?;
+            schema = Some(VIEWS_SCHEMA);
+        }
         if schema != Some(VIEWS_SCHEMA) {
             report.views_rebuilt = schema.is_some();
             self.invalidate_views()?;

@@ -10,13 +10,15 @@
 //! - **Clocks.** A clock is never stored: [`ReadView::sla`](crate::ReadView::sla) folds the
 //!   record's events and its SLA stream (both cut at the view's position) and evaluates the
 //!   pinned definition and calendar versions at the view's instant.
-//! - **Due index.** Key space `D ‖ instant ‖ kind ‖ uuid` (and `E ‖ kind ‖ uuid` -> instant) in
-//!   the views database: per record, the earliest instant at which [`Engine::tick`] has
-//!   something to do (an unrecorded threshold or breach, the next mark of a running clock, or
-//!   the auto-close of a resolved incident). The projector recomputes it for every record an
-//!   appended batch touches (before applying the batch, so a crash cannot skip it), so it
-//!   lives and dies with the read models: persisted across restarts, wiped and rebuilt by a
-//!   read-model rebuild, never a scan of all records. A tick reads only the keys `<= now`.
+//! - **Due index.** The read-model table `sla_due` (one row per record: `due_us`, indexed):
+//!   per record, the earliest instant at which [`Engine::tick`] has something to do (an
+//!   unrecorded threshold or breach, the next mark of a running clock, or the auto-close of a
+//!   resolved incident). The projector recomputes it for every record an appended batch
+//!   touches (before applying the batch, so a crash cannot skip it), so it lives and dies with
+//!   the read models: persisted across restarts, wiped and rebuilt by a read-model rebuild
+//!   (or rebuilt alone from the log when its version changes), never a scan of all records.
+//!   A tick reads only the rows `<= now`. Every backend has the table: SQLite in its own file,
+//!   sled and memory in a SQLite database beside the log, PostgreSQL in its schema.
 //! - **Tick.** For each due record: the `record_threshold` / `record_breach` commands of
 //!   [`due_commands`] (event ids derived from record, instance and mark; the decider's no-op
 //!   repeats make a second tick, or a tick after a restart, record nothing), then
@@ -28,7 +30,8 @@ use crate::command::{Command, FollowUp, FollowUpResult};
 use crate::error::{EngineError, Result};
 use crate::process::follow_up_event_id;
 use crate::projections::kpi::{self, StoredOutcome};
-use crate::record::{AnyState, RecordEvent, RecordRef, decode_as, kind_code};
+use crate::projections::tables::Tables;
+use crate::record::{AnyState, RecordEvent, RecordRef, decode_as};
 use chrono::{DateTime, Utc};
 use opsledger_core::incident::{Incident, IncidentCommand, IncidentEvent, IncidentStatusKind};
 use opsledger_core::kpi::{SlaOutcome, SlaStop};
@@ -54,10 +57,6 @@ pub(crate) const SLA_ATTACH: &str = "sla_attach";
 pub(crate) const SLA_TICK: &str = "sla_tick";
 /// The actor suffix of automatic closures.
 pub(crate) const AUTO_CLOSE: &str = "auto_close";
-/// Due index: `D ‖ instant ‖ kind ‖ uuid`.
-const DUE: u8 = b'D';
-/// Due index, reverse: `E ‖ kind ‖ uuid` -> instant.
-const DUE_OF: u8 = b'E';
 
 /// One SLA clock of a record: the instance, its status and the spans that explain it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
@@ -123,49 +122,6 @@ pub(crate) fn sla_stream(record: RecordRef) -> Result<StreamId> {
 /// The record an SLA stream belongs to.
 pub(crate) fn sla_owner(stream: &str) -> Option<RecordRef> {
     RecordRef::from_stream(stream.strip_prefix("sla-")?)
-}
-
-fn instant_bytes(at: DateTime<Utc>) -> [u8; 8] {
-    ((at.timestamp_millis() as u64) ^ (1 << 63)).to_be_bytes()
-}
-
-fn record_bytes(record: RecordRef) -> Vec<u8> {
-    let mut k = Vec::with_capacity(17);
-    k.push(kind_code(record.kind));
-    k.extend_from_slice(record.id.as_bytes());
-    k
-}
-
-fn due_key(instant: [u8; 8], record: RecordRef) -> Vec<u8> {
-    let mut k = vec![DUE];
-    k.extend_from_slice(&instant);
-    k.extend_from_slice(&record_bytes(record));
-    k
-}
-
-fn due_of_key(record: RecordRef) -> Vec<u8> {
-    let mut k = vec![DUE_OF];
-    k.extend_from_slice(&record_bytes(record));
-    k
-}
-
-/// The instant of a due key (`D ‖ instant ‖ ...`).
-fn instant_from_due_key(key: &[u8]) -> Option<DateTime<Utc>> {
-    let bytes: [u8; 8] = key.get(1..9)?.try_into().ok()?;
-    DateTime::from_timestamp_millis((u64::from_be_bytes(bytes) ^ (1 << 63)) as i64)
-}
-
-fn record_from_due_key(key: &[u8]) -> Option<RecordRef> {
-    let kind = match *key.get(9)? {
-        1 => RecordKind::Incident,
-        2 => RecordKind::Problem,
-        3 => RecordKind::Change,
-        _ => return None,
-    };
-    Some(RecordRef::new(
-        kind,
-        Uuid::from_slice(key.get(10..26)?).ok()?,
-    ))
 }
 
 /// The clock signals of a record's stored events.
@@ -587,48 +543,29 @@ impl Inner {
         due
     }
 
-    /// Recomputes the due-index entry of `record`.
+    /// Recomputes the due-index row of `record`.
     pub(crate) fn refresh_due(&self, record: RecordRef, now: DateTime<Utc>) -> Result<()> {
         let due = self.next_due_of(record, now)?;
-        self.write_due(record, due)
+        self.tables.due_row(record, due)
     }
 
-    /// Writes `record`'s due-index entries for `due`.
-    /// Every entry of the due index (what the SQL `sla_due` table is rebuilt from alone).
-    pub(crate) fn due_entries(&self) -> Result<Vec<(RecordRef, DateTime<Utc>)>> {
-        let end = [DUE + 1];
-        self.views
-            .range(&[DUE], &end, false)
-            .filter_map(|item| match item {
-                Ok((k, _)) => record_from_due_key(&k)
-                    .zip(instant_from_due_key(&k))
-                    .map(Ok),
-                Err(e) => Some(Err(e)),
-            })
-            .collect()
-    }
-
-    fn write_due(&self, record: RecordRef, due: Option<DateTime<Utc>>) -> Result<()> {
-        let at = due;
-        let due = due.map(instant_bytes);
-        let of = due_of_key(record);
-        let old = self.views.get(&of)?;
-        if old.as_deref() == due.as_ref().map(|d| &d[..]) {
-            return Ok(());
-        }
-        self.tables.due_row(record, at)?;
-        let mut ops = Vec::with_capacity(3);
-        if let Some(old) = old.and_then(|o| <[u8; 8]>::try_from(o).ok()) {
-            ops.push((due_key(old, record), None));
-        }
-        match due {
-            Some(d) => {
-                ops.push((due_key(d, record), Some(Vec::new())));
-                ops.push((of, Some(d.to_vec())));
+    /// Recomputes the due-index row of every incident and problem in the log up to `up_to`
+    /// into `tables` (the `sla_due` table rebuilt alone).
+    pub(crate) fn rebuild_due(&self, tables: &Tables, up_to: u64) -> Result<()> {
+        let now = self.config.clock.now();
+        for e in opsledger_store::log_events(self.store(), 1, up_to, 1_000) {
+            let e = e?;
+            if e.version.0 != 1 {
+                continue;
             }
-            None => ops.push((of, None)),
+            let Some(record) = RecordRef::from_stream(e.stream.as_str()) else {
+                continue;
+            };
+            if record.kind != RecordKind::Change {
+                tables.due_row(record, self.next_due_of(record, now)?)?;
+            }
         }
-        self.views.apply(ops)
+        Ok(())
     }
 
     /// [`outcomes_of`] the record's clocks as of position `up_to` and instant `now`, with the
@@ -645,7 +582,7 @@ impl Inner {
     }
 
     /// Recomputes, for every record a batch touches (its stream or its SLA stream), what is
-    /// derived from the store rather than from the batch: its due-index entry and, for an
+    /// derived from the store rather than from the batch: its due-index row and, for an
     /// incident, the KPI read model's SLA part (`O`/`o`, see [`kpi`]: final outcomes when every
     /// clock is finished, else a live mark). One fold of the record and its SLA stream serves
     /// both.
@@ -679,7 +616,7 @@ impl Inner {
                 Some(_) => self.sla_signals(record, None)?,
                 None => Vec::new(),
             };
-            self.write_due(
+            self.tables.due_row(
                 record,
                 self.next_due_from(&state, sla.as_ref(), &signals, now),
             )?;
@@ -744,22 +681,7 @@ impl Inner {
         // checkpoint must not pass the tick's events before it ran (else a crash in between
         // would lose it), exactly as for a command.
         let mut floor = PmFloor::register(self, self.store().head()?.0 + 1);
-        let start = vec![DUE];
-        let mut end = vec![DUE];
-        end.extend_from_slice(
-            &u64::from_be_bytes(instant_bytes(now))
-                .saturating_add(1)
-                .to_be_bytes(),
-        );
-        let due: Vec<(Vec<u8>, RecordRef)> = self
-            .views
-            .range(&start, &end, false)
-            .filter_map(|item| {
-                item.map(|(k, _)| record_from_due_key(&k).map(|r| (k, r)))
-                    .transpose()
-            })
-            .collect::<Result<_>>()?;
-        let records: Vec<RecordRef> = due.iter().map(|(_, r)| *r).collect();
+        let records = self.tables.due_until(now)?;
         let mut report = TickReport {
             now,
             records_due: records.len(),
@@ -778,20 +700,9 @@ impl Inner {
                     message: e.to_string(),
                 });
             }
-            // Under the projector's lock: the projector updates the same entries.
+            // Under the projector's lock: the projector updates the same rows.
             self.with_projector(|| self.refresh_due(record, now))?;
         }
-        // A key left behind by a racing update (its reverse entry names another instant) is
-        // dropped, so that it cannot make every later tick look at the record again.
-        self.with_projector(|| {
-            for (key, record) in due {
-                let current = self.views.get(&due_of_key(record))?;
-                if current.as_deref() != key.get(1..9) {
-                    self.views.apply(vec![(key, None)])?;
-                }
-            }
-            Ok(())
-        })?;
         if incomplete {
             floor.keep();
         }

@@ -6,12 +6,11 @@
 //! | `X` | `Xcheckpoint` | last position applied ‖ that event's id |
 //! | `n` | `n ‖ kind ‖ number` | record uuid |
 //! | `N` | `N ‖ kind ‖ uuid` | number |
-//! | `D` | `D ‖ instant ‖ kind ‖ uuid` | — (the tick's due index, see `engine/sla.rs`) |
-//! | `E` | `E ‖ kind ‖ uuid` | that record's `D` instant |
 //! | `K`, `O`, `o`, `S` | see [`kpi`](super::kpi) | the KPI read model |
 //!
-//! Record views, queues, the change calendar, open alert keys and the incidents awaiting a
-//! problem are SQL tables (see [`tables`](super::tables)). A queue cursor is the sort key
+//! Record views, queues, the change calendar, open alert keys, the incidents awaiting a
+//! problem and the tick's due index are SQL tables (see [`tables`](super::tables)); `D` and
+//! `E` held the due index up to layout 5 and are not used. A queue cursor is the sort key
 //! `priority (P1 = 0, none = 5) ‖ opened_at ‖ uuid`: most urgent first, then oldest first.
 
 use crate::record::kind_code;

@@ -87,7 +87,7 @@ pub(crate) fn sla_rows_key(id: Uuid) -> Vec<u8> {
 }
 
 /// Whether a read-model key belongs to the `O`/`o` part, or the SLA rows' fingerprints (derived
-/// from the store, not from the batches: left out of view dumps, like the due index).
+/// from the store, not from the batches: left out of view dumps).
 pub(crate) fn is_outcome_key(key: &[u8]) -> bool {
     matches!(key.first(), Some(&OUTCOMES | &LIVE | &SLA_ROWS))
 }

@@ -1,7 +1,7 @@
-//! Read models: record views, queues, KEDB, change calendar and alert dedup keys as SQL tables
-//! ([`tables`]); numbers, the causation index, the tick's due index and the KPI inputs in one
-//! ordered key space (see [`keys`] for the layout) with a checkpoint; and the projector that
-//! folds the log into them.
+//! Read models: record views, queues, KEDB, change calendar, alert dedup keys and the tick's
+//! due index as SQL tables ([`tables`]); numbers, the causation index and the KPI inputs in
+//! one ordered key space (see [`keys`] for the layout) with a checkpoint; and the projector
+//! that folds the log into them.
 //!
 //! The projector applies the log strictly in position order, one batch at a time; each batch
 //! is one atomic write that also moves the checkpoint (and records the id of the event at the
@@ -32,8 +32,33 @@ use view::RecordView;
 /// from the log when the engine opens. 2: the tick's due index (`D`/`E`), so that records
 /// resolved or attached before it existed are indexed. 3: the KPI read model (`K`, `O`, `o`).
 /// 4: the SQL read models ([`tables`]) beside the keys, filled by the rebuild. 5: record views,
-/// queues, the calendar, alert keys and awaiting incidents in the tables only.
-pub(crate) const VIEWS_SCHEMA: u32 = 5;
+/// queues, the calendar, alert keys and awaiting incidents in the tables only. 6: the tick's
+/// due index in the table `sla_due` only (a store at 5 is upgraded in place, see
+/// [`drop_due_keys`]).
+pub(crate) const VIEWS_SCHEMA: u32 = 6;
+
+/// The last layout with the tick's due index as keys (`D ‖ instant ‖ kind ‖ uuid` and
+/// `E ‖ kind ‖ uuid`) beside the `sla_due` table, which the projector kept equal to them:
+/// dropping the keys is the whole upgrade to [`VIEWS_SCHEMA`].
+pub(crate) const VIEWS_SCHEMA_WITH_DUE_KEYS: u32 = 5;
+
+/// Deletes the due index's keys of layout [`VIEWS_SCHEMA_WITH_DUE_KEYS`] (prefixes `D` and
+/// `E`, which no later layout uses), a thousand at a time; answers how many.
+pub(crate) fn drop_due_keys(kv: &dyn Kv) -> Result<u64> {
+    let mut dropped = 0u64;
+    loop {
+        let page: Vec<Vec<u8>> = kv
+            .range(b"D", b"F", false)
+            .take(1_000)
+            .map(|item| item.map(|(k, _)| k))
+            .collect::<Result<_>>()?;
+        if page.is_empty() {
+            return Ok(dropped);
+        }
+        dropped += page.len() as u64;
+        kv.apply(page.into_iter().map(|k| (k, None)).collect())?;
+    }
+}
 
 /// Gives the projector the state of a record after some of its events.
 pub(crate) trait StateSource {

@@ -209,6 +209,111 @@ fn tick_records_thresholds_and_breaches_once_even_after_restart() {
     assert_eq!(engine.tick(clock.now()).unwrap().records_due, 0);
 }
 
+/// The tick's due index is the read-model table `sla_due`: rebuilt alone from the log when its
+/// version changes, it finds what is due as the incremental rows did.
+#[test]
+fn tick_finds_what_is_due_after_the_due_table_is_rebuilt_alone() {
+    if test_backend() == "postgres" {
+        // This case edits the read models' SQLite file; a PostgreSQL schema has none.
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let open = |seed| open_on_disk(dir.path(), config(&clock, seed).with_policy(sla_policy()));
+    let engine = open(1).unwrap();
+    exec(&engine, &agent(), open_incident(inc(1), "Checkout slow"));
+    exec(&engine, &agent(), open_incident(inc(2), "Login slow"));
+    exec(&engine, &agent(), assign(inc(2), "ops", "alice"));
+    exec(&engine, &agent(), resolve(inc(2), "fixed"));
+    engine.close().unwrap();
+    {
+        let db = rusqlite::Connection::open(read_models_database(dir.path())).unwrap();
+        db.execute(
+            "UPDATE read_models SET version = 0 WHERE name = 'sla_due'",
+            [],
+        )
+        .unwrap();
+    }
+    let engine = open(2).unwrap();
+    assert!(!engine.stats().unwrap().open.views_rebuilt);
+    clock.advance(Duration::minutes(20));
+    let r = engine.tick(clock.now()).unwrap();
+    assert_eq!(r.records_due, 1, "{r:?}");
+    assert_eq!(
+        (r.thresholds_recorded, r.breaches_recorded),
+        (1, 0),
+        "{r:?}"
+    );
+    // The resolved incident is indexed for its auto-close.
+    clock.advance(Duration::days(8));
+    let r = engine.tick(clock.now()).unwrap();
+    assert_eq!(r.auto_closed, vec![RecordRef::incident(inc(2))], "{r:?}");
+}
+
+/// A store of read-model layout 5 kept the due index twice, as keys (`D`, `E`) and as the
+/// `sla_due` table: opening it drops the keys and rebuilds nothing.
+#[test]
+fn a_store_with_the_due_index_as_keys_is_upgraded_in_place() {
+    if test_backend() == "postgres" {
+        // This case edits the read models' SQLite file; a PostgreSQL schema has none.
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let open = |seed| open_on_disk(dir.path(), config(&clock, seed).with_policy(sla_policy()));
+    let engine = open(1).unwrap();
+    exec(&engine, &agent(), open_incident(inc(1), "Checkout slow"));
+    engine.close().unwrap();
+    let count_due_keys = |db: &rusqlite::Connection| -> i64 {
+        db.query_row(
+            "SELECT count(*) FROM kv_views WHERE substr(key, 1, 1) IN (x'44', x'45')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    {
+        let db = rusqlite::Connection::open(read_models_database(dir.path())).unwrap();
+        db.execute(
+            "UPDATE kv_meta SET value = ?1 WHERE key = ?2",
+            rusqlite::params![5u32.to_be_bytes().to_vec(), b"views_schema".to_vec()],
+        )
+        .unwrap();
+        let mut due = vec![b'D'];
+        due.extend_from_slice(&[0x80, 0, 0, 0, 0, 0, 0, 1, 1]);
+        due.extend_from_slice(inc(1).0.as_bytes());
+        let mut due_of = vec![b'E', 1];
+        due_of.extend_from_slice(inc(1).0.as_bytes());
+        for (key, value) in [
+            (due, Vec::<u8>::new()),
+            (due_of, vec![0x80u8, 0, 0, 0, 0, 0, 0, 1]),
+        ] {
+            db.execute(
+                "INSERT INTO kv_views(key, value) VALUES (?1, ?2)",
+                rusqlite::params![key, value],
+            )
+            .unwrap();
+        }
+        assert_eq!(count_due_keys(&db), 2);
+    }
+    let engine = open(2).unwrap();
+    assert!(!engine.stats().unwrap().open.views_rebuilt);
+    clock.advance(Duration::minutes(20));
+    let r = engine.tick(clock.now()).unwrap();
+    assert_eq!(r.thresholds_recorded, 1, "{r:?}");
+    engine.close().unwrap();
+    let db = rusqlite::Connection::open(read_models_database(dir.path())).unwrap();
+    assert_eq!(count_due_keys(&db), 0);
+    let schema: Vec<u8> = db
+        .query_row(
+            "SELECT value FROM kv_meta WHERE key = ?1",
+            [b"views_schema".to_vec()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(schema, 6u32.to_be_bytes().to_vec());
+}
+
 #[test]
 fn tick_auto_closes_resolved_incidents_once_after_the_delay() {
     let (engine, clock) = memory_engine();

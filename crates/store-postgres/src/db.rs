@@ -158,8 +158,28 @@ impl Writer {
     pub(crate) fn begin(&mut self, db: &Db) -> Result<(), StoreError> {
         self.failed = None;
         self.appended_to = None;
-        let client = self.client(db)?;
-        client.batch_execute("BEGIN").map_err(|e| pg_error(&e))
+        self.send_begin(db).map(|_| ())
+    }
+
+    /// Sends `BEGIN`; answers the connection the transaction is open on. A connection the
+    /// server ended while it was idle (a restart, `pg_terminate_backend`, an idle timeout) is
+    /// only found out here: nothing of a transaction was sent on it, so it is replaced once and
+    /// `BEGIN` sent again.
+    fn send_begin(&mut self, db: &Db) -> Result<&mut Conn, StoreError> {
+        let lost = match self.client(db)?.batch_execute("BEGIN") {
+            Ok(()) => false,
+            Err(e) => match pg_error(&e) {
+                StoreError::Unavailable(_) => true,
+                error => return Err(error),
+            },
+        };
+        if lost {
+            self.client = None;
+            self.client(db)?
+                .batch_execute("BEGIN")
+                .map_err(|e| pg_error(&e))?;
+        }
+        self.client(db)
     }
 
     /// Commits the open transaction; answers the head it appended up to, if it appended.
@@ -525,8 +545,7 @@ impl Db {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let client = writer.client(self)?;
-            client.batch_execute("BEGIN").map_err(|e| pg_error(&e))?;
+            let client = writer.send_begin(self)?;
             let result = f(client);
             let outcome = match result {
                 Ok((value, appended)) => match client.batch_execute("COMMIT") {

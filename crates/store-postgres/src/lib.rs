@@ -90,7 +90,8 @@
 //! [`StoreError::Unavailable`] (nothing was written); a serialization failure or deadlock is
 //! retried inside a write of its own and otherwise [`StoreError::Transient`]; a conflict is
 //! [`StoreError::WrongExpectedVersion`] as on every backend. A lost connection is replaced at
-//! the next use.
+//! the next use; the writer's, lost while idle, is found when a transaction begins and is
+//! replaced there, so that write goes through.
 //!
 //! [`StoreError::Incompatible`]: opsledger_store::StoreError::Incompatible
 //! [`StoreError::InvalidConfig`]: opsledger_store::StoreError::InvalidConfig

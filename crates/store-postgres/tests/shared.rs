@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use opsledger_store::contract::{ev, evs, stream};
 use opsledger_store::{
-    EventStore, ExpectedVersion, Position, Space, Storage, StoreConfig, StoreError,
+    EventStore, ExpectedVersion, Position, Space, Storage, StoreConfig, StoreError, Version,
 };
 use opsledger_store_postgres::testing::{TestSchema, test_url};
 use opsledger_store_postgres::{PgOptions, PgStorage, PgStore};
@@ -249,6 +249,51 @@ fn a_connection_lost_before_commit_is_an_unknown_outcome_settled_by_a_retry() {
         .unwrap();
     assert!(again.was_duplicate);
     assert_eq!(storage.log().head().unwrap(), Position(2));
+}
+
+#[test]
+fn a_writer_connection_ended_while_idle_is_replaced_when_the_next_write_begins() {
+    let Some(url) = test_url() else { return };
+    let schema = TestSchema::new(&url, "idle");
+    let application = schema.name.clone();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let tagged = format!("{url}{separator}application_name={application}");
+    let storage = PgStorage::open(&tagged, StoreConfig::default(), options(&schema)).unwrap();
+    storage
+        .log()
+        .append(&stream("s"), ExpectedVersion::NoStream, evs(0..1))
+        .unwrap();
+    // The server ends every idle session of this store (a restart, an idle timeout).
+    let terminated = client(&url)
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = $1 AND state = 'idle'",
+            &[&application],
+        )
+        .unwrap()
+        .len();
+    assert!(terminated >= 1, "{terminated}");
+    std::thread::sleep(Duration::from_millis(200));
+    // A write of its own, then a unit of work: both begin on a new connection.
+    storage
+        .space(Space::Meta)
+        .put(b"k".to_vec(), b"v".to_vec())
+        .unwrap();
+    client(&url)
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = $1 AND state = 'idle'",
+            &[&application],
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let unit = storage.begin_unit().unwrap();
+    let outcome = storage
+        .log()
+        .append(&stream("s"), ExpectedVersion::Exact(Version(1)), evs(1..2))
+        .unwrap();
+    unit.commit().unwrap();
+    assert_eq!(outcome.last_position, Position(2));
 }
 
 #[test]

@@ -138,6 +138,11 @@ impl Tables {
         self.only.as_ref().is_none_or(|o| o.contains(&model.name))
     }
 
+    /// Whether this writes the tick's due index (`sla_due`).
+    pub(crate) fn writes_due(&self) -> bool {
+        self.writes(&schema::DUE)
+    }
+
     /// Creates what is missing; answers the models whose stored version differs from this
     /// build's (their tables are dropped and created anew: the caller rebuilds them from the
     /// log). A database without any model yet answers none: it is rebuilt with the views.
@@ -1246,7 +1251,8 @@ impl Tables {
 
 impl Tables {
     /// The tick's due index: when the record next needs the tick (a threshold, a breach, an
-    /// auto-close), or no row; to the millisecond, as the tick's own index keeps it.
+    /// auto-close), or no row; to the millisecond. A row that already says `due` is left
+    /// alone (most commands do not move it), so that it costs no page.
     pub(crate) fn due_row(&self, record: RecordRef, due: Option<DateTime<Utc>>) -> Result<()> {
         if !self.writes(&schema::DUE) {
             return Ok(());
@@ -1256,7 +1262,8 @@ impl Tables {
             Some(at) => SqlStatement::new(
                 "INSERT INTO sla_due(record, kind, due_at, due_us) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(record) DO UPDATE SET kind = excluded.kind, due_at = excluded.due_at,
-                     due_us = excluded.due_us",
+                     due_us = excluded.due_us
+                 WHERE sla_due.due_us <> excluded.due_us",
                 vec![text(record.id), text(record.kind), instant(at), micros(at)],
             ),
             None => SqlStatement::new(
@@ -1265,5 +1272,37 @@ impl Tables {
             ),
         };
         self.apply(&[statement])
+    }
+
+    /// The records whose due instant is `<= now`, earliest first (what a tick has to look at).
+    pub(crate) fn due_until(&self, now: DateTime<Utc>) -> Result<Vec<RecordRef>> {
+        let rows = self.sql.query_all(
+            "SELECT record, kind FROM sla_due WHERE due_us <= ?1 ORDER BY due_us, record",
+            &[micros(now)],
+        )?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id = row.first().and_then(SqlValue::as_str);
+            let kind = row.get(1).and_then(SqlValue::as_str);
+            let record = id.zip(kind).and_then(|(id, kind)| {
+                let kind = [
+                    RecordKind::Incident,
+                    RecordKind::Problem,
+                    RecordKind::Change,
+                ]
+                .into_iter()
+                .find(|k| k.as_str() == kind)?;
+                Some(RecordRef::new(kind, uuid::Uuid::parse_str(id).ok()?))
+            });
+            match record {
+                Some(record) => out.push(record),
+                None => {
+                    return Err(crate::error::EngineError::views(format!(
+                        "sla_due holds a row that names no record: {row:?}"
+                    )));
+                }
+            }
+        }
+        Ok(out)
     }
 }

@@ -243,6 +243,76 @@ fn creations_on_several_replicas_at_once_never_conflict_on_their_numbers() {
     }
 }
 
+/// A replica opening while another one writes finds the read models as that one left them:
+/// the writes it sees land meanwhile are never taken for damage (which would clear the read
+/// models every replica shares, and rebuild them under the others' feet).
+#[test]
+fn a_replica_opening_while_another_writes_leaves_the_shared_read_models_alone() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(url) = test_url() else { return };
+    let schema = TestSchema::new(&url, "opening");
+    let writer =
+        Engine::open_location(&location(&url, &schema, "writer"), EngineConfig::default()).unwrap();
+    let done = AtomicBool::new(false);
+    /// Stops the writes however the opens end (a failed assertion included).
+    struct Stop<'a>(&'a AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Release);
+        }
+    }
+    let written = std::thread::scope(|scope| {
+        let stop = Stop(&done);
+        let writes = scope.spawn(|| {
+            let mut n = 0u128;
+            while !done.load(Ordering::Acquire) {
+                n += 1;
+                writer
+                    .execute(open_command(n, "Queue backlog"))
+                    .unwrap_or_else(|e| panic!("open {n}: {e}"));
+            }
+            n
+        });
+        // Opens one after the other while the writes go on (at least one write between two
+        // opens, so that every open races a commit).
+        let mut seen = 0u128;
+        for round in 0..12 {
+            let replica =
+                Engine::open_location(&location(&url, &schema, "replica"), EngineConfig::default())
+                    .unwrap();
+            let stats = replica.stats().unwrap();
+            assert!(
+                !stats.open.views_rebuilt,
+                "open {round} rebuilt the shared read models: {:?}",
+                stats.open
+            );
+            replica.close().unwrap();
+            let count = writer.stats().unwrap().head;
+            assert!(eventually(Duration::from_secs(10), || {
+                writer.stats().unwrap().head > count
+            }));
+            seen += 1;
+        }
+        drop(stop);
+        assert_eq!(seen, 12);
+        writes.join().unwrap()
+    });
+    // Every incident written is in the read models, under its number.
+    let view = writer.view(None).unwrap();
+    for n in 1..=written {
+        let id = IncidentId(uuid::Uuid::from_u128(
+            0x0190_0000_0000_7000_8000_0000_0000_0000 | n,
+        ));
+        assert!(
+            view.record(opsledger::RecordRef::incident(id))
+                .unwrap()
+                .is_some_and(|r| r.number.is_some()),
+            "incident {n} is in the read models"
+        );
+    }
+    writer.close().unwrap();
+}
+
 /// A replica that did not live to run its command's follow-ups: the one holding the scheduler
 /// lease runs them at its next tick, once.
 #[test]

@@ -8,11 +8,7 @@ impl Inner {
 
     pub(super) fn recover(&self) -> Result<OpenReport> {
         let store = self.store();
-        let head = store.head()?.0;
-        let mut report = OpenReport {
-            head,
-            ..OpenReport::default()
-        };
+        let mut report = OpenReport::default();
         let stale_tables = self.tables.ensure_schema()?;
         let mut schema = self
             .meta
@@ -36,13 +32,22 @@ impl Inner {
                 VIEWS_SCHEMA.to_be_bytes().to_vec(),
             )?;
         }
+        // Read in this order: whether the read models hold anything, their checkpoint, then the
+        // log's head. On a shared log other processes append and project meanwhile, each
+        // committing its events with their rows and the checkpoint that covers them; read in
+        // this order, a checkpoint is never ahead of the head read after it, nor missing for
+        // rows read before it, so a concurrent write is never taken for damage (which would
+        // clear every process's read models).
+        let empty = self.views.range(&[], &[0xFF; 4], false).next().is_none();
         let (checkpoint, checkpoint_id) = projections::read_checkpoint(&*self.views)?;
+        let head = store.head()?.0;
+        report.head = head;
         // An interrupted rebuild, or read models without a checkpoint (a crash mid-clear), are
         // not to be trusted whatever they hold.
         let rebuilding = self.meta.get(META_VIEWS_REBUILDING)?.is_some();
         let consistent = !rebuilding
             && if checkpoint == 0 {
-                self.views.range(&[], &[0xFF; 4], false).next().is_none()
+                empty
             } else {
                 checkpoint <= head
                     && store

@@ -217,6 +217,13 @@ fn sql_place(dir: &Path) -> SqlPlace {
     SqlPlace::Sqlite(read_models_database(dir))
 }
 
+/// Whether [`sql_rows`] reaches the read models of `dir` on PostgreSQL (the `postgres` backend
+/// with a server), rather than a SQLite file: which dialect a query written for a reporting
+/// tool must be in.
+pub fn read_models_on_postgres(dir: &Path) -> bool {
+    matches!(sql_place(dir), SqlPlace::Postgres { .. })
+}
+
 /// A connection to the schema of `dir` on the test server, its search path set to it.
 fn postgres_client(url: &str, schema: &str) -> postgres::Client {
     let mut client = postgres::Client::connect(url, postgres::NoTls).expect("connect");

@@ -306,20 +306,9 @@ pub struct CallArgs {
 /// `opsledger export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The data directory to read.
-    #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
-    pub data: PathBuf,
-    /// A shared store instead of a data directory: a PostgreSQL URL (`postgres://USER@HOST/DB`,
-    /// `?schema=NAME` for a schema other than `opsledger`), as for `serve --store`; servers may
-    /// keep serving it. Set it in `OPSLEDGER_STORE` to keep a password off the command line.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "OPSLEDGER_STORE",
-        hide_env_values = true,
-        conflicts_with = "data"
-    )]
-    pub store: Option<String>,
+    /// Where the data is.
+    #[command(flatten)]
+    pub source: DataArgs,
     /// Where to write (`-`: stdout). A file is written whole or not at all.
     #[arg(long, value_name = "FILE", default_value = "-")]
     pub out: PathBuf,
@@ -439,20 +428,9 @@ pub enum GroupByArg {
 /// `opsledger kpi`.
 #[derive(Debug, Args)]
 pub struct KpiArgs {
-    /// The data directory to read.
-    #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
-    pub data: PathBuf,
-    /// A shared store instead of a data directory: a PostgreSQL URL (`postgres://USER@HOST/DB`,
-    /// `?schema=NAME` for a schema other than `opsledger`), as for `serve --store`; servers may
-    /// keep serving it. Set it in `OPSLEDGER_STORE` to keep a password off the command line.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "OPSLEDGER_STORE",
-        hide_env_values = true,
-        conflicts_with = "data"
-    )]
-    pub store: Option<String>,
+    /// Where the data is.
+    #[command(flatten)]
+    pub source: DataArgs,
     /// Start of the reporting window (RFC 3339; default: the beginning of time).
     #[arg(long, value_name = "RFC3339")]
     pub from: Option<String>,
@@ -637,4 +615,18 @@ macro_rules! location_of {
     )*};
 }
 
-location_of!(ExportArgs, ImportArgs, KpiArgs, BackupArgs);
+location_of!(ImportArgs, BackupArgs);
+
+impl ExportArgs {
+    /// Where the data is: `--store`, else `--data`.
+    pub fn location(&self) -> crate::data::Location {
+        self.source.location()
+    }
+}
+
+impl KpiArgs {
+    /// Where the data is: `--store`, else `--data`.
+    pub fn location(&self) -> crate::data::Location {
+        self.source.location()
+    }
+}

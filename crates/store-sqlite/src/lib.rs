@@ -60,7 +60,9 @@
 //! Each connection keeps a page cache of [`SqliteOptions::cache_kib`] (default 8 MiB); readers
 //! are pooled up to [`SqliteOptions::max_readers`]; the `-wal` file grows to about
 //! [`SqliteOptions::wal_autocheckpoint_pages`] pages (40 MiB by default) between checkpoints
-//! and is emptied by a clean close. Stream numbers of up to 16,384 committed streams are kept
+//! and is emptied by a clean close. Each connection reads up to the first
+//! [`SqliteOptions::mmap_mib`] of the file (2 GiB by default on 64-bit targets) through a
+//! memory map instead of `pread`. Stream numbers of up to 16,384 committed streams are kept
 //! in memory. Opening reads the head and the last record, so open time and memory do not grow
 //! with the log.
 //!
@@ -125,8 +127,12 @@ pub struct SqliteOptions {
     /// without a system call and a copy per page: on a log larger than the page cache (a
     /// record's trail, a KEDB entry, a queue page read at random) those reads were a fifth of
     /// a timeline's time. Writes still go through `pwrite`; pages in the write-ahead log are
-    /// still read from it. The mapping costs address space, not memory: the file's pages are
-    /// the operating system's cache, shared with every process reading the file.
+    /// still read from it. The mapping costs address space, not memory of its own: the pages
+    /// read are the operating system's cache of the file, counted in the process's resident
+    /// (file-backed, shared) memory once touched. Past the mapped size, pages are read with
+    /// `pread` as before. The one thing it changes in faults: a disk that fails to read a
+    /// mapped page stops the process with `SIGBUS` (SQLite's documented trade-off) instead of
+    /// returning [`StoreError::Io`]; set 0 where that matters more than read latency.
     pub mmap_mib: i64,
 }
 

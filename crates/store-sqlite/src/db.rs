@@ -223,6 +223,7 @@ fn configure(conn: &Connection, options: &SqliteOptions) -> rusqlite::Result<()>
     conn.busy_timeout(options.busy_timeout)?;
     conn.pragma_update(None, "cache_size", -options.cache_kib)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "mmap_size", options.mmap_mib.saturating_mul(1 << 20))?;
     conn.pragma_update(None, "wal_autocheckpoint", options.wal_autocheckpoint_pages)?;
     // The query planner stability guarantee: a statement keeps the plan it was prepared with.
     // Without it, the bundled SQLite (built with STAT4) re-prepares a cached statement

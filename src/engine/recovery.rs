@@ -38,7 +38,14 @@ impl Inner {
         // this order, a checkpoint is never ahead of the head read after it, nor missing for
         // rows read before it, so a concurrent write is never taken for damage (which would
         // clear every process's read models).
-        let empty = self.views.range(&[], &[0xFF; 4], false).next().is_none();
+        // A failed read is an error, not "the read models hold something": on a shared store a
+        // lost connection must not clear what every process reads.
+        let empty = self
+            .views
+            .range(&[], &[0xFF; 4], false)
+            .next()
+            .transpose()?
+            .is_none();
         let (checkpoint, checkpoint_id) = projections::read_checkpoint(&*self.views)?;
         let head = store.head()?.0;
         report.head = head;

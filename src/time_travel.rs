@@ -526,7 +526,6 @@ impl<'e> ReadView<'e> {
         let now = self.clock_now();
         let mut query = query.clone();
         query.as_of = Some(now);
-        let views = inner.views();
         let tables = inner.tables();
         let mut live_sla = Vec::new();
         for row in tables.sql.query_all(
@@ -541,7 +540,7 @@ impl<'e> ReadView<'e> {
             let state = self.state(record)?;
             let incident = state.as_ref().and_then(RecordState::as_incident);
             let (outcomes, _) = inner.kpi_outcomes(record, None, now, incident)?;
-            let k = kpi::history_with(&*views, record, &[])?;
+            let k = kpi::history_with(tables, record, &[])?;
             let history = k.as_ref().and_then(|k| k.input.incidents.values().next());
             live_sla.extend(outcomes.into_iter().map(|s| {
                 let mut outcome = s.outcome;
@@ -554,7 +553,7 @@ impl<'e> ReadView<'e> {
         }
         let backlog_at = |id: Uuid, at: DateTime<Utc>| -> Result<Option<BacklogSample>> {
             let record = RecordRef::incident(IncidentId(id));
-            let k = kpi::history_with(&*views, record, &[])?;
+            let k = kpi::history_with(tables, record, &[])?;
             Ok(k.as_ref()
                 .and_then(|k| k.input.incidents.values().next())
                 .and_then(|h| h.backlog_at(at, query.exclude_on_hold)))
@@ -600,7 +599,7 @@ impl<'e> ReadView<'e> {
     fn kpi_input_from_views(&self) -> Result<KpiInput> {
         let inner = self.side;
         let views = inner.views().clone();
-        let (mut input, priorities) = kpi::load(&*views)?;
+        let (mut input, priorities) = kpi::load(inner.tables())?;
         let (stored, live) = kpi::load_outcomes(&*views)?;
         let fill = |s: StoredOutcome| {
             let mut outcome = s.outcome;

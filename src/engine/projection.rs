@@ -243,7 +243,7 @@ impl Inner {
                     _ => None,
                 };
                 let (outcomes, live) = self.kpi_outcomes(record, None, now, incident)?;
-                let row = projections::kpi::history_with(&*self.views, record, &[])?;
+                let row = projections::kpi::history_with(&self.tables, record, &[])?;
                 only.sla_rows(
                     record,
                     self.number_of(record)?,

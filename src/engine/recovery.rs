@@ -14,10 +14,12 @@ impl Inner {
             .meta
             .get(META_VIEWS_SCHEMA)?
             .and_then(|b| b.try_into().ok().map(u32::from_be_bytes));
-        if schema == Some(projections::VIEWS_SCHEMA_WITH_DUE_KEYS) {
-            // The due index left the key space for its table: the keys are dropped, nothing is
-            // rebuilt (a crash before the new version is written drops what is left again).
-            projections::drop_due_keys(&*self.views)?;
+        if schema.is_some_and(|s| projections::VIEWS_SCHEMAS_UPGRADED_IN_PLACE.contains(&s)) {
+            // The due index and the KPI facts left the key space for their tables (rebuilt
+            // from the log with their models' new versions): the keys are dropped, nothing
+            // else is rebuilt (a crash before the new version is written drops what is left
+            // again).
+            projections::drop_unused_keys(&*self.views)?;
             self.meta.put(
                 META_VIEWS_SCHEMA.to_vec(),
                 VIEWS_SCHEMA.to_be_bytes().to_vec(),

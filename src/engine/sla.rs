@@ -628,7 +628,7 @@ impl Inner {
                 None => Vec::new(),
             };
             let (outcomes, live) = outcomes_of(record, &clocks, incident.as_ref());
-            let row = kpi::history_with(&*self.views, record, batch)?;
+            let row = kpi::history_with(&self.tables, record, batch)?;
             let number = match self.number_of(record)? {
                 Some(n) => Some(n),
                 None => crate::numbers::allocated_in(batch, record),
@@ -638,12 +638,7 @@ impl Inner {
                 .sla_rows(record, number, &outcomes, live, row.as_ref(), &mut rows);
             // Most commands on an incident leave its clocks' rows as they were: compare a
             // fingerprint of the rows with the one written last, and write only a change.
-            let fingerprint = {
-                use std::hash::{Hash, Hasher};
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                format!("{rows:?}").hash(&mut h);
-                h.finish().to_be_bytes().to_vec()
-            };
+            let fingerprint = fingerprint(&rows).to_be_bytes().to_vec();
             let key = kpi::sla_rows_key(record.id);
             if self.views.get(&key)?.as_deref() != Some(&fingerprint[..]) {
                 sql.append(&mut rows);
@@ -907,4 +902,24 @@ fn outcomes_of(
         });
     }
     (out, live)
+}
+
+/// A hash of statements: their text and every bound value.
+fn fingerprint(rows: &[opsledger_store::SqlStatement]) -> u64 {
+    use opsledger_store::SqlValue;
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for row in rows {
+        row.sql.hash(&mut h);
+        for value in &row.params {
+            match value {
+                SqlValue::Null => 0u8.hash(&mut h),
+                SqlValue::Integer(i) => (1u8, i).hash(&mut h),
+                SqlValue::Real(f) => (2u8, f.to_bits()).hash(&mut h),
+                SqlValue::Text(t) => (3u8, t).hash(&mut h),
+                SqlValue::Blob(b) => (4u8, b).hash(&mut h),
+            }
+        }
+    }
+    h.finish()
 }

@@ -6,11 +6,12 @@
 //! | `X` | `Xcheckpoint` | last position applied ‖ that event's id |
 //! | `n` | `n ‖ kind ‖ number` | record uuid |
 //! | `N` | `N ‖ kind ‖ uuid` | number |
-//! | `K`, `O`, `o`, `S` | see [`kpi`](super::kpi) | the KPI read model |
+//! | `O`, `o`, `S` | see [`kpi`](super::kpi) | the KPI read model's SLA part (its facts are in the KPI rows) |
 //!
 //! Record views, queues, the change calendar, open alert keys, the incidents awaiting a
-//! problem and the tick's due index are SQL tables (see [`tables`](super::tables)); `D` and
-//! `E` held the due index up to layout 5 and are not used. A queue cursor is the sort key
+//! problem, the tick's due index and the KPI facts are SQL tables (see
+//! [`tables`](super::tables)); `D` and `E` held the due index up to layout 5, `K` the KPI
+//! facts up to layout 6, and are not used. A queue cursor is the sort key
 //! `priority (P1 = 0, none = 5) ‖ opened_at ‖ uuid`: most urgent first, then oldest first.
 
 use crate::record::kind_code;

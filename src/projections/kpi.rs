@@ -1,28 +1,32 @@
-//! The KPI read model: what [`ReadView::kpis`](crate::ReadView::kpis) reads for the live view,
-//! so that a KPI query costs a scan of one row per record instead of a replay of the log.
+//! The KPI read model's facts: what [`ReadView::kpis`](crate::ReadView::kpis) folds for a
+//! query the SQL aggregates do not answer (business time), and what the SLA rows and the live
+//! report read of one incident, so that neither replays the log.
 //!
-//! | prefix | key | value |
-//! |---|---|---|
-//! | `K` | `K ‖ kind ‖ uuid` | [`KpiRow`]: the record's KPI facts, as a one-record [`KpiInput`] |
-//! | `O` | `O ‖ uuid` | the final SLA outcomes of an incident whose clocks are all finished |
-//! | `o` | `o ‖ uuid` | — (an incident with a clock still running: evaluated at query time) |
-//! | `S` | `S ‖ uuid` | a fingerprint of the incident's `sla_clocks` rows last written |
+//! | where | what |
+//! |---|---|
+//! | `kpi_incidents.facts`, `kpi_changes.facts` | [`KpiRow`] as JSON: the record's KPI facts, as a one-record [`KpiInput`] (without `recorded_until`) |
+//! | key `O ‖ uuid` | the final SLA outcomes of an incident whose clocks are all finished |
+//! | key `o ‖ uuid` | — (an incident with a clock still running: evaluated at query time) |
+//! | key `S ‖ uuid` | a fingerprint of the incident's `sla_clocks` rows last written |
 //!
-//! `K` rows are written by the projector in the batch that moves the checkpoint (pushing a
-//! fact is not idempotent, so it must be atomic with the checkpoint). `O`/`o` rows are
-//! recomputed from the store for every incident a batch touches (its stream or its SLA
-//! stream), before the batch is applied, as the due index is (see `engine/sla.rs`): they are a
-//! pure function of the log, so re-running them after a crash is harmless. A finished clock's
-//! outcome does not depend on the instant it is read at; a running one's does, which is why it
-//! is only marked and evaluated by the query.
+//! The facts are folded by the projector into the KPI row it writes anyway (a command that
+//! changes no fact, a work note, writes nothing); pushing a fact is not idempotent, so the row
+//! is written in the batch that moves the checkpoint. `O`/`o` keys are recomputed from the
+//! store for every incident a batch touches (its stream or its SLA stream), before the batch
+//! is applied, as the due index is (see `engine/sla.rs`): they are a pure function of the log,
+//! so re-running them after a crash is harmless. A finished clock's outcome does not depend on
+//! the instant it is read at; a running one's does, which is why it is only marked and
+//! evaluated by the query.
 //!
-//! Merging the rows gives exactly the [`KpiInput`] a replay of the log builds: the same facts
-//! per record in log order, the same `recorded_until` (the maximum over the rows), the same SLA
-//! outcomes. The engine's tests check the two against each other.
+//! Merging the rows gives the [`KpiInput`] a replay of the log builds (the same facts per
+//! record in log order, the same SLA outcomes) except `recorded_until`, the instant of the
+//! last event, which a live query never reads: it measures to its own instant. The engine's
+//! tests check the reports of the two against each other.
 
 use crate::error::{EngineError, Result};
-use crate::kv::{Kv, Overlay, prefix_end};
-use crate::record::{RecordEvent, RecordRef, decode_as, kind_code};
+use crate::kv::{Kv, prefix_end};
+use crate::projections::tables::Tables;
+use crate::record::{RecordEvent, RecordRef, decode_as};
 use chrono::{DateTime, Utc};
 use opsledger_core::incident::IncidentEvent;
 use opsledger_core::kpi::{ChangeFact, KpiInput, SlaOutcome};
@@ -32,12 +36,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-const ROW: u8 = b'K';
 const OUTCOMES: u8 = b'O';
 const LIVE: u8 = b'o';
 const SLA_ROWS: u8 = b'S';
 
-/// The KPI facts of one record.
+/// The KPI facts of one record (the `facts` column of its KPI row).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct KpiRow {
     /// The record's facts, as an input holding that record alone.
@@ -54,14 +57,6 @@ pub(crate) struct KpiRow {
 pub(crate) struct StoredOutcome {
     pub outcome: SlaOutcome,
     pub attached_at: DateTime<Utc>,
-}
-
-fn row_key(record: RecordRef) -> Vec<u8> {
-    let mut k = Vec::with_capacity(18);
-    k.push(ROW);
-    k.push(kind_code(record.kind));
-    k.extend_from_slice(record.id.as_bytes());
-    k
 }
 
 pub(crate) fn outcomes_key(id: Uuid) -> Vec<u8> {
@@ -92,21 +87,42 @@ pub(crate) fn is_outcome_key(key: &[u8]) -> bool {
     matches!(key.first(), Some(&OUTCOMES | &LIVE | &SLA_ROWS))
 }
 
-/// Folds one record's events of a batch into its KPI row; answers the row before and after
-/// when it changed.
+/// The KPI facts of `record` as its KPI row holds them: none for a problem, or before the
+/// record's first fact a KPI reads.
+pub(crate) fn stored(t: &Tables, record: RecordRef) -> Result<Option<KpiRow>> {
+    let sql = match record.kind {
+        RecordKind::Incident => "SELECT facts FROM kpi_incidents WHERE incident = ?1",
+        RecordKind::Change => "SELECT facts FROM kpi_changes WHERE change = ?1",
+        RecordKind::Problem => return Ok(None),
+    };
+    let rows = t.sql.query_all(
+        sql,
+        &[opsledger_store::SqlValue::Text(record.id.to_string())],
+    )?;
+    match rows.first().and_then(|r| r.first()) {
+        Some(value) => decode(value).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn decode(value: &opsledger_store::SqlValue) -> Result<KpiRow> {
+    let json = value
+        .as_str()
+        .ok_or_else(|| EngineError::Views("a KPI row has no facts".into()))?;
+    serde_json::from_str(json).map_err(EngineError::views)
+}
+
+/// Folds one record's events of a batch into its KPI facts; answers the facts before and
+/// after when a fact was added (nothing when the KPI model is not written).
 pub(crate) fn apply(
-    ov: &mut Overlay<'_>,
+    t: &Tables,
     record: RecordRef,
     events: &[&StoredEvent],
 ) -> Result<Option<(KpiRow, KpiRow)>> {
-    if record.kind == RecordKind::Problem {
+    if record.kind == RecordKind::Problem || !t.writes_kpi() {
         return Ok(None);
     }
-    let key = row_key(record);
-    let before: KpiRow = match ov.get(&key)? {
-        Some(bytes) => serde_json::from_slice(&bytes).map_err(EngineError::views)?,
-        None => KpiRow::default(),
-    };
+    let before = stored(t, record)?.unwrap_or_default();
     let mut row = before.clone();
     let mut changed = false;
     for e in events {
@@ -116,9 +132,9 @@ pub(crate) fn apply(
                 | IncidentEvent::Reprioritized { priority, at, .. } = &ev
                 {
                     row.priorities.push((*at, *priority));
+                    changed = true;
                 }
-                row.input.push_incident_event(&ev);
-                changed = true;
+                changed |= row.input.push_incident_event(&ev);
             }
             RecordEvent::Change(ev) => {
                 if let Some(fact) = ChangeFact::from_event(&ev) {
@@ -130,11 +146,17 @@ pub(crate) fn apply(
             RecordEvent::Problem(_) => {}
         }
     }
-    if !changed {
-        return Ok(None);
+    // Not stored: it would change with every event, and the live fold measures to its query's
+    // instant.
+    row.input.recorded_until = None;
+    Ok(changed.then_some((before, row)))
+}
+
+impl KpiRow {
+    /// The JSON the `facts` column holds.
+    pub(crate) fn to_json(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(EngineError::views)
     }
-    ov.put(key, serde_json::to_vec(&row).map_err(EngineError::views)?);
-    Ok(Some((before, row)))
 }
 
 /// The priority an incident had at `at` (its first one if `at` precedes them all).
@@ -151,25 +173,37 @@ pub(crate) fn priority_at(priorities: &[(DateTime<Utc>, Priority)], at: DateTime
 /// priorities over time.
 pub(crate) type Priorities = HashMap<IncidentId, Vec<(DateTime<Utc>, Priority)>>;
 
-/// Merges every `K` row.
-pub(crate) fn load(kv: &dyn Kv) -> Result<(KpiInput, Priorities)> {
+/// Merges the facts of every KPI row.
+pub(crate) fn load(t: &Tables) -> Result<(KpiInput, Priorities)> {
     let mut input = KpiInput::new();
     let mut priorities = Priorities::new();
-    for item in kv.range(&[ROW], &prefix_end(&[ROW]), false) {
-        let (_, bytes) = item?;
-        let row: KpiRow = serde_json::from_slice(&bytes).map_err(EngineError::views)?;
-        if let Some(t) = row.input.recorded_until {
-            input.recorded_until = Some(input.recorded_until.map_or(t, |u| u.max(t)));
-        }
-        if let Some((id, _)) = row.input.incidents.first_key_value()
-            && !row.priorities.is_empty()
-        {
-            priorities.insert(*id, row.priorities);
-        }
-        input.incidents.extend(row.input.incidents);
-        input.changes.extend(row.input.changes);
+    let mut failed = None;
+    t.sql.query(
+        "SELECT facts FROM kpi_incidents UNION ALL SELECT facts FROM kpi_changes",
+        &[],
+        &mut |r| {
+            let row = match r.first().map(decode) {
+                Some(Ok(row)) => row,
+                Some(Err(e)) => {
+                    failed = Some(e);
+                    return Ok(opsledger_store::RowFlow::Stop);
+                }
+                None => return Ok(opsledger_store::RowFlow::Continue),
+            };
+            if let Some((id, _)) = row.input.incidents.first_key_value()
+                && !row.priorities.is_empty()
+            {
+                priorities.insert(*id, row.priorities);
+            }
+            input.incidents.extend(row.input.incidents);
+            input.changes.extend(row.input.changes);
+            Ok(opsledger_store::RowFlow::Continue)
+        },
+    )?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok((input, priorities)),
     }
-    Ok((input, priorities))
 }
 
 /// Every stored final outcome (priority still to be filled), and the incidents with a clock
@@ -192,17 +226,14 @@ pub(crate) fn load_outcomes(kv: &dyn Kv) -> Result<(Vec<StoredOutcome>, Vec<Uuid
     Ok((outcomes, live))
 }
 
-/// An incident's KPI history and priorities over time: its `K` row with the events of `batch`
-/// on its stream folded in (the row as the batch will leave it).
+/// An incident's KPI history and priorities over time: its stored facts with the events of
+/// `batch` on its stream folded in (the facts as the batch will leave them).
 pub(crate) fn history_with(
-    kv: &dyn Kv,
+    t: &Tables,
     record: RecordRef,
     batch: &[StoredEvent],
 ) -> Result<Option<KpiRow>> {
-    let mut row: KpiRow = match kv.get(&row_key(record))? {
-        Some(bytes) => serde_json::from_slice(&bytes).map_err(EngineError::views)?,
-        None => KpiRow::default(),
-    };
+    let mut row = stored(t, record)?.unwrap_or_default();
     let stream = record.stream();
     for e in batch.iter().filter(|e| e.stream == stream) {
         if let RecordEvent::Incident(ev) = decode_as(record.kind, e)? {

@@ -1,7 +1,7 @@
-//! Read models: record views, queues, KEDB, change calendar, alert dedup keys and the tick's
-//! due index as SQL tables ([`tables`]); numbers, the causation index and the KPI inputs in
-//! one ordered key space (see [`keys`] for the layout) with a checkpoint; and the projector
-//! that folds the log into them.
+//! Read models: record views, queues, KEDB, change calendar, alert dedup keys, the tick's
+//! due index and the KPI facts as SQL tables ([`tables`]); numbers and the KPI read model's
+//! SLA outcomes in one ordered key space (see [`keys`] for the layout) with a checkpoint; and
+//! the projector that folds the log into them.
 //!
 //! The projector applies the log strictly in position order, one batch at a time; each batch
 //! is one atomic write that also moves the checkpoint (and records the id of the event at the
@@ -33,31 +33,36 @@ use view::RecordView;
 /// resolved or attached before it existed are indexed. 3: the KPI read model (`K`, `O`, `o`).
 /// 4: the SQL read models ([`tables`]) beside the keys, filled by the rebuild. 5: record views,
 /// queues, the calendar, alert keys and awaiting incidents in the tables only. 6: the tick's
-/// due index in the table `sla_due` only (a store at 5 is upgraded in place, see
-/// [`drop_due_keys`]).
-pub(crate) const VIEWS_SCHEMA: u32 = 6;
+/// due index in the table `sla_due` only. 7: the KPI facts in the KPI rows' `facts` column,
+/// not as `K` keys. A store at 5 or 6 is upgraded in place by dropping the keys no later
+/// layout uses (see [`drop_unused_keys`]).
+pub(crate) const VIEWS_SCHEMA: u32 = 7;
 
-/// The last layout with the tick's due index as keys (`D ‖ instant ‖ kind ‖ uuid` and
-/// `E ‖ kind ‖ uuid`) beside the `sla_due` table, which the projector kept equal to them:
-/// dropping the keys is the whole upgrade to [`VIEWS_SCHEMA`].
-pub(crate) const VIEWS_SCHEMA_WITH_DUE_KEYS: u32 = 5;
+/// The layouts upgraded to [`VIEWS_SCHEMA`] by dropping keys (the tables the keys moved to are
+/// filled by the rebuild of their model, whose version changed with them).
+pub(crate) const VIEWS_SCHEMAS_UPGRADED_IN_PLACE: [u32; 2] = [5, 6];
 
-/// Deletes the due index's keys of layout [`VIEWS_SCHEMA_WITH_DUE_KEYS`] (prefixes `D` and
-/// `E`, which no later layout uses), a thousand at a time; answers how many.
-pub(crate) fn drop_due_keys(kv: &dyn Kv) -> Result<u64> {
+/// Deletes the keys of the layouts in [`VIEWS_SCHEMAS_UPGRADED_IN_PLACE`] that
+/// [`VIEWS_SCHEMA`] does not use: the due index (`D ‖ instant ‖ kind ‖ uuid` and
+/// `E ‖ kind ‖ uuid`, up to 5) and the KPI facts (`K ‖ kind ‖ uuid`, up to 6), a thousand at
+/// a time; answers how many.
+pub(crate) fn drop_unused_keys(kv: &dyn Kv) -> Result<u64> {
     let mut dropped = 0u64;
-    loop {
-        let page: Vec<Vec<u8>> = kv
-            .range(b"D", b"F", false)
-            .take(1_000)
-            .map(|item| item.map(|(k, _)| k))
-            .collect::<Result<_>>()?;
-        if page.is_empty() {
-            return Ok(dropped);
+    for (from, to) in [(&b"D"[..], &b"F"[..]), (&b"K"[..], &b"L"[..])] {
+        loop {
+            let page: Vec<Vec<u8>> = kv
+                .range(from, to, false)
+                .take(1_000)
+                .map(|item| item.map(|(k, _)| k))
+                .collect::<Result<_>>()?;
+            if page.is_empty() {
+                break;
+            }
+            dropped += page.len() as u64;
+            kv.apply(page.into_iter().map(|k| (k, None)).collect())?;
         }
-        dropped += page.len() as u64;
-        kv.apply(page.into_iter().map(|k| (k, None)).collect())?;
     }
+    Ok(dropped)
 }
 
 /// Gives the projector the state of a record after some of its events.
@@ -171,16 +176,17 @@ pub(crate) fn apply_batch(
         let Some(last_event) = evs.last() else {
             continue;
         };
-        let kpi_row = kpi::apply(&mut ov, record, evs)?;
+        let kpi_row = kpi::apply(t, record, evs)?;
         let number = number_in(&ov, record)?;
         if let Some((before, row)) = &kpi_row {
+            let facts = row.to_json()?;
             for history in row.input.incidents.values() {
                 let old = before.input.incidents.values().next();
-                t.incident_kpi_row(old, history, number, &mut sql);
+                t.incident_kpi_row(old, history, number, &facts, &mut sql);
             }
             for history in row.input.changes.values() {
                 let old = before.input.changes.values().next();
-                t.change_kpi_row(old, history, number, &mut sql);
+                t.change_kpi_row(old, history, number, &facts, &mut sql);
             }
         }
         let name = |text: &str| {

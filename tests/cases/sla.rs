@@ -6,6 +6,7 @@ use chrono::Duration;
 use opsledger::core::calendar::BusinessCalendar;
 use opsledger::core::incident::{IncidentCommand, IncidentStatusKind};
 use opsledger::core::kpi::KpiQuery;
+use opsledger::core::window::TimeWindow;
 use opsledger::core::sla::{CalendarRef, SlaDefinition, SlaKey, SlaMetric, SlaPolicy, SlaScope};
 use opsledger::core::{Impact, Policy, Priority, RecordKind, Urgency};
 use opsledger::{Clock, Engine, FollowUpResult, ManualClock, RecordRef};
@@ -249,6 +250,17 @@ fn tick_finds_what_is_due_after_the_due_table_is_rebuilt_alone() {
 /// `sla_due` table: opening it drops the keys and rebuilds nothing.
 #[test]
 fn a_store_with_the_due_index_as_keys_is_upgraded_in_place() {
+    upgraded_in_place(5);
+}
+
+/// A store of read-model layout 6 kept the KPI facts as keys (`K`): opening it drops them,
+/// rebuilds the KPI model alone into its rows, and the KPIs read the same.
+#[test]
+fn a_store_with_the_kpi_facts_as_keys_is_upgraded_in_place() {
+    upgraded_in_place(6);
+}
+
+fn upgraded_in_place(layout: u32) {
     if test_backend() == "postgres" {
         // This case edits the read models' SQLite file; a PostgreSQL schema has none.
         return;
@@ -258,10 +270,19 @@ fn a_store_with_the_due_index_as_keys_is_upgraded_in_place() {
     let open = |seed| open_on_disk(dir.path(), config(&clock, seed).with_policy(sla_policy()));
     let engine = open(1).unwrap();
     exec(&engine, &agent(), open_incident(inc(1), "Checkout slow"));
+    exec(&engine, &agent(), open_incident(inc(2), "Search slow"));
+    exec(&engine, &agent(), assign(inc(2), "ops", "alice"));
+    exec(&engine, &agent(), resolve(inc(2), "fixed"));
+    let window = TimeWindow::new(clock.now() - Duration::days(1), clock.now() + Duration::days(1));
+    let kpis_before = engine
+        .view(None)
+        .unwrap()
+        .kpis_by_fold(&KpiQuery::new(window))
+        .unwrap();
     engine.close().unwrap();
     let count_due_keys = |db: &rusqlite::Connection| -> i64 {
         db.query_row(
-            "SELECT count(*) FROM kv_views WHERE substr(key, 1, 1) IN (x'44', x'45')",
+            "SELECT count(*) FROM kv_views WHERE substr(key, 1, 1) IN (x'44', x'45', x'4b')",
             [],
             |r| r.get(0),
         )
@@ -271,9 +292,15 @@ fn a_store_with_the_due_index_as_keys_is_upgraded_in_place() {
         let db = rusqlite::Connection::open(read_models_database(dir.path())).unwrap();
         db.execute(
             "UPDATE kv_meta SET value = ?1 WHERE key = ?2",
-            rusqlite::params![5u32.to_be_bytes().to_vec(), b"views_schema".to_vec()],
+            rusqlite::params![layout.to_be_bytes().to_vec(), b"views_schema".to_vec()],
         )
         .unwrap();
+        // The KPI model of layout 6 (its facts as `K` keys, its rows without them).
+        db.execute("UPDATE read_models SET version = 3 WHERE name = 'kpi'", [])
+            .unwrap();
+        db.execute("UPDATE kpi_incidents SET facts = ''", []).unwrap();
+        let mut facts = vec![b'K', 1];
+        facts.extend_from_slice(inc(1).0.as_bytes());
         let mut due = vec![b'D'];
         due.extend_from_slice(&[0x80, 0, 0, 0, 0, 0, 0, 1, 1]);
         due.extend_from_slice(inc(1).0.as_bytes());
@@ -282,6 +309,7 @@ fn a_store_with_the_due_index_as_keys_is_upgraded_in_place() {
         for (key, value) in [
             (due, Vec::<u8>::new()),
             (due_of, vec![0x80u8, 0, 0, 0, 0, 0, 0, 1]),
+            (facts, b"{}".to_vec()),
         ] {
             db.execute(
                 "INSERT INTO kv_views(key, value) VALUES (?1, ?2)",
@@ -289,10 +317,18 @@ fn a_store_with_the_due_index_as_keys_is_upgraded_in_place() {
             )
             .unwrap();
         }
-        assert_eq!(count_due_keys(&db), 2);
+        assert_eq!(count_due_keys(&db), 3);
     }
     let engine = open(2).unwrap();
     assert!(!engine.stats().unwrap().open.views_rebuilt);
+    let kpis_after = engine
+        .view(None)
+        .unwrap()
+        .kpis_by_fold(&KpiQuery::new(window))
+        .unwrap();
+    assert_eq!(kpis_after, kpis_before);
+    // The resolved incident's facts were read back from its row.
+    assert_eq!(kpis_after.groups[0].mttr.count, 1, "{kpis_after:?}");
     clock.advance(Duration::minutes(20));
     let r = engine.tick(clock.now()).unwrap();
     assert_eq!(r.thresholds_recorded, 1, "{r:?}");
@@ -306,7 +342,7 @@ fn a_store_with_the_due_index_as_keys_is_upgraded_in_place() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(schema, 6u32.to_be_bytes().to_vec());
+    assert_eq!(schema, 7u32.to_be_bytes().to_vec());
 }
 
 #[test]

@@ -138,6 +138,11 @@ impl Tables {
         self.only.as_ref().is_none_or(|o| o.contains(&model.name))
     }
 
+    /// Whether this writes the KPI model (its rows hold the records' KPI facts).
+    pub(crate) fn writes_kpi(&self) -> bool {
+        self.writes(&schema::KPI)
+    }
+
     /// Whether this writes the tick's due index (`sla_due`).
     pub(crate) fn writes_due(&self) -> bool {
         self.writes(&schema::DUE)
@@ -239,35 +244,14 @@ impl Tables {
         if self.writes(&schema::RECORDS) {
             record_row(old, view, out);
         }
-        let same = |f: &dyn Fn(&RecordView) -> String| old.is_some_and(|o| f(o) == f(view));
-        let known_error = |v: &RecordView| {
-            format!(
-                "{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
-                v.problem().map(|d| &d.known_error),
-                v.problem_status(),
-                v.title,
-                v.number,
-                v.priority,
-                v.service,
-                v.cis
-            )
-        };
-        if self.writes(&schema::KNOWN_ERRORS) && !(self.only.is_none() && same(&known_error)) {
+        let same = old.is_some_and(|o| known_error_columns(o) == known_error_columns(view));
+        if self.writes(&schema::KNOWN_ERRORS) && !(self.only.is_none() && same) {
             known_error_rows(view, self.sql.dialect(), out);
         }
-        let calendar = |v: &RecordView| {
-            format!(
-                "{:?}{:?}{:?}{}{:?}",
-                v.calendar_window(),
-                v.change().map(|d| d.booked.is_some()),
-                v.number,
-                v.title,
-                v.status
-            )
-        };
+        let same = old.is_some_and(|o| calendar_columns(o) == calendar_columns(view));
         if self.writes(&schema::CHANGE_CALENDAR)
             && view.record.kind == RecordKind::Change
-            && !(self.only.is_none() && same(&calendar))
+            && !(self.only.is_none() && same)
         {
             match (view.calendar_window(), view.change()) {
                 (Some(w), Some(d)) => out.push(SqlStatement::new(
@@ -294,17 +278,10 @@ impl Tables {
                 )),
             }
         }
-        let alert = |v: &RecordView| {
-            format!(
-                "{:?}{}{:?}",
-                v.incident().map(|d| &d.alert),
-                v.open,
-                v.number
-            )
-        };
+        let same = old.is_some_and(|o| alert_columns(o) == alert_columns(view));
         if self.writes(&schema::OPEN_ALERTS)
             && view.record.kind == RecordKind::Incident
-            && !(self.only.is_none() && same(&alert))
+            && !(self.only.is_none() && same)
         {
             out.push(SqlStatement::new(
                 "DELETE FROM open_alerts WHERE incident = ?1",
@@ -404,6 +381,7 @@ impl Tables {
         before: Option<&IncidentHistory>,
         history: &IncidentHistory,
         number: Option<HumanNumber>,
+        facts: &str,
         out: &mut Vec<SqlStatement>,
     ) {
         if !self.writes(&schema::KPI) {
@@ -416,10 +394,14 @@ impl Tables {
         // (a work note changes no KPI fact). A rebuild of this model alone writes all.
         let before = before.and_then(IncidentHistory::summary);
         let old = before.as_ref().filter(|_| self.only.is_none());
+        let id = text(history.id.0);
         if old == Some(&s) {
+            out.push(SqlStatement::new(
+                "UPDATE kpi_incidents SET facts = ?2 WHERE incident = ?1",
+                vec![id, text(facts)],
+            ));
             return;
         }
-        let id = text(history.id.0);
         // The daily buckets: less what the rows hold now, plus what they hold after (unless
         // none of the facts they count changed).
         let daily = |s: &opsledger_core::kpi::IncidentSummary| {
@@ -439,7 +421,7 @@ impl Tables {
                 vec![id.clone(), SqlValue::Integer(-1)],
             ));
         }
-        self.incident_kpi_rows(&s, old, &id, number, out);
+        self.incident_kpi_rows(&s, old, &id, number, facts, out);
         if buckets {
             let mut days = Vec::new();
             if let Some(before) = &before {
@@ -466,6 +448,7 @@ impl Tables {
         old: Option<&opsledger_core::kpi::IncidentSummary>,
         id: &SqlValue,
         number: Option<HumanNumber>,
+        facts: &str,
         out: &mut Vec<SqlStatement>,
     ) {
         let (ack_at, ack) = match &s.first_ack {
@@ -481,10 +464,11 @@ impl Tables {
                  resolved_priority, resolved_group, resolved_service, resolution_source,
                  resolved_reassignments, held_to_resolve_us, reassignments, reopens, held_us,
                  on_hold_since, on_hold_since_us, major, first_review_at, first_review_us,
-                 detected_at, detected_us, mttd_ms, mttd_priority, mttd_group, mttd_service)
+                 detected_at, detected_us, mttd_ms, mttd_priority, mttd_group, mttd_service,
+                 facts)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
                  ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33,
-                 ?34, ?35)
+                 ?34, ?35, ?36)
                  ON CONFLICT(incident) DO UPDATE SET number = excluded.number, opened_at = excluded.opened_at,
                      opened_us = excluded.opened_us, priority = excluded.priority,
                      assignment_group = excluded.assignment_group,
@@ -507,7 +491,8 @@ impl Tables {
                      first_review_us = excluded.first_review_us,
                      detected_at = excluded.detected_at, detected_us = excluded.detected_us,
                      mttd_ms = excluded.mttd_ms, mttd_priority = excluded.mttd_priority,
-                     mttd_group = excluded.mttd_group, mttd_service = excluded.mttd_service",
+                     mttd_group = excluded.mttd_group, mttd_service = excluded.mttd_service,
+                     facts = excluded.facts",
             vec![
                 id.clone(),
                 opt_text(number),
@@ -544,6 +529,7 @@ impl Tables {
                 det.map_or(SqlValue::Null, |d| label(&d.routing.priority)),
                 opt_text(det.and_then(|d| d.routing.group.as_ref())),
                 opt_text(det.and_then(|d| d.routing.service.as_ref())),
+                text(facts),
             ],
         ));
         if old.is_some_and(|o| o.resolutions == s.resolutions && o.open_spans == s.open_spans) {
@@ -593,6 +579,7 @@ impl Tables {
         before: Option<&ChangeHistory>,
         history: &ChangeHistory,
         number: Option<HumanNumber>,
+        facts: &str,
         out: &mut Vec<SqlStatement>,
     ) {
         if !self.writes(&schema::KPI) {
@@ -607,13 +594,17 @@ impl Tables {
             .as_ref()
             == Some(&s)
         {
+            out.push(SqlStatement::new(
+                "UPDATE kpi_changes SET facts = ?2 WHERE change = ?1",
+                vec![text(history.id.0), text(facts)],
+            ));
             return;
         }
         out.push(SqlStatement::new(
             "INSERT INTO kpi_changes(change, number, change_type, requested_at,
                  requested_us, implemented_at, implemented_us, unauthorized, closed_at, closed_us,
-                 outcome, caused_incident)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 outcome, caused_incident, facts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                  ON CONFLICT(change) DO UPDATE SET number = excluded.number, change_type = excluded.change_type,
                      requested_at = excluded.requested_at,
                      requested_us = excluded.requested_us,
@@ -621,7 +612,7 @@ impl Tables {
                      implemented_us = excluded.implemented_us,
                      unauthorized = excluded.unauthorized, closed_at = excluded.closed_at,
                      closed_us = excluded.closed_us, outcome = excluded.outcome,
-                     caused_incident = excluded.caused_incident",
+                     caused_incident = excluded.caused_incident, facts = excluded.facts",
             vec![
                 text(history.id.0),
                 opt_text(number),
@@ -636,9 +627,39 @@ impl Tables {
                 opt_micros(s.closed.map(|c| c.0)),
                 s.closed.map_or(SqlValue::Null, |c| label(&c.1)),
                 SqlValue::from(s.caused_incident),
+                text(facts),
             ],
         ));
     }
+}
+
+/// What the `known_errors` rows of a problem are written from.
+fn known_error_columns(v: &RecordView) -> impl PartialEq + use<'_> {
+    (
+        v.problem().map(|d| &d.known_error),
+        v.problem_status(),
+        &v.title,
+        v.number,
+        v.priority,
+        v.service.as_ref(),
+        &v.cis,
+    )
+}
+
+/// What the `change_calendar` row of a change is written from.
+fn calendar_columns(v: &RecordView) -> impl PartialEq + use<'_> {
+    (
+        v.calendar_window(),
+        v.change().map(|d| d.booked.is_some()),
+        v.number,
+        &v.title,
+        v.status,
+    )
+}
+
+/// What the `open_alerts` rows of an incident are written from.
+fn alert_columns(v: &RecordView) -> impl PartialEq + use<'_> {
+    (v.incident().map(|d| &d.alert), v.open, v.number)
 }
 
 /// The columns of `records` that an index covers, as a view gives them: when none changed, the

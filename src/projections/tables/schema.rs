@@ -362,7 +362,7 @@ CREATE INDEX IF NOT EXISTS open_alerts_by_incident ON open_alerts(incident);
 
 pub(crate) const KPI: Model = Model {
     name: "kpi",
-    version: 3,
+    version: 4,
     create: "
 CREATE TABLE IF NOT EXISTS kpi_incidents(
     incident               TEXT PRIMARY KEY,
@@ -399,7 +399,8 @@ CREATE TABLE IF NOT EXISTS kpi_incidents(
     mttd_ms                INTEGER,
     mttd_priority          TEXT,
     mttd_group             TEXT,
-    mttd_service           TEXT
+    mttd_service           TEXT,
+    facts                  TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS kpi_incidents_by_ack ON kpi_incidents(
     acknowledged_us, opened_us, ack_priority, ack_group, ack_service)
@@ -480,7 +481,8 @@ CREATE TABLE IF NOT EXISTS kpi_changes(
     closed_at       TEXT,
     closed_us       INTEGER,
     outcome         TEXT,
-    caused_incident INTEGER NOT NULL
+    caused_incident INTEGER NOT NULL,
+    facts           TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS kpi_changes_by_request ON kpi_changes(requested_us, change_type);
 CREATE INDEX IF NOT EXISTS kpi_changes_by_implementation ON kpi_changes(implemented_us, unauthorized)
@@ -571,7 +573,8 @@ CREATE TABLE IF NOT EXISTS kpi_incidents(
     mttd_ms                BIGINT,
     mttd_priority          TEXT,
     mttd_group             TEXT,
-    mttd_service           TEXT
+    mttd_service           TEXT,
+    facts                  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS kpi_incidents_by_ack ON kpi_incidents(
     acknowledged_us, opened_us, ack_priority, ack_group, ack_service)
@@ -652,7 +655,8 @@ CREATE TABLE IF NOT EXISTS kpi_changes(
     closed_at       TEXT,
     closed_us       BIGINT,
     outcome         TEXT,
-    caused_incident BIGINT NOT NULL
+    caused_incident BIGINT NOT NULL,
+    facts           TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS kpi_changes_by_request ON kpi_changes(requested_us, change_type);
 CREATE INDEX IF NOT EXISTS kpi_changes_by_implementation ON kpi_changes(implemented_us, unauthorized)

@@ -304,7 +304,8 @@ impl Tables {
         }
     }
 
-    /// The timeline row of one record event.
+    /// The timeline row of one record event, keyed by its record and version (the table's
+    /// primary key: a batch applied again overwrites the row with the same values).
     pub(crate) fn timeline_row(
         &self,
         e: &StoredEvent,
@@ -322,9 +323,9 @@ impl Tables {
             "INSERT INTO timeline(position, record, kind, number, version, event_id,
                  event_type, what, why, actor, occurred_at, recorded_at, visibility, caused_by)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-                 ON CONFLICT(position) DO UPDATE SET record = excluded.record,
+                 ON CONFLICT(record, version) DO UPDATE SET position = excluded.position,
                      kind = excluded.kind, number = excluded.number,
-                     version = excluded.version, event_id = excluded.event_id,
+                     event_id = excluded.event_id,
                      event_type = excluded.event_type, what = excluded.what,
                      why = excluded.why, actor = excluded.actor,
                      occurred_at = excluded.occurred_at, recorded_at = excluded.recorded_at,

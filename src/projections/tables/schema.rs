@@ -168,12 +168,15 @@ CREATE OR REPLACE VIEW changes AS
     views: &["incidents", "problems", "changes"],
 };
 
+/// Keyed by `(record, version)` (what a record's trail is read by) and, on SQLite, without
+/// rowid: an event's row is one B-tree insert. `position` is a plain column (version 2 was a
+/// rowid table keyed by position with a unique `(record, version)` index beside it).
 pub(crate) const TIMELINE: Model = Model {
     name: "timeline",
-    version: 2,
+    version: 3,
     create: "
 CREATE TABLE IF NOT EXISTS timeline(
-    position    INTEGER PRIMARY KEY,
+    position    INTEGER NOT NULL,
     record      TEXT NOT NULL,
     kind        TEXT NOT NULL,
     number      TEXT,
@@ -186,9 +189,9 @@ CREATE TABLE IF NOT EXISTS timeline(
     occurred_at TEXT NOT NULL,
     recorded_at TEXT NOT NULL,
     visibility  TEXT NOT NULL,
-    caused_by   TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS timeline_by_record ON timeline(record, version);
+    caused_by   TEXT,
+    PRIMARY KEY(record, version)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS timeline_effects(
     cause      TEXT NOT NULL,
     position   INTEGER NOT NULL,
@@ -201,7 +204,7 @@ CREATE TABLE IF NOT EXISTS timeline_effects(
 ",
     create_postgres: "
 CREATE TABLE IF NOT EXISTS timeline(
-    position    BIGINT PRIMARY KEY,
+    position    BIGINT NOT NULL,
     record      TEXT NOT NULL,
     kind        TEXT NOT NULL,
     number      TEXT,
@@ -214,9 +217,9 @@ CREATE TABLE IF NOT EXISTS timeline(
     occurred_at TEXT NOT NULL,
     recorded_at TEXT NOT NULL,
     visibility  TEXT NOT NULL,
-    caused_by   TEXT
+    caused_by   TEXT,
+    PRIMARY KEY(record, version)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS timeline_by_record ON timeline(record, version);
 CREATE TABLE IF NOT EXISTS timeline_effects(
     cause      TEXT NOT NULL,
     position   BIGINT NOT NULL,

@@ -588,8 +588,21 @@ impl Inner {
                 };
                 return Ok((outcome, Vec::new()));
             }
-            match self.commit_append(requests, &policy) {
-                Ok(outcomes) => {
+            let cached = (count > 0).then(|| {
+                let mut new_state = (*state).clone();
+                for e in &events {
+                    new_state = new_state.evolve(e);
+                }
+                super::projection::CachedState {
+                    request: record_request,
+                    record,
+                    version: new_version,
+                    state: Arc::new(new_state),
+                }
+            });
+            let new_state = cached.as_ref().map(|c| c.state.clone());
+            match self.commit_append(requests, &policy, cached) {
+                Ok((outcomes, projected)) => {
                     let (Some(first), Some(last)) = (outcomes.first(), outcomes.last()) else {
                         return Err(EngineError::Store(StoreError::Backend(
                             "append returned no outcome".into(),
@@ -609,13 +622,12 @@ impl Inner {
                         Some(o) if duplicate => o.last_version.0,
                         _ => new_version,
                     };
-                    let stored = self.read_appended(own, first, last, &stream, &new_events);
-                    if count > 0 && !duplicate {
-                        let mut new_state = (*state).clone();
-                        for e in &events {
-                            new_state = new_state.evolve(e);
-                        }
-                        self.cache.put(record, new_version, Arc::new(new_state));
+                    let stored =
+                        self.read_appended(own, first, last, &stream, &new_events, &projected);
+                    if let Some(new_state) = new_state
+                        && !duplicate
+                    {
+                        self.cache.put(record, new_version, new_state);
                     }
                     let _ = retry(TRANSIENT_ATTEMPTS, || self.project_to(last, &[]));
                     let number = match number {
@@ -687,6 +699,8 @@ impl Inner {
 
     /// The record events of a successful append, as stored: read back (retried), else rebuilt
     /// from what was appended and the store's acknowledgement (recorded time: now).
+    /// `projected`: events the append's unit projected, if any (read from the store in that
+    /// unit), which spare the read when they cover the append.
     pub(super) fn read_appended(
         &self,
         own: Option<&opsledger_store::AppendOutcome>,
@@ -694,6 +708,7 @@ impl Inner {
         last: u64,
         stream: &StreamId,
         appended: &[NewEvent],
+        projected: &[StoredEvent],
     ) -> Vec<StoredEvent> {
         let Some(own) = own else {
             return Vec::new();
@@ -703,6 +718,14 @@ impl Inner {
         } else {
             (first, last)
         };
+        let covers = |p: u64| projected.iter().any(|e| e.position.0 == p);
+        if covers(from) && covers(to) {
+            return projected
+                .iter()
+                .filter(|e| (from..=to).contains(&e.position.0) && &e.stream == stream)
+                .cloned()
+                .collect();
+        }
         let read = retry(TRANSIENT_ATTEMPTS, || {
             self.store().read_all(
                 Position(from),

@@ -89,11 +89,18 @@ impl Inner {
     /// retry under the current policy (see `engine/policy.rs`). Policies are compared by
     /// identity, not by version number, so a rolled-back version and the one published after
     /// it under the same number are told apart.
+    ///
+    /// Answers the store's acknowledgements and, where the unit projected them, the events it
+    /// appended as stored (the caller need not read them back). `cache` is the state of the
+    /// record one request appends to, as its events leave it: it goes into the state cache
+    /// before the projection folds them (which then reads it instead of decoding them),
+    /// unless the append was a duplicate; a unit that does not commit clears the cache.
     pub(super) fn commit_append(
         &self,
         requests: Vec<AppendRequest>,
         decided_under: &Arc<Policy>,
-    ) -> Result<Vec<AppendOutcome>> {
+        cache: Option<CachedState>,
+    ) -> Result<(Vec<AppendOutcome>, Vec<StoredEvent>)> {
         let _span = tracing::debug_span!("append", streams = requests.len()).entered();
         self.in_unit(|| {
             let book = self.policies.read();
@@ -119,26 +126,47 @@ impl Inner {
                     actual: u64::from(current.version.0),
                 });
             }
+            let mut projected = Vec::new();
             if self.storage().transactional_units()
                 && let Some(last) = outcomes.iter().map(|o| o.last_position.0).max()
             {
-                self.project_to(last, &[])?;
+                if let Some(c) = cache
+                    && outcomes.get(c.request).is_some_and(|o| !o.was_duplicate)
+                {
+                    self.cache.put(c.record, c.version, c.state);
+                }
+                self.project_to_collecting(last, &mut projected)?;
             }
-            Ok(outcomes)
+            Ok((outcomes, projected))
+        })
+    }
+
+    /// [`Self::project_to`] from the log, keeping the events it projected in `projected`.
+    fn project_to_collecting(&self, target: u64, projected: &mut Vec<StoredEvent>) -> Result<()> {
+        if self.checkpoint.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        self.config.faults.pass(FaultPoint::Projection)?;
+        let _span = tracing::debug_span!("project", target).entered();
+        self.with_projector(|| {
+            self.project_locked_with(target, &[], &mut |_, _| {}, Some(&mut *projected))
+                .map(|_| ())
         })
     }
 
     /// Projects up to the head; returns how many events it applied.
     pub(super) fn project_locked(&self, target: u64, known: &[StoredEvent]) -> Result<u64> {
-        self.project_locked_with(target, known, &mut |_, _| {})
+        self.project_locked_with(target, known, &mut |_, _| {}, None)
     }
 
-    /// [`Self::project_locked`], reporting `(checkpoint, head)` after each batch.
+    /// [`Self::project_locked`], reporting `(checkpoint, head)` after each batch, and keeping
+    /// the events it projected in `projected` when given one.
     pub(super) fn project_locked_with(
         &self,
         target: u64,
         known: &[StoredEvent],
         progress: &mut dyn FnMut(u64, u64),
+        mut projected: Option<&mut Vec<StoredEvent>>,
     ) -> Result<u64> {
         let store = self.store();
         let head = store.head()?.0.max(target);
@@ -182,6 +210,9 @@ impl Inner {
             // Best effort: the events are projected, a failed write only delays the checkpoint.
             let _ = self.maybe_persist_pm_checkpoint();
             progress(last, head);
+            if let Some(projected) = projected.as_deref_mut() {
+                projected.extend(batch);
+            }
         }
         Ok(applied)
     }
@@ -269,7 +300,18 @@ impl Inner {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook.on_rebuild()));
         }
         let head = self.store().head()?.0;
-        self.project_locked_with(head, &[], progress)?;
+        self.project_locked_with(head, &[], progress, None)?;
         self.views_rebuilt()
     }
+}
+
+/// The state a command's append leaves its record in, for the state cache (see
+/// [`Inner::commit_append`]).
+pub(super) struct CachedState {
+    /// The index of the request that appends the record's events.
+    pub(super) request: usize,
+    pub(super) record: RecordRef,
+    /// The record's version after the append.
+    pub(super) version: u64,
+    pub(super) state: Arc<AnyState>,
 }

@@ -293,18 +293,27 @@ impl Inner {
             match self.commit_append(
                 vec![AppendRequest::new(stream.clone(), expect, new_events)],
                 &policy,
+                None,
             ) {
-                Ok(outcomes) => {
+                Ok((outcomes, projected)) => {
                     let (Some(first), Some(last)) = (outcomes.first(), outcomes.last()) else {
                         return Err(EngineError::Store(StoreError::Backend(
                             "append returned no outcome".into(),
                         )));
                     };
                     let (first, last) = (first.first_position.0, last.last_position.0);
-                    let stored = store.read_all(
-                        Position(first),
-                        usize::try_from(last - first + 1).unwrap_or(usize::MAX),
-                    )?;
+                    let appended: Vec<StoredEvent> = projected
+                        .into_iter()
+                        .filter(|e| (first..=last).contains(&e.position.0))
+                        .collect();
+                    let stored = if appended.len() as u64 == last - first + 1 {
+                        appended
+                    } else {
+                        store.read_all(
+                            Position(first),
+                            usize::try_from(last - first + 1).unwrap_or(usize::MAX),
+                        )?
+                    };
                     self.project_to(last, &stored)?;
                     return Ok(stored);
                 }

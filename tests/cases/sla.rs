@@ -6,8 +6,8 @@ use chrono::Duration;
 use opsledger::core::calendar::BusinessCalendar;
 use opsledger::core::incident::{IncidentCommand, IncidentStatusKind};
 use opsledger::core::kpi::KpiQuery;
-use opsledger::core::window::TimeWindow;
 use opsledger::core::sla::{CalendarRef, SlaDefinition, SlaKey, SlaMetric, SlaPolicy, SlaScope};
+use opsledger::core::window::TimeWindow;
 use opsledger::core::{Impact, Policy, Priority, RecordKind, Urgency};
 use opsledger::{Clock, Engine, FollowUpResult, ManualClock, RecordRef};
 use std::sync::Arc;
@@ -273,7 +273,10 @@ fn upgraded_in_place(layout: u32) {
     exec(&engine, &agent(), open_incident(inc(2), "Search slow"));
     exec(&engine, &agent(), assign(inc(2), "ops", "alice"));
     exec(&engine, &agent(), resolve(inc(2), "fixed"));
-    let window = TimeWindow::new(clock.now() - Duration::days(1), clock.now() + Duration::days(1));
+    let window = TimeWindow::new(
+        clock.now() - Duration::days(1),
+        clock.now() + Duration::days(1),
+    );
     let kpis_before = engine
         .view(None)
         .unwrap()
@@ -298,7 +301,8 @@ fn upgraded_in_place(layout: u32) {
         // The KPI model of layout 6 (its facts as `K` keys, its rows without them).
         db.execute("UPDATE read_models SET version = 3 WHERE name = 'kpi'", [])
             .unwrap();
-        db.execute("UPDATE kpi_incidents SET facts = ''", []).unwrap();
+        db.execute("UPDATE kpi_incidents SET facts = ''", [])
+            .unwrap();
         let mut facts = vec![b'K', 1];
         facts.extend_from_slice(inc(1).0.as_bytes());
         let mut due = vec![b'D'];

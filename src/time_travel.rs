@@ -138,7 +138,7 @@ impl<'e> ReadView<'e> {
         tables.ensure_schema()?;
         let mut states = ReplayStates::default();
         for page in LogPages::new(self.side.log(), 1, self.position, REPLAY_PAGE) {
-            projections::apply_batch(&*kv, &tables, &mut states, &page?)?;
+            projections::apply_batch(&*kv, &tables, &mut states, &Default::default(), &page?)?;
         }
         let replayed = Replayed { kv, tables };
         *slot = Some(replayed.clone());

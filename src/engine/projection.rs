@@ -195,9 +195,9 @@ impl Inner {
             };
             // The due index and the KPI outcomes first (both recomputed from the store): a
             // crash between them and the batch re-projects the batch.
-            self.refresh_derived_for(&batch)?;
+            let known = self.refresh_derived_for(&batch)?;
             let mut loader = self.loader();
-            projections::apply_batch(&*self.views, &self.tables, &mut loader, &batch)?;
+            projections::apply_batch(&*self.views, &self.tables, &mut loader, &known, &batch)?;
             applied += batch.len() as u64;
             self.projected
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -259,7 +259,13 @@ impl Inner {
             let mut states = projections::ReplayStates::default();
             let upto = self.checkpoint.load(Ordering::Acquire);
             for page in opsledger_store::LogPages::new(self.store(), 1, upto, PROJECT_PAGE) {
-                projections::apply_batch(&scratch, &only, &mut states, &page?)?;
+                projections::apply_batch(
+                    &scratch,
+                    &only,
+                    &mut states,
+                    &Default::default(),
+                    &page?,
+                )?;
             }
             // SLA clocks are computed from the store, not folded from batches.
             let now = self.config.clock.now();

@@ -595,7 +595,9 @@ impl Inner {
     /// incident, the KPI read model's SLA part (`O`/`o`, see [`kpi`]: final outcomes when every
     /// clock is finished, else a live mark). One fold of the record and its SLA stream serves
     /// both.
-    pub(crate) fn refresh_derived_for(&self, batch: &[StoredEvent]) -> Result<()> {
+    ///
+    /// Answers the stored KPI facts it read, for the fold of the batch.
+    pub(crate) fn refresh_derived_for(&self, batch: &[StoredEvent]) -> Result<kpi::KnownFacts> {
         let mut records: Vec<RecordRef> = batch
             .iter()
             .filter_map(|e| {
@@ -617,6 +619,7 @@ impl Inner {
         records.dedup();
         let now = self.config.clock.now();
         let mut ops = Vec::new();
+        let mut known = kpi::KnownFacts::new();
         let mut sql = Vec::new();
         for record in records {
             let (_, state) = self.loader().latest(&record)?;
@@ -637,7 +640,9 @@ impl Inner {
                 None => Vec::new(),
             };
             let (outcomes, live) = outcomes_of(record, &clocks, incident.as_ref());
-            let row = kpi::history_with(&self.tables, record, batch)?;
+            let stored = kpi::stored(&self.tables, record)?;
+            let row = kpi::folded(stored.clone(), record, batch)?;
+            known.insert(record, stored);
             let number = match self.number_of(record)? {
                 Some(n) => Some(n),
                 None => crate::numbers::allocated_in(batch, record),
@@ -667,10 +672,11 @@ impl Inner {
             ops.push((kpi::live_key(record.id), live_value));
         }
         if ops.is_empty() {
-            return Ok(());
+            return Ok(known);
         }
         self.tables.apply(&sql)?;
-        self.views.apply(ops)
+        self.views.apply(ops)?;
+        Ok(known)
     }
 
     // ---- tick -----------------------------------------------------------------------------

@@ -112,32 +112,41 @@ fn decode(value: &opsledger_store::SqlValue) -> Result<KpiRow> {
     serde_json::from_str(json).map_err(EngineError::views)
 }
 
-/// Folds one record's events of a batch into its KPI facts; answers the facts before and
-/// after when a fact was added (nothing when the KPI model is not written).
+/// Stored KPI facts already read in the unit that projects a batch (by the due index's
+/// refresh, see `engine/sla.rs`), so that the batch's fold does not read them again.
+pub(crate) type KnownFacts = HashMap<RecordRef, Option<KpiRow>>;
+
+/// Folds one record's events of a batch (decoded) into its KPI facts; answers the facts
+/// before and after when a fact was added (nothing when the KPI model is not written).
 pub(crate) fn apply(
     t: &Tables,
+    known: &KnownFacts,
     record: RecordRef,
-    events: &[&StoredEvent],
+    events: &[RecordEvent],
 ) -> Result<Option<(KpiRow, KpiRow)>> {
     if record.kind == RecordKind::Problem || !t.writes_kpi() {
         return Ok(None);
     }
-    let before = stored(t, record)?.unwrap_or_default();
+    let before = match known.get(&record) {
+        Some(row) => row.clone(),
+        None => stored(t, record)?,
+    }
+    .unwrap_or_default();
     let mut row = before.clone();
     let mut changed = false;
-    for e in events {
-        match decode_as(record.kind, e)? {
+    for event in events {
+        match event {
             RecordEvent::Incident(ev) => {
                 if let IncidentEvent::Opened { priority, at, .. }
-                | IncidentEvent::Reprioritized { priority, at, .. } = &ev
+                | IncidentEvent::Reprioritized { priority, at, .. } = ev
                 {
                     row.priorities.push((*at, *priority));
                     changed = true;
                 }
-                changed |= row.input.push_incident_event(&ev);
+                changed |= row.input.push_incident_event(ev);
             }
             RecordEvent::Change(ev) => {
-                if let Some(fact) = ChangeFact::from_event(&ev) {
+                if let Some(fact) = ChangeFact::from_event(ev) {
                     row.input
                         .push_change_fact(ChangeId(record.id), ev.at(), fact);
                     changed = true;
@@ -233,7 +242,17 @@ pub(crate) fn history_with(
     record: RecordRef,
     batch: &[StoredEvent],
 ) -> Result<Option<KpiRow>> {
-    let mut row = stored(t, record)?.unwrap_or_default();
+    folded(stored(t, record)?, record, batch)
+}
+
+/// `stored` (an incident's facts, see [`stored`]) with the events of `batch` on its stream
+/// folded in.
+pub(crate) fn folded(
+    stored: Option<KpiRow>,
+    record: RecordRef,
+    batch: &[StoredEvent],
+) -> Result<Option<KpiRow>> {
+    let mut row = stored.unwrap_or_default();
     let stream = record.stream();
     for e in batch.iter().filter(|e| e.stream == stream) {
         if let RecordEvent::Incident(ev) = decode_as(record.kind, e)? {

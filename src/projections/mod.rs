@@ -127,6 +127,7 @@ pub(crate) fn apply_batch(
     kv: &dyn Kv,
     t: &tables::Tables,
     states: &mut dyn StateSource,
+    known: &kpi::KnownFacts,
     events: &[StoredEvent],
 ) -> Result<()> {
     let Some(last) = events.last() else {
@@ -176,7 +177,11 @@ pub(crate) fn apply_batch(
         let Some(last_event) = evs.last() else {
             continue;
         };
-        let kpi_row = kpi::apply(t, record, evs)?;
+        let decoded = evs
+            .iter()
+            .map(|e| crate::record::decode_as(record.kind, e))
+            .collect::<Result<Vec<_>>>()?;
+        let kpi_row = kpi::apply(t, known, record, &decoded)?;
         let number = number_in(&ov, record)?;
         if let Some((before, row)) = &kpi_row {
             let facts = row.to_json()?;
@@ -200,9 +205,8 @@ pub(crate) fn apply_batch(
                 .find_map(|kind| number_in(&ov, RecordRef { kind, id }).ok().flatten())
             })
         };
-        for e in evs {
-            let event = crate::record::decode_as(record.kind, e)?;
-            t.timeline_row(e, &event, record, number, &name, &mut sql);
+        for (e, event) in evs.iter().zip(&decoded) {
+            t.timeline_row(e, event, record, number, &name, &mut sql);
         }
         let state = states.state_after(record, evs)?;
         let Some(current) = state.to_record() else {

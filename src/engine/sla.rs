@@ -650,14 +650,6 @@ impl Inner {
             let mut rows = Vec::new();
             self.tables
                 .sla_rows(record, number, &outcomes, live, row.as_ref(), &mut rows);
-            // Most commands on an incident leave its clocks' rows as they were: compare a
-            // fingerprint of the rows with the one written last, and write only a change.
-            let fingerprint = fingerprint(&rows).to_be_bytes().to_vec();
-            let key = kpi::sla_rows_key(record.id);
-            if self.views.get(&key)?.as_deref() != Some(&fingerprint[..]) {
-                sql.append(&mut rows);
-                ops.push((key, Some(fingerprint)));
-            }
             let (final_value, live_value) = if live {
                 (None, Some(Vec::new()))
             } else if outcomes.is_empty() {
@@ -668,8 +660,18 @@ impl Inner {
                     None,
                 )
             };
-            ops.push((kpi::outcomes_key(record.id), final_value));
-            ops.push((kpi::live_key(record.id), live_value));
+            // Most commands on an incident leave its clocks' rows and outcomes as they were:
+            // compare a fingerprint of both with the one written last, and write only a change.
+            let fingerprint = fingerprint(&rows, final_value.as_deref(), live)
+                .to_be_bytes()
+                .to_vec();
+            let key = kpi::sla_rows_key(record.id);
+            if self.views.get(&key)?.as_deref() != Some(&fingerprint[..]) {
+                sql.append(&mut rows);
+                ops.push((key, Some(fingerprint)));
+                ops.push((kpi::outcomes_key(record.id), final_value));
+                ops.push((kpi::live_key(record.id), live_value));
+            }
         }
         if ops.is_empty() {
             return Ok(known);
@@ -919,11 +921,13 @@ fn outcomes_of(
     (out, live)
 }
 
-/// A hash of statements: their text and every bound value.
-fn fingerprint(rows: &[opsledger_store::SqlStatement]) -> u64 {
+/// A hash of an incident's SLA rows (their statements' text and every bound value), its
+/// stored final outcomes and whether a clock still runs.
+fn fingerprint(rows: &[opsledger_store::SqlStatement], outcomes: Option<&[u8]>, live: bool) -> u64 {
     use opsledger_store::SqlValue;
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
+    (outcomes, live).hash(&mut h);
     for row in rows {
         row.sql.hash(&mut h);
         for value in &row.params {

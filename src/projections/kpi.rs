@@ -7,7 +7,7 @@
 //! | `kpi_incidents.facts`, `kpi_changes.facts` | [`KpiRow`] as JSON: the record's KPI facts, as a one-record [`KpiInput`] (without `recorded_until`) |
 //! | key `O ‖ uuid` | the final SLA outcomes of an incident whose clocks are all finished |
 //! | key `o ‖ uuid` | — (an incident with a clock still running: evaluated at query time) |
-//! | key `S ‖ uuid` | a fingerprint of the incident's `sla_clocks` rows last written |
+//! | key `S ‖ uuid` | a fingerprint of the incident's `sla_clocks` rows and `O`/`o` keys last written |
 //!
 //! The facts are folded by the projector into the KPI row it writes anyway (a command that
 //! changes no fact, a work note, writes nothing); pushing a fact is not idempotent, so the row
@@ -73,7 +73,7 @@ pub(crate) fn live_key(id: Uuid) -> Vec<u8> {
     k
 }
 
-/// The fingerprint of the `sla_clocks` rows last written for an incident.
+/// The fingerprint of the `sla_clocks` rows and the `O`/`o` keys last written for an incident.
 pub(crate) fn sla_rows_key(id: Uuid) -> Vec<u8> {
     let mut k = Vec::with_capacity(17);
     k.push(SLA_ROWS);

@@ -625,7 +625,7 @@ impl Inner {
                     let stored =
                         self.read_appended(own, first, last, &stream, &new_events, &projected);
                     if let Some(new_state) = new_state
-                        && !duplicate
+                        && own.is_some_and(|o| !o.was_duplicate)
                     {
                         self.cache.put(record, new_version, new_state);
                     }

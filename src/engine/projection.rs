@@ -252,8 +252,9 @@ impl Inner {
         if models.is_empty() {
             return Ok(());
         }
-        let only = self.tables.only(models);
+        let only = self.tables.only(models.clone());
         self.with_projector(|| {
+            self.config.faults.pass(FaultPoint::Projection)?;
             only.clear()?;
             let scratch = crate::kv::MemoryKv::new();
             let mut states = projections::ReplayStates::default();
@@ -294,7 +295,9 @@ impl Inner {
             if only.writes_due() {
                 self.rebuild_due(&only, upto)?;
             }
-            Ok(())
+            // In the rebuild's unit: a rebuild that does not commit leaves the old version
+            // recorded, and the next open drops and rebuilds the model again.
+            self.tables.mark_current(&models)
         })
     }
 

@@ -76,6 +76,9 @@ impl Inner {
         self.checkpoint.store(checkpoint, Ordering::Release);
         if checkpoint > 0 {
             self.rebuild_tables(stale_tables)?;
+        } else {
+            // Nothing projected yet: the projection from the start fills every table.
+            self.tables.mark_current(&stale_tables)?;
         }
         // Process managers: events after their checkpoint may lack their follow-ups. With no
         // checkpoint at all (new engine, or the views database was deleted) history is taken

@@ -642,7 +642,12 @@ impl Inner {
             let (outcomes, live) = outcomes_of(record, &clocks, incident.as_ref());
             let stored = kpi::stored(&self.tables, record)?;
             let row = kpi::folded(stored.clone(), record, batch)?;
-            known.insert(record, stored);
+            // Kept for the batch's fold, which reads only the records with events of their
+            // own in the batch (not every resolved incident a policy version touches).
+            let stream = record.stream();
+            if batch.iter().any(|e| e.stream == stream) {
+                known.insert(record, stored);
+            }
             let number = match self.number_of(record)? {
                 Some(n) => Some(n),
                 None => crate::numbers::allocated_in(batch, record),

@@ -10,8 +10,9 @@
 //! | key `S ‖ uuid` | a fingerprint of the incident's `sla_clocks` rows and `O`/`o` keys last written |
 //!
 //! The facts are folded by the projector into the KPI row it writes anyway (a command that
-//! changes no fact, a work note, writes nothing); pushing a fact is not idempotent, so the row
-//! is written in the batch that moves the checkpoint. `O`/`o` keys are recomputed from the
+//! changes no fact, a work note, writes nothing). Pushing a fact is not idempotent, so a row
+//! records the stream version it folded through: a batch applied again (where units are not
+//! transactions, a crash between the tables and the checkpoint) folds nothing twice. `O`/`o` keys are recomputed from the
 //! store for every incident a batch touches (its stream or its SLA stream), before the batch
 //! is applied, as the due index is (see `engine/sla.rs`): they are a pure function of the log,
 //! so re-running them after a crash is harmless. A finished clock's outcome does not depend on
@@ -49,6 +50,43 @@ pub(crate) struct KpiRow {
     /// SLA outcome the priority its record had when the clock was attached.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     priorities: Vec<(DateTime<Utc>, Priority)>,
+    /// The stream version of the last event folded in: an event at or below it is not folded
+    /// again (on a backend whose units are not transactions a batch whose rows were written
+    /// may be applied again after a crash, before its checkpoint was).
+    #[serde(default)]
+    through: u64,
+}
+
+impl KpiRow {
+    /// Folds one event of the record's stream in (nothing if it already is); answers whether
+    /// a fact was added.
+    fn fold(&mut self, record: RecordRef, version: u64, event: &RecordEvent) -> bool {
+        if version <= self.through {
+            return false;
+        }
+        self.through = version;
+        match event {
+            RecordEvent::Incident(ev) => {
+                let mut added = false;
+                if let IncidentEvent::Opened { priority, at, .. }
+                | IncidentEvent::Reprioritized { priority, at, .. } = ev
+                {
+                    self.priorities.push((*at, *priority));
+                    added = true;
+                }
+                self.input.push_incident_event(ev) || added
+            }
+            RecordEvent::Change(ev) => match ChangeFact::from_event(ev) {
+                Some(fact) => {
+                    self.input
+                        .push_change_fact(ChangeId(record.id), ev.at(), fact);
+                    true
+                }
+                None => false,
+            },
+            RecordEvent::Problem(_) => false,
+        }
+    }
 }
 
 /// An SLA outcome of a finished clock, with the instant its instance was attached (its
@@ -116,13 +154,14 @@ fn decode(value: &opsledger_store::SqlValue) -> Result<KpiRow> {
 /// refresh, see `engine/sla.rs`), so that the batch's fold does not read them again.
 pub(crate) type KnownFacts = HashMap<RecordRef, Option<KpiRow>>;
 
-/// Folds one record's events of a batch (decoded) into its KPI facts; answers the facts
-/// before and after when a fact was added (nothing when the KPI model is not written).
+/// Folds one record's events of a batch (each with its decoded form) into its KPI facts;
+/// answers the facts before and after when a fact was added (nothing when the KPI model is not
+/// written).
 pub(crate) fn apply(
     t: &Tables,
     known: &KnownFacts,
     record: RecordRef,
-    events: &[RecordEvent],
+    events: &[(&StoredEvent, RecordEvent)],
 ) -> Result<Option<(KpiRow, KpiRow)>> {
     if record.kind == RecordKind::Problem || !t.writes_kpi() {
         return Ok(None);
@@ -134,26 +173,8 @@ pub(crate) fn apply(
     .unwrap_or_default();
     let mut row = before.clone();
     let mut changed = false;
-    for event in events {
-        match event {
-            RecordEvent::Incident(ev) => {
-                if let IncidentEvent::Opened { priority, at, .. }
-                | IncidentEvent::Reprioritized { priority, at, .. } = ev
-                {
-                    row.priorities.push((*at, *priority));
-                    changed = true;
-                }
-                changed |= row.input.push_incident_event(ev);
-            }
-            RecordEvent::Change(ev) => {
-                if let Some(fact) = ChangeFact::from_event(ev) {
-                    row.input
-                        .push_change_fact(ChangeId(record.id), ev.at(), fact);
-                    changed = true;
-                }
-            }
-            RecordEvent::Problem(_) => {}
-        }
+    for (e, event) in events {
+        changed |= row.fold(record, e.version.0, event);
     }
     // Not stored: it would change with every event, and the live fold measures to its query's
     // instant.
@@ -255,13 +276,9 @@ pub(crate) fn folded(
     let mut row = stored.unwrap_or_default();
     let stream = record.stream();
     for e in batch.iter().filter(|e| e.stream == stream) {
-        if let RecordEvent::Incident(ev) = decode_as(record.kind, e)? {
-            if let IncidentEvent::Opened { priority, at, .. }
-            | IncidentEvent::Reprioritized { priority, at, .. } = &ev
-            {
-                row.priorities.push((*at, *priority));
-            }
-            row.input.push_incident_event(&ev);
+        let event = decode_as(record.kind, e)?;
+        if matches!(event, RecordEvent::Incident(_)) {
+            row.fold(record, e.version.0, &event);
         }
     }
     Ok((!row.input.incidents.is_empty()).then_some(row))

@@ -179,7 +179,7 @@ pub(crate) fn apply_batch(
         };
         let decoded = evs
             .iter()
-            .map(|e| crate::record::decode_as(record.kind, e))
+            .map(|e| Ok((*e, crate::record::decode_as(record.kind, e)?)))
             .collect::<Result<Vec<_>>>()?;
         let kpi_row = kpi::apply(t, known, record, &decoded)?;
         let number = number_in(&ov, record)?;
@@ -205,7 +205,7 @@ pub(crate) fn apply_batch(
                 .find_map(|kind| number_in(&ov, RecordRef { kind, id }).ok().flatten())
             })
         };
-        for (e, event) in evs.iter().zip(&decoded) {
+        for (e, event) in &decoded {
             t.timeline_row(e, event, record, number, &name, &mut sql);
         }
         let state = states.state_after(record, evs)?;

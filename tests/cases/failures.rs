@@ -4,7 +4,7 @@
 
 use crate::support::*;
 use opsledger::core::incident::{IncidentCommand, IncidentStatusKind};
-use opsledger::{Engine, EngineConfig, FaultPoint, Faults, FollowUpResult};
+use opsledger::{Clock, Engine, EngineConfig, FaultPoint, Faults, FollowUpResult};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -179,4 +179,55 @@ fn a_refused_follow_up_is_final_and_not_retried() {
     let engine = open_on_disk(dir.path(), config(&clock, 2)).unwrap();
     assert_eq!(engine.head().unwrap(), head);
     assert_eq!(status(&engine, 3), IncidentStatusKind::Canceled);
+}
+
+/// A read model whose version changed is rebuilt alone at the next open; a rebuild that fails
+/// (or is interrupted) leaves the old version recorded, so the next open rebuilds it again
+/// instead of serving its emptied tables.
+#[test]
+fn a_model_rebuild_that_fails_is_done_again_at_the_next_open() {
+    if test_backend() == "postgres" {
+        // This case edits the read models' SQLite file; a PostgreSQL schema has none.
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let faults = Faults::new();
+    let engine = family(dir.path(), &clock, &faults);
+    exec(&engine, &agent(), resolve(inc(1), "Restarted the gateway"));
+    let window = opsledger::core::window::TimeWindow::new(
+        clock.now() - chrono::Duration::days(1),
+        clock.now() + chrono::Duration::days(1),
+    );
+    let query = opsledger::core::kpi::KpiQuery::new(window);
+    let kpis = engine.view(None).unwrap().kpis(&query).unwrap();
+    engine.close().unwrap();
+    let kpi_version = || -> i64 {
+        let db = rusqlite::Connection::open(read_models_database(dir.path())).unwrap();
+        db.query_row(
+            "SELECT version FROM read_models WHERE name = 'kpi'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let current = kpi_version();
+    {
+        let db = rusqlite::Connection::open(read_models_database(dir.path())).unwrap();
+        db.execute("UPDATE read_models SET version = 1 WHERE name = 'kpi'", [])
+            .unwrap();
+    }
+    let config = || EngineConfig {
+        faults: faults.clone(),
+        ..config(&clock, 2)
+    };
+    faults.fail_next(FaultPoint::Projection, 1);
+    let err = open_on_disk(dir.path(), config()).expect_err("the rebuild fails");
+    assert!(err.to_string().contains("injected fault"), "{err}");
+    assert_eq!(kpi_version(), 1, "a failed rebuild records no new version");
+    faults.clear();
+    let engine = open_on_disk(dir.path(), config()).unwrap();
+    assert_eq!(engine.view(None).unwrap().kpis(&query).unwrap(), kpis);
+    engine.close().unwrap();
+    assert_eq!(kpi_version(), current);
 }

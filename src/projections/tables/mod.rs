@@ -5,9 +5,10 @@
 //!
 //! Every row is a pure function of the log: a record's rows of its current view, a timeline row
 //! of its event, a KPI row of the record's KPI facts. The projector writes them in the batch
-//! that moves the views' checkpoint, as upserts keyed by what they describe, so that applying
-//! a batch twice (a backend without transactions, after a crash) leaves the same rows, and a
-//! rebuild from the log gives what incremental updates gave.
+//! that moves the views' checkpoint, as upserts keyed by what they describe (and KPI facts
+//! folded only past the stream version their row holds), so that applying a batch twice (a
+//! backend without transactions, after a crash) leaves the same rows, and a rebuild from the
+//! log gives what incremental updates gave.
 
 pub(crate) mod knowledge;
 pub(crate) mod kpi_report;
@@ -150,7 +151,9 @@ impl Tables {
 
     /// Creates what is missing; answers the models whose stored version differs from this
     /// build's (their tables are dropped and created anew: the caller rebuilds them from the
-    /// log). A database without any model yet answers none: it is rebuilt with the views.
+    /// log, then records their version with [`Self::mark_current`] in the rebuild's unit, so
+    /// that an interrupted or failed rebuild is started again at the next open). A database
+    /// without any model yet answers none: it is rebuilt with the views.
     pub(crate) fn ensure_schema(&self) -> Result<Vec<&'static str>> {
         let sql = &*self.sql;
         let postgres = sql.dialect() == SqlDialect::Postgres;
@@ -167,26 +170,37 @@ impl Tables {
                 )?
                 .first()
                 .and_then(|r| r.first().and_then(SqlValue::as_i64));
-            match stored {
-                Some(v) if v == i64::from(model.version) => {}
+            let current = match stored {
+                Some(v) if v == i64::from(model.version) => true,
                 Some(_) => {
                     self.drop_model(model)?;
                     stale.push(model.name);
+                    false
                 }
-                None => {}
-            }
+                None => true,
+            };
             sql.execute_batch(if postgres {
                 model.create_postgres
             } else {
                 model.create
             })?;
-            sql.execute(
+            if current {
+                self.mark_current(&[model.name])?;
+            }
+        }
+        Ok(stale)
+    }
+
+    /// Records that the tables of `models` are those of this build's versions (filled).
+    pub(crate) fn mark_current(&self, models: &[&'static str]) -> Result<()> {
+        for model in schema::MODELS.iter().filter(|m| models.contains(&m.name)) {
+            self.sql.execute(
                 "INSERT INTO read_models(name, version) VALUES (?1, ?2)
                  ON CONFLICT(name) DO UPDATE SET version = excluded.version",
                 &[text(model.name), SqlValue::from(model.version)],
             )?;
         }
-        Ok(stale)
+        Ok(())
     }
 
     fn drop_model(&self, model: &Model) -> Result<()> {

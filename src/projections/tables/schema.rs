@@ -436,7 +436,7 @@ CREATE TABLE IF NOT EXISTS kpi_open_spans(
     to_us    INTEGER,
     PRIMARY KEY(incident, seq)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS kpi_open_spans_by_time ON kpi_open_spans(from_us, to_us);
+CREATE INDEX IF NOT EXISTS kpi_open_spans_by_end ON kpi_open_spans(to_us, from_us);
 CREATE TABLE IF NOT EXISTS kpi_daily(
     dimension     TEXT NOT NULL,
     day           INTEGER NOT NULL,
@@ -610,7 +610,7 @@ CREATE TABLE IF NOT EXISTS kpi_open_spans(
     to_us    BIGINT,
     PRIMARY KEY(incident, seq)
 );
-CREATE INDEX IF NOT EXISTS kpi_open_spans_by_time ON kpi_open_spans(from_us, to_us);
+CREATE INDEX IF NOT EXISTS kpi_open_spans_by_end ON kpi_open_spans(to_us, from_us);
 CREATE TABLE IF NOT EXISTS kpi_daily(
     dimension     TEXT NOT NULL,
     day           BIGINT NOT NULL,

@@ -37,7 +37,10 @@
 //!    Ratios engine/service are computed within each round; the tables show their median and
 //!    min–max. Disk is scaled per million events *of the engine's count for the same work*
 //!    (both sides divided by the same number, so the ratio is the ratio of bytes for the same
-//!    commands: the engine records 7 events per lifecycle, the service 5).
+//!    commands: the engine records 7 events per lifecycle, the service 5). After the rounds,
+//!    the engine on its memory backend (the log in memory, the read models in an in-memory
+//!    SQLite) runs the 1-thread lifecycles once per round: what a command costs without the
+//!    disk.
 //! 2. **Cold open** of a large log in a fresh child process (this binary re-invoked): time to
 //!    an open engine (service: connection, pragmas, schema statements, head) and resident
 //!    memory (VmRSS) after it, at each log length. The logs are bulk loaded, not built through
@@ -790,8 +793,19 @@ impl Run {
 
 fn run_engine(backend: Backend, dir: &Path, phase: Phase, lifecycles_per_thread: u64) -> Run {
     let engine = open_engine(backend, dir, phase.durability());
+    run_lifecycles(engine, dir, phase.threads(), lifecycles_per_thread)
+}
+
+/// The lifecycles through the engine on its memory backend (the log in memory, the read models
+/// in an in-memory SQLite), one thread: what a command costs without the disk.
+fn run_memory_engine(dir: &Path, lifecycles: u64) -> Run {
+    let config = EngineConfig::default().with_durability(Durability::Buffered);
+    let engine = Engine::in_memory(config).expect("open engine");
+    run_lifecycles(engine, dir, 1, lifecycles)
+}
+
+fn run_lifecycles(engine: Engine, dir: &Path, threads: u64, lifecycles_per_thread: u64) -> Run {
     let actor = Actor::new("alice", [Role::Agent]);
-    let threads = phase.threads();
     let cpu0 = cpu_seconds();
     let started = Instant::now();
     let mut latencies: Vec<Duration> = std::thread::scope(|s| {
@@ -971,6 +985,16 @@ fn section_throughput(root: &Path, verdicts: &mut Vec<Verdict>) {
             }
         }
     }
+    // The floor: the same 1-thread lifecycles with nothing on disk, once per round after the
+    // rounds.
+    let mut memory = Series::default();
+    for _ in 0..rounds {
+        let dir = fresh(&root.join("run-memory"));
+        let run = run_memory_engine(&dir, sizes[0]);
+        memory.rate.push(run.rate());
+        memory.cpu.push(run.cpu_us_per_command());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     // The engine's events per lifecycle (the same for both backends): the disk scale.
     let engine_events = median(&series[0][0].events_per_lifecycle);
     println!();
@@ -992,7 +1016,11 @@ fn section_throughput(root: &Path, verdicts: &mut Vec<Verdict>) {
             let ratios: Vec<f64> = ours.iter().zip(service).map(|(a, b)| a / b).collect();
             let (lo, hi) = min_max(&ratios);
             *m = median(&ratios);
-            cells.push(format!("{} ({:.2}–{:.2})", ratio(*m), lo, hi));
+            cells.push(if ratios.is_empty() {
+                "not run".to_owned()
+            } else {
+                format!("{} ({:.2}–{:.2})", ratio(*m), lo, hi)
+            });
         }
         println!(
             "| {name} | {} | {} | {} | {} | {} | {target} |",
@@ -1071,6 +1099,22 @@ fn section_throughput(root: &Path, verdicts: &mut Vec<Verdict>) {
     println!(
         "\n(disk: both sides scaled by the engine's {} events per lifecycle, so the ratio is that of bytes for the same commands)\n",
         num(engine_events)
+    );
+    let service_cpu = &series[0][Contender::Service.index()].cpu;
+    let floor_ratio = if service_cpu.is_empty() {
+        "the service did not run".to_owned()
+    } else {
+        format!(
+            "{} the service's CPU",
+            ratio(median(&memory.cpu) / median(service_cpu))
+        )
+    };
+    println!(
+        "The engine on its memory backend (the log in memory, the read models in an in-memory \
+         SQLite), 1 thread: {} commands/s, CPU {} µs per command ({floor_ratio}): what a \
+         command costs without the disk.\n",
+        num(median(&memory.rate)),
+        num(median(&memory.cpu)),
     );
 }
 
@@ -1925,7 +1969,13 @@ fn main() {
             v.what,
             v.value,
             v.target,
-            if v.met { "met" } else { "**MISSED**" }
+            if v.value == "–" {
+                "not run"
+            } else if v.met {
+                "met"
+            } else {
+                "**MISSED**"
+            }
         );
     }
     println!(

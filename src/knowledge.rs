@@ -666,6 +666,9 @@ pub(crate) fn runbook_figures(
             figure.resolved = count(&row, 2);
         }
     }
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
     // Time to resolve of the incidents resolved in the window, by whether the runbook was
     // applied to them (by the horizon) or only suggested.
     let ttr = "CAST(SUM(CASE WHEN k.resolved_us > k.opened_us
@@ -677,8 +680,9 @@ pub(crate) fn runbook_figures(
                 "SELECT u.article, COUNT(*), {ttr}
                      FROM (SELECT DISTINCT article, incident FROM article_uses
                            WHERE used_at <= ?3) u
-                     JOIN kpi_incidents k ON k.incident = u.incident
-                     WHERE k.resolved_us >= ?1 AND k.resolved_us < ?2
+                     CROSS JOIN kpi_incidents k
+                     WHERE k.incident = u.incident
+                       AND k.resolved_us >= ?1 AND k.resolved_us < ?2
                      GROUP BY u.article"
             ),
         ),
@@ -687,8 +691,9 @@ pub(crate) fn runbook_figures(
             format!(
                 "SELECT s.article, COUNT(*), {ttr}
                      FROM article_suggestions s
-                     JOIN kpi_incidents k ON k.incident = s.incident
-                     WHERE s.suggested_us <= ?4
+                     CROSS JOIN kpi_incidents k
+                     WHERE k.incident = s.incident
+                       AND s.suggested_us <= ?4
                        AND k.resolved_us >= ?1 AND k.resolved_us < ?2
                        AND NOT EXISTS (SELECT 1 FROM article_uses u
                                        WHERE u.article = s.article AND u.incident = s.incident

@@ -521,7 +521,7 @@ CREATE VIEW IF NOT EXISTS v_incident_kpis AS
            count(*) AS resolved,
            avg(resolved_us - opened_us) / 60000000.0 AS mttr_minutes
     FROM kpi_incidents WHERE resolved_us IS NOT NULL
-    GROUP BY week, priority;
+    GROUP BY 1, 2;
 CREATE VIEW IF NOT EXISTS v_sla_compliance AS
     SELECT held_by_group AS assignment_group, metric, priority,
            sum(breached_us IS NULL) AS met,

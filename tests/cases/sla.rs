@@ -5,7 +5,7 @@ use crate::support::*;
 use chrono::Duration;
 use opsledger::core::calendar::BusinessCalendar;
 use opsledger::core::incident::{IncidentCommand, IncidentStatusKind};
-use opsledger::core::kpi::KpiQuery;
+use opsledger::core::kpi::{KpiQuery, KpiReport};
 use opsledger::core::sla::{CalendarRef, SlaDefinition, SlaKey, SlaMetric, SlaPolicy, SlaScope};
 use opsledger::core::window::TimeWindow;
 use opsledger::core::{Impact, Policy, Priority, RecordKind, Urgency};
@@ -260,6 +260,19 @@ fn a_store_with_the_kpi_facts_as_keys_is_upgraded_in_place() {
     upgraded_in_place(6);
 }
 
+/// KPIs over the day either side of the clock's instant.
+fn kpi_query_around(clock: &ManualClock) -> KpiQuery {
+    KpiQuery::new(TimeWindow::new(
+        clock.now() - Duration::days(1),
+        clock.now() + Duration::days(1),
+    ))
+}
+
+/// The live view's KPIs folded from the facts (not the SQL aggregates).
+fn kpis_by_fold(engine: &Engine, query: &KpiQuery) -> KpiReport {
+    engine.view(None).unwrap().kpis_by_fold(query).unwrap()
+}
+
 fn upgraded_in_place(layout: u32) {
     if test_backend() == "postgres" {
         // This case edits the read models' SQLite file; a PostgreSQL schema has none.
@@ -273,15 +286,8 @@ fn upgraded_in_place(layout: u32) {
     exec(&engine, &agent(), open_incident(inc(2), "Search slow"));
     exec(&engine, &agent(), assign(inc(2), "ops", "alice"));
     exec(&engine, &agent(), resolve(inc(2), "fixed"));
-    let window = TimeWindow::new(
-        clock.now() - Duration::days(1),
-        clock.now() + Duration::days(1),
-    );
-    let kpis_before = engine
-        .view(None)
-        .unwrap()
-        .kpis_by_fold(&KpiQuery::new(window))
-        .unwrap();
+    let query = kpi_query_around(&clock);
+    let kpis_before = kpis_by_fold(&engine, &query);
     engine.close().unwrap();
     let count_due_keys = |db: &rusqlite::Connection| -> i64 {
         db.query_row(
@@ -325,11 +331,7 @@ fn upgraded_in_place(layout: u32) {
     }
     let engine = open(2).unwrap();
     assert!(!engine.stats().unwrap().open.views_rebuilt);
-    let kpis_after = engine
-        .view(None)
-        .unwrap()
-        .kpis_by_fold(&KpiQuery::new(window))
-        .unwrap();
+    let kpis_after = kpis_by_fold(&engine, &query);
     assert_eq!(kpis_after, kpis_before);
     // The resolved incident's facts were read back from its row.
     assert_eq!(kpis_after.groups[0].mttr.count, 1, "{kpis_after:?}");
@@ -368,15 +370,8 @@ fn a_batch_projected_again_does_not_fold_its_kpi_facts_twice() {
     let checkpoint_event = engine.events(before_resolve, 1).unwrap()[0].event_id;
     clock.advance(Duration::minutes(30));
     exec(&engine, &agent(), resolve(inc(1), "fixed"));
-    let window = TimeWindow::new(
-        clock.now() - Duration::days(1),
-        clock.now() + Duration::days(1),
-    );
-    let kpis_before = engine
-        .view(None)
-        .unwrap()
-        .kpis_by_fold(&KpiQuery::new(window))
-        .unwrap();
+    let query = kpi_query_around(&clock);
+    let kpis_before = kpis_by_fold(&engine, &query);
     engine.close().unwrap();
     let facts = |db: &rusqlite::Connection| -> String {
         db.query_row("SELECT facts FROM kpi_incidents", [], |r| r.get(0))
@@ -403,11 +398,7 @@ fn a_batch_projected_again_does_not_fold_its_kpi_facts_twice() {
     let engine = open(2).unwrap();
     let open_report = engine.stats().unwrap().open;
     assert!(!open_report.views_rebuilt, "{open_report:?}");
-    let kpis_after = engine
-        .view(None)
-        .unwrap()
-        .kpis_by_fold(&KpiQuery::new(window))
-        .unwrap();
+    let kpis_after = kpis_by_fold(&engine, &query);
     assert_eq!(kpis_after, kpis_before);
     assert_eq!(kpis_after.groups[0].mttr.count, 1, "{kpis_after:?}");
     engine.close().unwrap();

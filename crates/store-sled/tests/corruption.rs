@@ -35,13 +35,11 @@ fn build(dir: &Path) {
     store.close().unwrap();
 }
 
-/// Runs `f` on the raw sled tree of a closed store.
+/// Runs `f` on the raw sled tree of a closed store. The open waits, as the store's own does,
+/// for sled's background I/O of the closed handle to let go of the lock.
 fn with_raw_tree(dir: &Path, f: impl FnOnce(&sled::Tree)) {
-    let db = sled::Config::new()
-        .path(dir)
-        .segment_size(8 << 20)
-        .open()
-        .unwrap();
+    let config = sled::Config::new().path(dir).segment_size(8 << 20);
+    let db = opsledger_store_sled::page_table::open_db(&config).unwrap();
     let tree = db.open_tree("opsledger-log").unwrap();
     f(&tree);
     db.flush().unwrap();

@@ -256,11 +256,12 @@ impl Engine {
             Some(t) => t,
             None => opsledger_store_sqlite::SqliteSpaces::in_memory()?.tables(),
         };
+        let shared = storage.shared();
         let mut inner = Inner {
-            shared: storage.shared(),
+            shared,
             storage: Some(storage),
             views,
-            tables: projections::tables::Tables::new(tables),
+            tables: projections::tables::Tables::new(tables, !shared),
             meta,
             snapshots: Snapshots::new(snaps, config.snapshot_every),
             cache: StateCache::new(config.cache_records),
@@ -619,11 +620,19 @@ impl Inner {
     // ---- lookups --------------------------------------------------------------------------
 
     pub(crate) fn number_of(&self, record: RecordRef) -> Result<Option<HumanNumber>> {
-        Ok(self
+        let memo = self.tables.memo();
+        if let Some(number) = memo.number(record) {
+            return Ok(Some(number));
+        }
+        let number = self
             .views
             .get(&keys::number_of(record.kind, &record.id))?
             .and_then(|b| b.try_into().ok().map(u64::from_be_bytes))
-            .map(|n| HumanNumber::new(record.kind, n)))
+            .map(|n| HumanNumber::new(record.kind, n));
+        if let Some(n) = number {
+            memo.put_number(record, n);
+        }
+        Ok(number)
     }
 
     /// The human number of the record `id` names, whatever its kind.

@@ -16,6 +16,10 @@ pub enum FaultPoint {
     Projection,
     /// Running one process-manager follow-up command.
     FollowUp,
+    /// The end of a command's unit of work, after its events were appended and projected and
+    /// before the unit commits (backends whose units are transactions: the whole command is
+    /// rolled back).
+    Commit,
 }
 
 /// Armed faults, shared by every clone (keep a clone to arm faults after the engine opened).

@@ -134,7 +134,10 @@ impl<'e> ReadView<'e> {
             });
         }
         let kv = Arc::new(MemoryKv::new());
-        let tables = Tables::new(opsledger_store_sqlite::SqliteSpaces::in_memory()?.tables());
+        let tables = Tables::new(
+            opsledger_store_sqlite::SqliteSpaces::in_memory()?.tables(),
+            true,
+        );
         tables.ensure_schema()?;
         let mut states = ReplayStates::default();
         for page in LogPages::new(self.side.log(), 1, self.position, REPLAY_PAGE) {

@@ -51,8 +51,12 @@ impl Inner {
     ) -> Result<T> {
         let unit = self.storage().begin_unit()?;
         if !unit.is_transactional() {
-            let value = f().inspect_err(|_| undo())?;
-            unit.commit()?;
+            // What failed may have written part of what the memo was about to learn.
+            let value = f().inspect_err(|_| {
+                self.tables.memo().forget();
+                undo();
+            })?;
+            unit.commit().inspect_err(|_| self.tables.memo().forget())?;
             return Ok(value);
         }
         // Nothing of a rolled-back unit is stored: neither may the engine remember it. The
@@ -63,6 +67,7 @@ impl Inner {
         let forget = || {
             self.checkpoint.store(checkpoint, Ordering::Release);
             self.cache.clear();
+            self.tables.memo().forget();
             undo();
         };
         match f() {
@@ -136,6 +141,7 @@ impl Inner {
                     self.cache.put(c.record, c.version, c.state);
                 }
                 self.project_to_collecting(last, &mut projected)?;
+                self.config.faults.pass(FaultPoint::Commit)?;
             }
             Ok((outcomes, projected))
         })
@@ -195,7 +201,7 @@ impl Inner {
             };
             // The due index and the KPI outcomes first (both recomputed from the store): a
             // crash between them and the batch re-projects the batch.
-            let known = self.refresh_derived_for(&batch)?;
+            let known = self.refresh_derived_for(&batch, last == head)?;
             let mut loader = self.loader();
             projections::apply_batch(&*self.views, &self.tables, &mut loader, &known, &batch)?;
             applied += batch.len() as u64;

@@ -594,10 +594,14 @@ impl Inner {
     /// derived from the store rather than from the batch: its due-index row and, for an
     /// incident, the KPI read model's SLA part (`O`/`o`, see [`kpi`]: final outcomes when every
     /// clock is finished, else a live mark). One fold of the record and its SLA stream serves
-    /// both.
+    /// both. `at_head`: whether the batch ends at the log's head (nothing follows it).
     ///
     /// Answers the stored KPI facts it read, for the fold of the batch.
-    pub(crate) fn refresh_derived_for(&self, batch: &[StoredEvent]) -> Result<kpi::KnownFacts> {
+    pub(crate) fn refresh_derived_for(
+        &self,
+        batch: &[StoredEvent],
+        at_head: bool,
+    ) -> Result<kpi::KnownFacts> {
         let mut records: Vec<RecordRef> = batch
             .iter()
             .filter_map(|e| {
@@ -621,8 +625,17 @@ impl Inner {
         let mut ops = Vec::new();
         let mut known = kpi::KnownFacts::new();
         let mut sql = Vec::new();
+        let mut fingerprints = Vec::new();
         for record in records {
-            let (_, state) = self.loader().latest(&record)?;
+            // The record's state after its last event in the batch is its latest when the
+            // batch ends at the head: the state cache holds it when the command that appended
+            // the batch put it there (no read of the record's tail).
+            let stream = record.stream();
+            let in_batch = batch.iter().rev().find(|e| e.stream == stream);
+            let state = match (in_batch, self.cache.get(&record)) {
+                (Some(e), Some((version, state))) if at_head && version == e.version.0 => state,
+                _ => self.loader().latest(&record)?.1,
+            };
             let (_, sla) = self.sla_record(record, None)?;
             let signals = match &sla {
                 Some(_) => self.sla_signals(record, None)?,
@@ -644,8 +657,7 @@ impl Inner {
             let row = kpi::folded(stored.clone(), record, batch)?;
             // Kept for the batch's fold, which reads only the records with events of their
             // own in the batch (not every resolved incident a policy version touches).
-            let stream = record.stream();
-            if batch.iter().any(|e| e.stream == stream) {
+            if in_batch.is_some() {
                 known.insert(record, stored);
             }
             let number = match self.number_of(record)? {
@@ -671,11 +683,19 @@ impl Inner {
                 .to_be_bytes()
                 .to_vec();
             let key = kpi::sla_rows_key(record.id);
-            if self.views.get(&key)?.as_deref() != Some(&fingerprint[..]) {
+            let memo = self.tables.memo();
+            let written = match memo.fingerprint(record) {
+                Some(written) => Some(written),
+                None => self.views.get(&key)?,
+            };
+            if written.as_deref() == Some(&fingerprint[..]) {
+                memo.put_fingerprint(record, fingerprint);
+            } else {
                 sql.append(&mut rows);
-                ops.push((key, Some(fingerprint)));
+                ops.push((key, Some(fingerprint.clone())));
                 ops.push((kpi::outcomes_key(record.id), final_value));
                 ops.push((kpi::live_key(record.id), live_value));
+                fingerprints.push((record, fingerprint));
             }
         }
         if ops.is_empty() {
@@ -683,6 +703,9 @@ impl Inner {
         }
         self.tables.apply(&sql)?;
         self.views.apply(ops)?;
+        for (record, fingerprint) in fingerprints {
+            self.tables.memo().put_fingerprint(record, fingerprint);
+        }
         Ok(known)
     }
 

@@ -50,21 +50,30 @@ pub(crate) struct KpiRow {
     /// SLA outcome the priority its record had when the clock was attached.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     priorities: Vec<(DateTime<Utc>, Priority)>,
-    /// The stream version of the last event folded in: an event at or below it is not folded
-    /// again (on a backend whose units are not transactions a batch whose rows were written
-    /// may be applied again after a crash, before its checkpoint was).
+    /// The stream version of the last event folded in that added a fact: an event at or below
+    /// it is not folded again (on a backend whose units are not transactions a batch whose
+    /// rows were written may be applied again after a crash, before its checkpoint was).
     #[serde(default)]
     through: u64,
 }
 
 impl KpiRow {
     /// Folds one event of the record's stream in (nothing if it already is); answers whether
-    /// a fact was added.
+    /// a fact was added. `through` moves to an event that adds a fact, not to one that adds
+    /// none (folding that one again adds nothing either), so that a row written event by event
+    /// and one rebuilt in one batch hold the same `through`.
     fn fold(&mut self, record: RecordRef, version: u64, event: &RecordEvent) -> bool {
         if version <= self.through {
             return false;
         }
-        self.through = version;
+        let added = self.fold_event(record, event);
+        if added {
+            self.through = version;
+        }
+        added
+    }
+
+    fn fold_event(&mut self, record: RecordRef, event: &RecordEvent) -> bool {
         match event {
             RecordEvent::Incident(ev) => {
                 let mut added = false;
@@ -128,6 +137,15 @@ pub(crate) fn is_outcome_key(key: &[u8]) -> bool {
 /// The KPI facts of `record` as its KPI row holds them: none for a problem, or before the
 /// record's first fact a KPI reads.
 pub(crate) fn stored(t: &Tables, record: RecordRef) -> Result<Option<KpiRow>> {
+    if let Some(facts) = t.memo().facts(record) {
+        return Ok(facts);
+    }
+    let facts = read_stored(t, record)?;
+    t.memo().put_facts(record, facts.clone());
+    Ok(facts)
+}
+
+fn read_stored(t: &Tables, record: RecordRef) -> Result<Option<KpiRow>> {
     let sql = match record.kind {
         RecordKind::Incident => "SELECT facts FROM kpi_incidents WHERE incident = ?1",
         RecordKind::Change => "SELECT facts FROM kpi_changes WHERE change = ?1",

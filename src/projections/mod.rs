@@ -13,6 +13,7 @@ pub(crate) mod calendar;
 pub(crate) mod kedb;
 pub(crate) mod keys;
 pub(crate) mod kpi;
+pub(crate) mod memo;
 pub(crate) mod queue;
 pub(crate) mod tables;
 pub(crate) mod timeline;
@@ -112,7 +113,14 @@ pub(crate) fn decode_view(bytes: &[u8]) -> Result<RecordView> {
 }
 
 /// A record's human number as the views know it (allocated in the same append as the record).
-fn number_in(ov: &Overlay<'_>, record: RecordRef) -> Result<Option<HumanNumber>> {
+fn number_in(
+    ov: &Overlay<'_>,
+    t: &tables::Tables,
+    record: RecordRef,
+) -> Result<Option<HumanNumber>> {
+    if let Some(number) = t.memo().number(record) {
+        return Ok(Some(number));
+    }
     Ok(ov
         .get(&keys::number_of(record.kind, &record.id))?
         .and_then(|b| b.try_into().ok().map(u64::from_be_bytes))
@@ -136,6 +144,10 @@ pub(crate) fn apply_batch(
     let mut ov = Overlay::new(kv);
     let mut sql = Vec::new();
     let mut order: Vec<RecordRef> = Vec::new();
+    // What the batch writes, for the memo and the view cache once the tables hold it.
+    let mut written_facts: Vec<(RecordRef, kpi::KpiRow)> = Vec::new();
+    let mut written_views: Vec<RecordView> = Vec::new();
+    let mut allocated: Vec<(RecordRef, HumanNumber)> = Vec::new();
     let mut by_record: HashMap<RecordRef, Vec<&StoredEvent>> = HashMap::new();
     for e in events {
         if let Some(kind) = numbering_kind(e.stream.as_str()) {
@@ -152,6 +164,10 @@ pub(crate) fn apply_batch(
                 keys::number_of(kind, &alloc.id),
                 e.version.0.to_be_bytes().to_vec(),
             );
+            allocated.push((
+                RecordRef { kind, id: alloc.id },
+                HumanNumber::new(kind, e.version.0),
+            ));
         } else if let Some(record) = RecordRef::from_stream(e.stream.as_str()) {
             by_record
                 .entry(record)
@@ -182,7 +198,10 @@ pub(crate) fn apply_batch(
             .map(|e| Ok((*e, crate::record::decode_as(record.kind, e)?)))
             .collect::<Result<Vec<_>>>()?;
         let kpi_row = kpi::apply(t, known, record, &decoded)?;
-        let number = number_in(&ov, record)?;
+        let number = number_in(&ov, t, record)?;
+        if let Some((_, row)) = &kpi_row {
+            written_facts.push((record, row.clone()));
+        }
         if let Some((before, row)) = &kpi_row {
             let facts = row.to_json()?;
             for history in row.input.incidents.values() {
@@ -202,7 +221,7 @@ pub(crate) fn apply_batch(
                     RecordKind::Change,
                 ]
                 .into_iter()
-                .find_map(|kind| number_in(&ov, RecordRef { kind, id }).ok().flatten())
+                .find_map(|kind| number_in(&ov, t, RecordRef { kind, id }).ok().flatten())
             })
         };
         for (e, event) in &decoded {
@@ -225,12 +244,27 @@ pub(crate) fn apply_batch(
             last_event.recorded_at,
         );
         t.record_rows(old.as_ref(), &new, &mut sql);
+        written_views.push(new);
     }
     t.apply(&sql)?;
+    if t.writes_kpi() {
+        for (record, row) in written_facts {
+            t.memo().put_facts(record, Some(row));
+        }
+    }
+    if t.writes_records() {
+        for view in written_views {
+            t.remember_view(view.position, view);
+        }
+    }
     let mut checkpoint = last.position.0.to_be_bytes().to_vec();
     checkpoint.extend_from_slice(last.event_id.as_bytes());
     ov.put(keys::CHECKPOINT.to_vec(), checkpoint);
-    ov.commit()
+    ov.commit()?;
+    for (record, number) in allocated {
+        t.memo().put_number(record, number);
+    }
+    Ok(())
 }
 
 /// States kept in a map, folded from the first event on: the state source of as-of replays.

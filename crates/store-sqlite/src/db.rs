@@ -86,6 +86,9 @@ pub(crate) struct Writer {
     pub(crate) last_recorded: Option<DateTime<Utc>>,
     /// `last_recorded` when the open unit began (restored by a rollback).
     pub(crate) unit_recorded: Option<DateTime<Utc>>,
+    /// The open transaction created a stream: a stream number it looks up may be one of its
+    /// own, uncommitted (see [`Db::stream_number_for_append`]).
+    pub(crate) created_stream: bool,
 }
 
 impl Writer {
@@ -96,6 +99,7 @@ impl Writer {
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(sql_error)?;
         self.unit_recorded = self.last_recorded;
+        self.created_stream = false;
         Ok(())
     }
 
@@ -104,6 +108,7 @@ impl Writer {
         match self.conn.execute_batch("COMMIT") {
             Ok(()) => {
                 self.committed = self.head;
+                self.created_stream = false;
                 Ok(())
             }
             Err(e) => {
@@ -120,6 +125,7 @@ impl Writer {
         }
         self.head = self.committed;
         self.last_recorded = self.unit_recorded;
+        self.created_stream = false;
     }
 }
 
@@ -312,6 +318,7 @@ impl Db {
                 committed: head,
                 last_recorded,
                 unit_recorded: last_recorded,
+                created_stream: false,
             })),
             owner: AtomicU64::new(0),
             readers: Mutex::new(Vec::new()),
@@ -349,6 +356,7 @@ impl Db {
                 committed: 0,
                 last_recorded: None,
                 unit_recorded: None,
+                created_stream: false,
             })),
             owner: AtomicU64::new(0),
             readers: Mutex::new(Vec::new()),
@@ -404,6 +412,33 @@ impl Db {
         Ok(number)
     }
 
+    /// The number of stream `name` for an append on the writer, in its transaction. A number
+    /// found there is committed unless the transaction created a stream itself (streams are
+    /// numbered in creation order and never deleted): then it is kept for the reads and
+    /// appends to come, which the read outside a transaction ([`Self::stream_number`]) would
+    /// not do for a record whose tail it found empty.
+    pub(crate) fn stream_number_for_append(
+        &self,
+        writer: &Writer,
+        name: &str,
+    ) -> rusqlite::Result<Option<u64>> {
+        if let Some(&number) = self.stream_numbers.lock().get(name) {
+            return Ok(Some(number));
+        }
+        let number = writer
+            .conn
+            .prepare_cached("SELECT stream FROM streams WHERE name = ?1")?
+            .query_row([name], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(|s| s as u64);
+        if let Some(number) = number
+            && !writer.created_stream
+        {
+            self.keep_stream(name, number);
+        }
+        Ok(number)
+    }
+
     /// The number of stream `name`, if it is known without a read.
     pub(crate) fn known_stream_number(&self, name: &str) -> Option<u64> {
         self.stream_numbers.lock().get(name).copied()
@@ -419,13 +454,17 @@ impl Db {
         // Only what is committed: a stream created by an open write transaction may be rolled
         // back and its number given to another stream (a read snapshot sees committed streams).
         if conn.transaction_state(None::<&str>)? != TransactionState::Write {
-            let mut cache = self.stream_numbers.lock();
-            if cache.len() >= STREAM_NUMBER_CACHE {
-                cache.clear();
-            }
-            cache.insert(Arc::from(name), number);
+            self.keep_stream(name, number);
         }
         Ok(())
+    }
+
+    fn keep_stream(&self, name: &str, number: u64) {
+        let mut cache = self.stream_numbers.lock();
+        if cache.len() >= STREAM_NUMBER_CACHE {
+            cache.clear();
+        }
+        cache.insert(Arc::from(name), number);
     }
 
     /// Whether the calling thread owns the open unit of work.

@@ -215,15 +215,15 @@ impl SqliteStore {
         writer: &mut Writer,
         requests: Vec<AppendRequest>,
     ) -> Result<Vec<AppendOutcome>, StoreError> {
-        let conn = &writer.conn;
         let head = writer.head;
         let mut plans = Vec::with_capacity(requests.len());
         let mut numbers = Vec::with_capacity(requests.len());
         for request in &requests {
             let sid = self
                 .db
-                .stream_number(conn, request.stream.as_str())
+                .stream_number_for_append(writer, request.stream.as_str())
                 .map_err(sql_error)?;
+            let conn = &writer.conn;
             let current = match sid {
                 Some(s) => stream_head(conn, s, head).map_err(sql_error)?,
                 None => 0,
@@ -247,6 +247,10 @@ impl SqliteStore {
             return Ok(outcomes);
         }
         debug_assert!(plans.iter().all(|p| matches!(p, PartPlan::Write)));
+        if numbers.iter().any(|(sid, _)| sid.is_none()) {
+            writer.created_stream = true;
+        }
+        let conn = &writer.conn;
         let now = self.db.config.clock.now();
         let recorded_at = writer.last_recorded.map_or(now, |last| last.max(now));
         // A savepoint, so that a failure leaves an enclosing unit's earlier writes intact.

@@ -257,6 +257,80 @@ fn dropping_a_unit_rolls_all_of_it_back_and_positions_stay_dense() {
     assert_eq!(report.events_checked, 5);
 }
 
+/// The store keeps the numbers of the streams its appends look up; a stream a unit created is
+/// not one of them until the unit commits: after a rollback its number belongs to the next new
+/// stream, and the rolled-back name has no events.
+#[test]
+fn a_stream_created_by_a_rolled_back_unit_keeps_no_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open(dir.path(), Durability::Buffered);
+    let log = storage.log();
+    log.append(&stream("kept"), ExpectedVersion::NoStream, evs(0..1))
+        .unwrap();
+    {
+        let _unit = storage.begin_unit().unwrap();
+        // Created here, then looked up by a second append of the same unit.
+        log.append(&stream("lost"), ExpectedVersion::NoStream, evs(10..11))
+            .unwrap();
+        log.append(
+            &stream("lost"),
+            ExpectedVersion::Exact(Version(1)),
+            evs(11..12),
+        )
+        .unwrap();
+        // A committed stream looked up in the same unit.
+        log.append(
+            &stream("kept"),
+            ExpectedVersion::Exact(Version(1)),
+            evs(12..13),
+        )
+        .unwrap();
+    }
+    // The next new stream takes the number the rolled-back one had.
+    log.append(&stream("other"), ExpectedVersion::NoStream, evs(20..22))
+        .unwrap();
+    assert_eq!(log.stream_version(&stream("lost")).unwrap(), Version::NONE);
+    assert!(
+        log.read_stream(&stream("lost"), Version::FIRST, 10)
+            .unwrap()
+            .is_empty()
+    );
+    let err = log
+        .append(
+            &stream("lost"),
+            ExpectedVersion::Exact(Version(2)),
+            evs(30..31),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::WrongExpectedVersion { .. }),
+        "{err}"
+    );
+    let other = log
+        .read_stream(&stream("other"), Version::FIRST, 10)
+        .unwrap();
+    assert_eq!(
+        other.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        vec![ev(20).event_id, ev(21).event_id]
+    );
+    // The committed stream's number is still its own.
+    log.append(
+        &stream("kept"),
+        ExpectedVersion::Exact(Version(1)),
+        evs(13..14),
+    )
+    .unwrap();
+    let kept = log
+        .read_stream(&stream("kept"), Version::FIRST, 10)
+        .unwrap();
+    assert_eq!(
+        kept.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        vec![ev(0).event_id, ev(13).event_id]
+    );
+    let report = log.verify().unwrap();
+    assert!(report.is_clean(), "{:?}", report.faults);
+}
+
 #[test]
 fn nested_units_commit_together() {
     let dir = tempfile::tempdir().unwrap();

@@ -15,6 +15,7 @@ pub(crate) mod kpi_report;
 pub(crate) mod schema;
 pub(crate) mod service_model;
 
+use super::memo::Memo;
 use super::view::{RecordView, ViewDetail};
 use crate::error::Result;
 use crate::numbers::HumanNumber;
@@ -80,12 +81,14 @@ const VIEW_CACHE: usize = 8_192;
 type ViewCache = Mutex<LruCache<uuid::Uuid, (u64, Arc<RecordView>)>>;
 
 /// The read models' SQL database, which models the projector writes (all of them, or the
-/// ones being rebuilt alone), and the record views last decoded from it.
+/// ones being rebuilt alone), the record views last decoded from it or written to it, and
+/// what the projector wrote last for its hot records ([`Memo`]).
 #[derive(Clone)]
 pub(crate) struct Tables {
     pub(crate) sql: Arc<dyn SqlTables>,
     only: Option<Vec<&'static str>>,
     views: Arc<ViewCache>,
+    memo: Arc<Memo>,
 }
 
 impl std::fmt::Debug for Tables {
@@ -95,13 +98,15 @@ impl std::fmt::Debug for Tables {
 }
 
 impl Tables {
-    /// Every model of `sql`.
-    pub(crate) fn new(sql: Arc<dyn SqlTables>) -> Self {
+    /// Every model of `sql`; `single_writer`: whether no other process writes them (see
+    /// [`Memo`]).
+    pub(crate) fn new(sql: Arc<dyn SqlTables>, single_writer: bool) -> Self {
         let capacity = NonZeroUsize::new(VIEW_CACHE).unwrap_or(NonZeroUsize::MIN);
         Self {
             sql,
             only: None,
             views: Arc::new(Mutex::new(LruCache::new(capacity))),
+            memo: Arc::new(Memo::new(single_writer)),
         }
     }
 
@@ -111,7 +116,13 @@ impl Tables {
             sql: self.sql.clone(),
             only: Some(names),
             views: self.views.clone(),
+            memo: self.memo.clone(),
         }
+    }
+
+    /// What the projector wrote last for its hot records.
+    pub(crate) fn memo(&self) -> &Memo {
+        &self.memo
     }
 
     /// The record view of a `records` row: `json` is its `view` column and `position` its
@@ -130,9 +141,19 @@ impl Tables {
         Ok(view)
     }
 
-    /// Forgets every decoded view (the tables were emptied or dropped).
+    /// Remembers the view the projector just wrote to the record's `records` row (derived at
+    /// log position `position`), so that the next read of the row does not decode it. A row
+    /// that does not hold it after all (its unit rolled back) has another position.
+    pub(crate) fn remember_view(&self, position: u64, view: RecordView) {
+        self.views
+            .lock()
+            .put(view.record.id, (position, Arc::new(view)));
+    }
+
+    /// Forgets every decoded view and the memo (the tables were emptied or dropped).
     fn forget_views(&self) {
         self.views.lock().clear();
+        self.memo.forget();
     }
 
     fn writes(&self, model: &Model) -> bool {
@@ -142,6 +163,11 @@ impl Tables {
     /// Whether this writes the KPI model (its rows hold the records' KPI facts).
     pub(crate) fn writes_kpi(&self) -> bool {
         self.writes(&schema::KPI)
+    }
+
+    /// Whether this writes the records' rows (`records` and the record views).
+    pub(crate) fn writes_records(&self) -> bool {
+        self.writes(&schema::RECORDS)
     }
 
     /// Whether this writes the tick's due index (`sla_due`).

@@ -365,7 +365,7 @@ CREATE INDEX IF NOT EXISTS open_alerts_by_incident ON open_alerts(incident);
 
 pub(crate) const KPI: Model = Model {
     name: "kpi",
-    version: 4,
+    version: 5,
     create: "
 CREATE TABLE IF NOT EXISTS kpi_incidents(
     incident               TEXT PRIMARY KEY,

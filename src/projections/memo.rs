@@ -1,0 +1,170 @@
+//! What the projector wrote last for the records it touched recently: their human numbers,
+//! KPI facts and SLA fingerprints, so that the next command on the same record does not read
+//! them back from the database (each was one statement and one decode per command).
+//!
+//! Invariants:
+//! - **An entry is what the database holds,** committed or written by the unit in progress:
+//!   it is set only after the write (or the read) it describes succeeded, under the
+//!   projector's lock, which every writer of these rows holds.
+//! - **A unit that does not commit forgets everything** ([`Memo::forget`], called by the
+//!   engine wherever it forgets the state cache), and so does every wipe of the read models
+//!   (a rebuild, a model dropped).
+//! - **Facts and fingerprints are kept only where this engine is the only writer**
+//!   ([`Memo::new`]'s `single_writer`): on a log shared by several processes another one may
+//!   have moved them. Numbers never change once allocated, so they are kept everywhere.
+
+use crate::numbers::HumanNumber;
+use crate::projections::kpi::KpiRow;
+use crate::record::RecordRef;
+use lru::LruCache;
+use parking_lot::Mutex;
+use std::num::NonZeroUsize;
+
+/// How many records the memo keeps (the hot ones: those commands are arriving for).
+const RECORDS: usize = 4_096;
+
+#[derive(Default, Clone)]
+struct Entry {
+    number: Option<HumanNumber>,
+    /// `Some(None)`: the record has no KPI row.
+    facts: Option<Option<KpiRow>>,
+    fingerprint: Option<Vec<u8>>,
+}
+
+/// See the module documentation.
+pub(crate) struct Memo {
+    single_writer: bool,
+    records: Mutex<LruCache<RecordRef, Entry>>,
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memo")
+            .field("single_writer", &self.single_writer)
+            .field("records", &self.records.lock().len())
+            .finish()
+    }
+}
+
+impl Memo {
+    /// An empty memo; `single_writer`: whether no other process writes the read models.
+    pub(crate) fn new(single_writer: bool) -> Self {
+        Self {
+            single_writer,
+            records: Mutex::new(LruCache::new(
+                NonZeroUsize::new(RECORDS).unwrap_or(NonZeroUsize::MIN),
+            )),
+        }
+    }
+
+    /// The record's human number, if known.
+    pub(crate) fn number(&self, record: RecordRef) -> Option<HumanNumber> {
+        self.records.lock().get(&record).and_then(|e| e.number)
+    }
+
+    /// Remembers the record's human number (numbers are never taken back once committed).
+    pub(crate) fn put_number(&self, record: RecordRef, number: HumanNumber) {
+        self.update(record, |e| e.number = Some(number));
+    }
+
+    /// The record's stored KPI facts (`Some(None)`: it has no KPI row), if known.
+    pub(crate) fn facts(&self, record: RecordRef) -> Option<Option<KpiRow>> {
+        if !self.single_writer {
+            return None;
+        }
+        self.records
+            .lock()
+            .get(&record)
+            .and_then(|e| e.facts.clone())
+    }
+
+    /// Remembers the record's stored KPI facts.
+    pub(crate) fn put_facts(&self, record: RecordRef, facts: Option<KpiRow>) {
+        if self.single_writer {
+            self.update(record, |e| e.facts = Some(facts));
+        }
+    }
+
+    /// The fingerprint of the record's SLA rows as last written (see `engine/sla.rs`).
+    pub(crate) fn fingerprint(&self, record: RecordRef) -> Option<Vec<u8>> {
+        if !self.single_writer {
+            return None;
+        }
+        self.records
+            .lock()
+            .get(&record)
+            .and_then(|e| e.fingerprint.clone())
+    }
+
+    /// Remembers the fingerprint of the record's SLA rows.
+    pub(crate) fn put_fingerprint(&self, record: RecordRef, fingerprint: Vec<u8>) {
+        if self.single_writer {
+            self.update(record, |e| e.fingerprint = Some(fingerprint));
+        }
+    }
+
+    /// Forgets everything (a unit did not commit, or the read models were wiped).
+    pub(crate) fn forget(&self) {
+        self.records.lock().clear();
+    }
+
+    fn update(&self, record: RecordRef, f: impl FnOnce(&mut Entry)) {
+        let mut records = self.records.lock();
+        match records.get_mut(&record) {
+            Some(entry) => f(entry),
+            None => {
+                let mut entry = Entry::default();
+                f(&mut entry);
+                records.put(record, entry);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opsledger_core::RecordKind;
+    use uuid::Uuid;
+
+    fn record(n: u128) -> RecordRef {
+        RecordRef {
+            kind: RecordKind::Incident,
+            id: Uuid::from_u128(n),
+        }
+    }
+
+    #[test]
+    fn what_is_put_is_read_back_until_forgotten() {
+        let memo = Memo::new(true);
+        assert_eq!(memo.number(record(1)), None);
+        memo.put_number(record(1), HumanNumber::new(RecordKind::Incident, 7));
+        memo.put_facts(record(1), None);
+        memo.put_fingerprint(record(1), vec![1, 2]);
+        assert_eq!(
+            memo.number(record(1)),
+            Some(HumanNumber::new(RecordKind::Incident, 7))
+        );
+        assert!(matches!(memo.facts(record(1)), Some(None)));
+        assert_eq!(memo.fingerprint(record(1)), Some(vec![1, 2]));
+        assert_eq!(memo.number(record(2)), None);
+        memo.forget();
+        assert_eq!(memo.number(record(1)), None);
+        assert!(memo.facts(record(1)).is_none());
+        assert_eq!(memo.fingerprint(record(1)), None);
+    }
+
+    #[test]
+    fn a_shared_log_keeps_numbers_only() {
+        let memo = Memo::new(false);
+        memo.put_number(record(1), HumanNumber::new(RecordKind::Incident, 7));
+        memo.put_facts(record(1), None);
+        memo.put_fingerprint(record(1), vec![1]);
+        assert_eq!(
+            memo.number(record(1)),
+            Some(HumanNumber::new(RecordKind::Incident, 7))
+        );
+        assert!(memo.facts(record(1)).is_none());
+        assert_eq!(memo.fingerprint(record(1)), None);
+    }
+}

@@ -210,15 +210,39 @@ fn read_range_into(
 
 impl SqliteStore {
     /// The write path, on the writer connection inside a transaction (its own or a unit's).
+    ///
+    /// Appends carry fresh event ids almost always, so the first attempt does not look each
+    /// one up: it plans as if none were stored, and the id index's uniqueness finds one that
+    /// is (its insert changes nothing). Then, or when that plan is a version conflict (which
+    /// an exact retry of stored events is not), the append is planned again with every id
+    /// looked up.
     fn append_locked(
         &self,
         writer: &mut Writer,
         requests: Vec<AppendRequest>,
     ) -> Result<Vec<AppendOutcome>, StoreError> {
+        if let Some(outcomes) = self.plan_and_write(writer, &requests, false)? {
+            return Ok(outcomes);
+        }
+        self.plan_and_write(writer, &requests, true)?
+            .ok_or_else(|| {
+                StoreError::Backend("an event id the lookups did not find is stored".into())
+            })
+    }
+
+    /// One attempt of [`Self::append_locked`]; `look_up_ids`: whether the plan looks every
+    /// event id up. Without, answers `None` when that plan cannot stand (a version conflict,
+    /// or an id already stored).
+    fn plan_and_write(
+        &self,
+        writer: &mut Writer,
+        requests: &[AppendRequest],
+        look_up_ids: bool,
+    ) -> Result<Option<Vec<AppendOutcome>>, StoreError> {
         let head = writer.head;
         let mut plans = Vec::with_capacity(requests.len());
         let mut numbers = Vec::with_capacity(requests.len());
-        for request in &requests {
+        for request in requests {
             let sid = self
                 .db
                 .stream_number_for_append(writer, request.stream.as_str())
@@ -229,22 +253,30 @@ impl SqliteStore {
                 None => 0,
             };
             let ids: Vec<Uuid> = request.events.iter().map(|e| e.event_id).collect();
-            let found = ids
-                .iter()
-                .map(|id| existing(conn, id, sid))
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(sql_error)?;
-            plans.push(plan::classify(
+            let found = if look_up_ids {
+                ids.iter()
+                    .map(|id| existing(conn, id, sid))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(sql_error)?
+            } else {
+                vec![None; ids.len()]
+            };
+            let planned = plan::classify(
                 &request.stream,
                 request.expected,
                 Version(current),
                 &ids,
                 &found,
-            )?);
+            );
+            match planned {
+                Ok(p) => plans.push(p),
+                Err(_) if !look_up_ids => return Ok(None),
+                Err(e) => return Err(e),
+            }
             numbers.push((sid, current));
         }
-        if let Some(outcomes) = plan::combine(&requests, &plans)? {
-            return Ok(outcomes);
+        if let Some(outcomes) = plan::combine(requests, &plans)? {
+            return Ok(Some(outcomes));
         }
         debug_assert!(plans.iter().all(|p| matches!(p, PartPlan::Write)));
         if numbers.iter().any(|(sid, _)| sid.is_none()) {
@@ -255,9 +287,15 @@ impl SqliteStore {
         let recorded_at = writer.last_recorded.map_or(now, |last| last.max(now));
         // A savepoint, so that a failure leaves an enclosing unit's earlier writes intact.
         conn.execute_batch("SAVEPOINT append").map_err(sql_error)?;
-        let written = self.write_events(conn, head, recorded_at, &requests, &numbers);
+        let written = self.write_events(conn, head, recorded_at, requests, &numbers);
         match written {
-            Ok(outcomes) => {
+            Ok(None) => {
+                // An id already stored: nothing of this attempt stays.
+                conn.execute_batch("ROLLBACK TO append; RELEASE append")
+                    .map_err(sql_error)?;
+                Ok(None)
+            }
+            Ok(Some(outcomes)) => {
                 conn.execute_batch("RELEASE append").map_err(sql_error)?;
                 let last = outcomes.last().map_or(head, |o| o.last_position.0);
                 // Pair assertion: positions stay dense.
@@ -267,7 +305,7 @@ impl SqliteStore {
                 );
                 writer.head = last;
                 writer.last_recorded = Some(recorded_at);
-                Ok(outcomes)
+                Ok(Some(outcomes))
             }
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK TO append; RELEASE append");
@@ -283,14 +321,16 @@ impl SqliteStore {
         recorded_at: chrono::DateTime<chrono::Utc>,
         requests: &[AppendRequest],
         numbers: &[(Option<u64>, u64)],
-    ) -> Result<Vec<AppendOutcome>, StoreError> {
+    ) -> Result<Option<Vec<AppendOutcome>>, StoreError> {
         let mut insert_stream = conn
             .prepare_cached("INSERT INTO streams(name) VALUES (?1)")
             .map_err(sql_error)?;
+        // An id already stored is no error here: the insert changes nothing, and the caller
+        // plans the append again with the ids looked up.
         let mut insert_event = conn
             .prepare_cached(
                 "INSERT INTO events(position, stream, version, event_id, record) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(event_id) DO NOTHING",
             )
             .map_err(sql_error)?;
         let mut position = head;
@@ -322,7 +362,7 @@ impl SqliteStore {
                     },
                     event,
                 );
-                insert_event
+                let inserted = insert_event
                     .execute(params![
                         position as i64,
                         sid as i64,
@@ -331,6 +371,9 @@ impl SqliteStore {
                         buf.as_slice()
                     ])
                     .map_err(sql_error)?;
+                if inserted == 0 {
+                    return Ok(None);
+                }
             }
             let n = request.events.len() as u64;
             outcomes.push(AppendOutcome {
@@ -341,7 +384,7 @@ impl SqliteStore {
                 was_duplicate: false,
             });
         }
-        Ok(outcomes)
+        Ok(Some(outcomes))
     }
 }
 

@@ -1,6 +1,7 @@
 //! What the projector wrote last for the records it touched recently: their human numbers,
-//! KPI facts and SLA fingerprints, so that the next command on the same record does not read
-//! them back from the database (each was one statement and one decode per command).
+//! KPI facts, SLA fingerprints and due instants, so that the next command on the same record
+//! does not read them back from the database, nor write what is already there (each was one
+//! statement, and some a decode, per command).
 //!
 //! Invariants:
 //! - **An entry is what the database holds,** committed or written by the unit in progress:
@@ -9,7 +10,7 @@
 //! - **A unit that does not commit forgets everything** ([`Memo::forget`], called by the
 //!   engine wherever it forgets the state cache), and so does every wipe of the read models
 //!   (a rebuild, a model dropped).
-//! - **Facts and fingerprints are kept only where this engine is the only writer**
+//! - **Facts, fingerprints and due instants are kept only where this engine is the only writer**
 //!   ([`Memo::new`]'s `single_writer`): on a log shared by several processes another one may
 //!   have moved them. Numbers never change once allocated, so they are kept everywhere.
 
@@ -29,6 +30,8 @@ struct Entry {
     /// `Some(None)`: the record has no KPI row.
     facts: Option<Option<KpiRow>>,
     fingerprint: Option<Vec<u8>>,
+    /// `Some(None)`: the record has no row in the due index.
+    due: Option<Option<i64>>,
 }
 
 /// See the module documentation.
@@ -103,6 +106,21 @@ impl Memo {
         }
     }
 
+    /// The record's instant in the due index (microseconds; `Some(None)`: no row), if known.
+    pub(crate) fn due(&self, record: RecordRef) -> Option<Option<i64>> {
+        if !self.single_writer {
+            return None;
+        }
+        self.records.lock().get(&record).and_then(|e| e.due)
+    }
+
+    /// Remembers the record's instant in the due index.
+    pub(crate) fn put_due(&self, record: RecordRef, due_us: Option<i64>) {
+        if self.single_writer {
+            self.update(record, |e| e.due = Some(due_us));
+        }
+    }
+
     /// Forgets everything (a unit did not commit, or the read models were wiped).
     pub(crate) fn forget(&self) {
         self.records.lock().clear();
@@ -141,6 +159,8 @@ mod tests {
         memo.put_number(record(1), HumanNumber::new(RecordKind::Incident, 7));
         memo.put_facts(record(1), None);
         memo.put_fingerprint(record(1), vec![1, 2]);
+        memo.put_due(record(1), Some(5));
+        assert_eq!(memo.due(record(1)), Some(Some(5)));
         assert_eq!(
             memo.number(record(1)),
             Some(HumanNumber::new(RecordKind::Incident, 7))
@@ -152,6 +172,7 @@ mod tests {
         assert_eq!(memo.number(record(1)), None);
         assert!(memo.facts(record(1)).is_none());
         assert_eq!(memo.fingerprint(record(1)), None);
+        assert_eq!(memo.due(record(1)), None);
     }
 
     #[test]
@@ -160,6 +181,8 @@ mod tests {
         memo.put_number(record(1), HumanNumber::new(RecordKind::Incident, 7));
         memo.put_facts(record(1), None);
         memo.put_fingerprint(record(1), vec![1]);
+        memo.put_due(record(1), None);
+        assert_eq!(memo.due(record(1)), None);
         assert_eq!(
             memo.number(record(1)),
             Some(HumanNumber::new(RecordKind::Incident, 7))

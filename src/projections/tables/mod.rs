@@ -1320,6 +1320,10 @@ impl Tables {
             return Ok(());
         }
         let due = due.and_then(|at| DateTime::from_timestamp_millis(at.timestamp_millis()));
+        let due_us = due.map(|at| at.timestamp_micros());
+        if self.memo.due(record) == Some(due_us) {
+            return Ok(());
+        }
         let statement = match due {
             Some(at) => SqlStatement::new(
                 "INSERT INTO sla_due(record, kind, due_at, due_us) VALUES (?1, ?2, ?3, ?4)
@@ -1333,7 +1337,9 @@ impl Tables {
                 vec![text(record.id)],
             ),
         };
-        self.apply(&[statement])
+        self.apply(&[statement])?;
+        self.memo.put_due(record, due_us);
+        Ok(())
     }
 
     /// The records whose due instant is `<= now`, earliest first (what a tick has to look at).

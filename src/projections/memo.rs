@@ -1,5 +1,5 @@
 //! What the projector wrote last for the records it touched recently: their human numbers,
-//! KPI facts, SLA fingerprints and due instants, so that the next command on the same record
+//! record views, KPI facts, SLA fingerprints and due instants, so that the next command on the same record
 //! does not read them back from the database, nor write what is already there (each was one
 //! statement, and some a decode, per command).
 //!
@@ -10,16 +10,20 @@
 //! - **A unit that does not commit forgets everything** ([`Memo::forget`], called by the
 //!   engine wherever it forgets the state cache), and so does every wipe of the read models
 //!   (a rebuild, a model dropped).
-//! - **Facts, fingerprints and due instants are kept only where this engine is the only writer**
+//! - **Views, facts, fingerprints and due instants are kept only where this engine is the only
+//!   writer**
 //!   ([`Memo::new`]'s `single_writer`): on a log shared by several processes another one may
-//!   have moved them. Numbers never change once allocated, so they are kept everywhere.
+//!   have moved them. Views are read and written through the memo by the projector alone
+//!   (a query reading an older row on another thread never puts it back). Numbers never change once allocated, so they are kept everywhere.
 
 use crate::numbers::HumanNumber;
 use crate::projections::kpi::KpiRow;
+use crate::projections::view::RecordView;
 use crate::record::RecordRef;
 use lru::LruCache;
 use parking_lot::Mutex;
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 
 /// How many records the memo keeps (the hot ones: those commands are arriving for).
 const RECORDS: usize = 4_096;
@@ -27,6 +31,8 @@ const RECORDS: usize = 4_096;
 #[derive(Default, Clone)]
 struct Entry {
     number: Option<HumanNumber>,
+    /// `Some(None)`: the record has no `records` row.
+    view: Option<Option<Arc<RecordView>>>,
     /// `Some(None)`: the record has no KPI row.
     facts: Option<Option<KpiRow>>,
     fingerprint: Option<Vec<u8>>,
@@ -68,6 +74,24 @@ impl Memo {
     /// Remembers the record's human number (numbers are never taken back once committed).
     pub(crate) fn put_number(&self, record: RecordRef, number: HumanNumber) {
         self.update(record, |e| e.number = Some(number));
+    }
+
+    /// The view the record's `records` row holds (`Some(None)`: it has none), if known.
+    pub(crate) fn view(&self, record: RecordRef) -> Option<Option<Arc<RecordView>>> {
+        if !self.single_writer {
+            return None;
+        }
+        self.records
+            .lock()
+            .get(&record)
+            .and_then(|e| e.view.clone())
+    }
+
+    /// Remembers the view the record's `records` row holds.
+    pub(crate) fn put_view(&self, record: RecordRef, view: Option<Arc<RecordView>>) {
+        if self.single_writer {
+            self.update(record, |e| e.view = Some(view));
+        }
     }
 
     /// The record's stored KPI facts (`Some(None)`: it has no KPI row), if known.
@@ -160,7 +184,9 @@ mod tests {
         memo.put_facts(record(1), None);
         memo.put_fingerprint(record(1), vec![1, 2]);
         memo.put_due(record(1), Some(5));
+        memo.put_view(record(1), None);
         assert_eq!(memo.due(record(1)), Some(Some(5)));
+        assert!(matches!(memo.view(record(1)), Some(None)));
         assert_eq!(
             memo.number(record(1)),
             Some(HumanNumber::new(RecordKind::Incident, 7))
@@ -173,6 +199,7 @@ mod tests {
         assert!(memo.facts(record(1)).is_none());
         assert_eq!(memo.fingerprint(record(1)), None);
         assert_eq!(memo.due(record(1)), None);
+        assert!(memo.view(record(1)).is_none());
     }
 
     #[test]
@@ -182,7 +209,9 @@ mod tests {
         memo.put_facts(record(1), None);
         memo.put_fingerprint(record(1), vec![1]);
         memo.put_due(record(1), None);
+        memo.put_view(record(1), None);
         assert_eq!(memo.due(record(1)), None);
+        assert!(memo.view(record(1)).is_none());
         assert_eq!(
             memo.number(record(1)),
             Some(HumanNumber::new(RecordKind::Incident, 7))

@@ -26,6 +26,7 @@ use crate::record::{AnyState, RecordRef};
 use opsledger_core::RecordKind;
 use opsledger_store::StoredEvent;
 use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 use view::RecordView;
 
@@ -146,7 +147,7 @@ pub(crate) fn apply_batch(
     let mut order: Vec<RecordRef> = Vec::new();
     // What the batch writes, for the memo and the view cache once the tables hold it.
     let mut written_facts: Vec<(RecordRef, kpi::KpiRow)> = Vec::new();
-    let mut written_views: Vec<RecordView> = Vec::new();
+    let mut written_views: Vec<(RecordRef, Arc<RecordView>)> = Vec::new();
     let mut allocated: Vec<(RecordRef, HumanNumber)> = Vec::new();
     let mut by_record: HashMap<RecordRef, Vec<&StoredEvent>> = HashMap::new();
     for e in events {
@@ -231,7 +232,10 @@ pub(crate) fn apply_batch(
         let Some(current) = state.to_record() else {
             continue;
         };
-        let old = get_view(t, record)?;
+        let old = match t.memo().view(record) {
+            Some(view) => view,
+            None => get_view(t, record)?.map(Arc::new),
+        };
         let number = match old.as_ref().and_then(|v| v.number) {
             Some(n) => Some(n),
             None => number,
@@ -243,8 +247,8 @@ pub(crate) fn apply_batch(
             last_event.position.0,
             last_event.recorded_at,
         );
-        t.record_rows(old.as_ref(), &new, &mut sql);
-        written_views.push(new);
+        t.record_rows(old.as_deref(), &new, &mut sql);
+        written_views.push((record, Arc::new(new)));
     }
     t.apply(&sql)?;
     if t.writes_kpi() {
@@ -253,8 +257,9 @@ pub(crate) fn apply_batch(
         }
     }
     if t.writes_records() {
-        for view in written_views {
-            t.remember_view(view.position, view);
+        for (record, view) in written_views {
+            t.remember_view(view.position, view.clone());
+            t.memo().put_view(record, Some(view));
         }
     }
     let mut checkpoint = last.position.0.to_be_bytes().to_vec();

@@ -144,10 +144,8 @@ impl Tables {
     /// Remembers the view the projector just wrote to the record's `records` row (derived at
     /// log position `position`), so that the next read of the row does not decode it. A row
     /// that does not hold it after all (its unit rolled back) has another position.
-    pub(crate) fn remember_view(&self, position: u64, view: RecordView) {
-        self.views
-            .lock()
-            .put(view.record.id, (position, Arc::new(view)));
+    pub(crate) fn remember_view(&self, position: u64, view: Arc<RecordView>) {
+        self.views.lock().put(view.record.id, (position, view));
     }
 
     /// Forgets every decoded view and the memo (the tables were emptied or dropped).

@@ -602,6 +602,12 @@ impl Inner {
         self.storage().log()
     }
 
+    /// Whether a state in the cache is its record's latest (see `Inner::apply`): this engine
+    /// is the log's only writer, and its units project their appends.
+    pub(crate) fn cache_is_latest(&self) -> bool {
+        !self.shared && self.storage().transactional_units()
+    }
+
     pub(crate) fn loader(&self) -> Loader<'_> {
         Loader {
             store: self.store(),

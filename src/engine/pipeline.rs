@@ -441,7 +441,19 @@ impl Inner {
                 Command::Change(_) => self.expand_service_scopes(policy.clone())?,
                 Command::Incident(_) | Command::Problem(_) | Command::Alert(_) => policy.clone(),
             };
-            let (version, state) = self.loader().latest(&record)?;
+            // Where this engine is the only writer and every append is projected in its unit
+            // (SQLite), a cached state is the record's latest: the projection leaves each
+            // record's state in the cache, and a unit that does not commit clears it. A stale
+            // one after all (a put racing an eviction) makes the append conflict on the
+            // record's version, and the next attempt reads the tail. A caller's expected
+            // version is checked against the tail, never against the cache alone.
+            let cached = (attempt == 1 && expected.is_none() && self.cache_is_latest())
+                .then(|| self.cache.get(&record))
+                .flatten();
+            let (version, state) = match cached {
+                Some(hit) => hit,
+                None => self.loader().latest(&record)?,
+            };
             // A concurrent request with the same key may have won since the check before the
             // locks: its outcome, never an error, is this request's answer.
             if let Some((key, fingerprint)) = idem

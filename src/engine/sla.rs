@@ -636,14 +636,24 @@ impl Inner {
                 (Some(e), Some((version, state))) if at_head && version == e.version.0 => state,
                 _ => self.loader().latest(&record)?.1,
             };
-            let (_, sla) = self.sla_record(record, None)?;
+            // The SLA stream folded, read again only when the batch appended to it.
+            let sla_stream = sla_stream(record)?;
+            let memo = self.tables.memo();
+            let sla = match memo.sla(record) {
+                Some(sla) if !batch.iter().any(|e| e.stream == sla_stream) => sla,
+                _ => {
+                    let sla = self.sla_record(record, None)?.1.map(std::sync::Arc::new);
+                    memo.put_sla(record, sla.clone());
+                    sla
+                }
+            };
             let signals = match &sla {
                 Some(_) => self.sla_signals(record, None)?,
                 None => Vec::new(),
             };
             self.tables.due_row(
                 record,
-                self.next_due_from(&state, sla.as_ref(), &signals, now),
+                self.next_due_from(&state, sla.as_deref(), &signals, now),
             )?;
             let AnyState::Incident(incident) = state.as_ref() else {
                 continue;
@@ -683,7 +693,6 @@ impl Inner {
                 .to_be_bytes()
                 .to_vec();
             let key = kpi::sla_rows_key(record.id);
-            let memo = self.tables.memo();
             let written = match memo.fingerprint(record) {
                 Some(written) => Some(written),
                 None => self.views.get(&key)?,

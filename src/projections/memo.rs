@@ -1,5 +1,5 @@
 //! What the projector wrote last for the records it touched recently: their human numbers,
-//! record views, KPI facts, SLA fingerprints and due instants, so that the next command on the same record
+//! record views, SLA streams folded, KPI facts, SLA fingerprints and due instants, so that the next command on the same record
 //! does not read them back from the database, nor write what is already there (each was one
 //! statement, and some a decode, per command).
 //!
@@ -10,8 +10,9 @@
 //! - **A unit that does not commit forgets everything** ([`Memo::forget`], called by the
 //!   engine wherever it forgets the state cache), and so does every wipe of the read models
 //!   (a rebuild, a model dropped).
-//! - **Views, facts, fingerprints and due instants are kept only where this engine is the only
-//!   writer**
+//! - **An SLA stream folded is read again when a batch holds an event of it** (see
+//!   `engine/sla.rs`): nothing else appends to it.
+//! - **All but numbers are kept only where this engine is the only writer**
 //!   ([`Memo::new`]'s `single_writer`): on a log shared by several processes another one may
 //!   have moved them. Views are read and written through the memo by the projector alone
 //!   (a query reading an older row on another thread never puts it back). Numbers never change once allocated, so they are kept everywhere.
@@ -21,6 +22,7 @@ use crate::projections::kpi::KpiRow;
 use crate::projections::view::RecordView;
 use crate::record::RecordRef;
 use lru::LruCache;
+use opsledger_core::sla::SlaRecord;
 use parking_lot::Mutex;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -33,6 +35,8 @@ struct Entry {
     number: Option<HumanNumber>,
     /// `Some(None)`: the record has no `records` row.
     view: Option<Option<Arc<RecordView>>>,
+    /// `Some(None)`: the record has no SLA stream.
+    sla: Option<Option<Arc<SlaRecord>>>,
     /// `Some(None)`: the record has no KPI row.
     facts: Option<Option<KpiRow>>,
     fingerprint: Option<Vec<u8>>,
@@ -91,6 +95,21 @@ impl Memo {
     pub(crate) fn put_view(&self, record: RecordRef, view: Option<Arc<RecordView>>) {
         if self.single_writer {
             self.update(record, |e| e.view = Some(view));
+        }
+    }
+
+    /// The record's SLA stream folded (`Some(None)`: it has none), if known.
+    pub(crate) fn sla(&self, record: RecordRef) -> Option<Option<Arc<SlaRecord>>> {
+        if !self.single_writer {
+            return None;
+        }
+        self.records.lock().get(&record).and_then(|e| e.sla.clone())
+    }
+
+    /// Remembers the record's SLA stream folded.
+    pub(crate) fn put_sla(&self, record: RecordRef, sla: Option<Arc<SlaRecord>>) {
+        if self.single_writer {
+            self.update(record, |e| e.sla = Some(sla));
         }
     }
 
@@ -185,6 +204,8 @@ mod tests {
         memo.put_fingerprint(record(1), vec![1, 2]);
         memo.put_due(record(1), Some(5));
         memo.put_view(record(1), None);
+        memo.put_sla(record(1), None);
+        assert!(matches!(memo.sla(record(1)), Some(None)));
         assert_eq!(memo.due(record(1)), Some(Some(5)));
         assert!(matches!(memo.view(record(1)), Some(None)));
         assert_eq!(
@@ -200,6 +221,7 @@ mod tests {
         assert_eq!(memo.fingerprint(record(1)), None);
         assert_eq!(memo.due(record(1)), None);
         assert!(memo.view(record(1)).is_none());
+        assert!(memo.sla(record(1)).is_none());
     }
 
     #[test]
@@ -210,6 +232,8 @@ mod tests {
         memo.put_fingerprint(record(1), vec![1]);
         memo.put_due(record(1), None);
         memo.put_view(record(1), None);
+        memo.put_sla(record(1), None);
+        assert!(memo.sla(record(1)).is_none());
         assert_eq!(memo.due(record(1)), None);
         assert!(memo.view(record(1)).is_none());
         assert_eq!(

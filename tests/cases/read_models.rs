@@ -696,6 +696,37 @@ fn a_command_rolled_back_after_its_projection_leaves_no_trace_in_the_read_models
     engine.close().expect("close");
 }
 
+/// A command is decided on its record's cached state without reading the record's tail (on
+/// SQLite): with more records than the cache holds, every decision still sees the latest
+/// state (no command conflicts and is decided again), and the read models are the log's.
+#[test]
+fn commands_decided_on_cached_states_see_the_latest_state() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = clock();
+    // The cache holds 8 records (`config`): 20 records in turn evict one another.
+    let engine =
+        open_on_disk(dir.path(), config(&clock, 1).with_policy(sla_policy())).expect("open");
+    for round in 0..4 {
+        for i in 1..=20 {
+            let id = inc(i);
+            let command = match round {
+                0 => open_incident(id, &format!("Incident {i}")),
+                1 => assign(id, "web", "alice"),
+                2 => note(id, "Looking"),
+                _ => resolve(id, "Fixed"),
+            };
+            exec(&engine, &agent(), command);
+            clock.advance(Duration::minutes(1));
+        }
+    }
+    assert_eq!(engine.stats().expect("stats").conflicts_retried, 0);
+    let incremental = dump_tables(dir.path());
+    assert_eq!(incremental["records"].len(), 20);
+    engine.rebuild_views().expect("rebuild");
+    assert_eq!(dump_tables(dir.path()), incremental, "a rebuild differs");
+    engine.close().expect("close");
+}
+
 #[test]
 fn a_reporting_tool_reads_incidents_by_number_while_the_engine_serves() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -1,21 +1,25 @@
 //! What the projector wrote last for the records it touched recently: their human numbers,
-//! record views, SLA streams folded, KPI facts, SLA fingerprints and due instants, so that the next command on the same record
-//! does not read them back from the database, nor write what is already there (each was one
-//! statement, and some a decode, per command).
+//! record views, SLA streams folded, KPI facts, SLA fingerprints and due instants. The next
+//! command on the same record reads none of them back from the database, and does not write
+//! again what is already there (each was one statement, some with a decode, per command).
 //!
 //! Invariants:
 //! - **An entry is what the database holds,** committed or written by the unit in progress:
-//!   it is set only after the write (or the read) it describes succeeded, under the
-//!   projector's lock, which every writer of these rows holds.
+//!   it is set only after the write (or the read) it describes succeeded.
 //! - **A unit that does not commit forgets everything** ([`Memo::forget`], called by the
-//!   engine wherever it forgets the state cache), and so does every wipe of the read models
-//!   (a rebuild, a model dropped).
+//!   engine wherever it forgets the state cache, while the unit still excludes other
+//!   writers), and so does every wipe of the read models (a rebuild, a model dropped).
+//! - **Only the projector reads and writes all but numbers,** under its lock, which is taken
+//!   inside the writer's unit: no other thread sees what an open unit wrote there. A query
+//!   reading an older row on another thread never puts it back.
 //! - **An SLA stream folded is read again when a batch holds an event of it** (see
 //!   `engine/sla.rs`): nothing else appends to it.
 //! - **All but numbers are kept only where this engine is the only writer**
 //!   ([`Memo::new`]'s `single_writer`): on a log shared by several processes another one may
-//!   have moved them. Views are read and written through the memo by the projector alone
-//!   (a query reading an older row on another thread never puts it back). Numbers never change once allocated, so they are kept everywhere.
+//!   have moved them. Numbers never change once allocated and are kept everywhere; any thread
+//!   reads them ([`crate::engine::Inner::number_of`]), so the number of a record whose
+//!   creation is committing may show a moment before its commit, like its state in the state
+//!   cache.
 
 use crate::numbers::HumanNumber;
 use crate::projections::kpi::KpiRow;

@@ -398,18 +398,9 @@ impl Db {
         conn: &Connection,
         name: &str,
     ) -> rusqlite::Result<Option<u64>> {
-        if let Some(&number) = self.stream_numbers.lock().get(name) {
-            return Ok(Some(number));
-        }
-        let number = conn
-            .prepare_cached("SELECT stream FROM streams WHERE name = ?1")?
-            .query_row([name], |r| r.get::<_, i64>(0))
-            .optional()?
-            .map(|s| s as u64);
-        if let Some(number) = number {
-            self.remember_stream(conn, name, number)?;
-        }
-        Ok(number)
+        self.stream_number_with(conn, name, |number| {
+            self.remember_stream(conn, name, number)
+        })
     }
 
     /// The number of stream `name` for an append on the writer, in its transaction. A number
@@ -422,19 +413,31 @@ impl Db {
         writer: &Writer,
         name: &str,
     ) -> rusqlite::Result<Option<u64>> {
+        self.stream_number_with(&writer.conn, name, |number| {
+            if !writer.created_stream {
+                self.keep_stream(name, number);
+            }
+            Ok(())
+        })
+    }
+
+    /// The number of stream `name` from the cache, else read on `conn` and handed to `found`.
+    fn stream_number_with(
+        &self,
+        conn: &Connection,
+        name: &str,
+        found: impl FnOnce(u64) -> rusqlite::Result<()>,
+    ) -> rusqlite::Result<Option<u64>> {
         if let Some(&number) = self.stream_numbers.lock().get(name) {
             return Ok(Some(number));
         }
-        let number = writer
-            .conn
+        let number = conn
             .prepare_cached("SELECT stream FROM streams WHERE name = ?1")?
             .query_row([name], |r| r.get::<_, i64>(0))
             .optional()?
             .map(|s| s as u64);
-        if let Some(number) = number
-            && !writer.created_stream
-        {
-            self.keep_stream(name, number);
+        if let Some(number) = number {
+            found(number)?;
         }
         Ok(number)
     }
